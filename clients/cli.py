@@ -1,2 +1,165 @@
-def main():
-    print("hi")
+"""The `facegrid` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from facegrid.encoder.models import DEFAULT_MODEL, model_names
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(), help="embedding model (default: %(default)s)")
+    parser.add_argument("--detector", default="cascade", choices=["cascade", "yunet", "hog", "mmod"],
+                        help="face detector; cascade = YuNet, then dlib HOG, then dlib MMOD (default)")
+    parser.add_argument("--mirror", action="store_true", help="average each face with its mirror image (slower)")
+
+
+def _folds(text: str) -> list[int]:
+    """'1-10', '3', or '1,4,7' -> fold numbers."""
+    folds: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        folds.update(range(int(low), int(high or low) + 1))
+    if not folds or min(folds) < 1 or max(folds) > 10:
+        raise argparse.ArgumentTypeError("folds are numbered 1 to 10, e.g. 1-10 or 1,2")
+    return sorted(folds)
+
+
+def _progress(label: str):
+    def show(done: int, total: int) -> None:
+        if sys.stderr.isatty() or done == total or done % 1000 == 0:
+            print(f"\r{label}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    from facegrid.encoder.errors import EncoderError
+    from facegrid.encoder.image import DecodeLimits
+    from facegrid.encoder.pipeline import FacePipeline
+
+    pipeline = FacePipeline(args.model, args.detector, DecodeLimits(), mirror=args.mirror)
+    failures = 0
+    results = []
+    for photo in args.photos:
+        try:
+            faces = pipeline.faces(Path(photo).read_bytes())
+        except (EncoderError, OSError) as error:
+            failures += 1
+            results.append({"photo": photo, "error": str(error), "error_type": type(error).__name__})
+            if not args.json:
+                print(f"{photo}: error: {error}")
+            continue
+        results.append({"photo": photo, "faces": [f.as_dict(None if args.full else 8) for f in faces]})
+        if not args.json:
+            print(f"{photo}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
+            for i, face in enumerate(faces):
+                x, y, w, h = face.box
+                q = face.quality
+                head = ", ".join(f"{v:+.3f}" for v in face.vector[:4])
+                print(
+                    f"  [{i}] box=({x:.0f},{y:.0f},{w:.0f}x{h:.0f}) {face.detector} score={q.detector_score:.2f}"
+                    f" size={q.size:.0f}px sharpness={q.sharpness:.0f} yaw={q.yaw:+.0f} pitch={q.pitch:+.0f}"
+                    f" roll={q.roll:+.0f}  {face.model}[{face.vector.shape[0]}]=({head}, ...)"
+                )
+    if args.json:
+        print(json.dumps({"model": pipeline.model.name, "photos": results}))
+    return 1 if failures == len(args.photos) else 0
+
+
+def cmd_eval_lfw(args: argparse.Namespace) -> int:
+    from facegrid.evaluation.lfw import evaluate_lfw, plot_roc
+
+    report = evaluate_lfw(args.data, args.model, args.detector, args.folds, args.mirror, args.workers,
+                          progress=_progress("embedding LFW images"))
+    if args.plot:
+        plot_roc(report, Path(args.plot))
+    summary = report.as_json()
+    if not args.json:
+        print(f"LFW View 2, model {report.model}{' +mirror' if report.mirror else ''}, folds {args.folds_text}, {report.pairs} pairs")
+        print(f"  accuracy        {report.accuracy * 100:.2f}% ± {report.std * 100:.2f}% (threshold fitted on the other folds)")
+        print(f"  per fold        {' '.join(f'{a * 100:.2f}' for a in report.fold_accuracies)}")
+        print(f"  threshold       {report.threshold:.4f} (cosine, mean over folds)")
+        print(f"  TAR @ FAR 1%    {report.tar_at_far_1e2 * 100:.2f}%")
+        print(f"  TAR @ FAR 0.1%  {report.tar_at_far_1e3 * 100:.2f}% (threshold {report.threshold_at_far_1e3:.4f})")
+        print(f"  images          {report.images}; faces by detector: {report.detectors}")
+        print(f"  no face found   {report.no_face} (embedded from a centred fallback chip and scored, not dropped)")
+        print(f"  time            {report.seconds:.1f} s ({report.embedded_now} images embedded now, the rest from cache)")
+        if args.plot:
+            print(f"  ROC curve       {args.plot}")
+    else:
+        print(json.dumps(summary))
+    return 0
+
+
+def cmd_bench_pipeline(args: argparse.Namespace) -> int:
+    from facegrid.bench.pipeline import bench_pipeline
+
+    report = bench_pipeline(args.data, args.images, args.model, args.workers, baseline=not args.no_baseline)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"pipeline bench: {report['images']} LFW images, {report['workers']} processes")
+        print(f"  facegrid ({report['model']})  {report['images_per_s']:.1f} images/s  ({report['faces']} faces)")
+        if report.get("baseline_images_per_s"):
+            print(f"  face_recognition        {report['baseline_images_per_s']:.1f} images/s  ({report['baseline_faces']} faces)")
+            print(f"  ratio                   {report['ratio']:.2f}x")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facegrid", description="Face detection, embedding and search.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    faces = commands.add_parser("faces", help="find and embed every face in photos")
+    faces.add_argument("photos", nargs="+", metavar="PHOTO")
+    _add_model_options(faces)
+    faces.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    faces.add_argument("--full", action="store_true", help="with --json: the whole vector, not its first values")
+    faces.set_defaults(run=cmd_faces)
+
+    evaluate = commands.add_parser("eval", help="accuracy on labelled photos").add_subparsers(dest="protocol", required=True)
+    lfw = evaluate.add_parser("lfw", help="LFW View 2, 10-fold verification accuracy")
+    lfw.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    lfw.add_argument("--folds", dest="folds_text", default="1-10", help="folds to use, e.g. 1-10 or 1,2 (default 1-10)")
+    lfw.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    lfw.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    lfw.add_argument("--plot", metavar="ROC.png", help="draw the ROC curve to this file")
+    _add_model_options(lfw)
+    lfw.set_defaults(run=cmd_eval_lfw)
+
+    bench = commands.add_parser("bench", help="speed against a baseline measured in the same run").add_subparsers(dest="target", required=True)
+    pipe = bench.add_parser("pipeline", help="images/s of decode+detect+align+embed vs face_recognition")
+    pipe.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    pipe.add_argument("--images", type=int, default=500, help="LFW images to process (default 500)")
+    pipe.add_argument("--workers", type=int, default=None, help="processes for both sides (default: one per core)")
+    pipe.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
+    pipe.add_argument("--no-baseline", action="store_true", help="skip face_recognition")
+    pipe.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    pipe.set_defaults(run=cmd_bench_pipeline)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `facegrid` console command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "folds_text", None):
+        try:
+            args.folds = _folds(args.folds_text)
+        except (ValueError, argparse.ArgumentTypeError) as error:
+            parser.error(f"--folds: {error}")
+    try:
+        return args.run(args)
+    except FileNotFoundError as error:
+        print(f"facegrid: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,5 +23,6 @@ def session(model: Path | bytes, threads: int = 0) -> ort.InferenceSession:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: converted graphs carry harmless unused-initializer notes
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=providers())

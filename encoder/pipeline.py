@@ -1,0 +1,190 @@
+"""Photo bytes to faces: decode, detect, align, embed.
+
+`FacePipeline.faces(data)` serves one photo; `faces_many(...)` spreads many
+photos over worker processes (one ONNX Runtime thread each), which keeps every
+core busy on CPU-bound work that does not batch well on a CPU.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Literal, Sequence
+
+import numpy as np
+
+from .detect import Detection, Detector, centred_guess, make_detector, nearest_to_centre
+from .errors import EncoderError
+from .image import DecodeLimits, decode_image
+from .models import DEFAULT_MODEL, FaceModel, load_model
+from .quality import FaceQuality, assess
+
+Subject = Literal["all", "centre"]
+
+# Bump when detection, alignment or embedding changes, so cached evaluation vectors are recomputed.
+PIPELINE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face in a photo, with its vector."""
+
+    box: tuple[float, float, float, float]  # x, y, width, height in the decoded (EXIF-rotated) photo
+    landmarks: np.ndarray  # (5, 2) ArcFace order
+    detector: str
+    quality: FaceQuality
+    vector: np.ndarray  # (dim,) float32, L2-normalised
+    model: str
+
+    def as_dict(self, values: int | None = None) -> dict:
+        """Plain dict for JSON; `values` limits how many vector values are listed."""
+        vector = self.vector if values is None else self.vector[:values]
+        return {
+            "box": [round(float(v), 1) for v in self.box],
+            "landmarks": np.round(self.landmarks, 1).tolist(),
+            "detector": self.detector,
+            "quality": self.quality.as_dict(),
+            "model": self.model,
+            "dim": int(self.vector.shape[0]),
+            "vector": [round(float(v), 5) for v in vector],
+        }
+
+
+@dataclass
+class PhotoFaces:
+    """The outcome for one photo of a batch: its faces, or the error that stopped it."""
+
+    key: str
+    faces: list[Face] = field(default_factory=list)
+    error: str | None = None
+    error_type: str | None = None
+
+
+class FacePipeline:
+    """Decode, detect, align and embed with one model and one detector."""
+
+    def __init__(
+        self,
+        model: str | FaceModel = DEFAULT_MODEL,
+        detector: str | Detector = "cascade",
+        limits: DecodeLimits = DecodeLimits(),
+        mirror: bool = False,
+        threads: int = 0,
+    ) -> None:
+        self.model = load_model(model, mirror=mirror, threads=threads) if isinstance(model, str) else model
+        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.limits = limits
+
+    def faces(self, data: bytes, subject: Subject = "all", guess_when_missing: bool = False) -> list[Face]:
+        """Every face in a photo's bytes (an empty list when there is none)."""
+        return self.faces_in_image(decode_image(data, self.limits), subject, guess_when_missing)
+
+    def faces_in_image(
+        self, image: np.ndarray, subject: Subject = "all", guess_when_missing: bool = False
+    ) -> list[Face]:
+        """Every face in an RGB image; `subject="centre"` keeps only the one nearest the centre.
+
+        `guess_when_missing` is for evaluation protocols that need a vector for
+        every photo: where no detector finds a face, a centred guess is embedded
+        and marked with detector "centre_guess".
+        """
+        detections = self.detector.detect(image)
+        if subject == "centre":
+            nearest = nearest_to_centre(detections, image.shape)
+            detections = [nearest] if nearest is not None else []
+        if not detections and guess_when_missing:
+            detections = [centred_guess(image.shape)]
+        return self.embed_detections(image, detections)
+
+    def embed_detections(self, image: np.ndarray, detections: Sequence[Detection]) -> list[Face]:
+        """Faces (quality and vector) for detections already made in `image`."""
+        if not detections:
+            return []
+        vectors = self.model.embed([self.model.chip(image, d) for d in detections])
+        return [
+            Face(
+                box=d.box,
+                landmarks=d.landmarks,
+                detector=d.detector,
+                quality=assess(image, d),
+                vector=v,
+                model=self.model.name,
+            )
+            for d, v in zip(detections, vectors)
+        ]
+
+
+# --- many photos over worker processes -------------------------------------------------
+
+_worker: dict = {}
+
+
+def start_worker(model: str, detector: str, mirror: bool, limits: DecodeLimits) -> None:
+    """Process-pool initializer: one single-threaded pipeline per worker process."""
+    import cv2
+
+    cv2.setNumThreads(1)  # one core per worker: the pool supplies the parallelism
+    _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, threads=1)
+
+
+def _run_one(item: tuple[str, str | bytes], subject: Subject, guess: bool) -> PhotoFaces:
+    key, source = item
+    pipeline: FacePipeline = _worker["pipeline"]
+    try:
+        data = Path(source).read_bytes() if isinstance(source, str) else source
+        return PhotoFaces(key, pipeline.faces(data, subject, guess))
+    except (EncoderError, OSError) as error:
+        return PhotoFaces(key, error=str(error), error_type=type(error).__name__)
+
+
+def run_chunk(items: list[tuple[str, str | bytes]], subject: Subject, guess: bool) -> list[PhotoFaces]:
+    """Worker task: faces for a few photos with this process's pipeline."""
+    return [_run_one(item, subject, guess) for item in items]
+
+
+def faces_many(
+    items: Iterable[tuple[str, str | bytes]],
+    model: str = DEFAULT_MODEL,
+    detector: str = "cascade",
+    workers: int | None = None,
+    subject: Subject = "all",
+    guess_when_missing: bool = False,
+    mirror: bool = False,
+    limits: DecodeLimits = DecodeLimits(),
+    chunk: int = 8,
+) -> Iterator[PhotoFaces]:
+    """Faces for many photos, given as (key, file path or bytes), in input order, using all cores.
+
+    A photo that cannot be read yields a PhotoFaces with `error` set; the run goes on.
+    """
+    workers = workers or os.cpu_count() or 1
+    batches = _chunks(items, chunk)
+    # spawn, not fork: ONNX Runtime and OpenCV thread pools do not survive a fork.
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=start_worker,
+        initargs=(model, detector, mirror, limits),
+    ) as pool:
+        pending = []
+        for batch in batches:
+            pending.append(pool.submit(run_chunk, batch, subject, guess_when_missing))
+            # Bounded look-ahead keeps memory flat on huge folders.
+            if len(pending) >= workers * 4:
+                yield from pending.pop(0).result()
+        for future in pending:
+            yield from future.result()
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
