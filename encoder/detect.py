@@ -23,6 +23,9 @@ from .assets import dlib_model, opencv_zoo_model
 
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 
+# OpenCV 5 warns on every FaceDetectorYN it creates that DNN targets are ignored: noise.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -155,41 +158,70 @@ class _DlibLandmarks:
         ).astype(np.float32)
 
 
+# dlib's detectors cannot run on images smaller than their windows (MMOD raises); no face fits there anyway.
+_DLIB_MIN_SIDE = 40
+
+
+def _within_budget(image: np.ndarray, upsample: int, max_pixels: int) -> tuple[np.ndarray, float]:
+    """The image shrunk so that, once dlib upsamples it, it has at most `max_pixels`; and the factor."""
+    pixels = image.shape[0] * image.shape[1] * (2**upsample) ** 2
+    if pixels <= max_pixels:
+        return image, 1.0
+    factor = (max_pixels / pixels) ** 0.5
+    return _resize(image, factor), factor
+
+
 class DlibHogDetector:
-    """dlib's HOG + linear SVM frontal detector: no neural network, robust on frontal faces."""
+    """dlib's HOG + linear SVM frontal detector: no neural network, robust on frontal faces.
+
+    Its cost grows with pixels, so large photos are shrunk to a pixel budget first.
+    """
 
     name = "dlib_hog"
 
-    def __init__(self, upsample: int = 1) -> None:
+    def __init__(self, upsample: int = 1, max_pixels: int = 2_000_000) -> None:
         import dlib
 
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = _DlibLandmarks()
         self.upsample = upsample
+        self.max_pixels = max_pixels
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces in an RGB uint8 image, best first."""
-        rects, scores, _ = self._detector.run(image, self.upsample, 0.0)
-        found = [_from_dlib_rect(image, r, s, self.name, self._landmarks) for r, s in zip(rects, scores)]
+        if min(image.shape[:2]) < _DLIB_MIN_SIDE:
+            return []
+        work, factor = _within_budget(image, self.upsample, self.max_pixels)
+        rects, scores, _ = self._detector.run(work, self.upsample, 0.0)
+        found = [_from_dlib_rect(work, r, s, self.name, self._landmarks).scaled(1 / factor) for r, s in zip(rects, scores)]
         return sorted(found, key=lambda d: d.score, reverse=True)
 
 
 class DlibCnnDetector:
-    """dlib's MMOD CNN detector: finds harder faces, ~1.6 s per 250x250 image on a CPU core."""
+    """dlib's MMOD CNN detector: finds harder faces, ~1.6 s per 500x500 pixels on a CPU core.
+
+    A last resort: the image is shrunk to a pixel budget so one call stays near that cost.
+    """
 
     name = "dlib_mmod"
 
-    def __init__(self, upsample: int = 1) -> None:
+    def __init__(self, upsample: int = 1, max_pixels: int = 260_000) -> None:
         import dlib
 
         self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model("mmod_human_face_detector.dat")))
         self._landmarks = _DlibLandmarks()
         self.upsample = upsample
+        self.max_pixels = max_pixels
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces in an RGB uint8 image, best first."""
-        results = self._detector(image, self.upsample)
-        found = [_from_dlib_rect(image, r.rect, r.confidence, self.name, self._landmarks) for r in results]
+        if min(image.shape[:2]) < _DLIB_MIN_SIDE:
+            return []
+        work, factor = _within_budget(image, self.upsample, self.max_pixels)
+        results = self._detector(work, self.upsample)
+        found = [
+            _from_dlib_rect(work, r.rect, r.confidence, self.name, self._landmarks).scaled(1 / factor) for r in results
+        ]
         return sorted(found, key=lambda d: d.score, reverse=True)
 
 
