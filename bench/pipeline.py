@@ -86,7 +86,7 @@ def bench_pipeline(data: str | Path | None, images: int, model: str, workers: in
     workers = workers or os.cpu_count() or 1
     paths = [str(p) for p in lfw_sample(data, images)]
     chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
-    ours_s, ours_faces = _timed(start_worker, (model, "cascade", False, DecodeLimits()), _ours, chunks, workers)
+    ours_s, ours_faces = _timed(start_worker, (model, "cascade", None, DecodeLimits()), _ours, chunks, workers)
     report = {
         "model": model,
         "images": len(paths),

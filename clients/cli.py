@@ -14,7 +14,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(), help="embedding model (default: %(default)s)")
     parser.add_argument("--detector", default="cascade", choices=["cascade", "yunet", "hog", "mmod"],
                         help="face detector; cascade = YuNet, then dlib HOG, then dlib MMOD (default)")
-    parser.add_argument("--mirror", action="store_true", help="average each face with its mirror image (slower)")
+    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                        help="average each face with its mirror image (default: per model, on for dlib, off for sface)")
 
 
 def _folds(text: str) -> list[int]:
@@ -79,7 +80,8 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
         plot_roc(report, Path(args.plot))
     summary = report.as_json()
     if not args.json:
-        print(f"LFW View 2, model {report.model}{' +mirror' if report.mirror else ''}, folds {args.folds_text}, {report.pairs} pairs")
+        mirrored = [part for part, on in report.mirror.items() if on]
+        print(f"LFW View 2, model {report.model} (mirrored: {', '.join(mirrored) or 'none'}), folds {args.folds_text}, {report.pairs} pairs")
         print(f"  accuracy        {report.accuracy * 100:.2f}% ± {report.std * 100:.2f}% (threshold fitted on the other folds)")
         print(f"  per fold        {' '.join(f'{a * 100:.2f}' for a in report.fold_accuracies)}")
         print(f"  threshold       {report.threshold:.4f} (cosine, mean over folds)")

@@ -73,7 +73,7 @@ class YuNetDetector:
     """OpenCV Zoo's YuNet: boxes and five landmarks in a few milliseconds on a CPU core.
 
     Large photos are downscaled so the longer side is at most `max_side` (boxes are
-    mapped back); small ones are upscaled to at least `min_side`, where YuNet
+    mapped back); tiny ones are upscaled to at least `min_side`, where YuNet
     otherwise misses faces that fill the frame.
     """
 
@@ -84,7 +84,7 @@ class YuNetDetector:
         score_threshold: float = 0.6,
         nms_threshold: float = 0.3,
         max_side: int = 1280,
-        min_side: int = 320,
+        min_side: int = 160,
     ) -> None:
         self.model_path = str(opencv_zoo_model(YUNET_FILE))
         self.score_threshold = score_threshold

@@ -25,7 +25,7 @@ from .quality import FaceQuality, assess
 Subject = Literal["all", "centre"]
 
 # Bump when detection, alignment or embedding changes, so cached evaluation vectors are recomputed.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class FacePipeline:
         model: str | FaceModel = DEFAULT_MODEL,
         detector: str | Detector = "cascade",
         limits: DecodeLimits = DecodeLimits(),
-        mirror: bool = False,
+        mirror: bool | None = None,
         threads: int = 0,
     ) -> None:
         self.model = load_model(model, mirror=mirror, threads=threads) if isinstance(model, str) else model
@@ -91,30 +91,38 @@ class FacePipeline:
         every photo: where no detector finds a face, a centred guess is embedded
         and marked with detector "centre_guess".
         """
+        return self.faces_in_images([image], subject, guess_when_missing)[0]
+
+    def faces_in_images(
+        self, images: Sequence[np.ndarray], subject: Subject = "all", guess_when_missing: bool = False
+    ) -> list[list[Face]]:
+        """Faces of several RGB images, their chips embedded in shared batches."""
+        found = [self._detections(image, subject, guess_when_missing) for image in images]
+        chips = [self.model.chip(image, d) for image, detections in zip(images, found) for d in detections]
+        vectors = iter(self.model.embed(chips))
+        return [
+            [
+                Face(
+                    box=d.box,
+                    landmarks=d.landmarks,
+                    detector=d.detector,
+                    quality=assess(image, d),
+                    vector=next(vectors),
+                    model=self.model.name,
+                )
+                for d in detections
+            ]
+            for image, detections in zip(images, found)
+        ]
+
+    def _detections(self, image: np.ndarray, subject: Subject, guess_when_missing: bool) -> list[Detection]:
         detections = self.detector.detect(image)
         if subject == "centre":
             nearest = nearest_to_centre(detections, image.shape)
             detections = [nearest] if nearest is not None else []
         if not detections and guess_when_missing:
             detections = [centred_guess(image.shape)]
-        return self.embed_detections(image, detections)
-
-    def embed_detections(self, image: np.ndarray, detections: Sequence[Detection]) -> list[Face]:
-        """Faces (quality and vector) for detections already made in `image`."""
-        if not detections:
-            return []
-        vectors = self.model.embed([self.model.chip(image, d) for d in detections])
-        return [
-            Face(
-                box=d.box,
-                landmarks=d.landmarks,
-                detector=d.detector,
-                quality=assess(image, d),
-                vector=v,
-                model=self.model.name,
-            )
-            for d, v in zip(detections, vectors)
-        ]
+        return detections
 
 
 # --- many photos over worker processes -------------------------------------------------
@@ -122,7 +130,7 @@ class FacePipeline:
 _worker: dict = {}
 
 
-def start_worker(model: str, detector: str, mirror: bool, limits: DecodeLimits) -> None:
+def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeLimits) -> None:
     """Process-pool initializer: one single-threaded pipeline per worker process."""
     import cv2
 
@@ -130,19 +138,21 @@ def start_worker(model: str, detector: str, mirror: bool, limits: DecodeLimits) 
     _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, threads=1)
 
 
-def _run_one(item: tuple[str, str | bytes], subject: Subject, guess: bool) -> PhotoFaces:
-    key, source = item
-    pipeline: FacePipeline = _worker["pipeline"]
-    try:
-        data = Path(source).read_bytes() if isinstance(source, str) else source
-        return PhotoFaces(key, pipeline.faces(data, subject, guess))
-    except (EncoderError, OSError) as error:
-        return PhotoFaces(key, error=str(error), error_type=type(error).__name__)
-
-
 def run_chunk(items: list[tuple[str, str | bytes]], subject: Subject, guess: bool) -> list[PhotoFaces]:
-    """Worker task: faces for a few photos with this process's pipeline."""
-    return [_run_one(item, subject, guess) for item in items]
+    """Worker task: faces for a few photos, their chips embedded in shared batches."""
+    pipeline: FacePipeline = _worker["pipeline"]
+    results = [PhotoFaces(key) for key, _ in items]
+    images, readable = [], []
+    for result, (_, source) in zip(results, items):
+        try:
+            data = Path(source).read_bytes() if isinstance(source, str) else source
+            images.append(decode_image(data, pipeline.limits))
+            readable.append(result)
+        except (EncoderError, OSError) as error:
+            result.error, result.error_type = str(error), type(error).__name__
+    for result, faces in zip(readable, pipeline.faces_in_images(images, subject, guess)):
+        result.faces = faces
+    return results
 
 
 def faces_many(
@@ -152,7 +162,7 @@ def faces_many(
     workers: int | None = None,
     subject: Subject = "all",
     guess_when_missing: bool = False,
-    mirror: bool = False,
+    mirror: bool | None = None,
     limits: DecodeLimits = DecodeLimits(),
     chunk: int = 8,
 ) -> Iterator[PhotoFaces]:

@@ -17,6 +17,11 @@ def providers() -> list[str]:
     return [p for p in wanted if p in available]
 
 
+def gpu_available() -> bool:
+    """Whether ONNX Runtime can run on a CUDA GPU here."""
+    return "CUDAExecutionProvider" in providers()
+
+
 def session(model: Path | bytes, threads: int = 0) -> ort.InferenceSession:
     """An inference session; threads=0 lets ONNX Runtime use every core."""
     options = ort.SessionOptions()

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from facegrid.encoder.assets import cache_dir
+from facegrid.encoder.models import FUSED_WEIGHTS, mirror_settings
 from facegrid.encoder.pipeline import PIPELINE_VERSION, faces_many
 
 from .cache import EmbeddingCache, file_digest
@@ -40,7 +41,7 @@ class LfwReport:
     detectors: dict[str, int]
     embedded_now: int
     seconds: float
-    mirror: bool
+    mirror: dict[str, bool]
     roc: tuple[np.ndarray, np.ndarray] = field(repr=False, default=None)
 
     def as_json(self) -> dict:
@@ -71,12 +72,12 @@ def embed_images(
     relative_paths: list[str],
     model: str,
     detector: str,
-    mirror: bool,
+    mirror: bool | None,
     workers: int | None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str], int]:
     """Vectors and detector names for images (the centre face of each), through the on-disk cache."""
-    setup = f"{PIPELINE_VERSION}|{model}|{detector}|mirror={mirror}|centre+guess"
+    setup = f"{PIPELINE_VERSION}|{model}|{detector}|mirror={mirror_settings(model, mirror)}|weights={FUSED_WEIGHTS}|centre+guess"
     cache = EmbeddingCache(cache_dir("eval") / "embeddings.sqlite", setup)
     vectors: dict[str, np.ndarray] = {}
     detectors: dict[str, str] = {}
@@ -112,7 +113,7 @@ def evaluate_lfw(
     model: str = "fused",
     detector: str = "cascade",
     folds: list[int] | None = None,
-    mirror: bool = False,
+    mirror: bool | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> LfwReport:
@@ -153,7 +154,7 @@ def evaluate_lfw(
         detectors=counts,
         embedded_now=embedded,
         seconds=time.perf_counter() - started,
-        mirror=mirror,
+        mirror=mirror_settings(model, mirror),
         roc=roc_curve(scores, same),
     )
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from facegrid.encoder.errors import UnknownModel
-from facegrid.encoder.models import load_model, model_names
+from facegrid.encoder.models import FUSED_WEIGHTS, load_model, mirror_settings, model_names
 from facegrid.encoder.models.sface import SFACE_FILE, cached_sface
 from facegrid.encoder.pipeline import FacePipeline
 
@@ -17,6 +17,14 @@ def test_registry_lists_the_shipped_face_models():
     assert {"dlib", "sface", "fused"} <= set(model_names())
     with pytest.raises(UnknownModel, match="available"):
         load_model("arcface-that-does-not-exist")
+
+
+def test_mirroring_defaults_per_part_and_can_be_forced():
+    assert mirror_settings("fused") == {"dlib": True, "sface": False}
+    assert mirror_settings("fused", False) == {"dlib": False, "sface": False}
+    assert mirror_settings("sface", True) == {"sface": True}
+    fused = load_model("fused")
+    assert fused.dim == 256 and fused.describe()["parts"] == {"dlib": 0.74, "sface": 0.26}
 
 
 def test_converted_sface_matches_the_shipped_graph_on_opencv():
@@ -75,7 +83,7 @@ def test_same_person_scores_above_different_person(model, deepface_pairs):
     assert np.median(same) > np.percentile(different, 95)
 
 
-def test_fused_inner_product_is_the_mean_of_the_two_cosines(faces_dir):
+def test_fused_inner_product_is_the_weighted_mean_of_the_two_cosines(faces_dir):
     photos = sorted((faces_dir / "dlib" / "John_Salley").glob("*.jpg"))[:2] + sorted(
         (faces_dir / "dlib" / "John_Simm").glob("*.jpg")
     )[:1]
@@ -85,7 +93,8 @@ def test_fused_inner_product_is_the_mean_of_the_two_cosines(faces_dir):
         return pipeline.faces(path.read_bytes(), subject="centre", guess_when_missing=True)[0].vector
 
     for a, b in [(photos[0], photos[1]), (photos[0], photos[2])]:
-        expected = (first(dlib, a) @ first(dlib, b) + first(sface, a) @ first(sface, b)) / 2
+        weights = FUSED_WEIGHTS["dlib"], FUSED_WEIGHTS["sface"]
+        expected = weights[0] * first(dlib, a) @ first(dlib, b) + weights[1] * first(sface, a) @ first(sface, b)
         assert first(fused, a) @ first(fused, b) == pytest.approx(expected, abs=1e-5)
 
 
@@ -96,3 +105,12 @@ def test_vectors_are_unit_length_and_mirror_option_changes_them(faces_dir):
     assert np.linalg.norm(plain) == pytest.approx(1, abs=1e-5)
     assert np.linalg.norm(mirrored) == pytest.approx(1, abs=1e-5)
     assert 0.8 < plain @ mirrored < 0.99999
+
+
+def test_sface_backends_give_the_same_vectors(faces_dir):
+    from facegrid.encoder.models.sface import SFace
+
+    photo = next((faces_dir / "dlib" / "John_Schneider").glob("*.jpg")).read_bytes()
+    pipelines = [FacePipeline(SFace(backend=b), "yunet") for b in ("opencv", "onnxruntime")]
+    a, b = (p.faces(photo, subject="centre", guess_when_missing=True)[0].vector for p in pipelines)
+    assert float(a @ b) > 0.99999

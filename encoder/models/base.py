@@ -29,9 +29,12 @@ class FaceModel(ABC):
     dim: int
     metric = "cosine"  # vectors are L2-normalised: inner product is the cosine
     input_size: tuple[int, int]
+    # Largest batch per inference call: beyond it a CPU gets slower per chip (measured).
+    max_batch = 16
 
     def __init__(self, mirror: bool = False, threads: int = 0) -> None:
-        self.mirror = mirror  # average with the horizontally flipped chip (test-time augmentation)
+        # Average each face's vector with that of its horizontally flipped chip.
+        self.mirror = mirror
         self.threads = threads
 
     @abstractmethod
@@ -42,15 +45,21 @@ class FaceModel(ABC):
     def _embed_raw(self, chips: np.ndarray) -> np.ndarray:
         """Unnormalised vectors for a stack of (n, h, w, 3) uint8 RGB chips."""
 
+    def _embed_batched(self, stack: np.ndarray) -> np.ndarray:
+        if len(stack) <= self.max_batch:
+            return self._embed_raw(stack)
+        return np.vstack([self._embed_raw(stack[i : i + self.max_batch]) for i in range(0, len(stack), self.max_batch)])
+
     def embed(self, chips: Sequence[Any]) -> np.ndarray:
         """L2-normalised float32 vectors, shape (n, dim), one per chip."""
         if len(chips) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         stack = np.stack(chips)
-        vectors = l2_normalise(self._embed_raw(stack))
-        if self.mirror:
-            vectors = vectors + l2_normalise(self._embed_raw(np.ascontiguousarray(stack[:, :, ::-1])))
-        return l2_normalise(vectors)
+        if not self.mirror:
+            return l2_normalise(self._embed_batched(stack))
+        # Chips and their mirror images in the same batches: fewer inference round trips.
+        both = l2_normalise(self._embed_batched(np.concatenate([stack, stack[:, :, ::-1]])))
+        return l2_normalise(both[: len(stack)] + both[len(stack) :])
 
     def describe(self) -> dict:
         """Name, modality, dim, metric and input size, for listings."""

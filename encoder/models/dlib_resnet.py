@@ -21,7 +21,6 @@ class DlibResNet(FaceModel):
     name = "dlib"
     dim = 128
     input_size = (150, 150)
-
     def __init__(self, mirror: bool = False, threads: int = 0) -> None:
         super().__init__(mirror=mirror, threads=threads)
         self._chipper = DlibChipper(size=150, padding=0.25)

@@ -1,8 +1,8 @@
-"""Two face models at once: their unit vectors concatenated and renormalised.
+"""Several face models at once: their unit vectors, weighted and concatenated.
 
-For unit vectors a and b, [a, b] / sqrt(2) has unit length, and the inner
-product of two fused vectors is the mean of the two models' cosines: score
-fusion that any inner-product index (FAISS) computes directly.
+For unit vectors a and b and weights wa + wb = 1, [sqrt(wa) a, sqrt(wb) b] has
+unit length, and the inner product of two fused vectors is wa cos(a) + wb cos(b):
+weighted score fusion that any inner-product index (FAISS) computes directly.
 """
 
 from __future__ import annotations
@@ -12,16 +12,21 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..detect import Detection
-from .base import FaceModel, l2_normalise
+from .base import FaceModel
 
 
 class FusedModel(FaceModel):
-    """Concatenation of several face models' normalised vectors."""
+    """Weighted concatenation of several face models' normalised vectors."""
 
-    def __init__(self, name: str, parts: Sequence[FaceModel]) -> None:
+    def __init__(self, name: str, parts: Sequence[FaceModel], weights: Sequence[float]) -> None:
         super().__init__(mirror=False, threads=0)
+        if len(parts) != len(weights) or min(weights) <= 0:
+            raise ValueError("one positive weight per part")
         self.name = name
         self.parts = list(parts)
+        total = float(sum(weights))
+        self.weights = [w / total for w in weights]
+        self._scales = [np.float32(np.sqrt(w)) for w in self.weights]
         self.dim = sum(p.dim for p in self.parts)
         self.input_size = self.parts[0].input_size
 
@@ -30,18 +35,18 @@ class FusedModel(FaceModel):
         return tuple(part.chip(image, detection) for part in self.parts)
 
     def embed(self, chips: Sequence[Any]) -> np.ndarray:
-        """L2-normalised concatenation of each part's vectors, shape (n, dim)."""
+        """Unit vectors, shape (n, dim): each part's unit vector scaled by sqrt(its weight)."""
         if len(chips) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        pieces = [part.embed([c[i] for c in chips]) for i, part in enumerate(self.parts)]
-        return l2_normalise(np.hstack(pieces))
+        pieces = [scale * part.embed([c[i] for c in chips]) for i, (part, scale) in enumerate(zip(self.parts, self._scales))]
+        return np.hstack(pieces).astype(np.float32)
 
     def _embed_raw(self, chips: np.ndarray) -> np.ndarray:  # pragma: no cover - embed is overridden
         raise NotImplementedError
 
     def describe(self) -> dict:
-        """As FaceModel.describe, plus the parts."""
+        """As FaceModel.describe, plus the parts, their weights and mirroring."""
         info = super().describe()
-        info["mirror"] = [p.mirror for p in self.parts]
-        info["parts"] = [p.name for p in self.parts]
+        info["mirror"] = {p.name: p.mirror for p in self.parts}
+        info["parts"] = {p.name: round(w, 4) for p, w in zip(self.parts, self.weights)}
         return info
