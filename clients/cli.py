@@ -9,6 +9,8 @@ from pathlib import Path
 
 from facegrid.encoder.models import DEFAULT_MODEL, model_names
 
+from .gate_commands import add_commands as add_gate_commands
+
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(), help="embedding model (default: %(default)s)")
@@ -112,9 +114,63 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_openset(args: argparse.Namespace) -> int:
+    from facegrid.evaluation.openset import evaluate_openset
+
+    report = evaluate_openset(args.data, args.model, args.workers, progress=_progress("embedding LFW images"))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"LFW open-set identification, model {report['model']}: {report['impostor_probes']} impostor probes, "
+          f"{report['no_face']} images without a detected face (centred fallback)")
+    for label in ("one", "three"):
+        v = report[label]
+        print(f"  {label} template(s) per person: {v['subjects']} subjects, {v['genuine_probes']} genuine probes")
+        print(f"    rank-1 {v['rank1'] * 100:.2f}%")
+        for key in ("1e-2", "1e-3"):
+            print(f"    DIR @ FAR {key}: {v['dir_at_far_' + key] * 100:.2f}% (threshold {v['threshold_at_far_' + key]:.4f}, "
+                  f"{v['impostors_passing_at_far_' + key]} impostors pass; without LFW's alias pairs "
+                  f"{v['dir_at_far_' + key + '_without_aliases'] * 100:.2f}%)")
+        op = v["service_operating_point"]
+        print(f"    service defaults (FAR {op['target_far']}, threshold {op['threshold']}, margin {op['margin']}): "
+              f"{op['genuine_identified'] * 100:.2f}% identified, {op['genuine_misidentified'] * 100:.2f}% misidentified, "
+              f"{op['impostors_accepted'] * 100:.3f}% impostors accepted")
+        for hit in v["top_impostors"][:3]:
+            print(f"    top impostor {hit['probe']} -> {hit['matched']} ({hit['score']})")
+    return 0
+
+
+def cmd_eval_calibrate(args: argparse.Namespace) -> int:
+    from facegrid.evaluation.calibrate import calibrate
+
+    summary = calibrate(args.data, args.model, args.workers, progress=_progress("embedding LFW images"), save=not args.dry_run)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"calibration of {summary['model']}: {summary['impostor_pairs']:,} impostor pairs")
+        for far, threshold in summary["thresholds"].items():
+            print(f"  FAR {far:>6}: threshold {threshold}")
+        if summary["path"]:
+            print(f"  written to {summary['path']}")
+    return 0
+
+
+def cmd_bench_gate(args: argparse.Namespace) -> int:
+    from facegrid.bench.gate import bench_gate
+
+    report = bench_gate(args.data, args.repeats, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"verify p50 {report['verify_p50_ms']} ms, p99 {report['verify_p99_ms']} ms; "
+              f"identify at 100k p99 {report['identify_100k_p99_ms']} ms; gRPC overhead {report['grpc_overhead_ms']} ms")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facegrid", description="Face detection, embedding and search.")
+    parser = argparse.ArgumentParser(prog="facegrid", description="Face detection, embedding, verification and search.")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_gate_commands(commands)
 
     faces = commands.add_parser("faces", help="find and embed every face in photos")
     faces.add_argument("photos", nargs="+", metavar="PHOTO")
@@ -133,6 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(lfw)
     lfw.set_defaults(run=cmd_eval_lfw)
 
+    openset = evaluate.add_parser("openset", help="LFW open-set identification: DIR at FAR, rank-1")
+    openset.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    openset.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
+    openset.add_argument("--workers", type=int, default=None)
+    openset.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    openset.set_defaults(run=cmd_eval_openset)
+
+    calibrate = evaluate.add_parser("calibrate", help="measure a model's score -> FAR table from all LFW impostor pairs")
+    calibrate.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    calibrate.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
+    calibrate.add_argument("--workers", type=int, default=None)
+    calibrate.add_argument("--dry-run", action="store_true", help="print the thresholds without writing the table")
+    calibrate.add_argument("--json", action="store_true")
+    calibrate.set_defaults(run=cmd_eval_calibrate)
+
     bench = commands.add_parser("bench", help="speed against a baseline measured in the same run").add_subparsers(dest="target", required=True)
     pipe = bench.add_parser("pipeline", help="images/s of decode+detect+align+embed vs face_recognition")
     pipe.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
@@ -142,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--no-baseline", action="store_true", help="skip face_recognition")
     pipe.add_argument("--json", action="store_true", help="one JSON object on the last line")
     pipe.set_defaults(run=cmd_bench_pipeline)
+    gate = bench.add_parser("gate", help="Verify/Identify latency and gRPC overhead, against a facegrid serve it starts")
+    gate.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    gate.add_argument("--repeats", type=int, default=200, help="calls per measurement (default 200)")
+    gate.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    gate.set_defaults(run=cmd_bench_gate)
     return parser
 
 

@@ -25,7 +25,7 @@ from .quality import FaceQuality, assess
 Subject = Literal["all", "centre"]
 
 # Bump when detection, alignment or embedding changes, so cached evaluation vectors are recomputed.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,17 @@ MIRROR_BY_DEFAULT = {"dlib": True, "sface": False}
 FUSED_WEIGHTS = {"dlib": 0.74, "sface": 0.26}
 
 _PARTS = {"dlib": ["dlib"], "sface": ["sface"], "fused": ["dlib", "sface"]}
+_DIMS = {"dlib": 128, "sface": 128}
 
 
 def model_names() -> list[str]:
     """Names of all registered models."""
     return list(_PARTS)
+
+
+def model_dim(name: str) -> int:
+    """Vector length of a model, without loading it."""
+    return sum(_DIMS[part] for part in _parts(name))
 
 
 def mirror_settings(name: str, mirror: bool | None = None) -> dict[str, bool]:
@@ -66,4 +72,4 @@ def load_model(name: str = DEFAULT_MODEL, mirror: bool | None = None, threads: i
     return FusedModel(name, parts, [FUSED_WEIGHTS[p.name] for p in parts])
 
 
-__all__ = ["DEFAULT_MODEL", "FaceModel", "l2_normalise", "load_model", "mirror_settings", "model_names"]
+__all__ = ["DEFAULT_MODEL", "FaceModel", "l2_normalise", "load_model", "mirror_settings", "model_dim", "model_names"]

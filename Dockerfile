@@ -1,0 +1,23 @@
+# facegrid server image: encoder + gate services; Redis runs as its own service (docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 FACEGRID_DATA_DIR=/data
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY encoder encoder
+COPY index index
+COPY server server
+COPY clients clients
+COPY proto proto
+COPY evaluation evaluation
+COPY bench bench
+RUN pip install --no-cache-dir . \
+    && python -c "from facegrid.encoder.models import load_model; load_model('fused')"  # build converted graphs once
+
+VOLUME /data
+EXPOSE 50051
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD python -c "import grpc, sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; \
+s = g.HealthStub(grpc.insecure_channel('127.0.0.1:50051')).Check(h.HealthCheckRequest(service=''), timeout=3); \
+sys.exit(0 if s.status == h.HealthCheckResponse.SERVING else 1)"
+CMD ["facegrid", "serve", "--address", "0.0.0.0:50051"]

@@ -1,0 +1,116 @@
+"""`facegrid bench gate`: Verify and Identify latency over gRPC, and the gRPC overhead per call.
+
+Starts a real `facegrid serve` (embedded Redis, temporary data directory,
+ephemeral port) in this process and talks to it over a loopback socket with
+the SDK, so the library call can be timed beside the gRPC call in the same run.
+The probe is a real photo resized to a 640x480 camera frame. The gallery holds
+the real enrolled person plus synthetic unit vectors (random directions, which
+behave as strangers) up to 1k / 10k / 100k subjects of one template each.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from facegrid.clients.sdk import Facegrid
+from facegrid.evaluation.datasets import faces_dir
+from facegrid.server.config import Settings
+from facegrid.server.main import start
+from facegrid.server.metadata import NewTemplate
+
+GALLERIES = (1_000, 10_000, 100_000)
+
+
+def camera_frame(path: Path, size: tuple[int, int] = (640, 480)) -> bytes:
+    """A photo cropped to 4:3 and resized to a camera-like JPEG frame."""
+    image = Image.open(path).convert("RGB")
+    width, height = image.size
+    target = size[0] / size[1]
+    if width / height > target:
+        crop = int(height * target)
+        image = image.crop(((width - crop) // 2, 0, (width - crop) // 2 + crop, height))
+    else:
+        crop = int(width / target)
+        image = image.crop((0, (height - crop) // 2, width, (height - crop) // 2 + crop))
+    buffer = io.BytesIO()
+    image.resize(size, Image.LANCZOS).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def percentiles(samples: list[float]) -> dict:
+    ms = np.array(samples) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "mean_ms": round(float(ms.mean()), 2)}
+
+
+def timed(call, repeats: int) -> list[float]:
+    call()  # warm-up
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def fill_gallery(running, total: int, seed: int = 0) -> None:
+    """Synthetic subjects (random unit vectors) until the gallery holds `total`."""
+    gate = running.gate
+    missing = total - gate.subjects.count()
+    rng = np.random.default_rng(seed + total)
+    for start in range(0, missing, 5_000):
+        count = min(5_000, missing - start)
+        vectors = rng.standard_normal((count, gate.subjects.dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        gate.metadata.add_subjects_bulk(
+            [(f"synthetic-{total}-{start + i}", NewTemplate(gate.model, v, f"synthetic-{total}-{start + i}", {}))
+             for i, v in enumerate(vectors)]
+        )
+    gate.rebuild()
+
+
+def bench_gate(data: str | Path | None, repeats: int = 200, progress=print) -> dict:
+    """Latency figures; the JSON object printed by `facegrid bench gate --json`."""
+    people = faces_dir(data) / "face_recognition"
+    enroll_photo = sorted((people / "biden").iterdir())[0]
+    probe_photo = sorted((people / "biden").iterdir())[-1]
+    probe = camera_frame(probe_photo)
+    with tempfile.TemporaryDirectory(prefix="facegrid-bench-") as folder:
+        settings = Settings().with_overrides(address="127.0.0.1:0", data_dir=folder, redis_url="")
+        running = start(settings)
+        try:
+            client = Facegrid(f"127.0.0.1:{running.port}", timeout=60)
+            client.enroll("bench-person", [enroll_photo])
+            verify = percentiles(timed(lambda: client.verify("bench-person", probe), repeats))
+            progress(f"verify end to end (640x480 JPEG, {len(probe) // 1024} KiB): {verify}")
+            report = {"model": running.gate.model, "repeats": repeats, "verify_p50_ms": verify["p50_ms"],
+                      "verify_p99_ms": verify["p99_ms"], "gallery": "one real person + synthetic unit vectors"}
+            face = running.gate.pipeline.faces(probe)[0]
+            for total in GALLERIES:
+                fill_gallery(running, total)
+                grpc_samples = timed(lambda: client.identify(probe), repeats)
+                library_samples = timed(lambda: running.gate.identify(probe), repeats)
+                search_samples = timed(lambda: running.gate.subjects.search(face.vector, 5), repeats)
+                g, lib, search = percentiles(grpc_samples), percentiles(library_samples), percentiles(search_samples)
+                overhead = round(g["p50_ms"] - lib["p50_ms"], 3)
+                answer = client.identify(probe)
+                progress(f"identify at {total:>7,} subjects: gRPC {g}, library {lib}, search alone {search}, "
+                         f"overhead {overhead} ms, answer {answer.subject}")
+                key = f"{total // 1000}k"
+                report[f"identify_{key}_p50_ms"] = g["p50_ms"]
+                report[f"identify_{key}_p99_ms"] = g["p99_ms"]
+                report[f"search_{key}_p50_ms"] = search["p50_ms"]
+                report[f"grpc_overhead_{key}_ms"] = overhead
+            report["grpc_overhead_ms"] = report["grpc_overhead_100k_ms"]
+            report["cores"] = os.cpu_count()
+            client.close()
+            return report
+        finally:
+            running.stop()

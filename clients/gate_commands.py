@@ -1,0 +1,157 @@
+"""CLI commands that talk to a running server: enroll, verify, identify, forget, subjects (and serve)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .sdk import Facegrid, FacegridError, default_address
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", default=None, help=f"server address (default: FACEGRID_SERVER or {default_address()})")
+    parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
+
+
+def _client(args) -> Facegrid:
+    return Facegrid(args.server or default_address())
+
+
+def _fail(args, error: FacegridError) -> int:
+    if args.json:
+        print(json.dumps({"error": error.code.name, "message": error.message}))
+    else:
+        print(f"facegrid: {error.code.name}: {error.message}", file=sys.stderr)
+    return 2
+
+
+def cmd_serve(args) -> int:
+    from facegrid.server.config import Settings
+    from facegrid.server.main import serve
+
+    settings = Settings().with_overrides(
+        address=args.address, data_dir=args.data_dir, redis_url=args.redis_url, model=args.model, target_far=args.target_far
+    )
+    return serve(settings)
+
+
+def cmd_enroll(args) -> int:
+    try:
+        with _client(args) as client:
+            reply = client.enroll(args.subject, args.photos, args.name or "")
+    except FacegridError as error:
+        return _fail(args, error)
+    outcomes = []
+    for outcome, path in zip(reply.photos, args.photos):
+        outcomes.append({"photo": path, "accepted": outcome.accepted, "template_id": outcome.template_id or None,
+                         "duplicate": outcome.duplicate, "reason": outcome.reason or None, "warnings": list(outcome.warnings)})
+        if not args.json:
+            state = "duplicate (already enrolled)" if outcome.duplicate else "accepted" if outcome.accepted else f"refused: {outcome.reason}"
+            print(f"{path}: {state}" + "".join(f"\n  warning: {w}" for w in outcome.warnings))
+    if args.json:
+        print(json.dumps({"subject": reply.subject_id, "templates": reply.templates, "photos": outcomes}))
+    else:
+        print(f"{reply.subject_id}: {reply.templates} template{'s' if reply.templates != 1 else ''}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    try:
+        with _client(args) as client:
+            result = client.verify(args.subject, args.photo)
+    except FacegridError as error:
+        return _fail(args, error)
+    if args.json:
+        print(json.dumps({"subject": args.subject, "match": result.match, "score": round(result.score, 4),
+                          "threshold": round(result.threshold, 4), "estimated_far": result.estimated_far}))
+    else:
+        verdict = "MATCH" if result.match else "NO MATCH"
+        print(f"{verdict}: {args.subject} score {result.score:.3f} (threshold {result.threshold:.3f}, "
+              f"impostors score this high {result.estimated_far:.2g} of the time)")
+    return 0 if result.match else 1
+
+
+def cmd_identify(args) -> int:
+    try:
+        with _client(args) as client:
+            result = client.identify(args.photo, args.candidates)
+    except FacegridError as error:
+        return _fail(args, error)
+    if args.json:
+        print(json.dumps({"subject": result.subject, "score": result.score, "threshold": result.threshold,
+                          "estimated_far": result.estimated_far, "margin": result.margin, "reason": result.reason or None,
+                          "candidates": [{"subject": s, "score": round(v, 4)} for s, v in result.candidates]}))
+    else:
+        if result.subject:
+            print(f"{result.subject}: score {result.score:.3f} (threshold {result.threshold:.3f}, margin {result.margin:.3f})")
+        else:
+            print(f"unknown: {result.reason}")
+        for subject, score in result.candidates:
+            print(f"  {score:.3f}  {subject}")
+    return 0 if result.subject else 1
+
+
+def cmd_forget(args) -> int:
+    try:
+        with _client(args) as client:
+            removed = client.forget(args.subject)
+    except FacegridError as error:
+        return _fail(args, error)
+    print(json.dumps({"subject": args.subject, "templates_removed": removed}) if args.json
+          else f"{args.subject}: forgotten ({removed} templates removed)")
+    return 0
+
+
+def cmd_subjects(args) -> int:
+    try:
+        with _client(args) as client:
+            subjects = [(s.subject_id, s.display_name) for s in client.subjects()]
+    except FacegridError as error:
+        return _fail(args, error)
+    if args.json:
+        print(json.dumps({"subjects": [{"subject": s, "name": n or None} for s, n in subjects], "total": len(subjects)}))
+    else:
+        for subject, name in subjects:
+            print(subject + (f"  ({name})" if name else ""))
+        print(f"{len(subjects)} subjects")
+    return 0
+
+
+def add_commands(commands) -> None:
+    """The server and client subcommands of `facegrid`."""
+    serve = commands.add_parser("serve", help="run the encoder and gate services (embedded Redis unless FACEGRID_REDIS_URL)")
+    serve.add_argument("--address", help="host:port to listen on (default: FACEGRID_ADDRESS or 127.0.0.1:50051; port 0 picks one)")
+    serve.add_argument("--data-dir", help="where Redis files and caches live (default: FACEGRID_DATA_DIR or ~/.local/share/facegrid)")
+    serve.add_argument("--redis-url", help="external Redis instead of the embedded one (default: FACEGRID_REDIS_URL)")
+    serve.add_argument("--model", help="face model of the gate (default: FACEGRID_MODEL or fused)")
+    serve.add_argument("--target-far", type=float, help="false-accept rate the thresholds are set for (default 0.001)")
+    serve.set_defaults(run=cmd_serve)
+
+    enroll = commands.add_parser("enroll", help="add photos of a person")
+    enroll.add_argument("subject")
+    enroll.add_argument("photos", nargs="+", metavar="PHOTO")
+    enroll.add_argument("--name", help="display name")
+    add_server_option(enroll)
+    enroll.set_defaults(run=cmd_enroll)
+
+    verify = commands.add_parser("verify", help="1:1 - is the person in PHOTO this subject? (exit 0 match, 1 no match)")
+    verify.add_argument("subject")
+    verify.add_argument("photo")
+    add_server_option(verify)
+    verify.set_defaults(run=cmd_verify)
+
+    identify = commands.add_parser("identify", help="1:N - who is in PHOTO, or unknown (exit 0 known, 1 unknown)")
+    identify.add_argument("photo")
+    identify.add_argument("--candidates", type=int, default=5, help="best subjects to list (1-100, default 5)")
+    add_server_option(identify)
+    identify.set_defaults(run=cmd_identify)
+
+    forget = commands.add_parser("forget", help="delete a subject and all its templates")
+    forget.add_argument("subject")
+    add_server_option(forget)
+    forget.set_defaults(run=cmd_forget)
+
+    subjects = commands.add_parser("subjects", help="list enrolled subjects")
+    add_server_option(subjects)
+    subjects.set_defaults(run=cmd_subjects)

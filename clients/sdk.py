@@ -1,0 +1,153 @@
+"""Python client: `Facegrid(address)` with enroll, verify, identify, forget, subject, subjects, embed.
+
+Every call has a deadline. Idempotent calls (verify, identify, reads, and
+enroll, which the server deduplicates by photo hash) are retried with backoff
+when the server is briefly unavailable; forget is not retried blindly, since a
+second forget of a gone subject says NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import grpc
+
+from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def default_address() -> str:
+    """FACEGRID_SERVER, else 127.0.0.1:50051."""
+    return os.environ.get("FACEGRID_SERVER", DEFAULT_ADDRESS)
+
+
+class FacegridError(Exception):
+    """A call the server refused or could not answer: `code` is the gRPC status, `message` its reason."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class VerifyResult:
+    match: bool
+    score: float
+    threshold: float
+    estimated_far: float
+    face_box: tuple[float, float, float, float]
+
+
+@dataclass
+class IdentifyResult:
+    subject: str | None  # None: unknown
+    score: float | None
+    threshold: float | None
+    estimated_far: float | None
+    margin: float
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+    reason: str = ""
+
+
+def _photo(photo: bytes | str | Path) -> bytes:
+    return photo if isinstance(photo, bytes) else Path(photo).read_bytes()
+
+
+class Facegrid:
+    """A connection to a facegrid server."""
+
+    def __init__(self, address: str | None = None, timeout: float = 10.0, retries: int = 3, max_message_mb: int = 64) -> None:
+        self.address = address or default_address()
+        self.timeout = timeout
+        self.retries = retries
+        size = max_message_mb * 1024 * 1024
+        self._channel = grpc.insecure_channel(
+            self.address, options=[("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+        )
+        self._gate = gate_pb2_grpc.GateServiceStub(self._channel)
+        self._encoder = encoder_pb2_grpc.EncoderServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Facegrid":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, method, request, retry: bool = True, timeout: float | None = None):
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            try:
+                return method(request, timeout=timeout or self.timeout, wait_for_ready=attempt > 0)
+            except grpc.RpcError as error:
+                if error.code() in _RETRYABLE and attempt + 1 < attempts:
+                    time.sleep(0.2 * 2**attempt)
+                    continue
+                raise FacegridError(error.code(), error.details() or "") from None
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until the server accepts connections."""
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+
+    # --- gate ------------------------------------------------------------------------------
+
+    def enroll(self, subject: str, photos: Iterable[bytes | str | Path], display_name: str = "") -> gate_pb2.EnrollResponse:
+        """Add photos of a subject; each photo's outcome (accepted, or refused with the reason)."""
+        request = gate_pb2.EnrollRequest(subject_id=subject, photos=[_photo(p) for p in photos], display_name=display_name)
+        return self._call(self._gate.Enroll, request, timeout=max(self.timeout, 60.0))
+
+    def verify(self, subject: str, photo: bytes | str | Path) -> VerifyResult:
+        """Is the person in the photo this subject?"""
+        reply = self._call(self._gate.Verify, gate_pb2.VerifyRequest(subject_id=subject, photo=_photo(photo)))
+        d, b = reply.decision, reply.face
+        return VerifyResult(reply.match, d.score, d.threshold, d.estimated_far, (b.x, b.y, b.width, b.height))
+
+    def identify(self, photo: bytes | str | Path, candidates: int = 5) -> IdentifyResult:
+        """Who is in the photo (subject None: unknown)."""
+        reply = self._call(self._gate.Identify, gate_pb2.IdentifyRequest(photo=_photo(photo), candidates=candidates))
+        decided = reply.HasField("decision")
+        d = reply.decision
+        return IdentifyResult(
+            subject=reply.subject_id if reply.known else None,
+            score=d.score if decided else None,
+            threshold=d.threshold if decided else None,
+            estimated_far=d.estimated_far if decided else None,
+            margin=reply.margin,
+            candidates=[(c.subject_id, c.score) for c in reply.candidates],
+            reason=reply.reason,
+        )
+
+    def forget(self, subject: str) -> int:
+        """Delete a subject; how many templates were removed."""
+        return self._call(self._gate.Forget, gate_pb2.ForgetRequest(subject_id=subject), retry=False).templates_removed
+
+    def subject(self, subject: str) -> gate_pb2.Subject:
+        return self._call(self._gate.GetSubject, gate_pb2.GetSubjectRequest(subject_id=subject))
+
+    def subjects(self, page_size: int = 100) -> Iterable[gate_pb2.Subject]:
+        """Every subject, page by page."""
+        token = ""
+        while True:
+            reply = self._call(self._gate.ListSubjects, gate_pb2.ListSubjectsRequest(page_size=page_size, page_token=token))
+            yield from reply.subjects
+            token = reply.next_page_token
+            if not token:
+                return
+
+    # --- encoder ---------------------------------------------------------------------------
+
+    def embed(self, photo: bytes | str | Path, model: str = "") -> encoder_pb2.EmbedResponse:
+        """Every face in a photo with its vector."""
+        return self._call(self._encoder.Embed, encoder_pb2.EmbedRequest(photo=_photo(photo), model=model))
+
+    def models(self) -> list[encoder_pb2.ModelInfo]:
+        return list(self._call(self._encoder.ListModels, encoder_pb2.ListModelsRequest()).models)

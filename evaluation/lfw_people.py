@@ -1,0 +1,30 @@
+"""All LFW images by person, and their vectors through the evaluation cache."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .lfw import embed_images
+
+
+def people(root: Path) -> dict[str, list[str]]:
+    """Person name -> image paths relative to the LFW folder, in file-name order."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(root.glob("*/*.jpg")):
+        found[path.parent.name].append(f"{path.parent.name}/{path.name}")
+    return dict(found)
+
+
+def all_vectors(root: Path, model: str, detector: str = "cascade", workers: int | None = None, progress=None):
+    """(people, image -> vector) for every LFW image: the face nearest the centre, else a centred guess."""
+    by_person = people(root)
+    images = [image for paths in by_person.values() for image in paths]
+    vectors, detectors, embedded = embed_images(root, images, model, detector, None, workers, progress)
+    return by_person, vectors, detectors, embedded
+
+
+def stack(vectors: dict[str, np.ndarray], images: list[str]) -> np.ndarray:
+    return np.stack([vectors[i] for i in images]).astype(np.float32)

@@ -1,0 +1,1 @@
+"""FAISS collections, open-set identification and clustering over stored vectors (no gRPC, no Redis here)."""

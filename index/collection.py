@@ -1,0 +1,113 @@
+"""A named set of vectors of one model: external int64 ids, add / remove / exact search.
+
+Exact inner-product search (`IndexFlatIP` inside `IndexIDMap2`): on unit vectors
+the inner product is the cosine. Removal works and is exact. Stays on the CPU:
+an exact scan of 100k gate templates takes well under a millisecond, and
+FAISS's GPU flat index has no id map. The collection is derived data: its owner
+rebuilds it from the system of record on start.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from .errors import VectorError
+
+MAX_K = 1000  # more neighbours than anyone reads; bounds the reply size
+
+
+def check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """(n, dim) C-contiguous float32 with finite values, or a VectorError saying what is wrong."""
+    array = np.asarray(vectors)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise VectorError(f"expected vectors of shape (n, {dim}), got shape {array.shape}")
+    if array.shape[1] != dim:
+        raise VectorError(f"expected {dim}-dimensional vectors, got {array.shape[1]}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise VectorError(f"vectors must be numbers, got {array.dtype}")
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise VectorError("vectors contain NaN or infinite values")
+    return array
+
+
+def check_ids(ids, count: int) -> np.ndarray:
+    """int64 ids, one per vector."""
+    array = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+    if len(array) != count:
+        raise VectorError(f"{len(array)} ids for {count} vectors")
+    return array
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Search results: per query, up to k (score, id) pairs, best first."""
+
+    scores: np.ndarray  # (queries, k) float32
+    ids: np.ndarray  # (queries, k) int64; -1 where fewer than k vectors exist
+
+
+class Collection:
+    """Vectors of one dimension under int64 ids, searched exactly by inner product."""
+
+    def __init__(self, name: str, dim: int) -> None:
+        if dim <= 0:
+            raise VectorError(f"dimension must be positive, got {dim}")
+        self.name = name
+        self.dim = dim
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._lock = threading.RLock()  # FAISS indexes are not safe for concurrent writes
+
+    def add(self, ids, vectors: np.ndarray) -> None:
+        """Add vectors under ids; an id already present is replaced."""
+        vectors = check_vectors(vectors, self.dim)
+        ids = check_ids(ids, len(vectors))
+        with self._lock:
+            self._index.remove_ids(ids)
+            self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids) -> int:
+        """Remove ids (absent ones are ignored); how many were removed."""
+        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        with self._lock:
+            return int(self._index.remove_ids(ids))
+
+    def search(self, queries: np.ndarray, k: int) -> Hits:
+        """The k best-scoring vectors for each query, exactly."""
+        queries = check_vectors(queries, self.dim)
+        if not 1 <= k <= MAX_K:
+            raise VectorError(f"k must be between 1 and {MAX_K}, got {k}")
+        with self._lock:
+            scores, ids = self._index.search(queries, min(k, max(self._index.ntotal, 1)))
+        return Hits(scores=scores, ids=ids)
+
+    def vector(self, id_: int) -> np.ndarray | None:
+        """The stored vector under an id, or None."""
+        with self._lock:
+            try:
+                return self._index.reconstruct(int(id_))
+            except RuntimeError:  # FAISS raises for an unknown id
+                return None
+
+    def __contains__(self, id_: int) -> bool:
+        return self.vector(id_) is not None
+
+    def count(self) -> int:
+        """How many vectors are stored."""
+        return int(self._index.ntotal)
+
+    def ids(self) -> np.ndarray:
+        """All stored ids."""
+        with self._lock:
+            return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def clear(self) -> None:
+        """Remove everything."""
+        with self._lock:
+            self._index.reset()

@@ -1,0 +1,98 @@
+"""Verification and open-set identification decisions over subject vectors.
+
+Each subject is one vector in a Collection: the L2-normalised mean of its
+templates, so a probe's score against a subject aggregates all of its photos
+(its cosine to their mean direction). A probe is accepted when that score
+reaches the calibrated threshold; identification also asks for a margin over
+the best other subject, so two look-alikes never resolve by a hair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .calibration import Calibration
+from .collection import Collection, check_vectors
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A score, the threshold it was compared with, and how rare such a score is among impostors."""
+
+    accepted: bool
+    score: float
+    threshold: float
+    estimated_far: float
+    target_far: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    subject: int  # the subject's number in the collection
+    score: float
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Who the probe is (a subject number) or None for unknown, with the evidence."""
+
+    subject: int | None
+    decision: Decision | None
+    margin: float
+    candidates: list[Candidate] = field(default_factory=list)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Where decisions are drawn: a calibration table, a target FAR, and a margin for identification."""
+
+    calibration: Calibration
+    target_far: float = 1e-3
+    margin: float = 0.02  # best minus runner-up score needed to name someone
+
+    @property
+    def threshold(self) -> float:
+        return self.calibration.threshold(self.target_far)
+
+    def decide(self, score: float) -> Decision:
+        threshold = self.threshold
+        return Decision(
+            accepted=score >= threshold,
+            score=float(score),
+            threshold=threshold,
+            estimated_far=self.calibration.estimated_far(score),
+            target_far=self.target_far,
+        )
+
+
+def subject_vector(templates: np.ndarray) -> np.ndarray:
+    """One vector standing for a subject: the unit-length mean of its unit templates."""
+    mean = np.asarray(templates, dtype=np.float32).mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def verify(probe: np.ndarray, subject: np.ndarray, policy: Policy) -> Decision:
+    """1:1 - is the probe this subject?"""
+    probe = check_vectors(probe, len(subject))[0]
+    return policy.decide(float(probe @ subject))
+
+
+def identify(probe: np.ndarray, subjects: Collection, policy: Policy, candidates: int = 5) -> Identification:
+    """1:N open-set - the best subject if it clears the threshold and the margin, else unknown."""
+    if subjects.count() == 0:
+        return Identification(None, None, 0.0, [], "no subjects enrolled")
+    hits = subjects.search(probe, max(candidates, 2))
+    found = [Candidate(int(i), float(s)) for s, i in zip(hits.scores[0], hits.ids[0]) if i >= 0]
+    best = found[0]
+    runner_up = found[1].score if len(found) > 1 else -1.0
+    margin = best.score - runner_up
+    decision = policy.decide(best.score)
+    shown = found[:candidates]
+    if not decision.accepted:
+        return Identification(None, decision, margin, shown, "best score below the threshold")
+    if margin < policy.margin:
+        return Identification(None, decision, margin, shown, "too close to the runner-up")
+    return Identification(best.subject, decision, margin, shown)

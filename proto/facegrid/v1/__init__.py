@@ -1,0 +1,1 @@
+"""Generated gRPC stubs (grpcio-tools) for facegrid.v1; do not edit: run proto/generate.sh."""

@@ -1,0 +1,101 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EmbedRequest(_message.Message):
+    __slots__ = ("photo", "model")
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    photo: bytes
+    model: str
+    def __init__(self, photo: _Optional[bytes] = ..., model: _Optional[str] = ...) -> None: ...
+
+class Box(_message.Message):
+    __slots__ = ("x", "y", "width", "height")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    x: float
+    y: float
+    width: float
+    height: float
+    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ..., width: _Optional[float] = ..., height: _Optional[float] = ...) -> None: ...
+
+class Point(_message.Message):
+    __slots__ = ("x", "y")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    x: float
+    y: float
+    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ...) -> None: ...
+
+class Quality(_message.Message):
+    __slots__ = ("size", "interocular", "sharpness", "yaw", "pitch", "roll", "detector_score")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    INTEROCULAR_FIELD_NUMBER: _ClassVar[int]
+    SHARPNESS_FIELD_NUMBER: _ClassVar[int]
+    YAW_FIELD_NUMBER: _ClassVar[int]
+    PITCH_FIELD_NUMBER: _ClassVar[int]
+    ROLL_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_SCORE_FIELD_NUMBER: _ClassVar[int]
+    size: float
+    interocular: float
+    sharpness: float
+    yaw: float
+    pitch: float
+    roll: float
+    detector_score: float
+    def __init__(self, size: _Optional[float] = ..., interocular: _Optional[float] = ..., sharpness: _Optional[float] = ..., yaw: _Optional[float] = ..., pitch: _Optional[float] = ..., roll: _Optional[float] = ..., detector_score: _Optional[float] = ...) -> None: ...
+
+class Face(_message.Message):
+    __slots__ = ("box", "landmarks", "quality", "vector", "model", "detector")
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    LANDMARKS_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_FIELD_NUMBER: _ClassVar[int]
+    box: Box
+    landmarks: _containers.RepeatedCompositeFieldContainer[Point]
+    quality: Quality
+    vector: _containers.RepeatedScalarFieldContainer[float]
+    model: str
+    detector: str
+    def __init__(self, box: _Optional[_Union[Box, _Mapping]] = ..., landmarks: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., quality: _Optional[_Union[Quality, _Mapping]] = ..., vector: _Optional[_Iterable[float]] = ..., model: _Optional[str] = ..., detector: _Optional[str] = ...) -> None: ...
+
+class EmbedResponse(_message.Message):
+    __slots__ = ("faces", "model")
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[Face]
+    model: str
+    def __init__(self, faces: _Optional[_Iterable[_Union[Face, _Mapping]]] = ..., model: _Optional[str] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "modality", "dim", "metric", "is_default")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODALITY_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    modality: str
+    dim: int
+    metric: str
+    is_default: bool
+    def __init__(self, name: _Optional[str] = ..., modality: _Optional[str] = ..., dim: _Optional[int] = ..., metric: _Optional[str] = ..., is_default: _Optional[bool] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...

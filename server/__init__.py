@@ -1,0 +1,1 @@
+"""gRPC services, the Redis schema and the serve command: thin adapters over encoder/ and index/."""

@@ -1,0 +1,39 @@
+"""One settings object: environment variables FACEGRID_*, overridden by command-line flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from facegrid.encoder.assets import data_dir
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"FACEGRID_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `facegrid serve` needs to know."""
+
+    address: str = field(default_factory=lambda: _env("ADDRESS", "127.0.0.1:50051"))
+    data_dir: Path = field(default_factory=data_dir)
+    # Empty: start the embedded Redis (Valkey) in the data directory.
+    redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))
+    model: str = field(default_factory=lambda: _env("MODEL", "fused"))
+    detector: str = field(default_factory=lambda: _env("DETECTOR", "cascade"))
+    target_far: float = field(default_factory=lambda: float(_env("TARGET_FAR", "0.001")))
+    identify_margin: float = field(default_factory=lambda: float(_env("IDENTIFY_MARGIN", "0.02")))
+    max_message_mb: int = field(default_factory=lambda: int(_env("MAX_MESSAGE_MB", "64")))
+    max_photo_mb: int = field(default_factory=lambda: int(_env("MAX_PHOTO_MB", "20")))
+    max_photo_megapixels: int = field(default_factory=lambda: int(_env("MAX_PHOTO_MEGAPIXELS", "40")))
+    workers: int = field(default_factory=lambda: int(_env("WORKERS", "8")))
+
+    def with_overrides(self, **overrides) -> "Settings":
+        """A copy with the non-None overrides applied (command-line flags)."""
+        known = {f.name for f in fields(self)}
+        given = {k: v for k, v in overrides.items() if k in known and v is not None}
+        if "data_dir" in given:
+            given["data_dir"] = Path(given["data_dir"]).expanduser()
+        return replace(self, **given)

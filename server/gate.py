@@ -1,0 +1,280 @@
+"""The gate: enroll, verify, identify and forget, over the encoder, a FAISS collection and Redis.
+
+Plain library code (no gRPC): the gRPC adapter, `facegrid eval openset` and the
+benchmarks all call this. Redis holds every template; the collection holds one
+vector per subject (the normalised mean of its templates, under the subject's
+number) and is rebuilt from Redis on start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facegrid.encoder.errors import EncoderError
+from facegrid.encoder.pipeline import Face, FacePipeline
+from facegrid.index.collection import Collection
+from facegrid.index.identify import Candidate, Decision, Policy, identify, subject_vector, verify
+
+from .metadata import Metadata, NewTemplate, SubjectRecord, TemplateRecord
+
+MAX_SUBJECT_ID = 128
+_SUBJECT_ID = re.compile(r"^[\w.\-@:+]+$")  # \w: letters, digits and _ of any script
+
+
+class GateError(Exception):
+    """Base class of the gate's own errors."""
+
+
+class InvalidSubjectId(GateError, ValueError):
+    pass
+
+
+class SubjectNotFound(GateError, LookupError):
+    pass
+
+
+class NoUsableFace(GateError):
+    """The photo has no face the gate can use; `reason` says why in the operator's words."""
+
+
+def normalise_subject_id(raw: str) -> str:
+    """The documented subject-id rule: 1-128 characters after NFC; letters, digits and . _ - @ : + of any script."""
+    subject_id = unicodedata.normalize("NFC", raw or "")
+    if not subject_id:
+        raise InvalidSubjectId("subject id is empty")
+    if len(subject_id) > MAX_SUBJECT_ID:
+        raise InvalidSubjectId(f"subject id is {len(subject_id)} characters long; at most {MAX_SUBJECT_ID} are allowed")
+    if not _SUBJECT_ID.match(subject_id):
+        raise InvalidSubjectId(
+            "subject id may hold only letters, digits and . _ - @ : + (no spaces or control characters)"
+        )
+    return subject_id
+
+
+@dataclass(frozen=True)
+class EnrollmentRules:
+    """What an enrollment photo must show. Reasons name the rule so the operator can act."""
+
+    min_face_size: float = 60.0  # pixels, shorter side of the face box
+    min_sharpness: float = 20.0  # variance of the Laplacian on the 112x112 chip
+    max_yaw: float = 40.0  # degrees
+    max_pitch: float = 40.0  # degrees (rough estimate)
+    min_detector_score: float = 0.7
+    # Warn when a new template scores below this against the subject's other templates:
+    # the estimated FAR there is 1%, so it looks more like someone else than like them.
+    unlike_far: float = 1e-2
+
+    def refusal(self, faces: list[Face]) -> str | None:
+        """Why these faces cannot make a template, or None when there is exactly one usable face."""
+        if not faces:
+            return "no face found in the photo"
+        if len(faces) > 1:
+            return f"{len(faces)} faces in the photo; an enrollment photo must show one person"
+        q = faces[0].quality
+        if q.size < self.min_face_size:
+            return f"face too small: {q.size:.0f} px, at least {self.min_face_size:.0f} px needed"
+        if q.sharpness < self.min_sharpness:
+            return f"face too blurry: sharpness {q.sharpness:.0f}, at least {self.min_sharpness:.0f} needed"
+        if abs(q.yaw) > self.max_yaw or abs(q.pitch) > self.max_pitch:
+            return f"head turned too far (yaw {q.yaw:+.0f}, pitch {q.pitch:+.0f} degrees); look at the camera"
+        if q.detector_score < self.min_detector_score:
+            return f"face unclear (detector score {q.detector_score:.2f})"
+        return None
+
+
+@dataclass
+class PhotoOutcome:
+    index: int
+    accepted: bool
+    template_id: int | None = None
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+    duplicate: bool = False
+    face: Face | None = None
+
+
+@dataclass
+class Enrollment:
+    subject: SubjectRecord
+    photos: list[PhotoOutcome]
+    templates: int
+
+
+@dataclass
+class Verification:
+    decision: Decision
+    face: Face
+
+
+@dataclass
+class Identified:
+    subject_id: str | None
+    margin: float
+    decision: Decision | None
+    candidates: list[tuple[str, float]]
+    face: Face
+    reason: str
+
+
+def photo_digest(photo: bytes) -> str:
+    return hashlib.sha256(photo).hexdigest()
+
+
+class Gate:
+    """Enrollment and 1:1 / 1:N decisions for one face model."""
+
+    def __init__(
+        self,
+        metadata: Metadata,
+        pipeline: FacePipeline,
+        policy: Policy,
+        rules: EnrollmentRules = EnrollmentRules(),
+    ) -> None:
+        self.metadata = metadata
+        self.pipeline = pipeline
+        self.model = pipeline.model.name
+        self.policy = policy
+        self.rules = rules
+        self.subjects = Collection(f"subjects:{self.model}", pipeline.model.dim)
+        # Writes to Redis and the collection happen under one lock so they stay in step.
+        self._write_lock = threading.Lock()
+        self.skipped_templates = 0  # of another model, found at rebuild
+
+    # --- start-up ------------------------------------------------------------------------
+
+    def rebuild(self) -> int:
+        """Refill the collection from Redis (the system of record); how many subjects it holds."""
+        with self._write_lock:
+            self.subjects.clear()
+            self.skipped_templates = 0
+            numbers, vectors = [], []
+            for subject_id in self.metadata.all_subjects():
+                record = self.metadata.subject(subject_id)
+                if record is None:
+                    continue
+                vector = self._subject_vector(self.metadata.templates(subject_id))
+                if vector is not None:
+                    numbers.append(record.number)
+                    vectors.append(vector)
+            if vectors:
+                self.subjects.add(np.array(numbers, dtype=np.int64), np.stack(vectors))
+            return self.subjects.count()
+
+    def _subject_vector(self, templates: list[TemplateRecord]) -> np.ndarray | None:
+        usable = [t.vector for t in templates if t.model == self.model]
+        self.skipped_templates += len(templates) - len(usable)
+        return subject_vector(np.stack(usable)) if usable else None
+
+    # --- the four operations -------------------------------------------------------------
+
+    def faces(self, photo: bytes) -> list[Face]:
+        """Every face in a photo (typed encoder errors for bad bytes)."""
+        return self.pipeline.faces(photo)
+
+    def enroll(self, subject_id: str, photos: list[bytes], display_name: str = "") -> Enrollment:
+        """Add one template per acceptable photo; refused photos come back with the reason."""
+        subject_id = normalise_subject_id(subject_id)
+        if not photos:
+            raise NoUsableFace("no photo given")
+        outcomes: list[PhotoOutcome] = []
+        fresh: list[tuple[PhotoOutcome, NewTemplate]] = []
+        for index, photo in enumerate(photos):
+            outcome = PhotoOutcome(index=index, accepted=False)
+            outcomes.append(outcome)
+            digest = photo_digest(photo)
+            known = self.metadata.template_for_photo(subject_id, digest)
+            if known is not None:
+                outcome.accepted, outcome.template_id, outcome.duplicate = True, known, True
+                continue
+            try:
+                faces = self.pipeline.faces(photo)
+            except EncoderError as error:
+                outcome.reason = f"unreadable photo: {error}"
+                continue
+            refusal = self.rules.refusal(faces)
+            if refusal:
+                outcome.reason = refusal
+                outcome.face = faces[0] if len(faces) == 1 else None
+                continue
+            outcome.face = faces[0]
+            fresh.append((outcome, NewTemplate(self.model, faces[0].vector, digest, faces[0].quality.as_dict())))
+        if not any(o.accepted for o in outcomes) and not fresh:
+            raise NoUsableFace("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes))
+
+        with self._write_lock:
+            existing = self.metadata.templates(subject_id)
+            self._warn_unlike(existing, fresh)
+            record, ids = self.metadata.add_templates(subject_id, [t for _, t in fresh], display_name)
+            for (outcome, _), template_id in zip(fresh, ids):
+                outcome.accepted, outcome.template_id = True, template_id
+            templates = self.metadata.templates(subject_id)
+            vector = self._subject_vector(templates)
+            if vector is not None:
+                self.subjects.add([record.number], vector)
+        return Enrollment(record, outcomes, len(templates))
+
+    def _warn_unlike(self, existing: list[TemplateRecord], fresh: list[tuple[PhotoOutcome, NewTemplate]]) -> None:
+        others = [t.vector for t in existing if t.model == self.model] + [t.vector for _, t in fresh]
+        if len(others) < 2:
+            return
+        limit = self.policy.calibration.threshold(self.rules.unlike_far)
+        for outcome, template in fresh:
+            rest = [v for v in others if v is not template.vector]
+            score = float(template.vector @ subject_vector(np.stack(rest)))
+            if score < limit:
+                outcome.warnings.append(
+                    f"unlike this subject's other photos (score {score:.3f}, below {limit:.3f}): is it the same person?"
+                )
+
+    def verify(self, subject_id: str, photo: bytes) -> Verification:
+        """1:1: is the largest face in the photo this subject?"""
+        subject_id = normalise_subject_id(subject_id)
+        record = self.metadata.subject(subject_id)
+        if record is None:
+            raise SubjectNotFound(f"no subject {subject_id!r}")
+        face = self._probe(photo)
+        vector = self.subjects.vector(record.number)
+        if vector is None:
+            raise NoUsableFace(f"subject {subject_id!r} has no templates for model {self.model}; enroll again")
+        return Verification(verify(face.vector, vector, self.policy), face)
+
+    def identify(self, photo: bytes, candidates: int = 5) -> Identified:
+        """1:N open-set: who the largest face in the photo is, or unknown."""
+        face = self._probe(photo)
+        result = identify(face.vector, self.subjects, self.policy, candidates)
+        names = [(self._name(c), c.score) for c in result.candidates]
+        subject_id = self.metadata.subject_id_of(result.subject) if result.subject is not None else None
+        return Identified(subject_id, result.margin, result.decision, names, face, result.reason)
+
+    def forget(self, subject_id: str) -> int:
+        """Delete a subject and its templates everywhere; how many templates went."""
+        subject_id = normalise_subject_id(subject_id)
+        with self._write_lock:
+            record = self.metadata.subject(subject_id)
+            if record is None:
+                raise SubjectNotFound(f"no subject {subject_id!r}")
+            removed = self.metadata.delete_subject(subject_id)
+            self.subjects.remove([record.number])
+        return removed
+
+    def subject(self, subject_id: str) -> tuple[SubjectRecord, list[TemplateRecord]]:
+        subject_id = normalise_subject_id(subject_id)
+        record = self.metadata.subject(subject_id)
+        if record is None:
+            raise SubjectNotFound(f"no subject {subject_id!r}")
+        return record, self.metadata.templates(subject_id)
+
+    def _probe(self, photo: bytes) -> Face:
+        faces = self.pipeline.faces(photo)
+        if not faces:
+            raise NoUsableFace("no face found in the photo")
+        return max(faces, key=lambda f: f.quality.size)
+
+    def _name(self, candidate: Candidate) -> str:
+        return self.metadata.subject_id_of(candidate.subject) or f"#{candidate.subject}"

@@ -1,0 +1,116 @@
+"""gRPC GateService: thin adapter over server.gate.Gate (validation and messages only)."""
+
+from __future__ import annotations
+
+from facegrid.v1 import gate_pb2, gate_pb2_grpc
+
+from . import messages
+from .errors import BadRequest, grpc_errors
+from .gate import Gate, normalise_subject_id
+
+MAX_CANDIDATES = 100
+MAX_PAGE = 1000
+MAX_PHOTOS_PER_ENROLL = 20
+
+
+def _limit(value: int, default: int, maximum: int, name: str) -> int:
+    if value == 0:
+        return default
+    if not 1 <= value <= maximum:
+        raise BadRequest(f"{name} must be between 1 and {maximum}, got {value}")
+    return value
+
+
+class GateService(gate_pb2_grpc.GateServiceServicer):
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    @grpc_errors
+    def Enroll(self, request: gate_pb2.EnrollRequest, context) -> gate_pb2.EnrollResponse:
+        if not request.photos:
+            raise BadRequest("no photos: send at least one")
+        if len(request.photos) > MAX_PHOTOS_PER_ENROLL:
+            raise BadRequest(f"at most {MAX_PHOTOS_PER_ENROLL} photos per call, got {len(request.photos)}")
+        result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name)
+        outcomes = []
+        for o in result.photos:
+            outcomes.append(
+                gate_pb2.PhotoOutcome(
+                    index=o.index,
+                    accepted=o.accepted,
+                    template_id=str(o.template_id) if o.template_id is not None else "",
+                    reason=o.reason,
+                    warnings=o.warnings,
+                    duplicate=o.duplicate,
+                    quality=messages.quality(o.face.quality) if o.face else None,
+                )
+            )
+        return gate_pb2.EnrollResponse(subject_id=result.subject.subject_id, photos=outcomes, templates=result.templates)
+
+    @grpc_errors
+    def Verify(self, request: gate_pb2.VerifyRequest, context) -> gate_pb2.VerifyResponse:
+        if not request.photo:
+            raise BadRequest("photo is empty")
+        result = self.gate.verify(request.subject_id, request.photo)
+        return gate_pb2.VerifyResponse(
+            match=result.decision.accepted,
+            decision=messages.decision(result.decision),
+            face=messages.box(result.face),
+            quality=messages.quality(result.face.quality),
+        )
+
+    @grpc_errors
+    def Identify(self, request: gate_pb2.IdentifyRequest, context) -> gate_pb2.IdentifyResponse:
+        if not request.photo:
+            raise BadRequest("photo is empty")
+        candidates = _limit(request.candidates, 5, MAX_CANDIDATES, "candidates")
+        result = self.gate.identify(request.photo, candidates)
+        return gate_pb2.IdentifyResponse(
+            known=result.subject_id is not None,
+            subject_id=result.subject_id or "",
+            decision=messages.decision(result.decision),
+            margin=result.margin,
+            candidates=[gate_pb2.Candidate(subject_id=s, score=score) for s, score in result.candidates],
+            face=messages.box(result.face),
+            quality=messages.quality(result.face.quality),
+            reason=result.reason,
+        )
+
+    @grpc_errors
+    def Forget(self, request: gate_pb2.ForgetRequest, context) -> gate_pb2.ForgetResponse:
+        removed = self.gate.forget(request.subject_id)
+        return gate_pb2.ForgetResponse(subject_id=normalise_subject_id(request.subject_id), templates_removed=removed)
+
+    @grpc_errors
+    def GetSubject(self, request: gate_pb2.GetSubjectRequest, context) -> gate_pb2.Subject:
+        record, templates = self.gate.subject(request.subject_id)
+        return gate_pb2.Subject(
+            subject_id=record.subject_id,
+            display_name=record.display_name,
+            created_at=record.created_at,
+            templates=[
+                gate_pb2.Template(
+                    template_id=str(t.template_id),
+                    model=t.model,
+                    photo_sha256=t.photo_sha256,
+                    quality=messages.quality(t.quality),
+                    created_at=t.created_at,
+                )
+                for t in templates
+            ],
+        )
+
+    @grpc_errors
+    def ListSubjects(self, request: gate_pb2.ListSubjectsRequest, context) -> gate_pb2.ListSubjectsResponse:
+        size = _limit(request.page_size, 100, MAX_PAGE, "page_size")
+        metadata = self.gate.metadata
+        page = metadata.list_subjects(after=request.page_token, limit=size)
+        subjects = []
+        for subject_id in page:
+            record = metadata.subject(subject_id)
+            if record is not None:
+                subjects.append(
+                    gate_pb2.Subject(subject_id=subject_id, display_name=record.display_name, created_at=record.created_at)
+                )
+        token = page[-1] if len(page) == size else ""
+        return gate_pb2.ListSubjectsResponse(subjects=subjects, next_page_token=token, total=metadata.count_subjects())

@@ -1,0 +1,112 @@
+"""`facegrid serve`: encoder and gate services in one process, with the embedded Redis by default."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from facegrid.encoder.image import DecodeLimits
+from facegrid.encoder.pipeline import FacePipeline
+from facegrid.index.calibration import load_calibration
+from facegrid.index.identify import Policy
+from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc
+
+from .config import Settings
+from .embedded_redis import EmbeddedRedis
+from .encoder_service import EncoderService
+from .gate import Gate
+from .gate_service import GateService
+from .metadata import Metadata
+
+log = logging.getLogger("facegrid.server")
+
+SERVICES = (
+    encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name,
+    gate_pb2.DESCRIPTOR.services_by_name["GateService"].full_name,
+)
+
+
+@dataclass
+class Running:
+    """A started server and what it owns."""
+
+    server: grpc.Server
+    port: int
+    gate: Gate
+    health: health.HealthServicer
+    embedded: EmbeddedRedis | None
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
+        for name in SERVICES + ("",):
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server.stop(grace).wait()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def open_metadata(settings: Settings) -> tuple[Metadata, EmbeddedRedis | None]:
+    """Redis at FACEGRID_REDIS_URL, or the embedded one in the data directory."""
+    if settings.redis_url:
+        return Metadata.connect(settings.redis_url), None
+    embedded = EmbeddedRedis(settings.data_dir / "redis").start()
+    return Metadata.connect(embedded.url), embedded
+
+
+def start(settings: Settings) -> Running:
+    """Build everything, rebuild the index from Redis, and start serving."""
+    metadata, embedded = open_metadata(settings)
+    limits = DecodeLimits(max_bytes=settings.max_photo_mb * 1_000_000, max_pixels=settings.max_photo_megapixels * 1_000_000)
+    pipeline = FacePipeline(settings.model, settings.detector, limits)
+    policy = Policy(load_calibration(settings.model), settings.target_far, settings.identify_margin)
+    gate = Gate(metadata, pipeline, policy)
+    subjects = gate.rebuild()
+    log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
+
+    message_bytes = settings.max_message_mb * 1024 * 1024
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", message_bytes),
+            ("grpc.max_send_message_length", message_bytes),
+        ],
+    )
+    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipeline, settings.detector, limits), server)
+    gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(SERVICES + (reflection.SERVICE_NAME, health.SERVICE_NAME), server)
+    port = server.add_insecure_port(settings.address)
+    if port == 0:
+        raise OSError(f"cannot listen on {settings.address}")
+    server.start()
+    for name in SERVICES + ("",):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return Running(server, port, gate, health_servicer, embedded)
+
+
+def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    running = start(settings)
+    host = settings.address.rsplit(":", 1)[0]
+    # Tests and scripts read this line to learn an ephemeral port.
+    print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir})", flush=True)
+    stopping = threading.Event()
+
+    def on_signal(number, frame) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stopping.wait()
+    log.info("shutting down")
+    running.stop()
+    return 0

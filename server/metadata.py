@@ -1,0 +1,254 @@
+"""The Redis schema: subjects, their templates, and a change sequence number. Every key name is here.
+
+Redis is the system of record; FAISS collections are rebuilt from it. Writes of
+one operation go in one MULTI/EXEC transaction, and with AOF `appendfsync
+always` Redis answers only once they are on disk: when `add_templates`
+returns, the enrollment survives a crash.
+
+Keys (prefix `fg:`; subject ids are NFC-normalised UTF-8):
+    fg:seq                         int     change sequence number, +1 per change
+    fg:next:subject, fg:next:template  int  id counters
+    fg:subjects                    zset    subject ids, all score 0 (listed in lexical order)
+    fg:subject:<id>                hash    number, display_name, created_at
+    fg:subject_number:<n>          string  subject id of a subject number
+    fg:subject:<id>:templates      set     template ids
+    fg:subject:<id>:photos         hash    photo sha256 -> template id (re-enrolling is a no-op)
+    fg:template:<tid>              hash    subject, model, vector (float32 bytes), photo_sha256,
+                                           quality (JSON), created_at
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import redis
+
+PREFIX = "fg:"
+SEQ = PREFIX + "seq"
+NEXT_SUBJECT = PREFIX + "next:subject"
+NEXT_TEMPLATE = PREFIX + "next:template"
+SUBJECTS = PREFIX + "subjects"
+
+
+def subject_key(subject_id: str) -> str:
+    return f"{PREFIX}subject:{subject_id}"
+
+
+def subject_templates_key(subject_id: str) -> str:
+    return f"{PREFIX}subject:{subject_id}:templates"
+
+
+def subject_photos_key(subject_id: str) -> str:
+    return f"{PREFIX}subject:{subject_id}:photos"
+
+
+def subject_number_key(number: int) -> str:
+    return f"{PREFIX}subject_number:{number}"
+
+
+def template_key(template_id: int) -> str:
+    return f"{PREFIX}template:{template_id}"
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+    """One enrolled face: its vector and where it came from."""
+
+    template_id: int
+    subject_id: str
+    model: str
+    vector: np.ndarray
+    photo_sha256: str
+    quality: dict
+    created_at: float
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    subject_id: str
+    number: int
+    display_name: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class NewTemplate:
+    """A template to store: the vector and its provenance."""
+
+    model: str
+    vector: np.ndarray
+    photo_sha256: str
+    quality: dict
+
+
+class Metadata:
+    """Reads and writes the schema above on one Redis connection pool."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    @classmethod
+    def connect(cls, url: str) -> "Metadata":
+        """From a URL: redis://host:port/db or unix:///path/to/socket."""
+        return cls(redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30))
+
+    def ensure_durable(self) -> dict:
+        """The server's persistence settings; warns nothing, returns them for the health report."""
+        config = self.redis.config_get("append*")
+        return {"appendonly": config.get("appendonly"), "appendfsync": config.get("appendfsync")}
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def sequence(self) -> int:
+        """The change sequence number (0 before the first change)."""
+        return int(self.redis.get(SEQ) or 0)
+
+    def subject(self, subject_id: str) -> SubjectRecord | None:
+        fields = self.redis.hgetall(subject_key(subject_id))
+        if not fields:
+            return None
+        return SubjectRecord(
+            subject_id=subject_id,
+            number=int(fields[b"number"]),
+            display_name=fields.get(b"display_name", b"").decode(),
+            created_at=float(fields[b"created_at"]),
+        )
+
+    def subject_id_of(self, number: int) -> str | None:
+        value = self.redis.get(subject_number_key(number))
+        return value.decode() if value is not None else None
+
+    def template_ids(self, subject_id: str) -> list[int]:
+        return sorted(int(t) for t in self.redis.smembers(subject_templates_key(subject_id)))
+
+    def templates(self, subject_id: str) -> list[TemplateRecord]:
+        """A subject's templates, oldest first."""
+        ids = self.template_ids(subject_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for template_id in ids:
+            pipe.hgetall(template_key(template_id))
+        return [self._template(t, f) for t, f in zip(ids, pipe.execute()) if f]
+
+    def template_for_photo(self, subject_id: str, photo_sha256: str) -> int | None:
+        value = self.redis.hget(subject_photos_key(subject_id), photo_sha256)
+        return int(value) if value is not None else None
+
+    def count_subjects(self) -> int:
+        return int(self.redis.zcard(SUBJECTS))
+
+    def list_subjects(self, after: str = "", limit: int = 100) -> list[str]:
+        """Subject ids in lexical order, strictly after `after`."""
+        start = f"({after}" if after else "-"
+        return [s.decode() for s in self.redis.zrangebylex(SUBJECTS, start, "+", start=0, num=limit)]
+
+    def all_subjects(self, batch: int = 1000) -> Iterator[str]:
+        """Every subject id, in lexical order, read in batches."""
+        after = ""
+        while True:
+            page = self.list_subjects(after, batch)
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1]
+
+    @staticmethod
+    def _template(template_id: int, fields: dict) -> TemplateRecord:
+        return TemplateRecord(
+            template_id=template_id,
+            subject_id=fields[b"subject"].decode(),
+            model=fields[b"model"].decode(),
+            vector=np.frombuffer(fields[b"vector"], dtype=np.float32).copy(),
+            photo_sha256=fields[b"photo_sha256"].decode(),
+            quality=json.loads(fields[b"quality"]),
+            created_at=float(fields[b"created_at"]),
+        )
+
+    # --- writes --------------------------------------------------------------------------
+
+    def add_templates(
+        self, subject_id: str, templates: list[NewTemplate], display_name: str = ""
+    ) -> tuple[SubjectRecord, list[int]]:
+        """Store templates for a subject (created if new) in one durable transaction; their ids."""
+        now = time.time()
+        existing = self.subject(subject_id)
+        number = existing.number if existing else int(self.redis.incr(NEXT_SUBJECT))
+        ids = [int(self.redis.incr(NEXT_TEMPLATE)) for _ in templates]
+        pipe = self.redis.pipeline(transaction=True)
+        if existing is None:
+            pipe.hset(
+                subject_key(subject_id),
+                mapping={"number": number, "display_name": display_name, "created_at": now},
+            )
+            pipe.set(subject_number_key(number), subject_id)
+            pipe.zadd(SUBJECTS, {subject_id: 0})
+        elif display_name:
+            pipe.hset(subject_key(subject_id), "display_name", display_name)
+        for template_id, template in zip(ids, templates):
+            pipe.hset(
+                template_key(template_id),
+                mapping={
+                    "subject": subject_id,
+                    "model": template.model,
+                    "vector": np.asarray(template.vector, dtype=np.float32).tobytes(),
+                    "photo_sha256": template.photo_sha256,
+                    "quality": json.dumps(template.quality),
+                    "created_at": now,
+                },
+            )
+            pipe.sadd(subject_templates_key(subject_id), template_id)
+            pipe.hset(subject_photos_key(subject_id), template.photo_sha256, template_id)
+        pipe.incr(SEQ)
+        pipe.execute()
+        record = existing or SubjectRecord(subject_id, number, display_name, now)
+        return record, ids
+
+    def delete_subject(self, subject_id: str) -> int:
+        """Remove a subject and its templates in one transaction; how many templates went."""
+        record = self.subject(subject_id)
+        if record is None:
+            return 0
+        ids = self.template_ids(subject_id)
+        pipe = self.redis.pipeline(transaction=True)
+        for template_id in ids:
+            pipe.delete(template_key(template_id))
+        pipe.delete(
+            subject_key(subject_id),
+            subject_templates_key(subject_id),
+            subject_photos_key(subject_id),
+            subject_number_key(record.number),
+        )
+        pipe.zrem(SUBJECTS, subject_id)
+        pipe.incr(SEQ)
+        pipe.execute()
+        return len(ids)
+
+    def add_subjects_bulk(self, subjects: list[tuple[str, NewTemplate]]) -> None:
+        """Many new one-template subjects in one round trip (bulk import, benchmarks); ids as usual."""
+        now = time.time()
+        first_subject = int(self.redis.incrby(NEXT_SUBJECT, len(subjects))) - len(subjects) + 1
+        first_template = int(self.redis.incrby(NEXT_TEMPLATE, len(subjects))) - len(subjects) + 1
+        pipe = self.redis.pipeline(transaction=True)
+        for offset, (subject_id, template) in enumerate(subjects):
+            number, template_id = first_subject + offset, first_template + offset
+            pipe.hset(subject_key(subject_id), mapping={"number": number, "display_name": "", "created_at": now})
+            pipe.set(subject_number_key(number), subject_id)
+            pipe.zadd(SUBJECTS, {subject_id: 0})
+            pipe.hset(
+                template_key(template_id),
+                mapping={
+                    "subject": subject_id,
+                    "model": template.model,
+                    "vector": np.asarray(template.vector, dtype=np.float32).tobytes(),
+                    "photo_sha256": template.photo_sha256,
+                    "quality": json.dumps(template.quality),
+                    "created_at": now,
+                },
+            )
+            pipe.sadd(subject_templates_key(subject_id), template_id)
+            pipe.hset(subject_photos_key(subject_id), template.photo_sha256, template_id)
+        pipe.incr(SEQ)
+        pipe.execute()

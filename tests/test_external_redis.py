@@ -1,0 +1,55 @@
+"""The same code path against an external redis-server through FACEGRID_REDIS_URL."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (CI installs it: apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path), "--appendonly", "yes",
+         "--appendfsync", "always", "--save", ""],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_gate_on_external_redis(server_factory, redis_server, tmp_path, faces_dir):
+    import redis
+
+    pictures = sorted((faces_dir / "deepface" / "id01_angelina_jolie").iterdir())
+    server = server_factory(tmp_path / "data", {"FACEGRID_REDIS_URL": redis_server})
+    with server.client(timeout=60) as client:
+        reply = client.enroll("angelina", [pictures[0].read_bytes()])
+        assert reply.templates == 1
+        assert client.verify("angelina", pictures[2].read_bytes()).match
+    # The system of record is that Redis, and no embedded one was started.
+    assert redis.Redis.from_url(redis_server).zrange("fg:subjects", 0, -1) == [b"angelina"]
+    assert not (tmp_path / "data" / "redis").exists()
