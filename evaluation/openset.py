@@ -131,7 +131,7 @@ def _operating_point(collection, vectors, genuine, singles, numbers, policy: Pol
     false_accepts = sum(identify(vectors[image], collection, policy, 2).subject is not None for image in singles)
     return {
         "target_far": policy.target_far,
-        "threshold": round(policy.threshold, 4),
+        "threshold": round(policy.identification_threshold(collection.count()), 4),
         "margin": policy.margin,
         "genuine_identified": right / len(genuine),
         "genuine_misidentified": wrong / len(genuine),

@@ -5,6 +5,15 @@ templates, so a probe's score against a subject aggregates all of its photos
 (its cosine to their mean direction). A probe is accepted when that score
 reaches the calibrated threshold; identification also asks for a margin over
 the best other subject, so two look-alikes never resolve by a hair.
+
+The target FAR means the same thing to the operator in both modes: how often a
+wrong person gets through. In 1:1 it is the per-comparison false-accept rate.
+In 1:N a stranger is compared with every subject, so the chance that one of N
+comparisons passes is ~N times the per-comparison rate; the identification
+threshold is therefore set at target / N (the false-positive identification
+rate, FPIR, is then about the target). On LFW with 1,680 subjects, a
+per-comparison threshold let 12.9% of strangers be named; the scaled one lets
+through the expected ~0.1%.
 """
 
 from __future__ import annotations
@@ -55,15 +64,32 @@ class Policy:
 
     @property
     def threshold(self) -> float:
+        """1:1 threshold."""
         return self.calibration.threshold(self.target_far)
 
+    def identification_threshold(self, gallery_size: int) -> float:
+        """1:N threshold: per-comparison FAR of target / N, so strangers are named at about the target rate."""
+        return self.calibration.threshold(self.target_far / max(gallery_size, 1))
+
     def decide(self, score: float) -> Decision:
+        """1:1 decision; estimated_far is the per-comparison false-accept rate of the score."""
         threshold = self.threshold
         return Decision(
             accepted=score >= threshold,
             score=float(score),
             threshold=threshold,
             estimated_far=self.calibration.estimated_far(score),
+            target_far=self.target_far,
+        )
+
+    def decide_identification(self, score: float, gallery_size: int) -> Decision:
+        """1:N decision; estimated_far is the expected false-positive identification rate at this score."""
+        threshold = self.identification_threshold(gallery_size)
+        return Decision(
+            accepted=score >= threshold,
+            score=float(score),
+            threshold=threshold,
+            estimated_far=min(1.0, self.calibration.estimated_far(score) * max(gallery_size, 1)),
             target_far=self.target_far,
         )
 
@@ -89,7 +115,7 @@ def identify(probe: np.ndarray, subjects: Collection, policy: Policy, candidates
     best = found[0]
     runner_up = found[1].score if len(found) > 1 else -1.0
     margin = best.score - runner_up
-    decision = policy.decide(best.score)
+    decision = policy.decide_identification(best.score, subjects.count())
     shown = found[:candidates]
     if not decision.accepted:
         return Identification(None, decision, margin, shown, "best score below the threshold")

@@ -134,3 +134,12 @@ def test_subject_vector_is_the_unit_mean():
     vector = subject_vector(templates)
     assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-6)
     np.testing.assert_allclose(vector, templates.mean(0) / np.linalg.norm(templates.mean(0)), atol=1e-6)
+
+
+def test_identification_threshold_grows_with_the_gallery():
+    policy = Policy(synthetic_calibration(), target_far=1e-3)
+    assert policy.identification_threshold(1) == pytest.approx(policy.threshold)
+    assert policy.identification_threshold(100) == pytest.approx(policy.calibration.threshold(1e-5))
+    assert policy.identification_threshold(10_000) > policy.identification_threshold(100) > policy.threshold
+    decision = policy.decide_identification(policy.identification_threshold(100), 100)
+    assert decision.accepted and decision.estimated_far == pytest.approx(1e-3, rel=0.3)
