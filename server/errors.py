@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 import grpc
 import redis
@@ -46,13 +47,23 @@ def status_of(error: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+SERVER_TIME_KEY = "facegrid-server-ms"
+
+
 def grpc_errors(method):
-    """Decorator for servicer methods: typed errors become status codes; the server keeps running."""
+    """Decorator for servicer methods: typed errors become status codes; the server keeps running.
+
+    Every answer carries the handler's own time in trailing metadata
+    (`facegrid-server-ms`), so a client can tell server work from transport.
+    """
 
     @functools.wraps(method)
     def wrapper(self, request, context):
+        started = time.perf_counter()
         try:
-            return method(self, request, context)
+            reply = method(self, request, context)
+            context.set_trailing_metadata(((SERVER_TIME_KEY, f"{(time.perf_counter() - started) * 1000:.3f}"),))
+            return reply
         except Exception as error:  # noqa: BLE001 - every error becomes a status, none kills the server
             code = status_of(error)
             if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE):
