@@ -222,3 +222,35 @@ def test_state_survives_a_graceful_restart(server_factory, tmp_path, faces_dir):
     with second.client() as client:
         assert [s.subject_id for s in client.subjects()] == ["scarlett"]
         assert client.verify("scarlett", pictures[3]).match
+
+
+def test_a_photo_of_someone_else_is_enrolled_with_a_warning(server, enrolled, faces_dir):
+    with server.client(timeout=60) as client:
+        reply = client.enroll("angelina-mixed", photos(faces_dir, PEOPLE["angelina"])[:2])
+        assert all(not o.warnings for o in reply.photos)
+        odd = client.enroll("angelina-mixed", photos(faces_dir, PEOPLE["katy"])[:1])
+        assert odd.photos[0].accepted and "same person" in odd.photos[0].warnings[0]
+        client.forget("angelina-mixed")
+
+
+def test_cli_gate_commands(server, enrolled, faces_dir, tmp_path):
+    from test_cli import facegrid, last_json
+
+    stranger = sorted((faces_dir / STRANGER).iterdir())[0]
+    photo = sorted((faces_dir / PEOPLE["scarlett"]).iterdir())
+    common = ["--server", server.address, "--json"]
+    run = facegrid("enroll", "cli-person", str(photo[0]), *common)
+    assert run.returncode == 0, run.stderr
+    assert last_json(run.stdout)["templates"] == 1
+    match = facegrid("verify", "cli-person", str(photo[3]), *common)
+    assert match.returncode == 0 and last_json(match.stdout)["match"] is True
+    no_match = facegrid("verify", "cli-person", str(stranger), *common)
+    assert no_match.returncode == 1 and last_json(no_match.stdout)["match"] is False
+    unknown = facegrid("identify", str(stranger), *common)
+    assert unknown.returncode == 1 and last_json(unknown.stdout)["subject"] is None
+    listed = facegrid("subjects", *common)
+    assert "cli-person" in [s["subject"] for s in last_json(listed.stdout)["subjects"]]
+    missing = facegrid("verify", "nobody-here", str(photo[3]), *common)
+    assert missing.returncode == 2 and last_json(missing.stdout)["error"] == "NOT_FOUND"
+    gone = facegrid("forget", "cli-person", *common)
+    assert gone.returncode == 0 and last_json(gone.stdout)["templates_removed"] == 1
