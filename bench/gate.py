@@ -81,12 +81,12 @@ def fill_gallery(running, total: int, seed: int = 0) -> None:
     gate = running.gate
     missing = total - gate.subjects.count()
     rng = np.random.default_rng(seed + total)
-    for start in range(0, missing, 5_000):
-        count = min(5_000, missing - start)
+    for first in range(0, missing, 5_000):
+        count = min(5_000, missing - first)
         vectors = rng.standard_normal((count, gate.subjects.dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         gate.metadata.add_subjects_bulk(
-            [(f"synthetic-{total}-{start + i}", NewTemplate(gate.model, v, f"synthetic-{total}-{start + i}", {}))
+            [(f"synthetic-{total}-{first + i}", NewTemplate(gate.model, v, f"synthetic-{total}-{first + i}", {}))
              for i, v in enumerate(vectors)]
         )
     gate.rebuild()

@@ -179,28 +179,11 @@ class Metadata:
         ids = [int(self.redis.incr(NEXT_TEMPLATE)) for _ in templates]
         pipe = self.redis.pipeline(transaction=True)
         if existing is None:
-            pipe.hset(
-                subject_key(subject_id),
-                mapping={"number": number, "display_name": display_name, "created_at": now},
-            )
-            pipe.set(subject_number_key(number), subject_id)
-            pipe.zadd(SUBJECTS, {subject_id: 0})
+            _write_subject(pipe, subject_id, number, display_name, now)
         elif display_name:
             pipe.hset(subject_key(subject_id), "display_name", display_name)
         for template_id, template in zip(ids, templates):
-            pipe.hset(
-                template_key(template_id),
-                mapping={
-                    "subject": subject_id,
-                    "model": template.model,
-                    "vector": np.asarray(template.vector, dtype=np.float32).tobytes(),
-                    "photo_sha256": template.photo_sha256,
-                    "quality": json.dumps(template.quality),
-                    "created_at": now,
-                },
-            )
-            pipe.sadd(subject_templates_key(subject_id), template_id)
-            pipe.hset(subject_photos_key(subject_id), template.photo_sha256, template_id)
+            _write_template(pipe, template_id, subject_id, template, now)
         pipe.incr(SEQ)
         pipe.execute()
         record = existing or SubjectRecord(subject_id, number, display_name, now)
@@ -233,22 +216,29 @@ class Metadata:
         first_template = int(self.redis.incrby(NEXT_TEMPLATE, len(subjects))) - len(subjects) + 1
         pipe = self.redis.pipeline(transaction=True)
         for offset, (subject_id, template) in enumerate(subjects):
-            number, template_id = first_subject + offset, first_template + offset
-            pipe.hset(subject_key(subject_id), mapping={"number": number, "display_name": "", "created_at": now})
-            pipe.set(subject_number_key(number), subject_id)
-            pipe.zadd(SUBJECTS, {subject_id: 0})
-            pipe.hset(
-                template_key(template_id),
-                mapping={
-                    "subject": subject_id,
-                    "model": template.model,
-                    "vector": np.asarray(template.vector, dtype=np.float32).tobytes(),
-                    "photo_sha256": template.photo_sha256,
-                    "quality": json.dumps(template.quality),
-                    "created_at": now,
-                },
-            )
-            pipe.sadd(subject_templates_key(subject_id), template_id)
-            pipe.hset(subject_photos_key(subject_id), template.photo_sha256, template_id)
+            _write_subject(pipe, subject_id, first_subject + offset, "", now)
+            _write_template(pipe, first_template + offset, subject_id, template, now)
         pipe.incr(SEQ)
         pipe.execute()
+
+
+def _write_subject(pipe, subject_id: str, number: int, display_name: str, now: float) -> None:
+    pipe.hset(subject_key(subject_id), mapping={"number": number, "display_name": display_name, "created_at": now})
+    pipe.set(subject_number_key(number), subject_id)
+    pipe.zadd(SUBJECTS, {subject_id: 0})
+
+
+def _write_template(pipe, template_id: int, subject_id: str, template: NewTemplate, now: float) -> None:
+    pipe.hset(
+        template_key(template_id),
+        mapping={
+            "subject": subject_id,
+            "model": template.model,
+            "vector": np.asarray(template.vector, dtype=np.float32).tobytes(),
+            "photo_sha256": template.photo_sha256,
+            "quality": json.dumps(template.quality),
+            "created_at": now,
+        },
+    )
+    pipe.sadd(subject_templates_key(subject_id), template_id)
+    pipe.hset(subject_photos_key(subject_id), template.photo_sha256, template_id)

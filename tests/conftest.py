@@ -15,13 +15,18 @@ os.environ.setdefault("FACEGRID_DATA_DIR", tempfile.mkdtemp(prefix="facegrid-tes
 from facegrid.evaluation.datasets import DatasetMissing, faces_dir as find_faces_dir  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def faces_dir() -> Path:
-    """../shared/data/faces; the test is skipped with the reason when it is absent (a user's clone)."""
+def faces_dir_or_skip() -> Path:
+    """../shared/data/faces; the calling test is skipped with the reason when it is absent (a user's clone)."""
     try:
         return find_faces_dir()
     except DatasetMissing as missing:
         pytest.skip(f"real face photos not available: {missing}")
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    """../shared/data/faces, or a skip with the reason."""
+    return faces_dir_or_skip()
 
 
 def read(path: Path) -> bytes:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import faces_dir_or_skip
 
 cv2 = pytest.importorskip("cv2")
 dlib = pytest.importorskip("dlib")
@@ -23,11 +24,7 @@ LFW_FACES = 4
 
 
 def _faces_dir() -> Path:
-    configured = os.environ.get("FACEGRID_FACES_DIR")
-    folder = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
-    if not folder.is_dir():
-        pytest.skip(f"real face photos not found at {folder} (set FACEGRID_FACES_DIR)")
-    return folder
+    return faces_dir_or_skip()
 
 
 def _model_file(name: str) -> Path:

@@ -7,7 +7,6 @@ last tests run over the real photos in ../shared/data/faces when that folder exi
 from __future__ import annotations
 
 import io
-import os
 import struct
 import time
 import zlib
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import faces_dir_or_skip
 from PIL import Image, ImageFile
 
 from facegrid.encoder.errors import ImageError, ImageTooLarge, UnreadableImage
@@ -697,11 +698,7 @@ def test_concurrent_decoding_is_consistent():
 
 
 def faces_dir() -> Path:
-    configured = os.environ.get("FACEGRID_FACES_DIR")
-    folder = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
-    if not folder.is_dir():
-        pytest.skip(f"real face photos not present: {folder} (../shared/data/faces) missing; set FACEGRID_FACES_DIR")
-    return folder
+    return faces_dir_or_skip()
 
 
 def assert_sensible_photo(out: np.ndarray) -> None:
