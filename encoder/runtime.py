@@ -29,5 +29,8 @@ def session(model: Path | bytes, threads: int = 0) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: converted graphs carry harmless unused-initializer notes
+    # Idle ONNX Runtime threads would otherwise spin for a while after each call,
+    # taking the cores that the gRPC threads and the other model need next.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=providers())
