@@ -154,11 +154,8 @@ class Gate:
             self.subjects.clear()
             self.skipped_templates = 0
             numbers, vectors = [], []
-            for subject_id in self.metadata.all_subjects():
-                record = self.metadata.subject(subject_id)
-                if record is None:
-                    continue
-                vector = self._subject_vector(self.metadata.templates(subject_id))
+            for record, templates in self.metadata.everything():
+                vector = self._subject_vector(templates)
                 if vector is not None:
                     numbers.append(record.number)
                     vectors.append(vector)

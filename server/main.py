@@ -63,6 +63,9 @@ def open_metadata(settings: Settings) -> tuple[Metadata, EmbeddedRedis | None]:
 def start(settings: Settings) -> Running:
     """Build everything, rebuild the index from Redis, and start serving."""
     metadata, embedded = open_metadata(settings)
+    persistence = metadata.persistence()
+    if persistence and persistence.get("appendonly") != "yes":
+        log.warning("Redis has AOF off (%s): acknowledged enrollments can be lost in a crash", persistence)
     limits = DecodeLimits(max_bytes=settings.max_photo_mb * 1_000_000, max_pixels=settings.max_photo_megapixels * 1_000_000)
     pipeline = FacePipeline(settings.model, settings.detector, limits)
     policy = Policy(load_calibration(settings.model), settings.target_far, settings.identify_margin)

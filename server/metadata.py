@@ -96,9 +96,12 @@ class Metadata:
         """From a URL: redis://host:port/db or unix:///path/to/socket."""
         return cls(redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30))
 
-    def ensure_durable(self) -> dict:
-        """The server's persistence settings; warns nothing, returns them for the health report."""
-        config = self.redis.config_get("append*")
+    def persistence(self) -> dict:
+        """The Redis server's AOF settings (empty where CONFIG is disabled, as on some managed Redis)."""
+        try:
+            config = self.redis.config_get("append*")
+        except redis.ResponseError:
+            return {}
         return {"appendonly": config.get("appendonly"), "appendfsync": config.get("appendfsync")}
 
     # --- reads ---------------------------------------------------------------------------
@@ -109,14 +112,7 @@ class Metadata:
 
     def subject(self, subject_id: str) -> SubjectRecord | None:
         fields = self.redis.hgetall(subject_key(subject_id))
-        if not fields:
-            return None
-        return SubjectRecord(
-            subject_id=subject_id,
-            number=int(fields[b"number"]),
-            display_name=fields.get(b"display_name", b"").decode(),
-            created_at=float(fields[b"created_at"]),
-        )
+        return self._subject(subject_id, fields) if fields else None
 
     def subject_id_of(self, number: int) -> str | None:
         value = self.redis.get(subject_number_key(number))
@@ -145,15 +141,42 @@ class Metadata:
         start = f"({after}" if after else "-"
         return [s.decode() for s in self.redis.zrangebylex(SUBJECTS, start, "+", start=0, num=limit)]
 
-    def all_subjects(self, batch: int = 1000) -> Iterator[str]:
-        """Every subject id, in lexical order, read in batches."""
+    def everything(self, batch: int = 1000) -> Iterator[tuple[SubjectRecord, list[TemplateRecord]]]:
+        """Every subject with its templates, read a page at a time in pipelined round trips (start-up rebuild)."""
         after = ""
         while True:
             page = self.list_subjects(after, batch)
-            yield from page
+            if not page:
+                return
+            pipe = self.redis.pipeline(transaction=False)
+            for subject_id in page:
+                pipe.hgetall(subject_key(subject_id))
+                pipe.smembers(subject_templates_key(subject_id))
+            replies = pipe.execute()
+            records, template_ids = [], []
+            for subject_id, fields, members in zip(page, replies[0::2], replies[1::2]):
+                if fields:
+                    records.append(self._subject(subject_id, fields))
+                    template_ids.append(sorted(int(t) for t in members))
+            pipe = self.redis.pipeline(transaction=False)
+            for ids in template_ids:
+                for template_id in ids:
+                    pipe.hgetall(template_key(template_id))
+            fetched = iter(pipe.execute())
+            for record, ids in zip(records, template_ids):
+                yield record, [self._template(t, f) for t, f in ((t, next(fetched)) for t in ids) if f]
             if len(page) < batch:
                 return
             after = page[-1]
+
+    @staticmethod
+    def _subject(subject_id: str, fields: dict) -> SubjectRecord:
+        return SubjectRecord(
+            subject_id=subject_id,
+            number=int(fields[b"number"]),
+            display_name=fields.get(b"display_name", b"").decode(),
+            created_at=float(fields[b"created_at"]),
+        )
 
     @staticmethod
     def _template(template_id: int, fields: dict) -> TemplateRecord:
