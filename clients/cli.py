@@ -155,6 +155,30 @@ def cmd_eval_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_cluster(args: argparse.Namespace) -> int:
+    from facegrid.evaluation.cluster import evaluate_cluster
+
+    report = evaluate_cluster(args.data, args.model, args.workers, progress=_progress("embedding LFW images"))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"LFW clustering, model {report['model']}: {report['photos']} photos of {report['people']} people "
+          f"({report['people_with_5_or_more']} with 5+ photos, the rest single-photo distractors)")
+    print(f"  link threshold {report['threshold']} (FAR {report['link_far']:g}, fixed in advance), average linkage")
+    print(f"  BCubed P {report['bcubed_precision']:.4f} R {report['bcubed_recall']:.4f} F {report['bcubed_f']:.4f}; "
+          f"pairwise F {report['pairwise_f']:.4f}; {report['groups']} groups for {report['people']} people "
+          f"({report['seconds']} s)")
+    frequent = report["frequent_only"]
+    print(f"  5+ photo people alone: BCubed F {frequent['bcubed_f']:.4f}, pairwise F {frequent['pairwise_f']:.4f}")
+    for far, row in report["sweep"].items():
+        print(f"    at FAR {far:>6}: threshold {row['threshold']}, BCubed F {row['bcubed_f']:.4f}, {row['groups']} groups")
+    bbt = report["faceapi_bbt"]
+    print(f"  faceapi_bbt: {bbt['crops']} labelled crops + {bbt['group_photo_faces']} faces from group photos, "
+          f"{bbt['people']} people: BCubed F {bbt['bcubed_f']:.4f}, pairwise F {bbt['pairwise_f']:.4f}, "
+          f"{bbt['groups_among_crops']} groups among the crops")
+    return 0
+
+
 def cmd_bench_gate(args: argparse.Namespace) -> int:
     from facegrid.bench.gate import bench_gate
 
@@ -203,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--dry-run", action="store_true", help="print the thresholds without writing the table")
     calibrate.add_argument("--json", action="store_true")
     calibrate.set_defaults(run=cmd_eval_calibrate)
+
+    cluster = evaluate.add_parser("cluster", help="grouping faces by person on LFW (+ faceapi_bbt): BCubed and pairwise F")
+    cluster.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    cluster.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
+    cluster.add_argument("--workers", type=int, default=None)
+    cluster.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    cluster.set_defaults(run=cmd_eval_cluster)
 
     bench = commands.add_parser("bench", help="speed against a baseline measured in the same run").add_subparsers(dest="target", required=True)
     pipe = bench.add_parser("pipeline", help="images/s of decode+detect+align+embed vs face_recognition")

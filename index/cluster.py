@@ -1,0 +1,197 @@
+"""Clustering over stored vectors: k-means, face grouping for an unknown number of people, incremental assignment.
+
+- `kmeans`: FAISS k-means (on the GPU when FAISS sees one); k given or chosen by a
+  rule of thumb.
+- `group_faces`: faces of an unknown number of people. An exact kNN graph keeps
+  the pairs scoring at least `threshold`; groups linked by those pairs are merged
+  best first while their *average* pairwise score stays at or above `threshold`
+  (average linkage; `linkage="single"` merges on the best pair alone, which chains
+  look-alikes together). A merge that would put two faces of the same photo in one
+  group is refused (cannot-link: one photo never shows the same person twice).
+  Groups smaller than `min_size` stay unassigned (-1).
+
+Average linkage is cheap here: for unit vectors, the mean score between all pairs
+of groups A and B equals (sum of A / |A|) . (sum of B / |B|), so each group
+carries only its vector sum.
+- `assign`: new faces join the nearest existing group when close enough, else
+  wait (-1) for the next clustering.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from .collection import check_vectors
+
+UNASSIGNED = -1
+
+
+@dataclass(frozen=True)
+class KMeansResult:
+    centroids: np.ndarray  # (k, dim) float32
+    labels: np.ndarray  # (n,) int64
+    k: int
+
+
+def choose_k(n: int) -> int:
+    """Rule of thumb when k is not given: sqrt(n / 2), at least 1."""
+    return max(1, int(round(math.sqrt(n / 2))))
+
+
+def kmeans(
+    vectors: np.ndarray,
+    k: int | None = None,
+    iterations: int = 20,
+    restarts: int = 1,
+    seed: int = 1,
+    spherical: bool = True,
+) -> KMeansResult:
+    """k-means with FAISS; spherical (unit centroids, for cosine data) by default; best of `restarts` runs."""
+    vectors = check_vectors(vectors, np.asarray(vectors).shape[-1])
+    k = k or choose_k(len(vectors))
+    if not 1 <= k <= len(vectors):
+        raise ValueError(f"k must be between 1 and the number of vectors ({len(vectors)}), got {k}")
+    clustering = faiss.Kmeans(
+        vectors.shape[1], k, niter=iterations, nredo=restarts, seed=seed, spherical=spherical, gpu=faiss.get_num_gpus() > 0,
+        max_points_per_centroid=max(256, math.ceil(len(vectors) / k)),
+    )
+    clustering.train(vectors)
+    _, labels = clustering.index.search(vectors, 1)
+    return KMeansResult(clustering.centroids.copy(), labels[:, 0].astype(np.int64), k)
+
+
+class _Groups:
+    """Union-find that refuses merges which would put two faces of one photo in a group."""
+
+    def __init__(self, photos: np.ndarray) -> None:
+        self.parent = np.arange(len(photos))
+        # Photos present in each group, kept at the root only.
+        self.photos: dict[int, set] = {i: {p} for i, p in enumerate(photos.tolist())}
+
+    def root(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def merge(self, a: int, b: int) -> bool:
+        ra, rb = self.root(a), self.root(b)
+        if ra == rb:
+            return True
+        small, large = (ra, rb) if len(self.photos[ra]) < len(self.photos[rb]) else (rb, ra)
+        if not self.photos[small].isdisjoint(self.photos[large]):
+            return False  # cannot-link
+        self.parent[small] = large
+        self.photos[large] |= self.photos.pop(small)
+        return True
+
+
+def knn_pairs(vectors: np.ndarray, neighbours: int, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique pairs (i < j, score) among each vector's `neighbours` nearest, keeping scores >= threshold."""
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    scores, ids = index.search(vectors, min(neighbours + 1, len(vectors)))
+    rows = np.repeat(np.arange(len(vectors), dtype=np.int64), ids.shape[1])
+    cols, values = ids.reshape(-1), scores.reshape(-1)
+    keep = (cols >= 0) & (cols != rows) & (values >= threshold)
+    # Either end may list the pair: key each pair by (min, max) and keep one.
+    low, high, values = np.minimum(rows, cols)[keep], np.maximum(rows, cols)[keep], values[keep]
+    _, first = np.unique(low * len(vectors) + high, return_index=True)
+    return low[first], high[first], values[first]
+
+
+def _single_linkage(vectors, photos, first, second, scores) -> np.ndarray:
+    groups = _Groups(photos)
+    for index in np.argsort(-scores, kind="stable"):
+        groups.merge(int(first[index]), int(second[index]))
+    return np.array([groups.root(i) for i in range(len(vectors))])
+
+
+def _average_linkage(vectors, photos, first, second, threshold) -> np.ndarray:
+    groups = _Groups(photos)
+    sums = {i: vectors[i].astype(np.float64) for i in range(len(vectors))}
+    sizes = {i: 1 for i in range(len(vectors))}
+    neighbours: dict[int, set] = {i: set() for i in range(len(vectors))}
+    for a, b in zip(first.tolist(), second.tolist()):
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+
+    def average(a: int, b: int) -> float:
+        return float(sums[a] @ sums[b]) / (sizes[a] * sizes[b])
+
+    heap = [(-average(a, b), a, b, 1, 1) for a, b in zip(first.tolist(), second.tolist())]
+    heapq.heapify(heap)
+    while heap:
+        negative, a, b, size_a, size_b = heapq.heappop(heap)
+        if a not in sizes or b not in sizes or sizes[a] != size_a or sizes[b] != size_b:
+            continue  # one side has changed since this entry was pushed
+        if -negative < threshold:
+            break
+        if not groups.merge(a, b):
+            continue
+        keep, gone = (a, b) if groups.root(a) == a else (b, a)
+        sums[keep] = sums[keep] + sums.pop(gone)
+        sizes[keep] += sizes.pop(gone)
+        neighbours[keep] = (neighbours[keep] | neighbours.pop(gone)) - {keep, gone}
+        for other in neighbours[keep]:
+            neighbours[other].discard(gone)
+            neighbours[other].add(keep)
+            score = average(keep, other)
+            if score >= threshold:
+                heapq.heappush(heap, (-score, keep, other, sizes[keep], sizes[other]))
+    return np.array([groups.root(i) for i in range(len(vectors))])
+
+
+def group_faces(
+    vectors: np.ndarray,
+    threshold: float,
+    photos: np.ndarray | None = None,
+    neighbours: int = 32,
+    min_size: int = 1,
+    linkage: str = "average",
+) -> np.ndarray:
+    """Group labels (0..g-1, largest first, or -1 for groups under `min_size`) for faces of unknown people."""
+    vectors = check_vectors(vectors, np.asarray(vectors).shape[-1])
+    n = len(vectors)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    photos = np.arange(n) if photos is None else np.asarray(photos)
+    first, second, scores = knn_pairs(vectors, neighbours, threshold)
+    if linkage == "average":
+        roots = _average_linkage(vectors, photos, first, second, threshold)
+    elif linkage == "single":
+        roots = _single_linkage(vectors, photos, first, second, scores)
+    else:
+        raise ValueError(f"linkage must be 'average' or 'single', got {linkage!r}")
+    _, labels, sizes = np.unique(roots, return_inverse=True, return_counts=True)
+    labels = labels.astype(np.int64)
+    labels[sizes[labels] < min_size] = UNASSIGNED
+    # Renumber the kept groups 0..g-1, largest first.
+    kept = np.unique(labels[labels >= 0])
+    order = kept[np.argsort(-sizes[kept], kind="stable")]
+    renumber = np.full(len(sizes), UNASSIGNED, dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    return np.where(labels >= 0, renumber[np.maximum(labels, 0)], UNASSIGNED)
+
+
+def group_vectors(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group ids, unit mean vector of each group) for labels >= 0."""
+    ids = np.unique(labels[labels >= 0])
+    means = np.stack([vectors[labels == g].mean(axis=0) for g in ids]) if len(ids) else np.zeros((0, vectors.shape[1]))
+    means = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    return ids, means.astype(np.float32)
+
+
+def assign(vectors: np.ndarray, group_ids: np.ndarray, group_means: np.ndarray, threshold: float) -> np.ndarray:
+    """For each new face: the nearest group's id if its score reaches `threshold`, else -1."""
+    vectors = check_vectors(vectors, group_means.shape[1])
+    if len(group_ids) == 0:
+        return np.full(len(vectors), UNASSIGNED, dtype=np.int64)
+    scores = vectors @ group_means.T
+    best = scores.argmax(axis=1)
+    return np.where(scores[np.arange(len(vectors)), best] >= threshold, group_ids[best], UNASSIGNED).astype(np.int64)
