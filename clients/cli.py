@@ -10,6 +10,7 @@ from pathlib import Path
 from facegrid.encoder.models import DEFAULT_MODEL, model_names
 
 from .gate_commands import add_commands as add_gate_commands
+from .library_commands import add_commands as add_library_commands
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facegrid", description="Face detection, embedding, verification and search.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_gate_commands(commands)
+    add_library_commands(commands)
 
     faces = commands.add_parser("faces", help="find and embed every face in photos")
     faces.add_argument("photos", nargs="+", metavar="PHOTO")

@@ -16,7 +16,7 @@ from typing import Iterable
 
 import grpc
 
-from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc
+from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -73,6 +73,7 @@ class Facegrid:
         )
         self._gate = gate_pb2_grpc.GateServiceStub(self._channel)
         self._encoder = encoder_pb2_grpc.EncoderServiceStub(self._channel)
+        self._index = index_pb2_grpc.IndexServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -142,6 +143,46 @@ class Facegrid:
             token = reply.next_page_token
             if not token:
                 return
+
+    # --- photo library ---------------------------------------------------------------------
+
+    def index_photos(self, photos: Iterable[tuple], collection: str = "photos") -> Iterable[index_pb2.IndexPhotoResult]:
+        """Stream (path, bytes[, sha256]) photos to the server over one call; one result per photo, in order.
+
+        Bytes may be empty for a photo whose sha256 the server already holds (see `known_photos`):
+        then only its path is recorded. Not retried: re-run it, already indexed photos are skipped.
+        """
+        import hashlib
+
+        def request(item: tuple) -> index_pb2.IndexPhotoRequest:
+            path, data = item[0], item[1]
+            digest = item[2] if len(item) > 2 else hashlib.sha256(data).hexdigest()
+            return index_pb2.IndexPhotoRequest(collection=collection, path=path, photo=data, photo_sha256=digest)
+
+        requests = (request(item) for item in photos)
+        try:
+            yield from self._index.IndexPhotos(requests)
+        except grpc.RpcError as error:
+            raise FacegridError(error.code(), error.details() or "") from None
+
+    def known_photos(self, digests: list[str], collection: str = "photos") -> set[str]:
+        """Which photo hashes the collection already holds."""
+        reply = self._call(self._index.KnownPhotos, index_pb2.KnownPhotosRequest(collection=collection, photo_sha256=digests))
+        return set(reply.photo_sha256)
+
+    def search(self, photo: bytes | str | Path | None = None, vector=None, k: int = 10, collection: str = "photos") -> index_pb2.SearchResponse:
+        """Nearest indexed faces to each face of a photo, or to a vector."""
+        if (photo is None) == (vector is None):
+            raise ValueError("give exactly one of photo and vector")
+        request = index_pb2.SearchRequest(collection=collection, k=k)
+        if photo is not None:
+            request.photo = _photo(photo)
+        else:
+            request.vector.values.extend([float(v) for v in vector])
+        return self._call(self._index.Search, request)
+
+    def stats(self, collection: str = "photos") -> index_pb2.StatsResponse:
+        return self._call(self._index.Stats, index_pb2.StatsRequest(collection=collection))
 
     # --- encoder ---------------------------------------------------------------------------
 

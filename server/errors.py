@@ -40,7 +40,7 @@ class BadRequest(ValueError):
 STATUS_OF.insert(0, (BadRequest, grpc.StatusCode.INVALID_ARGUMENT))
 
 
-def status_of(error: BaseException) -> grpc.StatusCode:
+def status_of(error: BaseException | None) -> grpc.StatusCode:
     for kind, code in STATUS_OF:
         if isinstance(error, kind):
             return code

@@ -16,20 +16,23 @@ from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.index.calibration import load_calibration
 from facegrid.index.identify import Policy
-from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc
+from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
 from .config import Settings
 from .embedded_redis import EmbeddedRedis
 from .encoder_service import EncoderService
 from .gate import Gate
 from .gate_service import GateService
-from .metadata import Metadata
+from .index_service import IndexService
+from .library import Library
+from .metadata import LibraryMetadata, Metadata
 
 log = logging.getLogger("facegrid.server")
 
 SERVICES = (
     encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name,
     gate_pb2.DESCRIPTOR.services_by_name["GateService"].full_name,
+    index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name,
 )
 
 
@@ -40,6 +43,7 @@ class Running:
     server: grpc.Server
     port: int
     gate: Gate
+    library: Library
     health: health.HealthServicer
     embedded: EmbeddedRedis | None
 
@@ -72,6 +76,8 @@ def start(settings: Settings) -> Running:
     gate = Gate(metadata, pipeline, policy)
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
+    library = Library(LibraryMetadata(metadata.redis), pipeline)
+    log.info("photo collections rebuilt from Redis: %s", library.rebuild())
 
     message_bytes = settings.max_message_mb * 1024 * 1024
     server = grpc.server(
@@ -83,6 +89,7 @@ def start(settings: Settings) -> Running:
     )
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipeline, settings.detector, limits), server)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate), server)
+    index_pb2_grpc.add_IndexServiceServicer_to_server(IndexService(library), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICES + (reflection.SERVICE_NAME, health.SERVICE_NAME), server)
@@ -92,7 +99,7 @@ def start(settings: Settings) -> Running:
     server.start()
     for name in SERVICES + ("",):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server, port, gate, health_servicer, embedded)
+    return Running(server, port, gate, library, health_servicer, embedded)
 
 
 def serve(settings: Settings) -> int:

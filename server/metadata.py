@@ -15,6 +15,12 @@ Keys (prefix `fg:`; subject ids are NFC-normalised UTF-8):
     fg:subject:<id>:photos         hash    photo sha256 -> template id (re-enrolling is a no-op)
     fg:template:<tid>              hash    subject, model, vector (float32 bytes), photo_sha256,
                                            quality (JSON), created_at
+
+Photo libraries (`LibraryMetadata`), per collection <c>:
+    fg:collections                 hash    collection name -> JSON {model, dim, created_at}
+    fg:next:face                   int     face id counter (ids are unique across collections)
+    fg:c:<c>:photos                hash    photo sha256 -> JSON {paths, faces: [face ids], indexed_at}
+    fg:c:<c>:face:<id>             hash    photo_sha256, box (JSON), quality (JSON), vector (float32 bytes)
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ SEQ = PREFIX + "seq"
 NEXT_SUBJECT = PREFIX + "next:subject"
 NEXT_TEMPLATE = PREFIX + "next:template"
 SUBJECTS = PREFIX + "subjects"
+COLLECTIONS = PREFIX + "collections"
+NEXT_FACE = PREFIX + "next:face"
 
 
 def subject_key(subject_id: str) -> str:
@@ -52,6 +60,14 @@ def subject_number_key(number: int) -> str:
 
 def template_key(template_id: int) -> str:
     return f"{PREFIX}template:{template_id}"
+
+
+def photos_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:photos"
+
+
+def face_key(collection: str, face_id: int) -> str:
+    return f"{PREFIX}c:{collection}:face:{face_id}"
 
 
 @dataclass(frozen=True)
@@ -265,3 +281,113 @@ def _write_template(pipe, template_id: int, subject_id: str, template: NewTempla
     )
     pipe.sadd(subject_templates_key(subject_id), template_id)
     pipe.hset(subject_photos_key(subject_id), template.photo_sha256, template_id)
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One indexed face of a photo library."""
+
+    face_id: int
+    photo_sha256: str
+    box: list[float]
+    quality: dict
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    photo_sha256: str
+    paths: list[str]
+    face_ids: list[int]
+    indexed_at: float
+
+
+class LibraryMetadata:
+    """Photo-library collections: photos by content hash, their paths and faces."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def collections(self) -> dict[str, dict]:
+        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(COLLECTIONS).items()}
+
+    def create_collection(self, name: str, model: str, dim: int) -> dict:
+        """Register a collection if new (first writer wins); its settings."""
+        info = {"model": model, "dim": dim, "created_at": time.time()}
+        self.redis.hsetnx(COLLECTIONS, name, json.dumps(info))
+        return json.loads(self.redis.hget(COLLECTIONS, name))
+
+    def photo(self, collection: str, photo_sha256: str) -> PhotoRecord | None:
+        value = self.redis.hget(photos_key(collection), photo_sha256)
+        return self._photo(photo_sha256, value) if value is not None else None
+
+    def known(self, collection: str, digests: list[str]) -> list[str]:
+        """The digests already indexed in the collection."""
+        if not digests:
+            return []
+        flags = self.redis.hmget(photos_key(collection), digests)
+        return [d for d, value in zip(digests, flags) if value is not None]
+
+    def add_photo(self, collection: str, photo_sha256: str, path: str, faces: list[tuple[list[float], dict, np.ndarray]]) -> PhotoRecord:
+        """Store a photo and its faces in one durable transaction."""
+        first = int(self.redis.incrby(NEXT_FACE, len(faces))) - len(faces) + 1 if faces else 0
+        ids = list(range(first, first + len(faces)))
+        record = PhotoRecord(photo_sha256, [path], ids, time.time())
+        pipe = self.redis.pipeline(transaction=True)
+        for face_id, (box, quality, vector) in zip(ids, faces):
+            pipe.hset(
+                face_key(collection, face_id),
+                mapping={
+                    "photo_sha256": photo_sha256,
+                    "box": json.dumps([round(float(v), 2) for v in box]),
+                    "quality": json.dumps(quality),
+                    "vector": np.asarray(vector, dtype=np.float32).tobytes(),
+                },
+            )
+        pipe.hset(photos_key(collection), photo_sha256, self._photo_json(record))
+        pipe.incr(SEQ)
+        pipe.execute()
+        return record
+
+    def add_path(self, collection: str, photo_sha256: str, path: str) -> PhotoRecord | None:
+        """Record one more path of a photo already indexed (the same photo under two names)."""
+        record = self.photo(collection, photo_sha256)
+        if record is None or path in record.paths:
+            return record
+        record = PhotoRecord(record.photo_sha256, record.paths + [path], record.face_ids, record.indexed_at)
+        self.redis.hset(photos_key(collection), photo_sha256, self._photo_json(record))
+        return record
+
+    def faces(self, collection: str, face_ids: list[int]) -> list[FaceRecord | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for face_id in face_ids:
+            pipe.hgetall(face_key(collection, face_id))
+        return [self._face(i, f) if f else None for i, f in zip(face_ids, pipe.execute())]
+
+    def all_faces(self, collection: str, batch: int = 2000) -> Iterator[FaceRecord]:
+        """Every face of a collection (start-up rebuild), read in pipelined batches."""
+        ids = [i for value in self.redis.hvals(photos_key(collection)) for i in json.loads(value)["faces"]]
+        for start in range(0, len(ids), batch):
+            yield from (f for f in self.faces(collection, ids[start : start + batch]) if f is not None)
+
+    def count_photos(self, collection: str) -> int:
+        return int(self.redis.hlen(photos_key(collection)))
+
+    @staticmethod
+    def _photo_json(record: PhotoRecord) -> str:
+        return json.dumps({"paths": record.paths, "faces": record.face_ids, "indexed_at": record.indexed_at})
+
+    @staticmethod
+    def _photo(photo_sha256: str, value: bytes) -> PhotoRecord:
+        data = json.loads(value)
+        return PhotoRecord(photo_sha256, data["paths"], data["faces"], data["indexed_at"])
+
+    @staticmethod
+    def _face(face_id: int, fields: dict) -> FaceRecord:
+        return FaceRecord(
+            face_id=face_id,
+            photo_sha256=fields[b"photo_sha256"].decode(),
+            box=json.loads(fields[b"box"]),
+            quality=json.loads(fields[b"quality"]),
+            vector=np.frombuffer(fields[b"vector"], dtype=np.float32).copy(),
+        )

@@ -1,0 +1,140 @@
+"""CLI commands for photo libraries: `facegrid index DIR` (bulk, resumable) and `facegrid search`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .gate_commands import _client, _fail, add_server_option
+from .sdk import FacegridError
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"}
+_BATCH = 256
+
+
+def photo_files(folder: Path) -> Iterator[Path]:
+    """Photo files under a folder, in name order; symbolic links to folders are not followed (no loops)."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            if Path(name).suffix.lower() in PHOTO_SUFFIXES:
+                yield Path(root) / name
+
+
+def _requests(paths: list[Path], client, collection: str, failed: dict) -> Iterator[tuple[str, bytes, str]]:
+    """(path, bytes, sha256) to send: bytes only for photos the server does not hold yet (resuming costs no upload)."""
+    for start in range(0, len(paths), _BATCH):
+        batch = []
+        for path in paths[start : start + _BATCH]:
+            try:
+                data = path.read_bytes()
+            except OSError as error:
+                failed[str(path)] = f"cannot read: {error.strerror or error}"
+                continue
+            batch.append((str(path), data, hashlib.sha256(data).hexdigest()))
+        known = client.known_photos([digest for _, _, digest in batch], collection)
+        for path, data, digest in batch:
+            yield path, (b"" if digest in known else data), digest
+
+
+def cmd_index(args) -> int:
+    from tqdm import tqdm
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"facegrid: {folder} is not a folder", file=sys.stderr)
+        return 2
+    paths = list(photo_files(folder))
+    failed: dict[str, str] = {}
+    counts = {"photos": len(paths), "indexed": 0, "already_indexed": 0, "faces": 0}
+    started = time.perf_counter()
+    bar = tqdm(total=len(paths), unit="photo", disable=args.json or None, file=sys.stderr)
+    try:
+        with _client(args) as client:
+            stream = client.index_photos(_requests(paths, client, args.collection, failed), args.collection)
+            for result in stream:
+                if result.error:
+                    failed[result.path] = result.error
+                elif result.already_indexed:
+                    counts["already_indexed"] += 1
+                else:
+                    counts["indexed"] += 1
+                    counts["faces"] += result.faces
+                bar.update(1)
+                bar.set_postfix(faces=counts["faces"], errors=len(failed), refresh=False)
+    except FacegridError as error:
+        bar.close()
+        return _fail(args, error)
+    bar.update(len(paths) - bar.n)  # files that could not be read were never sent
+    bar.close()
+    seconds = time.perf_counter() - started
+    counts.update(errors=len(failed), seconds=round(seconds, 1), photos_per_s=round(len(paths) / max(seconds, 1e-9), 1))
+    if args.json:
+        print(json.dumps({**counts, "collection": args.collection, "failed": failed}))
+    else:
+        print(f"{counts['photos']} photos: {counts['indexed']} indexed ({counts['faces']} faces), "
+              f"{counts['already_indexed']} already indexed, {len(failed)} errors, {seconds:.1f} s")
+        for path, error in failed.items():
+            print(f"  {path}: {error}")
+    return 0
+
+
+def _vector(path: str) -> np.ndarray:
+    if path.endswith(".npy"):
+        return np.load(path).astype(np.float32).reshape(-1)
+    text = Path(path).read_text()
+    values = json.loads(text) if text.lstrip().startswith("[") else text.split()
+    return np.array(values, dtype=np.float32)
+
+
+def cmd_search(args) -> int:
+    if (args.photo is None) == (args.vector is None):
+        print("facegrid: give a PHOTO or --vector FILE", file=sys.stderr)
+        return 2
+    try:
+        with _client(args) as client:
+            if args.photo:
+                reply = client.search(photo=args.photo, k=args.k, collection=args.collection)
+            else:
+                reply = client.search(vector=_vector(args.vector), k=args.k, collection=args.collection)
+    except FacegridError as error:
+        return _fail(args, error)
+    queries = [
+        {"face": [q.face.x, q.face.y, q.face.width, q.face.height] if q.HasField("face") else None,
+         "hits": [{"score": round(h.score, 4), "paths": list(h.paths), "face_id": h.face_id,
+                   "box": [h.box.x, h.box.y, h.box.width, h.box.height]} for h in q.hits]}
+        for q in reply.queries
+    ]
+    if args.json:
+        print(json.dumps({"collection": args.collection, "queries": queries}))
+        return 0
+    if not queries:
+        print("no face in the query photo")
+    for number, query in enumerate(queries):
+        print(f"query face {number}" + (f" at {[round(v) for v in query['face']]}" if query["face"] else ""))
+        for hit in query["hits"]:
+            print(f"  {hit['score']:.3f}  {hit['paths'][0] if hit['paths'] else hit['face_id']}")
+    return 0
+
+
+def add_commands(commands) -> None:
+    index = commands.add_parser("index", help="index every face of the photos in a folder (resumable)")
+    index.add_argument("folder")
+    index.add_argument("--collection", default="photos", help="collection name (default: photos)")
+    add_server_option(index)
+    index.set_defaults(run=cmd_index)
+
+    search = commands.add_parser("search", help="nearest indexed faces to the faces of a photo, or to a vector")
+    search.add_argument("photo", nargs="?")
+    search.add_argument("--vector", help="file with the query vector: .npy, a JSON list, or numbers separated by spaces")
+    search.add_argument("--k", type=int, default=10, help="how many hits (1-1000, default 10)")
+    search.add_argument("--collection", default="photos")
+    add_server_option(search)
+    search.set_defaults(run=cmd_search)

@@ -1,0 +1,116 @@
+from facegrid.v1 import encoder_pb2 as _encoder_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class IndexPhotoRequest(_message.Message):
+    __slots__ = ("collection", "path", "photo", "photo_sha256")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    path: str
+    photo: bytes
+    photo_sha256: str
+    def __init__(self, collection: _Optional[str] = ..., path: _Optional[str] = ..., photo: _Optional[bytes] = ..., photo_sha256: _Optional[str] = ...) -> None: ...
+
+class IndexPhotoResult(_message.Message):
+    __slots__ = ("path", "photo_sha256", "already_indexed", "faces", "error", "error_code")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_INDEXED_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    photo_sha256: str
+    already_indexed: bool
+    faces: int
+    error: str
+    error_code: str
+    def __init__(self, path: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., already_indexed: _Optional[bool] = ..., faces: _Optional[int] = ..., error: _Optional[str] = ..., error_code: _Optional[str] = ...) -> None: ...
+
+class KnownPhotosRequest(_message.Message):
+    __slots__ = ("collection", "photo_sha256")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    photo_sha256: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection: _Optional[str] = ..., photo_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class KnownPhotosResponse(_message.Message):
+    __slots__ = ("photo_sha256",)
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    photo_sha256: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, photo_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Vector(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("collection", "photo", "vector", "k")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    photo: bytes
+    vector: Vector
+    k: int
+    def __init__(self, collection: _Optional[str] = ..., photo: _Optional[bytes] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., k: _Optional[int] = ...) -> None: ...
+
+class Hit(_message.Message):
+    __slots__ = ("score", "face_id", "photo_sha256", "paths", "box")
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    FACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    score: float
+    face_id: str
+    photo_sha256: str
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    box: _encoder_pb2.Box
+    def __init__(self, score: _Optional[float] = ..., face_id: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., box: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ...) -> None: ...
+
+class QueryHits(_message.Message):
+    __slots__ = ("face", "hits")
+    FACE_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    face: _encoder_pb2.Box
+    hits: _containers.RepeatedCompositeFieldContainer[Hit]
+    def __init__(self, face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("queries",)
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    queries: _containers.RepeatedCompositeFieldContainer[QueryHits]
+    def __init__(self, queries: _Optional[_Iterable[_Union[QueryHits, _Mapping]]] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    def __init__(self, collection: _Optional[str] = ...) -> None: ...
+
+class StatsResponse(_message.Message):
+    __slots__ = ("collection", "model", "dim", "photos", "faces")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    model: str
+    dim: int
+    photos: int
+    faces: int
+    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., photos: _Optional[int] = ..., faces: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,71 @@
+"""gRPC IndexService: bulk indexing over a stream, search, stats (thin adapter over server.library)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
+
+from . import messages
+from .errors import BadRequest, grpc_errors, status_of
+from .library import Hit, Library
+
+MAX_K = 1000
+MAX_HASHES = 10_000
+
+
+def _hit(hit: Hit) -> index_pb2.Hit:
+    x, y, w, h = hit.face.box
+    return index_pb2.Hit(
+        score=hit.score,
+        face_id=str(hit.face.face_id),
+        photo_sha256=hit.face.photo_sha256,
+        paths=hit.photo.paths if hit.photo else [],
+        box=encoder_pb2.Box(x=x, y=y, width=w, height=h),
+    )
+
+
+class IndexService(index_pb2_grpc.IndexServiceServicer):
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    def IndexPhotos(self, requests, context):
+        # Errors of one photo go into its result; the stream goes on.
+        for request in requests:
+            outcome = self.library.index_photo(request.collection, request.path, request.photo, request.photo_sha256)
+            yield index_pb2.IndexPhotoResult(
+                path=outcome.path,
+                photo_sha256=outcome.photo_sha256,
+                already_indexed=outcome.already_indexed,
+                faces=outcome.faces,
+                error=str(outcome.error) if outcome.error else "",
+                error_code=status_of(outcome.error).name if outcome.error else "",
+            )
+
+    @grpc_errors
+    def KnownPhotos(self, request, context) -> index_pb2.KnownPhotosResponse:
+        if len(request.photo_sha256) > MAX_HASHES:
+            raise BadRequest(f"at most {MAX_HASHES} hashes per call, got {len(request.photo_sha256)}")
+        return index_pb2.KnownPhotosResponse(photo_sha256=self.library.known(request.collection, list(request.photo_sha256)))
+
+    @grpc_errors
+    def Search(self, request: index_pb2.SearchRequest, context) -> index_pb2.SearchResponse:
+        k = request.k
+        if not 1 <= k <= MAX_K:
+            raise BadRequest(f"k must be between 1 and {MAX_K}, got {request.k}")
+        query = request.WhichOneof("query")
+        if query == "vector":
+            hits = self.library.search_vector(request.collection, np.array(request.vector.values, dtype=np.float32), k)
+            return index_pb2.SearchResponse(queries=[index_pb2.QueryHits(hits=[_hit(h) for h in hits])])
+        if query == "photo":
+            if not request.photo:
+                raise BadRequest("photo is empty")
+            found = self.library.search_photo(request.collection, request.photo, k)
+            return index_pb2.SearchResponse(
+                queries=[index_pb2.QueryHits(face=messages.box(face), hits=[_hit(h) for h in hits]) for face, hits in found]
+            )
+        raise BadRequest("give a photo or a vector to search with")
+
+    @grpc_errors
+    def Stats(self, request, context) -> index_pb2.StatsResponse:
+        return index_pb2.StatsResponse(**self.library.stats(request.collection))

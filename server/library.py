@@ -1,0 +1,153 @@
+"""Photo libraries: index every face of many photos, search them (plain library code, no gRPC).
+
+Redis holds photos (by content hash, with every path they were seen under) and
+faces; one FAISS collection per library collection holds the face vectors under
+their face ids and is rebuilt from Redis on start. A photo is written in one
+transaction, so a run killed at any point leaves each photo either fully indexed
+or absent, and the next run picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from facegrid.encoder.errors import EncoderError
+from facegrid.encoder.pipeline import Face, FacePipeline
+from facegrid.index.collection import Collection
+from facegrid.index.errors import CollectionNotFound, VectorError
+
+from .metadata import FaceRecord, LibraryMetadata, PhotoRecord
+
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+DEFAULT_COLLECTION = "photos"
+
+
+def check_collection_name(name: str) -> str:
+    """1 to 64 characters: letters, digits and . _ - (ValueError otherwise)."""
+    name = name or DEFAULT_COLLECTION
+    if not _COLLECTION_NAME.match(name):
+        raise VectorError(f"collection name {name[:80]!r} is not 1-64 letters, digits, '.', '_' or '-'")
+    return name
+
+
+@dataclass
+class IndexOutcome:
+    path: str
+    photo_sha256: str
+    already_indexed: bool = False
+    faces: int = 0
+    error: EncoderError | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    score: float
+    face: FaceRecord
+    photo: PhotoRecord | None
+
+
+class Library:
+    """Face collections of a photo library, all embedded with the server's model."""
+
+    def __init__(self, metadata: LibraryMetadata, pipeline: FacePipeline) -> None:
+        self.metadata = metadata
+        self.pipeline = pipeline
+        self.model = pipeline.model.name
+        self.collections: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+
+    def rebuild(self) -> dict[str, int]:
+        """Refill every collection from Redis; faces per collection."""
+        with self._lock:
+            self.collections.clear()
+            for name, info in self.metadata.collections().items():
+                collection = self.collections[name] = Collection(name, int(info["dim"]))
+                faces = list(self.metadata.all_faces(name))
+                if faces:
+                    collection.add(np.array([f.face_id for f in faces]), np.stack([f.vector for f in faces]))
+            return {name: c.count() for name, c in self.collections.items()}
+
+    def _collection(self, name: str, create: bool = False) -> Collection:
+        name = check_collection_name(name)
+        with self._lock:
+            if name not in self.collections:
+                if not create:
+                    raise CollectionNotFound(f"no collection {name!r}")
+                info = self.metadata.create_collection(name, self.model, self.pipeline.model.dim)
+                if info["model"] != self.model:
+                    raise VectorError(f"collection {name!r} holds {info['model']} vectors; this server embeds with {self.model}")
+                self.collections[name] = Collection(name, int(info["dim"]))
+            return self.collections[name]
+
+    def known(self, collection: str, digests: list[str]) -> list[str]:
+        return self.metadata.known(check_collection_name(collection), digests)
+
+    def index_photo(self, collection: str, path: str, photo: bytes, photo_sha256: str = "") -> IndexOutcome:
+        """Index one photo's faces; a photo already held only gains the new path."""
+        name = check_collection_name(collection)
+        target = self._collection(name, create=True)
+        # The server hashes what it receives; a client's hash is only trusted to name a photo it does not send.
+        digest = hashlib.sha256(photo).hexdigest() if photo else photo_sha256
+        if not digest:
+            return IndexOutcome(path, "", error=EncoderError("no photo bytes and no photo_sha256"))
+        outcome = IndexOutcome(path, digest)
+        if self.metadata.photo(name, digest) is not None:
+            with self._lock:
+                record = self.metadata.add_path(name, digest, path)
+            outcome.already_indexed, outcome.faces = True, len(record.face_ids)
+            return outcome
+        if not photo:
+            outcome.error = EncoderError("photo not indexed yet: send its bytes")
+            return outcome
+        try:
+            faces = self.pipeline.faces(photo)
+        except EncoderError as error:
+            outcome.error = error
+            return outcome
+        rows = [(list(f.box), f.quality.as_dict(), f.vector) for f in faces]
+        with self._lock:
+            if self.metadata.photo(name, digest) is not None:  # indexed meanwhile by another stream
+                self.metadata.add_path(name, digest, path)
+                outcome.already_indexed = True
+            else:
+                record = self.metadata.add_photo(name, digest, path, rows)
+                if faces:
+                    target.add(np.array(record.face_ids), np.stack([f.vector for f in faces]))
+        outcome.faces = len(faces)
+        return outcome
+
+    def search_vector(self, collection: str, vector: np.ndarray, k: int) -> list[Hit]:
+        """The k faces nearest to a vector."""
+        target = self._collection(collection)
+        hits = target.search(np.asarray(vector, dtype=np.float32), k)
+        return self._hits(check_collection_name(collection), hits.scores[0], hits.ids[0])
+
+    def search_photo(self, collection: str, photo: bytes, k: int) -> list[tuple[Face, list[Hit]]]:
+        """For each face in a photo (largest first), the k nearest indexed faces."""
+        target = self._collection(collection)
+        faces = sorted(self.pipeline.faces(photo), key=lambda f: -f.quality.size)
+        if not faces:
+            return []
+        hits = target.search(np.stack([f.vector for f in faces]), k)
+        name = check_collection_name(collection)
+        return [(face, self._hits(name, hits.scores[i], hits.ids[i])) for i, face in enumerate(faces)]
+
+    def _hits(self, collection: str, scores: np.ndarray, ids: np.ndarray) -> list[Hit]:
+        found = [(float(s), int(i)) for s, i in zip(scores, ids) if i >= 0]
+        records = self.metadata.faces(collection, [i for _, i in found])
+        hits = []
+        for (score, _), record in zip(found, records):
+            if record is not None:
+                hits.append(Hit(score, record, self.metadata.photo(collection, record.photo_sha256)))
+        return hits
+
+    def stats(self, collection: str) -> dict:
+        target = self._collection(collection)
+        name = check_collection_name(collection)
+        return {"collection": name, "model": self.model, "dim": target.dim,
+                "photos": self.metadata.count_photos(name), "faces": target.count()}

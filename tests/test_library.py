@@ -1,0 +1,124 @@
+"""Photo libraries over a real socket: bulk indexing (resumable, bad files), search by photo and by vector."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import grpc
+import numpy as np
+import pytest
+
+from facegrid.clients.sdk import FacegridError
+
+from conftest import ServerProcess
+from test_cli import facegrid, last_json
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, faces_dir):
+    server = ServerProcess(tmp_path_factory.mktemp("library") / "data").start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def album(tmp_path_factory, faces_dir):
+    """A folder of real photos plus the awkward cases a real library has."""
+    folder = tmp_path_factory.mktemp("album")
+    for person in ("id01_angelina_jolie", "id10_katy_perry", "id11_matt_damon"):
+        (folder / person).mkdir()
+        for photo in sorted((faces_dir / "deepface" / person).iterdir())[:3]:
+            shutil.copy(photo, folder / person / photo.name)
+    shutil.copy(faces_dir / "dlib" / "unlabeled" / "2008_002470.jpg", folder / "group.jpg")
+    shutil.copy(folder / "id10_katy_perry" / sorted(os.listdir(folder / "id10_katy_perry"))[0], folder / "same-photo-again.jpg")
+    (folder / "notes.jpg").write_text("not a photo at all")
+    (folder / "empty.png").write_bytes(b"")
+    data = (folder / "group.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (folder / "loop").symlink_to(folder, target_is_directory=True)  # never followed
+    (folder / "dangling.jpg").symlink_to(folder / "no-such-file.jpg")
+    return folder
+
+
+def test_index_a_folder_then_resume_without_indexing_twice(server, album):
+    run = facegrid("index", str(album), "--server", server.address, "--json", "--collection", "album")
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = last_json(run.stdout)
+    assert report["photos"] == 15  # 9 portraits, group, duplicate, 4 bad files (the loop is not entered)
+    assert report["indexed"] == 10 and report["already_indexed"] == 1  # the same photo under a second name
+    assert report["faces"] >= 15
+    failed = report["failed"]
+    assert set(os.path.basename(p) for p in failed) == {"notes.jpg", "empty.png", "truncated.jpg", "dangling.jpg"}
+    assert "not an image" in failed[str(album / "notes.jpg")]
+
+    again = last_json(facegrid("index", str(album), "--server", server.address, "--json", "--collection", "album").stdout)
+    assert again["indexed"] == 0 and again["already_indexed"] == 11 and again["faces"] == 0
+    with server.client() as client:
+        stats = client.stats("album")
+        assert stats.photos == 10 and stats.faces == report["faces"] and stats.dim == 256
+
+
+def test_search_by_photo_finds_the_same_person(server, album, faces_dir):
+    probe = sorted((faces_dir / "deepface" / "id10_katy_perry").iterdir())[5]  # not in the album
+    with server.client() as client:
+        reply = client.search(photo=probe, k=3, collection="album")
+    best = reply.queries[0].hits[0]
+    assert "katy_perry" in best.paths[0] and best.score > 0.6
+    # The duplicate photo was indexed once, with both of its paths.
+    duplicate = [h for q in reply.queries for h in q.hits if len(h.paths) == 2]
+    assert duplicate and any(p.endswith("same-photo-again.jpg") for p in duplicate[0].paths)
+
+
+def test_search_by_vector_and_bad_queries(server, album):
+    with server.client() as client:
+        vector = client.search(photo=album / "id01_angelina_jolie" / sorted(os.listdir(album / "id01_angelina_jolie"))[0],
+                               k=1, collection="album").queries[0].hits[0]
+        embedded = client.embed(album / "id01_angelina_jolie" / sorted(os.listdir(album / "id01_angelina_jolie"))[0]).faces[0].vector
+        hits = client.search(vector=np.array(embedded), k=2, collection="album").queries[0].hits
+        assert hits[0].face_id == vector.face_id and hits[0].score == pytest.approx(1.0, abs=1e-4)
+        for bad in ([0.1] * 128, [float("nan")] * 256):
+            with pytest.raises(FacegridError) as caught:
+                client.search(vector=bad, collection="album")
+            assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        for k in (0, 10**9):
+            with pytest.raises(FacegridError) as caught:
+                client.search(vector=np.array(embedded), k=k, collection="album")
+            assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(FacegridError) as caught:
+            client.search(vector=np.array(embedded), collection="no-such-collection")
+        assert caught.value.code == grpc.StatusCode.NOT_FOUND
+        assert client.stats("album").photos == 10  # nothing lost
+
+
+@pytest.mark.slow
+def test_index_survives_sigkill_half_way(server_factory, tmp_path, faces_dir):
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "lfw-part"
+    lfw = faces_dir / "lfw"
+    people = sorted(p for p in lfw.iterdir() if p.is_dir())[:120]
+    for person in people:
+        shutil.copytree(person, folder / person.name)
+    total = sum(1 for _ in folder.rglob("*.jpg"))
+    server = server_factory(tmp_path / "data")
+    command = [sys.executable, "-m", "facegrid.clients.cli", "index", str(folder), "--server", server.address, "--json"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    with server.client() as client:
+        while True:
+            time.sleep(0.5)
+            try:
+                if client.stats("photos").photos >= total // 3:
+                    break
+            except FacegridError:
+                pass
+    server.kill()  # the server dies mid-stream, SIGKILL
+    first.wait(timeout=60)
+    server = server_factory(tmp_path / "data")
+    report = last_json(facegrid("index", str(folder), "--server", server.address, "--json").stdout)
+    assert report["indexed"] + report["already_indexed"] == total and not report["failed"]
+    assert report["already_indexed"] >= total // 3
+    with server.client() as client:
+        assert client.stats("photos").photos == total  # every photo exactly once
