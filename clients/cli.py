@@ -180,6 +180,19 @@ def cmd_eval_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_index(args: argparse.Namespace) -> int:
+    from facegrid.bench.index import bench_index
+
+    report = bench_index(args.data, args.images, args.model, args.workers, baseline=not args.no_baseline,
+                         progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"indexing {report['model']}: {report['photos_per_s']} photos/s vs face_recognition "
+              f"{report['baseline_photos_per_s']} ({report['ratio']}x); search at 1M: {report['search_vs_numpy_ratio']}x numpy")
+    return 0
+
+
 def cmd_bench_gate(args: argparse.Namespace) -> int:
     from facegrid.bench.gate import bench_gate
 
@@ -246,6 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--no-baseline", action="store_true", help="skip face_recognition")
     pipe.add_argument("--json", action="store_true", help="one JSON object on the last line")
     pipe.set_defaults(run=cmd_bench_pipeline)
+    index = bench.add_parser("index", help="bulk indexing vs face_recognition, k-means, grouping, search at 1M")
+    index.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    index.add_argument("--images", type=int, default=500, help="LFW photos to index (default 500)")
+    index.add_argument("--workers", type=int, default=None)
+    index.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
+    index.add_argument("--no-baseline", action="store_true", help="skip face_recognition")
+    index.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    index.set_defaults(run=cmd_bench_index)
+
     gate = bench.add_parser("gate", help="Verify/Identify latency and gRPC overhead, against a facegrid serve it starts")
     gate.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
     gate.add_argument("--repeats", type=int, default=200, help="calls per measurement (default 200)")

@@ -138,6 +138,21 @@ def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeL
     _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, threads=1)
 
 
+def faces_in_worker(data: bytes) -> list[Face]:
+    """Worker task: every face of one photo's bytes (typed errors travel back to the caller)."""
+    return _worker["pipeline"].faces(data)
+
+
+def worker_pool(model: str, detector: str, limits: DecodeLimits, workers: int | None = None) -> ProcessPoolExecutor:
+    """Worker processes, one single-threaded pipeline each, for bulk work that should use every core."""
+    return ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=start_worker,
+        initargs=(model, detector, None, limits),
+    )
+
+
 def run_chunk(items: list[tuple[str, str | bytes]], subject: Subject, guess: bool) -> list[PhotoFaces]:
     """Worker task: faces for a few photos, their chips embedded in shared batches."""
     pipeline: FacePipeline = _worker["pipeline"]

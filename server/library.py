@@ -13,6 +13,7 @@ import hashlib
 import re
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -87,8 +88,14 @@ class Library:
     def known(self, collection: str, digests: list[str]) -> list[str]:
         return self.metadata.known(check_collection_name(collection), digests)
 
-    def index_photo(self, collection: str, path: str, photo: bytes, photo_sha256: str = "") -> IndexOutcome:
-        """Index one photo's faces; a photo already held only gains the new path."""
+    def index_photo(
+        self, collection: str, path: str, photo: bytes, photo_sha256: str = "", faces_of: Callable | None = None
+    ) -> IndexOutcome:
+        """Index one photo's faces; a photo already held only gains the new path.
+
+        `faces_of(photo) -> list[Face]` embeds the photo (default: this process's pipeline; bulk
+        indexing passes worker processes instead).
+        """
         name = check_collection_name(collection)
         target = self._collection(name, create=True)
         # The server hashes what it receives; a client's hash is only trusted to name a photo it does not send.
@@ -105,7 +112,7 @@ class Library:
             outcome.error = EncoderError("photo not indexed yet: send its bytes")
             return outcome
         try:
-            faces = self.pipeline.faces(photo)
+            faces = (faces_of or self.pipeline.faces)(photo)
         except EncoderError as error:
             outcome.error = error
             return outcome

@@ -44,6 +44,7 @@ class Running:
     port: int
     gate: Gate
     library: Library
+    index_service: IndexService
     health: health.HealthServicer
     embedded: EmbeddedRedis | None
 
@@ -52,6 +53,7 @@ class Running:
         for name in SERVICES + ("",):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace).wait()
+        self.index_service.close()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -89,7 +91,8 @@ def start(settings: Settings) -> Running:
     )
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipeline, settings.detector, limits), server)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate), server)
-    index_pb2_grpc.add_IndexServiceServicer_to_server(IndexService(library), server)
+    index_service = IndexService(library, settings.detector, limits)
+    index_pb2_grpc.add_IndexServiceServicer_to_server(index_service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICES + (reflection.SERVICE_NAME, health.SERVICE_NAME), server)
@@ -99,7 +102,7 @@ def start(settings: Settings) -> Running:
     server.start()
     for name in SERVICES + ("",):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server, port, gate, library, health_servicer, embedded)
+    return Running(server, port, gate, library, index_service, health_servicer, embedded)
 
 
 def serve(settings: Settings) -> int:
