@@ -124,12 +124,49 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_group(args) -> int:
+    from .contact_sheet import write_html, write_links
+
+    try:
+        with _client(args) as client:
+            groups = (client.cluster(args.collection, min_size=args.min_size) if not args.no_recluster
+                      else client.groups(args.collection))
+    except FacegridError as error:
+        return _fail(args, error)
+    summary = {"collection": args.collection, "groups": len(groups.groups), "unassigned": groups.unassigned,
+               "threshold": round(groups.threshold, 4), "sizes": [len(g.faces) for g in groups.groups]}
+    if args.html:
+        summary["thumbnails"] = write_html(groups, Path(args.html), f"facegrid: {args.collection}")
+        summary["html"] = args.html
+    if args.links:
+        summary["links"] = write_links(groups, Path(args.links))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['groups']} people in {args.collection} ({groups.unassigned} faces in no group); "
+              f"sizes: {summary['sizes'][:20]}{' ...' if len(summary['sizes']) > 20 else ''}")
+        if args.html:
+            print(f"contact sheet: {args.html}")
+        if args.links:
+            print(f"links: {args.links}")
+    return 0
+
+
 def add_commands(commands) -> None:
     index = commands.add_parser("index", help="index every face of the photos in a folder (resumable)")
     index.add_argument("folder")
     index.add_argument("--collection", default="photos", help="collection name (default: photos)")
     add_server_option(index)
     index.set_defaults(run=cmd_index)
+
+    group = commands.add_parser("group", help="group a collection's photos by person; HTML contact sheet, folder of links")
+    group.add_argument("--collection", default="photos")
+    group.add_argument("--html", metavar="OUT.html", help="write a contact sheet: one row of face thumbnails per person")
+    group.add_argument("--links", metavar="DIR", help="make DIR/person-0001/... symbolic links to each person's photos")
+    group.add_argument("--min-size", type=int, default=1, help="smallest group to keep (default 1)")
+    group.add_argument("--no-recluster", action="store_true", help="show the stored groups instead of clustering again")
+    add_server_option(group)
+    group.set_defaults(run=cmd_group)
 
     search = commands.add_parser("search", help="nearest indexed faces to the faces of a photo, or to a vector")
     search.add_argument("photo", nargs="?")

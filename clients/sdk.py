@@ -181,6 +181,15 @@ class Facegrid:
             request.vector.values.extend([float(v) for v in vector])
         return self._call(self._index.Search, request)
 
+    def cluster(self, collection: str = "photos", min_size: int = 1, link_far: float = 0.0) -> index_pb2.GroupsResponse:
+        """Group the collection's faces by person (0 for link_far: the server's default, 1e-5)."""
+        request = index_pb2.ClusterRequest(collection=collection, min_size=min_size, link_far=link_far)
+        return self._call(self._index.Cluster, request, timeout=max(self.timeout, 600.0))
+
+    def groups(self, collection: str = "photos") -> index_pb2.GroupsResponse:
+        """The groups as they stand: the last clustering plus faces assigned since."""
+        return self._call(self._index.Groups, index_pb2.GroupsRequest(collection=collection))
+
     def stats(self, collection: str = "photos") -> index_pb2.StatsResponse:
         return self._call(self._index.Stats, index_pb2.StatsRequest(collection=collection))
 

@@ -132,6 +132,13 @@ class Collection:
         with self._lock:
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of everything stored, as copies."""
+        with self._lock:
+            n = self._flat.ntotal
+            stored = faiss.rev_swig_ptr(self._flat.get_xb(), n * self.dim).reshape(n, self.dim).copy() if n else np.zeros((0, self.dim), np.float32)
+            return faiss.vector_to_array(self._index.id_map).astype(np.int64), stored
+
     def clear(self) -> None:
         """Remove everything."""
         with self._lock:

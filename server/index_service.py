@@ -113,6 +113,32 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
             )
         raise BadRequest("give a photo or a vector to search with")
 
+    def _groups(self, collection: str, grouping) -> index_pb2.GroupsResponse:
+        groups = []
+        for group_id, faces in grouping.groups:
+            members = []
+            for face in faces:
+                x, y, w, h = face.box
+                members.append(index_pb2.GroupFace(face_id=str(face.face_id), photo_sha256=face.photo_sha256,
+                                                   paths=self.library.photo_paths(collection, face.photo_sha256),
+                                                   box=encoder_pb2.Box(x=x, y=y, width=w, height=h)))
+            groups.append(index_pb2.Group(group_id=group_id, faces=members))
+        return index_pb2.GroupsResponse(groups=groups, unassigned=grouping.unassigned, threshold=grouping.threshold)
+
+    @grpc_errors
+    def Cluster(self, request: index_pb2.ClusterRequest, context) -> index_pb2.GroupsResponse:
+        link_far = request.link_far or 1e-5
+        if not 0 < link_far < 1:
+            raise BadRequest(f"link_far must be between 0 and 1, got {link_far}")
+        if request.min_size < 0:
+            raise BadRequest(f"min_size must be positive, got {request.min_size}")
+        grouping = self.library.cluster(request.collection, request.min_size or 1, link_far)
+        return self._groups(request.collection, grouping)
+
+    @grpc_errors
+    def Groups(self, request: index_pb2.GroupsRequest, context) -> index_pb2.GroupsResponse:
+        return self._groups(request.collection, self.library.groups(request.collection))
+
     @grpc_errors
     def Stats(self, request, context) -> index_pb2.StatsResponse:
         return index_pb2.StatsResponse(**self.library.stats(request.collection))

@@ -19,6 +19,8 @@ import numpy as np
 
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
+from facegrid.index.calibration import Calibration
+from facegrid.index.cluster import UNASSIGNED, assign, group_faces, group_vectors
 from facegrid.index.collection import Collection
 from facegrid.index.errors import CollectionNotFound, VectorError
 
@@ -52,14 +54,27 @@ class Hit:
     photo: PhotoRecord | None
 
 
+DEFAULT_LINK_FAR = 1e-5  # faces link where one pair of strangers in 100,000 would (docs/benchmarks.md)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    groups: list[tuple[int, list[FaceRecord]]]  # largest first
+    unassigned: int
+    threshold: float
+
+
 class Library:
     """Face collections of a photo library, all embedded with the server's model."""
 
-    def __init__(self, metadata: LibraryMetadata, pipeline: FacePipeline) -> None:
+    def __init__(self, metadata: LibraryMetadata, pipeline: FacePipeline, calibration: Calibration) -> None:
         self.metadata = metadata
         self.pipeline = pipeline
+        self.calibration = calibration
         self.model = pipeline.model.name
         self.collections: dict[str, Collection] = {}
+        # Per collection: (group ids, unit mean vectors, threshold) of the last clustering.
+        self._group_means: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
         self._lock = threading.Lock()
 
     def rebuild(self) -> dict[str, int]:
@@ -124,7 +139,9 @@ class Library:
             else:
                 record = self.metadata.add_photo(name, digest, path, rows)
                 if faces:
-                    target.add(np.array(record.face_ids), np.stack([f.vector for f in faces]))
+                    vectors = np.stack([f.vector for f in faces])
+                    target.add(np.array(record.face_ids), vectors)
+                    self._assign(name, record.face_ids, vectors)
         outcome.faces = len(faces)
         return outcome
 
@@ -152,6 +169,61 @@ class Library:
             if record is not None:
                 hits.append(Hit(score, record, self.metadata.photo(collection, record.photo_sha256)))
         return hits
+
+    # --- grouping by person ------------------------------------------------------------------
+
+    def cluster(self, collection: str, min_size: int = 1, link_far: float = DEFAULT_LINK_FAR) -> Grouping:
+        """Group every face of the collection by person and store the grouping."""
+        target = self._collection(collection)
+        name = check_collection_name(collection)
+        threshold = self.calibration.threshold(link_far)
+        with self._lock:
+            ids, vectors = target.items()
+            photos = [f.photo_sha256 if f else "" for f in self.metadata.faces(name, ids.tolist())]
+            labels = group_faces(vectors, threshold, photos=np.array(photos), min_size=max(min_size, 1))
+            self.metadata.save_groups(name, {int(i): int(g) for i, g in zip(ids, labels) if g != UNASSIGNED}, threshold, min_size)
+            group_ids, means = group_vectors(vectors, labels)
+            self._group_means[name] = (group_ids, means, threshold)
+        return self.groups(collection)
+
+    def _assign(self, collection: str, face_ids: list[int], vectors: np.ndarray) -> None:
+        """New faces join the nearest group of the last clustering when close enough (lock held)."""
+        means = self._group_means.get(collection) or self._load_group_means(collection)
+        if means is None:
+            return
+        group_ids, group_means, threshold = means
+        labels = assign(vectors, group_ids, group_means, threshold)
+        self.metadata.assign_groups(collection, {f: int(g) for f, g in zip(face_ids, labels) if g != UNASSIGNED})
+
+    def _load_group_means(self, collection: str):
+        settings = self.metadata.clustering(collection)
+        if settings is None:
+            return None
+        grouped = self.metadata.groups(collection)
+        faces = [f for f in self.metadata.faces(collection, list(grouped)) if f is not None]
+        if not faces:
+            return None
+        labels = np.array([grouped[f.face_id] for f in faces])
+        group_ids, means = group_vectors(np.stack([f.vector for f in faces]), labels)
+        self._group_means[collection] = (group_ids, means, settings["threshold"])
+        return self._group_means[collection]
+
+    def groups(self, collection: str) -> Grouping:
+        """The stored grouping: each group's faces, largest group first."""
+        target = self._collection(collection)
+        name = check_collection_name(collection)
+        grouped = self.metadata.groups(name)
+        settings = self.metadata.clustering(name) or {"threshold": float("nan")}
+        members: dict[int, list[FaceRecord]] = {}
+        for record in self.metadata.faces(name, list(grouped)):
+            if record is not None:
+                members.setdefault(grouped[record.face_id], []).append(record)
+        ordered = sorted(members.items(), key=lambda item: (-len(item[1]), item[0]))
+        return Grouping(ordered, target.count() - sum(len(m) for m in members.values()), settings["threshold"])
+
+    def photo_paths(self, collection: str, digest: str) -> list[str]:
+        record = self.metadata.photo(check_collection_name(collection), digest)
+        return record.paths if record else []
 
     def stats(self, collection: str) -> dict:
         target = self._collection(collection)

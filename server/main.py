@@ -74,11 +74,12 @@ def start(settings: Settings) -> Running:
         log.warning("Redis has AOF off (%s): acknowledged enrollments can be lost in a crash", persistence)
     limits = DecodeLimits(max_bytes=settings.max_photo_mb * 1_000_000, max_pixels=settings.max_photo_megapixels * 1_000_000)
     pipeline = FacePipeline(settings.model, settings.detector, limits)
-    policy = Policy(load_calibration(settings.model), settings.target_far, settings.identify_margin)
+    calibration = load_calibration(settings.model)
+    policy = Policy(calibration, settings.target_far, settings.identify_margin)
     gate = Gate(metadata, pipeline, policy)
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
-    library = Library(LibraryMetadata(metadata.redis), pipeline)
+    library = Library(LibraryMetadata(metadata.redis), pipeline, calibration)
     log.info("photo collections rebuilt from Redis: %s", library.rebuild())
 
     message_bytes = settings.max_message_mb * 1024 * 1024

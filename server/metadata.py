@@ -21,6 +21,8 @@ Photo libraries (`LibraryMetadata`), per collection <c>:
     fg:next:face                   int     face id counter (ids are unique across collections)
     fg:c:<c>:photos                hash    photo sha256 -> JSON {paths, faces: [face ids], indexed_at}
     fg:c:<c>:face:<id>             hash    photo_sha256, box (JSON), quality (JSON), vector (float32 bytes)
+    fg:c:<c>:groups                hash    face id -> group id (the last clustering, plus assignments)
+    fg:c:<c>:clustering            hash    threshold, min_size, created_at
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ def photos_key(collection: str) -> str:
 
 def face_key(collection: str, face_id: int) -> str:
     return f"{PREFIX}c:{collection}:face:{face_id}"
+
+
+def groups_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:groups"
+
+
+def clustering_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:clustering"
 
 
 @dataclass(frozen=True)
@@ -372,6 +382,27 @@ class LibraryMetadata:
 
     def count_photos(self, collection: str) -> int:
         return int(self.redis.hlen(photos_key(collection)))
+
+    def save_groups(self, collection: str, labels: dict[int, int], threshold: float, min_size: int) -> None:
+        """Replace the collection's grouping (face id -> group id) in one transaction."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(groups_key(collection))
+        if labels:
+            pipe.hset(groups_key(collection), mapping={str(f): g for f, g in labels.items()})
+        pipe.hset(clustering_key(collection), mapping={"threshold": threshold, "min_size": min_size, "created_at": time.time()})
+        pipe.incr(SEQ)
+        pipe.execute()
+
+    def assign_groups(self, collection: str, labels: dict[int, int]) -> None:
+        if labels:
+            self.redis.hset(groups_key(collection), mapping={str(f): g for f, g in labels.items()})
+
+    def groups(self, collection: str) -> dict[int, int]:
+        return {int(f): int(g) for f, g in self.redis.hgetall(groups_key(collection)).items()}
+
+    def clustering(self, collection: str) -> dict | None:
+        fields = self.redis.hgetall(clustering_key(collection))
+        return {k.decode(): float(v) for k, v in fields.items()} if fields else None
 
     @staticmethod
     def _photo_json(record: PhotoRecord) -> str:

@@ -122,3 +122,69 @@ def test_index_survives_sigkill_half_way(server_factory, tmp_path, faces_dir):
     assert report["already_indexed"] >= total // 3
     with server.client() as client:
         assert client.stats("photos").photos == total  # every photo exactly once
+
+
+def test_group_by_person_with_contact_sheet_and_links(server, faces_dir, tmp_path):
+    folder = tmp_path / "people"
+    chosen = {"angelina": "id01_angelina_jolie", "katy": "id10_katy_perry", "matt": "id11_matt_damon"}
+    for short, person in chosen.items():
+        (folder / short).mkdir(parents=True)
+        for photo in sorted((faces_dir / "deepface" / person).iterdir())[:4]:
+            shutil.copy(photo, folder / short / photo.name)
+    late = sorted((faces_dir / "deepface" / "id10_katy_perry").iterdir())[4]
+    html = tmp_path / "groups.html"
+    run = facegrid("index", str(folder), "--server", server.address, "--collection", "people", "--json")
+    assert run.returncode == 0, run.stderr[-2000:]
+    run = facegrid("group", "--collection", "people", "--html", str(html), "--links", str(tmp_path / "links"),
+                   "--server", server.address, "--json")
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = last_json(run.stdout)
+    with server.client() as client:
+        groups = client.groups("people")
+    # Each of the three people is one group of their own photos (a stray background face may add a small group).
+    by_person = {}
+    for group in groups.groups:
+        owners = {os.path.basename(os.path.dirname(f.paths[0])) for f in group.faces}
+        if len(group.faces) >= 3:
+            assert len(owners) == 1, owners
+            by_person[owners.pop()] = len(group.faces)
+    assert set(by_person) == set(chosen) and all(size >= 3 for size in by_person.values())
+    assert summary["thumbnails"] == sum(len(g.faces) for g in groups.groups)
+    linked = sorted(p.name for p in (tmp_path / "links").iterdir())
+    assert linked[:3] == ["person-0001", "person-0002", "person-0003"]
+
+    # A photo indexed after the clustering joins its person's group at once.
+    shutil.copy(late, folder / "katy" / late.name)
+    facegrid("index", str(folder), "--server", server.address, "--collection", "people", "--json")
+    with server.client() as client:
+        after = client.groups("people")
+    katy_group = next(g for g in after.groups if "katy" in g.faces[0].paths[0])
+    assert any(f.paths[0].endswith(late.name) for f in katy_group.faces)
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed: the contact sheet was written but not rendered")
+    import subprocess
+
+    dump = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}",
+         "--virtual-time-budget=3000", "--dump-dom", html.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert dump.returncode == 0, dump.stderr[-2000:]
+    assert dump.stdout.count('class="group"') == len(groups.groups)
+    assert dump.stdout.count("<img") == summary["thumbnails"]
+    # Every thumbnail decodes in the browser: ask it for the images' natural sizes.
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.read_text().replace(
+        "</html>",
+        "<script>window.onload=()=>{const bad=[...document.images].filter(i=>!i.complete||i.naturalWidth===0).length;"
+        "document.title='broken:'+bad;}</script></html>"))
+    rendered = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome2'}",
+         "--virtual-time-budget=3000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert "<title>broken:0</title>" in rendered.stdout

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from facegrid.v1 import encoder_pb2 as facegrid_dot_v1_dot_encoder__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x61\x63\x65grid/v1/index.proto\x12\x0b\x66\x61\x63\x65grid.v1\x1a\x19\x66\x61\x63\x65grid/v1/encoder.proto\"Z\n\x11IndexPhotoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05photo\x18\x03 \x01(\x0c\x12\x14\n\x0cphoto_sha256\x18\x04 \x01(\t\"\x81\x01\n\x10IndexPhotoResult\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x01(\t\x12\x17\n\x0f\x61lready_indexed\x18\x03 \x01(\x08\x12\r\n\x05\x66\x61\x63\x65s\x18\x04 \x01(\x05\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x12\n\nerror_code\x18\x06 \x01(\t\">\n\x12KnownPhotosRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x03(\t\"+\n\x13KnownPhotosResponse\x12\x14\n\x0cphoto_sha256\x18\x01 \x03(\t\"\x1c\n\x06Vector\x12\x12\n\x06values\x18\x01 \x03(\x02\x42\x02\x10\x01\"o\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x05photo\x18\x02 \x01(\x0cH\x00\x12%\n\x06vector\x18\x03 \x01(\x0b\x32\x13.facegrid.v1.VectorH\x00\x12\t\n\x01k\x18\x04 \x01(\x05\x42\x07\n\x05query\"i\n\x03Hit\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x02 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x03 \x01(\t\x12\r\n\x05paths\x18\x04 \x03(\t\x12\x1d\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x10.facegrid.v1.Box\"K\n\tQueryHits\x12\x1e\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32\x10.facegrid.v1.Box\x12\x1e\n\x04hits\x18\x02 \x03(\x0b\x32\x10.facegrid.v1.Hit\"9\n\x0eSearchResponse\x12\'\n\x07queries\x18\x01 \x03(\x0b\x32\x16.facegrid.v1.QueryHits\"\"\n\x0cStatsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"^\n\rStatsResponse\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\x05\x12\x0e\n\x06photos\x18\x04 \x01(\x03\x12\r\n\x05\x66\x61\x63\x65s\x18\x05 \x01(\x03\x32\xb5\x02\n\x0cIndexService\x12P\n\x0bIndexPhotos\x12\x1e.facegrid.v1.IndexPhotoRequest\x1a\x1d.facegrid.v1.IndexPhotoResult(\x01\x30\x01\x12P\n\x0bKnownPhotos\x12\x1f.facegrid.v1.KnownPhotosRequest\x1a .facegrid.v1.KnownPhotosResponse\x12\x41\n\x06Search\x12\x1a.facegrid.v1.SearchRequest\x1a\x1b.facegrid.v1.SearchResponse\x12>\n\x05Stats\x12\x19.facegrid.v1.StatsRequest\x1a\x1a.facegrid.v1.StatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x61\x63\x65grid/v1/index.proto\x12\x0b\x66\x61\x63\x65grid.v1\x1a\x19\x66\x61\x63\x65grid/v1/encoder.proto\"H\n\x0e\x43lusterRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08min_size\x18\x02 \x01(\x05\x12\x10\n\x08link_far\x18\x03 \x01(\x01\"#\n\rGroupsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"`\n\tGroupFace\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x01(\t\x12\r\n\x05paths\x18\x03 \x03(\t\x12\x1d\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x10.facegrid.v1.Box\"@\n\x05Group\x12\x10\n\x08group_id\x18\x01 \x01(\x05\x12%\n\x05\x66\x61\x63\x65s\x18\x02 \x03(\x0b\x32\x16.facegrid.v1.GroupFace\"[\n\x0eGroupsResponse\x12\"\n\x06groups\x18\x01 \x03(\x0b\x32\x12.facegrid.v1.Group\x12\x12\n\nunassigned\x18\x02 \x01(\x03\x12\x11\n\tthreshold\x18\x03 \x01(\x02\"Z\n\x11IndexPhotoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05photo\x18\x03 \x01(\x0c\x12\x14\n\x0cphoto_sha256\x18\x04 \x01(\t\"\x81\x01\n\x10IndexPhotoResult\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x01(\t\x12\x17\n\x0f\x61lready_indexed\x18\x03 \x01(\x08\x12\r\n\x05\x66\x61\x63\x65s\x18\x04 \x01(\x05\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x12\n\nerror_code\x18\x06 \x01(\t\">\n\x12KnownPhotosRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x03(\t\"+\n\x13KnownPhotosResponse\x12\x14\n\x0cphoto_sha256\x18\x01 \x03(\t\"\x1c\n\x06Vector\x12\x12\n\x06values\x18\x01 \x03(\x02\x42\x02\x10\x01\"o\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x05photo\x18\x02 \x01(\x0cH\x00\x12%\n\x06vector\x18\x03 \x01(\x0b\x32\x13.facegrid.v1.VectorH\x00\x12\t\n\x01k\x18\x04 \x01(\x05\x42\x07\n\x05query\"i\n\x03Hit\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x02 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x03 \x01(\t\x12\r\n\x05paths\x18\x04 \x03(\t\x12\x1d\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x10.facegrid.v1.Box\"K\n\tQueryHits\x12\x1e\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32\x10.facegrid.v1.Box\x12\x1e\n\x04hits\x18\x02 \x03(\x0b\x32\x10.facegrid.v1.Hit\"9\n\x0eSearchResponse\x12\'\n\x07queries\x18\x01 \x03(\x0b\x32\x16.facegrid.v1.QueryHits\"\"\n\x0cStatsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"^\n\rStatsResponse\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\x05\x12\x0e\n\x06photos\x18\x04 \x01(\x03\x12\r\n\x05\x66\x61\x63\x65s\x18\x05 \x01(\x03\x32\xbd\x03\n\x0cIndexService\x12P\n\x0bIndexPhotos\x12\x1e.facegrid.v1.IndexPhotoRequest\x1a\x1d.facegrid.v1.IndexPhotoResult(\x01\x30\x01\x12P\n\x0bKnownPhotos\x12\x1f.facegrid.v1.KnownPhotosRequest\x1a .facegrid.v1.KnownPhotosResponse\x12\x41\n\x06Search\x12\x1a.facegrid.v1.SearchRequest\x1a\x1b.facegrid.v1.SearchResponse\x12>\n\x05Stats\x12\x19.facegrid.v1.StatsRequest\x1a\x1a.facegrid.v1.StatsResponse\x12\x43\n\x07\x43luster\x12\x1b.facegrid.v1.ClusterRequest\x1a\x1b.facegrid.v1.GroupsResponse\x12\x41\n\x06Groups\x12\x1a.facegrid.v1.GroupsRequest\x1a\x1b.facegrid.v1.GroupsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,28 +34,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VECTOR'].fields_by_name['values']._loaded_options = None
   _globals['_VECTOR'].fields_by_name['values']._serialized_options = b'\020\001'
-  _globals['_INDEXPHOTOREQUEST']._serialized_start=67
-  _globals['_INDEXPHOTOREQUEST']._serialized_end=157
-  _globals['_INDEXPHOTORESULT']._serialized_start=160
-  _globals['_INDEXPHOTORESULT']._serialized_end=289
-  _globals['_KNOWNPHOTOSREQUEST']._serialized_start=291
-  _globals['_KNOWNPHOTOSREQUEST']._serialized_end=353
-  _globals['_KNOWNPHOTOSRESPONSE']._serialized_start=355
-  _globals['_KNOWNPHOTOSRESPONSE']._serialized_end=398
-  _globals['_VECTOR']._serialized_start=400
-  _globals['_VECTOR']._serialized_end=428
-  _globals['_SEARCHREQUEST']._serialized_start=430
-  _globals['_SEARCHREQUEST']._serialized_end=541
-  _globals['_HIT']._serialized_start=543
-  _globals['_HIT']._serialized_end=648
-  _globals['_QUERYHITS']._serialized_start=650
-  _globals['_QUERYHITS']._serialized_end=725
-  _globals['_SEARCHRESPONSE']._serialized_start=727
-  _globals['_SEARCHRESPONSE']._serialized_end=784
-  _globals['_STATSREQUEST']._serialized_start=786
-  _globals['_STATSREQUEST']._serialized_end=820
-  _globals['_STATSRESPONSE']._serialized_start=822
-  _globals['_STATSRESPONSE']._serialized_end=916
-  _globals['_INDEXSERVICE']._serialized_start=919
-  _globals['_INDEXSERVICE']._serialized_end=1228
+  _globals['_CLUSTERREQUEST']._serialized_start=67
+  _globals['_CLUSTERREQUEST']._serialized_end=139
+  _globals['_GROUPSREQUEST']._serialized_start=141
+  _globals['_GROUPSREQUEST']._serialized_end=176
+  _globals['_GROUPFACE']._serialized_start=178
+  _globals['_GROUPFACE']._serialized_end=274
+  _globals['_GROUP']._serialized_start=276
+  _globals['_GROUP']._serialized_end=340
+  _globals['_GROUPSRESPONSE']._serialized_start=342
+  _globals['_GROUPSRESPONSE']._serialized_end=433
+  _globals['_INDEXPHOTOREQUEST']._serialized_start=435
+  _globals['_INDEXPHOTOREQUEST']._serialized_end=525
+  _globals['_INDEXPHOTORESULT']._serialized_start=528
+  _globals['_INDEXPHOTORESULT']._serialized_end=657
+  _globals['_KNOWNPHOTOSREQUEST']._serialized_start=659
+  _globals['_KNOWNPHOTOSREQUEST']._serialized_end=721
+  _globals['_KNOWNPHOTOSRESPONSE']._serialized_start=723
+  _globals['_KNOWNPHOTOSRESPONSE']._serialized_end=766
+  _globals['_VECTOR']._serialized_start=768
+  _globals['_VECTOR']._serialized_end=796
+  _globals['_SEARCHREQUEST']._serialized_start=798
+  _globals['_SEARCHREQUEST']._serialized_end=909
+  _globals['_HIT']._serialized_start=911
+  _globals['_HIT']._serialized_end=1016
+  _globals['_QUERYHITS']._serialized_start=1018
+  _globals['_QUERYHITS']._serialized_end=1093
+  _globals['_SEARCHRESPONSE']._serialized_start=1095
+  _globals['_SEARCHRESPONSE']._serialized_end=1152
+  _globals['_STATSREQUEST']._serialized_start=1154
+  _globals['_STATSREQUEST']._serialized_end=1188
+  _globals['_STATSRESPONSE']._serialized_start=1190
+  _globals['_STATSRESPONSE']._serialized_end=1284
+  _globals['_INDEXSERVICE']._serialized_start=1287
+  _globals['_INDEXSERVICE']._serialized_end=1732
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,52 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ClusterRequest(_message.Message):
+    __slots__ = ("collection", "min_size", "link_far")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    MIN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LINK_FAR_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    min_size: int
+    link_far: float
+    def __init__(self, collection: _Optional[str] = ..., min_size: _Optional[int] = ..., link_far: _Optional[float] = ...) -> None: ...
+
+class GroupsRequest(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    def __init__(self, collection: _Optional[str] = ...) -> None: ...
+
+class GroupFace(_message.Message):
+    __slots__ = ("face_id", "photo_sha256", "paths", "box")
+    FACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    face_id: str
+    photo_sha256: str
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    box: _encoder_pb2.Box
+    def __init__(self, face_id: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., box: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ...) -> None: ...
+
+class Group(_message.Message):
+    __slots__ = ("group_id", "faces")
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    group_id: int
+    faces: _containers.RepeatedCompositeFieldContainer[GroupFace]
+    def __init__(self, group_id: _Optional[int] = ..., faces: _Optional[_Iterable[_Union[GroupFace, _Mapping]]] = ...) -> None: ...
+
+class GroupsResponse(_message.Message):
+    __slots__ = ("groups", "unassigned", "threshold")
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[Group]
+    unassigned: int
+    threshold: float
+    def __init__(self, groups: _Optional[_Iterable[_Union[Group, _Mapping]]] = ..., unassigned: _Optional[int] = ..., threshold: _Optional[float] = ...) -> None: ...
+
 class IndexPhotoRequest(_message.Message):
     __slots__ = ("collection", "path", "photo", "photo_sha256")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]

@@ -55,6 +55,16 @@ class IndexServiceStub:
                 request_serializer=facegrid_dot_v1_dot_index__pb2.StatsRequest.SerializeToString,
                 response_deserializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.Cluster = channel.unary_unary(
+                '/facegrid.v1.IndexService/Cluster',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.ClusterRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
+                _registered_method=True)
+        self.Groups = channel.unary_unary(
+                '/facegrid.v1.IndexService/Groups',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.GroupsRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
+                _registered_method=True)
 
 
 class IndexServiceServicer:
@@ -92,6 +102,21 @@ class IndexServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Cluster(self, request, context):
+        """Group the collection's faces by person (unknown number of people; two faces of one photo
+        are never put together). Faces indexed later join the nearest group when close enough.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Groups(self, request, context):
+        """The groups as they stand (the last clustering plus faces assigned since).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IndexServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +139,16 @@ def add_IndexServiceServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=facegrid_dot_v1_dot_index__pb2.StatsRequest.FromString,
                     response_serializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.SerializeToString,
+            ),
+            'Cluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.Cluster,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.ClusterRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.SerializeToString,
+            ),
+            'Groups': grpc.unary_unary_rpc_method_handler(
+                    servicer.Groups,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.GroupsRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -225,6 +260,60 @@ class IndexService:
             '/facegrid.v1.IndexService/Stats',
             facegrid_dot_v1_dot_index__pb2.StatsRequest.SerializeToString,
             facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Cluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/Cluster',
+            facegrid_dot_v1_dot_index__pb2.ClusterRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Groups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/Groups',
+            facegrid_dot_v1_dot_index__pb2.GroupsRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
             options,
             channel_credentials,
             insecure,
