@@ -188,3 +188,20 @@ def test_group_by_person_with_contact_sheet_and_links(server, faces_dir, tmp_pat
         capture_output=True, text=True, timeout=120,
     )
     assert "<title>broken:0</title>" in rendered.stdout
+
+
+def test_a_photo_with_thirty_faces(server, faces_dir, tmp_path):
+    from PIL import Image
+
+    portraits = sorted((faces_dir / "lfw").glob("A*/*_0001.jpg"))[:30]
+    sheet = Image.new("RGB", (6 * 250, 5 * 250))
+    for number, path in enumerate(portraits):
+        sheet.paste(Image.open(path), ((number % 6) * 250, (number // 6) * 250))
+    folder = tmp_path / "crowd"
+    folder.mkdir()
+    sheet.save(folder / "thirty.jpg", quality=92)
+    report = last_json(facegrid("index", str(folder), "--server", server.address, "--collection", "crowd", "--json").stdout)
+    assert report["indexed"] == 1 and report["faces"] >= 29  # one face per portrait (a background face may add one)
+    with server.client() as client:
+        reply = client.search(photo=portraits[7], k=1, collection="crowd")
+        assert reply.queries[0].hits[0].score > 0.9  # the same picture, pasted into the crowd
