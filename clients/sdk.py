@@ -190,6 +190,25 @@ class Facegrid:
         """The groups as they stand: the last clustering plus faces assigned since."""
         return self._call(self._index.Groups, index_pb2.GroupsRequest(collection=collection))
 
+    def merge_groups(self, group_id: int, other_group_id: int, collection: str = "photos") -> index_pb2.GroupsResponse:
+        """Correction: the other group joins the first, in every later clustering too."""
+        request = index_pb2.CorrectRequest(collection=collection, merge=index_pb2.Merge(group_id=group_id, other_group_id=other_group_id))
+        return self._call(self._index.Correct, request, retry=False)
+
+    def split_face(self, face_id: str, collection: str = "photos") -> index_pb2.GroupsResponse:
+        """Correction: this face is not the person its group shows."""
+        request = index_pb2.CorrectRequest(collection=collection, split=index_pb2.Split(face_id=str(face_id)))
+        return self._call(self._index.Correct, request, retry=False)
+
+    def name_group(self, group_id: int, subject_id: str, collection: str = "photos") -> index_pb2.GroupsResponse:
+        """Correction: name a group; it becomes a gate subject enrolled from its best faces."""
+        request = index_pb2.CorrectRequest(collection=collection, name=index_pb2.Name(group_id=group_id, subject_id=subject_id))
+        return self._call(self._index.Correct, request, retry=False)
+
+    def undo(self, collection: str = "photos") -> index_pb2.GroupsResponse:
+        """Take back the last correction."""
+        return self._call(self._index.Undo, index_pb2.UndoRequest(collection=collection), retry=False)
+
     def stats(self, collection: str = "photos") -> index_pb2.StatsResponse:
         return self._call(self._index.Stats, index_pb2.StatsRequest(collection=collection))
 

@@ -66,12 +66,23 @@ def kmeans(
 
 
 class _Groups:
-    """Union-find that refuses merges which would put two faces of one photo in a group."""
+    """Union-find that refuses merges which would put two faces of one photo, or two different
+    user-pinned people, in one group."""
 
-    def __init__(self, photos: np.ndarray) -> None:
+    def __init__(self, photos: np.ndarray, pins: np.ndarray | None = None) -> None:
         self.parent = np.arange(len(photos))
-        # Photos present in each group, kept at the root only.
+        # Photos and pins present in each group, kept at the root only.
         self.photos: dict[int, set] = {i: {p} for i, p in enumerate(photos.tolist())}
+        pins = [""] * len(photos) if pins is None else pins.tolist()
+        self.pins: dict[int, set] = {i: ({p} if p else set()) for i, p in enumerate(pins)}
+        by_pin: dict[str, list[int]] = {}
+        for index, pin in enumerate(pins):
+            if pin:
+                by_pin.setdefault(pin, []).append(index)
+        # Must-link: faces the user put together start in one group.
+        for members in by_pin.values():
+            for other in members[1:]:
+                self.merge(members[0], other, force=True)
 
     def root(self, i: int) -> int:
         while self.parent[i] != i:
@@ -79,15 +90,19 @@ class _Groups:
             i = self.parent[i]
         return i
 
-    def merge(self, a: int, b: int) -> bool:
+    def merge(self, a: int, b: int, force: bool = False) -> bool:
         ra, rb = self.root(a), self.root(b)
         if ra == rb:
             return True
         small, large = (ra, rb) if len(self.photos[ra]) < len(self.photos[rb]) else (rb, ra)
-        if not self.photos[small].isdisjoint(self.photos[large]):
-            return False  # cannot-link
+        if not force:
+            if not self.photos[small].isdisjoint(self.photos[large]):
+                return False  # cannot-link: one photo
+            if self.pins[small] and self.pins[large] and self.pins[small] != self.pins[large]:
+                return False  # cannot-link: two people the user told apart
         self.parent[small] = large
         self.photos[large] |= self.photos.pop(small)
+        self.pins[large] |= self.pins.pop(small)
         return True
 
 
@@ -105,26 +120,31 @@ def knn_pairs(vectors: np.ndarray, neighbours: int, threshold: float) -> tuple[n
     return low[first], high[first], values[first]
 
 
-def _single_linkage(vectors, photos, first, second, scores) -> np.ndarray:
-    groups = _Groups(photos)
+def _single_linkage(vectors, groups: _Groups, first, second, scores) -> np.ndarray:
     for index in np.argsort(-scores, kind="stable"):
         groups.merge(int(first[index]), int(second[index]))
     return np.array([groups.root(i) for i in range(len(vectors))])
 
 
-def _average_linkage(vectors, photos, first, second, threshold) -> np.ndarray:
-    groups = _Groups(photos)
-    sums = {i: vectors[i].astype(np.float64) for i in range(len(vectors))}
-    sizes = {i: 1 for i in range(len(vectors))}
-    neighbours: dict[int, set] = {i: set() for i in range(len(vectors))}
+def _average_linkage(vectors, groups: _Groups, first, second, threshold) -> np.ndarray:
+    # Start from the groups as they are (pinned faces already together).
+    roots = [groups.root(i) for i in range(len(vectors))]
+    sums: dict[int, np.ndarray] = {}
+    sizes: dict[int, int] = {}
+    for index, root in enumerate(roots):
+        sums[root] = sums.get(root, 0) + vectors[index].astype(np.float64)
+        sizes[root] = sizes.get(root, 0) + 1
+    neighbours: dict[int, set] = {root: set() for root in sizes}
     for a, b in zip(first.tolist(), second.tolist()):
-        neighbours[a].add(b)
-        neighbours[b].add(a)
+        ra, rb = roots[a], roots[b]
+        if ra != rb:
+            neighbours[ra].add(rb)
+            neighbours[rb].add(ra)
 
     def average(a: int, b: int) -> float:
         return float(sums[a] @ sums[b]) / (sizes[a] * sizes[b])
 
-    heap = [(-average(a, b), a, b, 1, 1) for a, b in zip(first.tolist(), second.tolist())]
+    heap = [(-average(a, b), a, b, sizes[a], sizes[b]) for a in neighbours for b in neighbours[a] if a < b]
     heapq.heapify(heap)
     while heap:
         negative, a, b, size_a, size_b = heapq.heappop(heap)
@@ -154,18 +174,24 @@ def group_faces(
     neighbours: int = 32,
     min_size: int = 1,
     linkage: str = "average",
+    pins: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Group labels (0..g-1, largest first, or -1 for groups under `min_size`) for faces of unknown people."""
+    """Group labels (0..g-1, largest first, or -1 for groups under `min_size`) for faces of unknown people.
+
+    `pins` (one string per face, "" for none) carries user corrections: faces with the same pin
+    are always together, faces with different pins never.
+    """
     vectors = check_vectors(vectors, np.asarray(vectors).shape[-1])
     n = len(vectors)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     photos = np.arange(n) if photos is None else np.asarray(photos)
     first, second, scores = knn_pairs(vectors, neighbours, threshold)
+    groups = _Groups(photos, None if pins is None else np.asarray(pins))
     if linkage == "average":
-        roots = _average_linkage(vectors, photos, first, second, threshold)
+        roots = _average_linkage(vectors, groups, first, second, threshold)
     elif linkage == "single":
-        roots = _single_linkage(vectors, photos, first, second, scores)
+        roots = _single_linkage(vectors, groups, first, second, scores)
     else:
         raise ValueError(f"linkage must be 'average' or 'single', got {linkage!r}")
     _, labels, sizes = np.unique(roots, return_inverse=True, return_counts=True)

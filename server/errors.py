@@ -14,6 +14,7 @@ from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
 from .gate import InvalidSubjectId, NoUsableFace, SubjectNotFound
+from .library import NothingToUndo
 
 log = logging.getLogger("facegrid.server")
 
@@ -29,6 +30,7 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (CollectionNotFound, grpc.StatusCode.NOT_FOUND),
     (NoUsableFace, grpc.StatusCode.FAILED_PRECONDITION),
     (CalibrationMissing, grpc.StatusCode.FAILED_PRECONDITION),
+    (NothingToUndo, grpc.StatusCode.FAILED_PRECONDITION),
     (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
 ]
 

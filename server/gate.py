@@ -229,6 +229,25 @@ class Gate:
                     f"unlike this subject's other photos (score {score:.3f}, below {limit:.3f}): is it the same person?"
                 )
 
+    def enroll_faces(self, subject_id: str, faces: list, most: int = 5) -> bool:
+        """Enroll already-embedded faces (a named photo-library group): the `most` sharpest, largest ones.
+
+        Returns whether the subject was created by this call.
+        """
+        subject_id = normalise_subject_id(subject_id)
+        usable = [f for f in faces if len(f.vector) == self.subjects.dim]
+        usable.sort(key=lambda f: (-f.quality.get("size", 0), -f.quality.get("sharpness", 0)))
+        with self._write_lock:
+            created = self.metadata.subject(subject_id) is None
+            known = {t.photo_sha256 for t in self.metadata.templates(subject_id)}
+            fresh = [NewTemplate(self.model, f.vector, f.photo_sha256, f.quality) for f in usable[:most] if f.photo_sha256 not in known]
+            if fresh:
+                record, _ = self.metadata.add_templates(subject_id, fresh)
+                vector = self._subject_vector(self.metadata.templates(subject_id))
+                if vector is not None:
+                    self.subjects.add([record.number], vector)
+        return created and bool(fresh)
+
     def verify(self, subject_id: str, photo: bytes) -> Verification:
         """1:1: is the largest face in the photo this subject?"""
         subject_id = normalise_subject_id(subject_id)

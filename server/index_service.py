@@ -14,6 +14,7 @@ from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
 
 from . import messages
 from .errors import BadRequest, grpc_errors, status_of
+from .gate import normalise_subject_id
 from .library import Hit, Library
 
 MAX_K = 1000
@@ -122,7 +123,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
                 members.append(index_pb2.GroupFace(face_id=str(face.face_id), photo_sha256=face.photo_sha256,
                                                    paths=self.library.photo_paths(collection, face.photo_sha256),
                                                    box=encoder_pb2.Box(x=x, y=y, width=w, height=h)))
-            groups.append(index_pb2.Group(group_id=group_id, faces=members))
+            groups.append(index_pb2.Group(group_id=group_id, faces=members, name=grouping.names.get(group_id, "")))
         return index_pb2.GroupsResponse(groups=groups, unassigned=grouping.unassigned, threshold=grouping.threshold)
 
     @grpc_errors
@@ -138,6 +139,28 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     @grpc_errors
     def Groups(self, request: index_pb2.GroupsRequest, context) -> index_pb2.GroupsResponse:
         return self._groups(request.collection, self.library.groups(request.collection))
+
+    @grpc_errors
+    def Correct(self, request: index_pb2.CorrectRequest, context) -> index_pb2.GroupsResponse:
+        action = request.WhichOneof("action")
+        if action == "merge":
+            if request.merge.group_id == request.merge.other_group_id:
+                raise BadRequest("merge needs two different groups")
+            grouping = self.library.merge(request.collection, request.merge.group_id, request.merge.other_group_id)
+        elif action == "split":
+            if not request.split.face_id.isdigit():
+                raise BadRequest(f"face_id must be a number, got {request.split.face_id!r}")
+            grouping = self.library.split(request.collection, int(request.split.face_id))
+        elif action == "name":
+            normalise_subject_id(request.name.subject_id)  # INVALID_ARGUMENT before anything changes
+            grouping = self.library.name(request.collection, request.name.group_id, request.name.subject_id)
+        else:
+            raise BadRequest("say what to correct: merge, split or name")
+        return self._groups(request.collection, grouping)
+
+    @grpc_errors
+    def Undo(self, request: index_pb2.UndoRequest, context) -> index_pb2.GroupsResponse:
+        return self._groups(request.collection, self.library.undo(request.collection))
 
     @grpc_errors
     def Stats(self, request, context) -> index_pb2.StatsResponse:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -62,6 +63,15 @@ class Grouping:
     groups: list[tuple[int, list[FaceRecord]]]  # largest first
     unassigned: int
     threshold: float
+    names: dict[int, str] = field(default_factory=dict)  # group id -> subject id it was named as
+
+
+class NothingToUndo(LookupError):
+    pass
+
+
+def _is_name(pin: str) -> bool:
+    return bool(pin) and not pin.startswith("~")  # "~..." pins are anonymous (merge, split)
 
 
 class Library:
@@ -76,6 +86,10 @@ class Library:
         # Per collection: (group ids, unit mean vectors, threshold) of the last clustering.
         self._group_means: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
         self._lock = threading.Lock()
+        # Naming a group enrolls it at the gate: namer(subject_id, faces) -> whether it created the subject;
+        # unnamer(subject_id) takes that back.
+        self.namer: Callable[[str, list[FaceRecord]], bool] | None = None
+        self.unnamer: Callable[[str], None] | None = None
 
     def rebuild(self) -> dict[str, int]:
         """Refill every collection from Redis; faces per collection."""
@@ -180,7 +194,9 @@ class Library:
         with self._lock:
             ids, vectors = target.items()
             photos = [f.photo_sha256 if f else "" for f in self.metadata.faces(name, ids.tolist())]
-            labels = group_faces(vectors, threshold, photos=np.array(photos), min_size=max(min_size, 1))
+            pinned = self.metadata.pins(name)
+            pins = np.array([pinned.get(int(i), "") for i in ids], dtype=object)
+            labels = group_faces(vectors, threshold, photos=np.array(photos), min_size=max(min_size, 1), pins=pins)
             self.metadata.save_groups(name, {int(i): int(g) for i, g in zip(ids, labels) if g != UNASSIGNED}, threshold, min_size)
             group_ids, means = group_vectors(vectors, labels)
             self._group_means[name] = (group_ids, means, threshold)
@@ -219,7 +235,83 @@ class Library:
             if record is not None:
                 members.setdefault(grouped[record.face_id], []).append(record)
         ordered = sorted(members.items(), key=lambda item: (-len(item[1]), item[0]))
-        return Grouping(ordered, target.count() - sum(len(m) for m in members.values()), settings["threshold"])
+        pins = self.metadata.pins(name)
+        names = {}
+        for group_id, faces in ordered:
+            labels = {pins.get(f.face_id, "") for f in faces}
+            named = sorted(p for p in labels if _is_name(p))
+            if named:
+                names[group_id] = named[0]
+        return Grouping(ordered, target.count() - sum(len(m) for m in members.values()), settings["threshold"], names)
+
+    # --- corrections -------------------------------------------------------------------------
+
+    def _members(self, collection: str, group_id: int) -> list[int]:
+        members = [f for f, g in self.metadata.groups(collection).items() if g == group_id]
+        if not members:
+            raise CollectionNotFound(f"no group {group_id} in collection {collection!r}")
+        return members
+
+    def _pin(self, collection: str, faces: list[int], label: str, groups: dict[int, int], action: dict) -> None:
+        pins = self.metadata.pins(collection)
+        grouped = self.metadata.groups(collection)
+        action["before"] = {str(f): [pins.get(f, ""), grouped.get(f, UNASSIGNED)] for f in set(faces) | set(groups)}
+        self.metadata.apply_correction(collection, {f: label for f in faces}, groups, action)
+        self._group_means.pop(collection, None)
+
+    def merge(self, collection: str, group_id: int, other_group_id: int) -> Grouping:
+        """Put two groups together for good: every face of both gets one pin."""
+        name = check_collection_name(collection)
+        with self._lock:
+            keep, other = self._members(name, group_id), self._members(name, other_group_id)
+            pins = self.metadata.pins(name)
+            named = sorted({pins.get(f, "") for f in keep + other} - {""}, key=lambda p: (not _is_name(p), p))
+            label = named[0] if named else f"~merge-{uuid.uuid4().hex[:12]}"
+            self._pin(name, keep + other, label, {f: group_id for f in other}, {"action": "merge"})
+        return self.groups(collection)
+
+    def split(self, collection: str, face_id: int) -> Grouping:
+        """Take a face out of its group for good: it and the rest are pinned apart."""
+        name = check_collection_name(collection)
+        with self._lock:
+            grouped = self.metadata.groups(name)
+            if face_id not in grouped:
+                raise CollectionNotFound(f"face {face_id} is in no group of collection {collection!r}")
+            group_id = grouped[face_id]
+            rest = [f for f, g in grouped.items() if g == group_id and f != face_id]
+            pins = self.metadata.pins(name)
+            label = pins.get(rest[0], "") if rest and pins.get(rest[0]) else f"~group-{uuid.uuid4().hex[:12]}"
+            new_group = max(grouped.values()) + 1
+            action = {"action": "split"}
+            self._pin(name, rest, label, {face_id: new_group}, action)
+            self.metadata.apply_correction(name, {face_id: f"~split-{face_id}"}, {}, {})
+        return self.groups(collection)
+
+    def name(self, collection: str, group_id: int, subject_id: str) -> Grouping:
+        """Name a group: its faces are pinned to the subject id, and the gate enrolls them."""
+        name = check_collection_name(collection)
+        with self._lock:
+            members = self._members(name, group_id)
+            created = self.namer(subject_id, [f for f in self.metadata.faces(name, members) if f]) if self.namer else False
+            self._pin(name, members, subject_id, {}, {"action": "name", "subject": subject_id, "created": created})
+        return self.groups(collection)
+
+    def undo(self, collection: str) -> Grouping:
+        """Take back the last correction."""
+        name = check_collection_name(collection)
+        with self._lock:
+            record = self.metadata.pop_correction(name)
+            if record is None:
+                raise NothingToUndo(f"no correction to undo in collection {collection!r}")
+            before = {int(f): value for f, value in record["before"].items()}
+            self.metadata.apply_correction(
+                name, {f: pin for f, (pin, _) in before.items()},
+                {f: g for f, (_, g) in before.items() if g != UNASSIGNED}, {},
+            )
+            if record["action"] == "name" and record.get("created") and self.unnamer:
+                self.unnamer(record["subject"])
+            self._group_means.pop(name, None)
+        return self.groups(collection)
 
     def photo_paths(self, collection: str, digest: str) -> list[str]:
         record = self.metadata.photo(check_collection_name(collection), digest)

@@ -80,6 +80,7 @@ def start(settings: Settings) -> Running:
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
     library = Library(LibraryMetadata(metadata.redis), pipeline, calibration)
+    library.namer, library.unnamer = gate.enroll_faces, gate.forget
     log.info("photo collections rebuilt from Redis: %s", library.rebuild())
 
     message_bytes = settings.max_message_mb * 1024 * 1024

@@ -23,6 +23,8 @@ Photo libraries (`LibraryMetadata`), per collection <c>:
     fg:c:<c>:face:<id>             hash    photo_sha256, box (JSON), quality (JSON), vector (float32 bytes)
     fg:c:<c>:groups                hash    face id -> group id (the last clustering, plus assignments)
     fg:c:<c>:clustering            hash    threshold, min_size, created_at
+    fg:c:<c>:pins                  hash    face id -> person label from a user's correction
+    fg:c:<c>:corrections           list    JSON of each correction with what it replaced (for undo)
 """
 
 from __future__ import annotations
@@ -78,6 +80,14 @@ def groups_key(collection: str) -> str:
 
 def clustering_key(collection: str) -> str:
     return f"{PREFIX}c:{collection}:clustering"
+
+
+def pins_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:pins"
+
+
+def corrections_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:corrections"
 
 
 @dataclass(frozen=True)
@@ -399,6 +409,28 @@ class LibraryMetadata:
 
     def groups(self, collection: str) -> dict[int, int]:
         return {int(f): int(g) for f, g in self.redis.hgetall(groups_key(collection)).items()}
+
+    def pins(self, collection: str) -> dict[int, str]:
+        return {int(f): p.decode() for f, p in self.redis.hgetall(pins_key(collection)).items()}
+
+    def apply_correction(self, collection: str, pins: dict[int, str], groups: dict[int, int], record: dict) -> None:
+        """Set pins and group ids of some faces and push the correction (with what it replaced) for undo."""
+        pipe = self.redis.pipeline(transaction=True)
+        for face_id, pin in pins.items():
+            if pin:
+                pipe.hset(pins_key(collection), str(face_id), pin)
+            else:
+                pipe.hdel(pins_key(collection), str(face_id))
+        if groups:
+            pipe.hset(groups_key(collection), mapping={str(f): g for f, g in groups.items()})
+        if record:
+            pipe.rpush(corrections_key(collection), json.dumps(record))
+        pipe.incr(SEQ)
+        pipe.execute()
+
+    def pop_correction(self, collection: str) -> dict | None:
+        value = self.redis.rpop(corrections_key(collection))
+        return json.loads(value) if value is not None else None
 
     def clustering(self, collection: str) -> dict | None:
         fields = self.redis.hgetall(clustering_key(collection))

@@ -87,3 +87,16 @@ def test_eval_cluster_on_lfw(faces_dir):
     assert report["photos"] == 10054 and report["people"] == 4492
     assert report["bcubed_f"] > 0.98  # measured 0.990
     assert report["faceapi_bbt"]["bcubed_f"] > 0.9
+
+
+def test_pins_keep_user_corrections():
+    vectors, truth = people(2, 4, seed=4)
+    pins = np.array(["", "", "", "", "", "", "", ""], dtype=object)
+    assert len(set(group_faces(vectors, 0.6, pins=pins).tolist())) == 2
+    pins[0], pins[1:4] = "split-0", "rest"  # the user took face 0 out of its group
+    labels = group_faces(vectors, 0.6, pins=pins)
+    assert labels[0] not in labels[1:4]
+    pins[:] = ""
+    pins[[0, 4]] = "same"  # the user merged a face of each person
+    labels = group_faces(vectors, 0.6, pins=pins)
+    assert labels[0] == labels[4]

@@ -205,3 +205,48 @@ def test_a_photo_with_thirty_faces(server, faces_dir, tmp_path):
     with server.client() as client:
         reply = client.search(photo=portraits[7], k=1, collection="crowd")
         assert reply.queries[0].hits[0].score > 0.9  # the same picture, pasted into the crowd
+
+
+def test_corrections_are_kept_by_later_clusterings_and_can_be_undone(server, faces_dir, tmp_path):
+    folder = tmp_path / "corr"
+    for person in ("id01_angelina_jolie", "id11_matt_damon"):
+        (folder / person).mkdir(parents=True)
+        for photo in sorted((faces_dir / "deepface" / person).iterdir())[:3]:
+            shutil.copy(photo, folder / person / photo.name)
+    facegrid("index", str(folder), "--server", server.address, "--collection", "corr", "--json")
+    with server.client() as client:
+        first = client.cluster("corr")
+        big = [g for g in first.groups if len(g.faces) >= 3]
+        assert len(big) == 2
+        a, b = big[0].group_id, big[1].group_id
+
+        merged = client.merge_groups(a, b, "corr")
+        assert max(len(g.faces) for g in merged.groups) == 6
+        assert max(len(g.faces) for g in client.cluster("corr").groups) == 6  # kept by a new clustering
+        client.undo("corr")
+        assert sorted(len(g.faces) for g in client.cluster("corr").groups if len(g.faces) >= 3) == [3, 3]
+
+        group = next(g for g in client.groups("corr").groups if len(g.faces) == 3)
+        face = group.faces[0].face_id
+        client.split_face(face, "corr")
+        again = client.cluster("corr")
+        alone = next(g for g in again.groups if any(f.face_id == face for f in g.faces))
+        assert len(alone.faces) == 1  # kept apart by the new clustering
+        client.undo("corr")
+
+        group = max(client.cluster("corr").groups, key=lambda g: len(g.faces))
+        named = client.name_group(group.group_id, "library-person", "corr")
+        assert any(g.name == "library-person" for g in named.groups)
+        person_folder = os.path.dirname(group.faces[0].paths[0])
+        probe = sorted((faces_dir / "deepface" / os.path.basename(person_folder)).iterdir())[4]
+        assert client.verify("library-person", probe).match  # the named group is a gate subject
+        client.undo("corr")
+        with pytest.raises(FacegridError) as caught:
+            client.verify("library-person", probe)
+        assert caught.value.code == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(FacegridError) as caught:
+            client.undo("corr")
+        assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
+        with pytest.raises(FacegridError) as caught:
+            client.merge_groups(999, 998, "corr")
+        assert caught.value.code == grpc.StatusCode.NOT_FOUND

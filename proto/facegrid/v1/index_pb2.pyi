@@ -7,6 +7,46 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CorrectRequest(_message.Message):
+    __slots__ = ("collection", "merge", "split", "name")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    MERGE_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    merge: Merge
+    split: Split
+    name: Name
+    def __init__(self, collection: _Optional[str] = ..., merge: _Optional[_Union[Merge, _Mapping]] = ..., split: _Optional[_Union[Split, _Mapping]] = ..., name: _Optional[_Union[Name, _Mapping]] = ...) -> None: ...
+
+class Merge(_message.Message):
+    __slots__ = ("group_id", "other_group_id")
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    OTHER_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    group_id: int
+    other_group_id: int
+    def __init__(self, group_id: _Optional[int] = ..., other_group_id: _Optional[int] = ...) -> None: ...
+
+class Split(_message.Message):
+    __slots__ = ("face_id",)
+    FACE_ID_FIELD_NUMBER: _ClassVar[int]
+    face_id: str
+    def __init__(self, face_id: _Optional[str] = ...) -> None: ...
+
+class Name(_message.Message):
+    __slots__ = ("group_id", "subject_id")
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    group_id: int
+    subject_id: str
+    def __init__(self, group_id: _Optional[int] = ..., subject_id: _Optional[str] = ...) -> None: ...
+
+class UndoRequest(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    def __init__(self, collection: _Optional[str] = ...) -> None: ...
+
 class ClusterRequest(_message.Message):
     __slots__ = ("collection", "min_size", "link_far")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
@@ -36,12 +76,14 @@ class GroupFace(_message.Message):
     def __init__(self, face_id: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., box: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ...) -> None: ...
 
 class Group(_message.Message):
-    __slots__ = ("group_id", "faces")
+    __slots__ = ("group_id", "faces", "name")
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     FACES_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     group_id: int
     faces: _containers.RepeatedCompositeFieldContainer[GroupFace]
-    def __init__(self, group_id: _Optional[int] = ..., faces: _Optional[_Iterable[_Union[GroupFace, _Mapping]]] = ...) -> None: ...
+    name: str
+    def __init__(self, group_id: _Optional[int] = ..., faces: _Optional[_Iterable[_Union[GroupFace, _Mapping]]] = ..., name: _Optional[str] = ...) -> None: ...
 
 class GroupsResponse(_message.Message):
     __slots__ = ("groups", "unassigned", "threshold")

@@ -65,6 +65,16 @@ class IndexServiceStub:
                 request_serializer=facegrid_dot_v1_dot_index__pb2.GroupsRequest.SerializeToString,
                 response_deserializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
                 _registered_method=True)
+        self.Correct = channel.unary_unary(
+                '/facegrid.v1.IndexService/Correct',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.CorrectRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
+                _registered_method=True)
+        self.Undo = channel.unary_unary(
+                '/facegrid.v1.IndexService/Undo',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.UndoRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
+                _registered_method=True)
 
 
 class IndexServiceServicer:
@@ -117,6 +127,21 @@ class IndexServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Correct(self, request, context):
+        """A user's correction, kept by every later clustering: merge two groups, split a face out of
+        its group, or name a group (which enrolls it as a gate subject). NOT_FOUND: unknown group or face.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Undo(self, request, context):
+        """Take back the last correction. FAILED_PRECONDITION when there is none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IndexServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -148,6 +173,16 @@ def add_IndexServiceServicer_to_server(servicer, server):
             'Groups': grpc.unary_unary_rpc_method_handler(
                     servicer.Groups,
                     request_deserializer=facegrid_dot_v1_dot_index__pb2.GroupsRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.SerializeToString,
+            ),
+            'Correct': grpc.unary_unary_rpc_method_handler(
+                    servicer.Correct,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.CorrectRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.SerializeToString,
+            ),
+            'Undo': grpc.unary_unary_rpc_method_handler(
+                    servicer.Undo,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.UndoRequest.FromString,
                     response_serializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.SerializeToString,
             ),
     }
@@ -313,6 +348,60 @@ class IndexService:
             target,
             '/facegrid.v1.IndexService/Groups',
             facegrid_dot_v1_dot_index__pb2.GroupsRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Correct(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/Correct',
+            facegrid_dot_v1_dot_index__pb2.CorrectRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Undo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/Undo',
+            facegrid_dot_v1_dot_index__pb2.UndoRequest.SerializeToString,
             facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
             options,
             channel_credentials,
