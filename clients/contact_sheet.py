@@ -48,13 +48,15 @@ def write_html(groups, out: Path, title: str, max_faces: int = 60) -> int:
                 continue
             written += 1
             cells.append(
-                f'<a class="face" href="{html.escape(Path(path).resolve().as_uri())}" title="{html.escape(path)}">'
+                f'<a class="face" href="{html.escape(Path(path).resolve().as_uri())}" '
+                f'title="face {html.escape(face.face_id)}: {html.escape(path)}">'
                 f'<img src="{image}" alt="face {html.escape(face.face_id)}"></a>'
             )
         more = len(group.faces) - max_faces
         rows.append(
-            f'<section class="group" id="group-{group.group_id}"><h2>Person {number} '
-            f'<span class="count">{len(group.faces)} face{"s" if len(group.faces) != 1 else ""}</span></h2>'
+            f'<section class="group" id="group-{group.group_id}"><h2>{html.escape(group.name) if group.name else f"Person {number}"} '
+            f'<span class="count">group {group.group_id}, '
+            f'{len(group.faces)} face{"s" if len(group.faces) != 1 else ""}</span></h2>'
             f'<div class="faces">{"".join(cells)}{f"<span class=more>+{more} more</span>" if more > 0 else ""}</div></section>'
         )
     out.write_text(

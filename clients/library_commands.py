@@ -152,6 +152,28 @@ def cmd_group(args) -> int:
     return 0
 
 
+def cmd_correct(args) -> int:
+    try:
+        with _client(args) as client:
+            if args.action == "merge":
+                groups = client.merge_groups(int(args.values[0]), int(args.values[1]), args.collection)
+            elif args.action == "split":
+                groups = client.split_face(args.values[0], args.collection)
+            elif args.action == "name":
+                groups = client.name_group(int(args.values[0]), args.values[1], args.collection)
+            else:
+                groups = client.undo(args.collection)
+    except FacegridError as error:
+        return _fail(args, error)
+    except (IndexError, ValueError):
+        print("facegrid: usage: correct merge GROUP OTHER | split FACE_ID | name GROUP SUBJECT | undo", file=sys.stderr)
+        return 2
+    summary = {"collection": args.collection, "groups": len(groups.groups),
+               "named": {str(g.group_id): g.name for g in groups.groups if g.name}}
+    print(json.dumps(summary) if args.json else f"{summary['groups']} groups; named: {summary['named'] or 'none'}")
+    return 0
+
+
 def add_commands(commands) -> None:
     index = commands.add_parser("index", help="index every face of the photos in a folder (resumable)")
     index.add_argument("folder")
@@ -167,6 +189,13 @@ def add_commands(commands) -> None:
     group.add_argument("--no-recluster", action="store_true", help="show the stored groups instead of clustering again")
     add_server_option(group)
     group.set_defaults(run=cmd_group)
+
+    correct = commands.add_parser("correct", help="fix the grouping, for good: merge, split, name (enrolls at the gate), undo")
+    correct.add_argument("action", choices=["merge", "split", "name", "undo"])
+    correct.add_argument("values", nargs="*", help="merge GROUP OTHER | split FACE_ID | name GROUP SUBJECT | undo")
+    correct.add_argument("--collection", default="photos")
+    add_server_option(correct)
+    correct.set_defaults(run=cmd_correct)
 
     search = commands.add_parser("search", help="nearest indexed faces to the faces of a photo, or to a vector")
     search.add_argument("photo", nargs="?")

@@ -250,3 +250,19 @@ def test_corrections_are_kept_by_later_clusterings_and_can_be_undone(server, fac
         with pytest.raises(FacegridError) as caught:
             client.merge_groups(999, 998, "corr")
         assert caught.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_correct_command_line(server, faces_dir, tmp_path):
+    folder = tmp_path / "cli-corr"
+    (folder / "katy").mkdir(parents=True)
+    for photo in sorted((faces_dir / "deepface" / "id10_katy_perry").iterdir())[:3]:
+        shutil.copy(photo, folder / "katy" / photo.name)
+    facegrid("index", str(folder), "--server", server.address, "--collection", "clicorr", "--json")
+    common = ["--collection", "clicorr", "--server", server.address, "--json"]
+    grouped = last_json(facegrid("group", *common).stdout)
+    assert grouped["groups"] >= 1 and grouped["sizes"][0] >= 3
+    named = facegrid("correct", "name", "0", "katy-from-library", *common)
+    assert named.returncode == 0 and last_json(named.stdout)["named"] == {"0": "katy-from-library"}
+    assert last_json(facegrid("correct", "undo", *common).stdout)["named"] == {}
+    nothing = facegrid("correct", "undo", *common)
+    assert nothing.returncode == 2 and last_json(nothing.stdout)["error"] == "FAILED_PRECONDITION"
