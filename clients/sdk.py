@@ -209,6 +209,22 @@ class Facegrid:
         """Take back the last correction."""
         return self._call(self._index.Undo, index_pb2.UndoRequest(collection=collection), retry=False)
 
+    def create_collection(self, collection: str, dim: int) -> index_pb2.StatsResponse:
+        """A collection for your own vectors (any dimension 1..4096)."""
+        return self._call(self._index.CreateCollection, index_pb2.CreateCollectionRequest(collection=collection, dim=dim))
+
+    def add_vectors(self, collection: str, ids, vectors) -> index_pb2.StatsResponse:
+        """Add or replace vectors under your int64 ids."""
+        request = index_pb2.AddVectorsRequest(
+            collection=collection, ids=[int(i) for i in ids],
+            vectors=[index_pb2.Vector(values=[float(x) for x in v]) for v in vectors],
+        )
+        return self._call(self._index.AddVectors, request)
+
+    def remove_vectors(self, collection: str, ids) -> index_pb2.StatsResponse:
+        request = index_pb2.RemoveVectorsRequest(collection=collection, ids=[int(i) for i in ids])
+        return self._call(self._index.RemoveVectors, request)
+
     def stats(self, collection: str = "photos") -> index_pb2.StatsResponse:
         return self._call(self._index.Stats, index_pb2.StatsRequest(collection=collection))
 

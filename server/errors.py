@@ -14,7 +14,7 @@ from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
 from .gate import InvalidSubjectId, NoUsableFace, SubjectNotFound
-from .library import NothingToUndo
+from .library import CollectionExists, NothingToUndo
 
 log = logging.getLogger("facegrid.server")
 
@@ -31,6 +31,7 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (NoUsableFace, grpc.StatusCode.FAILED_PRECONDITION),
     (CalibrationMissing, grpc.StatusCode.FAILED_PRECONDITION),
     (NothingToUndo, grpc.StatusCode.FAILED_PRECONDITION),
+    (CollectionExists, grpc.StatusCode.ALREADY_EXISTS),
     (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
 ]
 

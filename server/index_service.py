@@ -15,7 +15,7 @@ from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
 from . import messages
 from .errors import BadRequest, grpc_errors, status_of
 from .gate import normalise_subject_id
-from .library import Hit, Library
+from .library import Hit, IndexOutcome, Library
 
 MAX_K = 1000
 MAX_HASHES = 10_000
@@ -23,6 +23,8 @@ MAX_HASHES = 10_000
 
 def _hit(hit: Hit) -> index_pb2.Hit:
     x, y, w, h = hit.face.box
+    if hit.photo is None and not hit.face.photo_sha256:  # a plain vector: its id only
+        return index_pb2.Hit(score=hit.score, face_id=str(hit.face.face_id))
     return index_pb2.Hit(
         score=hit.score,
         face_id=str(hit.face.face_id),
@@ -70,12 +72,15 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
                 self._pool.shutdown(cancel_futures=True)
                 self._pool = None
 
-    def _index_one(self, request: index_pb2.IndexPhotoRequest):
+    def _index_one(self, request: index_pb2.IndexPhotoRequest) -> IndexOutcome:
         pool = self._processes()
-        return self.library.index_photo(
-            request.collection, request.path, request.photo, request.photo_sha256,
-            faces_of=lambda data: pool.submit(faces_in_worker, data).result(),
-        )
+        try:
+            return self.library.index_photo(
+                request.collection, request.path, request.photo, request.photo_sha256,
+                faces_of=lambda data: pool.submit(faces_in_worker, data).result(),
+            )
+        except Exception as error:  # noqa: BLE001 - one photo's failure is reported in its result
+            return IndexOutcome(request.path, request.photo_sha256, error=error)
 
     def IndexPhotos(self, requests, context):
         # Photos of one stream are embedded by several threads at once (the models release the
@@ -161,6 +166,24 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     @grpc_errors
     def Undo(self, request: index_pb2.UndoRequest, context) -> index_pb2.GroupsResponse:
         return self._groups(request.collection, self.library.undo(request.collection))
+
+    @grpc_errors
+    def CreateCollection(self, request, context) -> index_pb2.StatsResponse:
+        return index_pb2.StatsResponse(**self.library.create_vector_collection(request.collection, request.dim))
+
+    @grpc_errors
+    def AddVectors(self, request, context) -> index_pb2.StatsResponse:
+        if len(request.ids) != len(request.vectors):
+            raise BadRequest(f"{len(request.ids)} ids for {len(request.vectors)} vectors")
+        lengths = {len(v.values) for v in request.vectors}
+        if len(lengths) > 1:
+            raise BadRequest(f"vectors of different lengths: {sorted(lengths)}")
+        vectors = np.array([list(v.values) for v in request.vectors], dtype=np.float32)
+        return index_pb2.StatsResponse(**self.library.add_vectors(request.collection, list(request.ids), vectors))
+
+    @grpc_errors
+    def RemoveVectors(self, request, context) -> index_pb2.StatsResponse:
+        return index_pb2.StatsResponse(**self.library.remove_vectors(request.collection, list(request.ids)))
 
     @grpc_errors
     def Stats(self, request, context) -> index_pb2.StatsResponse:

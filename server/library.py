@@ -29,6 +29,8 @@ from .metadata import FaceRecord, LibraryMetadata, PhotoRecord
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DEFAULT_COLLECTION = "photos"
+PLAIN_VECTORS = "vectors"  # the "model" of a collection of caller-supplied vectors
+MAX_DIM = 4096
 
 
 def check_collection_name(name: str) -> str:
@@ -45,7 +47,7 @@ class IndexOutcome:
     photo_sha256: str
     already_indexed: bool = False
     faces: int = 0
-    error: EncoderError | None = None
+    error: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,10 @@ class Grouping:
 
 class NothingToUndo(LookupError):
     pass
+
+
+class CollectionExists(ValueError):
+    """The name is taken by a collection of another kind or dimension."""
 
 
 def _is_name(pin: str) -> bool:
@@ -97,6 +103,11 @@ class Library:
             self.collections.clear()
             for name, info in self.metadata.collections().items():
                 collection = self.collections[name] = Collection(name, int(info["dim"]))
+                if info["model"] == PLAIN_VECTORS:
+                    ids, vectors = self.metadata.all_vectors(name)
+                    if len(ids):
+                        collection.add(ids, vectors)
+                    continue
                 faces = list(self.metadata.all_faces(name))
                 if faces:
                     collection.add(np.array([f.face_id for f in faces]), np.stack([f.vector for f in faces]))
@@ -109,10 +120,56 @@ class Library:
                 if not create:
                     raise CollectionNotFound(f"no collection {name!r}")
                 info = self.metadata.create_collection(name, self.model, self.pipeline.model.dim)
+                if info["model"] == PLAIN_VECTORS:
+                    raise CollectionExists(f"collection {name!r} holds plain vectors, not photos")
                 if info["model"] != self.model:
                     raise VectorError(f"collection {name!r} holds {info['model']} vectors; this server embeds with {self.model}")
                 self.collections[name] = Collection(name, int(info["dim"]))
             return self.collections[name]
+
+    def _is_plain(self, name: str) -> bool:
+        info = self.metadata.collections().get(name)
+        return bool(info) and info["model"] == PLAIN_VECTORS
+
+    # --- collections of plain vectors ----------------------------------------------------------
+
+    def create_vector_collection(self, collection: str, dim: int) -> dict:
+        """A collection for the caller's own vectors of one dimension (idempotent)."""
+        name = check_collection_name(collection)
+        if not 1 <= dim <= MAX_DIM:
+            raise VectorError(f"dim must be between 1 and {MAX_DIM}, got {dim}")
+        with self._lock:
+            info = self.metadata.create_collection(name, PLAIN_VECTORS, dim)
+            if info["model"] != PLAIN_VECTORS or int(info["dim"]) != dim:
+                raise CollectionExists(f"collection {name!r} exists with {info['model']} vectors of dimension {info['dim']}")
+            self.collections.setdefault(name, Collection(name, dim))
+        return self.stats(name)
+
+    def add_vectors(self, collection: str, ids, vectors) -> dict:
+        """Add or replace the caller's vectors (Redis first, then FAISS)."""
+        name = check_collection_name(collection)
+        target = self._collection(name)
+        if not self._is_plain(name):
+            raise CollectionExists(f"collection {name!r} holds faces; add photos with IndexPhotos")
+        from facegrid.index.collection import check_ids, check_vectors
+
+        vectors = check_vectors(vectors, target.dim)
+        ids = check_ids(ids, len(vectors))
+        with self._lock:
+            self.metadata.add_vectors(name, ids, vectors)
+            target.add(ids, vectors)
+        return self.stats(name)
+
+    def remove_vectors(self, collection: str, ids) -> dict:
+        name = check_collection_name(collection)
+        target = self._collection(name)
+        if not self._is_plain(name):
+            raise CollectionExists(f"collection {name!r} holds faces")
+        ids = np.asarray(ids, dtype=np.int64)
+        with self._lock:
+            self.metadata.remove_vectors(name, ids)
+            target.remove(ids)
+        return self.stats(name)
 
     def known(self, collection: str, digests: list[str]) -> list[str]:
         return self.metadata.known(check_collection_name(collection), digests)
@@ -127,6 +184,8 @@ class Library:
         """
         name = check_collection_name(collection)
         target = self._collection(name, create=True)
+        if self._is_plain(name):
+            raise CollectionExists(f"collection {name!r} holds plain vectors, not photos")
         # The server hashes what it receives; a client's hash is only trusted to name a photo it does not send.
         digest = hashlib.sha256(photo).hexdigest() if photo else photo_sha256
         if not digest:
@@ -177,6 +236,8 @@ class Library:
 
     def _hits(self, collection: str, scores: np.ndarray, ids: np.ndarray) -> list[Hit]:
         found = [(float(s), int(i)) for s, i in zip(scores, ids) if i >= 0]
+        if self._is_plain(collection):
+            return [Hit(score, FaceRecord(i, "", [0, 0, 0, 0], {}, np.zeros(0, np.float32)), None) for score, i in found]
         records = self.metadata.faces(collection, [i for _, i in found])
         hits = []
         for (score, _), record in zip(found, records):
@@ -320,5 +381,6 @@ class Library:
     def stats(self, collection: str) -> dict:
         target = self._collection(collection)
         name = check_collection_name(collection)
-        return {"collection": name, "model": self.model, "dim": target.dim,
+        model = PLAIN_VECTORS if self._is_plain(name) else self.model
+        return {"collection": name, "model": model, "dim": target.dim,
                 "photos": self.metadata.count_photos(name), "faces": target.count()}

@@ -23,6 +23,7 @@ Photo libraries (`LibraryMetadata`), per collection <c>:
     fg:c:<c>:face:<id>             hash    photo_sha256, box (JSON), quality (JSON), vector (float32 bytes)
     fg:c:<c>:groups                hash    face id -> group id (the last clustering, plus assignments)
     fg:c:<c>:clustering            hash    threshold, min_size, created_at
+    fg:c:<c>:vectors               hash    id -> float32 bytes (collections of plain vectors, model "vectors")
     fg:c:<c>:pins                  hash    face id -> person label from a user's correction
     fg:c:<c>:corrections           list    JSON of each correction with what it replaced (for undo)
 """
@@ -80,6 +81,10 @@ def groups_key(collection: str) -> str:
 
 def clustering_key(collection: str) -> str:
     return f"{PREFIX}c:{collection}:clustering"
+
+
+def vectors_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:vectors"
 
 
 def pins_key(collection: str) -> str:
@@ -336,6 +341,23 @@ class LibraryMetadata:
         info = {"model": model, "dim": dim, "created_at": time.time()}
         self.redis.hsetnx(COLLECTIONS, name, json.dumps(info))
         return json.loads(self.redis.hget(COLLECTIONS, name))
+
+    def add_vectors(self, collection: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Store plain vectors under the caller's ids (one durable transaction)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(vectors_key(collection), mapping={str(int(i)): v.tobytes() for i, v in zip(ids, vectors)})
+        pipe.incr(SEQ)
+        pipe.execute()
+
+    def remove_vectors(self, collection: str, ids: np.ndarray) -> None:
+        if len(ids):
+            self.redis.hdel(vectors_key(collection), *[str(int(i)) for i in ids])
+
+    def all_vectors(self, collection: str) -> tuple[np.ndarray, np.ndarray]:
+        stored = self.redis.hgetall(vectors_key(collection))
+        ids = np.array([int(i) for i in stored], dtype=np.int64)
+        vectors = np.stack([np.frombuffer(v, dtype=np.float32) for v in stored.values()]) if stored else None
+        return ids, vectors
 
     def photo(self, collection: str, photo_sha256: str) -> PhotoRecord | None:
         value = self.redis.hget(photos_key(collection), photo_sha256)

@@ -266,3 +266,32 @@ def test_correct_command_line(server, faces_dir, tmp_path):
     assert last_json(facegrid("correct", "undo", *common).stdout)["named"] == {}
     nothing = facegrid("correct", "undo", *common)
     assert nothing.returncode == 2 and last_json(nothing.stdout)["error"] == "FAILED_PRECONDITION"
+
+
+def test_collections_of_plain_vectors(server):
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((50, 3)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with server.client() as client:
+        assert client.create_collection("points", 3).dim == 3
+        assert client.create_collection("points", 3).model == "vectors"  # idempotent
+        with pytest.raises(FacegridError) as caught:
+            client.create_collection("points", 4)
+        assert caught.value.code == grpc.StatusCode.ALREADY_EXISTS
+        assert client.add_vectors("points", range(100, 150), vectors).faces == 50
+        hits = client.search(vector=vectors[7], k=3, collection="points").queries[0].hits
+        assert hits[0].face_id == "107" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+        assert client.remove_vectors("points", [107]).faces == 49
+        assert client.search(vector=vectors[7], k=1, collection="points").queries[0].hits[0].face_id != "107"
+        for bad in ([[1.0, 2.0]], [[float("nan")] * 3]):
+            with pytest.raises(FacegridError) as caught:
+                client.add_vectors("points", [1], bad)
+            assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(FacegridError) as caught:
+            client.add_vectors("points", [1, 2], vectors[:1])
+        assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(FacegridError) as caught:
+            client.create_collection("huge", 10**6)
+        assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        results = list(client.index_photos([("x.jpg", b"\xff\xd8")], "points"))
+        assert results[0].error_code == "ALREADY_EXISTS", results[0].error  # a vector collection takes no photos

@@ -7,6 +7,32 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CreateCollectionRequest(_message.Message):
+    __slots__ = ("collection", "dim")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    dim: int
+    def __init__(self, collection: _Optional[str] = ..., dim: _Optional[int] = ...) -> None: ...
+
+class AddVectorsRequest(_message.Message):
+    __slots__ = ("collection", "ids", "vectors")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    ids: _containers.RepeatedScalarFieldContainer[int]
+    vectors: _containers.RepeatedCompositeFieldContainer[Vector]
+    def __init__(self, collection: _Optional[str] = ..., ids: _Optional[_Iterable[int]] = ..., vectors: _Optional[_Iterable[_Union[Vector, _Mapping]]] = ...) -> None: ...
+
+class RemoveVectorsRequest(_message.Message):
+    __slots__ = ("collection", "ids")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, collection: _Optional[str] = ..., ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class CorrectRequest(_message.Message):
     __slots__ = ("collection", "merge", "split", "name")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]

@@ -75,6 +75,21 @@ class IndexServiceStub:
                 request_serializer=facegrid_dot_v1_dot_index__pb2.UndoRequest.SerializeToString,
                 response_deserializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
                 _registered_method=True)
+        self.CreateCollection = channel.unary_unary(
+                '/facegrid.v1.IndexService/CreateCollection',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.CreateCollectionRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
+                _registered_method=True)
+        self.AddVectors = channel.unary_unary(
+                '/facegrid.v1.IndexService/AddVectors',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.AddVectorsRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
+                _registered_method=True)
+        self.RemoveVectors = channel.unary_unary(
+                '/facegrid.v1.IndexService/RemoveVectors',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.RemoveVectorsRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
+                _registered_method=True)
 
 
 class IndexServiceServicer:
@@ -142,6 +157,27 @@ class IndexServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCollection(self, request, context):
+        """Collections of any vectors (not faces) under the caller's int64 ids, searched with Search
+        by vector. ALREADY_EXISTS when the name is taken with another dimension.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddVectors(self, request, context):
+        """Add or replace vectors. INVALID_ARGUMENT: wrong length, NaN, or ids and vectors not paired.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveVectors(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IndexServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -184,6 +220,21 @@ def add_IndexServiceServicer_to_server(servicer, server):
                     servicer.Undo,
                     request_deserializer=facegrid_dot_v1_dot_index__pb2.UndoRequest.FromString,
                     response_serializer=facegrid_dot_v1_dot_index__pb2.GroupsResponse.SerializeToString,
+            ),
+            'CreateCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCollection,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.CreateCollectionRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.SerializeToString,
+            ),
+            'AddVectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddVectors,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.AddVectorsRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.SerializeToString,
+            ),
+            'RemoveVectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveVectors,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.RemoveVectorsRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -403,6 +454,87 @@ class IndexService:
             '/facegrid.v1.IndexService/Undo',
             facegrid_dot_v1_dot_index__pb2.UndoRequest.SerializeToString,
             facegrid_dot_v1_dot_index__pb2.GroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/CreateCollection',
+            facegrid_dot_v1_dot_index__pb2.CreateCollectionRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddVectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/AddVectors',
+            facegrid_dot_v1_dot_index__pb2.AddVectorsRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveVectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/RemoveVectors',
+            facegrid_dot_v1_dot_index__pb2.RemoveVectorsRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
