@@ -21,6 +21,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="average each face with its mirror image (default: per model, on for dlib, off for sface)")
 
 
+def _add_data_options(parser: argparse.ArgumentParser, model: bool = True, workers: bool = True) -> None:
+    """--data, --json and, where they apply, --model and --workers: shared by eval and bench."""
+    parser.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    if model:
+        parser.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(), help="embedding model (default: %(default)s)")
+    if workers:
+        parser.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
+
+
 def _folds(text: str) -> list[int]:
     """'1-10', '3', or '1,4,7' -> fold numbers."""
     folds: set[int] = set()
@@ -220,58 +230,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="accuracy on labelled photos").add_subparsers(dest="protocol", required=True)
     lfw = evaluate.add_parser("lfw", help="LFW View 2, 10-fold verification accuracy")
-    lfw.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    _add_data_options(lfw, model=False)
     lfw.add_argument("--folds", dest="folds_text", default="1-10", help="folds to use, e.g. 1-10 or 1,2 (default 1-10)")
-    lfw.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
-    lfw.add_argument("--json", action="store_true", help="one JSON object on the last line")
     lfw.add_argument("--plot", metavar="ROC.png", help="draw the ROC curve to this file")
     _add_model_options(lfw)
     lfw.set_defaults(run=cmd_eval_lfw)
 
     openset = evaluate.add_parser("openset", help="LFW open-set identification: DIR at FAR, rank-1")
-    openset.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
-    openset.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
-    openset.add_argument("--workers", type=int, default=None)
-    openset.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    _add_data_options(openset)
     openset.set_defaults(run=cmd_eval_openset)
 
     calibrate = evaluate.add_parser("calibrate", help="measure a model's score -> FAR table from all LFW impostor pairs")
-    calibrate.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
-    calibrate.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
-    calibrate.add_argument("--workers", type=int, default=None)
+    _add_data_options(calibrate)
     calibrate.add_argument("--dry-run", action="store_true", help="print the thresholds without writing the table")
-    calibrate.add_argument("--json", action="store_true")
     calibrate.set_defaults(run=cmd_eval_calibrate)
 
     cluster = evaluate.add_parser("cluster", help="grouping faces by person on LFW (+ faceapi_bbt): BCubed and pairwise F")
-    cluster.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
-    cluster.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
-    cluster.add_argument("--workers", type=int, default=None)
-    cluster.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    _add_data_options(cluster)
     cluster.set_defaults(run=cmd_eval_cluster)
 
     bench = commands.add_parser("bench", help="speed against a baseline measured in the same run").add_subparsers(dest="target", required=True)
     pipe = bench.add_parser("pipeline", help="images/s of decode+detect+align+embed vs face_recognition")
-    pipe.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    _add_data_options(pipe)
     pipe.add_argument("--images", type=int, default=500, help="LFW images to process (default 500)")
-    pipe.add_argument("--workers", type=int, default=None, help="processes for both sides (default: one per core)")
-    pipe.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
     pipe.add_argument("--no-baseline", action="store_true", help="skip face_recognition")
-    pipe.add_argument("--json", action="store_true", help="one JSON object on the last line")
     pipe.set_defaults(run=cmd_bench_pipeline)
     index = bench.add_parser("index", help="bulk indexing vs face_recognition, k-means, grouping, search at 1M")
-    index.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    _add_data_options(index)
     index.add_argument("--images", type=int, default=500, help="LFW photos to index (default 500)")
-    index.add_argument("--workers", type=int, default=None)
-    index.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
     index.add_argument("--no-baseline", action="store_true", help="skip face_recognition")
-    index.add_argument("--json", action="store_true", help="one JSON object on the last line")
     index.set_defaults(run=cmd_bench_index)
 
     gate = bench.add_parser("gate", help="Verify/Identify latency and gRPC overhead, against a facegrid serve it starts")
-    gate.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
+    _add_data_options(gate, model=False, workers=False)
     gate.add_argument("--repeats", type=int, default=200, help="calls per measurement (default 200)")
-    gate.add_argument("--json", action="store_true", help="one JSON object on the last line")
     gate.set_defaults(run=cmd_bench_gate)
     return parser
 
