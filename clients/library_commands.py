@@ -15,7 +15,7 @@ import numpy as np
 from .gate_commands import _client, _fail, add_server_option
 from .sdk import FacegridError
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".heic", ".heif"}
 _BATCH = 256
 
 

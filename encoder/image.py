@@ -36,9 +36,20 @@ __all__ = ["DecodeLimits", "decode_image", "image_size"]
 # (EPS would run Ghostscript, others are rarely exercised parsers).
 _FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "PPM", "TIFF")
 
+# HEIC/HEIF (phone photos) through pillow-heif, where installed. Registering its
+# plugin is process-wide but only adds a reader; it decodes on load, after our
+# pixel check, like the other formats.
+try:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    _FORMATS += ("HEIF",)
+except ImportError:  # pragma: no cover - pillow-heif is a dependency; this keeps decoding working without it
+    pass
+
 _MSG_EMPTY = "empty file: no image data"
 _MSG_NOT_IMAGE = (
-    "not an image, or a format we do not read (JPEG, PNG, WEBP, GIF, BMP, TIFF, PGM/PPM)"
+    "not an image, or a format we do not read (JPEG, PNG, WEBP, GIF, BMP, TIFF, PGM/PPM, HEIC)"
 )
 
 _SIGNATURES = (

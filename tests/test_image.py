@@ -24,7 +24,7 @@ from facegrid.encoder.image import DecodeLimits, decode_image, image_size
 
 RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
 MSG_EMPTY = "empty file: no image data"
-MSG_NOT_IMAGE = "not an image, or a format we do not read (JPEG, PNG, WEBP, GIF, BMP, TIFF, PGM/PPM)"
+MSG_NOT_IMAGE = "not an image, or a format we do not read (JPEG, PNG, WEBP, GIF, BMP, TIFF, PGM/PPM, HEIC)"
 FAST_S = 1.0  # a refusal from the header must take well under this
 
 
@@ -744,3 +744,15 @@ def test_real_orl_pgm_decodes():
         out = decode_image(path.read_bytes())
         assert out.shape == (112, 92, 3)
         assert (out[..., 0] == out[..., 1]).all()
+
+
+def test_heic_from_a_phone_decodes():
+    pillow_heif = pytest.importorskip("pillow_heif", reason="pillow-heif reads HEIC")
+    pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    Image.fromarray(quadrants(96, 128)).save(buffer, "HEIF", quality=95)
+    decoded = decode_image(buffer.getvalue())
+    assert decoded.shape == (96, 128, 3)
+    assert decoded[10, 10].argmax() == 0  # red stays red in the top-left quadrant
+    with pytest.raises(ImageTooLarge):
+        decode_image(buffer.getvalue(), DecodeLimits(max_pixels=1000))
