@@ -225,6 +225,11 @@ class Facegrid:
         request = index_pb2.RemoveVectorsRequest(collection=collection, ids=[int(i) for i in ids])
         return self._call(self._index.RemoveVectors, request)
 
+    def kmeans(self, collection: str, k: int = 0, iterations: int = 0) -> index_pb2.KMeansResponse:
+        """k-means over a collection (k=0: chosen by the server)."""
+        request = index_pb2.KMeansRequest(collection=collection, k=k, iterations=iterations)
+        return self._call(self._index.KMeans, request, timeout=max(self.timeout, 600.0))
+
     def stats(self, collection: str = "photos") -> index_pb2.StatsResponse:
         return self._call(self._index.Stats, index_pb2.StatsRequest(collection=collection))
 

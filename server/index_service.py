@@ -186,5 +186,17 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         return index_pb2.StatsResponse(**self.library.remove_vectors(request.collection, list(request.ids)))
 
     @grpc_errors
+    def KMeans(self, request: index_pb2.KMeansRequest, context) -> index_pb2.KMeansResponse:
+        if request.k < 0 or not 0 <= request.iterations <= 1000:
+            raise BadRequest("k must be positive (0 to choose) and iterations between 0 and 1000")
+        ids, result = self.library.kmeans(request.collection, request.k or None, request.iterations or 20)
+        return index_pb2.KMeansResponse(
+            k=result.k,
+            centroids=[index_pb2.Vector(values=c.tolist()) for c in result.centroids],
+            ids=ids.tolist(),
+            clusters=result.labels.tolist(),
+        )
+
+    @grpc_errors
     def Stats(self, request, context) -> index_pb2.StatsResponse:
         return index_pb2.StatsResponse(**self.library.stats(request.collection))

@@ -21,7 +21,7 @@ import numpy as np
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
 from facegrid.index.calibration import Calibration
-from facegrid.index.cluster import UNASSIGNED, assign, group_faces, group_vectors
+from facegrid.index.cluster import UNASSIGNED, KMeansResult, assign, group_faces, group_vectors, kmeans
 from facegrid.index.collection import Collection
 from facegrid.index.errors import CollectionNotFound, VectorError
 
@@ -377,6 +377,15 @@ class Library:
     def photo_paths(self, collection: str, digest: str) -> list[str]:
         record = self.metadata.photo(check_collection_name(collection), digest)
         return record.paths if record else []
+
+    def kmeans(self, collection: str, k: int | None = None, iterations: int = 20) -> tuple[np.ndarray, KMeansResult]:
+        """(ids, k-means result) over every vector of a collection."""
+        ids, vectors = self._collection(collection).items()
+        if len(ids) == 0:
+            raise VectorError(f"collection {collection!r} is empty")
+        if k is not None and not 1 <= k <= len(ids):
+            raise VectorError(f"k must be between 1 and {len(ids)} (the collection's size), got {k}")
+        return ids, kmeans(vectors, k, iterations=iterations)
 
     def stats(self, collection: str) -> dict:
         target = self._collection(collection)

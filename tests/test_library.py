@@ -293,5 +293,11 @@ def test_collections_of_plain_vectors(server):
         with pytest.raises(FacegridError) as caught:
             client.create_collection("huge", 10**6)
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        clustered = client.kmeans("points", k=4)
+        assert clustered.k == 4 and len(clustered.centroids) == 4 and len(clustered.clusters) == 49
+        assert client.kmeans("points").k == 5  # sqrt(49 / 2)
+        with pytest.raises(FacegridError) as caught:
+            client.kmeans("points", k=1000)
+        assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
         results = list(client.index_photos([("x.jpg", b"\xff\xd8")], "points"))
         assert results[0].error_code == "ALREADY_EXISTS", results[0].error  # a vector collection takes no photos

@@ -7,6 +7,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class KMeansRequest(_message.Message):
+    __slots__ = ("collection", "k", "iterations")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    k: int
+    iterations: int
+    def __init__(self, collection: _Optional[str] = ..., k: _Optional[int] = ..., iterations: _Optional[int] = ...) -> None: ...
+
+class KMeansResponse(_message.Message):
+    __slots__ = ("k", "centroids", "ids", "clusters")
+    K_FIELD_NUMBER: _ClassVar[int]
+    CENTROIDS_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    k: int
+    centroids: _containers.RepeatedCompositeFieldContainer[Vector]
+    ids: _containers.RepeatedScalarFieldContainer[int]
+    clusters: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, k: _Optional[int] = ..., centroids: _Optional[_Iterable[_Union[Vector, _Mapping]]] = ..., ids: _Optional[_Iterable[int]] = ..., clusters: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection", "dim")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]

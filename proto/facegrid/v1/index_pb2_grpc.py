@@ -90,6 +90,11 @@ class IndexServiceStub:
                 request_serializer=facegrid_dot_v1_dot_index__pb2.RemoveVectorsRequest.SerializeToString,
                 response_deserializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.KMeans = channel.unary_unary(
+                '/facegrid.v1.IndexService/KMeans',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.KMeansRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.KMeansResponse.FromString,
+                _registered_method=True)
 
 
 class IndexServiceServicer:
@@ -178,6 +183,13 @@ class IndexServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def KMeans(self, request, context):
+        """k-means over every vector of a collection (faces or plain vectors); k chosen when 0.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IndexServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -235,6 +247,11 @@ def add_IndexServiceServicer_to_server(servicer, server):
                     servicer.RemoveVectors,
                     request_deserializer=facegrid_dot_v1_dot_index__pb2.RemoveVectorsRequest.FromString,
                     response_serializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.SerializeToString,
+            ),
+            'KMeans': grpc.unary_unary_rpc_method_handler(
+                    servicer.KMeans,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.KMeansRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.KMeansResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -535,6 +552,33 @@ class IndexService:
             '/facegrid.v1.IndexService/RemoveVectors',
             facegrid_dot_v1_dot_index__pb2.RemoveVectorsRequest.SerializeToString,
             facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KMeans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/KMeans',
+            facegrid_dot_v1_dot_index__pb2.KMeansRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.KMeansResponse.FromString,
             options,
             channel_credentials,
             insecure,
