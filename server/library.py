@@ -89,6 +89,7 @@ class Library:
         self.calibration = calibration
         self.model = pipeline.model.name
         self.collections: dict[str, Collection] = {}
+        self._plain: dict[str, bool] = {}  # collection -> holds plain vectors (not faces)
         # Per collection: (group ids, unit mean vectors, threshold) of the last clustering.
         self._group_means: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
         self._lock = threading.Lock()
@@ -128,8 +129,13 @@ class Library:
             return self.collections[name]
 
     def _is_plain(self, name: str) -> bool:
-        info = self.metadata.collections().get(name)
-        return bool(info) and info["model"] == PLAIN_VECTORS
+        # A collection's kind never changes once created: ask Redis once per name, not per photo.
+        if name not in self._plain:
+            info = self.metadata.collections().get(name)
+            if not info:
+                return False
+            self._plain[name] = info["model"] == PLAIN_VECTORS
+        return self._plain[name]
 
     # --- collections of plain vectors ----------------------------------------------------------
 
