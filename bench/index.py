@@ -28,7 +28,7 @@ from facegrid.index.collection import Collection
 from facegrid.server.config import Settings
 from facegrid.server.main import start
 
-from .pipeline import _baseline, _start_baseline, _timed, baseline_available, lfw_sample
+from .pipeline import baseline_chunk, start_baseline, timed_pool, baseline_available, lfw_sample
 
 
 def _index_rate(client: Facegrid, paths: list[Path], collection: str) -> tuple[float, int]:
@@ -49,7 +49,7 @@ def bench_indexing(paths: list[Path], model: str, workers: int, baseline: bool) 
     report = {"photos": len(paths), "photos_per_s": round(rate, 2), "faces": faces}
     if baseline:
         chunks = [[str(p) for p in paths[i : i + 4]] for i in range(0, len(paths), 4)]
-        seconds, found = _timed(_start_baseline, (), _baseline, chunks, workers)
+        seconds, found = timed_pool(start_baseline, (), baseline_chunk, chunks, workers)
         report.update(baseline_photos_per_s=round(len(paths) / seconds, 2), baseline_faces=sum(found),
                       ratio=round(rate / (len(paths) / seconds), 2))
     return report

@@ -36,7 +36,7 @@ def lfw_sample(data: str | Path | None, count: int) -> list[Path]:
     return images[::step][:count]
 
 
-def _timed(initializer: Callable, initargs: tuple, task: Callable, chunks: list[list], workers: int) -> tuple[float, list]:
+def timed_pool(initializer: Callable, initargs: tuple, task: Callable, chunks: list[list], workers: int) -> tuple[float, list]:
     """Seconds to run all chunks on a warmed-up pool, and the tasks' results."""
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=initializer, initargs=initargs) as pool:
@@ -51,7 +51,8 @@ def _ours(paths: list[str]) -> int:
     return sum(len(r.faces) for r in run_chunk([(p, p) for p in paths], "all", False))
 
 
-def _start_baseline() -> None:
+def start_baseline() -> None:
+    """Pool initializer for the face_recognition baseline."""
     # face_recognition_models imports pkg_resources, gone from current setuptools:
     # give it the one function it calls.
     if "pkg_resources" not in sys.modules:
@@ -64,7 +65,8 @@ def _start_baseline() -> None:
     import face_recognition  # noqa: F401
 
 
-def _baseline(paths: list[str]) -> int:
+def baseline_chunk(paths: list[str]) -> int:
+    """Baseline task: face_recognition's default detection + encodings on a few photos; faces found."""
     import face_recognition
 
     faces = 0
@@ -86,7 +88,7 @@ def bench_pipeline(data: str | Path | None, images: int, model: str, workers: in
     workers = workers or os.cpu_count() or 1
     paths = [str(p) for p in lfw_sample(data, images)]
     chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
-    ours_s, ours_faces = _timed(start_worker, (model, "cascade", None, DecodeLimits()), _ours, chunks, workers)
+    ours_s, ours_faces = timed_pool(start_worker, (model, "cascade", None, DecodeLimits()), _ours, chunks, workers)
     report = {
         "model": model,
         "images": len(paths),
@@ -100,7 +102,7 @@ def bench_pipeline(data: str | Path | None, images: int, model: str, workers: in
     if baseline:
         if not baseline_available():
             raise FileNotFoundError("face_recognition is not installed: pip install --no-deps face_recognition==1.3.0")
-        base_s, base_faces = _timed(_start_baseline, (), _baseline, chunks, workers)
+        base_s, base_faces = timed_pool(start_baseline, (), baseline_chunk, chunks, workers)
         report["baseline_images_per_s"] = round(len(paths) / base_s, 2)
         report["baseline_faces"] = sum(base_faces)
         report["ratio"] = round(base_s / ours_s, 2)

@@ -14,11 +14,13 @@ def add_server_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
 
 
-def _client(args) -> Facegrid:
+def connect(args) -> Facegrid:
+    """An SDK client for the --server the command was given."""
     return Facegrid(args.server or default_address())
 
 
-def _fail(args, error: FacegridError) -> int:
+def report_error(args, error: FacegridError) -> int:
+    """Print a refused call (JSON with --json) and return the exit code 2."""
     if args.json:
         print(json.dumps({"error": error.code.name, "message": error.message}))
     else:
@@ -38,10 +40,10 @@ def cmd_serve(args) -> int:
 
 def cmd_enroll(args) -> int:
     try:
-        with _client(args) as client:
+        with connect(args) as client:
             reply = client.enroll(args.subject, args.photos, args.name or "")
     except FacegridError as error:
-        return _fail(args, error)
+        return report_error(args, error)
     outcomes = []
     for outcome, path in zip(reply.photos, args.photos):
         outcomes.append({"photo": path, "accepted": outcome.accepted, "template_id": outcome.template_id or None,
@@ -58,10 +60,10 @@ def cmd_enroll(args) -> int:
 
 def cmd_verify(args) -> int:
     try:
-        with _client(args) as client:
+        with connect(args) as client:
             result = client.verify(args.subject, args.photo)
     except FacegridError as error:
-        return _fail(args, error)
+        return report_error(args, error)
     if args.json:
         print(json.dumps({"subject": args.subject, "match": result.match, "score": round(result.score, 4),
                           "threshold": round(result.threshold, 4), "estimated_far": result.estimated_far}))
@@ -74,10 +76,10 @@ def cmd_verify(args) -> int:
 
 def cmd_identify(args) -> int:
     try:
-        with _client(args) as client:
+        with connect(args) as client:
             result = client.identify(args.photo, args.candidates)
     except FacegridError as error:
-        return _fail(args, error)
+        return report_error(args, error)
     if args.json:
         print(json.dumps({"subject": result.subject, "score": result.score, "threshold": result.threshold,
                           "estimated_far": result.estimated_far, "margin": result.margin, "reason": result.reason or None,
@@ -94,10 +96,10 @@ def cmd_identify(args) -> int:
 
 def cmd_forget(args) -> int:
     try:
-        with _client(args) as client:
+        with connect(args) as client:
             removed = client.forget(args.subject)
     except FacegridError as error:
-        return _fail(args, error)
+        return report_error(args, error)
     print(json.dumps({"subject": args.subject, "templates_removed": removed}) if args.json
           else f"{args.subject}: forgotten ({removed} templates removed)")
     return 0
@@ -105,10 +107,10 @@ def cmd_forget(args) -> int:
 
 def cmd_subjects(args) -> int:
     try:
-        with _client(args) as client:
+        with connect(args) as client:
             subjects = [(s.subject_id, s.display_name) for s in client.subjects()]
     except FacegridError as error:
-        return _fail(args, error)
+        return report_error(args, error)
     if args.json:
         print(json.dumps({"subjects": [{"subject": s, "name": n or None} for s, n in subjects], "total": len(subjects)}))
     else:

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .gate_commands import _client, _fail, add_server_option
+from .gate_commands import add_server_option, connect, report_error
 from .sdk import FacegridError
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".heic", ".heif"}
@@ -57,7 +57,7 @@ def cmd_index(args) -> int:
     started = time.perf_counter()
     bar = tqdm(total=len(paths), unit="photo", disable=args.json or None, file=sys.stderr)
     try:
-        with _client(args) as client:
+        with connect(args) as client:
             stream = client.index_photos(_requests(paths, client, args.collection, failed), args.collection)
             for result in stream:
                 if result.error:
@@ -71,7 +71,7 @@ def cmd_index(args) -> int:
                 bar.set_postfix(faces=counts["faces"], errors=len(failed), refresh=False)
     except FacegridError as error:
         bar.close()
-        return _fail(args, error)
+        return report_error(args, error)
     bar.update(len(paths) - bar.n)  # files that could not be read were never sent
     bar.close()
     seconds = time.perf_counter() - started
@@ -99,13 +99,13 @@ def cmd_search(args) -> int:
         print("facegrid: give a PHOTO or --vector FILE", file=sys.stderr)
         return 2
     try:
-        with _client(args) as client:
+        with connect(args) as client:
             if args.photo:
                 reply = client.search(photo=args.photo, k=args.k, collection=args.collection)
             else:
                 reply = client.search(vector=_vector(args.vector), k=args.k, collection=args.collection)
     except FacegridError as error:
-        return _fail(args, error)
+        return report_error(args, error)
     queries = [
         {"face": [q.face.x, q.face.y, q.face.width, q.face.height] if q.HasField("face") else None,
          "hits": [{"score": round(h.score, 4), "paths": list(h.paths), "face_id": h.face_id,
@@ -128,11 +128,11 @@ def cmd_group(args) -> int:
     from .contact_sheet import write_html, write_links
 
     try:
-        with _client(args) as client:
+        with connect(args) as client:
             groups = (client.cluster(args.collection, min_size=args.min_size) if not args.no_recluster
                       else client.groups(args.collection))
     except FacegridError as error:
-        return _fail(args, error)
+        return report_error(args, error)
     summary = {"collection": args.collection, "groups": len(groups.groups), "unassigned": groups.unassigned,
                "threshold": round(groups.threshold, 4), "sizes": [len(g.faces) for g in groups.groups]}
     if args.html:
@@ -154,7 +154,7 @@ def cmd_group(args) -> int:
 
 def cmd_correct(args) -> int:
     try:
-        with _client(args) as client:
+        with connect(args) as client:
             if args.action == "merge":
                 groups = client.merge_groups(int(args.values[0]), int(args.values[1]), args.collection)
             elif args.action == "split":
@@ -164,7 +164,7 @@ def cmd_correct(args) -> int:
             else:
                 groups = client.undo(args.collection)
     except FacegridError as error:
-        return _fail(args, error)
+        return report_error(args, error)
     except (IndexError, ValueError):
         print("facegrid: usage: correct merge GROUP OTHER | split FACE_ID | name GROUP SUBJECT | undo", file=sys.stderr)
         return 2

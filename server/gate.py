@@ -19,7 +19,7 @@ import numpy as np
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
 from facegrid.index.collection import Collection
-from facegrid.index.identify import Candidate, Decision, Policy, identify, subject_vector, verify
+from facegrid.index.identify import Decision, Policy, identify, subject_vector, verify
 
 from .metadata import Metadata, NewTemplate, SubjectRecord, TemplateRecord
 
@@ -155,6 +155,7 @@ class Gate:
             self.skipped_templates = 0
             numbers, vectors = [], []
             for record, templates in self.metadata.everything():
+                self.skipped_templates += sum(t.model != self.model for t in templates)
                 vector = self._subject_vector(templates)
                 if vector is not None:
                     numbers.append(record.number)
@@ -163,16 +164,20 @@ class Gate:
                 self.subjects.add(np.array(numbers, dtype=np.int64), np.stack(vectors))
             return self.subjects.count()
 
-    def _subject_vector(self, templates: list[TemplateRecord]) -> np.ndarray | None:
+    def _subject_vector(self, templates: list) -> np.ndarray | None:
+        """The subject's vector from its templates (stored or new) of this gate's model."""
         usable = [t.vector for t in templates if t.model == self.model]
-        self.skipped_templates += len(templates) - len(usable)
         return subject_vector(np.stack(usable)) if usable else None
 
-    # --- the four operations -------------------------------------------------------------
+    def _store(self, subject_id: str, existing: list[TemplateRecord], fresh: list[NewTemplate], display_name: str = ""):
+        """Write new templates to Redis, then the subject's vector to the collection (write lock held)."""
+        record, ids = self.metadata.add_templates(subject_id, fresh, display_name)
+        vector = self._subject_vector(existing + fresh)
+        if vector is not None:
+            self.subjects.add([record.number], vector)
+        return record, ids
 
-    def faces(self, photo: bytes) -> list[Face]:
-        """Every face in a photo (typed encoder errors for bad bytes)."""
-        return self.pipeline.faces(photo)
+    # --- the four operations -------------------------------------------------------------
 
     def enroll(self, subject_id: str, photos: list[bytes], display_name: str = "") -> Enrollment:
         """Add one template per acceptable photo; refused photos come back with the reason."""
@@ -207,14 +212,10 @@ class Gate:
         with self._write_lock:
             existing = self.metadata.templates(subject_id)
             self._warn_unlike(existing, fresh)
-            record, ids = self.metadata.add_templates(subject_id, [t for _, t in fresh], display_name)
+            record, ids = self._store(subject_id, existing, [t for _, t in fresh], display_name)
             for (outcome, _), template_id in zip(fresh, ids):
                 outcome.accepted, outcome.template_id = True, template_id
-            templates = self.metadata.templates(subject_id)
-            vector = self._subject_vector(templates)
-            if vector is not None:
-                self.subjects.add([record.number], vector)
-        return Enrollment(record, outcomes, len(templates))
+        return Enrollment(record, outcomes, len(existing) + len(fresh))
 
     def _warn_unlike(self, existing: list[TemplateRecord], fresh: list[tuple[PhotoOutcome, NewTemplate]]) -> None:
         others = [t.vector for t in existing if t.model == self.model] + [t.vector for _, t in fresh]
@@ -239,13 +240,11 @@ class Gate:
         usable.sort(key=lambda f: (-f.quality.get("size", 0), -f.quality.get("sharpness", 0)))
         with self._write_lock:
             created = self.metadata.subject(subject_id) is None
-            known = {t.photo_sha256 for t in self.metadata.templates(subject_id)}
+            existing = self.metadata.templates(subject_id)
+            known = {t.photo_sha256 for t in existing}
             fresh = [NewTemplate(self.model, f.vector, f.photo_sha256, f.quality) for f in usable[:most] if f.photo_sha256 not in known]
             if fresh:
-                record, _ = self.metadata.add_templates(subject_id, fresh)
-                vector = self._subject_vector(self.metadata.templates(subject_id))
-                if vector is not None:
-                    self.subjects.add([record.number], vector)
+                self._store(subject_id, existing, fresh)
         return created and bool(fresh)
 
     def verify(self, subject_id: str, photo: bytes) -> Verification:
@@ -264,8 +263,9 @@ class Gate:
         """1:N open-set: who the largest face in the photo is, or unknown."""
         face = self._probe(photo)
         result = identify(face.vector, self.subjects, self.policy, candidates)
-        names = [(self._name(c), c.score) for c in result.candidates]
-        subject_id = self.metadata.subject_id_of(result.subject) if result.subject is not None else None
+        known = self.metadata.subject_ids_of([c.subject for c in result.candidates])
+        names = [(known.get(c.subject, f"#{c.subject}"), c.score) for c in result.candidates]
+        subject_id = known.get(result.subject) if result.subject is not None else None
         return Identified(subject_id, result.margin, result.decision, names, face, result.reason)
 
     def forget(self, subject_id: str) -> int:
@@ -291,6 +291,3 @@ class Gate:
         if not faces:
             raise NoUsableFace("no face found in the photo")
         return max(faces, key=lambda f: f.quality.size)
-
-    def _name(self, candidate: Candidate) -> str:
-        return self.metadata.subject_id_of(candidate.subject) or f"#{candidate.subject}"

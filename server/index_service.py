@@ -21,16 +21,20 @@ MAX_K = 1000
 MAX_HASHES = 10_000
 
 
+def _box(box: list[float]) -> encoder_pb2.Box:
+    x, y, w, h = box
+    return encoder_pb2.Box(x=x, y=y, width=w, height=h)
+
+
 def _hit(hit: Hit) -> index_pb2.Hit:
-    x, y, w, h = hit.face.box
-    if hit.photo is None and not hit.face.photo_sha256:  # a plain vector: its id only
-        return index_pb2.Hit(score=hit.score, face_id=str(hit.face.face_id))
+    if hit.face is None:  # a plain vector: its id only
+        return index_pb2.Hit(score=hit.score, face_id=str(hit.id))
     return index_pb2.Hit(
         score=hit.score,
-        face_id=str(hit.face.face_id),
+        face_id=str(hit.id),
         photo_sha256=hit.face.photo_sha256,
         paths=hit.photo.paths if hit.photo else [],
-        box=encoder_pb2.Box(x=x, y=y, width=w, height=h),
+        box=_box(hit.face.box),
     )
 
 
@@ -120,14 +124,14 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         raise BadRequest("give a photo or a vector to search with")
 
     def _groups(self, collection: str, grouping) -> index_pb2.GroupsResponse:
+        paths = self.library.photo_paths(collection, [f.photo_sha256 for _, faces in grouping.groups for f in faces])
         groups = []
         for group_id, faces in grouping.groups:
-            members = []
-            for face in faces:
-                x, y, w, h = face.box
-                members.append(index_pb2.GroupFace(face_id=str(face.face_id), photo_sha256=face.photo_sha256,
-                                                   paths=self.library.photo_paths(collection, face.photo_sha256),
-                                                   box=encoder_pb2.Box(x=x, y=y, width=w, height=h)))
+            members = [
+                index_pb2.GroupFace(face_id=str(f.face_id), photo_sha256=f.photo_sha256,
+                                    paths=paths.get(f.photo_sha256, []), box=_box(f.box))
+                for f in faces
+            ]
             groups.append(index_pb2.Group(group_id=group_id, faces=members, name=grouping.names.get(group_id, "")))
         return index_pb2.GroupsResponse(groups=groups, unassigned=grouping.unassigned, threshold=grouping.threshold)
 

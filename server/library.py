@@ -52,9 +52,12 @@ class IndexOutcome:
 
 @dataclass(frozen=True)
 class Hit:
+    """A search result: the id it was stored under, and for a face its record and photo."""
+
     score: float
-    face: FaceRecord
-    photo: PhotoRecord | None
+    id: int
+    face: FaceRecord | None = None  # None in a collection of plain vectors
+    photo: PhotoRecord | None = None
 
 
 DEFAULT_LINK_FAR = 1e-5  # faces link where one pair of strangers in 100,000 would (docs/benchmarks.md)
@@ -243,13 +246,14 @@ class Library:
     def _hits(self, collection: str, scores: np.ndarray, ids: np.ndarray) -> list[Hit]:
         found = [(float(s), int(i)) for s, i in zip(scores, ids) if i >= 0]
         if self._is_plain(collection):
-            return [Hit(score, FaceRecord(i, "", [0, 0, 0, 0], {}, np.zeros(0, np.float32)), None) for score, i in found]
+            return [Hit(score, i) for score, i in found]
         records = self.metadata.faces(collection, [i for _, i in found])
-        hits = []
-        for (score, _), record in zip(found, records):
-            if record is not None:
-                hits.append(Hit(score, record, self.metadata.photo(collection, record.photo_sha256)))
-        return hits
+        photos = self.metadata.photos(collection, [r.photo_sha256 for r in records if r is not None])
+        return [
+            Hit(score, i, record, photos.get(record.photo_sha256))
+            for (score, i), record in zip(found, records)
+            if record is not None
+        ]
 
     # --- grouping by person ------------------------------------------------------------------
 
@@ -380,9 +384,10 @@ class Library:
             self._group_means.pop(name, None)
         return self.groups(collection)
 
-    def photo_paths(self, collection: str, digest: str) -> list[str]:
-        record = self.metadata.photo(check_collection_name(collection), digest)
-        return record.paths if record else []
+    def photo_paths(self, collection: str, digests: list[str]) -> dict[str, list[str]]:
+        """Paths of several photos, in one round trip."""
+        records = self.metadata.photos(check_collection_name(collection), digests)
+        return {digest: record.paths for digest, record in records.items()}
 
     def kmeans(self, collection: str, k: int | None = None, iterations: int = 20) -> tuple[np.ndarray, KMeansResult]:
         """(ids, k-means result) over every vector of a collection."""

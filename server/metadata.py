@@ -155,9 +155,12 @@ class Metadata:
         fields = self.redis.hgetall(subject_key(subject_id))
         return self._subject(subject_id, fields) if fields else None
 
-    def subject_id_of(self, number: int) -> str | None:
-        value = self.redis.get(subject_number_key(number))
-        return value.decode() if value is not None else None
+    def subject_ids_of(self, numbers: list[int]) -> dict[int, str]:
+        """Subject ids of subject numbers, in one round trip (unknown numbers are left out)."""
+        if not numbers:
+            return {}
+        values = self.redis.mget([subject_number_key(n) for n in numbers])
+        return {n: v.decode() for n, v in zip(numbers, values) if v is not None}
 
     def template_ids(self, subject_id: str) -> list[int]:
         return sorted(int(t) for t in self.redis.smembers(subject_templates_key(subject_id)))
@@ -362,6 +365,14 @@ class LibraryMetadata:
     def photo(self, collection: str, photo_sha256: str) -> PhotoRecord | None:
         value = self.redis.hget(photos_key(collection), photo_sha256)
         return self._photo(photo_sha256, value) if value is not None else None
+
+    def photos(self, collection: str, digests: list[str]) -> dict[str, PhotoRecord]:
+        """Several photos in one round trip (absent ones are left out)."""
+        unique = sorted(set(digests))
+        if not unique:
+            return {}
+        values = self.redis.hmget(photos_key(collection), unique)
+        return {d: self._photo(d, v) for d, v in zip(unique, values) if v is not None}
 
     def known(self, collection: str, digests: list[str]) -> list[str]:
         """The digests already indexed in the collection."""
