@@ -138,9 +138,35 @@ def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeL
     _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, threads=1)
 
 
-def faces_in_worker(data: bytes) -> list[Face]:
-    """Worker task: every face of one photo's bytes (typed errors travel back to the caller)."""
-    return _worker["pipeline"].faces(data)
+def faces_of_photos(photos: list[bytes]) -> list[list[Face] | EncoderError]:
+    """Worker task: every face of several photos' bytes, chips embedded in shared batches.
+
+    A photo that cannot be used gets its typed error in its place; the others are unaffected.
+    """
+    pipeline: FacePipeline = _worker["pipeline"]
+    results: list[list[Face] | EncoderError] = []
+    images, readable = [], []
+    for position, data in enumerate(photos):
+        try:
+            images.append(decode_image(data, pipeline.limits))
+            readable.append(position)
+            results.append([])
+        except EncoderError as error:
+            results.append(error)
+    try:
+        found = pipeline.faces_in_images(images)
+    except Exception:  # noqa: BLE001 - find which photo broke the batch; the rest still count
+        found = [_faces_or_error(pipeline, image) for image in images]
+    for position, faces in zip(readable, found):
+        results[position] = faces
+    return results
+
+
+def _faces_or_error(pipeline: FacePipeline, image: np.ndarray) -> list[Face] | EncoderError:
+    try:
+        return pipeline.faces_in_image(image)
+    except Exception as error:  # noqa: BLE001 - reported for this photo only
+        return EncoderError(f"{type(error).__name__} while finding faces: {error}")
 
 
 def worker_pool(model: str, detector: str, limits: DecodeLimits, workers: int | None = None) -> ProcessPoolExecutor:

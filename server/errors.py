@@ -14,7 +14,8 @@ from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
 from .gate import InvalidSubjectId, NoUsableFace, SubjectNotFound
-from .library import CollectionExists, NothingToUndo
+from .grouping import NothingToUndo
+from .library import CollectionExists
 
 log = logging.getLogger("facegrid.server")
 

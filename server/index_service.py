@@ -2,23 +2,84 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from typing import Callable
 
 import numpy as np
 
-from facegrid.encoder.pipeline import faces_in_worker, worker_pool
+from facegrid.encoder.pipeline import faces_of_photos, worker_pool
 from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
 
 from . import messages
 from .errors import BadRequest, grpc_errors, status_of
 from .gate import normalise_subject_id
-from .library import Hit, IndexOutcome, Library
+from .library import Hit, Library
 
 MAX_K = 1000
 MAX_HASHES = 10_000
+BATCH_PHOTOS = 8  # photos per worker task: their chips share model batches, and Redis gets one write
+BATCH_BYTES = 64 << 20  # ... and at most this many bytes of photos, so huge photos go a few at a time
+
+log = logging.getLogger("facegrid.server")
+
+
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def arrived_batches(requests, most: int, most_bytes: int, ready: Callable[[], bool]):
+    """Batches of the requests that have arrived, without waiting to fill a batch.
+
+    The stream is read on a thread. Each batch holds what has arrived since the last one (at
+    least one request, at most `most` requests and `most_bytes` bytes). While nothing has arrived
+    and `ready()` says the caller has work it can finish, an empty batch is yielded instead, so a
+    client that waits for a result before sending more is never kept waiting.
+    """
+    arrived: queue.Queue = queue.Queue(maxsize=4 * most)
+    end = object()
+
+    def read() -> None:
+        try:
+            for request in requests:
+                arrived.put(request)
+        except Exception as error:  # noqa: BLE001 - a broken stream ends the call
+            arrived.put(error)
+        arrived.put(end)
+
+    threading.Thread(target=read, name="index-stream-reader", daemon=True).start()
+    pending = None
+    while True:
+        first = pending
+        pending = None
+        while first is None:
+            try:
+                first = arrived.get(timeout=0.01)
+            except queue.Empty:
+                if ready():
+                    yield []
+        if first is end:
+            return
+        if isinstance(first, Exception):
+            raise first
+        batch, size = [first], len(first.photo)
+        while len(batch) < most:
+            try:
+                item = arrived.get_nowait()
+            except queue.Empty:
+                break
+            if item is end or isinstance(item, Exception) or size + len(item.photo) > most_bytes:
+                pending = item
+                break
+            batch.append(item)
+            size += len(item.photo)
+        yield batch
 
 
 def _box(box: list[float]) -> encoder_pb2.Box:
@@ -36,18 +97,6 @@ def _hit(hit: Hit) -> index_pb2.Hit:
         paths=hit.photo.paths if hit.photo else [],
         box=_box(hit.face.box),
     )
-
-
-def ordered_map(function, items, workers: int):
-    """`map` over an iterator on a thread pool, in order, with at most 2 x workers items in flight."""
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="index") as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(function, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 class IndexService(index_pb2_grpc.IndexServiceServicer):
@@ -76,20 +125,33 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
                 self._pool.shutdown(cancel_futures=True)
                 self._pool = None
 
-    def _index_one(self, request: index_pb2.IndexPhotoRequest) -> IndexOutcome:
-        pool = self._processes()
-        try:
-            return self.library.index_photo(
-                request.collection, request.path, request.photo, request.photo_sha256,
-                faces_of=lambda data: pool.submit(faces_in_worker, data).result(),
-            )
-        except Exception as error:  # noqa: BLE001 - one photo's failure is reported in its result
-            return IndexOutcome(request.path, request.photo_sha256, error=error)
-
     def IndexPhotos(self, requests, context):
-        # Photos of one stream are embedded by several threads at once (the models release the
-        # GIL), results still in request order; errors of one photo go into its result.
-        for outcome in ordered_map(self._index_one, requests, self.workers):
+        # Photos are taken in batches of whatever has arrived (up to BATCH_PHOTOS), each batch embedded
+        # in a worker process while the next ones are read; results go back in request order, a photo's
+        # error in its own result.
+        pool = self._processes()
+        in_flight: deque = deque()  # (incoming photos, future of their faces), oldest first
+        for batch in arrived_batches(requests, BATCH_PHOTOS, BATCH_BYTES, lambda: bool(in_flight) and in_flight[0][1].done()):
+            if batch:
+                incoming = self.library.prepare([(r.collection, r.path, r.photo, r.photo_sha256) for r in batch])
+                photos = [item.photo for item in incoming if item.needs_faces]
+                in_flight.append((incoming, pool.submit(faces_of_photos, photos) if photos else _done([])))
+            # Finish the batches that are done, and wait for the oldest while too many are in flight.
+            while in_flight and (in_flight[0][1].done() or len(in_flight) > 2 * self.workers):
+                yield from self._finish(*in_flight.popleft())
+        while in_flight:
+            yield from self._finish(*in_flight.popleft())
+
+    def _finish(self, incoming, faces):
+        try:
+            self.library.store(incoming, faces.result())
+        except Exception as error:  # noqa: BLE001 - a failed batch is reported in its photos' results
+            log.exception("storing a batch of %d photos failed", len(incoming))
+            for item in incoming:
+                if item.needs_faces or not (item.outcome.error or item.outcome.already_indexed):
+                    item.outcome.error, item.outcome.faces = error, 0
+        for item in incoming:
+            outcome = item.outcome
             yield index_pb2.IndexPhotoResult(
                 path=outcome.path,
                 photo_sha256=outcome.photo_sha256,
@@ -142,12 +204,12 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
             raise BadRequest(f"link_far must be between 0 and 1, got {link_far}")
         if request.min_size < 0:
             raise BadRequest(f"min_size must be positive, got {request.min_size}")
-        grouping = self.library.cluster(request.collection, request.min_size or 1, link_far)
+        grouping = self.library.people.cluster(request.collection, request.min_size or 1, link_far)
         return self._groups(request.collection, grouping)
 
     @grpc_errors
     def Groups(self, request: index_pb2.GroupsRequest, context) -> index_pb2.GroupsResponse:
-        return self._groups(request.collection, self.library.groups(request.collection))
+        return self._groups(request.collection, self.library.people.groups(request.collection))
 
     @grpc_errors
     def Correct(self, request: index_pb2.CorrectRequest, context) -> index_pb2.GroupsResponse:
@@ -155,21 +217,21 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         if action == "merge":
             if request.merge.group_id == request.merge.other_group_id:
                 raise BadRequest("merge needs two different groups")
-            grouping = self.library.merge(request.collection, request.merge.group_id, request.merge.other_group_id)
+            grouping = self.library.people.merge(request.collection, request.merge.group_id, request.merge.other_group_id)
         elif action == "split":
             if not request.split.face_id.isdigit():
                 raise BadRequest(f"face_id must be a number, got {request.split.face_id!r}")
-            grouping = self.library.split(request.collection, int(request.split.face_id))
+            grouping = self.library.people.split(request.collection, int(request.split.face_id))
         elif action == "name":
             normalise_subject_id(request.name.subject_id)  # INVALID_ARGUMENT before anything changes
-            grouping = self.library.name(request.collection, request.name.group_id, request.name.subject_id)
+            grouping = self.library.people.name(request.collection, request.name.group_id, request.name.subject_id)
         else:
             raise BadRequest("say what to correct: merge, split or name")
         return self._groups(request.collection, grouping)
 
     @grpc_errors
     def Undo(self, request: index_pb2.UndoRequest, context) -> index_pb2.GroupsResponse:
-        return self._groups(request.collection, self.library.undo(request.collection))
+        return self._groups(request.collection, self.library.people.undo(request.collection))
 
     @grpc_errors
     def CreateCollection(self, request, context) -> index_pb2.StatsResponse:

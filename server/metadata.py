@@ -362,10 +362,6 @@ class LibraryMetadata:
         vectors = np.stack([np.frombuffer(v, dtype=np.float32) for v in stored.values()]) if stored else None
         return ids, vectors
 
-    def photo(self, collection: str, photo_sha256: str) -> PhotoRecord | None:
-        value = self.redis.hget(photos_key(collection), photo_sha256)
-        return self._photo(photo_sha256, value) if value is not None else None
-
     def photos(self, collection: str, digests: list[str]) -> dict[str, PhotoRecord]:
         """Several photos in one round trip (absent ones are left out)."""
         unique = sorted(set(digests))
@@ -381,35 +377,46 @@ class LibraryMetadata:
         flags = self.redis.hmget(photos_key(collection), digests)
         return [d for d, value in zip(digests, flags) if value is not None]
 
-    def add_photo(self, collection: str, photo_sha256: str, path: str, faces: list[tuple[list[float], dict, np.ndarray]]) -> PhotoRecord:
-        """Store a photo and its faces in one durable transaction."""
-        first = int(self.redis.incrby(NEXT_FACE, len(faces))) - len(faces) + 1 if faces else 0
-        ids = list(range(first, first + len(faces)))
-        record = PhotoRecord(photo_sha256, [path], ids, time.time())
+    def add_photos(self, collection: str, photos: list[tuple[str, list[str], list[tuple[list[float], dict, np.ndarray]]]]) -> list[PhotoRecord]:
+        """Store new photos, given as (sha256, paths, faces as (box, quality, vector)), in one durable transaction."""
+        count = sum(len(faces) for _, _, faces in photos)
+        next_id = int(self.redis.incrby(NEXT_FACE, count)) - count + 1 if count else 0
+        now = time.time()
+        records = []
         pipe = self.redis.pipeline(transaction=True)
-        for face_id, (box, quality, vector) in zip(ids, faces):
-            pipe.hset(
-                face_key(collection, face_id),
-                mapping={
-                    "photo_sha256": photo_sha256,
-                    "box": json.dumps([round(float(v), 2) for v in box]),
-                    "quality": json.dumps(quality),
-                    "vector": np.asarray(vector, dtype=np.float32).tobytes(),
-                },
-            )
-        pipe.hset(photos_key(collection), photo_sha256, self._photo_json(record))
-        pipe.incr(SEQ)
-        pipe.execute()
-        return record
+        for photo_sha256, paths, faces in photos:
+            ids = list(range(next_id, next_id + len(faces)))
+            next_id += len(faces)
+            for face_id, (box, quality, vector) in zip(ids, faces):
+                pipe.hset(
+                    face_key(collection, face_id),
+                    mapping={
+                        "photo_sha256": photo_sha256,
+                        "box": json.dumps([round(float(v), 2) for v in box]),
+                        "quality": json.dumps(quality),
+                        "vector": np.asarray(vector, dtype=np.float32).tobytes(),
+                    },
+                )
+            record = PhotoRecord(photo_sha256, list(paths), ids, now)
+            pipe.hset(photos_key(collection), photo_sha256, self._photo_json(record))
+            records.append(record)
+        if records:
+            pipe.incr(SEQ)
+            pipe.execute()
+        return records
 
-    def add_path(self, collection: str, photo_sha256: str, path: str) -> PhotoRecord | None:
-        """Record one more path of a photo already indexed (the same photo under two names)."""
-        record = self.photo(collection, photo_sha256)
-        if record is None or path in record.paths:
-            return record
-        record = PhotoRecord(record.photo_sha256, record.paths + [path], record.face_ids, record.indexed_at)
-        self.redis.hset(photos_key(collection), photo_sha256, self._photo_json(record))
-        return record
+    def add_paths(self, collection: str, paths: list[tuple[str, str]]) -> dict[str, PhotoRecord]:
+        """For (sha256, path) pairs of photos perhaps held already: record each new path of a held photo
+        (the same photo under two names); the held photos' records."""
+        held = self.photos(collection, [digest for digest, _ in paths])
+        changed = {}
+        for digest, path in paths:
+            record = held.get(digest)
+            if record is not None and path not in record.paths:
+                held[digest] = changed[digest] = PhotoRecord(digest, record.paths + [path], record.face_ids, record.indexed_at)
+        if changed:
+            self.redis.hset(photos_key(collection), mapping={d: self._photo_json(r) for d, r in changed.items()})
+        return held
 
     def faces(self, collection: str, face_ids: list[int]) -> list[FaceRecord | None]:
         pipe = self.redis.pipeline(transaction=False)

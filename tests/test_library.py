@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 
 import grpc
 import numpy as np
@@ -89,6 +90,40 @@ def test_search_by_vector_and_bad_queries(server, album):
             client.search(vector=np.array(embedded), collection="no-such-collection")
         assert caught.value.code == grpc.StatusCode.NOT_FOUND
         assert client.stats("album").photos == 10  # nothing lost
+
+
+def test_one_stream_answers_each_photo_without_waiting_for_more(server, album):
+    """A client may wait for each result before sending the next photo; batching must not stall it."""
+    photos = sorted((album / "id11_matt_damon").iterdir())[:2]
+    answered = threading.Event()
+    stalled = []
+
+    def one_at_a_time():
+        for photo in photos:
+            answered.clear()
+            yield str(photo), photo.read_bytes()
+            if not answered.wait(20):
+                stalled.append(photo.name)
+                return
+
+    with server.client() as client:
+        results = []
+        for result in client.index_photos(one_at_a_time(), "one-at-a-time"):
+            results.append(result)
+            answered.set()
+    assert not stalled and [r.error for r in results] == ["", ""] and all(r.faces >= 1 for r in results)
+
+
+def test_one_photo_twice_in_one_stream_is_indexed_once_with_both_paths(server, album):
+    photo = sorted((album / "id01_angelina_jolie").iterdir())[0]
+    data = photo.read_bytes()
+    with server.client() as client:
+        results = list(client.index_photos([("first/name.jpg", data), ("second/name.jpg", data)], "twice"))
+        assert [r.already_indexed for r in results] == [False, True]
+        assert results[0].faces == results[1].faces >= 1
+        assert client.stats("twice").photos == 1 and client.stats("twice").faces == results[0].faces
+        hit = client.search(photo=photo, k=1, collection="twice").queries[0].hits[0]
+    assert sorted(hit.paths) == ["first/name.jpg", "second/name.jpg"]
 
 
 @pytest.mark.slow

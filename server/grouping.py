@@ -1,0 +1,180 @@
+"""Grouping a photo collection's faces by person, and the user's corrections to it.
+
+Clustering stores each face's group in Redis; faces indexed later join the
+nearest group when close enough (`assign_new`). Corrections are pins: faces
+pinned to one label always share a group, faces with different labels never
+do, in every later clustering too. Each correction is recorded so it can be
+undone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from facegrid.index.cluster import UNASSIGNED, assign, group_faces, group_vectors
+from facegrid.index.errors import CollectionNotFound
+
+from .metadata import FaceRecord
+
+if TYPE_CHECKING:
+    from .library import Library
+
+DEFAULT_LINK_FAR = 1e-5  # faces link where one pair of strangers in 100,000 would (docs/benchmarks.md)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    groups: list[tuple[int, list[FaceRecord]]]  # largest first
+    unassigned: int
+    threshold: float
+    names: dict[int, str] = field(default_factory=dict)  # group id -> subject id it was named as
+
+
+class NothingToUndo(LookupError):
+    pass
+
+
+def _is_name(pin: str) -> bool:
+    return bool(pin) and not pin.startswith("~")  # "~..." pins are anonymous (merge, split)
+
+
+class PersonGroups:
+    """Groups by person over a library's face collections (shares the library's lock and Redis)."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.metadata = library.metadata
+        self._lock = library.lock
+        # Per collection: (group ids, unit mean vectors, threshold) of the last clustering.
+        self._group_means: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+
+    def cluster(self, collection: str, min_size: int = 1, link_far: float = DEFAULT_LINK_FAR) -> Grouping:
+        """Group every face of the collection by person and store the grouping."""
+        target = self.library.collection(collection)
+        name = target.name
+        threshold = self.library.calibration.threshold(link_far)
+        with self._lock:
+            ids, vectors = target.items()
+            photos = [f.photo_sha256 if f else "" for f in self.metadata.faces(name, ids.tolist())]
+            pinned = self.metadata.pins(name)
+            pins = np.array([pinned.get(int(i), "") for i in ids], dtype=object)
+            labels = group_faces(vectors, threshold, photos=np.array(photos), min_size=max(min_size, 1), pins=pins)
+            self.metadata.save_groups(name, {int(i): int(g) for i, g in zip(ids, labels) if g != UNASSIGNED}, threshold, min_size)
+            group_ids, means = group_vectors(vectors, labels)
+            self._group_means[name] = (group_ids, means, threshold)
+        return self.groups(collection)
+
+    def assign_new(self, collection: str, face_ids: list[int], vectors: np.ndarray) -> None:
+        """New faces join the nearest group of the last clustering when close enough (lock held)."""
+        means = self._group_means.get(collection) or self._load_group_means(collection)
+        if means is None:
+            return
+        group_ids, group_means, threshold = means
+        labels = assign(vectors, group_ids, group_means, threshold)
+        self.metadata.assign_groups(collection, {f: int(g) for f, g in zip(face_ids, labels) if g != UNASSIGNED})
+
+    def _load_group_means(self, collection: str):
+        settings = self.metadata.clustering(collection)
+        if settings is None:
+            return None
+        grouped = self.metadata.groups(collection)
+        faces = [f for f in self.metadata.faces(collection, list(grouped)) if f is not None]
+        if not faces:
+            return None
+        labels = np.array([grouped[f.face_id] for f in faces])
+        group_ids, means = group_vectors(np.stack([f.vector for f in faces]), labels)
+        self._group_means[collection] = (group_ids, means, settings["threshold"])
+        return self._group_means[collection]
+
+    def groups(self, collection: str) -> Grouping:
+        """The stored grouping: each group's faces, largest group first."""
+        target = self.library.collection(collection)
+        name = target.name
+        grouped = self.metadata.groups(name)
+        settings = self.metadata.clustering(name) or {"threshold": float("nan")}
+        members: dict[int, list[FaceRecord]] = {}
+        for record in self.metadata.faces(name, list(grouped)):
+            if record is not None:
+                members.setdefault(grouped[record.face_id], []).append(record)
+        ordered = sorted(members.items(), key=lambda item: (-len(item[1]), item[0]))
+        pins = self.metadata.pins(name)
+        names = {}
+        for group_id, faces in ordered:
+            labels = {pins.get(f.face_id, "") for f in faces}
+            named = sorted(p for p in labels if _is_name(p))
+            if named:
+                names[group_id] = named[0]
+        return Grouping(ordered, target.count() - sum(len(m) for m in members.values()), settings["threshold"], names)
+
+    # --- corrections -------------------------------------------------------------------------
+
+    def _members(self, collection: str, group_id: int) -> list[int]:
+        members = [f for f, g in self.metadata.groups(collection).items() if g == group_id]
+        if not members:
+            raise CollectionNotFound(f"no group {group_id} in collection {collection!r}")
+        return members
+
+    def _pin(self, collection: str, faces: list[int], label: str, groups: dict[int, int], action: dict) -> None:
+        pins = self.metadata.pins(collection)
+        grouped = self.metadata.groups(collection)
+        action["before"] = {str(f): [pins.get(f, ""), grouped.get(f, UNASSIGNED)] for f in set(faces) | set(groups)}
+        self.metadata.apply_correction(collection, {f: label for f in faces}, groups, action)
+        self._group_means.pop(collection, None)
+
+    def merge(self, collection: str, group_id: int, other_group_id: int) -> Grouping:
+        """Put two groups together for good: every face of both gets one pin."""
+        name = self.library.collection(collection).name
+        with self._lock:
+            keep, other = self._members(name, group_id), self._members(name, other_group_id)
+            pins = self.metadata.pins(name)
+            named = sorted({pins.get(f, "") for f in keep + other} - {""}, key=lambda p: (not _is_name(p), p))
+            label = named[0] if named else f"~merge-{uuid.uuid4().hex[:12]}"
+            self._pin(name, keep + other, label, {f: group_id for f in other}, {"action": "merge"})
+        return self.groups(collection)
+
+    def split(self, collection: str, face_id: int) -> Grouping:
+        """Take a face out of its group for good: it and the rest are pinned apart."""
+        name = self.library.collection(collection).name
+        with self._lock:
+            grouped = self.metadata.groups(name)
+            if face_id not in grouped:
+                raise CollectionNotFound(f"face {face_id} is in no group of collection {collection!r}")
+            group_id = grouped[face_id]
+            rest = [f for f, g in grouped.items() if g == group_id and f != face_id]
+            pins = self.metadata.pins(name)
+            label = pins.get(rest[0], "") if rest and pins.get(rest[0]) else f"~group-{uuid.uuid4().hex[:12]}"
+            new_group = max(grouped.values()) + 1
+            action = {"action": "split"}
+            self._pin(name, rest, label, {face_id: new_group}, action)
+            self.metadata.apply_correction(name, {face_id: f"~split-{face_id}"}, {}, {})
+        return self.groups(collection)
+
+    def name(self, collection: str, group_id: int, subject_id: str) -> Grouping:
+        """Name a group: its faces are pinned to the subject id, and the gate enrolls them."""
+        name = self.library.collection(collection).name
+        with self._lock:
+            members = self._members(name, group_id)
+            created = self.library.namer(subject_id, [f for f in self.metadata.faces(name, members) if f]) if self.library.namer else False
+            self._pin(name, members, subject_id, {}, {"action": "name", "subject": subject_id, "created": created})
+        return self.groups(collection)
+
+    def undo(self, collection: str) -> Grouping:
+        """Take back the last correction."""
+        name = self.library.collection(collection).name
+        with self._lock:
+            record = self.metadata.pop_correction(name)
+            if record is None:
+                raise NothingToUndo(f"no correction to undo in collection {collection!r}")
+            before = {int(f): value for f, value in record["before"].items()}
+            self.metadata.apply_correction(
+                name, {f: pin for f, (pin, _) in before.items()},
+                {f: g for f, (_, g) in before.items() if g != UNASSIGNED}, {},
+            )
+            if record["action"] == "name" and record.get("created") and self.library.unnamer:
+                self.library.unnamer(record["subject"])
+            self._group_means.pop(name, None)
+        return self.groups(collection)
