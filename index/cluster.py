@@ -2,8 +2,8 @@
 
 - `kmeans`: FAISS k-means (on the GPU when FAISS sees one); k given or chosen by a
   rule of thumb.
-- `group_faces`: faces of an unknown number of people. An exact kNN graph keeps
-  the pairs scoring at least `threshold`; groups linked by those pairs are merged
+- `group_faces`: faces of an unknown number of people. A kNN graph (exact up to
+  50k faces, IVF beyond) keeps the pairs scoring at least `threshold`; groups linked by those pairs are merged
   best first while their *average* pairwise score stays at or above `threshold`
   (average linkage; `linkage="single"` merges on the best pair alone, which chains
   look-alikes together). A merge that would put two faces of the same photo in one
@@ -106,10 +106,35 @@ class _Groups:
         return True
 
 
-def knn_pairs(vectors: np.ndarray, neighbours: int, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unique pairs (i < j, score) among each vector's `neighbours` nearest, keeping scores >= threshold."""
-    index = faiss.IndexFlatIP(vectors.shape[1])
+EXACT_KNN_MAX = 50_000  # above this many faces the kNN graph is built approximately (IVF)
+
+
+def knn_index(vectors: np.ndarray, exact_up_to: int = EXACT_KNN_MAX, probes: int = 16) -> faiss.Index:
+    """An index over `vectors` for their kNN graph: exact up to `exact_up_to` vectors, IVF beyond.
+
+    Exact search costs n^2 * dim (100k x 256-d: ~30 s on 2 cores, 1M: ~50 min). IVF with
+    4 * sqrt(n) lists and `probes` of them searched visits ~probes / (4 sqrt(n)) of the vectors per
+    query; faces of one person sit close together, so their pairs are rarely lost
+    (docs/benchmarks.md gives the measured recall).
+    """
+    n, dim = vectors.shape
+    if n <= exact_up_to:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        lists = int(4 * math.sqrt(n))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(0).choice(n, min(n, 64 * lists), replace=False)
+        index.train(vectors[np.sort(sample)])
+        index.nprobe = probes
     index.add(vectors)
+    return index
+
+
+def knn_pairs(
+    vectors: np.ndarray, neighbours: int, threshold: float, exact_up_to: int = EXACT_KNN_MAX
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique pairs (i < j, score) among each vector's `neighbours` nearest, keeping scores >= threshold."""
+    index = knn_index(vectors, exact_up_to)
     scores, ids = index.search(vectors, min(neighbours + 1, len(vectors)))
     rows = np.repeat(np.arange(len(vectors), dtype=np.int64), ids.shape[1])
     cols, values = ids.reshape(-1), scores.reshape(-1)
@@ -175,6 +200,7 @@ def group_faces(
     min_size: int = 1,
     linkage: str = "average",
     pins: np.ndarray | None = None,
+    exact_up_to: int = EXACT_KNN_MAX,
 ) -> np.ndarray:
     """Group labels (0..g-1, largest first, or -1 for groups under `min_size`) for faces of unknown people.
 
@@ -186,7 +212,7 @@ def group_faces(
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     photos = np.arange(n) if photos is None else np.asarray(photos)
-    first, second, scores = knn_pairs(vectors, neighbours, threshold)
+    first, second, scores = knn_pairs(vectors, neighbours, threshold, exact_up_to)
     groups = _Groups(photos, None if pins is None else np.asarray(pins))
     if linkage == "average":
         roots = _average_linkage(vectors, groups, first, second, threshold)

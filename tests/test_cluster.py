@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facegrid.evaluation.cluster_metrics import score_clustering
-from facegrid.index.cluster import UNASSIGNED, assign, group_faces, group_vectors, kmeans
+from facegrid.index.cluster import UNASSIGNED, assign, group_faces, group_vectors, kmeans, knn_index, knn_pairs
 
 
 def people(count: int, photos: int, dim: int = 64, spread: float = 0.35, seed: int = 0):
@@ -35,6 +35,18 @@ def test_group_faces_recovers_people(linkage):
     labels = group_faces(vectors, threshold=0.6, linkage=linkage)
     scores = score_clustering(truth, labels)
     assert scores.bcubed_f > 0.98 and scores.groups == 30
+
+
+def test_large_collections_use_an_approximate_knn_graph_that_keeps_the_close_pairs():
+    vectors, truth = people(3000, 5)
+    assert knn_index(vectors, exact_up_to=len(vectors)).__class__.__name__ == "IndexFlatIP"
+    assert knn_index(vectors, exact_up_to=len(vectors) - 1).__class__.__name__ == "IndexIVFFlat"
+    exact = knn_pairs(vectors, 8, 0.6, exact_up_to=len(vectors))
+    approximate = knn_pairs(vectors, 8, 0.6, exact_up_to=0)
+    found = set(zip(*approximate[:2])) & set(zip(*exact[:2]))
+    assert len(found) >= 0.98 * len(exact[0])
+    labels = group_faces(vectors, threshold=0.6, exact_up_to=0)
+    assert score_clustering(truth, labels).bcubed_f > 0.99
 
 
 def test_cannot_link_keeps_two_faces_of_one_photo_apart():
