@@ -20,6 +20,7 @@ from .detect import Detection, Detector, centred_guess, make_detector, nearest_t
 from .errors import EncoderError
 from .image import DecodeLimits, decode_image
 from .models import DEFAULT_MODEL, FaceModel, load_model
+from .processes import die_with_parent
 from .quality import FaceQuality, assess
 
 Subject = Literal["all", "centre"]
@@ -134,6 +135,7 @@ def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeL
     """Process-pool initializer: one single-threaded pipeline per worker process."""
     import cv2
 
+    die_with_parent()  # a server killed outright must not leave its workers behind
     cv2.setNumThreads(1)  # one core per worker: the pool supplies the parallelism
     _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, threads=1)
 

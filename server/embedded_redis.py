@@ -10,9 +10,7 @@ is reused, since it holds the same data.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
-import signal
 import subprocess
 import tempfile
 import time
@@ -20,15 +18,9 @@ from pathlib import Path
 
 import redis
 
+from facegrid.encoder.processes import die_with_parent
+
 _MAX_SOCKET_PATH = 100  # Unix socket paths are limited to ~107 bytes
-
-
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux: the server outlives us and is reused next start
-        pass
 
 
 class EmbeddedRedis:
@@ -87,7 +79,7 @@ class EmbeddedRedis:
             cwd=str(self.folder),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -124,6 +126,40 @@ def test_one_photo_twice_in_one_stream_is_indexed_once_with_both_paths(server, a
         assert client.stats("twice").photos == 1 and client.stats("twice").faces == results[0].faces
         hit = client.search(photo=photo, k=1, collection="twice").queries[0].hits[0]
     assert sorted(hit.paths) == ["first/name.jpg", "second/name.jpg"]
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_server_leaves_no_processes_behind(server_factory, album):
+    server = server_factory()
+    photo = sorted((album / "id10_katy_perry").iterdir())[0]
+    with server.client() as client:
+        assert list(client.index_photos([(str(photo), photo.read_bytes())], "kill"))[0].faces >= 1
+    children = _children(server.process.pid)
+    assert len(children) >= 2  # the embedding workers and the embedded Redis
+    server.kill()  # SIGKILL: nothing of ours runs to clean up
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in children if _alive(p)]
 
 
 @pytest.mark.slow
