@@ -101,8 +101,8 @@ def _hit(hit: Hit) -> index_pb2.Hit:
 
 class IndexService(index_pb2_grpc.IndexServiceServicer):
     """Bulk indexing embeds in worker processes (one single-threaded pipeline per core, started on the
-    first stream and kept): 43 LFW photos/s on 2 cores, against 39 with threads sharing this process's
-    models, and no GIL contention as cores are added."""
+    first stream and kept): no GIL contention as cores are added, and this process stays free for
+    gRPC and Redis (docs/benchmarks.md: 86 LFW photos/s on 2 cores with `sface`, 55 with `fused`)."""
 
     def __init__(self, library: Library, detector: str, limits, workers: int | None = None) -> None:
         self.library = library
