@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 from collections import deque
 from concurrent.futures import Future
-from typing import Callable
 
 import numpy as np
 
@@ -16,6 +14,7 @@ from facegrid.encoder.pipeline import faces_of_photos, worker_pool
 from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
 
 from . import messages
+from .batches import arrived_batches
 from .errors import BadRequest, grpc_errors, status_of
 from .gate import normalise_subject_id
 from .library import Hit, Library
@@ -32,54 +31,6 @@ def _done(value) -> Future:
     future: Future = Future()
     future.set_result(value)
     return future
-
-
-def arrived_batches(requests, most: int, most_bytes: int, ready: Callable[[], bool]):
-    """Batches of the requests that have arrived, without waiting to fill a batch.
-
-    The stream is read on a thread. Each batch holds what has arrived since the last one (at
-    least one request, at most `most` requests and `most_bytes` bytes). While nothing has arrived
-    and `ready()` says the caller has work it can finish, an empty batch is yielded instead, so a
-    client that waits for a result before sending more is never kept waiting.
-    """
-    arrived: queue.Queue = queue.Queue(maxsize=4 * most)
-    end = object()
-
-    def read() -> None:
-        try:
-            for request in requests:
-                arrived.put(request)
-        except Exception as error:  # noqa: BLE001 - a broken stream ends the call
-            arrived.put(error)
-        arrived.put(end)
-
-    threading.Thread(target=read, name="index-stream-reader", daemon=True).start()
-    pending = None
-    while True:
-        first = pending
-        pending = None
-        while first is None:
-            try:
-                first = arrived.get(timeout=0.01)
-            except queue.Empty:
-                if ready():
-                    yield []
-        if first is end:
-            return
-        if isinstance(first, Exception):
-            raise first
-        batch, size = [first], len(first.photo)
-        while len(batch) < most:
-            try:
-                item = arrived.get_nowait()
-            except queue.Empty:
-                break
-            if item is end or isinstance(item, Exception) or size + len(item.photo) > most_bytes:
-                pending = item
-                break
-            batch.append(item)
-            size += len(item.photo)
-        yield batch
 
 
 def _box(box: list[float]) -> encoder_pb2.Box:
