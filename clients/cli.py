@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from facegrid.encoder.models import DEFAULT_MODEL, model_names
+# Before numpy and FAISS load (they read these once): idle BLAS and OpenMP threads sleep at once
+# instead of spinning for ~0.1 s, where they took the cores the next face embedding needed.
+# Identify at 100k subjects, p50: 76 ms -> 51 ms (docs/benchmarks.md). An operator's own values win.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .gate_commands import add_commands as add_gate_commands
-from .library_commands import add_commands as add_library_commands
+from facegrid.encoder.models import DEFAULT_MODEL, model_names  # noqa: E402 - after the thread settings
+
+from .gate_commands import add_commands as add_gate_commands  # noqa: E402
+from .library_commands import add_commands as add_library_commands  # noqa: E402
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
