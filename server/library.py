@@ -238,7 +238,7 @@ class Library:
                 else:
                     new[item.outcome.photo_sha256] = item
             rows = [
-                (digest, [item.outcome.path, *item.extra_paths],
+                (digest, list(dict.fromkeys([item.outcome.path, *item.extra_paths])),
                  [(list(f.box), f.quality.as_dict(), f.vector) for f in item.faces])
                 for digest, item in new.items()
             ]
