@@ -64,6 +64,15 @@ class PhotoFaces:
     error_type: str | None = None
 
 
+@dataclass
+class _Found:
+    """What one photo yields before embedding: its detections, their chips and quality."""
+
+    detections: list[Detection]
+    chips: list
+    qualities: list[FaceQuality]
+
+
 class FacePipeline:
     """Decode, detect, align and embed with one model and one detector."""
 
@@ -98,22 +107,38 @@ class FacePipeline:
         self, images: Sequence[np.ndarray], subject: Subject = "all", guess_when_missing: bool = False
     ) -> list[list[Face]]:
         """Faces of several RGB images, their chips embedded in shared batches."""
-        found = [self._detections(image, subject, guess_when_missing) for image in images]
-        chips = [self.model.chip(image, d) for image, detections in zip(images, found) for d in detections]
-        vectors = iter(self.model.embed(chips))
+        return self._embed_found([self._find(image, subject, guess_when_missing) for image in images])
+
+    def faces_in_photos(self, photos: Sequence[bytes]) -> list[list[Face] | EncoderError]:
+        """Faces of several photos' bytes, their chips embedded in shared batches; a photo that cannot
+        be used gets its typed error in its place. Only one decoded photo is held at a time (a batch
+        of 40-megapixel photos would otherwise hold ~1 GB): its chips are cut, then it is dropped."""
+        results: list[list[Face] | EncoderError] = []
+        found: list[_Found] = []
+        for data in photos:
+            try:
+                found.append(self._find(decode_image(data, self.limits), "all", False))
+                results.append([])
+            except EncoderError as error:
+                results.append(error)
+            except Exception as error:  # noqa: BLE001 - a detector failing on one photo fails that photo only
+                results.append(EncoderError(f"{type(error).__name__} while finding faces: {error}"))
+        faces = iter(self._embed_found(found))
+        return [result if isinstance(result, EncoderError) else next(faces) for result in results]
+
+    def _find(self, image: np.ndarray, subject: Subject, guess_when_missing: bool) -> "_Found":
+        detections = self._detections(image, subject, guess_when_missing)
+        return _Found(detections, [self.model.chip(image, d) for d in detections], [assess(image, d) for d in detections])
+
+    def _embed_found(self, found: list["_Found"]) -> list[list[Face]]:
+        vectors = iter(self.model.embed([chip for f in found for chip in f.chips]))
         return [
             [
-                Face(
-                    box=d.box,
-                    landmarks=d.landmarks,
-                    detector=d.detector,
-                    quality=assess(image, d),
-                    vector=next(vectors),
-                    model=self.model.name,
-                )
-                for d in detections
+                Face(box=d.box, landmarks=d.landmarks, detector=d.detector, quality=quality,
+                     vector=next(vectors), model=self.model.name)
+                for d, quality in zip(f.detections, f.qualities)
             ]
-            for image, detections in zip(images, found)
+            for f in found
         ]
 
     def _detections(self, image: np.ndarray, subject: Subject, guess_when_missing: bool) -> list[Detection]:
@@ -141,34 +166,8 @@ def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeL
 
 
 def faces_of_photos(photos: list[bytes]) -> list[list[Face] | EncoderError]:
-    """Worker task: every face of several photos' bytes, chips embedded in shared batches.
-
-    A photo that cannot be used gets its typed error in its place; the others are unaffected.
-    """
-    pipeline: FacePipeline = _worker["pipeline"]
-    results: list[list[Face] | EncoderError] = []
-    images, readable = [], []
-    for position, data in enumerate(photos):
-        try:
-            images.append(decode_image(data, pipeline.limits))
-            readable.append(position)
-            results.append([])
-        except EncoderError as error:
-            results.append(error)
-    try:
-        found = pipeline.faces_in_images(images)
-    except Exception:  # noqa: BLE001 - find which photo broke the batch; the rest still count
-        found = [_faces_or_error(pipeline, image) for image in images]
-    for position, faces in zip(readable, found):
-        results[position] = faces
-    return results
-
-
-def _faces_or_error(pipeline: FacePipeline, image: np.ndarray) -> list[Face] | EncoderError:
-    try:
-        return pipeline.faces_in_image(image)
-    except Exception as error:  # noqa: BLE001 - reported for this photo only
-        return EncoderError(f"{type(error).__name__} while finding faces: {error}")
+    """Worker task: every face of several photos' bytes (see `FacePipeline.faces_in_photos`)."""
+    return _worker["pipeline"].faces_in_photos(photos)
 
 
 def worker_pool(model: str, detector: str, limits: DecodeLimits, workers: int | None = None) -> ProcessPoolExecutor:
@@ -185,15 +184,16 @@ def run_chunk(items: list[tuple[str, str | bytes]], subject: Subject, guess: boo
     """Worker task: faces for a few photos, their chips embedded in shared batches."""
     pipeline: FacePipeline = _worker["pipeline"]
     results = [PhotoFaces(key) for key, _ in items]
-    images, readable = [], []
+    found, readable = [], []
     for result, (_, source) in zip(results, items):
         try:
             data = Path(source).read_bytes() if isinstance(source, str) else source
-            images.append(decode_image(data, pipeline.limits))
+            # Chips are cut as each photo is decoded, so one decoded photo is held at a time.
+            found.append(pipeline._find(decode_image(data, pipeline.limits), subject, guess))
             readable.append(result)
         except (EncoderError, OSError) as error:
             result.error, result.error_type = str(error), type(error).__name__
-    for result, faces in zip(readable, pipeline.faces_in_images(images, subject, guess)):
+    for result, faces in zip(readable, pipeline._embed_found(found)):
         result.faces = faces
     return results
 

@@ -97,3 +97,14 @@ def test_faces_many_keeps_order_and_reports_bad_files(faces_dir, tmp_path):
         assert by_key[path.name].error is None and len(by_key[path.name].faces) == 1
     a, b = (by_key[p.name].faces[0].vector for p in good[:2])
     assert a @ b > 0.4  # the same person
+
+
+def test_faces_in_photos_gives_each_photo_its_faces_or_its_own_error(fused_pipeline, faces_dir):
+    portrait = next((faces_dir / "dlib" / "John_Savage").glob("*.jpg")).read_bytes()
+    group = (faces_dir / "dlib" / "unlabeled" / "2008_004176.jpg").read_bytes()
+    results = fused_pipeline.faces_in_photos([portrait, b"not a photo", group, portrait[: len(portrait) // 4]])
+    assert len(results[0]) == 1 and isinstance(results[1], UnreadableImage)
+    assert len(results[2]) >= 7 and isinstance(results[3], UnreadableImage)
+    # Shared batches give the same vectors as one photo at a time.
+    alone = fused_pipeline.faces(group)
+    np.testing.assert_allclose(np.stack([f.vector for f in results[2]]), np.stack([f.vector for f in alone]), atol=1e-5)
