@@ -109,7 +109,9 @@ class FacePipeline:
         """Faces of several RGB images, their chips embedded in shared batches."""
         return self._embed_found([self._find(image, subject, guess_when_missing) for image in images])
 
-    def faces_in_photos(self, photos: Sequence[bytes]) -> list[list[Face] | EncoderError]:
+    def faces_in_photos(
+        self, photos: Sequence[bytes], subject: Subject = "all", guess_when_missing: bool = False
+    ) -> list[list[Face] | EncoderError]:
         """Faces of several photos' bytes, their chips embedded in shared batches; a photo that cannot
         be used gets its typed error in its place. Only one decoded photo is held at a time (a batch
         of 40-megapixel photos would otherwise hold ~1 GB): its chips are cut, then it is dropped."""
@@ -117,7 +119,7 @@ class FacePipeline:
         found: list[_Found] = []
         for data in photos:
             try:
-                found.append(self._find(decode_image(data, self.limits), "all", False))
+                found.append(self._find(decode_image(data, self.limits), subject, guess_when_missing))
                 results.append([])
             except EncoderError as error:
                 results.append(error)
@@ -184,17 +186,18 @@ def run_chunk(items: list[tuple[str, str | bytes]], subject: Subject, guess: boo
     """Worker task: faces for a few photos, their chips embedded in shared batches."""
     pipeline: FacePipeline = _worker["pipeline"]
     results = [PhotoFaces(key) for key, _ in items]
-    found, readable = [], []
+    photos, readable = [], []
     for result, (_, source) in zip(results, items):
         try:
-            data = Path(source).read_bytes() if isinstance(source, str) else source
-            # Chips are cut as each photo is decoded, so one decoded photo is held at a time.
-            found.append(pipeline._find(decode_image(data, pipeline.limits), subject, guess))
+            photos.append(Path(source).read_bytes() if isinstance(source, str) else source)
             readable.append(result)
-        except (EncoderError, OSError) as error:
+        except OSError as error:
             result.error, result.error_type = str(error), type(error).__name__
-    for result, faces in zip(readable, pipeline._embed_found(found)):
-        result.faces = faces
+    for result, found in zip(readable, pipeline.faces_in_photos(photos, subject, guess)):
+        if isinstance(found, EncoderError):
+            result.error, result.error_type = str(found), type(found).__name__
+        else:
+            result.faces = found
     return results
 
 

@@ -99,7 +99,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         except Exception as error:  # noqa: BLE001 - a failed batch is reported in its photos' results
             log.exception("storing a batch of %d photos failed", len(incoming))
             for item in incoming:
-                if item.needs_faces or not (item.outcome.error or item.outcome.already_indexed):
+                if not (item.outcome.error or item.outcome.already_indexed):
                     item.outcome.error, item.outcome.faces = error, 0
         for item in incoming:
             outcome = item.outcome
