@@ -23,7 +23,8 @@ from facegrid.clients.sdk import Facegrid
 from facegrid.evaluation.datasets import faces_dir
 from facegrid.server.config import Settings
 from facegrid.server.main import start
-from facegrid.server.metadata import NewTemplate
+from facegrid.encoder.quality import FaceQuality
+from facegrid.server.store.subjects import NewTemplate
 
 GALLERIES = (1_000, 10_000, 100_000)
 
@@ -62,7 +63,7 @@ def timed(call, repeats: int) -> list[float]:
 
 def grpc_overhead(client: Facegrid, probe: bytes, repeats: int) -> dict:
     """Client-observed time minus the server handler's own time (trailing metadata), per Identify call."""
-    from facegrid.server.errors import SERVER_TIME_KEY
+    from facegrid.server.rpc.errors import SERVER_TIME_KEY
     from facegrid.v1 import gate_pb2
 
     request = gate_pb2.IdentifyRequest(photo=probe)
@@ -86,7 +87,7 @@ def fill_gallery(running, total: int, seed: int = 0) -> None:
         vectors = rng.standard_normal((count, gate.subjects.dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         gate.metadata.add_subjects_bulk(
-            [(f"synthetic-{total}-{first + i}", NewTemplate(gate.model, v, f"synthetic-{total}-{first + i}", {}))
+            [(f"synthetic-{total}-{first + i}", NewTemplate(gate.model, v, f"synthetic-{total}-{first + i}", FaceQuality.from_dict({})))
              for i, v in enumerate(vectors)]
         )
     gate.rebuild()

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from .assets import dlib_model, opencv_zoo_model
+from .runtime import EncoderSettings
 from .yunet import YUNET_FILE, YuNetNet
 
 # OpenCV 5 warns on every FaceDetectorYN it creates that DNN targets are ignored: noise.
@@ -88,7 +89,7 @@ class YuNetDetector:
         nms_threshold: float = 0.3,
         max_side: int = 1280,
         min_side: int = 320,
-        threads: int = 0,
+        settings: EncoderSettings | None = None,
         backend: str = "onnxruntime",
     ) -> None:
         self.model_path = str(opencv_zoo_model(YUNET_FILE))
@@ -97,7 +98,7 @@ class YuNetDetector:
         self.max_side = max_side
         self.min_side = min_side
         self.backend = backend
-        self._net = YuNetNet(threads) if backend == "onnxruntime" else None
+        self._net = YuNetNet(settings) if backend == "onnxruntime" else None
         # cv2.FaceDetectorYN keeps per-call state (input size): one per thread.
         self._local = threading.local()
 
@@ -267,19 +268,19 @@ class CascadeDetector:
         return []
 
 
-# name -> factory(threads); dlib's detectors run on one thread whatever is asked.
+# name -> factory(encoder settings); dlib's detectors run on one thread whatever is asked.
 DETECTORS = {
-    "yunet": lambda threads: YuNetDetector(threads=threads),
-    "hog": lambda threads: DlibHogDetector(),
-    "mmod": lambda threads: DlibCnnDetector(),
-    "cascade": lambda threads: CascadeDetector([lambda: YuNetDetector(threads=threads), DlibHogDetector, DlibCnnDetector]),
+    "yunet": lambda settings: YuNetDetector(settings=settings),
+    "hog": lambda settings: DlibHogDetector(),
+    "mmod": lambda settings: DlibCnnDetector(),
+    "cascade": lambda settings: CascadeDetector([lambda: YuNetDetector(settings=settings), DlibHogDetector, DlibCnnDetector]),
 }
 
 
-def make_detector(name: str = "cascade", threads: int = 0) -> Detector:
-    """A detector by name: yunet, hog, mmod, or cascade (YuNet, then HOG, then MMOD); threads=0: every core."""
+def make_detector(name: str = "cascade", settings: EncoderSettings | None = None) -> Detector:
+    """A detector by name: yunet, hog, mmod, or cascade (YuNet, then HOG, then MMOD)."""
     try:
-        return DETECTORS[name](threads)
+        return DETECTORS[name](settings)
     except KeyError:
         raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
 

@@ -18,7 +18,6 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .assets import cache_dir
 
 _WEIGHT_OPS = {"DequantizeLinear", "Reshape", "Constant"}
 
@@ -69,10 +68,10 @@ def fold_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def cached_graph(source: Path, label: str, convert: Callable[[Path], bytes]) -> Path:
-    """Path of `convert(source)`, built on first use and cached by `label` and the source's hash."""
+def cached_graph(source: Path, label: str, convert: Callable[[Path], bytes], folder: Path) -> Path:
+    """Path of `convert(source)`, built on first use and cached in `folder` by `label` and the source's hash."""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = cache_dir("models") / f"{label}-{digest}.onnx"
+    target = Path(folder) / f"{label}-{digest}.onnx"
     if not target.exists():
         data = convert(source)
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:

@@ -22,6 +22,7 @@ from .image import DecodeLimits, decode_image
 from .models import DEFAULT_MODEL, FaceModel, load_model
 from .processes import die_with_parent
 from .quality import FaceQuality, assess
+from .runtime import EncoderSettings
 
 Subject = Literal["all", "centre"]
 
@@ -82,10 +83,10 @@ class FacePipeline:
         detector: str | Detector = "cascade",
         limits: DecodeLimits = DecodeLimits(),
         mirror: bool | None = None,
-        threads: int = 0,
+        settings: EncoderSettings | None = None,
     ) -> None:
-        self.model = load_model(model, mirror=mirror, threads=threads) if isinstance(model, str) else model
-        self.detector = make_detector(detector, threads) if isinstance(detector, str) else detector
+        self.model = load_model(model, mirror=mirror, settings=settings) if isinstance(model, str) else model
+        self.detector = make_detector(detector, settings) if isinstance(detector, str) else detector
         self.limits = limits
 
     def faces(self, data: bytes, subject: Subject = "all", guess_when_missing: bool = False) -> list[Face]:
@@ -158,13 +159,13 @@ class FacePipeline:
 _worker: dict = {}
 
 
-def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeLimits) -> None:
+def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeLimits, settings: EncoderSettings | None = None) -> None:
     """Process-pool initializer: one single-threaded pipeline per worker process."""
     import cv2
 
     die_with_parent()  # a server killed outright must not leave its workers behind
     cv2.setNumThreads(1)  # one core per worker: the pool supplies the parallelism
-    _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, threads=1)
+    _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, settings=(settings or EncoderSettings()).single_threaded())
 
 
 def faces_of_photos(photos: list[bytes]) -> list[list[Face] | EncoderError]:
@@ -172,13 +173,14 @@ def faces_of_photos(photos: list[bytes]) -> list[list[Face] | EncoderError]:
     return _worker["pipeline"].faces_in_photos(photos)
 
 
-def worker_pool(model: str, detector: str, limits: DecodeLimits, workers: int | None = None) -> ProcessPoolExecutor:
+def worker_pool(model: str, detector: str, limits: DecodeLimits, workers: int | None = None,
+                settings: EncoderSettings | None = None) -> ProcessPoolExecutor:
     """Worker processes, one single-threaded pipeline each, for bulk work that should use every core."""
     return ProcessPoolExecutor(
         max_workers=workers or os.cpu_count() or 1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=start_worker,
-        initargs=(model, detector, None, limits),
+        initargs=(model, detector, None, limits, settings),
     )
 
 

@@ -34,6 +34,11 @@ class FaceQuality:
         """Plain dict for JSON output."""
         return {k: round(float(v), 3) for k, v in asdict(self).items()}
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "FaceQuality":
+        """Back from `as_dict` (as stored in Redis); measures missing from old records read as 0."""
+        return cls(**{name: float(values.get(name, 0.0)) for name in cls.__dataclass_fields__})
+
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     """Rough (yaw, pitch, roll) in degrees from the five landmarks.

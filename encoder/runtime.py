@@ -1,28 +1,47 @@
-"""ONNX Runtime sessions: CUDA where a GPU is present, CPU otherwise, one code path."""
+"""ONNX Runtime sessions (CUDA where a GPU is present, CPU otherwise, one code path) and the
+encoder's own settings: where converted graphs are cached, which device, how many threads."""
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import onnxruntime as ort
 
+from .assets import data_dir
 
-def providers() -> list[str]:
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Passed down from the server's Settings (or defaulted for library and CLI use)."""
+
+    cache_dir: Path = field(default_factory=lambda: data_dir() / "cache")  # converted graphs under models/
+    device: str = "auto"  # "auto": CUDA when onnxruntime-gpu sees a GPU; "cpu" forces the CPU
+    threads: int = 0  # ONNX Runtime intra-op threads per session; 0: every core
+
+    def single_threaded(self) -> "EncoderSettings":
+        """The same, one thread a session (worker processes: the pool gives the parallelism)."""
+        return replace(self, threads=1)
+
+    def models_dir(self) -> Path:
+        path = Path(self.cache_dir) / "models"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def providers(device: str = "auto") -> list[str]:
     """Execution providers in order of preference, limited to those installed."""
-    wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if os.environ.get("FACEGRID_DEVICE", "").lower() == "cpu":
-        wanted = ["CPUExecutionProvider"]
+    wanted = ["CPUExecutionProvider"] if device.lower() == "cpu" else ["CUDAExecutionProvider", "CPUExecutionProvider"]
     available = set(ort.get_available_providers())
     return [p for p in wanted if p in available]
 
 
-def gpu_available() -> bool:
+def gpu_available(device: str = "auto") -> bool:
     """Whether ONNX Runtime can run on a CUDA GPU here."""
-    return "CUDAExecutionProvider" in providers()
+    return "CUDAExecutionProvider" in providers(device)
 
 
-def session(model: Path | bytes, threads: int = 0) -> ort.InferenceSession:
+def session(model: Path | bytes, threads: int = 0, device: str = "auto") -> ort.InferenceSession:
     """An inference session; threads=0 lets ONNX Runtime use every core."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -33,4 +52,9 @@ def session(model: Path | bytes, threads: int = 0) -> ort.InferenceSession:
     # taking the cores that the gRPC threads and the other model need next.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, sess_options=options, providers=providers())
+    return ort.InferenceSession(source, sess_options=options, providers=providers(device))
+
+
+def settings_session(model: Path | bytes, settings: EncoderSettings) -> ort.InferenceSession:
+    """A session with the encoder settings' threads and device."""
+    return session(model, threads=settings.threads, device=settings.device)

@@ -20,6 +20,7 @@ import onnx
 from . import runtime
 from .assets import opencv_zoo_model
 from .graph_rewrite import cached_graph, fold_weights
+from .runtime import EncoderSettings
 
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 CONVERSION = "1"  # bump when convert_yunet changes, so cached graphs are rebuilt
@@ -37,8 +38,9 @@ def convert_yunet(path: Path) -> bytes:
     return model.SerializeToString()
 
 
-def cached_yunet() -> Path:
-    return cached_graph(opencv_zoo_model(YUNET_FILE), f"yunet-{CONVERSION}", convert_yunet)
+def cached_yunet(settings: EncoderSettings | None = None) -> Path:
+    folder = (settings or EncoderSettings()).models_dir()
+    return cached_graph(opencv_zoo_model(YUNET_FILE), f"yunet-{CONVERSION}", convert_yunet, folder)
 
 
 def padded_blob(bgr: np.ndarray) -> np.ndarray:
@@ -80,8 +82,9 @@ def decode(outputs: dict[str, np.ndarray], blob_width: int, score_threshold: flo
 class YuNetNet:
     """The converted YuNet graph in one ONNX Runtime session (thread-safe: sessions are)."""
 
-    def __init__(self, threads: int = 0) -> None:
-        self._session = runtime.session(cached_yunet(), threads=threads)
+    def __init__(self, settings: EncoderSettings | None = None) -> None:
+        settings = settings or EncoderSettings()
+        self._session = runtime.settings_session(cached_yunet(settings), settings)
         self._names = [o.name for o in self._session.get_outputs()]
 
     def detect(self, bgr: np.ndarray, score_threshold: float, nms_threshold: float) -> np.ndarray:

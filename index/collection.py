@@ -54,7 +54,7 @@ class Hits:
     ids: np.ndarray  # (queries, k) int64; -1 where fewer than k vectors exist
 
 
-class Collection:
+class Collection:  # implements index.store.VectorStore
     """Vectors of one dimension under int64 ids, searched exactly by inner product."""
 
     def __init__(self, name: str, dim: int) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from facegrid.encoder.assets import data_dir
+from facegrid.encoder.runtime import EncoderSettings
 
 
 def _env(name: str, default: str) -> str:
@@ -28,7 +29,14 @@ class Settings:
     max_message_mb: int = field(default_factory=lambda: int(_env("MAX_MESSAGE_MB", "64")))
     max_photo_mb: int = field(default_factory=lambda: int(_env("MAX_PHOTO_MB", "20")))
     max_photo_megapixels: int = field(default_factory=lambda: int(_env("MAX_PHOTO_MEGAPIXELS", "40")))
-    workers: int = field(default_factory=lambda: int(_env("WORKERS", "8")))
+    workers: int = field(default_factory=lambda: int(_env("WORKERS", "8")))  # gRPC threads
+    index_workers: int = field(default_factory=lambda: int(_env("INDEX_WORKERS", "0")))  # embedding processes; 0: one per core
+    device: str = field(default_factory=lambda: _env("DEVICE", "auto"))  # auto: CUDA when present; cpu
+    threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # ONNX Runtime threads of the serving models; 0: all cores
+
+    def encoder(self) -> EncoderSettings:
+        """What the encoder needs: its cache under this data directory, the device and thread count."""
+        return EncoderSettings(cache_dir=self.data_dir / "cache", device=self.device, threads=self.threads)
 
     def with_overrides(self, **overrides) -> "Settings":
         """A copy with the non-None overrides applied (command-line flags)."""

@@ -19,13 +19,19 @@ from facegrid.index.identify import Policy
 from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
 from .config import Settings
-from .embedded_redis import EmbeddedRedis
-from .encoder_service import EncoderService
-from .gate import Gate
-from .gate_service import GateService
-from .index_service import IndexService
-from .library import Library
-from .metadata import LibraryMetadata, Metadata
+from .domain.collections import Collections
+from .domain.gate import Gate
+from .domain.group_assignment import GroupAssigner
+from .domain.grouping import PersonGroups
+from .domain.library import Library
+from .domain.pipelines import Pipelines
+from .domain.vectors import VectorCollections
+from .rpc.encoder_service import EncoderService
+from .rpc.gate_service import GateService
+from .rpc.index_service import IndexService
+from .store.embedded_redis import EmbeddedRedis
+from .store.photos import LibraryStore
+from .store.subjects import SubjectStore
 
 log = logging.getLogger("facegrid.server")
 
@@ -58,12 +64,12 @@ class Running:
             self.embedded.stop()
 
 
-def open_metadata(settings: Settings) -> tuple[Metadata, EmbeddedRedis | None]:
+def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | None]:
     """Redis at FACEGRID_REDIS_URL, or the embedded one in the data directory."""
     if settings.redis_url:
-        return Metadata.connect(settings.redis_url), None
+        return SubjectStore.connect(settings.redis_url), None
     embedded = EmbeddedRedis(settings.data_dir / "redis").start()
-    return Metadata.connect(embedded.url), embedded
+    return SubjectStore.connect(embedded.url), embedded
 
 
 def start(settings: Settings) -> Running:
@@ -73,15 +79,20 @@ def start(settings: Settings) -> Running:
     if persistence and persistence.get("appendonly") != "yes":
         log.warning("Redis has AOF off (%s): acknowledged enrollments can be lost in a crash", persistence)
     limits = DecodeLimits(max_bytes=settings.max_photo_mb * 1_000_000, max_pixels=settings.max_photo_megapixels * 1_000_000)
-    pipeline = FacePipeline(settings.model, settings.detector, limits)
+    encoder = settings.encoder()
+    pipeline = FacePipeline(settings.model, settings.detector, limits, settings=encoder)
+    pipelines = Pipelines(pipeline, settings.detector, limits, encoder)
     calibration = load_calibration(settings.model)
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
     gate = Gate(metadata, pipeline, policy)
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
-    library = Library(LibraryMetadata(metadata.redis), pipeline, calibration)
-    library.namer, library.unnamer = gate.enroll_faces, gate.forget
-    log.info("photo collections rebuilt from Redis: %s", library.rebuild())
+    collections = Collections(LibraryStore(metadata.redis))
+    log.info("photo collections rebuilt from Redis: %s", collections.rebuild())
+    assigner = GroupAssigner(collections.store)
+    library = Library(collections, pipelines, assigner)
+    people = PersonGroups(collections, assigner, gate)
+    vectors = VectorCollections(collections)
 
     message_bytes = settings.max_message_mb * 1024 * 1024
     server = grpc.server(
@@ -91,9 +102,9 @@ def start(settings: Settings) -> Running:
             ("grpc.max_send_message_length", message_bytes),
         ],
     )
-    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipeline, settings.detector, limits), server)
+    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipelines), server)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate), server)
-    index_service = IndexService(library, settings.detector, limits)
+    index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder)
     index_pb2_grpc.add_IndexServiceServicer_to_server(index_service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from facegrid.server.batches import arrived_batches
+from facegrid.server.rpc.batches import arrived_batches
 
 
 @dataclass

@@ -143,3 +143,9 @@ def test_identification_threshold_grows_with_the_gallery():
     assert policy.identification_threshold(10_000) > policy.identification_threshold(100) > policy.threshold
     decision = policy.decide_identification(policy.identification_threshold(100), 100)
     assert decision.accepted and decision.estimated_far == pytest.approx(1e-3, rel=0.3)
+
+
+def test_the_faiss_collection_implements_the_vector_store_interface():
+    from facegrid.index.store import VectorStore
+
+    assert isinstance(Collection("any", 4), VectorStore)

@@ -9,6 +9,7 @@ fused weights give each part an equal say relative to its score spread
 from __future__ import annotations
 
 from ..errors import UnknownModel
+from ..runtime import EncoderSettings
 from .base import FaceModel, l2_normalise
 
 DEFAULT_MODEL = "fused"
@@ -50,21 +51,21 @@ def _parts(name: str) -> list[str]:
         raise UnknownModel(f"unknown model {name!r}; available: {', '.join(_PARTS)}") from None
 
 
-def _single(name: str, mirror: bool, threads: int) -> FaceModel:
+def _single(name: str, mirror: bool, settings: EncoderSettings | None) -> FaceModel:
     # Imported here so listing models does not load dlib or ONNX.
     if name == "dlib":
         from .dlib_resnet import DlibResNet
 
-        return DlibResNet(mirror=mirror, threads=threads)
+        return DlibResNet(mirror=mirror, settings=settings)
     from .sface import SFace
 
-    return SFace(mirror=mirror, threads=threads)
+    return SFace(mirror=mirror, settings=settings)
 
 
-def load_model(name: str = DEFAULT_MODEL, mirror: bool | None = None, threads: int = 0) -> FaceModel:
-    """A ready model by name; `mirror=None` keeps each part's default; `threads=0` uses every core."""
-    settings = mirror_settings(name, mirror)
-    parts = [_single(part, settings[part], threads) for part in settings]
+def load_model(name: str = DEFAULT_MODEL, mirror: bool | None = None, settings: EncoderSettings | None = None) -> FaceModel:
+    """A ready model by name; `mirror=None` keeps each part's default; settings: cache folder, device, threads."""
+    mirrors = mirror_settings(name, mirror)
+    parts = [_single(part, mirrors[part], settings) for part in mirrors]
     if len(parts) == 1:
         return parts[0]
     from .fused import FusedModel

@@ -32,10 +32,9 @@ class FaceModel(ABC):
     # Largest batch per inference call: beyond it a CPU gets slower per chip (measured).
     max_batch = 16
 
-    def __init__(self, mirror: bool = False, threads: int = 0) -> None:
+    def __init__(self, mirror: bool = False) -> None:
         # Average each face's vector with that of its horizontally flipped chip.
         self.mirror = mirror
-        self.threads = threads
 
     @abstractmethod
     def chip(self, image: np.ndarray, detection: Detection) -> Any:

@@ -16,7 +16,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..assets import cache_dir, dlib_model
+from ..assets import dlib_model
+from ..runtime import EncoderSettings
 from .dlib_dat import AddPrev, Affine, Conv, Fc, InputRGB, Layer, Pool, Relu, Skip, Tag, read_dlib_dat
 
 DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
@@ -222,10 +223,10 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_dlib_onnx(dat_path: Path | None = None) -> Path:
+def cached_dlib_onnx(dat_path: Path | None = None, folder: Path | None = None) -> Path:
     """Path of the ONNX file for `dat_path` (default: the shipped model), built on first use."""
     dat_path = Path(dat_path) if dat_path is not None else dlib_model(DAT_NAME)
-    folder = cache_dir("models")
+    folder = Path(folder) if folder is not None else EncoderSettings().models_dir()
     target = folder / f"dlib_resnet_v1-g{GRAPH_VERSION}-{_sha256(dat_path)[:16]}.onnx"
     if target.is_file():
         return target

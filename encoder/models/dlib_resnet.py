@@ -12,6 +12,7 @@ from .. import runtime
 from ..align import DlibChipper
 from ..detect import Detection
 from .base import FaceModel
+from ..runtime import EncoderSettings
 from .dlib_onnx import cached_dlib_onnx, preprocess
 
 
@@ -21,10 +22,11 @@ class DlibResNet(FaceModel):
     name = "dlib"
     dim = 128
     input_size = (150, 150)
-    def __init__(self, mirror: bool = False, threads: int = 0) -> None:
-        super().__init__(mirror=mirror, threads=threads)
+    def __init__(self, mirror: bool = False, settings: EncoderSettings | None = None) -> None:
+        super().__init__(mirror=mirror)
+        settings = settings or EncoderSettings()
         self._chipper = DlibChipper(size=150, padding=0.25)
-        self._session = runtime.session(cached_dlib_onnx(), threads=threads)
+        self._session = runtime.settings_session(cached_dlib_onnx(folder=settings.models_dir()), settings)
         self._input = self._session.get_inputs()[0].name
 
     def chip(self, image: np.ndarray, detection: Detection) -> np.ndarray:

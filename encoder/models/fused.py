@@ -19,7 +19,7 @@ class FusedModel(FaceModel):
     """Weighted concatenation of several face models' normalised vectors."""
 
     def __init__(self, name: str, parts: Sequence[FaceModel], weights: Sequence[float]) -> None:
-        super().__init__(mirror=False, threads=0)
+        super().__init__(mirror=False)
         if len(parts) != len(weights) or min(weights) <= 0:
             raise ValueError("one positive weight per part")
         self.name = name

@@ -25,6 +25,7 @@ from ..align import arcface_chip
 from ..assets import opencv_zoo_model
 from ..detect import Detection
 from ..graph_rewrite import cached_graph, fold_weights
+from ..runtime import EncoderSettings
 from .base import FaceModel
 
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -69,9 +70,10 @@ def convert_sface(path: Path) -> bytes:
     return model.SerializeToString()
 
 
-def cached_sface() -> Path:
+def cached_sface(settings: EncoderSettings | None = None) -> Path:
     """Path of the converted SFace graph, built on first use and cached by source hash."""
-    return cached_graph(opencv_zoo_model(SFACE_FILE), f"sface-{CONVERSION}", convert_sface)
+    folder = (settings or EncoderSettings()).models_dir()
+    return cached_graph(opencv_zoo_model(SFACE_FILE), f"sface-{CONVERSION}", convert_sface, folder)
 
 
 class _OpenCvNet:
@@ -95,8 +97,8 @@ class _OpenCvNet:
 class _OnnxRuntimeNet:
     """The rewritten graph on ONNX Runtime (CUDA where present): the default."""
 
-    def __init__(self, threads: int) -> None:
-        self._session = runtime.session(cached_sface(), threads=threads)
+    def __init__(self, settings: EncoderSettings) -> None:
+        self._session = runtime.settings_session(cached_sface(settings), settings)
 
     def run(self, blob: np.ndarray) -> np.ndarray:
         return self._session.run(None, {"data": blob})[0]
@@ -111,10 +113,10 @@ class SFace(FaceModel):
     # On a CPU core, ms per chip: 13.9 at batch 1, 13.6 at 2, 14.1 at 4, 14.3 at 8 (cache-bound beyond).
     max_batch = 2
 
-    def __init__(self, mirror: bool = False, threads: int = 0, backend: str = "onnxruntime") -> None:
-        super().__init__(mirror=mirror, threads=threads)
+    def __init__(self, mirror: bool = False, settings: EncoderSettings | None = None, backend: str = "onnxruntime") -> None:
+        super().__init__(mirror=mirror)
         self.backend = backend
-        self._net = _OnnxRuntimeNet(threads) if backend == "onnxruntime" else _OpenCvNet()
+        self._net = _OnnxRuntimeNet(settings or EncoderSettings()) if backend == "onnxruntime" else _OpenCvNet()
 
     def chip(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """112x112 RGB chip on the ArcFace template (OpenCV's alignCrop geometry)."""

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facegrid.index.cluster import UNASSIGNED, assign, group_faces, group_vectors
-from facegrid.index.errors import CollectionNotFound
+from facegrid.index.calibration import load_calibration
+from facegrid.index.cluster import UNASSIGNED, group_faces, group_vectors
+from facegrid.index.errors import CollectionNotFound, VectorError
 
-from .metadata import FaceRecord
-
-if TYPE_CHECKING:
-    from .library import Library
+from ..store.photos import FaceRecord
+from .collections import Collections
+from .errors import NothingToUndo
+from .gate import Gate
+from .group_assignment import GroupAssigner
 
 DEFAULT_LINK_FAR = 1e-5  # faces link where one pair of strangers in 100,000 would (docs/benchmarks.md)
 
@@ -34,29 +35,31 @@ class Grouping:
     names: dict[int, str] = field(default_factory=dict)  # group id -> subject id it was named as
 
 
-class NothingToUndo(LookupError):
-    pass
-
-
 def _is_name(pin: str) -> bool:
     return bool(pin) and not pin.startswith("~")  # "~..." pins are anonymous (merge, split)
 
 
 class PersonGroups:
-    """Groups by person over a library's face collections (shares the library's lock and Redis)."""
+    """Groups by person over a library's face collections; naming a group enrolls it at the gate."""
 
-    def __init__(self, library: Library) -> None:
-        self.library = library
-        self.metadata = library.metadata
-        self._lock = library.lock
-        # Per collection: (group ids, unit mean vectors, threshold) of the last clustering.
-        self._group_means: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+    def __init__(self, collections: Collections, assigner: GroupAssigner, gate: Gate) -> None:
+        self.collections = collections
+        self.metadata = collections.store
+        self.assigner = assigner
+        self.gate = gate
+        self._lock = collections.lock
+
+    def _face_collection(self, collection: str) -> str:
+        info = self.collections.info(collection)
+        if info.plain:
+            raise VectorError(f"collection {info.name!r} holds plain vectors; group them with KMeans")
+        return info.name
 
     def cluster(self, collection: str, min_size: int = 1, link_far: float = DEFAULT_LINK_FAR) -> Grouping:
         """Group every face of the collection by person and store the grouping."""
-        target = self.library.collection(collection)
-        name = target.name
-        threshold = self.library.calibration.threshold(link_far)
+        name = self._face_collection(collection)
+        target = self.collections.get(name)
+        threshold = load_calibration(self.collections.info(name).model).threshold(link_far)
         with self._lock:
             ids, vectors = target.items()
             photos = [f.photo_sha256 if f else "" for f in self.metadata.faces(name, ids.tolist())]
@@ -65,35 +68,13 @@ class PersonGroups:
             labels = group_faces(vectors, threshold, photos=np.array(photos), min_size=max(min_size, 1), pins=pins)
             self.metadata.save_groups(name, {int(i): int(g) for i, g in zip(ids, labels) if g != UNASSIGNED}, threshold, min_size)
             group_ids, means = group_vectors(vectors, labels)
-            self._group_means[name] = (group_ids, means, threshold)
+            self.assigner.remember(name, group_ids, means, threshold)
         return self.groups(collection)
-
-    def assign_new(self, collection: str, face_ids: list[int], vectors: np.ndarray) -> None:
-        """New faces join the nearest group of the last clustering when close enough (lock held)."""
-        means = self._group_means.get(collection) or self._load_group_means(collection)
-        if means is None:
-            return
-        group_ids, group_means, threshold = means
-        labels = assign(vectors, group_ids, group_means, threshold)
-        self.metadata.assign_groups(collection, {f: int(g) for f, g in zip(face_ids, labels) if g != UNASSIGNED})
-
-    def _load_group_means(self, collection: str):
-        settings = self.metadata.clustering(collection)
-        if settings is None:
-            return None
-        grouped = self.metadata.groups(collection)
-        faces = [f for f in self.metadata.faces(collection, list(grouped)) if f is not None]
-        if not faces:
-            return None
-        labels = np.array([grouped[f.face_id] for f in faces])
-        group_ids, means = group_vectors(np.stack([f.vector for f in faces]), labels)
-        self._group_means[collection] = (group_ids, means, settings["threshold"])
-        return self._group_means[collection]
 
     def groups(self, collection: str) -> Grouping:
         """The stored grouping: each group's faces, largest group first."""
-        target = self.library.collection(collection)
-        name = target.name
+        name = self._face_collection(collection)
+        target = self.collections.get(name)
         grouped = self.metadata.groups(name)
         settings = self.metadata.clustering(name) or {"threshold": float("nan")}
         members: dict[int, list[FaceRecord]] = {}
@@ -123,11 +104,11 @@ class PersonGroups:
         grouped = self.metadata.groups(collection)
         action["before"] = {str(f): [pins.get(f, ""), grouped.get(f, UNASSIGNED)] for f in set(faces) | set(groups)}
         self.metadata.apply_correction(collection, {f: label for f in faces}, groups, action)
-        self._group_means.pop(collection, None)
+        self.assigner.forget(collection)
 
     def merge(self, collection: str, group_id: int, other_group_id: int) -> Grouping:
         """Put two groups together for good: every face of both gets one pin."""
-        name = self.library.collection(collection).name
+        name = self._face_collection(collection)
         with self._lock:
             keep, other = self._members(name, group_id), self._members(name, other_group_id)
             pins = self.metadata.pins(name)
@@ -138,7 +119,7 @@ class PersonGroups:
 
     def split(self, collection: str, face_id: int) -> Grouping:
         """Take a face out of its group for good: it and the rest are pinned apart."""
-        name = self.library.collection(collection).name
+        name = self._face_collection(collection)
         with self._lock:
             grouped = self.metadata.groups(name)
             if face_id not in grouped:
@@ -155,16 +136,16 @@ class PersonGroups:
 
     def name(self, collection: str, group_id: int, subject_id: str) -> Grouping:
         """Name a group: its faces are pinned to the subject id, and the gate enrolls them."""
-        name = self.library.collection(collection).name
+        name = self._face_collection(collection)
         with self._lock:
             members = self._members(name, group_id)
-            created = self.library.namer(subject_id, [f for f in self.metadata.faces(name, members) if f]) if self.library.namer else False
+            created = self.gate.enroll_faces(subject_id, [f for f in self.metadata.faces(name, members) if f])
             self._pin(name, members, subject_id, {}, {"action": "name", "subject": subject_id, "created": created})
         return self.groups(collection)
 
     def undo(self, collection: str) -> Grouping:
         """Take back the last correction."""
-        name = self.library.collection(collection).name
+        name = self._face_collection(collection)
         with self._lock:
             record = self.metadata.pop_correction(name)
             if record is None:
@@ -174,7 +155,7 @@ class PersonGroups:
                 name, {f: pin for f, (pin, _) in before.items()},
                 {f: g for f, (_, g) in before.items() if g != UNASSIGNED}, {},
             )
-            if record["action"] == "name" and record.get("created") and self.library.unnamer:
-                self.library.unnamer(record["subject"])
-            self._group_means.pop(name, None)
+            if record["action"] == "name" and record.get("created"):
+                self.gate.forget(record["subject"])
+            self.assigner.forget(name)
         return self.groups(collection)

@@ -9,9 +9,7 @@ number) and is rebuilt from Redis on start.
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
-import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,71 +19,9 @@ from facegrid.encoder.pipeline import Face, FacePipeline
 from facegrid.index.collection import Collection
 from facegrid.index.identify import Decision, Policy, identify, subject_vector, verify
 
-from .metadata import Metadata, NewTemplate, SubjectRecord, TemplateRecord
-
-MAX_SUBJECT_ID = 128
-_SUBJECT_ID = re.compile(r"^[\w.\-@:+]+$")  # \w: letters, digits and _ of any script
-
-
-class GateError(Exception):
-    """Base class of the gate's own errors."""
-
-
-class InvalidSubjectId(GateError, ValueError):
-    pass
-
-
-class SubjectNotFound(GateError, LookupError):
-    pass
-
-
-class NoUsableFace(GateError):
-    """The photo has no face the gate can use; `reason` says why in the operator's words."""
-
-
-def normalise_subject_id(raw: str) -> str:
-    """The documented subject-id rule: 1-128 characters after NFC; letters, digits and . _ - @ : + of any script."""
-    subject_id = unicodedata.normalize("NFC", raw or "")
-    if not subject_id:
-        raise InvalidSubjectId("subject id is empty")
-    if len(subject_id) > MAX_SUBJECT_ID:
-        raise InvalidSubjectId(f"subject id is {len(subject_id)} characters long; at most {MAX_SUBJECT_ID} are allowed")
-    if not _SUBJECT_ID.match(subject_id):
-        raise InvalidSubjectId(
-            "subject id may hold only letters, digits and . _ - @ : + (no spaces or control characters)"
-        )
-    return subject_id
-
-
-@dataclass(frozen=True)
-class EnrollmentRules:
-    """What an enrollment photo must show. Reasons name the rule so the operator can act."""
-
-    min_face_size: float = 60.0  # pixels, shorter side of the face box
-    min_sharpness: float = 20.0  # variance of the Laplacian on the 112x112 chip
-    max_yaw: float = 40.0  # degrees
-    max_pitch: float = 40.0  # degrees (rough estimate)
-    min_detector_score: float = 0.7
-    # Warn when a new template scores below this against the subject's other templates:
-    # the estimated FAR there is 1%, so it looks more like someone else than like them.
-    unlike_far: float = 1e-2
-
-    def refusal(self, faces: list[Face]) -> str | None:
-        """Why these faces cannot make a template, or None when there is exactly one usable face."""
-        if not faces:
-            return "no face found in the photo"
-        if len(faces) > 1:
-            return f"{len(faces)} faces in the photo; an enrollment photo must show one person"
-        q = faces[0].quality
-        if q.size < self.min_face_size:
-            return f"face too small: {q.size:.0f} px, at least {self.min_face_size:.0f} px needed"
-        if q.sharpness < self.min_sharpness:
-            return f"face too blurry: sharpness {q.sharpness:.0f}, at least {self.min_sharpness:.0f} needed"
-        if abs(q.yaw) > self.max_yaw or abs(q.pitch) > self.max_pitch:
-            return f"head turned too far (yaw {q.yaw:+.0f}, pitch {q.pitch:+.0f} degrees); look at the camera"
-        if q.detector_score < self.min_detector_score:
-            return f"face unclear (detector score {q.detector_score:.2f})"
-        return None
+from ..store.subjects import NewTemplate, SubjectRecord, SubjectStore, TemplateRecord
+from .enrollment import EnrollmentRules, normalise_subject_id
+from .errors import NoUsableFace, SubjectNotFound
 
 
 @dataclass
@@ -131,7 +67,7 @@ class Gate:
 
     def __init__(
         self,
-        metadata: Metadata,
+        metadata: SubjectStore,
         pipeline: FacePipeline,
         policy: Policy,
         rules: EnrollmentRules = EnrollmentRules(),
@@ -205,7 +141,7 @@ class Gate:
                 outcome.face = faces[0] if len(faces) == 1 else None
                 continue
             outcome.face = faces[0]
-            fresh.append((outcome, NewTemplate(self.model, faces[0].vector, digest, faces[0].quality.as_dict())))
+            fresh.append((outcome, NewTemplate(self.model, faces[0].vector, digest, faces[0].quality)))
         if not any(o.accepted for o in outcomes) and not fresh:
             raise NoUsableFace("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes))
 
@@ -237,7 +173,7 @@ class Gate:
         """
         subject_id = normalise_subject_id(subject_id)
         usable = [f for f in faces if len(f.vector) == self.subjects.dim]
-        usable.sort(key=lambda f: (-f.quality.get("size", 0), -f.quality.get("sharpness", 0)))
+        usable.sort(key=lambda f: (-f.quality.size, -f.quality.sharpness))
         with self._write_lock:
             created = self.metadata.subject(subject_id) is None
             existing = self.metadata.templates(subject_id)

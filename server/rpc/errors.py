@@ -13,9 +13,7 @@ from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, Unkno
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
-from .gate import InvalidSubjectId, NoUsableFace, SubjectNotFound
-from .grouping import NothingToUndo
-from .library import CollectionExists
+from ..domain.errors import CollectionExists, InvalidSubjectId, NoUsableFace, NothingToUndo, SubjectNotFound
 
 log = logging.getLogger("facegrid.server")
 

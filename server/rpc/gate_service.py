@@ -6,7 +6,8 @@ from facegrid.v1 import gate_pb2, gate_pb2_grpc
 
 from . import messages
 from .errors import BadRequest, grpc_errors
-from .gate import Gate, normalise_subject_id
+from ..domain.enrollment import normalise_subject_id
+from ..domain.gate import Gate
 
 MAX_CANDIDATES = 100
 MAX_PAGE = 1000

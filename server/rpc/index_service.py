@@ -11,13 +11,16 @@ from concurrent.futures import Future
 import numpy as np
 
 from facegrid.encoder.pipeline import faces_of_photos, worker_pool
+from facegrid.encoder.runtime import EncoderSettings
 from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
 
+from ..domain.enrollment import normalise_subject_id
+from ..domain.grouping import PersonGroups
+from ..domain.library import Hit, IncomingPhoto, Library
+from ..domain.vectors import VectorCollections
 from . import messages
 from .batches import arrived_batches
 from .errors import BadRequest, grpc_errors, status_of
-from .gate import normalise_subject_id
-from .library import Hit, Library
 
 MAX_K = 1000
 MAX_HASHES = 10_000
@@ -31,6 +34,23 @@ def _done(value) -> Future:
     future: Future = Future()
     future.set_result(value)
     return future
+
+
+class _Gathered:
+    """The faces of a batch whose photos go to several models' workers, in the batch's order."""
+
+    def __init__(self, parts: list[tuple[list[int], Future]], count: int) -> None:
+        self.parts, self.count = parts, count
+
+    def done(self) -> bool:
+        return all(future.done() for _, future in self.parts)
+
+    def result(self) -> list:
+        faces: list = [None] * self.count
+        for positions, future in self.parts:
+            for position, found in zip(positions, future.result()):
+                faces[position] = found
+        return faces
 
 
 def _box(box: list[float]) -> encoder_pb2.Box:
@@ -55,38 +75,52 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     first stream and kept): no GIL contention as cores are added, and this process stays free for
     gRPC and Redis (docs/benchmarks.md: 86 LFW photos/s on 2 cores with `sface`, 55 with `fused`)."""
 
-    def __init__(self, library: Library, detector: str, limits, workers: int | None = None) -> None:
+    def __init__(self, library: Library, people: PersonGroups, vectors: VectorCollections, detector: str, limits,
+                 workers: int = 0, encoder: EncoderSettings | None = None) -> None:
         self.library = library
+        self.people = people
+        self.vectors = vectors
         self.workers = workers or os.cpu_count() or 1
         self._detector = detector
         self._limits = limits
-        self._pool = None
+        self._encoder = encoder or EncoderSettings()
+        self._pools: dict[str, object] = {}  # model -> worker processes embedding with it
         self._pool_lock = threading.Lock()
 
-    def _processes(self):
+    def _processes(self, model: str):
         with self._pool_lock:
-            if self._pool is None:
-                self._pool = worker_pool(self.library.model, self._detector, self._limits, self.workers)
-            return self._pool
+            if model not in self._pools:
+                self._pools[model] = worker_pool(model, self._detector, self._limits, self.workers, self._encoder)
+            return self._pools[model]
 
     def close(self) -> None:
         """Stop the worker processes."""
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-                self._pool = None
+            for pool in self._pools.values():
+                pool.shutdown(cancel_futures=True)
+            self._pools.clear()
+
+    def _embed(self, incoming: list[IncomingPhoto]):
+        """A future of the faces of the photos that need them, each embedded with its collection's model."""
+        needing = [item for item in incoming if item.needs_faces]
+        if not needing:
+            return _done([])
+        by_model: dict[str, list[int]] = {}
+        for position, item in enumerate(needing):
+            by_model.setdefault(self.library.model_of(item.collection), []).append(position)
+        parts = [(positions, self._processes(model).submit(faces_of_photos, [needing[p].photo for p in positions]))
+                 for model, positions in by_model.items()]
+        return parts[0][1] if len(parts) == 1 else _Gathered(parts, len(needing))
 
     def IndexPhotos(self, requests, context):
         # Photos are taken in batches of whatever has arrived (up to BATCH_PHOTOS), each batch embedded
         # in a worker process while the next ones are read; results go back in request order, a photo's
         # error in its own result.
-        pool = self._processes()
         in_flight: deque = deque()  # (incoming photos, future of their faces), oldest first
         for batch in arrived_batches(requests, BATCH_PHOTOS, BATCH_BYTES, lambda: bool(in_flight) and in_flight[0][1].done()):
             if batch:
                 incoming = self.library.prepare([(r.collection, r.path, r.photo, r.photo_sha256) for r in batch])
-                photos = [item.photo for item in incoming if item.needs_faces]
-                in_flight.append((incoming, pool.submit(faces_of_photos, photos) if photos else _done([])))
+                in_flight.append((incoming, self._embed(incoming)))
             # Finish the batches that are done, and wait for the oldest while too many are in flight.
             while in_flight and (in_flight[0][1].done() or len(in_flight) > 2 * self.workers):
                 yield from self._finish(*in_flight.popleft())
@@ -155,12 +189,12 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
             raise BadRequest(f"link_far must be between 0 and 1, got {link_far}")
         if request.min_size < 0:
             raise BadRequest(f"min_size must be positive, got {request.min_size}")
-        grouping = self.library.people.cluster(request.collection, request.min_size or 1, link_far)
+        grouping = self.people.cluster(request.collection, request.min_size or 1, link_far)
         return self._groups(request.collection, grouping)
 
     @grpc_errors
     def Groups(self, request: index_pb2.GroupsRequest, context) -> index_pb2.GroupsResponse:
-        return self._groups(request.collection, self.library.people.groups(request.collection))
+        return self._groups(request.collection, self.people.groups(request.collection))
 
     @grpc_errors
     def Correct(self, request: index_pb2.CorrectRequest, context) -> index_pb2.GroupsResponse:
@@ -168,25 +202,25 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         if action == "merge":
             if request.merge.group_id == request.merge.other_group_id:
                 raise BadRequest("merge needs two different groups")
-            grouping = self.library.people.merge(request.collection, request.merge.group_id, request.merge.other_group_id)
+            grouping = self.people.merge(request.collection, request.merge.group_id, request.merge.other_group_id)
         elif action == "split":
             if not request.split.face_id.isdigit():
                 raise BadRequest(f"face_id must be a number, got {request.split.face_id!r}")
-            grouping = self.library.people.split(request.collection, int(request.split.face_id))
+            grouping = self.people.split(request.collection, int(request.split.face_id))
         elif action == "name":
             normalise_subject_id(request.name.subject_id)  # INVALID_ARGUMENT before anything changes
-            grouping = self.library.people.name(request.collection, request.name.group_id, request.name.subject_id)
+            grouping = self.people.name(request.collection, request.name.group_id, request.name.subject_id)
         else:
             raise BadRequest("say what to correct: merge, split or name")
         return self._groups(request.collection, grouping)
 
     @grpc_errors
     def Undo(self, request: index_pb2.UndoRequest, context) -> index_pb2.GroupsResponse:
-        return self._groups(request.collection, self.library.people.undo(request.collection))
+        return self._groups(request.collection, self.people.undo(request.collection))
 
     @grpc_errors
     def CreateCollection(self, request, context) -> index_pb2.StatsResponse:
-        return index_pb2.StatsResponse(**self.library.create_vector_collection(request.collection, request.dim))
+        return index_pb2.StatsResponse(**self.vectors.create(request.collection, request.dim))
 
     @grpc_errors
     def AddVectors(self, request, context) -> index_pb2.StatsResponse:
@@ -196,11 +230,11 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         if len(lengths) > 1:
             raise BadRequest(f"vectors of different lengths: {sorted(lengths)}")
         vectors = np.array([list(v.values) for v in request.vectors], dtype=np.float32)
-        return index_pb2.StatsResponse(**self.library.add_vectors(request.collection, list(request.ids), vectors))
+        return index_pb2.StatsResponse(**self.vectors.add(request.collection, list(request.ids), vectors))
 
     @grpc_errors
     def RemoveVectors(self, request, context) -> index_pb2.StatsResponse:
-        return index_pb2.StatsResponse(**self.library.remove_vectors(request.collection, list(request.ids)))
+        return index_pb2.StatsResponse(**self.vectors.remove(request.collection, list(request.ids)))
 
     @grpc_errors
     def KMeans(self, request: index_pb2.KMeansRequest, context) -> index_pb2.KMeansResponse:

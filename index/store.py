@@ -1,0 +1,39 @@
+"""The vector-store interface every engine behind a collection implements (FAISS today; Milvus beside it later).
+
+A store is derived data: its owner fills it from the system of record (Redis) and keeps it in
+step; every method takes and returns numpy arrays (`float32 (n, dim)`, `int64 (n,)`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .collection import Hits
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Vectors of one dimension under int64 ids."""
+
+    name: str
+    dim: int
+
+    def add(self, ids, vectors: np.ndarray) -> None:
+        """Add vectors under ids; an id already present is replaced."""
+
+    def remove(self, ids) -> int:
+        """Remove ids (absent ones are ignored); how many were removed."""
+
+    def search(self, queries: np.ndarray, k: int) -> Hits:
+        """The k best-scoring vectors for each query."""
+
+    def count(self) -> int:
+        """How many vectors are stored."""
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of everything stored."""
+
+    def clear(self) -> None:
+        """Remove everything (before a rebuild)."""

@@ -1,0 +1,1 @@
+"""Domain: the gate, photo libraries, grouping and plain-vector collections (no gRPC)."""

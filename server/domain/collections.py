@@ -1,0 +1,113 @@
+"""The registry of a server's FAISS collections: one per photo-library or plain-vector collection.
+
+Each collection is registered in Redis with the model that made its vectors and their
+dimension (first writer wins), and its FAISS copy here is rebuilt from Redis on start.
+A collection keeps its model for life: photos and queries for it are embedded with that
+model, whatever the server's default is.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from facegrid.index.collection import Collection
+from facegrid.index.errors import CollectionNotFound, VectorError
+
+from ..store.photos import LibraryStore
+from .errors import CollectionExists
+
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+DEFAULT_COLLECTION = "photos"
+PLAIN_VECTORS = "vectors"  # the "model" of a collection of caller-supplied vectors
+
+
+def check_collection_name(name: str) -> str:
+    """1 to 64 characters: letters, digits and . _ - (the default collection when empty)."""
+    name = name or DEFAULT_COLLECTION
+    if not _COLLECTION_NAME.match(name):
+        raise VectorError(f"collection name {name[:80]!r} is not 1-64 letters, digits, '.', '_' or '-'")
+    return name
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection holds: vectors of `model` (or plain vectors) of `dim` values."""
+
+    name: str
+    model: str
+    dim: int
+
+    @property
+    def plain(self) -> bool:
+        return self.model == PLAIN_VECTORS
+
+
+class Collections:
+    """FAISS collections by name, with the settings Redis holds for them."""
+
+    def __init__(self, store: LibraryStore) -> None:
+        self.store = store
+        self._vectors: dict[str, Collection] = {}
+        self._info: dict[str, CollectionInfo] = {}
+        self.lock = threading.Lock()  # guards the registry and every multi-step Redis change
+
+    def rebuild(self) -> dict[str, int]:
+        """Refill every collection from Redis; vectors per collection."""
+        with self.lock:
+            self._vectors.clear()
+            self._info.clear()
+            for name, settings in self.store.collections().items():
+                info = self._register(name, settings)
+                if info.plain:
+                    ids, vectors = self.store.all_vectors(name)
+                else:
+                    faces = list(self.store.all_faces(name))
+                    ids = np.array([f.face_id for f in faces], dtype=np.int64)
+                    vectors = np.stack([f.vector for f in faces]) if faces else None
+                if len(ids):
+                    self._vectors[name].add(ids, vectors)
+            return {name: c.count() for name, c in self._vectors.items()}
+
+    def _register(self, name: str, settings: dict) -> CollectionInfo:
+        info = self._info[name] = CollectionInfo(name, settings["model"], int(settings["dim"]))
+        self._vectors.setdefault(name, Collection(name, info.dim))
+        return info
+
+    def info(self, name: str) -> CollectionInfo:
+        """A collection's settings; NOT_FOUND when there is no such collection."""
+        name = check_collection_name(name)
+        with self.lock:
+            if name not in self._info:
+                settings = self.store.collections().get(name)  # made by another server meanwhile
+                if settings is None:
+                    raise CollectionNotFound(f"no collection {name!r}")
+                self._register(name, settings)
+            return self._info[name]
+
+    def get(self, name: str) -> Collection:
+        """A collection's FAISS vectors (NOT_FOUND when there is none)."""
+        info = self.info(name)
+        return self._vectors[info.name]
+
+    def create(self, name: str, model: str, dim: int) -> CollectionInfo:
+        """Register a collection unless it exists; its settings (which may be another model's)."""
+        name = check_collection_name(name)
+        with self.lock:
+            if name not in self._info:
+                self._register(name, self.store.create_collection(name, model, dim))
+            return self._info[name]
+
+    def photo_collection(self, name: str, default_model: str, default_dim: int) -> CollectionInfo:
+        """A collection photos can go into, created with the default model on first use."""
+        info = self.create(name, default_model, default_dim)
+        if info.plain:
+            raise CollectionExists(f"collection {info.name!r} holds plain vectors, not photos")
+        return info
+
+    def names(self) -> list[str]:
+        with self.lock:
+            return sorted(self._info)

@@ -1,0 +1,59 @@
+"""What the gate accepts: the subject-id rule and the quality rules for enrollment photos."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from facegrid.encoder.pipeline import Face
+
+from .errors import InvalidSubjectId
+
+MAX_SUBJECT_ID = 128
+_SUBJECT_ID = re.compile(r"^[\w.\-@:+]+$")  # \w: letters, digits and _ of any script
+
+
+def normalise_subject_id(raw: str) -> str:
+    """The documented subject-id rule: 1-128 characters after NFC; letters, digits and . _ - @ : + of any script."""
+    subject_id = unicodedata.normalize("NFC", raw or "")
+    if not subject_id:
+        raise InvalidSubjectId("subject id is empty")
+    if len(subject_id) > MAX_SUBJECT_ID:
+        raise InvalidSubjectId(f"subject id is {len(subject_id)} characters long; at most {MAX_SUBJECT_ID} are allowed")
+    if not _SUBJECT_ID.match(subject_id):
+        raise InvalidSubjectId(
+            "subject id may hold only letters, digits and . _ - @ : + (no spaces or control characters)"
+        )
+    return subject_id
+
+
+@dataclass(frozen=True)
+class EnrollmentRules:
+    """What an enrollment photo must show. Reasons name the rule so the operator can act."""
+
+    min_face_size: float = 60.0  # pixels, shorter side of the face box
+    min_sharpness: float = 20.0  # variance of the Laplacian on the 112x112 chip
+    max_yaw: float = 40.0  # degrees
+    max_pitch: float = 40.0  # degrees (rough estimate)
+    min_detector_score: float = 0.7
+    # Warn when a new template scores below this against the subject's other templates:
+    # the estimated FAR there is 1%, so it looks more like someone else than like them.
+    unlike_far: float = 1e-2
+
+    def refusal(self, faces: list[Face]) -> str | None:
+        """Why these faces cannot make a template, or None when there is exactly one usable face."""
+        if not faces:
+            return "no face found in the photo"
+        if len(faces) > 1:
+            return f"{len(faces)} faces in the photo; an enrollment photo must show one person"
+        q = faces[0].quality
+        if q.size < self.min_face_size:
+            return f"face too small: {q.size:.0f} px, at least {self.min_face_size:.0f} px needed"
+        if q.sharpness < self.min_sharpness:
+            return f"face too blurry: sharpness {q.sharpness:.0f}, at least {self.min_sharpness:.0f} needed"
+        if abs(q.yaw) > self.max_yaw or abs(q.pitch) > self.max_pitch:
+            return f"head turned too far (yaw {q.yaw:+.0f}, pitch {q.pitch:+.0f} degrees); look at the camera"
+        if q.detector_score < self.min_detector_score:
+            return f"face unclear (detector score {q.detector_score:.2f})"
+        return None

@@ -1,0 +1,27 @@
+"""The domain's typed errors; server/rpc/errors.py maps each to a gRPC status code."""
+
+from __future__ import annotations
+
+
+class GateError(Exception):
+    """Base class of the gate's own errors."""
+
+
+class InvalidSubjectId(GateError, ValueError):
+    pass
+
+
+class SubjectNotFound(GateError, LookupError):
+    pass
+
+
+class NoUsableFace(GateError):
+    """The photo has no face the gate can use; `reason` says why in the operator's words."""
+
+
+class CollectionExists(ValueError):
+    """The name is taken by a collection of another kind or dimension."""
+
+
+class NothingToUndo(LookupError):
+    """No correction is left to take back."""

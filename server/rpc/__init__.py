@@ -1,0 +1,1 @@
+"""gRPC adapters: services, messages, the status table and auth."""

@@ -1,0 +1,1 @@
+"""Storage: the Redis schema (system of record), its key names and the embedded Redis."""

@@ -1,0 +1,86 @@
+"""Every Redis key name facegrid uses, in one place (prefix `fg:`; subject ids are NFC-normalised UTF-8).
+
+Redis is the system of record; FAISS collections are rebuilt from it. Writes of one
+operation go in one MULTI/EXEC transaction, and with AOF `appendfsync always` Redis
+answers only once they are on disk.
+
+Gate:
+    fg:seq                         int     change sequence number, +1 per change
+    fg:next:subject, fg:next:template  int  id counters
+    fg:subjects                    zset    subject ids, all score 0 (listed in lexical order)
+    fg:subject:<id>                hash    number, display_name, created_at
+    fg:subject_number:<n>          string  subject id of a subject number
+    fg:subject:<id>:templates      set     template ids
+    fg:subject:<id>:photos         hash    photo sha256 -> template id (re-enrolling is a no-op)
+    fg:template:<tid>              hash    subject, model, vector (float32 bytes), photo_sha256,
+                                           quality (JSON), created_at
+
+Photo libraries, per collection <c>:
+    fg:collections                 hash    collection name -> JSON {model, dim, created_at}
+    fg:next:face                   int     face id counter (ids are unique across collections)
+    fg:c:<c>:photos                hash    photo sha256 -> JSON {paths, faces: [face ids], indexed_at}
+    fg:c:<c>:face:<id>             hash    photo_sha256, box (JSON), quality (JSON), vector (float32 bytes)
+    fg:c:<c>:groups                hash    face id -> group id (the last clustering, plus assignments)
+    fg:c:<c>:clustering            hash    threshold, min_size, created_at
+    fg:c:<c>:vectors               hash    id -> float32 bytes (collections of plain vectors, model "vectors")
+    fg:c:<c>:pins                  hash    face id -> person label from a user's correction
+    fg:c:<c>:corrections           list    JSON of each correction with what it replaced (for undo)
+"""
+
+from __future__ import annotations
+
+PREFIX = "fg:"
+SEQ = PREFIX + "seq"
+NEXT_SUBJECT = PREFIX + "next:subject"
+NEXT_TEMPLATE = PREFIX + "next:template"
+SUBJECTS = PREFIX + "subjects"
+COLLECTIONS = PREFIX + "collections"
+NEXT_FACE = PREFIX + "next:face"
+
+
+def subject_key(subject_id: str) -> str:
+    return f"{PREFIX}subject:{subject_id}"
+
+
+def subject_templates_key(subject_id: str) -> str:
+    return f"{PREFIX}subject:{subject_id}:templates"
+
+
+def subject_photos_key(subject_id: str) -> str:
+    return f"{PREFIX}subject:{subject_id}:photos"
+
+
+def subject_number_key(number: int) -> str:
+    return f"{PREFIX}subject_number:{number}"
+
+
+def template_key(template_id: int) -> str:
+    return f"{PREFIX}template:{template_id}"
+
+
+def photos_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:photos"
+
+
+def face_key(collection: str, face_id: int) -> str:
+    return f"{PREFIX}c:{collection}:face:{face_id}"
+
+
+def groups_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:groups"
+
+
+def clustering_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:clustering"
+
+
+def vectors_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:vectors"
+
+
+def pins_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:pins"
+
+
+def corrections_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:corrections"
