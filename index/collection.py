@@ -144,3 +144,13 @@ class Collection:  # implements index.store.VectorStore
         with self._lock:
             self._index.reset()
             self._ids = None
+
+    def replace(self, ids, vectors: np.ndarray) -> None:
+        """Replace everything at once (a rebuild): a search sees the old contents or the new, never half."""
+        vectors = check_vectors(vectors, self.dim)
+        ids = check_ids(ids, len(vectors))
+        with self._lock:
+            self._index.reset()
+            if len(ids):
+                self._index.add_with_ids(vectors, ids)
+            self._ids = None

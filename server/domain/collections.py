@@ -3,7 +3,8 @@
 Each collection is registered in Redis with the model that made its vectors and their
 dimension (first writer wins), and its FAISS copy here is rebuilt from Redis on start.
 A collection keeps its model for life: photos and queries for it are embedded with that
-model, whatever the server's default is.
+model, whatever the server's default is. Collections, faces and vectors added by other
+servers on the same Redis arrive through the change feed (`follow_*`).
 """
 
 from __future__ import annotations
@@ -56,11 +57,13 @@ class Collections:
         self.lock = threading.Lock()  # guards the registry and every multi-step Redis change
 
     def rebuild(self) -> dict[str, int]:
-        """Refill every collection from Redis; vectors per collection."""
+        """Refill every collection from Redis; vectors per collection. Each collection's contents are
+        replaced at once, so searches meanwhile see the old ones (a rebuild after a feed gap)."""
         with self.lock:
-            self._vectors.clear()
-            self._info.clear()
-            for name, settings in self.store.collections().items():
+            stored = self.store.collections()
+            for name in [n for n in self._info if n not in stored]:  # gone from Redis (it lost its data)
+                del self._info[name], self._vectors[name]
+            for name, settings in stored.items():
                 info = self._register(name, settings)
                 if info.plain:
                     ids, vectors = self.store.all_vectors(name)
@@ -68,25 +71,61 @@ class Collections:
                     faces = list(self.store.all_faces(name))
                     ids = np.array([f.face_id for f in faces], dtype=np.int64)
                     vectors = np.stack([f.vector for f in faces]) if faces else None
-                if len(ids):
-                    self._vectors[name].add(ids, vectors)
+                self._vectors[name].replace(ids, vectors if vectors is not None else np.zeros((0, info.dim), np.float32))
             return {name: c.count() for name, c in self._vectors.items()}
 
     def _register(self, name: str, settings: dict) -> CollectionInfo:
         info = self._info[name] = CollectionInfo(name, settings["model"], int(settings["dim"]))
-        self._vectors.setdefault(name, Collection(name, info.dim))
+        if name not in self._vectors or self._vectors[name].dim != info.dim:
+            self._vectors[name] = Collection(name, info.dim)
         return info
+
+    def _lookup(self, name: str) -> CollectionInfo | None:
+        """A collection's settings, registered from Redis if another server made it (lock held)."""
+        if name not in self._info:
+            settings = self.store.collection(name)
+            if settings is None:
+                return None
+            self._register(name, settings)
+        return self._info[name]
 
     def info(self, name: str) -> CollectionInfo:
         """A collection's settings; NOT_FOUND when there is no such collection."""
         name = check_collection_name(name)
         with self.lock:
-            if name not in self._info:
-                settings = self.store.collections().get(name)  # made by another server meanwhile
-                if settings is None:
-                    raise CollectionNotFound(f"no collection {name!r}")
-                self._register(name, settings)
-            return self._info[name]
+            info = self._lookup(name)
+            if info is None:
+                raise CollectionNotFound(f"no collection {name!r}")
+            return info
+
+    # --- changes made by other servers (the change feed) -------------------------------------
+
+    def follow_collection(self, name: str) -> None:
+        """A collection made on another server: registered here."""
+        with self.lock:
+            self._lookup(name)
+
+    def follow_faces(self, name: str, face_ids: list[int]) -> None:
+        """Faces indexed on another server: into this server's copy (adding one twice replaces it)."""
+        with self.lock:
+            info = self._lookup(name)
+            if info is None or info.plain:
+                return
+            faces = [f for f in self.store.faces(name, face_ids) if f is not None]
+            if faces:
+                self._vectors[name].add(np.array([f.face_id for f in faces], dtype=np.int64), np.stack([f.vector for f in faces]))
+
+    def follow_vectors(self, name: str, ids: list[int]) -> None:
+        """Plain vectors added or removed on another server: each id as Redis holds it now."""
+        with self.lock:
+            info = self._lookup(name)
+            if info is None or not info.plain:
+                return
+            held = self.store.vectors(name, ids)
+            target = self._vectors[name]
+            target.remove([i for i in ids if i not in held])
+            if held:
+                target.add(np.array(list(held), dtype=np.int64), np.stack(list(held.values())))
 
     def get(self, name: str) -> Collection:
         """A collection's FAISS vectors (NOT_FOUND when there is none)."""

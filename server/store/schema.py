@@ -25,6 +25,15 @@ Photo libraries, per collection <c>:
     fg:c:<c>:vectors               hash    id -> float32 bytes (collections of plain vectors, model "vectors")
     fg:c:<c>:pins                  hash    face id -> person label from a user's correction
     fg:c:<c>:corrections           list    JSON of each correction with what it replaced (for undo)
+    fg:c:<c>:grouping_version      int     +1 per clustering, correction or undo (cached group means
+                                           of an older version are stale)
+    fg:c:<c>:grouping_lock         string  token of the server regrouping or correcting the collection
+                                           (SET NX PX, renewed while held)
+
+Several servers on one Redis:
+    fg:changes                     stream  the change feed: one entry per change (kind, origin server,
+                                           the kind's fields), written in the change's own MULTI/EXEC,
+                                           trimmed to about 100k entries (feed.py)
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ NEXT_TEMPLATE = PREFIX + "next:template"
 SUBJECTS = PREFIX + "subjects"
 COLLECTIONS = PREFIX + "collections"
 NEXT_FACE = PREFIX + "next:face"
+CHANGES = PREFIX + "changes"
 
 
 def subject_key(subject_id: str) -> str:
@@ -84,3 +94,11 @@ def pins_key(collection: str) -> str:
 
 def corrections_key(collection: str) -> str:
     return f"{PREFIX}c:{collection}:corrections"
+
+
+def grouping_version_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:grouping_version"
+
+
+def grouping_lock_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:grouping_lock"

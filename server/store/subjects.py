@@ -11,6 +11,8 @@ import numpy as np
 import redis
 
 from facegrid.encoder.quality import FaceQuality
+from .connection import connect
+from .feed import SUBJECT_CHANGED, SUBJECT_FORGOTTEN, SUBJECTS_IMPORTED, ChangeFeed
 from .schema import NEXT_SUBJECT, NEXT_TEMPLATE, SEQ, SUBJECTS, subject_key, subject_number_key, subject_photos_key, subject_templates_key, template_key
 
 
@@ -45,16 +47,28 @@ class NewTemplate:
     quality: FaceQuality
 
 
-class SubjectStore:
-    """Reads and writes the schema above on one Redis connection pool."""
+@dataclass(frozen=True)
+class StoredTemplates:
+    """What `add_templates` did: per template given, its id and whether it is new."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    subject: SubjectRecord
+    template_ids: list[int]  # one per template given, in order
+    created: list[bool]  # False: its photo was enrolled already (the id is the earlier template's)
+    total: int  # templates the subject has now
+    new_subject: bool
+
+
+class SubjectStore:
+    """Reads and writes the schema above on one Redis connection pool; every change goes into the feed."""
+
+    def __init__(self, client: redis.Redis, feed: ChangeFeed | None = None) -> None:
         self.redis = client
+        self.feed = feed or ChangeFeed(client)
 
     @classmethod
     def connect(cls, url: str) -> "SubjectStore":
         """From a URL: redis://host:port/db or unix:///path/to/socket."""
-        return cls(redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30))
+        return cls(connect(url))
 
     def persistence(self) -> dict:
         """The Redis server's AOF settings (empty where CONFIG is disabled, as on some managed Redis)."""
@@ -155,48 +169,87 @@ class SubjectStore:
 
     # --- writes --------------------------------------------------------------------------
 
-    def add_templates(
-        self, subject_id: str, templates: list[NewTemplate], display_name: str = ""
-    ) -> tuple[SubjectRecord, list[int]]:
-        """Store templates for a subject (created if new) in one durable transaction; their ids."""
-        now = time.time()
-        existing = self.subject(subject_id)
-        number = existing.number if existing else int(self.redis.incr(NEXT_SUBJECT))
-        ids = [int(self.redis.incr(NEXT_TEMPLATE)) for _ in templates]
-        pipe = self.redis.pipeline(transaction=True)
-        if existing is None:
-            _write_subject(pipe, subject_id, number, display_name, now)
-        elif display_name:
-            pipe.hset(subject_key(subject_id), "display_name", display_name)
-        for template_id, template in zip(ids, templates):
-            _write_template(pipe, template_id, subject_id, template, now)
-        pipe.incr(SEQ)
-        pipe.execute()
-        record = existing or SubjectRecord(subject_id, number, display_name, now)
-        return record, ids
+    def add_templates(self, subject_id: str, templates: list[NewTemplate], display_name: str = "") -> StoredTemplates:
+        """Store templates for a subject (created if new) in one durable transaction, one per photo.
 
-    def delete_subject(self, subject_id: str) -> int:
-        """Remove a subject and its templates in one transaction; how many templates went."""
-        record = self.subject(subject_id)
-        if record is None:
-            return 0
-        ids = self.template_ids(subject_id)
-        pipe = self.redis.pipeline(transaction=True)
-        for template_id in ids:
-            pipe.delete(template_key(template_id))
-        pipe.delete(
-            subject_key(subject_id),
-            subject_templates_key(subject_id),
-            subject_photos_key(subject_id),
-            subject_number_key(record.number),
-        )
-        pipe.zrem(SUBJECTS, subject_id)
-        pipe.incr(SEQ)
-        pipe.execute()
-        return len(ids)
+        Atomic against every other writer, on this server or another: the subject's keys are
+        WATCHed while its number and known photos are read, and the transaction is retried if
+        they change before it commits. So two first enrollments of one id make one subject, and
+        a photo enrolled twice at once (a retry racing the original) makes one template.
+        """
+        keys = (subject_key(subject_id), subject_templates_key(subject_id), subject_photos_key(subject_id))
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(*keys)
+                    fields = pipe.hgetall(keys[0])
+                    known = {k.decode(): int(v) for k, v in pipe.hgetall(keys[2]).items()}
+                    held = int(pipe.scard(keys[1]))
+                    fresh: dict[str, NewTemplate] = {}  # one per photo, the photo's first template
+                    for template in templates:
+                        if template.photo_sha256 not in known:
+                            fresh.setdefault(template.photo_sha256, template)
+                    existing = self._subject(subject_id, fields) if fields else None
+                    if existing is not None and not fresh and not display_name:
+                        pipe.unwatch()
+                        return StoredTemplates(existing, [known[t.photo_sha256] for t in templates], [False] * len(templates), held, False)
+                    # Ids are taken outside the transaction: one retried wastes them, which is harmless.
+                    number = existing.number if existing else int(self.redis.incr(NEXT_SUBJECT))
+                    first = int(self.redis.incrby(NEXT_TEMPLATE, len(fresh))) - len(fresh) + 1 if fresh else 0
+                    new_ids = {digest: first + i for i, digest in enumerate(fresh)}
+                    now = time.time()
+                    pipe.multi()
+                    if existing is None:
+                        _write_subject(pipe, subject_id, number, display_name, now)
+                    elif display_name:
+                        pipe.hset(keys[0], "display_name", display_name)
+                    for digest, template in fresh.items():
+                        _write_template(pipe, new_ids[digest], subject_id, template, now)
+                    pipe.incr(SEQ)
+                    self.feed.publish(pipe, SUBJECT_CHANGED, subject=subject_id, number=number)
+                    pipe.execute()
+                except redis.WatchError:
+                    continue  # another writer changed this subject meanwhile: read it again
+                break
+        record = SubjectRecord(subject_id, number, display_name or (existing.display_name if existing else ""),
+                               existing.created_at if existing else now)
+        ids, created, seen = [], [], set()
+        for template in templates:
+            digest = template.photo_sha256
+            ids.append(known.get(digest, new_ids.get(digest)))
+            created.append(digest in new_ids and digest not in seen)
+            seen.add(digest)
+        return StoredTemplates(record, ids, created, held + len(fresh), existing is None)
+
+    def delete_subject(self, subject_id: str) -> tuple[SubjectRecord, int] | None:
+        """Remove a subject and its templates in one transaction: its record and how many templates
+        went (None if there was no such subject). Retried if another writer changes it meanwhile."""
+        keys = (subject_key(subject_id), subject_templates_key(subject_id))
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(*keys)
+                    fields = pipe.hgetall(keys[0])
+                    if not fields:
+                        pipe.unwatch()
+                        return None
+                    record = self._subject(subject_id, fields)
+                    ids = [int(t) for t in pipe.smembers(keys[1])]
+                    pipe.multi()
+                    for template_id in ids:
+                        pipe.delete(template_key(template_id))
+                    pipe.delete(keys[0], keys[1], subject_photos_key(subject_id), subject_number_key(record.number))
+                    pipe.zrem(SUBJECTS, subject_id)
+                    pipe.incr(SEQ)
+                    self.feed.publish(pipe, SUBJECT_FORGOTTEN, subject=subject_id, number=record.number)
+                    pipe.execute()
+                    return record, len(ids)
+                except redis.WatchError:
+                    continue
 
     def add_subjects_bulk(self, subjects: list[tuple[str, NewTemplate]]) -> None:
-        """Many new one-template subjects in one round trip (bulk import, benchmarks); ids as usual."""
+        """Many new one-template subjects in one round trip (bulk import, benchmarks); ids as usual.
+        Other servers rebuild their gate index from Redis when they see it."""
         now = time.time()
         first_subject = int(self.redis.incrby(NEXT_SUBJECT, len(subjects))) - len(subjects) + 1
         first_template = int(self.redis.incrby(NEXT_TEMPLATE, len(subjects))) - len(subjects) + 1
@@ -205,6 +258,7 @@ class SubjectStore:
             _write_subject(pipe, subject_id, first_subject + offset, "", now)
             _write_template(pipe, first_template + offset, subject_id, template, now)
         pipe.incr(SEQ)
+        self.feed.publish(pipe, SUBJECTS_IMPORTED, count=len(subjects))
         pipe.execute()
 
 

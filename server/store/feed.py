@@ -1,0 +1,189 @@
+"""The change feed: one Redis Stream entry per change, written in the change's own transaction.
+
+Several servers share one Redis and each keeps derived copies (FAISS collections, cached
+group means, caches of keys) that must follow the others' writes. A writer adds
+`feed.publish(pipe, kind, **fields)` to the MULTI/EXEC of its change, so no change is
+acknowledged without its entry. Each server runs one follower thread that reads the
+stream from the last entry it applied (XREAD BLOCK) and hands every entry of another
+server to the handlers subscribed to its kind (a server applies its own changes as it
+makes them). Handlers re-read the current state from Redis instead of replaying deltas,
+so an entry applied twice, or late, does no harm.
+
+Gaps: the stream is trimmed to about MAXLEN entries. A follower that finds the entry it
+applied last gone from the stream (trimmed while it lagged, or Redis lost its data)
+cannot know what it missed: it calls the resync handlers, which rebuild from Redis.
+
+Usage (an auth helper revoking keys, say):
+
+    feed.publish(pipe, "key_revoked", key_hash=digest)           # inside the revoking MULTI
+    feed.subscribe("key_revoked", lambda change: cache.drop(change.fields["key_hash"]))
+    feed.on_resync(cache.clear)                                    # after a gap: forget everything
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import redis
+
+from .schema import CHANGES
+
+log = logging.getLogger("facegrid.server")
+
+MAXLEN = 100_000  # entries kept (approximately); a follower further behind rebuilds
+
+# Kinds written by the stores (others may publish their own: any short name).
+SERVER_STARTED = "server_started"  # origin: marks where a starting follower begins
+SUBJECT_CHANGED = "subject_changed"  # subject, number: templates added (or display name)
+SUBJECT_FORGOTTEN = "subject_forgotten"  # subject, number
+SUBJECTS_IMPORTED = "subjects_imported"  # count: a bulk import; followers rebuild the gate
+COLLECTION_CREATED = "collection_created"  # collection, model, dim
+FACES_ADDED = "faces_added"  # collection, ids: photos indexed
+VECTORS_ADDED = "vectors_added"  # collection, ids
+VECTORS_REMOVED = "vectors_removed"  # collection, ids
+GROUPING_CHANGED = "grouping_changed"  # collection: a clustering, correction or undo
+
+
+@dataclass(frozen=True)
+class Change:
+    """One feed entry: its stream id, kind, the server that wrote it, and the kind's fields."""
+
+    id: str
+    kind: str
+    origin: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def ids(self, name: str = "ids") -> list[int]:
+        """A field holding a list of integer ids."""
+        value = self.fields.get(name, "")
+        return [int(i) for i in value.split(",") if i]
+
+
+Handler = Callable[[Change], None]
+_NOWHERE = "0-1"  # an id no entry has: following from it always finds a gap
+
+
+def _text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(int(v)) for v in value)
+    return str(value)
+
+
+class ChangeFeed:
+    """Publishes changes into transactions and follows other servers' changes in a thread."""
+
+    def __init__(self, client: redis.Redis, origin: str | None = None, maxlen: int = MAXLEN, block_ms: int = 1000) -> None:
+        self.redis = client
+        self.origin = origin or uuid.uuid4().hex[:12]
+        self.maxlen = maxlen
+        self.block_ms = block_ms
+        self._handlers: dict[str, list[tuple[Handler, bool]]] = {}
+        self._resync: list[Callable[[], None]] = []
+        self._last: str | None = None  # id of the last entry applied
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def publish(self, pipe, kind: str, **fields) -> None:
+        """Queue an entry on `pipe` (a MULTI/EXEC pipeline): it is written if and only if the change is."""
+        entry = {"kind": kind, "origin": self.origin}
+        entry.update({name: _text(value) for name, value in fields.items()})
+        pipe.xadd(CHANGES, entry, maxlen=self.maxlen, approximate=True)
+
+    # --- following -----------------------------------------------------------------------------
+
+    def subscribe(self, kind: str, handler: Handler, own: bool = False) -> None:
+        """Call `handler(change)` in the follower thread for each entry of `kind` from another server
+        (and from this one too with `own`). It must be idempotent: entries may come twice."""
+        self._handlers.setdefault(kind, []).append((handler, own))
+
+    def on_resync(self, handler: Callable[[], None]) -> None:
+        """Call `handler()` after a gap in the feed: whatever it derives from Redis must be rebuilt."""
+        self._resync.append(handler)
+
+    def mark(self) -> str:
+        """Write a start marker and follow from it; call before the first rebuild, so that nothing
+        written during the rebuild is missed (it is applied again afterwards, harmlessly)."""
+        pipe = self.redis.pipeline(transaction=True)
+        self.publish(pipe, SERVER_STARTED)
+        (marker,) = pipe.execute()
+        self._last = marker.decode()
+        return self._last
+
+    def start(self) -> None:
+        """Start the follower thread (after `mark` and the rebuild)."""
+        if self._last is None:
+            self.mark()
+        self._thread = threading.Thread(target=self._run, name="change-feed", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.block_ms / 1000 + 5)
+
+    @property
+    def position(self) -> str | None:
+        """The id of the last entry applied."""
+        return self._last
+
+    def _run(self) -> None:
+        down = False
+        while not self._stopping.is_set():
+            try:
+                self._poll()
+                if down:
+                    log.info("change feed: Redis answers again; following from %s", self._last)
+                down = False
+            except redis.RedisError as error:
+                if not down:
+                    log.warning("change feed: Redis unavailable (%s); following again when it is back", type(error).__name__)
+                down = True
+                self._stopping.wait(0.5)
+            except Exception:  # noqa: BLE001 - the follower must outlive any one bad entry
+                log.exception("change feed: follower failed; retrying")
+                self._stopping.wait(0.5)
+
+    def _poll(self) -> None:
+        """Read what came after the last entry applied (waiting up to block_ms) and apply it; rebuild
+        instead where that entry is gone, since what followed it may be gone too."""
+        before = self._last
+        reply = self.redis.xread({CHANGES: before}, count=1000, block=self.block_ms)
+        if self._gap(before):
+            self._rebuild()
+            return
+        for entry_id, raw in reply[0][1] if reply else []:
+            fields = {k.decode(): v.decode() for k, v in raw.items()}
+            change = Change(entry_id.decode(), fields.pop("kind", ""), fields.pop("origin", ""), fields)
+            self._apply(change)
+            self._last = change.id
+
+    def _apply(self, change: Change) -> None:
+        for handler, own in self._handlers.get(change.kind, ()):
+            if change.origin == self.origin and not own:
+                continue
+            try:
+                handler(change)
+            except redis.RedisError:
+                raise  # not applied: it is read again once Redis answers
+            except Exception:  # noqa: BLE001 - one entry that cannot be applied must not stop the rest
+                log.exception("change feed: cannot apply %s %s", change.kind, change.id)
+
+    def _gap(self, last: str) -> bool:
+        """Whether entries after `last` may be lost: it is no longer in the stream (trimming goes oldest first)."""
+        return not self.redis.xrange(CHANGES, min=last, max=last, count=1)
+
+    def _rebuild(self) -> None:
+        log.warning("change feed: entries after %s are gone (trimmed, or Redis lost its data): rebuilding from Redis", self._last)
+        marker = self.mark()
+        self._last = _NOWHERE  # a rebuild cut short by a Redis error is done again, not skipped
+        for handler in self._resync:
+            handler()
+        self._last = marker
+        log.info("change feed: rebuilt; following from %s", marker)
+
