@@ -22,6 +22,8 @@ class Settings:
     data_dir: Path = field(default_factory=data_dir)
     # Empty: start the embedded Redis (Valkey) in the data directory.
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))
+    # Seconds to wait at start for a Redis that does not answer yet (one loading its data is waited for however long).
+    redis_start_timeout: float = field(default_factory=lambda: float(_env("REDIS_START_TIMEOUT", "60")))
     model: str = field(default_factory=lambda: _env("MODEL", "fused"))
     detector: str = field(default_factory=lambda: _env("DETECTOR", "cascade"))
     target_far: float = field(default_factory=lambda: float(_env("TARGET_FAR", "0.001")))

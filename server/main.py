@@ -25,11 +25,15 @@ from .domain.group_assignment import GroupAssigner
 from .domain.grouping import PersonGroups
 from .domain.library import Library
 from .domain.pipelines import Pipelines
+from .domain.sync import follow_changes
 from .domain.vectors import VectorCollections
 from .rpc.encoder_service import EncoderService
 from .rpc.gate_service import GateService
 from .rpc.index_service import IndexService
+from .rpc.redis_health import RedisWatchdog
+from .store.connection import connect, redact, wait_until_ready
 from .store.embedded_redis import EmbeddedRedis
+from .store.feed import ChangeFeed
 from .store.photos import LibraryStore
 from .store.subjects import SubjectStore
 
@@ -53,28 +57,40 @@ class Running:
     index_service: IndexService
     health: health.HealthServicer
     embedded: EmbeddedRedis | None
+    feed: ChangeFeed | None = None
+    watchdog: RedisWatchdog | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
+        if self.watchdog is not None:
+            self.watchdog.stop()  # or it would say SERVING again
         for name in SERVICES + ("",):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace).wait()
+        if self.feed is not None:
+            self.feed.stop()
         self.index_service.close()
         if self.embedded is not None:
             self.embedded.stop()
 
 
-def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | None]:
-    """Redis at FACEGRID_REDIS_URL, or the embedded one in the data directory."""
+def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | None, str]:
+    """Redis at FACEGRID_REDIS_URL, or the embedded one in the data directory, once it answers; and its URL."""
     if settings.redis_url:
-        return SubjectStore.connect(settings.redis_url), None
-    embedded = EmbeddedRedis(settings.data_dir / "redis").start()
-    return SubjectStore.connect(embedded.url), embedded
+        url, embedded = settings.redis_url, None
+    else:
+        embedded = EmbeddedRedis(settings.data_dir / "redis").start(settings.redis_start_timeout)
+        url = embedded.url
+    metadata = SubjectStore.connect(url)
+    wait_until_ready(metadata.redis, redact(url), settings.redis_start_timeout)
+    return metadata, embedded, url
 
 
 def start(settings: Settings) -> Running:
     """Build everything, rebuild the index from Redis, and start serving."""
-    metadata, embedded = open_metadata(settings)
+    metadata, embedded, redis_url = open_metadata(settings)
+    feed = metadata.feed
+    feed.mark()  # before the rebuild: what other servers write during it is applied after
     persistence = metadata.persistence()
     if persistence and persistence.get("appendonly") != "yes":
         log.warning("Redis has AOF off (%s): acknowledged enrollments can be lost in a crash", persistence)
@@ -87,12 +103,14 @@ def start(settings: Settings) -> Running:
     gate = Gate(metadata, pipeline, policy)
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
-    collections = Collections(LibraryStore(metadata.redis))
+    collections = Collections(LibraryStore(metadata.redis, feed))
     log.info("photo collections rebuilt from Redis: %s", collections.rebuild())
     assigner = GroupAssigner(collections.store)
     library = Library(collections, pipelines, assigner)
     people = PersonGroups(collections, assigner, gate)
     vectors = VectorCollections(collections)
+    follow_changes(feed, gate, collections, assigner)
+    feed.start()
 
     message_bytes = settings.max_message_mb * 1024 * 1024
     server = grpc.server(
@@ -113,9 +131,10 @@ def start(settings: Settings) -> Running:
     if port == 0:
         raise OSError(f"cannot listen on {settings.address}")
     server.start()
-    for name in SERVICES + ("",):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server, port, gate, library, index_service, health_servicer, embedded)
+    # Health says SERVING while Redis answers, NOT_SERVING while it does not.
+    watchdog = RedisWatchdog(connect(redis_url, timeout=1.0), health_servicer, SERVICES + ("",), redact(redis_url))
+    watchdog.start()
+    return Running(server, port, gate, library, index_service, health_servicer, embedded, feed, watchdog)
 
 
 def serve(settings: Settings) -> int:

@@ -105,3 +105,77 @@ def server_factory(tmp_path):
     yield make
     for server in started:
         server.kill()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A real `redis-server` on a free loopback port with AOF in its own folder; can be killed and restarted."""
+
+    def __init__(self, folder: Path, *extra: str) -> None:
+        import shutil
+
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            pytest.skip("redis-server is not installed (CI installs it: apt-get install redis-server)")
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.extra = list(extra)
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self):
+        import redis
+
+        return redis.Redis(port=self.port, socket_timeout=10)
+
+    def start(self, wait: bool = True) -> "RedisServer":
+        import subprocess
+        import time
+
+        import redis
+
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder), "--appendonly", "yes",
+             "--appendfsync", "always", "--save", "", *self.extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = self.client()
+        for _ in range(200 if wait else 0):
+            try:
+                client.ping()
+                break
+            except redis.BusyLoadingError:
+                break  # answering, still loading: the caller waits if it wants to
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: Redis gets no chance to clean up (every acknowledged write is in the AOF)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def external_redis(tmp_path):
+    """A running redis-server for this test (skipped with the reason where none is installed)."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.kill()

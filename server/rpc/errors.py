@@ -53,6 +53,15 @@ def status_of(error: BaseException | None) -> grpc.StatusCode:
 SERVER_TIME_KEY = "facegrid-server-ms"
 
 
+def unavailable_message(error: BaseException) -> str:
+    """What a caller is told when Redis fails: what happened and what to do, no address or secret."""
+    if isinstance(error, redis.BusyLoadingError):
+        return "the server's database (Redis) is loading its data; try again shortly"
+    if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        return "the server's database (Redis) does not answer; try again shortly"
+    return f"the server's database (Redis) refused the change ({type(error).__name__}); try again later"
+
+
 def grpc_errors(method):
     """Decorator for servicer methods: typed errors become status codes; the server keeps running.
 
@@ -69,7 +78,10 @@ def grpc_errors(method):
             return reply
         except Exception as error:  # noqa: BLE001 - every error becomes a status, none kills the server
             code = status_of(error)
-            if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE):
+            if isinstance(error, redis.RedisError):
+                log.error("%s failed: Redis: %s: %s", method.__name__, type(error).__name__, error)  # no traceback: an outage, not a bug
+                message = unavailable_message(error)
+            elif code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE):
                 log.exception("%s failed", method.__name__)
                 message = f"{type(error).__name__}: {error}" if code is grpc.StatusCode.UNAVAILABLE else "internal error; see the server log"
             else:

@@ -8,7 +8,9 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 
+import grpc
 import numpy as np
+import redis
 
 from facegrid.encoder.pipeline import faces_of_photos, worker_pool
 from facegrid.encoder.runtime import EncoderSettings
@@ -20,7 +22,7 @@ from ..domain.library import Hit, IncomingPhoto, Library
 from ..domain.vectors import VectorCollections
 from . import messages
 from .batches import arrived_batches
-from .errors import BadRequest, grpc_errors, status_of
+from .errors import BadRequest, grpc_errors, status_of, unavailable_message
 
 MAX_K = 1000
 MAX_HASHES = 10_000
@@ -113,6 +115,13 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         return parts[0][1] if len(parts) == 1 else _Gathered(parts, len(needing))
 
     def IndexPhotos(self, requests, context):
+        try:
+            yield from self._index_photos(requests)
+        except redis.RedisError as error:  # Redis down: the stream ends UNAVAILABLE, not UNKNOWN
+            log.error("IndexPhotos failed: Redis: %s: %s", type(error).__name__, error)
+            context.abort(grpc.StatusCode.UNAVAILABLE, unavailable_message(error))
+
+    def _index_photos(self, requests):
         # Photos are taken in batches of whatever has arrived (up to BATCH_PHOTOS), each batch embedded
         # in a worker process while the next ones are read; results go back in request order, a photo's
         # error in its own result.
@@ -142,7 +151,8 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
                 photo_sha256=outcome.photo_sha256,
                 already_indexed=outcome.already_indexed,
                 faces=outcome.faces,
-                error=str(outcome.error) if outcome.error else "",
+                error=(unavailable_message(outcome.error) if isinstance(outcome.error, redis.RedisError) else str(outcome.error))
+                if outcome.error else "",
                 error_code=status_of(outcome.error).name if outcome.error else "",
             )
 

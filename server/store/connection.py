@@ -13,6 +13,8 @@ from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger("facegrid.server")
 
@@ -36,8 +38,12 @@ def redact(url: str) -> str:
 
 
 def connect(url: str, timeout: float = 10.0) -> redis.Redis:
-    """A client for redis://host:port/db or unix:///path; calls give up after `timeout` s instead of hanging."""
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0), health_check_interval=30)
+    """A client for redis://host:port/db or unix:///path; calls give up after `timeout` s instead of hanging.
+
+    No retries inside the client: a call fails at once while Redis is down (the caller is told
+    UNAVAILABLE and retries), and a loading Redis says so instead of being waited for silently."""
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0),
+                                health_check_interval=30, retry=Retry(NoBackoff(), 0))
 
 
 def loading_progress(client: redis.Redis) -> str:

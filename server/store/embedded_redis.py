@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import redis
 
 from facegrid.encoder.processes import die_with_parent
 
-from .connection import wait_until_ready
+from .connection import connect, wait_until_ready
 
 _MAX_SOCKET_PATH = 100  # Unix socket paths are limited to ~107 bytes
 
@@ -46,7 +45,7 @@ class EmbeddedRedis:
         return f"unix://{self.socket}"
 
     def _client(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1, socket_connect_timeout=1)
+        return connect(self.url, timeout=1.0)
 
     def _answers(self) -> bool:
         """Whether a server answers on our socket (one still loading its data counts: it is ours)."""
