@@ -132,12 +132,20 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self):
+        """A client without retries (redis-py's default retries hide a dead or loading Redis for seconds)."""
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        return redis.Redis(port=self.port, socket_timeout=10)
+        return redis.Redis(port=self.port, socket_timeout=10, password=self.password, retry=Retry(NoBackoff(), 0))
+
+    @property
+    def password(self) -> str | None:
+        return self.extra[self.extra.index("--requirepass") + 1] if "--requirepass" in self.extra else None
 
     def start(self, wait: bool = True) -> "RedisServer":
         import subprocess
@@ -157,7 +165,7 @@ class RedisServer:
                 break
             except redis.BusyLoadingError:
                 break  # answering, still loading: the caller waits if it wants to
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.TimeoutError):
                 time.sleep(0.05)
         return self
 

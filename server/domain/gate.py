@@ -155,7 +155,7 @@ class Gate:
             outcome = PhotoOutcome(index=index, accepted=False)
             outcomes.append(outcome)
             digest = photo_digest(photo)
-            known = self.metadata.template_for_photo(subject_id, digest)
+            known = self.metadata.template_for_photo(subject_id, digest, self.model)  # saves embedding it again
             if known is not None:
                 outcome.accepted, outcome.template_id, outcome.duplicate = True, known, True
                 continue
@@ -210,7 +210,7 @@ class Gate:
         usable = [f for f in faces if len(f.vector) == self.subjects.dim]
         usable.sort(key=lambda f: (-f.quality.size, -f.quality.sharpness))
         with self._write_lock:
-            known = {t.photo_sha256 for t in self.metadata.templates(subject_id)}
+            known = {t.photo_sha256 for t in self.metadata.templates(subject_id) if t.model == self.model}
             fresh = [NewTemplate(self.model, f.vector, f.photo_sha256, f.quality) for f in usable[:most] if f.photo_sha256 not in known]
             # Whether it created the subject is decided in the store's transaction, not by a read before it.
             return bool(fresh) and self._store(subject_id, fresh).new_subject

@@ -11,7 +11,8 @@ Gate:
     fg:subject:<id>                hash    number, display_name, created_at
     fg:subject_number:<n>          string  subject id of a subject number
     fg:subject:<id>:templates      set     template ids
-    fg:subject:<id>:photos         hash    photo sha256 -> template id (re-enrolling is a no-op)
+    fg:subject:<id>:photos         hash    photo sha256 -> template ids, comma-separated: one per model
+                                           the photo was enrolled with (re-enrolling is a no-op)
     fg:template:<tid>              hash    subject, model, vector (float32 bytes), photo_sha256,
                                            quality (JSON), created_at
 

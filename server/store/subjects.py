@@ -106,9 +106,21 @@ class SubjectStore:
             pipe.hgetall(template_key(template_id))
         return [self._template(t, f) for t, f in zip(ids, pipe.execute()) if f]
 
-    def template_for_photo(self, subject_id: str, photo_sha256: str) -> int | None:
+    def template_for_photo(self, subject_id: str, photo_sha256: str, model: str) -> int | None:
+        """The subject's template of this photo made with this model, if any."""
         value = self.redis.hget(subject_photos_key(subject_id), photo_sha256)
-        return int(value) if value is not None else None
+        return self._by_model({photo_sha256: value} if value is not None else {}).get((photo_sha256, model))
+
+    def _by_model(self, photos: dict) -> dict[tuple[str, str], int]:
+        """(photo sha256, model) -> template id, from photos-hash fields and values (template ids,
+        comma-separated: a photo has one template per model it was enrolled with)."""
+        ids = {(k.decode() if isinstance(k, bytes) else k): [int(t) for t in v.split(b",")] for k, v in photos.items()}
+        pipe = self.redis.pipeline(transaction=False)
+        flat = [t for tids in ids.values() for t in tids]
+        for template_id in flat:
+            pipe.hget(template_key(template_id), "model")
+        models = {t: m.decode() for t, m in zip(flat, pipe.execute() if flat else []) if m is not None}
+        return {(digest, models[t]): t for digest, tids in ids.items() for t in tids if t in models}
 
     def count_subjects(self) -> int:
         return int(self.redis.zcard(SUBJECTS))
@@ -170,7 +182,7 @@ class SubjectStore:
     # --- writes --------------------------------------------------------------------------
 
     def add_templates(self, subject_id: str, templates: list[NewTemplate], display_name: str = "") -> StoredTemplates:
-        """Store templates for a subject (created if new) in one durable transaction, one per photo.
+        """Store templates for a subject (created if new) in one durable transaction, one per photo and model.
 
         Atomic against every other writer, on this server or another: the subject's keys are
         WATCHed while its number and known photos are read, and the transaction is retried if
@@ -183,28 +195,37 @@ class SubjectStore:
                 try:
                     pipe.watch(*keys)
                     fields = pipe.hgetall(keys[0])
-                    known = {k.decode(): int(v) for k, v in pipe.hgetall(keys[2]).items()}
+                    asked = {t.photo_sha256 for t in templates}
+                    photos = {k: v for k, v in pipe.hgetall(keys[2]).items() if k.decode() in asked}
                     held = int(pipe.scard(keys[1]))
-                    fresh: dict[str, NewTemplate] = {}  # one per photo, the photo's first template
+                    # Template hashes never change once written, so their models may be read unwatched.
+                    known = self._by_model(photos)
+                    fresh: dict[tuple[str, str], NewTemplate] = {}  # one per photo and model
                     for template in templates:
-                        if template.photo_sha256 not in known:
-                            fresh.setdefault(template.photo_sha256, template)
+                        if (template.photo_sha256, template.model) not in known:
+                            fresh.setdefault((template.photo_sha256, template.model), template)
                     existing = self._subject(subject_id, fields) if fields else None
                     if existing is not None and not fresh and not display_name:
                         pipe.unwatch()
-                        return StoredTemplates(existing, [known[t.photo_sha256] for t in templates], [False] * len(templates), held, False)
+                        ids = [known[t.photo_sha256, t.model] for t in templates]
+                        return StoredTemplates(existing, ids, [False] * len(templates), held, False)
                     # Ids are taken outside the transaction: one retried wastes them, which is harmless.
                     number = existing.number if existing else int(self.redis.incr(NEXT_SUBJECT))
                     first = int(self.redis.incrby(NEXT_TEMPLATE, len(fresh))) - len(fresh) + 1 if fresh else 0
-                    new_ids = {digest: first + i for i, digest in enumerate(fresh)}
+                    new_ids = {key: first + i for i, key in enumerate(fresh)}
                     now = time.time()
                     pipe.multi()
                     if existing is None:
                         _write_subject(pipe, subject_id, number, display_name, now)
                     elif display_name:
                         pipe.hset(keys[0], "display_name", display_name)
-                    for digest, template in fresh.items():
-                        _write_template(pipe, new_ids[digest], subject_id, template, now)
+                    for key, template in fresh.items():
+                        _write_template(pipe, new_ids[key], subject_id, template, now)
+                    by_photo: dict[bytes, list[bytes]] = {}
+                    for (digest, _), template_id in new_ids.items():
+                        by_photo.setdefault(digest.encode(), photos.get(digest.encode(), b"").split(b",")).append(str(template_id).encode())
+                    if by_photo:
+                        pipe.hset(keys[2], mapping={d: b",".join(t for t in tids if t) for d, tids in by_photo.items()})
                     pipe.incr(SEQ)
                     self.feed.publish(pipe, SUBJECT_CHANGED, subject=subject_id, number=number)
                     pipe.execute()
@@ -215,10 +236,10 @@ class SubjectStore:
                                existing.created_at if existing else now)
         ids, created, seen = [], [], set()
         for template in templates:
-            digest = template.photo_sha256
-            ids.append(known.get(digest, new_ids.get(digest)))
-            created.append(digest in new_ids and digest not in seen)
-            seen.add(digest)
+            key = (template.photo_sha256, template.model)
+            ids.append(known.get(key, new_ids.get(key)))
+            created.append(key in new_ids and key not in seen)
+            seen.add(key)
         return StoredTemplates(record, ids, created, held + len(fresh), existing is None)
 
     def delete_subject(self, subject_id: str) -> tuple[SubjectRecord, int] | None:
@@ -257,6 +278,7 @@ class SubjectStore:
         for offset, (subject_id, template) in enumerate(subjects):
             _write_subject(pipe, subject_id, first_subject + offset, "", now)
             _write_template(pipe, first_template + offset, subject_id, template, now)
+            pipe.hset(subject_photos_key(subject_id), template.photo_sha256, first_template + offset)
         pipe.incr(SEQ)
         self.feed.publish(pipe, SUBJECTS_IMPORTED, count=len(subjects))
         pipe.execute()
@@ -281,4 +303,3 @@ def _write_template(pipe, template_id: int, subject_id: str, template: NewTempla
         },
     )
     pipe.sadd(subject_templates_key(subject_id), template_id)
-    pipe.hset(subject_photos_key(subject_id), template.photo_sha256, template_id)
