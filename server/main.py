@@ -31,7 +31,7 @@ from .rpc.encoder_service import EncoderService
 from .rpc.gate_service import GateService
 from .rpc.index_service import IndexService
 from .rpc.redis_health import RedisWatchdog
-from .store.connection import connect, redact, wait_until_ready
+from .store.connection import RedisUnavailable, connect, redact, wait_until_ready
 from .store.embedded_redis import EmbeddedRedis
 from .store.feed import ChangeFeed
 from .store.photos import LibraryStore
@@ -140,7 +140,11 @@ def start(settings: Settings) -> Running:
 def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    running = start(settings)
+    try:
+        running = start(settings)
+    except RedisUnavailable as error:  # an operator's problem, not a bug: one clear line, no traceback
+        log.error("cannot start: %s", error)
+        return 1
     host = settings.address.rsplit(":", 1)[0]
     # Tests and scripts read this line to learn an ephemeral port.
     print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir})", flush=True)

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from facegrid.clients.sdk import FacegridError
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
 
-from conftest import RedisServer
+from conftest import RedisServer, ServerProcess, free_port
 
 PASSWORD = "hunter2-not-for-logs"
 ANGELINA = "deepface/id01_angelina_jolie"
@@ -113,3 +113,36 @@ def test_redis_that_lost_its_data_is_followed_by_a_rebuild(server_factory, redis
         client.create_collection("kept", 4)
         assert client.stats("kept").faces == 0
     assert "rebuilding from Redis" in (tmp_path / "data" / "server.log").read_text()
+
+
+def test_a_server_started_before_its_redis_waits_for_it(tmp_path, faces_dir):
+    import threading
+
+    redis_server = RedisServer(tmp_path / "redis", "--requirepass", PASSWORD)
+    server = ServerProcess(tmp_path / "data", {"FACEGRID_REDIS_URL": redis_server.url})
+    timer = threading.Timer(3.0, redis_server.start)  # Redis comes up a while after the server
+    timer.start()
+    try:
+        server.start()
+        with server.client(timeout=60) as client:
+            assert client.enroll("angelina", photos(faces_dir, ANGELINA)[:1]).templates == 1
+    finally:
+        timer.join()
+        server.kill()
+        redis_server.kill()
+    log = (tmp_path / "data" / "server.log").read_text()
+    assert "waiting for Redis at redis://:***@" in log and PASSWORD not in log
+
+
+def test_a_redis_that_never_answers_stops_the_start_with_one_clear_line(tmp_path):
+    import subprocess
+    import sys
+
+    url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
+    run = subprocess.run(
+        [sys.executable, "-m", "facegrid.clients.cli", "serve", "--address", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")],
+        env={**os.environ, "FACEGRID_REDIS_URL": url, "FACEGRID_REDIS_START_TIMEOUT": "1"}, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 1
+    assert "cannot start: Redis at redis://:***@127.0.0.1" in run.stderr and "did not answer within 1 s" in run.stderr
+    assert PASSWORD not in run.stderr + run.stdout and "Traceback" not in run.stderr
