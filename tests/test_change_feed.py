@@ -269,3 +269,17 @@ def test_embedded_redis_waits_for_a_slow_aof_load(tmp_path):
         assert redis.Redis(unix_socket_path=str(slow.socket)).dbsize() == 2500
     finally:
         slow.stop()
+
+
+def test_one_photo_stored_by_two_servers_keeps_one_set_of_faces(external_redis):
+    a = LibraryStore(redis.Redis.from_url(external_redis.url))
+    b = LibraryStore(redis.Redis.from_url(external_redis.url))
+    face = ([0, 0, 10, 10], template(1, "p").quality, template(1, "p").vector)
+    # B decided the photo was new before A's write landed (the check and the write are on different servers).
+    first = a.add_photos("c", [("same", ["a.jpg"], [face]), ("only-a", ["x.jpg"], [face])])
+    second = b.add_photos("c", [("same", ["b.jpg"], [face, face]), ("only-b", ["y.jpg"], [])])
+    assert first[0] is not None and first[1] is not None
+    assert second[0] is None and second[1] is not None
+    assert a.photos("c", ["same"])["same"].face_ids == first[0].face_ids
+    assert sorted(a.face_ids("c")) == sorted(first[0].face_ids + first[1].face_ids)
+    assert len(list(external_redis.client().scan_iter("fg:c:c:face:*"))) == 2  # B's two faces of it are gone

@@ -112,6 +112,9 @@ class Collections:
             if info is None or info.plain:
                 return
             faces = [f for f in self.store.faces(name, face_ids) if f is not None]
+            photos = self.store.photos(name, [f.photo_sha256 for f in faces])
+            # Only faces their photo's record names: a photo two servers indexed at once keeps one set.
+            faces = [f for f in faces if f.photo_sha256 in photos and f.face_id in photos[f.photo_sha256].face_ids]
             if faces:
                 self._vectors[name].add(np.array([f.face_id for f in faces], dtype=np.int64), np.stack([f.vector for f in faces]))
 

@@ -147,9 +147,15 @@ class Library:
                 for digest, item in new.items()
             ]
             records = self.records.add_photos(name, rows)
-            face_ids = [i for record in records for i in record.face_ids]
+            face_ids, vectors = [], []
+            for item, record in zip(new.values(), records):
+                if record is None:  # another server stored this photo meanwhile: its faces count
+                    item.outcome.already_indexed = True
+                    continue
+                face_ids += record.face_ids
+                vectors += [f.vector for f in item.faces]
             if face_ids:
-                vectors = np.stack([f.vector for item in new.values() for f in item.faces])
+                vectors = np.stack(vectors)
                 target.add(np.array(face_ids), vectors)
                 self.groups.assign_new(name, face_ids, vectors)
 

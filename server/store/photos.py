@@ -105,8 +105,10 @@ class LibraryStore:
         flags = self.redis.hmget(photos_key(collection), digests)
         return [d for d, value in zip(digests, flags) if value is not None]
 
-    def add_photos(self, collection: str, photos: list[tuple[str, list[str], list[tuple[list[float], FaceQuality, np.ndarray]]]]) -> list[PhotoRecord]:
-        """Store new photos, given as (sha256, paths, faces as (box, FaceQuality, vector)), in one durable transaction."""
+    def add_photos(self, collection: str, photos: list[tuple[str, list[str], list[tuple[list[float], FaceQuality, np.ndarray]]]]) -> list[PhotoRecord | None]:
+        """Store new photos, given as (sha256, paths, faces as (box, FaceQuality, vector)), in one durable
+        transaction; each one's record, or None where another server stored that photo first (then its
+        faces from here are deleted again: one photo, one set of faces)."""
         count = sum(len(faces) for _, _, faces in photos)
         next_id = int(self.redis.incrby(NEXT_FACE, count)) - count + 1 if count else 0
         now = time.time()
@@ -126,13 +128,23 @@ class LibraryStore:
                     },
                 )
             record = PhotoRecord(photo_sha256, list(paths), ids, now)
-            pipe.hset(photos_key(collection), photo_sha256, self._photo_json(record))
+            pipe.hsetnx(photos_key(collection), photo_sha256, self._photo_json(record))
             records.append(record)
-        if records:
-            pipe.incr(SEQ)
-            self.feed.publish(pipe, FACES_ADDED, collection=collection, ids=[i for r in records for i in r.face_ids])
-            pipe.execute()
-        return records
+        if not records:
+            return []
+        pipe.incr(SEQ)
+        # Followers add only faces their photo's record names, so the faces of a photo lost to another server never count.
+        self.feed.publish(pipe, FACES_ADDED, collection=collection, ids=[i for r in records for i in r.face_ids])
+        replies = pipe.execute()
+        stored, at = [], 0
+        for record in records:
+            at += len(record.face_ids)  # the reply to each face's HSET, then the photo's HSETNX
+            stored.append(record if replies[at] else None)
+            at += 1
+        lost = [face_key(collection, i) for record, kept in zip(records, stored) if kept is None for i in record.face_ids]
+        if lost:
+            self.redis.delete(*lost)
+        return stored
 
     def add_paths(self, collection: str, paths: list[tuple[str, str]]) -> dict[str, PhotoRecord]:
         """For (sha256, path) pairs of photos perhaps held already: record each new path of a held photo
