@@ -222,6 +222,30 @@ def cmd_bench_gate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_fuzz(args: argparse.Namespace) -> int:
+    from facegrid.bench.fuzz import fuzz, sample_photos
+
+    report = fuzz(args.calls, sample_photos(args.data), progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['calls']} calls: {report['unknown_or_internal']} UNKNOWN/INTERNAL, {report['crashes']} crashes, "
+              f"peak RSS {report['peak_rss_mb']} MB; codes {report['codes']}")
+    return 0 if report["unknown_or_internal"] == 0 and report["crashes"] == 0 else 1
+
+
+def cmd_bench_sigkill(args: argparse.Namespace) -> int:
+    from facegrid.bench.sigkill_loop import sigkill_loop
+
+    report = sigkill_loop(args.kills, args.data, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['kills']} kills: {report['acknowledged']} acknowledged, {report['lost']} lost, "
+              f"{report['duplicates']} duplicates; FAISS equals Redis after every restart: {report['faiss_equals_redis']}")
+    return 0 if report["lost"] == 0 and report["duplicates"] == 0 and report["faiss_equals_redis"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facegrid", description="Face detection, embedding, verification and search.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -272,6 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(gate, model=False, workers=False)
     gate.add_argument("--repeats", type=int, default=200, help="calls per measurement (default 200)")
     gate.set_defaults(run=cmd_bench_gate)
+
+    fuzzing = bench.add_parser("fuzz", help="generated requests over every RPC of a server it starts: no UNKNOWN/INTERNAL, no crash")
+    _add_data_options(fuzzing, model=False, workers=False)
+    fuzzing.add_argument("--calls", type=int, default=10_000, help="requests to send (default 10000)")
+    fuzzing.set_defaults(run=cmd_bench_fuzz)
+
+    kill = bench.add_parser("sigkill", help="enroll and bulk-index while the server is SIGKILLed and restarted: nothing lost")
+    _add_data_options(kill, model=False, workers=False)
+    kill.add_argument("--kills", type=int, default=20, help="how many times to SIGKILL the server (default 20)")
+    kill.set_defaults(run=cmd_bench_sigkill)
     return parser
 
 

@@ -33,7 +33,8 @@ def cmd_serve(args) -> int:
     from facegrid.server.main import serve
 
     settings = Settings().with_overrides(
-        address=args.address, data_dir=args.data_dir, redis_url=args.redis_url, model=args.model, target_far=args.target_far
+        address=args.address, data_dir=args.data_dir, redis_url=args.redis_url, model=args.model, target_far=args.target_far,
+        metrics_address=args.metrics_address,
     )
     return serve(settings)
 
@@ -128,6 +129,7 @@ def add_commands(commands) -> None:
     serve.add_argument("--redis-url", help="external Redis instead of the embedded one (default: FACEGRID_REDIS_URL)")
     serve.add_argument("--model", help="face model of the gate (default: FACEGRID_MODEL or fused)")
     serve.add_argument("--target-far", type=float, help="false-accept rate the thresholds are set for (default 0.001)")
+    serve.add_argument("--metrics-address", help="host:port of a Prometheus /metrics endpoint (default: FACEGRID_METRICS_ADDRESS; off when empty)")
     serve.set_defaults(run=cmd_serve)
 
     enroll = commands.add_parser("enroll", help="add photos of a person")

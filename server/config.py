@@ -33,6 +33,8 @@ class Settings:
     index_workers: int = field(default_factory=lambda: int(_env("INDEX_WORKERS", "0")))  # embedding processes; 0: one per core
     device: str = field(default_factory=lambda: _env("DEVICE", "auto"))  # auto: CUDA when present; cpu
     threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # ONNX Runtime threads of the serving models; 0: all cores
+    # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464); empty: no metrics endpoint.
+    metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
 
     def encoder(self) -> EncoderSettings:
         """What the encoder needs: its cache under this data directory, the device and thread count."""

@@ -29,6 +29,7 @@ from .domain.vectors import VectorCollections
 from .rpc.encoder_service import EncoderService
 from .rpc.gate_service import GateService
 from .rpc.index_service import IndexService
+from .rpc.metrics import Metrics
 from .store.embedded_redis import EmbeddedRedis
 from .store.photos import LibraryStore
 from .store.subjects import SubjectStore
@@ -53,6 +54,8 @@ class Running:
     index_service: IndexService
     health: health.HealthServicer
     embedded: EmbeddedRedis | None
+    metrics: Metrics
+    metrics_port: int = 0  # 0: no metrics endpoint
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -60,6 +63,7 @@ class Running:
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace).wait()
         self.index_service.close()
+        self.metrics.stop()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -94,17 +98,23 @@ def start(settings: Settings) -> Running:
     people = PersonGroups(collections, assigner, gate)
     vectors = VectorCollections(collections)
 
+    metrics = Metrics()
+    metrics.watch(
+        sizes=lambda: {"subjects": gate.subjects.count(), **{f"collection:{n}": collections.get(n).count() for n in collections.names()}},
+        redis_up=lambda: bool(metadata.redis.ping()),
+    )
     message_bytes = settings.max_message_mb * 1024 * 1024
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc"),
+        interceptors=[metrics.interceptor()],
         options=[
             ("grpc.max_receive_message_length", message_bytes),
             ("grpc.max_send_message_length", message_bytes),
         ],
     )
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipelines), server)
-    gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate), server)
-    index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder)
+    gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, metrics), server)
+    index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics)
     index_pb2_grpc.add_IndexServiceServicer_to_server(index_service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -113,9 +123,10 @@ def start(settings: Settings) -> Running:
     if port == 0:
         raise OSError(f"cannot listen on {settings.address}")
     server.start()
+    metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
     for name in SERVICES + ("",):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server, port, gate, library, index_service, health_servicer, embedded)
+    return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port)
 
 
 def serve(settings: Settings) -> int:
@@ -125,6 +136,8 @@ def serve(settings: Settings) -> int:
     host = settings.address.rsplit(":", 1)[0]
     # Tests and scripts read this line to learn an ephemeral port.
     print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir})", flush=True)
+    if running.metrics_port:
+        print(f"facegrid metrics on {settings.metrics_address.rpartition(':')[0]}:{running.metrics_port}/metrics", flush=True)
     stopping = threading.Event()
 
     def on_signal(number, frame) -> None:

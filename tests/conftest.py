@@ -14,6 +14,8 @@ os.environ.setdefault("FACEGRID_DATA_DIR", tempfile.mkdtemp(prefix="facegrid-tes
 
 from facegrid.evaluation.datasets import DatasetMissing, faces_dir as find_faces_dir  # noqa: E402
 
+from helpers import ServerProcess  # noqa: E402,F401 - re-exported: tests import it from here too
+
 
 def faces_dir_or_skip() -> Path:
     """../shared/data/faces; the calling test is skipped with the reason when it is absent (a user's clone)."""
@@ -39,57 +41,6 @@ def fused_pipeline():
     from facegrid.encoder.pipeline import FacePipeline
 
     return FacePipeline()
-
-
-class ServerProcess:
-    """A real `facegrid serve` in its own process, on an ephemeral port, with its own data directory."""
-
-    def __init__(self, data_dir: Path, env: dict | None = None) -> None:
-        self.data_dir = Path(data_dir)
-        self.env = {**os.environ, **(env or {})}
-        self.process = None
-        self.address = None
-
-    def start(self, timeout: float = 120.0) -> "ServerProcess":
-        import subprocess
-        import sys
-        import time
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "server.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "facegrid.clients.cli", "serve", "--address", "127.0.0.1:0", "--data-dir", str(self.data_dir)],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            env=self.env,
-            text=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if line.startswith("facegrid serving on "):
-                self.address = line.split()[3]
-                return self
-            if not line and self.process.poll() is not None:
-                break
-        self.kill()
-        raise RuntimeError("server did not start:\n" + (self.data_dir / "server.log").read_text()[-3000:])
-
-    def client(self, **options):
-        from facegrid.clients.sdk import Facegrid
-
-        return Facegrid(self.address, **options)
-
-    def stop(self) -> int:
-        """SIGTERM: graceful shutdown."""
-        self.process.terminate()
-        return self.process.wait(timeout=60)
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to clean up."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
 
 
 @pytest.fixture

@@ -234,7 +234,7 @@ def test_a_photo_of_someone_else_is_enrolled_with_a_warning(server, enrolled, fa
 
 
 def test_cli_gate_commands(server, enrolled, faces_dir, tmp_path):
-    from test_cli import facegrid, last_json
+    from helpers import facegrid, last_json
 
     stranger = sorted((faces_dir / STRANGER).iterdir())[0]
     photo = sorted((faces_dir / PEOPLE["scarlett"]).iterdir())

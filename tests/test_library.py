@@ -11,11 +11,12 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from PIL import Image
 
 from facegrid.clients.sdk import FacegridError
 
 from conftest import ServerProcess
-from test_cli import facegrid, last_json
+from helpers import facegrid, last_json
 
 
 @pytest.fixture(scope="module")
@@ -372,3 +373,55 @@ def test_collections_of_plain_vectors(server):
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
         results = list(client.index_photos([("x.jpg", b"\xff\xd8")], "points"))
         assert results[0].error_code == "ALREADY_EXISTS", results[0].error  # a vector collection takes no photos
+
+
+def _index_and_group(server, folder: Path, collection: str):
+    run = facegrid("index", str(folder), "--server", server.address, "--collection", collection, "--json")
+    assert run.returncode == 0, run.stderr[-2000:]
+    with server.client() as client:
+        return max(client.cluster(collection).groups, key=lambda g: len(g.faces))
+
+
+def test_naming_then_undo_over_an_existing_subject_leaves_exactly_its_own_templates(server, faces_dir, tmp_path):
+    katy = sorted((faces_dir / "deepface" / "id10_katy_perry").iterdir())
+    folder = tmp_path / "naming"
+    folder.mkdir()
+    for photo in katy[6:9]:
+        shutil.copy(photo, folder / photo.name)
+    group = _index_and_group(server, folder, "naming")
+    with server.client() as client:
+        client.enroll("katy-existing", katy[:2])
+        before = sorted(t.template_id for t in client.subject("katy-existing").templates)
+
+        named = client.name_group(group.group_id, "katy-existing", "naming")
+        added = [f.template_id for f in named.naming.faces if f.accepted]
+        assert added and not named.naming.created
+        assert sorted(t.template_id for t in client.subject("katy-existing").templates) == sorted(before + added)
+
+        client.undo("naming")
+        assert sorted(t.template_id for t in client.subject("katy-existing").templates) == before
+        assert client.verify("katy-existing", katy[4]).match
+
+        # A subject the naming created keeps what was enrolled for it since, and loses only the naming's templates.
+        client.name_group(group.group_id, "katy-named", "naming")
+        real = client.enroll("katy-named", [katy[3]]).photos[0].template_id
+        client.undo("naming")
+        assert [t.template_id for t in client.subject("katy-named").templates] == [real]
+
+
+def test_naming_a_group_applies_the_enrollment_rules(server, faces_dir, tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    for photo in sorted((faces_dir / "deepface" / "id01_angelina_jolie").iterdir())[6:9]:
+        image = Image.open(photo).convert("RGB")
+        image.thumbnail((150, 150))  # faces well under the 60 px enrollment minimum, still found
+        image.save(folder / f"{photo.stem}.jpg", quality=95)
+    group = _index_and_group(server, folder, "tiny")
+    with server.client() as client:
+        with pytest.raises(FacegridError) as caught:
+            client.name_group(group.group_id, "angelina-tiny", "tiny")
+        assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION and "too small" in caught.value.message
+        assert not any(g.name for g in client.groups("tiny").groups)  # nothing changed
+        with pytest.raises(FacegridError) as missing:
+            client.subject("angelina-tiny")
+        assert missing.value.code == grpc.StatusCode.NOT_FOUND

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from facegrid.encoder.pipeline import Face
+from facegrid.encoder.quality import FaceQuality
 
 from .errors import InvalidSubjectId
 
@@ -47,7 +48,10 @@ class EnrollmentRules:
             return "no face found in the photo"
         if len(faces) > 1:
             return f"{len(faces)} faces in the photo; an enrollment photo must show one person"
-        q = faces[0].quality
+        return self.quality_refusal(faces[0].quality)
+
+    def quality_refusal(self, q: FaceQuality) -> str | None:
+        """Why one face is too poor to make a template (size, sharpness, pose, detector score), or None."""
         if q.size < self.min_face_size:
             return f"face too small: {q.size:.0f} px, at least {self.min_face_size:.0f} px needed"
         if q.sharpness < self.min_sharpness:

@@ -36,6 +36,25 @@ class PhotoOutcome:
 
 
 @dataclass
+class NamedFace:
+    """What became of one face of a named photo-library group."""
+
+    face_id: int
+    accepted: bool = False
+    template_id: int | None = None
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NamedEnrollment:
+    subject_id: str
+    created: bool  # the subject did not exist before the naming
+    template_ids: list[int]  # exactly the templates the naming added (Undo removes these)
+    faces: list[NamedFace]
+
+
+@dataclass
 class Enrollment:
     subject: SubjectRecord
     photos: list[PhotoOutcome]
@@ -166,22 +185,77 @@ class Gate:
                     f"unlike this subject's other photos (score {score:.3f}, below {limit:.3f}): is it the same person?"
                 )
 
-    def enroll_faces(self, subject_id: str, faces: list, most: int = 5) -> bool:
-        """Enroll already-embedded faces (a named photo-library group): the `most` sharpest, largest ones.
+    def enroll_named_group(self, subject_id: str, faces: list, most: int = 5) -> "NamedEnrollment":
+        """Enroll a photo-library group named as a subject: the same rules as `enroll`, per face.
 
-        Returns whether the subject was created by this call.
+        Each face must pass the enrollment quality rules; a face unlike the group's other usable
+        faces (below the `unlike_far` threshold against their mean) is refused, since no person
+        looked at it and a clustering mistake must not become a gate template; a face unlike the
+        subject's existing templates is taken with the same warning `enroll` gives. The `most`
+        largest, sharpest usable faces are enrolled. NoUsableFace when none is usable (nothing changes).
         """
         subject_id = normalise_subject_id(subject_id)
-        usable = [f for f in faces if len(f.vector) == self.subjects.dim]
-        usable.sort(key=lambda f: (-f.quality.size, -f.quality.sharpness))
+        outcomes = [NamedFace(f.face_id) for f in faces]
+        usable: list[tuple[NamedFace, object]] = []
+        for outcome, face in zip(outcomes, faces):
+            if len(face.vector) != self.subjects.dim:
+                outcome.reason = f"embedded with another model ({len(face.vector)} values, the gate uses {self.model})"
+            else:
+                outcome.reason = self.rules.quality_refusal(face.quality) or ""
+            if not outcome.reason:
+                usable.append((outcome, face))
+        if len(usable) >= 3:  # with fewer, "unlike the others" has no majority to go by
+            limit = self.policy.calibration.threshold(self.rules.unlike_far)
+            vectors = np.stack([f.vector for _, f in usable])
+            for index, (outcome, face) in enumerate(usable):
+                score = float(face.vector @ subject_vector(np.delete(vectors, index, axis=0)))
+                if score < limit:
+                    outcome.reason = f"unlike the group's other faces (score {score:.3f}, below {limit:.3f})"
+            usable = [(o, f) for o, f in usable if not o.reason]
+        usable.sort(key=lambda item: (-item[1].quality.size, -item[1].quality.sharpness))
+        for outcome, _ in usable[most:]:
+            outcome.reason = f"not needed: the {most} best faces were enrolled"
+        usable = usable[:most]
+        if not usable:
+            raise NoUsableFace("no face of the group can be enrolled: " + "; ".join(
+                f"face {o.face_id}: {o.reason}" for o in outcomes[:10]))
         with self._write_lock:
             created = self.metadata.subject(subject_id) is None
             existing = self.metadata.templates(subject_id)
-            known = {t.photo_sha256 for t in existing}
-            fresh = [NewTemplate(self.model, f.vector, f.photo_sha256, f.quality) for f in usable[:most] if f.photo_sha256 not in known]
+            known = {t.photo_sha256: t.template_id for t in existing}
+            fresh: list[tuple[NamedFace, NewTemplate]] = []
+            for outcome, face in usable:
+                if face.photo_sha256 in known:  # this photo is enrolled already: nothing to add or undo
+                    outcome.reason = "its photo is already enrolled for the subject"
+                else:
+                    fresh.append((outcome, NewTemplate(self.model, face.vector, face.photo_sha256, face.quality)))
             if fresh:
-                self._store(subject_id, existing, fresh)
-        return created and bool(fresh)
+                self._warn_unlike(existing, fresh)
+                _, ids = self._store(subject_id, existing, [t for _, t in fresh])
+                for (outcome, _), template_id in zip(fresh, ids):
+                    outcome.accepted, outcome.template_id = True, template_id
+        return NamedEnrollment(subject_id, created and bool(fresh), [o.template_id for o in outcomes if o.accepted], outcomes)
+
+    def remove_templates(self, subject_id: str, template_ids: list[int], forget_if_empty: bool = False) -> int:
+        """Take back exactly these templates (undoing a naming); the subject goes too when
+        `forget_if_empty` and nothing else is left of it. How many templates were removed."""
+        subject_id = normalise_subject_id(subject_id)
+        with self._write_lock:
+            record = self.metadata.subject(subject_id)
+            if record is None:
+                return 0
+            removed = self.metadata.remove_templates(subject_id, template_ids)
+            rest = self.metadata.templates(subject_id)
+            if not rest and forget_if_empty:
+                self.metadata.delete_subject(subject_id)
+                self.subjects.remove([record.number])
+                return len(removed)
+            vector = self._subject_vector(rest)
+            if vector is None:
+                self.subjects.remove([record.number])
+            else:
+                self.subjects.add([record.number], vector)
+        return len(removed)
 
     def verify(self, subject_id: str, photo: bytes) -> Verification:
         """1:1: is the largest face in the photo this subject?"""

@@ -6,6 +6,7 @@ from facegrid.v1 import gate_pb2, gate_pb2_grpc
 
 from . import messages
 from .errors import BadRequest, grpc_errors
+from .metrics import Metrics
 from ..domain.enrollment import normalise_subject_id
 from ..domain.gate import Gate
 
@@ -23,8 +24,13 @@ def _limit(value: int, default: int, maximum: int, name: str) -> int:
 
 
 class GateService(gate_pb2_grpc.GateServiceServicer):
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, metrics: Metrics | None = None) -> None:
         self.gate = gate
+        self.metrics = metrics
+
+    def _embedded(self, kind: str, faces: int) -> None:
+        if self.metrics is not None and faces:
+            self.metrics.faces.labels(kind).inc(faces)
 
     @grpc_errors
     def Enroll(self, request: gate_pb2.EnrollRequest, context) -> gate_pb2.EnrollResponse:
@@ -33,6 +39,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         if len(request.photos) > MAX_PHOTOS_PER_ENROLL:
             raise BadRequest(f"at most {MAX_PHOTOS_PER_ENROLL} photos per call, got {len(request.photos)}")
         result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name)
+        self._embedded("enroll", sum(o.face is not None for o in result.photos))
         outcomes = []
         for o in result.photos:
             outcomes.append(
@@ -53,6 +60,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         if not request.photo:
             raise BadRequest("photo is empty")
         result = self.gate.verify(request.subject_id, request.photo)
+        self._embedded("probe", 1)
         return gate_pb2.VerifyResponse(
             match=result.decision.accepted,
             decision=messages.decision(result.decision),
@@ -66,6 +74,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
             raise BadRequest("photo is empty")
         candidates = _limit(request.candidates, 5, MAX_CANDIDATES, "candidates")
         result = self.gate.identify(request.photo, candidates)
+        self._embedded("probe", 1)
         return gate_pb2.IdentifyResponse(
             known=result.subject_id is not None,
             subject_id=result.subject_id or "",

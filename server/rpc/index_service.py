@@ -21,6 +21,7 @@ from ..domain.vectors import VectorCollections
 from . import messages
 from .batches import arrived_batches
 from .errors import BadRequest, grpc_errors, status_of
+from .metrics import Metrics
 
 MAX_K = 1000
 MAX_HASHES = 10_000
@@ -76,7 +77,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     gRPC and Redis (docs/benchmarks.md: 86 LFW photos/s on 2 cores with `sface`, 55 with `fused`)."""
 
     def __init__(self, library: Library, people: PersonGroups, vectors: VectorCollections, detector: str, limits,
-                 workers: int = 0, encoder: EncoderSettings | None = None) -> None:
+                 workers: int = 0, encoder: EncoderSettings | None = None, metrics: Metrics | None = None) -> None:
         self.library = library
         self.people = people
         self.vectors = vectors
@@ -84,6 +85,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         self._detector = detector
         self._limits = limits
         self._encoder = encoder or EncoderSettings()
+        self.metrics = metrics
         self._pools: dict[str, object] = {}  # model -> worker processes embedding with it
         self._pool_lock = threading.Lock()
 
@@ -99,6 +101,19 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
             for pool in self._pools.values():
                 pool.shutdown(cancel_futures=True)
             self._pools.clear()
+
+    def _count_batches(self, change: int) -> None:
+        if self.metrics is not None:
+            self.metrics.index_batches.inc(change)
+
+    def _count_photos(self, incoming: list[IncomingPhoto]) -> None:
+        if self.metrics is None:
+            return
+        for item in incoming:
+            outcome = item.outcome
+            self.metrics.photos.labels("error" if outcome.error else "already_indexed" if outcome.already_indexed else "indexed").inc()
+            if not (outcome.error or outcome.already_indexed):
+                self.metrics.faces.labels("index").inc(outcome.faces)
 
     def _embed(self, incoming: list[IncomingPhoto]):
         """A future of the faces of the photos that need them, each embedded with its collection's model."""
@@ -121,10 +136,13 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
             if batch:
                 incoming = self.library.prepare([(r.collection, r.path, r.photo, r.photo_sha256) for r in batch])
                 in_flight.append((incoming, self._embed(incoming)))
+                self._count_batches(1)
             # Finish the batches that are done, and wait for the oldest while too many are in flight.
             while in_flight and (in_flight[0][1].done() or len(in_flight) > 2 * self.workers):
+                self._count_batches(-1)
                 yield from self._finish(*in_flight.popleft())
         while in_flight:
+            self._count_batches(-1)
             yield from self._finish(*in_flight.popleft())
 
     def _finish(self, incoming, faces):
@@ -135,6 +153,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
             for item in incoming:
                 if not (item.outcome.error or item.outcome.already_indexed):
                     item.outcome.error, item.outcome.faces = error, 0
+        self._count_photos(incoming)
         for item in incoming:
             outcome = item.outcome
             yield index_pb2.IndexPhotoResult(
@@ -180,7 +199,15 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
                 for f in faces
             ]
             groups.append(index_pb2.Group(group_id=group_id, faces=members, name=grouping.names.get(group_id, "")))
-        return index_pb2.GroupsResponse(groups=groups, unassigned=grouping.unassigned, threshold=grouping.threshold)
+        naming = None
+        if grouping.naming is not None:
+            n = grouping.naming
+            naming = index_pb2.Naming(subject_id=n.subject_id, created=n.created, faces=[
+                index_pb2.NamedFace(face_id=str(f.face_id), accepted=f.accepted, reason=f.reason, warnings=f.warnings,
+                                    template_id=str(f.template_id) if f.template_id is not None else "")
+                for f in n.faces
+            ])
+        return index_pb2.GroupsResponse(groups=groups, unassigned=grouping.unassigned, threshold=grouping.threshold, naming=naming)
 
     @grpc_errors
     def Cluster(self, request: index_pb2.ClusterRequest, context) -> index_pb2.GroupsResponse:

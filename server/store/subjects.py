@@ -195,6 +195,23 @@ class SubjectStore:
         pipe.execute()
         return len(ids)
 
+    def remove_templates(self, subject_id: str, template_ids: list[int]) -> list[int]:
+        """Remove exactly these templates of a subject (with their photo entries) in one transaction; those removed."""
+        held = set(self.template_ids(subject_id))
+        gone = [t for t in template_ids if t in held]
+        if not gone:
+            return []
+        photos = {t: self.redis.hget(template_key(t), "photo_sha256") for t in gone}
+        pipe = self.redis.pipeline(transaction=True)
+        for template_id in gone:
+            pipe.delete(template_key(template_id))
+            pipe.srem(subject_templates_key(subject_id), template_id)
+            if photos[template_id] is not None:
+                pipe.hdel(subject_photos_key(subject_id), photos[template_id])
+        pipe.incr(SEQ)
+        pipe.execute()
+        return gone
+
     def add_subjects_bulk(self, subjects: list[tuple[str, NewTemplate]]) -> None:
         """Many new one-template subjects in one round trip (bulk import, benchmarks); ids as usual."""
         now = time.time()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from facegrid.v1 import encoder_pb2 as facegrid_dot_v1_dot_encoder__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x61\x63\x65grid/v1/index.proto\x12\x0b\x66\x61\x63\x65grid.v1\x1a\x19\x66\x61\x63\x65grid/v1/encoder.proto\"B\n\rKMeansRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x12\n\niterations\x18\x03 \x01(\x05\"b\n\x0eKMeansResponse\x12\t\n\x01k\x18\x01 \x01(\x05\x12&\n\tcentroids\x18\x02 \x03(\x0b\x32\x13.facegrid.v1.Vector\x12\x0b\n\x03ids\x18\x03 \x03(\x03\x12\x10\n\x08\x63lusters\x18\x04 \x03(\x05\":\n\x17\x43reateCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03\x64im\x18\x02 \x01(\x05\"Z\n\x11\x41\x64\x64VectorsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\x03\x12$\n\x07vectors\x18\x03 \x03(\x0b\x32\x13.facegrid.v1.Vector\"7\n\x14RemoveVectorsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\x03\"\x9b\x01\n\x0e\x43orrectRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12#\n\x05merge\x18\x02 \x01(\x0b\x32\x12.facegrid.v1.MergeH\x00\x12#\n\x05split\x18\x03 \x01(\x0b\x32\x12.facegrid.v1.SplitH\x00\x12!\n\x04name\x18\x04 \x01(\x0b\x32\x11.facegrid.v1.NameH\x00\x42\x08\n\x06\x61\x63tion\"1\n\x05Merge\x12\x10\n\x08group_id\x18\x01 \x01(\x05\x12\x16\n\x0eother_group_id\x18\x02 \x01(\x05\"\x18\n\x05Split\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x01 \x01(\t\",\n\x04Name\x12\x10\n\x08group_id\x18\x01 \x01(\x05\x12\x12\n\nsubject_id\x18\x02 \x01(\t\"!\n\x0bUndoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"H\n\x0e\x43lusterRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08min_size\x18\x02 \x01(\x05\x12\x10\n\x08link_far\x18\x03 \x01(\x01\"#\n\rGroupsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"`\n\tGroupFace\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x01(\t\x12\r\n\x05paths\x18\x03 \x03(\t\x12\x1d\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x10.facegrid.v1.Box\"N\n\x05Group\x12\x10\n\x08group_id\x18\x01 \x01(\x05\x12%\n\x05\x66\x61\x63\x65s\x18\x02 \x03(\x0b\x32\x16.facegrid.v1.GroupFace\x12\x0c\n\x04name\x18\x03 \x01(\t\"[\n\x0eGroupsResponse\x12\"\n\x06groups\x18\x01 \x03(\x0b\x32\x12.facegrid.v1.Group\x12\x12\n\nunassigned\x18\x02 \x01(\x03\x12\x11\n\tthreshold\x18\x03 \x01(\x02\"Z\n\x11IndexPhotoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05photo\x18\x03 \x01(\x0c\x12\x14\n\x0cphoto_sha256\x18\x04 \x01(\t\"\x81\x01\n\x10IndexPhotoResult\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x01(\t\x12\x17\n\x0f\x61lready_indexed\x18\x03 \x01(\x08\x12\r\n\x05\x66\x61\x63\x65s\x18\x04 \x01(\x05\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x12\n\nerror_code\x18\x06 \x01(\t\">\n\x12KnownPhotosRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x03(\t\"+\n\x13KnownPhotosResponse\x12\x14\n\x0cphoto_sha256\x18\x01 \x03(\t\"\x1c\n\x06Vector\x12\x12\n\x06values\x18\x01 \x03(\x02\x42\x02\x10\x01\"o\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x05photo\x18\x02 \x01(\x0cH\x00\x12%\n\x06vector\x18\x03 \x01(\x0b\x32\x13.facegrid.v1.VectorH\x00\x12\t\n\x01k\x18\x04 \x01(\x05\x42\x07\n\x05query\"i\n\x03Hit\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x02 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x03 \x01(\t\x12\r\n\x05paths\x18\x04 \x03(\t\x12\x1d\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x10.facegrid.v1.Box\"K\n\tQueryHits\x12\x1e\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32\x10.facegrid.v1.Box\x12\x1e\n\x04hits\x18\x02 \x03(\x0b\x32\x10.facegrid.v1.Hit\"9\n\x0eSearchResponse\x12\'\n\x07queries\x18\x01 \x03(\x0b\x32\x16.facegrid.v1.QueryHits\"\"\n\x0cStatsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"^\n\rStatsResponse\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\x05\x12\x0e\n\x06photos\x18\x04 \x01(\x03\x12\r\n\x05\x66\x61\x63\x65s\x18\x05 \x01(\x03\x32\xf4\x06\n\x0cIndexService\x12P\n\x0bIndexPhotos\x12\x1e.facegrid.v1.IndexPhotoRequest\x1a\x1d.facegrid.v1.IndexPhotoResult(\x01\x30\x01\x12P\n\x0bKnownPhotos\x12\x1f.facegrid.v1.KnownPhotosRequest\x1a .facegrid.v1.KnownPhotosResponse\x12\x41\n\x06Search\x12\x1a.facegrid.v1.SearchRequest\x1a\x1b.facegrid.v1.SearchResponse\x12>\n\x05Stats\x12\x19.facegrid.v1.StatsRequest\x1a\x1a.facegrid.v1.StatsResponse\x12\x43\n\x07\x43luster\x12\x1b.facegrid.v1.ClusterRequest\x1a\x1b.facegrid.v1.GroupsResponse\x12\x41\n\x06Groups\x12\x1a.facegrid.v1.GroupsRequest\x1a\x1b.facegrid.v1.GroupsResponse\x12\x43\n\x07\x43orrect\x12\x1b.facegrid.v1.CorrectRequest\x1a\x1b.facegrid.v1.GroupsResponse\x12=\n\x04Undo\x12\x18.facegrid.v1.UndoRequest\x1a\x1b.facegrid.v1.GroupsResponse\x12T\n\x10\x43reateCollection\x12$.facegrid.v1.CreateCollectionRequest\x1a\x1a.facegrid.v1.StatsResponse\x12H\n\nAddVectors\x12\x1e.facegrid.v1.AddVectorsRequest\x1a\x1a.facegrid.v1.StatsResponse\x12N\n\rRemoveVectors\x12!.facegrid.v1.RemoveVectorsRequest\x1a\x1a.facegrid.v1.StatsResponse\x12\x41\n\x06KMeans\x12\x1a.facegrid.v1.KMeansRequest\x1a\x1b.facegrid.v1.KMeansResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x61\x63\x65grid/v1/index.proto\x12\x0b\x66\x61\x63\x65grid.v1\x1a\x19\x66\x61\x63\x65grid/v1/encoder.proto\"B\n\rKMeansRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x12\n\niterations\x18\x03 \x01(\x05\"b\n\x0eKMeansResponse\x12\t\n\x01k\x18\x01 \x01(\x05\x12&\n\tcentroids\x18\x02 \x03(\x0b\x32\x13.facegrid.v1.Vector\x12\x0b\n\x03ids\x18\x03 \x03(\x03\x12\x10\n\x08\x63lusters\x18\x04 \x03(\x05\":\n\x17\x43reateCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03\x64im\x18\x02 \x01(\x05\"Z\n\x11\x41\x64\x64VectorsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\x03\x12$\n\x07vectors\x18\x03 \x03(\x0b\x32\x13.facegrid.v1.Vector\"7\n\x14RemoveVectorsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\x03\"\x9b\x01\n\x0e\x43orrectRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12#\n\x05merge\x18\x02 \x01(\x0b\x32\x12.facegrid.v1.MergeH\x00\x12#\n\x05split\x18\x03 \x01(\x0b\x32\x12.facegrid.v1.SplitH\x00\x12!\n\x04name\x18\x04 \x01(\x0b\x32\x11.facegrid.v1.NameH\x00\x42\x08\n\x06\x61\x63tion\"1\n\x05Merge\x12\x10\n\x08group_id\x18\x01 \x01(\x05\x12\x16\n\x0eother_group_id\x18\x02 \x01(\x05\"\x18\n\x05Split\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x01 \x01(\t\",\n\x04Name\x12\x10\n\x08group_id\x18\x01 \x01(\x05\x12\x12\n\nsubject_id\x18\x02 \x01(\t\"!\n\x0bUndoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"H\n\x0e\x43lusterRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08min_size\x18\x02 \x01(\x05\x12\x10\n\x08link_far\x18\x03 \x01(\x01\"#\n\rGroupsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"`\n\tGroupFace\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x01(\t\x12\r\n\x05paths\x18\x03 \x03(\t\x12\x1d\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x10.facegrid.v1.Box\"N\n\x05Group\x12\x10\n\x08group_id\x18\x01 \x01(\x05\x12%\n\x05\x66\x61\x63\x65s\x18\x02 \x03(\x0b\x32\x16.facegrid.v1.GroupFace\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x80\x01\n\x0eGroupsResponse\x12\"\n\x06groups\x18\x01 \x03(\x0b\x32\x12.facegrid.v1.Group\x12\x12\n\nunassigned\x18\x02 \x01(\x03\x12\x11\n\tthreshold\x18\x03 \x01(\x02\x12#\n\x06naming\x18\x04 \x01(\x0b\x32\x13.facegrid.v1.Naming\"T\n\x06Naming\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12%\n\x05\x66\x61\x63\x65s\x18\x03 \x03(\x0b\x32\x16.facegrid.v1.NamedFace\"e\n\tNamedFace\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x13\n\x0btemplate_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08warnings\x18\x05 \x03(\t\"Z\n\x11IndexPhotoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05photo\x18\x03 \x01(\x0c\x12\x14\n\x0cphoto_sha256\x18\x04 \x01(\t\"\x81\x01\n\x10IndexPhotoResult\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x01(\t\x12\x17\n\x0f\x61lready_indexed\x18\x03 \x01(\x08\x12\r\n\x05\x66\x61\x63\x65s\x18\x04 \x01(\x05\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x12\n\nerror_code\x18\x06 \x01(\t\">\n\x12KnownPhotosRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x02 \x03(\t\"+\n\x13KnownPhotosResponse\x12\x14\n\x0cphoto_sha256\x18\x01 \x03(\t\"\x1c\n\x06Vector\x12\x12\n\x06values\x18\x01 \x03(\x02\x42\x02\x10\x01\"o\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x05photo\x18\x02 \x01(\x0cH\x00\x12%\n\x06vector\x18\x03 \x01(\x0b\x32\x13.facegrid.v1.VectorH\x00\x12\t\n\x01k\x18\x04 \x01(\x05\x42\x07\n\x05query\"i\n\x03Hit\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x02 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x03 \x01(\t\x12\r\n\x05paths\x18\x04 \x03(\t\x12\x1d\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x10.facegrid.v1.Box\"K\n\tQueryHits\x12\x1e\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32\x10.facegrid.v1.Box\x12\x1e\n\x04hits\x18\x02 \x03(\x0b\x32\x10.facegrid.v1.Hit\"9\n\x0eSearchResponse\x12\'\n\x07queries\x18\x01 \x03(\x0b\x32\x16.facegrid.v1.QueryHits\"\"\n\x0cStatsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"^\n\rStatsResponse\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\x05\x12\x0e\n\x06photos\x18\x04 \x01(\x03\x12\r\n\x05\x66\x61\x63\x65s\x18\x05 \x01(\x03\x32\xf4\x06\n\x0cIndexService\x12P\n\x0bIndexPhotos\x12\x1e.facegrid.v1.IndexPhotoRequest\x1a\x1d.facegrid.v1.IndexPhotoResult(\x01\x30\x01\x12P\n\x0bKnownPhotos\x12\x1f.facegrid.v1.KnownPhotosRequest\x1a .facegrid.v1.KnownPhotosResponse\x12\x41\n\x06Search\x12\x1a.facegrid.v1.SearchRequest\x1a\x1b.facegrid.v1.SearchResponse\x12>\n\x05Stats\x12\x19.facegrid.v1.StatsRequest\x1a\x1a.facegrid.v1.StatsResponse\x12\x43\n\x07\x43luster\x12\x1b.facegrid.v1.ClusterRequest\x1a\x1b.facegrid.v1.GroupsResponse\x12\x41\n\x06Groups\x12\x1a.facegrid.v1.GroupsRequest\x1a\x1b.facegrid.v1.GroupsResponse\x12\x43\n\x07\x43orrect\x12\x1b.facegrid.v1.CorrectRequest\x1a\x1b.facegrid.v1.GroupsResponse\x12=\n\x04Undo\x12\x18.facegrid.v1.UndoRequest\x1a\x1b.facegrid.v1.GroupsResponse\x12T\n\x10\x43reateCollection\x12$.facegrid.v1.CreateCollectionRequest\x1a\x1a.facegrid.v1.StatsResponse\x12H\n\nAddVectors\x12\x1e.facegrid.v1.AddVectorsRequest\x1a\x1a.facegrid.v1.StatsResponse\x12N\n\rRemoveVectors\x12!.facegrid.v1.RemoveVectorsRequest\x1a\x1a.facegrid.v1.StatsResponse\x12\x41\n\x06KMeans\x12\x1a.facegrid.v1.KMeansRequest\x1a\x1b.facegrid.v1.KMeansResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -62,30 +62,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GROUPFACE']._serialized_end=967
   _globals['_GROUP']._serialized_start=969
   _globals['_GROUP']._serialized_end=1047
-  _globals['_GROUPSRESPONSE']._serialized_start=1049
-  _globals['_GROUPSRESPONSE']._serialized_end=1140
-  _globals['_INDEXPHOTOREQUEST']._serialized_start=1142
-  _globals['_INDEXPHOTOREQUEST']._serialized_end=1232
-  _globals['_INDEXPHOTORESULT']._serialized_start=1235
-  _globals['_INDEXPHOTORESULT']._serialized_end=1364
-  _globals['_KNOWNPHOTOSREQUEST']._serialized_start=1366
-  _globals['_KNOWNPHOTOSREQUEST']._serialized_end=1428
-  _globals['_KNOWNPHOTOSRESPONSE']._serialized_start=1430
-  _globals['_KNOWNPHOTOSRESPONSE']._serialized_end=1473
-  _globals['_VECTOR']._serialized_start=1475
-  _globals['_VECTOR']._serialized_end=1503
-  _globals['_SEARCHREQUEST']._serialized_start=1505
-  _globals['_SEARCHREQUEST']._serialized_end=1616
-  _globals['_HIT']._serialized_start=1618
-  _globals['_HIT']._serialized_end=1723
-  _globals['_QUERYHITS']._serialized_start=1725
-  _globals['_QUERYHITS']._serialized_end=1800
-  _globals['_SEARCHRESPONSE']._serialized_start=1802
-  _globals['_SEARCHRESPONSE']._serialized_end=1859
-  _globals['_STATSREQUEST']._serialized_start=1861
-  _globals['_STATSREQUEST']._serialized_end=1895
-  _globals['_STATSRESPONSE']._serialized_start=1897
-  _globals['_STATSRESPONSE']._serialized_end=1991
-  _globals['_INDEXSERVICE']._serialized_start=1994
-  _globals['_INDEXSERVICE']._serialized_end=2878
+  _globals['_GROUPSRESPONSE']._serialized_start=1050
+  _globals['_GROUPSRESPONSE']._serialized_end=1178
+  _globals['_NAMING']._serialized_start=1180
+  _globals['_NAMING']._serialized_end=1264
+  _globals['_NAMEDFACE']._serialized_start=1266
+  _globals['_NAMEDFACE']._serialized_end=1367
+  _globals['_INDEXPHOTOREQUEST']._serialized_start=1369
+  _globals['_INDEXPHOTOREQUEST']._serialized_end=1459
+  _globals['_INDEXPHOTORESULT']._serialized_start=1462
+  _globals['_INDEXPHOTORESULT']._serialized_end=1591
+  _globals['_KNOWNPHOTOSREQUEST']._serialized_start=1593
+  _globals['_KNOWNPHOTOSREQUEST']._serialized_end=1655
+  _globals['_KNOWNPHOTOSRESPONSE']._serialized_start=1657
+  _globals['_KNOWNPHOTOSRESPONSE']._serialized_end=1700
+  _globals['_VECTOR']._serialized_start=1702
+  _globals['_VECTOR']._serialized_end=1730
+  _globals['_SEARCHREQUEST']._serialized_start=1732
+  _globals['_SEARCHREQUEST']._serialized_end=1843
+  _globals['_HIT']._serialized_start=1845
+  _globals['_HIT']._serialized_end=1950
+  _globals['_QUERYHITS']._serialized_start=1952
+  _globals['_QUERYHITS']._serialized_end=2027
+  _globals['_SEARCHRESPONSE']._serialized_start=2029
+  _globals['_SEARCHRESPONSE']._serialized_end=2086
+  _globals['_STATSREQUEST']._serialized_start=2088
+  _globals['_STATSREQUEST']._serialized_end=2122
+  _globals['_STATSRESPONSE']._serialized_start=2124
+  _globals['_STATSRESPONSE']._serialized_end=2218
+  _globals['_INDEXSERVICE']._serialized_start=2221
+  _globals['_INDEXSERVICE']._serialized_end=3105
 # @@protoc_insertion_point(module_scope)

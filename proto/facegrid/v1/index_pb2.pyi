@@ -134,14 +134,40 @@ class Group(_message.Message):
     def __init__(self, group_id: _Optional[int] = ..., faces: _Optional[_Iterable[_Union[GroupFace, _Mapping]]] = ..., name: _Optional[str] = ...) -> None: ...
 
 class GroupsResponse(_message.Message):
-    __slots__ = ("groups", "unassigned", "threshold")
+    __slots__ = ("groups", "unassigned", "threshold", "naming")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    NAMING_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[Group]
     unassigned: int
     threshold: float
-    def __init__(self, groups: _Optional[_Iterable[_Union[Group, _Mapping]]] = ..., unassigned: _Optional[int] = ..., threshold: _Optional[float] = ...) -> None: ...
+    naming: Naming
+    def __init__(self, groups: _Optional[_Iterable[_Union[Group, _Mapping]]] = ..., unassigned: _Optional[int] = ..., threshold: _Optional[float] = ..., naming: _Optional[_Union[Naming, _Mapping]] = ...) -> None: ...
+
+class Naming(_message.Message):
+    __slots__ = ("subject_id", "created", "faces")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    created: bool
+    faces: _containers.RepeatedCompositeFieldContainer[NamedFace]
+    def __init__(self, subject_id: _Optional[str] = ..., created: _Optional[bool] = ..., faces: _Optional[_Iterable[_Union[NamedFace, _Mapping]]] = ...) -> None: ...
+
+class NamedFace(_message.Message):
+    __slots__ = ("face_id", "accepted", "template_id", "reason", "warnings")
+    FACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    face_id: str
+    accepted: bool
+    template_id: str
+    reason: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, face_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., template_id: _Optional[str] = ..., reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IndexPhotoRequest(_message.Message):
     __slots__ = ("collection", "path", "photo", "photo_sha256")

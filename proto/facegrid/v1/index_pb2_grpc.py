@@ -149,7 +149,8 @@ class IndexServiceServicer:
 
     def Correct(self, request, context):
         """A user's correction, kept by every later clustering: merge two groups, split a face out of
-        its group, or name a group (which enrolls it as a gate subject). NOT_FOUND: unknown group or face.
+        its group, or name a group (which enrolls it as a gate subject under Enroll's rules, see
+        Naming). NOT_FOUND: unknown group or face; FAILED_PRECONDITION: no face of the group is usable.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,73 @@
+"""Shared test helpers: run the `facegrid` command, read its JSON, start a real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def facegrid(*args: str, timeout: int = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the `facegrid` command as a user would; its completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "facegrid.clients.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def last_json(output: str) -> dict:
+    """The one JSON object a `--json` command prints on its last line."""
+    return json.loads(output.strip().splitlines()[-1])
+
+
+class ServerProcess:
+    """A real `facegrid serve` in its own process, on an ephemeral port, with its own data directory."""
+
+    def __init__(self, data_dir: Path, env: dict | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.env = {**os.environ, **(env or {})}
+        self.process = None
+        self.address = None
+
+    def start(self, timeout: float = 120.0) -> "ServerProcess":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "server.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "facegrid.clients.cli", "serve", "--address", "127.0.0.1:0", "--data-dir", str(self.data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=self.env,
+            text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if line.startswith("facegrid serving on "):
+                self.address = line.split()[3]
+                return self
+            if not line and self.process.poll() is not None:
+                break
+        self.kill()
+        raise RuntimeError("server did not start:\n" + (self.data_dir / "server.log").read_text()[-3000:])
+
+    def client(self, **options):
+        from facegrid.clients.sdk import Facegrid
+
+        return Facegrid(self.address, **options)
+
+    def stop(self) -> int:
+        """SIGTERM: graceful shutdown."""
+        self.process.terminate()
+        return self.process.wait(timeout=60)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
