@@ -100,7 +100,7 @@ def sigkill_loop(kills: int = 20, data: str | None = None, enrollers: int = 4, s
         thread.start()
     checks = []
     for kill in range(kills):
-        time.sleep(rng.uniform(1.0, 4.0))
+        time.sleep(rng.uniform(2.0, 8.0))  # some kills land while worker processes start, some mid-batch
         running.clear()  # clients wait before their next call; calls in flight die with the server
         server.kill()
         server = ServeProcess(data_dir).start()

@@ -213,7 +213,8 @@ def cmd_bench_index(args: argparse.Namespace) -> int:
 def cmd_bench_gate(args: argparse.Namespace) -> int:
     from facegrid.bench.gate import bench_gate
 
-    report = bench_gate(args.data, args.repeats, progress=(lambda *a: None) if args.json else print)
+    report = bench_gate(args.data, args.repeats, progress=(lambda *a: None) if args.json else print,
+                        concurrency=args.concurrency, streams=args.streams, load_seconds=args.load_seconds)
     if args.json:
         print(json.dumps(report))
     else:
@@ -295,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     gate = bench.add_parser("gate", help="Verify/Identify latency and gRPC overhead, against a facegrid serve it starts")
     _add_data_options(gate, model=False, workers=False)
     gate.add_argument("--repeats", type=int, default=200, help="calls per measurement (default 200)")
+    gate.add_argument("--concurrency", type=int, default=0, help="also time Verify from this many gate callers at once (each about once a second)")
+    gate.add_argument("--streams", type=int, default=0, help="... beside this many bulk-index streams")
+    gate.add_argument("--load-seconds", type=float, default=30.0, help="how long each load phase runs (default 30)")
     gate.set_defaults(run=cmd_bench_gate)
 
     fuzzing = bench.add_parser("fuzz", help="generated requests over every RPC of a server it starts: no UNKNOWN/INTERNAL, no crash")

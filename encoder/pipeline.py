@@ -159,11 +159,14 @@ class FacePipeline:
 _worker: dict = {}
 
 
-def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeLimits, settings: EncoderSettings | None = None) -> None:
+def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeLimits,
+                 settings: EncoderSettings | None = None, nice: int = 0) -> None:
     """Process-pool initializer: one single-threaded pipeline per worker process."""
     import cv2
 
     die_with_parent()  # a server killed outright must not leave its workers behind
+    if nice:
+        os.nice(nice)  # bulk work yields the cores to the serving process (the gate) whenever it needs them
     cv2.setNumThreads(1)  # one core per worker: the pool supplies the parallelism
     _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, settings=(settings or EncoderSettings()).single_threaded())
 
@@ -174,13 +177,13 @@ def faces_of_photos(photos: list[bytes]) -> list[list[Face] | EncoderError]:
 
 
 def worker_pool(model: str, detector: str, limits: DecodeLimits, workers: int | None = None,
-                settings: EncoderSettings | None = None) -> ProcessPoolExecutor:
+                settings: EncoderSettings | None = None, nice: int = 0) -> ProcessPoolExecutor:
     """Worker processes, one single-threaded pipeline each, for bulk work that should use every core."""
     return ProcessPoolExecutor(
         max_workers=workers or os.cpu_count() or 1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=start_worker,
-        initargs=(model, detector, None, limits, settings),
+        initargs=(model, detector, None, limits, settings, nice),
     )
 
 

@@ -20,6 +20,8 @@ class Settings:
 
     address: str = field(default_factory=lambda: _env("ADDRESS", "127.0.0.1:50051"))
     data_dir: Path = field(default_factory=data_dir)
+    # Converted model graphs; empty: <data_dir>/cache. Servers on one machine may share one.
+    cache_dir: str = field(default_factory=lambda: _env("CACHE_DIR", ""))
     # Empty: start the embedded Redis (Valkey) in the data directory.
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))
     model: str = field(default_factory=lambda: _env("MODEL", "fused"))
@@ -38,7 +40,8 @@ class Settings:
 
     def encoder(self) -> EncoderSettings:
         """What the encoder needs: its cache under this data directory, the device and thread count."""
-        return EncoderSettings(cache_dir=self.data_dir / "cache", device=self.device, threads=self.threads)
+        cache = Path(self.cache_dir).expanduser() if self.cache_dir else self.data_dir / "cache"
+        return EncoderSettings(cache_dir=cache, device=self.device, threads=self.threads)
 
     def with_overrides(self, **overrides) -> "Settings":
         """A copy with the non-None overrides applied (command-line flags)."""

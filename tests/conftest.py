@@ -11,6 +11,8 @@ import pytest
 # Converted models and cached evaluation vectors go to one folder for the whole run
 # (FACEGRID_DATA_DIR, if the caller set one, is kept: CI points it at a run-local folder).
 os.environ.setdefault("FACEGRID_DATA_DIR", tempfile.mkdtemp(prefix="facegrid-test-"))
+# Every test server (each with its own data directory) shares the run's converted-model cache.
+os.environ.setdefault("FACEGRID_CACHE_DIR", os.path.join(os.environ["FACEGRID_DATA_DIR"], "cache"))
 
 from facegrid.evaluation.datasets import DatasetMissing, faces_dir as find_faces_dir  # noqa: E402
 

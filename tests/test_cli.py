@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from helpers import facegrid, last_json  # noqa: F401 - also imported from here by older tests

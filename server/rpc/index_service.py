@@ -27,6 +27,7 @@ MAX_K = 1000
 MAX_HASHES = 10_000
 BATCH_PHOTOS = 8  # photos per worker task: their chips share model batches, and Redis gets one write
 BATCH_BYTES = 64 << 20  # ... and at most this many bytes of photos, so huge photos go a few at a time
+INDEX_NICE = 10  # embedding workers run below the serving process: Verify/Identify keep their cores under bulk work
 
 log = logging.getLogger("facegrid.server")
 
@@ -92,7 +93,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     def _processes(self, model: str):
         with self._pool_lock:
             if model not in self._pools:
-                self._pools[model] = worker_pool(model, self._detector, self._limits, self.workers, self._encoder)
+                self._pools[model] = worker_pool(model, self._detector, self._limits, self.workers, self._encoder, nice=INDEX_NICE)
             return self._pools[model]
 
     def close(self) -> None:
