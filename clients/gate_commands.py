@@ -6,17 +6,24 @@ import argparse
 import json
 import sys
 
-from .sdk import Facegrid, FacegridError, default_address
+from .sdk import TLS, Facegrid, FacegridError, default_address, default_api_key
 
 
-def add_server_option(parser: argparse.ArgumentParser) -> None:
+def add_server_option(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     parser.add_argument("--server", default=None, help=f"server address (default: FACEGRID_SERVER or {default_address()})")
-    parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    parser.add_argument("--api-key", default=None, help="API key, sent as `authorization: Bearer KEY` (default: FACEGRID_API_KEY)")
+    parser.add_argument("--ca", default=None, help="TLS: the CA certificate (PEM) to trust; connects with TLS")
+    parser.add_argument("--cert", default=None, help="mutual TLS: this client's certificate (PEM)")
+    parser.add_argument("--key", default=None, help="mutual TLS: this client's private key (PEM)")
+    parser.add_argument("--tls", action="store_true", help="TLS checked against the system's CA certificates")
+    if json_option:
+        parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
 
 
 def connect(args) -> Facegrid:
-    """An SDK client for the --server the command was given."""
-    return Facegrid(args.server or default_address())
+    """An SDK client for the --server, key and TLS options the command was given (the one place reading them)."""
+    tls = TLS(args.ca, args.cert, args.key) if (args.ca or args.cert or args.key) else bool(args.tls)
+    return Facegrid(args.server or default_address(), api_key=args.api_key or default_api_key(), tls=tls)
 
 
 def report_error(args, error: FacegridError) -> int:
@@ -35,6 +42,8 @@ def cmd_serve(args) -> int:
     settings = Settings().with_overrides(
         address=args.address, data_dir=args.data_dir, redis_url=args.redis_url, model=args.model, target_far=args.target_far,
         metrics_address=args.metrics_address,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca, insecure=args.insecure or None,
+        audit_retention_days=args.audit_retention_days,
     )
     return serve(settings)
 
@@ -130,6 +139,12 @@ def add_commands(commands) -> None:
     serve.add_argument("--model", help="face model of the gate (default: FACEGRID_MODEL or fused)")
     serve.add_argument("--target-far", type=float, help="false-accept rate the thresholds are set for (default 0.001)")
     serve.add_argument("--metrics-address", help="host:port of a Prometheus /metrics endpoint (default: FACEGRID_METRICS_ADDRESS; off when empty)")
+    serve.add_argument("--tls-cert", help="TLS: the server's certificate chain, PEM (default: FACEGRID_TLS_CERT)")
+    serve.add_argument("--tls-key", help="TLS: the server's private key, PEM (default: FACEGRID_TLS_KEY)")
+    serve.add_argument("--client-ca", help="mutual TLS: require client certificates signed by this CA (default: FACEGRID_CLIENT_CA)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="listen beyond loopback although no API key exists (calls need no key until one is made)")
+    serve.add_argument("--audit-retention-days", type=float, help="keep audit entries this long (default 30)")
     serve.set_defaults(run=cmd_serve)
 
     enroll = commands.add_parser("enroll", help="add photos of a person")

@@ -1,4 +1,9 @@
-"""Python client: `Facegrid(address)` with enroll, verify, identify, forget, subject, subjects, embed.
+"""Python client: `Facegrid(address, api_key=..., tls=...)` with enroll, verify, identify, forget, subjects,
+embed, the photo library, and key management.
+
+The API key goes with every call as metadata `authorization: Bearer <key>`. `tls`: True
+for TLS checked against the system's roots, or a `TLS` with the CA to trust and, for
+servers that require client certificates (mutual TLS), this client's certificate and key.
 
 Every call has a deadline. Idempotent calls (verify, identify, reads, and
 enroll, which the server deduplicates by photo hash) are retried with backoff
@@ -16,7 +21,8 @@ from typing import Iterable
 
 import grpc
 
-from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
+from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
+                         index_pb2_grpc)
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -25,6 +31,34 @@ _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 def default_address() -> str:
     """FACEGRID_SERVER, else 127.0.0.1:50051."""
     return os.environ.get("FACEGRID_SERVER", DEFAULT_ADDRESS)
+
+
+def default_api_key() -> str | None:
+    """FACEGRID_API_KEY, else None (the SDK itself only uses the key it is given)."""
+    return os.environ.get("FACEGRID_API_KEY") or None
+
+
+@dataclass(frozen=True)
+class TLS:
+    """How to reach a TLS server: the CA to trust (None: the system's roots) and, for mutual TLS, our certificate.
+
+    Paths or PEM bytes. `server_name`: the name to check in the server's certificate when it
+    differs from the address's host.
+    """
+
+    ca: str | Path | bytes | None = None
+    cert: str | Path | bytes | None = None
+    key: str | Path | bytes | None = None
+    server_name: str = ""
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def pem(value):
+            return None if value is None else value if isinstance(value, bytes) else Path(value).expanduser().read_bytes()
+
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("a client certificate needs its key, and a key its certificate")
+        return grpc.ssl_channel_credentials(root_certificates=pem(self.ca), private_key=pem(self.key),
+                                            certificate_chain=pem(self.cert))
 
 
 class FacegridError(Exception):
@@ -56,6 +90,45 @@ class IdentifyResult:
     reason: str = ""
 
 
+@dataclass
+class ApiKeyInfo:
+    """A key's record (never the key itself)."""
+
+    name: str
+    scopes: list[str]
+    created_at: float
+    last_used_at: float | None
+    revoked: bool
+    revoked_at: float | None
+
+
+@dataclass
+class CreatedKey:
+    key: str  # shown once: the server keeps only its hash
+    record: ApiKeyInfo
+
+
+@dataclass
+class AuditRecord:
+    """One audit-log entry."""
+
+    id: str
+    time: float
+    key_name: str
+    rpc: str
+    subject_id: str
+    decision: str
+    score: float | None
+    threshold: float | None
+    peer: str
+    detail: str
+
+
+def _key_info(message) -> ApiKeyInfo:
+    return ApiKeyInfo(message.name, list(message.scopes), message.created_at, message.last_used_at or None,
+                      message.revoked, message.revoked_at or None)
+
+
 def _photo(photo: bytes | str | Path) -> bytes:
     return photo if isinstance(photo, bytes) else Path(photo).read_bytes()
 
@@ -63,17 +136,25 @@ def _photo(photo: bytes | str | Path) -> bytes:
 class Facegrid:
     """A connection to a facegrid server."""
 
-    def __init__(self, address: str | None = None, timeout: float = 10.0, retries: int = 3, max_message_mb: int = 64) -> None:
+    def __init__(self, address: str | None = None, timeout: float = 10.0, retries: int = 3, max_message_mb: int = 64,
+                 api_key: str | None = None, tls: TLS | bool | None = None) -> None:
         self.address = address or default_address()
         self.timeout = timeout
         self.retries = retries
+        self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else None
         size = max_message_mb * 1024 * 1024
-        self._channel = grpc.insecure_channel(
-            self.address, options=[("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
-        )
+        options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+        if tls:
+            tls = TLS() if tls is True else tls
+            if tls.server_name:
+                options.append(("grpc.ssl_target_name_override", tls.server_name))
+            self._channel = grpc.secure_channel(self.address, tls.credentials(), options=options)
+        else:
+            self._channel = grpc.insecure_channel(self.address, options=options)
         self._gate = gate_pb2_grpc.GateServiceStub(self._channel)
         self._encoder = encoder_pb2_grpc.EncoderServiceStub(self._channel)
         self._index = index_pb2_grpc.IndexServiceStub(self._channel)
+        self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -88,7 +169,7 @@ class Facegrid:
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                return method(request, timeout=timeout or self.timeout, wait_for_ready=attempt > 0)
+                return method(request, timeout=timeout or self.timeout, wait_for_ready=attempt > 0, metadata=self._metadata)
             except grpc.RpcError as error:
                 if error.code() in _RETRYABLE and attempt + 1 < attempts:
                     time.sleep(0.2 * 2**attempt)
@@ -98,6 +179,13 @@ class Facegrid:
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the server accepts connections."""
         grpc.channel_ready_future(self._channel).result(timeout=timeout)
+
+    def health(self, service: str = "") -> str:
+        """The gRPC health status of the server (or of one service): SERVING, NOT_SERVING, ... (no key needed)."""
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        reply = self._call(health_pb2_grpc.HealthStub(self._channel).Check, health_pb2.HealthCheckRequest(service=service))
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
     # --- gate ------------------------------------------------------------------------------
 
@@ -161,7 +249,7 @@ class Facegrid:
 
         requests = (request(item) for item in photos)
         try:
-            yield from self._index.IndexPhotos(requests)
+            yield from self._index.IndexPhotos(requests, metadata=self._metadata)
         except grpc.RpcError as error:
             raise FacegridError(error.code(), error.details() or "") from None
 
@@ -241,3 +329,31 @@ class Facegrid:
 
     def models(self) -> list[encoder_pb2.ModelInfo]:
         return list(self._call(self._encoder.ListModels, encoder_pb2.ListModelsRequest()).models)
+
+    # --- administration (scope admin) -------------------------------------------------------
+
+    def create_key(self, name: str, scopes: Iterable[str]) -> CreatedKey:
+        """A new API key; `key` is shown this once (the server keeps its hash only)."""
+        reply = self._call(self._admin.CreateKey, admin_pb2.CreateKeyRequest(name=name, scopes=list(scopes)), retry=False)
+        return CreatedKey(reply.key, _key_info(reply.record))
+
+    def list_keys(self) -> list[ApiKeyInfo]:
+        return [_key_info(k) for k in self._call(self._admin.ListKeys, admin_pb2.ListKeysRequest()).keys]
+
+    def revoke_key(self, name: str) -> ApiKeyInfo:
+        """Revoke a key: refused from the next call on."""
+        return _key_info(self._call(self._admin.RevokeKey, admin_pb2.RevokeKeyRequest(name=name)))
+
+    def audit(self, subject: str = "", since: float = 0.0, page_size: int = 500) -> Iterable[AuditRecord]:
+        """Audit entries, oldest first, from `since` (Unix time), of one subject if given; page by page."""
+        token = ""
+        while True:
+            request = admin_pb2.ListAuditRequest(subject_id=subject, since=since, limit=page_size, page_token=token)
+            reply = self._call(self._admin.ListAudit, request)
+            for e in reply.entries:
+                yield AuditRecord(e.id, e.time, e.key_name, e.rpc, e.subject_id, e.decision,
+                                  e.score if e.HasField("score") else None,
+                                  e.threshold if e.HasField("threshold") else None, e.peer, e.detail)
+            token = reply.next_page_token
+            if not token:
+                return

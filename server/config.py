@@ -37,6 +37,13 @@ class Settings:
     threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # ONNX Runtime threads of the serving models; 0: all cores
     # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464); empty: no metrics endpoint.
     metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
+    # TLS: PEM files; with client_ca, clients must present a certificate it signed (mutual TLS).
+    tls_cert: str = field(default_factory=lambda: _env("TLS_CERT", ""))
+    tls_key: str = field(default_factory=lambda: _env("TLS_KEY", ""))
+    client_ca: str = field(default_factory=lambda: _env("CLIENT_CA", ""))
+    # Serve beyond loopback while no API key exists (until the first key is made).
+    insecure: bool = field(default_factory=lambda: _env("INSECURE", "").lower() in ("1", "true", "yes"))
+    audit_retention_days: float = field(default_factory=lambda: float(_env("AUDIT_RETENTION_DAYS", "30")))
 
     def encoder(self) -> EncoderSettings:
         """What the encoder needs: its cache under this data directory, the device and thread count."""

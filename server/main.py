@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from functools import partial
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,20 +18,28 @@ from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.index.calibration import load_calibration
 from facegrid.index.identify import Policy
-from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
+from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
 from .config import Settings
 from .domain.collections import Collections
 from .domain.gate import Gate
 from .domain.group_assignment import GroupAssigner
+from .domain.keys import KeyRing, Keys
 from .domain.grouping import PersonGroups
 from .domain.library import Library
 from .domain.pipelines import Pipelines
 from .domain.vectors import VectorCollections
+from .rpc.admin_service import AdminService
+from .rpc.audit import Auditor
+from .rpc.auth import AuthInterceptor
 from .rpc.encoder_service import EncoderService
 from .rpc.gate_service import GateService
 from .rpc.index_service import IndexService
 from .rpc.metrics import Metrics
+from .rpc.listen import StartRefused, add_port, check_start, is_loopback, server_credentials
+from .store.api_keys import KeyStore
+from .store.audit import AuditStore
+from .store.background import BackgroundWrites
 from .store.embedded_redis import EmbeddedRedis
 from .store.photos import LibraryStore
 from .store.subjects import SubjectStore
@@ -40,6 +50,7 @@ SERVICES = (
     encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name,
     gate_pb2.DESCRIPTOR.services_by_name["GateService"].full_name,
     index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
 
 
@@ -56,6 +67,7 @@ class Running:
     embedded: EmbeddedRedis | None
     metrics: Metrics
     metrics_port: int = 0  # 0: no metrics endpoint
+    background: BackgroundWrites | None = None  # audit entries, key use times
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -64,6 +76,8 @@ class Running:
         self.server.stop(grace).wait()
         self.index_service.close()
         self.metrics.stop()
+        if self.background is not None:
+            self.background.stop()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -76,9 +90,25 @@ def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | Non
     return SubjectStore.connect(embedded.url), embedded
 
 
+def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites) -> tuple[AuthInterceptor, AdminService]:
+    """The key check on every call (with the audit log it feeds) and the service that manages keys."""
+    keyring = KeyRing(keys, note_use=lambda name, when: writes.submit(partial(KeyStore.touch, name=name, when=when)))
+    audit = AuditStore(keys.redis, settings.audit_retention_days)
+    interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure, Auditor(audit, writes))
+    return interceptor, AdminService(Keys(keys), keyring, audit)
+
+
 def start(settings: Settings) -> Running:
     """Build everything, rebuild the index from Redis, and start serving."""
     metadata, embedded = open_metadata(settings)
+    keys = KeyStore(metadata.redis)
+    try:  # before the models load: a refusal is quick
+        check_start(settings.address, keys.any_keys(), settings.insecure)
+        credentials = server_credentials(settings.tls_cert, settings.tls_key, settings.client_ca)
+    except StartRefused:
+        if embedded is not None:
+            embedded.stop()
+        raise
     persistence = metadata.persistence()
     if persistence and persistence.get("appendonly") != "yes":
         log.warning("Redis has AOF off (%s): acknowledged enrollments can be lost in a crash", persistence)
@@ -104,14 +134,17 @@ def start(settings: Settings) -> Running:
         redis_up=lambda: bool(metadata.redis.ping()),
     )
     message_bytes = settings.max_message_mb * 1024 * 1024
+    writes = BackgroundWrites(metadata.redis).start()
+    interceptor, admin_service = access(settings, keys, writes)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc"),
-        interceptors=[metrics.interceptor()],
+        interceptors=[metrics.interceptor(), interceptor],  # metrics outermost: refused calls are counted too
         options=[
             ("grpc.max_receive_message_length", message_bytes),
             ("grpc.max_send_message_length", message_bytes),
         ],
     )
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_service, server)
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipelines), server)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, metrics), server)
     index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics)
@@ -119,23 +152,26 @@ def start(settings: Settings) -> Running:
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICES + (reflection.SERVICE_NAME, health.SERVICE_NAME), server)
-    port = server.add_insecure_port(settings.address)
-    if port == 0:
-        raise OSError(f"cannot listen on {settings.address}")
+    port = add_port(server, settings.address, credentials)
     server.start()
     metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
     for name in SERVICES + ("",):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port)
+    return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes)
 
 
 def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    running = start(settings)
+    try:
+        running = start(settings)
+    except StartRefused as refused:
+        print(f"facegrid serve: {refused}", file=sys.stderr, flush=True)
+        return 2
     host = settings.address.rsplit(":", 1)[0]
+    transport = "mutual TLS" if settings.client_ca else "TLS" if settings.tls_cert else "plaintext"
     # Tests and scripts read this line to learn an ephemeral port.
-    print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir})", flush=True)
+    print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir}, {transport})", flush=True)
     if running.metrics_port:
         print(f"facegrid metrics on {settings.metrics_address.rpartition(':')[0]}:{running.metrics_port}/metrics", flush=True)
     stopping = threading.Event()

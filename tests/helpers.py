@@ -27,11 +27,15 @@ def last_json(output: str) -> dict:
 
 
 class ServerProcess:
-    """A real `facegrid serve` in its own process, on an ephemeral port, with its own data directory."""
+    """A real `facegrid serve` in its own process, on an ephemeral port, with its own data directory.
 
-    def __init__(self, data_dir: Path, env: dict | None = None) -> None:
+    `args`: more `facegrid serve` flags (an `--address` among them replaces 127.0.0.1:0).
+    """
+
+    def __init__(self, data_dir: Path, env: dict | None = None, args: list[str] | tuple = ()) -> None:
         self.data_dir = Path(data_dir)
         self.env = {**os.environ, **(env or {})}
+        self.args = list(args)
         self.process = None
         self.address = None
 
@@ -39,7 +43,8 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "server.log", "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "facegrid.clients.cli", "serve", "--address", "127.0.0.1:0", "--data-dir", str(self.data_dir)],
+            [sys.executable, "-m", "facegrid.clients.cli", "serve", *([] if "--address" in self.args else ["--address", "127.0.0.1:0"]),
+             "--data-dir", str(self.data_dir), *self.args],
             stdout=subprocess.PIPE,
             stderr=log,
             env=self.env,
@@ -56,10 +61,16 @@ class ServerProcess:
         self.kill()
         raise RuntimeError("server did not start:\n" + (self.data_dir / "server.log").read_text()[-3000:])
 
+    @property
+    def local_address(self) -> str:
+        """The address to call from this machine (127.0.0.1 for a server listening on every interface)."""
+        host, port = self.address.rsplit(":", 1)
+        return f"127.0.0.1:{port}" if host in ("0.0.0.0", "[::]") else self.address
+
     def client(self, **options):
         from facegrid.clients.sdk import Facegrid
 
-        return Facegrid(self.address, **options)
+        return Facegrid(self.local_address, **options)
 
     def stop(self) -> int:
         """SIGTERM: graceful shutdown."""

@@ -25,3 +25,15 @@ class CollectionExists(ValueError):
 
 class NothingToUndo(LookupError):
     """No correction is left to take back."""
+
+
+class InvalidKeyRequest(ValueError):
+    """A key name or scope that the rules do not allow."""
+
+
+class KeyExists(ValueError):
+    """A live key already has this name."""
+
+
+class KeyNotFound(LookupError):
+    """No key has this name."""

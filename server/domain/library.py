@@ -21,13 +21,16 @@ import numpy as np
 
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face
-from facegrid.index.cluster import KMeansResult, kmeans
+from facegrid.index.cluster import KMeansResult, choose_k, kmeans
 from facegrid.index.errors import VectorError
 
 from ..store.photos import FaceRecord, LibraryStore, PhotoRecord
 from .collections import Collections, check_collection_name
 from .group_assignment import GroupAssigner
 from .pipelines import Pipelines
+
+# k-means may make at most n / MIN_PER_CLUSTER clusters of n vectors (see Library.kmeans).
+MIN_PER_CLUSTER = 5
 
 
 @dataclass
@@ -193,13 +196,19 @@ class Library:
         return {digest: record.paths for digest, record in records.items()}
 
     def kmeans(self, collection: str, k: int | None = None, iterations: int = 20) -> tuple[np.ndarray, KMeansResult]:
-        """(ids, k-means result) over every vector of a collection."""
+        """(ids, k-means result) over every vector of a collection, at most n / MIN_PER_CLUSTER clusters.
+
+        The cap keeps k-means from being a way to read vectors back: with k near n, clusters
+        of one vector form and their centroids (or means) are those vectors.
+        """
         ids, vectors = self.collections.get(collection).items()
-        if len(ids) == 0:
-            raise VectorError(f"collection {collection!r} is empty")
-        if k is not None and not 1 <= k <= len(ids):
-            raise VectorError(f"k must be between 1 and {len(ids)} (the collection's size), got {k}")
-        return ids, kmeans(vectors, k, iterations=iterations)
+        most = len(ids) // MIN_PER_CLUSTER
+        if most == 0:
+            raise VectorError(f"k-means needs at least {MIN_PER_CLUSTER} vectors; collection {collection!r} has {len(ids)}")
+        if k is not None and not 1 <= k <= most:
+            raise VectorError(f"k must be between 1 and {most} (at least {MIN_PER_CLUSTER} vectors per cluster: "
+                              f"{len(ids)} vectors), got {k}")
+        return ids, kmeans(vectors, k or min(choose_k(len(ids)), most), iterations=iterations)
 
     def stats(self, collection: str) -> dict:
         info = self.collections.info(collection)

@@ -13,7 +13,8 @@ from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, Unkno
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
-from ..domain.errors import CollectionExists, InvalidSubjectId, NoUsableFace, NothingToUndo, SubjectNotFound
+from ..domain.errors import (CollectionExists, InvalidKeyRequest, InvalidSubjectId, KeyExists, KeyNotFound, NoUsableFace,
+                             NothingToUndo, SubjectNotFound)
 
 log = logging.getLogger("facegrid.server")
 
@@ -31,6 +32,9 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (CalibrationMissing, grpc.StatusCode.FAILED_PRECONDITION),
     (NothingToUndo, grpc.StatusCode.FAILED_PRECONDITION),
     (CollectionExists, grpc.StatusCode.ALREADY_EXISTS),
+    (InvalidKeyRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (KeyNotFound, grpc.StatusCode.NOT_FOUND),
+    (KeyExists, grpc.StatusCode.ALREADY_EXISTS),
     (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
 ]
 

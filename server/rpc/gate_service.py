@@ -5,6 +5,7 @@ from __future__ import annotations
 from facegrid.v1 import gate_pb2, gate_pb2_grpc
 
 from . import messages
+from .auth import ENROLL, caller_of
 from .errors import BadRequest, grpc_errors
 from .metrics import Metrics
 from ..domain.enrollment import normalise_subject_id
@@ -75,12 +76,15 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         candidates = _limit(request.candidates, 5, MAX_CANDIDATES, "candidates")
         result = self.gate.identify(request.photo, candidates)
         self._embedded("probe", 1)
+        # Least disclosure: a gate device gets the decision, the subject and the score; the runners-up
+        # (who else is enrolled, how close) only go to a key that may see the subjects anyway.
+        full = caller_of(context).may(ENROLL)
         return gate_pb2.IdentifyResponse(
             known=result.subject_id is not None,
             subject_id=result.subject_id or "",
             decision=messages.decision(result.decision),
-            margin=result.margin,
-            candidates=[gate_pb2.Candidate(subject_id=s, score=score) for s, score in result.candidates],
+            margin=result.margin if full else 0.0,
+            candidates=[gate_pb2.Candidate(subject_id=s, score=score) for s, score in result.candidates] if full else [],
             face=messages.box(result.face),
             quality=messages.quality(result.face.quality),
             reason=result.reason,

@@ -269,11 +269,12 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         if request.k < 0 or not 0 <= request.iterations <= 1000:
             raise BadRequest("k must be positive (0 to choose) and iterations between 0 and 1000")
         ids, result = self.library.kmeans(request.collection, request.k or None, request.iterations or 20)
+        # No centroids: a stored vector must never leave the server (a cluster of one is that vector).
         return index_pb2.KMeansResponse(
             k=result.k,
-            centroids=[index_pb2.Vector(values=c.tolist()) for c in result.centroids],
             ids=ids.tolist(),
             clusters=result.labels.tolist(),
+            sizes=np.bincount(result.labels, minlength=result.k).tolist(),
         )
 
     @grpc_errors

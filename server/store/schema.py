@@ -25,6 +25,14 @@ Photo libraries, per collection <c>:
     fg:c:<c>:vectors               hash    id -> float32 bytes (collections of plain vectors, model "vectors")
     fg:c:<c>:pins                  hash    face id -> person label from a user's correction
     fg:c:<c>:corrections           list    JSON of each correction with what it replaced (for undo)
+
+Access (API keys are random; only their SHA-256 is stored, never the key):
+    fg:keys                        hash    key name -> hex SHA-256 of the key (revoked keys stay listed)
+    fg:key:<sha256>                hash    name, scopes (JSON list), created_at, revoked_at (absent: live)
+    fg:keys:used                   hash    key name -> when it was last used (Unix time, to the minute)
+    fg:audit                       stream  one entry per gate decision and key change: key, rpc, subject,
+                                           decision, score, threshold, peer, detail; the entry id is its
+                                           time; trimmed (MINID) to the retention period
 """
 
 from __future__ import annotations
@@ -84,3 +92,12 @@ def pins_key(collection: str) -> str:
 
 def corrections_key(collection: str) -> str:
     return f"{PREFIX}c:{collection}:corrections"
+
+
+API_KEYS = PREFIX + "keys"
+API_KEYS_USED = PREFIX + "keys:used"
+AUDIT = PREFIX + "audit"
+
+
+def api_key_key(digest: str) -> str:
+    return f"{PREFIX}key:{digest}"

@@ -29,6 +29,8 @@ class GateServiceStub:
     """Subject ids: 1 to 128 characters after Unicode NFC normalisation; letters and
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
+    API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
+    admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
     """
 
     def __init__(self, channel):
@@ -73,6 +75,8 @@ class GateServiceServicer:
     """Subject ids: 1 to 128 characters after Unicode NFC normalisation; letters and
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
+    API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
+    admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
     """
 
     def Enroll(self, request, context):
@@ -163,6 +167,8 @@ class GateService:
     """Subject ids: 1 to 128 characters after Unicode NFC normalisation; letters and
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
+    API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
+    admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
     """
 
     @staticmethod

@@ -18,16 +18,16 @@ class KMeansRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., k: _Optional[int] = ..., iterations: _Optional[int] = ...) -> None: ...
 
 class KMeansResponse(_message.Message):
-    __slots__ = ("k", "centroids", "ids", "clusters")
+    __slots__ = ("k", "ids", "clusters", "sizes")
     K_FIELD_NUMBER: _ClassVar[int]
-    CENTROIDS_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
     k: int
-    centroids: _containers.RepeatedCompositeFieldContainer[Vector]
     ids: _containers.RepeatedScalarFieldContainer[int]
     clusters: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, k: _Optional[int] = ..., centroids: _Optional[_Iterable[_Union[Vector, _Mapping]]] = ..., ids: _Optional[_Iterable[int]] = ..., clusters: _Optional[_Iterable[int]] = ...) -> None: ...
+    sizes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, k: _Optional[int] = ..., ids: _Optional[_Iterable[int]] = ..., clusters: _Optional[_Iterable[int]] = ..., sizes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection", "dim")

@@ -27,6 +27,7 @@ if _version_not_supported:
 
 class IndexServiceStub:
     """Collection names: 1 to 64 characters, letters, digits and . _ - (created on first use).
+    Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
     """
 
     def __init__(self, channel):
@@ -99,6 +100,7 @@ class IndexServiceStub:
 
 class IndexServiceServicer:
     """Collection names: 1 to 64 characters, letters, digits and . _ - (created on first use).
+    Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
     """
 
     def IndexPhotos(self, request_iterator, context):
@@ -186,6 +188,9 @@ class IndexServiceServicer:
 
     def KMeans(self, request, context):
         """k-means over every vector of a collection (faces or plain vectors); k chosen when 0.
+        No stored vector is ever returned: not the centroids (a centroid of one vector is that
+        vector), only which cluster each vector fell in and the clusters' sizes. INVALID_ARGUMENT
+        for k > n / 5 (n vectors): at least 5 vectors per cluster on average.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -264,6 +269,7 @@ def add_IndexServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class IndexService:
     """Collection names: 1 to 64 characters, letters, digits and . _ - (created on first use).
+    Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
     """
 
     @staticmethod
