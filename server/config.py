@@ -41,9 +41,22 @@ class Settings:
     tls_cert: str = field(default_factory=lambda: _env("TLS_CERT", ""))
     tls_key: str = field(default_factory=lambda: _env("TLS_KEY", ""))
     client_ca: str = field(default_factory=lambda: _env("CLIENT_CA", ""))
+    # A folder where TLS files are picked up when present (the Docker image mounts /certs):
+    # server.pem + server.key turn TLS on, client-ca.pem also requires client certificates.
+    tls_dir: str = field(default_factory=lambda: _env("TLS_DIR", ""))
     # Serve beyond loopback while no API key exists (until the first key is made).
     insecure: bool = field(default_factory=lambda: _env("INSECURE", "").lower() in ("1", "true", "yes"))
     audit_retention_days: float = field(default_factory=lambda: float(_env("AUDIT_RETENTION_DAYS", "30")))
+
+    def tls_files(self) -> tuple[str, str, str]:
+        """(certificate, key, client CA) to serve with: the explicit ones, else those found in tls_dir."""
+        if self.tls_cert or self.tls_key or not self.tls_dir:
+            return self.tls_cert, self.tls_key, self.client_ca
+        folder = Path(self.tls_dir).expanduser()
+        found = [str(folder / name) if (folder / name).is_file() else "" for name in ("server.pem", "server.key", "client-ca.pem")]
+        if not (found[0] and found[1]):
+            return "", "", self.client_ca
+        return found[0], found[1], self.client_ca or found[2]
 
     def encoder(self) -> EncoderSettings:
         """What the encoder needs: its cache under this data directory, the device and thread count."""

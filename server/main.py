@@ -104,7 +104,7 @@ def start(settings: Settings) -> Running:
     keys = KeyStore(metadata.redis)
     try:  # before the models load: a refusal is quick
         check_start(settings.address, keys.any_keys(), settings.insecure)
-        credentials = server_credentials(settings.tls_cert, settings.tls_key, settings.client_ca)
+        credentials = server_credentials(*settings.tls_files())
     except StartRefused:
         if embedded is not None:
             embedded.stop()
@@ -169,7 +169,8 @@ def serve(settings: Settings) -> int:
         print(f"facegrid serve: {refused}", file=sys.stderr, flush=True)
         return 2
     host = settings.address.rsplit(":", 1)[0]
-    transport = "mutual TLS" if settings.client_ca else "TLS" if settings.tls_cert else "plaintext"
+    cert, _, client_ca = settings.tls_files()
+    transport = "mutual TLS" if client_ca else "TLS" if cert else "plaintext"
     # Tests and scripts read this line to learn an ephemeral port.
     print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir}, {transport})", flush=True)
     if running.metrics_port:
