@@ -366,7 +366,7 @@ def test_collections_of_plain_vectors(server):
             client.create_collection("huge", 10**6)
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
         clustered = client.kmeans("points", k=4)
-        assert clustered.k == 4 and len(clustered.centroids) == 4 and len(clustered.clusters) == 49
+        assert clustered.k == 4 and len(clustered.sizes) == 4 and sum(clustered.sizes) == len(clustered.clusters) == 49
         assert client.kmeans("points").k == 5  # sqrt(49 / 2)
         with pytest.raises(FacegridError) as caught:
             client.kmeans("points", k=1000)
