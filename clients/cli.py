@@ -248,6 +248,18 @@ def cmd_bench_sigkill(args: argparse.Namespace) -> int:
     return 0 if report["lost"] == 0 and report["duplicates"] == 0 and report["faiss_equals_redis"] else 1
 
 
+def cmd_bench_auth(args: argparse.Namespace) -> int:
+    from facegrid.bench.auth import bench_auth
+
+    report = bench_auth(args.data, args.repeats, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"keys + TLS cost {report['auth_tls_overhead_ms']} ms per call (ListModels p50 "
+              f"{report['list_models_tls_key_p50_ms']} vs {report['list_models_plain_p50_ms']} ms plaintext without keys)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facegrid", description="Face detection, embedding, verification and search.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -302,6 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--streams", type=int, default=0, help="... beside this many bulk-index streams")
     gate.add_argument("--load-seconds", type=float, default=30.0, help="how long each load phase runs (default 30)")
     gate.set_defaults(run=cmd_bench_gate)
+
+    auth = bench.add_parser("auth", help="per-call cost of API keys + TLS against plaintext without keys, in the same run")
+    _add_data_options(auth, model=False, workers=False)
+    auth.add_argument("--repeats", type=int, default=300, help="calls per measurement (default 300)")
+    auth.set_defaults(run=cmd_bench_auth)
 
     fuzzing = bench.add_parser("fuzz", help="generated requests over every RPC of a server it starts: no UNKNOWN/INTERNAL, no crash")
     _add_data_options(fuzzing, model=False, workers=False)

@@ -318,7 +318,7 @@ def test_audit_paging_and_bad_page_tokens(server, keys, enrolled):
     first = stub.ListAudit(admin_pb2.ListAuditRequest(limit=2), metadata=metadata, timeout=10)
     assert len(first.entries) == 2 and first.next_page_token
     second = stub.ListAudit(admin_pb2.ListAuditRequest(limit=2, page_token=first.next_page_token), metadata=metadata, timeout=10)
-    assert second.entries[0].id > first.entries[1].id or len(second.entries[0].id) > len(first.entries[1].id)
+    assert tuple(map(int, second.entries[0].id.split("-"))) > tuple(map(int, first.entries[1].id.split("-")))
     for bad in ("garbage!", "bm90LWFuLWlk", "MTIz"):  # not base64 of an entry id / "not-an-id" / "123"
         with pytest.raises(grpc.RpcError) as caught:
             stub.ListAudit(admin_pb2.ListAuditRequest(page_token=bad), metadata=metadata, timeout=10)

@@ -95,3 +95,37 @@ def test_no_listening_beyond_loopback_without_a_key_unless_insecure(tmp_path):
         assert models(server.local_address)
     finally:
         server.kill()
+
+
+def test_bad_tls_options_stop_the_start_with_a_clear_message(tmp_path, pki):
+    def serve(*args: str):
+        return facegrid("serve", "--data-dir", str(tmp_path / "data"), *args, timeout=300)
+
+    half = serve("--client-ca", str(pki / "ca.pem"))
+    assert half.returncode == 2 and "--client-ca needs --tls-cert and --tls-key" in half.stderr
+    missing = serve("--tls-cert", str(tmp_path / "absent.pem"), "--tls-key", str(pki / "server.key"))
+    assert missing.returncode == 2 and "cannot read a TLS file" in missing.stderr and "absent.pem" in missing.stderr
+
+
+def test_a_key_made_on_the_servers_machine_lets_it_listen_beyond_loopback(tmp_path, pki):
+    """The first admin key written straight into the server's Redis (`keys create --data-dir`), then a start on
+    every interface without --insecure, under mutual TLS: each call needs the certificate and the key."""
+    data = tmp_path / "data"
+    made = facegrid("keys", "create", "--name", "gate-device", "--scope", "gate", "--scope", "enroll", "--json",
+                    "--data-dir", str(data))
+    assert made.returncode == 0, made.stderr
+    key = last_json(made.stdout)["key"]
+    server = ServerProcess(data, args=["--address", "0.0.0.0:0", "--tls-cert", str(pki / "server.pem"),
+                                       "--tls-key", str(pki / "server.key"), "--client-ca", str(pki / "ca.pem")]).start()
+    try:
+        device = TLS(ca=pki / "ca.pem", cert=pki / "client.pem", key=pki / "client.key")
+        with server.client(tls=device, api_key=key) as client:
+            assert list(client.subjects()) == []
+        with server.client(tls=device, retries=0) as keyless, pytest.raises(FacegridError) as caught:
+            list(keyless.subjects())
+        assert caught.value.code is grpc.StatusCode.UNAUTHENTICATED
+        health = facegrid("health", "--server", server.local_address, "--ca", str(pki / "ca.pem"),
+                          "--cert", str(pki / "client.pem"), "--key", str(pki / "client.key"))
+        assert health.returncode == 0 and health.stdout.strip() == "SERVING", health.stderr  # health needs no key
+    finally:
+        server.kill()
