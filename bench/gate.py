@@ -137,6 +137,10 @@ def bench_gate(data: str | Path | None, repeats: int = 200, progress=print, conc
             running.stop()
     if concurrency:
         report.update(_under_load(data, enroll_photo, probe, concurrency, streams, load_seconds, progress))
+        from .auth import bench_auth
+
+        auth = bench_auth(data, 300, progress)
+        report.update(auth_tls_overhead_ms=auth["auth_tls_overhead_ms"], verify_tls_key_difference_ms=auth["verify_difference_ms"])
     return report
 
 
