@@ -24,6 +24,8 @@ import grpc
 from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
                          index_pb2_grpc)
 
+from .results import SearchResult, Stats
+
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
@@ -258,7 +260,7 @@ class Facegrid:
         reply = self._call(self._index.KnownPhotos, index_pb2.KnownPhotosRequest(collection=collection, photo_sha256=digests))
         return set(reply.photo_sha256)
 
-    def search(self, photo: bytes | str | Path | None = None, vector=None, k: int = 10, collection: str = "photos") -> index_pb2.SearchResponse:
+    def search(self, photo: bytes | str | Path | None = None, vector=None, k: int = 10, collection: str = "photos") -> SearchResult:
         """Nearest indexed faces to each face of a photo, or to a vector."""
         if (photo is None) == (vector is None):
             raise ValueError("give exactly one of photo and vector")
@@ -267,7 +269,7 @@ class Facegrid:
             request.photo = _photo(photo)
         else:
             request.vector.values.extend([float(v) for v in vector])
-        return self._call(self._index.Search, request)
+        return SearchResult.from_message(self._call(self._index.Search, request))
 
     def cluster(self, collection: str = "photos", min_size: int = 1, link_far: float = 0.0) -> index_pb2.GroupsResponse:
         """Group the collection's faces by person (0 for link_far: the server's default, 1e-5)."""
@@ -297,29 +299,30 @@ class Facegrid:
         """Take back the last correction."""
         return self._call(self._index.Undo, index_pb2.UndoRequest(collection=collection), retry=False)
 
-    def create_collection(self, collection: str, dim: int) -> index_pb2.StatsResponse:
+    def create_collection(self, collection: str, dim: int) -> Stats:
         """A collection for your own vectors (any dimension 1..4096)."""
-        return self._call(self._index.CreateCollection, index_pb2.CreateCollectionRequest(collection=collection, dim=dim))
+        return Stats.from_message(self._call(self._index.CreateCollection, index_pb2.CreateCollectionRequest(collection=collection, dim=dim)))
 
-    def add_vectors(self, collection: str, ids, vectors) -> index_pb2.StatsResponse:
+    def add_vectors(self, collection: str, ids, vectors) -> Stats:
         """Add or replace vectors under your int64 ids."""
         request = index_pb2.AddVectorsRequest(
             collection=collection, ids=[int(i) for i in ids],
             vectors=[index_pb2.Vector(values=[float(x) for x in v]) for v in vectors],
         )
-        return self._call(self._index.AddVectors, request)
+        return Stats.from_message(self._call(self._index.AddVectors, request))
 
-    def remove_vectors(self, collection: str, ids) -> index_pb2.StatsResponse:
+    def remove_vectors(self, collection: str, ids) -> Stats:
         request = index_pb2.RemoveVectorsRequest(collection=collection, ids=[int(i) for i in ids])
-        return self._call(self._index.RemoveVectors, request)
+        return Stats.from_message(self._call(self._index.RemoveVectors, request))
 
     def kmeans(self, collection: str, k: int = 0, iterations: int = 0) -> index_pb2.KMeansResponse:
         """k-means over a collection (k=0: chosen by the server)."""
         request = index_pb2.KMeansRequest(collection=collection, k=k, iterations=iterations)
         return self._call(self._index.KMeans, request, timeout=max(self.timeout, 600.0))
 
-    def stats(self, collection: str = "photos") -> index_pb2.StatsResponse:
-        return self._call(self._index.Stats, index_pb2.StatsRequest(collection=collection))
+    def stats(self, collection: str = "photos") -> Stats:
+        """Photos and faces of a face collection, or vectors of a plain-vector one."""
+        return Stats.from_message(self._call(self._index.Stats, index_pb2.StatsRequest(collection=collection)))
 
     # --- encoder ---------------------------------------------------------------------------
 

@@ -23,6 +23,18 @@ class CollectionExists(ValueError):
     """The name is taken by a collection of another kind or dimension."""
 
 
+class WrongCollectionKind(Exception):
+    """Photos sent to a collection of plain vectors, or plain vectors to a collection of faces."""
+
+
+class BadPhotoRequest(ValueError):
+    """A bulk-indexing request that names no photo: no bytes, and no well-formed sha256 either."""
+
+
+class PhotoNotHeld(LookupError):
+    """A photo named by its sha256 alone that the collection does not hold yet: send its bytes."""
+
+
 class NothingToUndo(LookupError):
     """No correction is left to take back."""
 

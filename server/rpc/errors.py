@@ -13,8 +13,8 @@ from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, Unkno
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
-from ..domain.errors import (CollectionExists, InvalidKeyRequest, InvalidSubjectId, KeyExists, KeyNotFound, NoUsableFace,
-                             NothingToUndo, SubjectNotFound)
+from ..domain.errors import (BadPhotoRequest, CollectionExists, InvalidKeyRequest, InvalidSubjectId, KeyExists, KeyNotFound,
+                             NoUsableFace, NothingToUndo, PhotoNotHeld, SubjectNotFound, WrongCollectionKind)
 
 log = logging.getLogger("facegrid.server")
 
@@ -35,6 +35,9 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (InvalidKeyRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (KeyNotFound, grpc.StatusCode.NOT_FOUND),
     (KeyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (WrongCollectionKind, grpc.StatusCode.FAILED_PRECONDITION),
+    (BadPhotoRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (PhotoNotHeld, grpc.StatusCode.FAILED_PRECONDITION),
     (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
 ]
 

@@ -7,6 +7,7 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import Future
+from dataclasses import asdict
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from facegrid.encoder.pipeline import faces_of_photos, worker_pool
 from facegrid.encoder.runtime import EncoderSettings
 from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
 
+from ..domain.collections import CollectionStats
 from ..domain.enrollment import normalise_subject_id
 from ..domain.grouping import PersonGroups
 from ..domain.library import Hit, IncomingPhoto, Library
@@ -60,9 +62,13 @@ def _box(box: list[float]) -> encoder_pb2.Box:
     return encoder_pb2.Box(x=x, y=y, width=w, height=h)
 
 
+def _stats(stats: CollectionStats) -> index_pb2.StatsResponse:
+    return index_pb2.StatsResponse(**asdict(stats))
+
+
 def _hit(hit: Hit) -> index_pb2.Hit:
-    if hit.face is None:  # a plain vector: its id only
-        return index_pb2.Hit(score=hit.score, face_id=str(hit.id))
+    if hit.face is None:  # a plain vector: its id only, as the int64 it was added under
+        return index_pb2.Hit(score=hit.score, vector_id=hit.id)
     return index_pb2.Hit(
         score=hit.score,
         face_id=str(hit.id),
@@ -248,7 +254,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def CreateCollection(self, request, context) -> index_pb2.StatsResponse:
-        return index_pb2.StatsResponse(**self.vectors.create(request.collection, request.dim))
+        return _stats(self.vectors.create(request.collection, request.dim))
 
     @grpc_errors
     def AddVectors(self, request, context) -> index_pb2.StatsResponse:
@@ -258,11 +264,11 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         if len(lengths) > 1:
             raise BadRequest(f"vectors of different lengths: {sorted(lengths)}")
         vectors = np.array([list(v.values) for v in request.vectors], dtype=np.float32)
-        return index_pb2.StatsResponse(**self.vectors.add(request.collection, list(request.ids), vectors))
+        return _stats(self.vectors.add(request.collection, list(request.ids), vectors))
 
     @grpc_errors
     def RemoveVectors(self, request, context) -> index_pb2.StatsResponse:
-        return index_pb2.StatsResponse(**self.vectors.remove(request.collection, list(request.ids)))
+        return _stats(self.vectors.remove(request.collection, list(request.ids)))
 
     @grpc_errors
     def KMeans(self, request: index_pb2.KMeansRequest, context) -> index_pb2.KMeansResponse:
@@ -279,4 +285,4 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def Stats(self, request, context) -> index_pb2.StatsResponse:
-        return index_pb2.StatsResponse(**self.library.stats(request.collection))
+        return _stats(self.library.stats(request.collection))

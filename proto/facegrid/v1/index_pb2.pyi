@@ -230,18 +230,20 @@ class SearchRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., photo: _Optional[bytes] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., k: _Optional[int] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("score", "face_id", "photo_sha256", "paths", "box")
+    __slots__ = ("score", "face_id", "photo_sha256", "paths", "box", "vector_id")
     SCORE_FIELD_NUMBER: _ClassVar[int]
     FACE_ID_FIELD_NUMBER: _ClassVar[int]
     PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
     BOX_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_ID_FIELD_NUMBER: _ClassVar[int]
     score: float
     face_id: str
     photo_sha256: str
     paths: _containers.RepeatedScalarFieldContainer[str]
     box: _encoder_pb2.Box
-    def __init__(self, score: _Optional[float] = ..., face_id: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., box: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ...) -> None: ...
+    vector_id: int
+    def __init__(self, score: _Optional[float] = ..., face_id: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., box: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., vector_id: _Optional[int] = ...) -> None: ...
 
 class QueryHits(_message.Message):
     __slots__ = ("face", "hits")
@@ -264,15 +266,17 @@ class StatsRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ...) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("collection", "model", "dim", "photos", "faces")
+    __slots__ = ("collection", "model", "dim", "photos", "faces", "vectors")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
     PHOTOS_FIELD_NUMBER: _ClassVar[int]
     FACES_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     model: str
     dim: int
     photos: int
     faces: int
-    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., photos: _Optional[int] = ..., faces: _Optional[int] = ...) -> None: ...
+    vectors: int
+    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., photos: _Optional[int] = ..., faces: _Optional[int] = ..., vectors: _Optional[int] = ...) -> None: ...
