@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from facegrid.v1 import gate_pb2, gate_pb2_grpc
 
-from . import messages
+from . import messages, page_tokens
 from .auth import ENROLL, caller_of
 from .errors import BadRequest, grpc_errors
 from .metrics import Metrics
@@ -118,7 +118,9 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
     def ListSubjects(self, request: gate_pb2.ListSubjectsRequest, context) -> gate_pb2.ListSubjectsResponse:
         size = _limit(request.page_size, 100, MAX_PAGE, "page_size")
         metadata = self.gate.metadata
-        page = metadata.list_subjects(after=request.page_token, limit=size)
+        # One more than asked for tells whether another page follows: no token after the last page.
+        page = metadata.list_subjects(after=page_tokens.decode(request.page_token), limit=size + 1)
+        more, page = len(page) > size, page[:size]
         subjects = []
         for subject_id in page:
             record = metadata.subject(subject_id)
@@ -126,5 +128,5 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
                 subjects.append(
                     gate_pb2.Subject(subject_id=subject_id, display_name=record.display_name, created_at=record.created_at)
                 )
-        token = page[-1] if len(page) == size else ""
+        token = page_tokens.encode(page[-1]) if more else ""
         return gate_pb2.ListSubjectsResponse(subjects=subjects, next_page_token=token, total=metadata.count_subjects())
