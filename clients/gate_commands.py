@@ -29,10 +29,16 @@ def connect(args) -> Facegrid:
 def report_error(args, error: FacegridError) -> int:
     """Print a refused call (JSON with --json) and return the exit code 2."""
     if args.json:
-        print(json.dumps({"error": error.code.name, "message": error.message}))
+        print(json.dumps({"error": error.code.name, "message": error.message, "reason": error.reason or None}))
     else:
         print(f"facegrid: {error.code.name}: {error.message}", file=sys.stderr)
     return 2
+
+
+def _outcome(outcome, path: str) -> dict:
+    return {"photo": path, "accepted": outcome.accepted, "template_id": outcome.template_id or None,
+            "duplicate": outcome.duplicate, "reason": outcome.reason or None, "issue": outcome.issue,
+            "warnings": list(outcome.warnings)}
 
 
 def cmd_serve(args) -> int:
@@ -53,11 +59,20 @@ def cmd_enroll(args) -> int:
         with connect(args) as client:
             reply = client.enroll(args.subject, args.photos, args.name or "")
     except FacegridError as error:
-        return report_error(args, error)
+        if not error.outcomes:
+            return report_error(args, error)
+        # No photo accepted: each photo's outcome came with the error.
+        if args.json:
+            print(json.dumps({"error": error.code.name, "message": error.message, "reason": error.reason or None,
+                              "photos": [_outcome(o, path) for o, path in zip(error.outcomes, args.photos)]}))
+        else:
+            for outcome, path in zip(error.outcomes, args.photos):
+                print(f"{path}: refused ({outcome.issue}): {outcome.reason}", file=sys.stderr)
+            print(f"facegrid: {error.code.name}: no photo was accepted", file=sys.stderr)
+        return 2
     outcomes = []
     for outcome, path in zip(reply.photos, args.photos):
-        outcomes.append({"photo": path, "accepted": outcome.accepted, "template_id": outcome.template_id or None,
-                         "duplicate": outcome.duplicate, "reason": outcome.reason or None, "warnings": list(outcome.warnings)})
+        outcomes.append(_outcome(outcome, path))
         if not args.json:
             state = "duplicate (already enrolled)" if outcome.duplicate else "accepted" if outcome.accepted else f"refused: {outcome.reason}"
             print(f"{path}: {state}" + "".join(f"\n  warning: {w}" for w in outcome.warnings))
@@ -76,11 +91,14 @@ def cmd_verify(args) -> int:
         return report_error(args, error)
     if args.json:
         print(json.dumps({"subject": args.subject, "match": result.match, "score": round(result.score, 4),
-                          "threshold": round(result.threshold, 4), "estimated_far": result.estimated_far}))
+                          "threshold": round(result.threshold, 4), "estimated_far": result.estimated_far,
+                          "quality_issue": result.quality_issue, "quality_warning": result.quality_warning or None}))
     else:
         verdict = "MATCH" if result.match else "NO MATCH"
         print(f"{verdict}: {args.subject} score {result.score:.3f} (threshold {result.threshold:.3f}, "
               f"impostors score this high {result.estimated_far:.2g} of the time)")
+        if result.quality_warning:
+            print(f"  warning: {result.quality_warning}")
     return 0 if result.match else 1
 
 
@@ -93,12 +111,15 @@ def cmd_identify(args) -> int:
     if args.json:
         print(json.dumps({"subject": result.subject, "score": result.score, "threshold": result.threshold,
                           "estimated_far": result.estimated_far, "margin": result.margin, "reason": result.reason or None,
+                          "unknown_reason": result.unknown_reason, "quality_issue": result.quality_issue,
                           "candidates": [{"subject": s, "score": round(v, 4)} for s, v in result.candidates]}))
     else:
         if result.subject:
             print(f"{result.subject}: score {result.score:.3f} (threshold {result.threshold:.3f}, margin {result.margin:.3f})")
         else:
             print(f"unknown: {result.reason}")
+        if result.quality_warning:
+            print(f"  warning: {result.quality_warning}")
         for subject, score in result.candidates:
             print(f"  {score:.3f}  {subject}")
     return 0 if result.subject else 1

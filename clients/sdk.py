@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Iterable
 
 import grpc
+from google.rpc import error_details_pb2
 
 from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
                          index_pb2_grpc)
 
-from .results import SearchResult, Stats
+from .results import EnrollResult, PhotoOutcome, ProbeRefusal, Quality, SearchResult, Stats, decode_details, issue_name
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -64,12 +65,40 @@ class TLS:
 
 
 class FacegridError(Exception):
-    """A call the server refused or could not answer: `code` is the gRPC status, `message` its reason."""
+    """A call the server refused or could not answer: `code` is the gRPC status, `message` its reason.
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    `details` are the machine-readable messages the server sent with it (google.rpc ErrorInfo, facegrid
+    PhotoRefusal, EnrollResponse); `reason` is the ErrorInfo's constant name (e.g. "FACE_TOO_SMALL",
+    "NO_USABLE_PHOTO"), `outcomes` every photo's outcome of a refused Enroll, `refusal` a refused probe's face.
+    """
+
+    def __init__(self, code: grpc.StatusCode, message: str, details: list | None = None) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+        self.details = details or []
+
+    @classmethod
+    def from_rpc(cls, error: grpc.RpcError) -> "FacegridError":
+        return cls(error.code(), error.details() or "", decode_details(error))
+
+    def _detail(self, kind):
+        return next((d for d in self.details if isinstance(d, kind)), None)
+
+    @property
+    def reason(self) -> str:
+        info = self._detail(error_details_pb2.ErrorInfo)
+        return info.reason if info is not None else ""
+
+    @property
+    def outcomes(self) -> list[PhotoOutcome]:
+        reply = self._detail(gate_pb2.EnrollResponse)
+        return EnrollResult.from_message(reply).photos if reply is not None else []
+
+    @property
+    def refusal(self) -> ProbeRefusal | None:
+        refusal = self._detail(gate_pb2.PhotoRefusal)
+        return ProbeRefusal.from_message(refusal) if refusal is not None else None
 
 
 @dataclass
@@ -79,6 +108,9 @@ class VerifyResult:
     threshold: float
     estimated_far: float
     face_box: tuple[float, float, float, float]
+    quality: Quality | None = None
+    quality_issue: str | None = None  # probe rule "report": what is wrong with the face, e.g. "BLURRED"
+    quality_warning: str = ""
 
 
 @dataclass
@@ -90,6 +122,10 @@ class IdentifyResult:
     margin: float
     candidates: list[tuple[str, float]] = field(default_factory=list)
     reason: str = ""
+    unknown_reason: str | None = None  # NO_SUBJECTS, BELOW_THRESHOLD, TOO_CLOSE_TO_RUNNER_UP; None when named
+    quality: Quality | None = None
+    quality_issue: str | None = None  # as in VerifyResult
+    quality_warning: str = ""
 
 
 @dataclass
@@ -176,7 +212,7 @@ class Facegrid:
                 if error.code() in _RETRYABLE and attempt + 1 < attempts:
                     time.sleep(0.2 * 2**attempt)
                     continue
-                raise FacegridError(error.code(), error.details() or "") from None
+                raise FacegridError.from_rpc(error) from None
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the server accepts connections."""
@@ -191,16 +227,19 @@ class Facegrid:
 
     # --- gate ------------------------------------------------------------------------------
 
-    def enroll(self, subject: str, photos: Iterable[bytes | str | Path], display_name: str = "") -> gate_pb2.EnrollResponse:
-        """Add photos of a subject; each photo's outcome (accepted, or refused with the reason)."""
+    def enroll(self, subject: str, photos: Iterable[bytes | str | Path], display_name: str = "") -> EnrollResult:
+        """Add photos of a subject; each photo's outcome (accepted, or refused with the reason).
+
+        When no photo is accepted, FacegridError (FAILED_PRECONDITION) has every outcome in `.outcomes`."""
         request = gate_pb2.EnrollRequest(subject_id=subject, photos=[_photo(p) for p in photos], display_name=display_name)
-        return self._call(self._gate.Enroll, request, timeout=max(self.timeout, 60.0))
+        return EnrollResult.from_message(self._call(self._gate.Enroll, request, timeout=max(self.timeout, 60.0)))
 
     def verify(self, subject: str, photo: bytes | str | Path) -> VerifyResult:
         """Is the person in the photo this subject?"""
         reply = self._call(self._gate.Verify, gate_pb2.VerifyRequest(subject_id=subject, photo=_photo(photo)))
         d, b = reply.decision, reply.face
-        return VerifyResult(reply.match, d.score, d.threshold, d.estimated_far, (b.x, b.y, b.width, b.height))
+        return VerifyResult(reply.match, d.score, d.threshold, d.estimated_far, (b.x, b.y, b.width, b.height),
+                            Quality.from_message(reply.quality), issue_name(reply.quality_issue), reply.quality_warning)
 
     def identify(self, photo: bytes | str | Path, candidates: int = 5) -> IdentifyResult:
         """Who is in the photo (subject None: unknown)."""
@@ -215,6 +254,10 @@ class Facegrid:
             margin=reply.margin,
             candidates=[(c.subject_id, c.score) for c in reply.candidates],
             reason=reply.reason,
+            unknown_reason=gate_pb2.UnknownReason.Name(reply.unknown_reason) if reply.unknown_reason else None,
+            quality=Quality.from_message(reply.quality),
+            quality_issue=issue_name(reply.quality_issue),
+            quality_warning=reply.quality_warning,
         )
 
     def forget(self, subject: str) -> int:
@@ -253,7 +296,7 @@ class Facegrid:
         try:
             yield from self._index.IndexPhotos(requests, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise FacegridError(error.code(), error.details() or "") from None
+            raise FacegridError.from_rpc(error) from None
 
     def known_photos(self, digests: list[str], collection: str = "photos") -> set[str]:
         """Which photo hashes the collection already holds."""

@@ -118,7 +118,7 @@ def start(settings: Settings) -> Running:
     pipelines = Pipelines(pipeline, settings.detector, limits, encoder)
     calibration = load_calibration(settings.model)
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
-    gate = Gate(metadata, pipeline, policy)
+    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules())
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
     collections = Collections(LibraryStore(metadata.redis))

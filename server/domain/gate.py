@@ -11,17 +11,27 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
+from facegrid.encoder.detect import probe_detector
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
 from facegrid.index.collection import Collection
-from facegrid.index.identify import Decision, Policy, identify, subject_vector, verify
+from facegrid.index.identify import Decision, Policy, UnknownReason, identify, subject_vector, verify
 
 from ..store.subjects import NewTemplate, SubjectRecord, SubjectStore, TemplateRecord
 from .enrollment import EnrollmentRules, normalise_subject_id
-from .errors import NoUsableFace, SubjectNotFound
+from .errors import CallerGone, EnrollmentRefused, NoUsableFace, SubjectNotFound
+from .probe_rules import ProbeRules
+from .refusals import PhotoIssue, Refusal
+
+StillWanted = Callable[[], bool]  # False once the caller has gone (cancelled, or its deadline passed)
+
+
+def _always() -> bool:
+    return True
 
 
 @dataclass
@@ -33,6 +43,7 @@ class PhotoOutcome:
     warnings: list[str] = field(default_factory=list)
     duplicate: bool = False
     face: Face | None = None
+    issue: PhotoIssue | None = None  # why it was refused, for a machine
 
 
 @dataclass
@@ -65,6 +76,7 @@ class Enrollment:
 class Verification:
     decision: Decision
     face: Face
+    issue: Refusal | None = None  # what is wrong with the probe, where the probe rule only reports
 
 
 @dataclass
@@ -75,6 +87,8 @@ class Identified:
     candidates: list[tuple[str, float]]
     face: Face
     reason: str
+    why: UnknownReason | None = None  # set when unknown
+    issue: Refusal | None = None  # what is wrong with the probe, where the probe rule only reports
 
 
 def photo_digest(photo: bytes) -> str:
@@ -90,12 +104,16 @@ class Gate:
         pipeline: FacePipeline,
         policy: Policy,
         rules: EnrollmentRules = EnrollmentRules(),
+        probe_rules: ProbeRules = ProbeRules(),
     ) -> None:
         self.metadata = metadata
         self.pipeline = pipeline
         self.model = pipeline.model.name
         self.policy = policy
         self.rules = rules
+        self.probe_rules = probe_rules
+        # Probes skip the detector cascade's slow last resort (MMOD): "no face" must fit a gate's budget.
+        self.probe_detector = probe_detector(pipeline.detector)
         self.subjects = Collection(f"subjects:{self.model}", pipeline.model.dim)
         # Writes to Redis and the collection happen under one lock so they stay in step.
         self._write_lock = threading.Lock()
@@ -134,7 +152,8 @@ class Gate:
 
     # --- the four operations -------------------------------------------------------------
 
-    def enroll(self, subject_id: str, photos: list[bytes], display_name: str = "") -> Enrollment:
+    def enroll(self, subject_id: str, photos: list[bytes], display_name: str = "",
+               still_wanted: StillWanted = _always) -> Enrollment:
         """Add one template per acceptable photo; refused photos come back with the reason."""
         subject_id = normalise_subject_id(subject_id)
         if not photos:
@@ -149,20 +168,23 @@ class Gate:
             if known is not None:
                 outcome.accepted, outcome.template_id, outcome.duplicate = True, known, True
                 continue
+            if not still_wanted():
+                raise CallerGone("the caller has gone; the rest of the photos were not embedded")
             try:
                 faces = self.pipeline.faces(photo)
             except EncoderError as error:
-                outcome.reason = f"unreadable photo: {error}"
+                outcome.reason, outcome.issue = f"unreadable photo: {error}", PhotoIssue.UNREADABLE
                 continue
-            refusal = self.rules.refusal(faces)
+            refusal = self.rules.check(faces)
             if refusal:
-                outcome.reason = refusal
+                outcome.reason, outcome.issue = refusal.reason, refusal.issue
                 outcome.face = faces[0] if len(faces) == 1 else None
                 continue
             outcome.face = faces[0]
             fresh.append((outcome, NewTemplate(self.model, faces[0].vector, digest, faces[0].quality)))
         if not any(o.accepted for o in outcomes) and not fresh:
-            raise NoUsableFace("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes))
+            raise EnrollmentRefused("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes), subject_id, outcomes,
+                                    len(self.metadata.templates(subject_id)))
 
         with self._write_lock:
             existing = self.metadata.templates(subject_id)
@@ -257,26 +279,26 @@ class Gate:
                 self.subjects.add([record.number], vector)
         return len(removed)
 
-    def verify(self, subject_id: str, photo: bytes) -> Verification:
+    def verify(self, subject_id: str, photo: bytes, still_wanted: StillWanted = _always) -> Verification:
         """1:1: is the largest face in the photo this subject?"""
         subject_id = normalise_subject_id(subject_id)
         record = self.metadata.subject(subject_id)
         if record is None:
             raise SubjectNotFound(f"no subject {subject_id!r}")
-        face = self._probe(photo)
+        face, issue = self._probe(photo, still_wanted)
         vector = self.subjects.vector(record.number)
         if vector is None:
             raise NoUsableFace(f"subject {subject_id!r} has no templates for model {self.model}; enroll again")
-        return Verification(verify(face.vector, vector, self.policy), face)
+        return Verification(verify(face.vector, vector, self.policy), face, issue)
 
-    def identify(self, photo: bytes, candidates: int = 5) -> Identified:
+    def identify(self, photo: bytes, candidates: int = 5, still_wanted: StillWanted = _always) -> Identified:
         """1:N open-set: who the largest face in the photo is, or unknown."""
-        face = self._probe(photo)
+        face, issue = self._probe(photo, still_wanted)
         result = identify(face.vector, self.subjects, self.policy, candidates)
         known = self.metadata.subject_ids_of([c.subject for c in result.candidates])
         names = [(known.get(c.subject, f"#{c.subject}"), c.score) for c in result.candidates]
         subject_id = known.get(result.subject) if result.subject is not None else None
-        return Identified(subject_id, result.margin, result.decision, names, face, result.reason)
+        return Identified(subject_id, result.margin, result.decision, names, face, result.reason, result.why, issue)
 
     def forget(self, subject_id: str) -> int:
         """Delete a subject and its templates everywhere; how many templates went."""
@@ -296,8 +318,16 @@ class Gate:
             raise SubjectNotFound(f"no subject {subject_id!r}")
         return record, self.metadata.templates(subject_id)
 
-    def _probe(self, photo: bytes) -> Face:
-        faces = self.pipeline.faces(photo)
-        if not faces:
-            raise NoUsableFace("no face found in the photo")
-        return max(faces, key=lambda f: f.quality.size)
+    def _probe(self, photo: bytes, still_wanted: StillWanted) -> tuple[Face, Refusal | None]:
+        """The probe's largest face, embedded once it has passed the probe rule (and only while the caller
+        still waits); with it, what is wrong with it where the rule only reports."""
+        found = self.pipeline.find_faces(photo, self.probe_detector)
+        if not found.detections:
+            raise NoUsableFace(f"no face found in the photo (looked with {', '.join(found.detectors)})", PhotoIssue.NO_FACE)
+        largest = max(range(len(found.detections)), key=lambda i: found.qualities[i].size)
+        issue = self.probe_rules.issue(found.qualities[largest])
+        if issue is not None and self.probe_rules.refuses:
+            raise NoUsableFace(issue.reason, issue.issue, found.qualities[largest], found.detections[largest].box)
+        if not still_wanted():
+            raise CallerGone("the caller has gone; the probe was not embedded")
+        return self.pipeline.embed_one(found, largest), issue

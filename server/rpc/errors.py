@@ -13,8 +13,9 @@ from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, Unkno
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
-from ..domain.errors import (BadPhotoRequest, CollectionExists, InvalidKeyRequest, InvalidSubjectId, KeyExists, KeyNotFound,
-                             NoUsableFace, NothingToUndo, PhotoNotHeld, SubjectNotFound, WrongCollectionKind)
+from ..domain.errors import (BadPhotoRequest, CallerGone, CollectionExists, InvalidKeyRequest, InvalidSubjectId, KeyExists,
+                             KeyNotFound, NoUsableFace, NothingToUndo, PhotoNotHeld, SubjectNotFound, WrongCollectionKind)
+from .error_details import details_of, status_with
 
 log = logging.getLogger("facegrid.server")
 
@@ -39,6 +40,7 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (BadPhotoRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (PhotoNotHeld, grpc.StatusCode.FAILED_PRECONDITION),
     (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
+    (CallerGone, grpc.StatusCode.CANCELLED),  # nobody reads it: the caller has gone
 ]
 
 
@@ -80,6 +82,9 @@ def grpc_errors(method):
                 message = f"{type(error).__name__}: {error}" if code is grpc.StatusCode.UNAVAILABLE else "internal error; see the server log"
             else:
                 message = str(error)
+            details = details_of(error)
+            if details:  # machine-readable reasons beside the message (error_details.py)
+                context.abort_with_status(status_with(code, message, details))
             context.abort(code, message)
 
     return wrapper

@@ -39,34 +39,23 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
             raise BadRequest("no photos: send at least one")
         if len(request.photos) > MAX_PHOTOS_PER_ENROLL:
             raise BadRequest(f"at most {MAX_PHOTOS_PER_ENROLL} photos per call, got {len(request.photos)}")
-        result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name)
+        result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name, context.is_active)
         self._embedded("enroll", sum(o.face is not None for o in result.photos))
-        outcomes = []
-        for o in result.photos:
-            outcomes.append(
-                gate_pb2.PhotoOutcome(
-                    index=o.index,
-                    accepted=o.accepted,
-                    template_id=str(o.template_id) if o.template_id is not None else "",
-                    reason=o.reason,
-                    warnings=o.warnings,
-                    duplicate=o.duplicate,
-                    quality=messages.quality(o.face.quality) if o.face else None,
-                )
-            )
-        return gate_pb2.EnrollResponse(subject_id=result.subject.subject_id, photos=outcomes, templates=result.templates)
+        return messages.enroll_response(result.subject.subject_id, result.photos, result.templates)
 
     @grpc_errors
     def Verify(self, request: gate_pb2.VerifyRequest, context) -> gate_pb2.VerifyResponse:
         if not request.photo:
             raise BadRequest("photo is empty")
-        result = self.gate.verify(request.subject_id, request.photo)
+        result = self.gate.verify(request.subject_id, request.photo, context.is_active)
         self._embedded("probe", 1)
         return gate_pb2.VerifyResponse(
             match=result.decision.accepted,
             decision=messages.decision(result.decision),
             face=messages.box(result.face),
             quality=messages.quality(result.face.quality),
+            quality_issue=messages.photo_issue(result.issue.issue if result.issue else None),
+            quality_warning=result.issue.reason if result.issue else "",
         )
 
     @grpc_errors
@@ -74,7 +63,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         if not request.photo:
             raise BadRequest("photo is empty")
         candidates = _limit(request.candidates, 5, MAX_CANDIDATES, "candidates")
-        result = self.gate.identify(request.photo, candidates)
+        result = self.gate.identify(request.photo, candidates, context.is_active)
         self._embedded("probe", 1)
         # Least disclosure: a gate device gets the decision, the subject and the score; the runners-up
         # (who else is enrolled, how close) only go to a key that may see the subjects anyway.
@@ -88,6 +77,9 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
             face=messages.box(result.face),
             quality=messages.quality(result.face.quality),
             reason=result.reason,
+            unknown_reason=messages.unknown_reason(result.why),
+            quality_issue=messages.photo_issue(result.issue.issue if result.issue else None),
+            quality_warning=result.issue.reason if result.issue else "",
         )
 
     @grpc_errors

@@ -82,7 +82,10 @@ class GateServiceServicer:
     def Enroll(self, request, context):
         """Adds templates (one per photo) to a subject, creating it if new. Each photo must
         show exactly one usable face; refused photos come back with the reason. Sending
-        the same photo again is a no-op. FAILED_PRECONDITION when no photo was accepted.
+        the same photo again is a no-op. FAILED_PRECONDITION when no photo was accepted; its
+        error details (google.rpc.Status in the grpc-status-details-bin trailer) then hold an
+        ErrorInfo (reason NO_USABLE_PHOTO, domain facegrid.v1) and the EnrollResponse with every
+        photo's outcome.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -90,14 +93,16 @@ class GateServiceServicer:
 
     def Verify(self, request, context):
         """Is the person in the photo this subject? NOT_FOUND for an unknown subject,
-        FAILED_PRECONDITION when the photo shows no face.
+        FAILED_PRECONDITION when the photo shows no face, or (probe rule "refuse", the default)
+        a face too small, blurred or turned away; the error details then hold an ErrorInfo
+        (reason: the PhotoIssue name, domain facegrid.v1) and a PhotoRefusal.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Identify(self, request, context):
-        """Who is in the photo, or unknown. FAILED_PRECONDITION when the photo shows no face.
+        """Who is in the photo, or unknown. FAILED_PRECONDITION as for Verify.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
