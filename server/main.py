@@ -32,6 +32,8 @@ from .domain.vectors import VectorCollections
 from .rpc.admin_service import AdminService
 from .rpc.audit import Auditor
 from .rpc.auth import AuthInterceptor
+from .rpc.admission import LONG_CALLS, STREAMS, Admission, CallClass, thread_count
+from .rpc.budget import ByteBudget
 from .rpc.encoder_service import EncoderService
 from .rpc.gate_service import GateService
 from .rpc.index_service import IndexService
@@ -134,11 +136,17 @@ def start(settings: Settings) -> Running:
         redis_up=lambda: bool(metadata.redis.ping()),
     )
     message_bytes = settings.max_message_mb * 1024 * 1024
+    # Streams and long calls have caps and threads of their own: gate calls always find one of `workers`.
+    classes = {
+        STREAMS: CallClass("IndexPhotos streams", settings.max_streams, "FACEGRID_MAX_STREAMS"),
+        LONG_CALLS: CallClass("Cluster or KMeans calls", settings.max_long_calls, "FACEGRID_MAX_LONG_CALLS"),
+    }
     writes = BackgroundWrites(metadata.redis).start()
     interceptor, admin_service = access(settings, keys, writes)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc"),
-        interceptors=[metrics.interceptor(), interceptor],  # metrics outermost: refused calls are counted too
+        futures.ThreadPoolExecutor(max_workers=thread_count(settings.workers, classes), thread_name_prefix="grpc"),
+        # metrics outermost: refused calls are counted too; keys before caps: a refused caller takes no slot
+        interceptors=[metrics.interceptor(), interceptor, Admission(classes)],
         options=[
             ("grpc.max_receive_message_length", message_bytes),
             ("grpc.max_send_message_length", message_bytes),
@@ -147,7 +155,8 @@ def start(settings: Settings) -> Running:
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_service, server)
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipelines), server)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, metrics), server)
-    index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics)
+    index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics,
+                                 budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None)
     index_pb2_grpc.add_IndexServiceServicer_to_server(index_service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

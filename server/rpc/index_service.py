@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections import deque
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 
 import numpy as np
 
+from facegrid.encoder.errors import WorkerDied
 from facegrid.encoder.pipeline import faces_of_photos, worker_pool
 from facegrid.encoder.runtime import EncoderSettings
+from facegrid.encoder.worker_pools import WORKER_DIED, WorkerPools
 from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
 
 from ..domain.collections import CollectionStats
@@ -22,7 +24,8 @@ from ..domain.library import Hit, IncomingPhoto, Library
 from ..domain.vectors import VectorCollections
 from . import messages
 from .batches import arrived_batches
-from .errors import BadRequest, grpc_errors, status_of
+from .budget import ByteBudget, StreamAccount
+from .errors import BadRequest, grpc_errors, grpc_stream_errors, status_of
 from .metrics import Metrics
 
 MAX_K = 1000
@@ -30,6 +33,7 @@ MAX_HASHES = 10_000
 BATCH_PHOTOS = 8  # photos per worker task: their chips share model batches, and Redis gets one write
 BATCH_BYTES = 64 << 20  # ... and at most this many bytes of photos, so huge photos go a few at a time
 INDEX_NICE = 10  # embedding workers run below the serving process: Verify/Identify keep their cores under bulk work
+BUDGET_WAIT_S = 30.0  # a stream that finds no room in the shared photo budget for this long ends with RESOURCE_EXHAUSTED
 
 log = logging.getLogger("facegrid.server")
 
@@ -84,8 +88,11 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     gRPC and Redis (docs/benchmarks.md: 86 LFW photos/s on 2 cores with `sface`, 55 with `fused`)."""
 
     def __init__(self, library: Library, people: PersonGroups, vectors: VectorCollections, detector: str, limits,
-                 workers: int = 0, encoder: EncoderSettings | None = None, metrics: Metrics | None = None) -> None:
+                 workers: int = 0, encoder: EncoderSettings | None = None, metrics: Metrics | None = None,
+                 budget: ByteBudget | None = None, stream_idle_s: float | None = None) -> None:
         self.library = library
+        self.budget = budget  # photo bytes held by all streams together
+        self.stream_idle_s = stream_idle_s
         self.people = people
         self.vectors = vectors
         self.workers = workers or os.cpu_count() or 1
@@ -93,21 +100,13 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         self._limits = limits
         self._encoder = encoder or EncoderSettings()
         self.metrics = metrics
-        self._pools: dict[str, object] = {}  # model -> worker processes embedding with it
-        self._pool_lock = threading.Lock()
-
-    def _processes(self, model: str):
-        with self._pool_lock:
-            if model not in self._pools:
-                self._pools[model] = worker_pool(model, self._detector, self._limits, self.workers, self._encoder, nice=INDEX_NICE)
-            return self._pools[model]
+        # model -> worker processes embedding with it; a pool whose process dies is replaced
+        self.pools = WorkerPools(lambda model: worker_pool(model, self._detector, self._limits, self.workers, self._encoder,
+                                                           nice=INDEX_NICE))
 
     def close(self) -> None:
         """Stop the worker processes."""
-        with self._pool_lock:
-            for pool in self._pools.values():
-                pool.shutdown(cancel_futures=True)
-            self._pools.clear()
+        self.pools.close()
 
     def _count_batches(self, change: int) -> None:
         if self.metrics is not None:
@@ -130,31 +129,53 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         by_model: dict[str, list[int]] = {}
         for position, item in enumerate(needing):
             by_model.setdefault(self.library.model_of(item.collection), []).append(position)
-        parts = [(positions, self._processes(model).submit(faces_of_photos, [needing[p].photo for p in positions]))
+        parts = [(positions, self.pools.submit(model, faces_of_photos, [needing[p].photo for p in positions]))
                  for model, positions in by_model.items()]
         return parts[0][1] if len(parts) == 1 else _Gathered(parts, len(needing))
 
+    @grpc_stream_errors
     def IndexPhotos(self, requests, context):
         # Photos are taken in batches of whatever has arrived (up to BATCH_PHOTOS), each batch embedded
         # in a worker process while the next ones are read; results go back in request order, a photo's
-        # error in its own result.
-        in_flight: deque = deque()  # (incoming photos, future of their faces), oldest first
-        for batch in arrived_batches(requests, BATCH_PHOTOS, BATCH_BYTES, lambda: bool(in_flight) and in_flight[0][1].done()):
-            if batch:
-                incoming = self.library.prepare([(r.collection, r.path, r.photo, r.photo_sha256) for r in batch])
-                in_flight.append((incoming, self._embed(incoming)))
-                self._count_batches(1)
-            # Finish the batches that are done, and wait for the oldest while too many are in flight.
-            while in_flight and (in_flight[0][1].done() or len(in_flight) > 2 * self.workers):
-                self._count_batches(-1)
-                yield from self._finish(*in_flight.popleft())
-        while in_flight:
+        # error in its own result. Each photo's bytes count against the budget shared by all streams
+        # until its result is sent.
+        in_flight: deque = deque()  # (incoming photos, future of their faces, photo sizes), oldest first
+        account = StreamAccount(self.budget) if self.budget is not None else None
+
+        def finish_oldest():
+            incoming, faces, sizes = in_flight.popleft()
             self._count_batches(-1)
-            yield from self._finish(*in_flight.popleft())
+            yield from self._finish(incoming, faces)
+            if account is not None:
+                account.give(sizes)
+
+        batches = arrived_batches(requests, BATCH_PHOTOS, BATCH_BYTES, lambda: bool(in_flight) and in_flight[0][1].done(),
+                                  busy=lambda: bool(in_flight), idle_s=self.stream_idle_s, account=account,
+                                  wait_s=BUDGET_WAIT_S)
+        try:
+            for batch in batches:
+                if batch:
+                    incoming = self.library.prepare([(r.collection, r.path, r.photo, r.photo_sha256) for r in batch])
+                    in_flight.append((incoming, self._embed(incoming), [len(r.photo) for r in batch]))
+                    self._count_batches(1)
+                # Finish the batches that are done, and wait for the oldest while too many are in flight.
+                while in_flight and (in_flight[0][1].done() or len(in_flight) > 2 * self.workers):
+                    yield from finish_oldest()
+            while in_flight:
+                yield from finish_oldest()
+        finally:
+            batches.close()
+            self._count_batches(-len(in_flight))  # left unfinished by a stream that ended early
+            if account is not None:
+                account.close()
 
     def _finish(self, incoming, faces):
         try:
-            self.library.store(incoming, faces.result())
+            try:
+                found = faces.result()
+            except BrokenProcessPool:  # the worker died with this batch: its photos say so, the next batch gets a new one
+                found = [WorkerDied(WORKER_DIED) for item in incoming if item.needs_faces]
+            self.library.store(incoming, found)
         except Exception as error:  # noqa: BLE001 - a failed batch is reported in its photos' results
             log.exception("storing a batch of %d photos failed", len(incoming))
             for item in incoming:
