@@ -106,7 +106,11 @@ class IndexServiceServicer:
     def IndexPhotos(self, request_iterator, context):
         """Index photos sent over one stream, one result per photo, in order. A photo already in
         the collection (same content) is not indexed again; its new path is recorded.
-        A bad photo gets an error in its result and the stream goes on.
+        A bad photo gets an error in its result and the stream goes on. The stream itself ends with
+        RESOURCE_EXHAUSTED when the server already runs its most streams (FACEGRID_MAX_STREAMS) or
+        no room came in the photo budget shared by all streams (FACEGRID_INFLIGHT_MB) for 30 s, and
+        with DEADLINE_EXCEEDED when it sent nothing for FACEGRID_STREAM_IDLE_S while the server owed
+        it no result.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,6 +141,7 @@ class IndexServiceServicer:
     def Cluster(self, request, context):
         """Group the collection's faces by person (unknown number of people; two faces of one photo
         are never put together). Faces indexed later join the nearest group when close enough.
+        RESOURCE_EXHAUSTED when FACEGRID_MAX_LONG_CALLS Cluster or KMeans calls already run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
