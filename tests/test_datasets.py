@@ -6,7 +6,7 @@ import pytest
 
 from facegrid.evaluation.datasets import DatasetMissing, faces_dir as find_faces_dir, lfw_dir, set_dir
 
-from test_cli import facegrid
+from helpers import facegrid
 
 
 def test_the_faces_folder_or_its_lfw_folder_name_the_same_sets(faces_dir):

@@ -18,7 +18,7 @@ import pytest
 
 from facegrid.clients.sdk import FacegridError
 
-from conftest import ServerProcess
+from helpers import ServerProcess
 
 ANGELINA = "deepface/id01_angelina_jolie"
 UNKNOWN_HASH = "ab" * 32

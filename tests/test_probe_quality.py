@@ -17,8 +17,7 @@ from facegrid.clients.sdk import FacegridError
 from facegrid.encoder.quality import FaceQuality
 from facegrid.server.domain.probe_rules import ProbeCheck, ProbeRules
 
-from conftest import ServerProcess
-from test_cli import facegrid, last_json
+from helpers import ServerProcess, facegrid, last_json
 
 ANGELINA = "deepface/id01_angelina_jolie"
 STRANGER = "deepface/id11_matt_damon"
