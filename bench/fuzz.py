@@ -221,7 +221,7 @@ def fuzz(calls: int = 10_000, photos: list[bytes] | None = None, seed: int = 0, 
         except grpc.RpcError as error:
             code = error.code()
             codes[code.name] += 1
-            if code in _BAD and len(bad) < 20:
+            if (code in _BAD or code is grpc.StatusCode.UNAVAILABLE) and len(bad) < 20:
                 bad.append(f"{method}: {code.name}: {error.details()}")
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} after {sum(codes.values())} calls")
