@@ -1,7 +1,7 @@
 # facegrid server image: encoder + gate services; Redis runs as its own service (docker-compose.yml).
 FROM python:3.11-slim
 
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 FACEGRID_DATA_DIR=/data
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 FACEGRID_DATA_DIR=/data FACEGRID_TLS_DIR=/certs
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY encoder encoder
@@ -16,8 +16,11 @@ RUN pip install --no-cache-dir . \
 
 VOLUME /data
 EXPOSE 50051
+# Health needs no key; over TLS when the image serves TLS (certificates mounted in /certs).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD python -c "import grpc, sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; \
-s = g.HealthStub(grpc.insecure_channel('127.0.0.1:50051')).Check(h.HealthCheckRequest(service=''), timeout=3); \
+    CMD python -c "import grpc, os, sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; \
+ca = '/certs/server.pem'; tls = os.path.isfile(ca) and os.path.isfile('/certs/server.key'); \
+c = grpc.secure_channel('localhost:50051', grpc.ssl_channel_credentials(open(ca, 'rb').read())) if tls else grpc.insecure_channel('127.0.0.1:50051'); \
+s = g.HealthStub(c).Check(h.HealthCheckRequest(service=''), timeout=3); \
 sys.exit(0 if s.status == h.HealthCheckResponse.SERVING else 1)"
 CMD ["facegrid", "serve", "--address", "0.0.0.0:50051"]

@@ -136,7 +136,7 @@ def bench_cross_server(data: str | Path | None = None, rounds: int = 20, redis_u
                         hits = b.search(vector=vector, k=1, collection="cross-server").queries[0].hits
                     except Exception:  # noqa: BLE001 - NOT_FOUND until B knows the collection
                         return False
-                    return bool(hits) and hits[0].face_id == str(i)
+                    return bool(hits) and hits[0].vector_id == i
 
                 feed.append(_until(seen))
             a.close()

@@ -26,6 +26,9 @@ from facegrid.server.main import start
 from facegrid.encoder.quality import FaceQuality
 from facegrid.server.store.subjects import NewTemplate
 
+from .gate_load import verify_under_load
+from .serving import ServeProcess
+
 GALLERIES = (1_000, 10_000, 100_000)
 
 
@@ -93,8 +96,10 @@ def fill_gallery(running, total: int, seed: int = 0) -> None:
     gate.rebuild()
 
 
-def bench_gate(data: str | Path | None, repeats: int = 200, progress=print) -> dict:
-    """Latency figures; the JSON object printed by `facegrid bench gate --json`."""
+def bench_gate(data: str | Path | None, repeats: int = 200, progress=print, concurrency: int = 0, streams: int = 0,
+               load_seconds: float = 30.0) -> dict:
+    """Latency figures; the JSON object printed by `facegrid bench gate --json`. With `concurrency`,
+    also Verify from that many callers at once, alone and beside `streams` bulk-index streams."""
     people = faces_dir(data) / "face_recognition"
     enroll_photo = sorted((people / "biden").iterdir())[0]
     probe_photo = sorted((people / "biden").iterdir())[-1]
@@ -128,6 +133,27 @@ def bench_gate(data: str | Path | None, repeats: int = 200, progress=print) -> d
             report["grpc_overhead_ms"] = report["grpc_overhead_100k_ms"]
             report["cores"] = os.cpu_count()
             client.close()
-            return report
         finally:
             running.stop()
+    if concurrency:
+        report.update(_under_load(data, enroll_photo, probe, concurrency, streams, load_seconds, progress))
+        from .auth import bench_auth
+
+        auth = bench_auth(data, 300, progress)
+        report.update(auth_tls_overhead_ms=auth["auth_tls_overhead_ms"], verify_tls_key_difference_ms=auth["verify_difference_ms"])
+    return report
+
+
+def _under_load(data, enroll_photo: Path, probe: bytes, concurrency: int, streams: int, seconds: float, progress) -> dict:
+    """Verify from many callers, alone and beside bulk-index streams, against a server in its own process
+    (in this process, the callers' threads would share the server's interpreter)."""
+    photos = sorted((faces_dir(data) / "lfw").glob("*/*.jpg"))[:400]
+    with tempfile.TemporaryDirectory(prefix="facegrid-bench-load-") as folder:
+        server = ServeProcess(Path(folder)).start()
+        try:
+            with Facegrid(server.address, timeout=60) as client:
+                client.enroll("bench-person", [enroll_photo])
+            return verify_under_load(lambda: Facegrid(server.address, timeout=60), "bench-person", probe, photos,
+                                     concurrency, streams, seconds, progress=progress)
+        finally:
+            server.stop()

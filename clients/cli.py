@@ -16,6 +16,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from facegrid.encoder.models import DEFAULT_MODEL, model_names  # noqa: E402 - after the thread settings
 
+from .admin_commands import add_commands as add_admin_commands  # noqa: E402
 from .gate_commands import add_commands as add_gate_commands  # noqa: E402
 from .library_commands import add_commands as add_library_commands  # noqa: E402
 
@@ -213,7 +214,8 @@ def cmd_bench_index(args: argparse.Namespace) -> int:
 def cmd_bench_gate(args: argparse.Namespace) -> int:
     from facegrid.bench.gate import bench_gate
 
-    report = bench_gate(args.data, args.repeats, progress=(lambda *a: None) if args.json else print)
+    report = bench_gate(args.data, args.repeats, progress=(lambda *a: None) if args.json else print,
+                        concurrency=args.concurrency, streams=args.streams, load_seconds=args.load_seconds)
     if args.json:
         print(json.dumps(report))
     else:
@@ -222,11 +224,48 @@ def cmd_bench_gate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_fuzz(args: argparse.Namespace) -> int:
+    from facegrid.bench.fuzz import fuzz, sample_photos
+
+    report = fuzz(args.calls, sample_photos(args.data), progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['calls']} calls: {report['unknown_or_internal']} UNKNOWN/INTERNAL, {report['crashes']} crashes, "
+              f"peak RSS {report['peak_rss_mb']} MB; codes {report['codes']}")
+    return 0 if report["unknown_or_internal"] == 0 and report["crashes"] == 0 else 1
+
+
+def cmd_bench_sigkill(args: argparse.Namespace) -> int:
+    from facegrid.bench.sigkill_loop import sigkill_loop
+
+    report = sigkill_loop(args.kills, args.data, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['kills']} kills: {report['acknowledged']} acknowledged, {report['lost']} lost, "
+              f"{report['duplicates']} duplicates; FAISS equals Redis after every restart: {report['faiss_equals_redis']}")
+    return 0 if report["lost"] == 0 and report["duplicates"] == 0 and report["faiss_equals_redis"] else 1
+
+
+def cmd_bench_auth(args: argparse.Namespace) -> int:
+    from facegrid.bench.auth import bench_auth
+
+    report = bench_auth(args.data, args.repeats, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"keys + TLS cost {report['auth_tls_overhead_ms']} ms per call (ListModels p50 "
+              f"{report['list_models_tls_key_p50_ms']} vs {report['list_models_plain_p50_ms']} ms plaintext without keys)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facegrid", description="Face detection, embedding, verification and search.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_gate_commands(commands)
     add_library_commands(commands)
+    add_admin_commands(commands)
 
     faces = commands.add_parser("faces", help="find and embed every face in photos")
     faces.add_argument("photos", nargs="+", metavar="PHOTO")
@@ -271,7 +310,25 @@ def build_parser() -> argparse.ArgumentParser:
     gate = bench.add_parser("gate", help="Verify/Identify latency and gRPC overhead, against a facegrid serve it starts")
     _add_data_options(gate, model=False, workers=False)
     gate.add_argument("--repeats", type=int, default=200, help="calls per measurement (default 200)")
+    gate.add_argument("--concurrency", type=int, default=0, help="also time Verify from this many gate callers at once (each about once a second)")
+    gate.add_argument("--streams", type=int, default=0, help="... beside this many bulk-index streams")
+    gate.add_argument("--load-seconds", type=float, default=30.0, help="how long each load phase runs (default 30)")
     gate.set_defaults(run=cmd_bench_gate)
+
+    auth = bench.add_parser("auth", help="per-call cost of API keys + TLS against plaintext without keys, in the same run")
+    _add_data_options(auth, model=False, workers=False)
+    auth.add_argument("--repeats", type=int, default=300, help="calls per measurement (default 300)")
+    auth.set_defaults(run=cmd_bench_auth)
+
+    fuzzing = bench.add_parser("fuzz", help="generated requests over every RPC of a server it starts: no UNKNOWN/INTERNAL, no crash")
+    _add_data_options(fuzzing, model=False, workers=False)
+    fuzzing.add_argument("--calls", type=int, default=10_000, help="requests to send (default 10000)")
+    fuzzing.set_defaults(run=cmd_bench_fuzz)
+
+    kill = bench.add_parser("sigkill", help="enroll and bulk-index while the server is SIGKILLed and restarted: nothing lost")
+    _add_data_options(kill, model=False, workers=False)
+    kill.add_argument("--kills", type=int, default=20, help="how many times to SIGKILL the server (default 20)")
+    kill.set_defaults(run=cmd_bench_sigkill)
     return parser
 
 

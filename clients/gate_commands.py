@@ -6,26 +6,39 @@ import argparse
 import json
 import sys
 
-from .sdk import Facegrid, FacegridError, default_address
+from .sdk import TLS, Facegrid, FacegridError, default_address, default_api_key
 
 
-def add_server_option(parser: argparse.ArgumentParser) -> None:
+def add_server_option(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     parser.add_argument("--server", default=None, help=f"server address (default: FACEGRID_SERVER or {default_address()})")
-    parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    parser.add_argument("--api-key", default=None, help="API key, sent as `authorization: Bearer KEY` (default: FACEGRID_API_KEY)")
+    parser.add_argument("--ca", default=None, help="TLS: the CA certificate (PEM) to trust; connects with TLS")
+    parser.add_argument("--cert", default=None, help="mutual TLS: this client's certificate (PEM)")
+    parser.add_argument("--key", default=None, help="mutual TLS: this client's private key (PEM)")
+    parser.add_argument("--tls", action="store_true", help="TLS checked against the system's CA certificates")
+    if json_option:
+        parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
 
 
 def connect(args) -> Facegrid:
-    """An SDK client for the --server the command was given."""
-    return Facegrid(args.server or default_address())
+    """An SDK client for the --server, key and TLS options the command was given (the one place reading them)."""
+    tls = TLS(args.ca, args.cert, args.key) if (args.ca or args.cert or args.key) else bool(args.tls)
+    return Facegrid(args.server or default_address(), api_key=args.api_key or default_api_key(), tls=tls)
 
 
 def report_error(args, error: FacegridError) -> int:
     """Print a refused call (JSON with --json) and return the exit code 2."""
     if args.json:
-        print(json.dumps({"error": error.code.name, "message": error.message}))
+        print(json.dumps({"error": error.code.name, "message": error.message, "reason": error.reason or None}))
     else:
         print(f"facegrid: {error.code.name}: {error.message}", file=sys.stderr)
     return 2
+
+
+def _outcome(outcome, path: str) -> dict:
+    return {"photo": path, "accepted": outcome.accepted, "template_id": outcome.template_id or None,
+            "duplicate": outcome.duplicate, "reason": outcome.reason or None, "issue": outcome.issue,
+            "warnings": list(outcome.warnings)}
 
 
 def cmd_serve(args) -> int:
@@ -33,7 +46,10 @@ def cmd_serve(args) -> int:
     from facegrid.server.main import serve
 
     settings = Settings().with_overrides(
-        address=args.address, data_dir=args.data_dir, redis_url=args.redis_url, model=args.model, target_far=args.target_far
+        address=args.address, data_dir=args.data_dir, redis_url=args.redis_url, model=args.model, target_far=args.target_far,
+        metrics_address=args.metrics_address,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca, insecure=args.insecure or None,
+        audit_retention_days=args.audit_retention_days,
     )
     return serve(settings)
 
@@ -43,11 +59,20 @@ def cmd_enroll(args) -> int:
         with connect(args) as client:
             reply = client.enroll(args.subject, args.photos, args.name or "")
     except FacegridError as error:
-        return report_error(args, error)
+        if not error.outcomes:
+            return report_error(args, error)
+        # No photo accepted: each photo's outcome came with the error.
+        if args.json:
+            print(json.dumps({"error": error.code.name, "message": error.message, "reason": error.reason or None,
+                              "photos": [_outcome(o, path) for o, path in zip(error.outcomes, args.photos)]}))
+        else:
+            for outcome, path in zip(error.outcomes, args.photos):
+                print(f"{path}: refused ({outcome.issue}): {outcome.reason}", file=sys.stderr)
+            print(f"facegrid: {error.code.name}: no photo was accepted", file=sys.stderr)
+        return 2
     outcomes = []
     for outcome, path in zip(reply.photos, args.photos):
-        outcomes.append({"photo": path, "accepted": outcome.accepted, "template_id": outcome.template_id or None,
-                         "duplicate": outcome.duplicate, "reason": outcome.reason or None, "warnings": list(outcome.warnings)})
+        outcomes.append(_outcome(outcome, path))
         if not args.json:
             state = "duplicate (already enrolled)" if outcome.duplicate else "accepted" if outcome.accepted else f"refused: {outcome.reason}"
             print(f"{path}: {state}" + "".join(f"\n  warning: {w}" for w in outcome.warnings))
@@ -66,11 +91,14 @@ def cmd_verify(args) -> int:
         return report_error(args, error)
     if args.json:
         print(json.dumps({"subject": args.subject, "match": result.match, "score": round(result.score, 4),
-                          "threshold": round(result.threshold, 4), "estimated_far": result.estimated_far}))
+                          "threshold": round(result.threshold, 4), "estimated_far": result.estimated_far,
+                          "quality_issue": result.quality_issue, "quality_warning": result.quality_warning or None}))
     else:
         verdict = "MATCH" if result.match else "NO MATCH"
         print(f"{verdict}: {args.subject} score {result.score:.3f} (threshold {result.threshold:.3f}, "
               f"impostors score this high {result.estimated_far:.2g} of the time)")
+        if result.quality_warning:
+            print(f"  warning: {result.quality_warning}")
     return 0 if result.match else 1
 
 
@@ -83,12 +111,15 @@ def cmd_identify(args) -> int:
     if args.json:
         print(json.dumps({"subject": result.subject, "score": result.score, "threshold": result.threshold,
                           "estimated_far": result.estimated_far, "margin": result.margin, "reason": result.reason or None,
+                          "unknown_reason": result.unknown_reason, "quality_issue": result.quality_issue,
                           "candidates": [{"subject": s, "score": round(v, 4)} for s, v in result.candidates]}))
     else:
         if result.subject:
             print(f"{result.subject}: score {result.score:.3f} (threshold {result.threshold:.3f}, margin {result.margin:.3f})")
         else:
             print(f"unknown: {result.reason}")
+        if result.quality_warning:
+            print(f"  warning: {result.quality_warning}")
         for subject, score in result.candidates:
             print(f"  {score:.3f}  {subject}")
     return 0 if result.subject else 1
@@ -128,6 +159,13 @@ def add_commands(commands) -> None:
     serve.add_argument("--redis-url", help="external Redis instead of the embedded one (default: FACEGRID_REDIS_URL)")
     serve.add_argument("--model", help="face model of the gate (default: FACEGRID_MODEL or fused)")
     serve.add_argument("--target-far", type=float, help="false-accept rate the thresholds are set for (default 0.001)")
+    serve.add_argument("--metrics-address", help="host:port of a Prometheus /metrics endpoint (default: FACEGRID_METRICS_ADDRESS; off when empty)")
+    serve.add_argument("--tls-cert", help="TLS: the server's certificate chain, PEM (default: FACEGRID_TLS_CERT)")
+    serve.add_argument("--tls-key", help="TLS: the server's private key, PEM (default: FACEGRID_TLS_KEY)")
+    serve.add_argument("--client-ca", help="mutual TLS: require client certificates signed by this CA (default: FACEGRID_CLIENT_CA)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="listen beyond loopback although no API key exists (calls need no key until one is made)")
+    serve.add_argument("--audit-retention-days", type=float, help="keep audit entries this long (default 30)")
     serve.set_defaults(run=cmd_serve)
 
     enroll = commands.add_parser("enroll", help="add photos of a person")

@@ -107,9 +107,9 @@ def cmd_search(args) -> int:
     except FacegridError as error:
         return report_error(args, error)
     queries = [
-        {"face": [q.face.x, q.face.y, q.face.width, q.face.height] if q.HasField("face") else None,
-         "hits": [{"score": round(h.score, 4), "paths": list(h.paths), "face_id": h.face_id,
-                   "box": [h.box.x, h.box.y, h.box.width, h.box.height]} for h in q.hits]}
+        {"face": list(q.face) if q.face else None,
+         "hits": [{"score": round(h.score, 4), "paths": h.paths, "face_id": h.face_id or None, "vector_id": h.vector_id,
+                   "box": list(h.box) if h.box else None} for h in q.hits]}
         for q in reply.queries
     ]
     if args.json:
@@ -120,7 +120,8 @@ def cmd_search(args) -> int:
     for number, query in enumerate(queries):
         print(f"query face {number}" + (f" at {[round(v) for v in query['face']]}" if query["face"] else ""))
         for hit in query["hits"]:
-            print(f"  {hit['score']:.3f}  {hit['paths'][0] if hit['paths'] else hit['face_id']}")
+            where = hit["paths"][0] if hit["paths"] else f"face {hit['face_id']}" if hit["face_id"] else f"vector {hit['vector_id']}"
+            print(f"  {hit['score']:.3f}  {where}")
     return 0
 
 

@@ -1,4 +1,9 @@
-"""Python client: `Facegrid(address)` with enroll, verify, identify, forget, subject, subjects, embed.
+"""Python client: `Facegrid(address, api_key=..., tls=...)` with enroll, verify, identify, forget, subjects,
+embed, the photo library, and key management.
+
+The API key goes with every call as metadata `authorization: Bearer <key>`. `tls`: True
+for TLS checked against the system's roots, or a `TLS` with the CA to trust and, for
+servers that require client certificates (mutual TLS), this client's certificate and key.
 
 Every call has a deadline. Idempotent calls (verify, identify, reads, and
 enroll, which the server deduplicates by photo hash) are retried with backoff
@@ -15,8 +20,12 @@ from pathlib import Path
 from typing import Iterable
 
 import grpc
+from google.rpc import error_details_pb2
 
-from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
+from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
+                         index_pb2_grpc)
+
+from .results import EnrollResult, PhotoOutcome, ProbeRefusal, Quality, SearchResult, Stats, decode_details, issue_name
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -27,13 +36,69 @@ def default_address() -> str:
     return os.environ.get("FACEGRID_SERVER", DEFAULT_ADDRESS)
 
 
-class FacegridError(Exception):
-    """A call the server refused or could not answer: `code` is the gRPC status, `message` its reason."""
+def default_api_key() -> str | None:
+    """FACEGRID_API_KEY, else None (the SDK itself only uses the key it is given)."""
+    return os.environ.get("FACEGRID_API_KEY") or None
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+
+@dataclass(frozen=True)
+class TLS:
+    """How to reach a TLS server: the CA to trust (None: the system's roots) and, for mutual TLS, our certificate.
+
+    Paths or PEM bytes. `server_name`: the name to check in the server's certificate when it
+    differs from the address's host.
+    """
+
+    ca: str | Path | bytes | None = None
+    cert: str | Path | bytes | None = None
+    key: str | Path | bytes | None = None
+    server_name: str = ""
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def pem(value):
+            return None if value is None else value if isinstance(value, bytes) else Path(value).expanduser().read_bytes()
+
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("a client certificate needs its key, and a key its certificate")
+        return grpc.ssl_channel_credentials(root_certificates=pem(self.ca), private_key=pem(self.key),
+                                            certificate_chain=pem(self.cert))
+
+
+class FacegridError(Exception):
+    """A call the server refused or could not answer: `code` is the gRPC status, `message` its reason.
+
+    `details` are the machine-readable messages the server sent with it (google.rpc ErrorInfo, facegrid
+    PhotoRefusal, EnrollResponse); `reason` is the ErrorInfo's constant name (e.g. "FACE_TOO_SMALL",
+    "NO_USABLE_PHOTO"), `outcomes` every photo's outcome of a refused Enroll, `refusal` a refused probe's face.
+    """
+
+    def __init__(self, code: grpc.StatusCode, message: str, details: list | None = None) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+        self.details = details or []
+
+    @classmethod
+    def from_rpc(cls, error: grpc.RpcError) -> "FacegridError":
+        return cls(error.code(), error.details() or "", decode_details(error))
+
+    def _detail(self, kind):
+        return next((d for d in self.details if isinstance(d, kind)), None)
+
+    @property
+    def reason(self) -> str:
+        info = self._detail(error_details_pb2.ErrorInfo)
+        return info.reason if info is not None else ""
+
+    @property
+    def outcomes(self) -> list[PhotoOutcome]:
+        reply = self._detail(gate_pb2.EnrollResponse)
+        return EnrollResult.from_message(reply).photos if reply is not None else []
+
+    @property
+    def refusal(self) -> ProbeRefusal | None:
+        refusal = self._detail(gate_pb2.PhotoRefusal)
+        return ProbeRefusal.from_message(refusal) if refusal is not None else None
 
 
 @dataclass
@@ -43,6 +108,9 @@ class VerifyResult:
     threshold: float
     estimated_far: float
     face_box: tuple[float, float, float, float]
+    quality: Quality | None = None
+    quality_issue: str | None = None  # probe rule "report": what is wrong with the face, e.g. "BLURRED"
+    quality_warning: str = ""
 
 
 @dataclass
@@ -54,6 +122,49 @@ class IdentifyResult:
     margin: float
     candidates: list[tuple[str, float]] = field(default_factory=list)
     reason: str = ""
+    unknown_reason: str | None = None  # NO_SUBJECTS, BELOW_THRESHOLD, TOO_CLOSE_TO_RUNNER_UP; None when named
+    quality: Quality | None = None
+    quality_issue: str | None = None  # as in VerifyResult
+    quality_warning: str = ""
+
+
+@dataclass
+class ApiKeyInfo:
+    """A key's record (never the key itself)."""
+
+    name: str
+    scopes: list[str]
+    created_at: float
+    last_used_at: float | None
+    revoked: bool
+    revoked_at: float | None
+
+
+@dataclass
+class CreatedKey:
+    key: str  # shown once: the server keeps only its hash
+    record: ApiKeyInfo
+
+
+@dataclass
+class AuditRecord:
+    """One audit-log entry."""
+
+    id: str
+    time: float
+    key_name: str
+    rpc: str
+    subject_id: str
+    decision: str
+    score: float | None
+    threshold: float | None
+    peer: str
+    detail: str
+
+
+def _key_info(message) -> ApiKeyInfo:
+    return ApiKeyInfo(message.name, list(message.scopes), message.created_at, message.last_used_at or None,
+                      message.revoked, message.revoked_at or None)
 
 
 def _photo(photo: bytes | str | Path) -> bytes:
@@ -63,17 +174,25 @@ def _photo(photo: bytes | str | Path) -> bytes:
 class Facegrid:
     """A connection to a facegrid server."""
 
-    def __init__(self, address: str | None = None, timeout: float = 10.0, retries: int = 3, max_message_mb: int = 64) -> None:
+    def __init__(self, address: str | None = None, timeout: float = 10.0, retries: int = 3, max_message_mb: int = 64,
+                 api_key: str | None = None, tls: TLS | bool | None = None) -> None:
         self.address = address or default_address()
         self.timeout = timeout
         self.retries = retries
+        self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else None
         size = max_message_mb * 1024 * 1024
-        self._channel = grpc.insecure_channel(
-            self.address, options=[("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
-        )
+        options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+        if tls:
+            tls = TLS() if tls is True else tls
+            if tls.server_name:
+                options.append(("grpc.ssl_target_name_override", tls.server_name))
+            self._channel = grpc.secure_channel(self.address, tls.credentials(), options=options)
+        else:
+            self._channel = grpc.insecure_channel(self.address, options=options)
         self._gate = gate_pb2_grpc.GateServiceStub(self._channel)
         self._encoder = encoder_pb2_grpc.EncoderServiceStub(self._channel)
         self._index = index_pb2_grpc.IndexServiceStub(self._channel)
+        self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -88,29 +207,39 @@ class Facegrid:
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                return method(request, timeout=timeout or self.timeout, wait_for_ready=attempt > 0)
+                return method(request, timeout=timeout or self.timeout, wait_for_ready=attempt > 0, metadata=self._metadata)
             except grpc.RpcError as error:
                 if error.code() in _RETRYABLE and attempt + 1 < attempts:
                     time.sleep(0.2 * 2**attempt)
                     continue
-                raise FacegridError(error.code(), error.details() or "") from None
+                raise FacegridError.from_rpc(error) from None
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the server accepts connections."""
         grpc.channel_ready_future(self._channel).result(timeout=timeout)
 
+    def health(self, service: str = "") -> str:
+        """The gRPC health status of the server (or of one service): SERVING, NOT_SERVING, ... (no key needed)."""
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        reply = self._call(health_pb2_grpc.HealthStub(self._channel).Check, health_pb2.HealthCheckRequest(service=service))
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
     # --- gate ------------------------------------------------------------------------------
 
-    def enroll(self, subject: str, photos: Iterable[bytes | str | Path], display_name: str = "") -> gate_pb2.EnrollResponse:
-        """Add photos of a subject; each photo's outcome (accepted, or refused with the reason)."""
+    def enroll(self, subject: str, photos: Iterable[bytes | str | Path], display_name: str = "") -> EnrollResult:
+        """Add photos of a subject; each photo's outcome (accepted, or refused with the reason).
+
+        When no photo is accepted, FacegridError (FAILED_PRECONDITION) has every outcome in `.outcomes`."""
         request = gate_pb2.EnrollRequest(subject_id=subject, photos=[_photo(p) for p in photos], display_name=display_name)
-        return self._call(self._gate.Enroll, request, timeout=max(self.timeout, 60.0))
+        return EnrollResult.from_message(self._call(self._gate.Enroll, request, timeout=max(self.timeout, 60.0)))
 
     def verify(self, subject: str, photo: bytes | str | Path) -> VerifyResult:
         """Is the person in the photo this subject?"""
         reply = self._call(self._gate.Verify, gate_pb2.VerifyRequest(subject_id=subject, photo=_photo(photo)))
         d, b = reply.decision, reply.face
-        return VerifyResult(reply.match, d.score, d.threshold, d.estimated_far, (b.x, b.y, b.width, b.height))
+        return VerifyResult(reply.match, d.score, d.threshold, d.estimated_far, (b.x, b.y, b.width, b.height),
+                            Quality.from_message(reply.quality), issue_name(reply.quality_issue), reply.quality_warning)
 
     def identify(self, photo: bytes | str | Path, candidates: int = 5) -> IdentifyResult:
         """Who is in the photo (subject None: unknown)."""
@@ -125,6 +254,10 @@ class Facegrid:
             margin=reply.margin,
             candidates=[(c.subject_id, c.score) for c in reply.candidates],
             reason=reply.reason,
+            unknown_reason=gate_pb2.UnknownReason.Name(reply.unknown_reason) if reply.unknown_reason else None,
+            quality=Quality.from_message(reply.quality),
+            quality_issue=issue_name(reply.quality_issue),
+            quality_warning=reply.quality_warning,
         )
 
     def forget(self, subject: str) -> int:
@@ -161,16 +294,16 @@ class Facegrid:
 
         requests = (request(item) for item in photos)
         try:
-            yield from self._index.IndexPhotos(requests)
+            yield from self._index.IndexPhotos(requests, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise FacegridError(error.code(), error.details() or "") from None
+            raise FacegridError.from_rpc(error) from None
 
     def known_photos(self, digests: list[str], collection: str = "photos") -> set[str]:
         """Which photo hashes the collection already holds."""
         reply = self._call(self._index.KnownPhotos, index_pb2.KnownPhotosRequest(collection=collection, photo_sha256=digests))
         return set(reply.photo_sha256)
 
-    def search(self, photo: bytes | str | Path | None = None, vector=None, k: int = 10, collection: str = "photos") -> index_pb2.SearchResponse:
+    def search(self, photo: bytes | str | Path | None = None, vector=None, k: int = 10, collection: str = "photos") -> SearchResult:
         """Nearest indexed faces to each face of a photo, or to a vector."""
         if (photo is None) == (vector is None):
             raise ValueError("give exactly one of photo and vector")
@@ -179,7 +312,7 @@ class Facegrid:
             request.photo = _photo(photo)
         else:
             request.vector.values.extend([float(v) for v in vector])
-        return self._call(self._index.Search, request)
+        return SearchResult.from_message(self._call(self._index.Search, request))
 
     def cluster(self, collection: str = "photos", min_size: int = 1, link_far: float = 0.0) -> index_pb2.GroupsResponse:
         """Group the collection's faces by person (0 for link_far: the server's default, 1e-5)."""
@@ -209,29 +342,30 @@ class Facegrid:
         """Take back the last correction."""
         return self._call(self._index.Undo, index_pb2.UndoRequest(collection=collection), retry=False)
 
-    def create_collection(self, collection: str, dim: int) -> index_pb2.StatsResponse:
+    def create_collection(self, collection: str, dim: int) -> Stats:
         """A collection for your own vectors (any dimension 1..4096)."""
-        return self._call(self._index.CreateCollection, index_pb2.CreateCollectionRequest(collection=collection, dim=dim))
+        return Stats.from_message(self._call(self._index.CreateCollection, index_pb2.CreateCollectionRequest(collection=collection, dim=dim)))
 
-    def add_vectors(self, collection: str, ids, vectors) -> index_pb2.StatsResponse:
+    def add_vectors(self, collection: str, ids, vectors) -> Stats:
         """Add or replace vectors under your int64 ids."""
         request = index_pb2.AddVectorsRequest(
             collection=collection, ids=[int(i) for i in ids],
             vectors=[index_pb2.Vector(values=[float(x) for x in v]) for v in vectors],
         )
-        return self._call(self._index.AddVectors, request)
+        return Stats.from_message(self._call(self._index.AddVectors, request))
 
-    def remove_vectors(self, collection: str, ids) -> index_pb2.StatsResponse:
+    def remove_vectors(self, collection: str, ids) -> Stats:
         request = index_pb2.RemoveVectorsRequest(collection=collection, ids=[int(i) for i in ids])
-        return self._call(self._index.RemoveVectors, request)
+        return Stats.from_message(self._call(self._index.RemoveVectors, request))
 
     def kmeans(self, collection: str, k: int = 0, iterations: int = 0) -> index_pb2.KMeansResponse:
         """k-means over a collection (k=0: chosen by the server)."""
         request = index_pb2.KMeansRequest(collection=collection, k=k, iterations=iterations)
         return self._call(self._index.KMeans, request, timeout=max(self.timeout, 600.0))
 
-    def stats(self, collection: str = "photos") -> index_pb2.StatsResponse:
-        return self._call(self._index.Stats, index_pb2.StatsRequest(collection=collection))
+    def stats(self, collection: str = "photos") -> Stats:
+        """Photos and faces of a face collection, or vectors of a plain-vector one."""
+        return Stats.from_message(self._call(self._index.Stats, index_pb2.StatsRequest(collection=collection)))
 
     # --- encoder ---------------------------------------------------------------------------
 
@@ -241,3 +375,31 @@ class Facegrid:
 
     def models(self) -> list[encoder_pb2.ModelInfo]:
         return list(self._call(self._encoder.ListModels, encoder_pb2.ListModelsRequest()).models)
+
+    # --- administration (scope admin) -------------------------------------------------------
+
+    def create_key(self, name: str, scopes: Iterable[str]) -> CreatedKey:
+        """A new API key; `key` is shown this once (the server keeps its hash only)."""
+        reply = self._call(self._admin.CreateKey, admin_pb2.CreateKeyRequest(name=name, scopes=list(scopes)), retry=False)
+        return CreatedKey(reply.key, _key_info(reply.record))
+
+    def list_keys(self) -> list[ApiKeyInfo]:
+        return [_key_info(k) for k in self._call(self._admin.ListKeys, admin_pb2.ListKeysRequest()).keys]
+
+    def revoke_key(self, name: str) -> ApiKeyInfo:
+        """Revoke a key: refused from the next call on."""
+        return _key_info(self._call(self._admin.RevokeKey, admin_pb2.RevokeKeyRequest(name=name)))
+
+    def audit(self, subject: str = "", since: float = 0.0, page_size: int = 500) -> Iterable[AuditRecord]:
+        """Audit entries, oldest first, from `since` (Unix time), of one subject if given; page by page."""
+        token = ""
+        while True:
+            request = admin_pb2.ListAuditRequest(subject_id=subject, since=since, limit=page_size, page_token=token)
+            reply = self._call(self._admin.ListAudit, request)
+            for e in reply.entries:
+                yield AuditRecord(e.id, e.time, e.key_name, e.rpc, e.subject_id, e.decision,
+                                  e.score if e.HasField("score") else None,
+                                  e.threshold if e.HasField("threshold") else None, e.peer, e.detail)
+            token = reply.next_page_token
+            if not token:
+                return

@@ -261,11 +261,39 @@ class CascadeDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces found by the first detector that finds any."""
+        return self.detect_traced(image)[0]
+
+    def detect_traced(self, image: np.ndarray) -> tuple[list[Detection], tuple[str, ...]]:
+        """The faces, and the names of the detectors that looked, in order."""
+        tried: list[str] = []
         for index in range(len(self._factories)):
-            found = self._stage(index).detect(image)
+            stage = self._stage(index)
+            tried.append(stage.name)
+            found = stage.detect(image)
             if found:
-                return found
-        return []
+                return found, tuple(tried)
+        return [], tuple(tried)
+
+    def without_last(self) -> "CascadeDetector":
+        """The same cascade without its last resort, sharing the stages already built (no model loaded twice)."""
+        shorter = CascadeDetector(self._factories[:-1])
+        shorter._built, shorter._lock = self._built, self._lock
+        return shorter
+
+
+def detect_traced(detector: Detector, image: np.ndarray) -> tuple[list[Detection], tuple[str, ...]]:
+    """A detector's faces in an image, and which detectors looked (several for a cascade)."""
+    if isinstance(detector, CascadeDetector):
+        return detector.detect_traced(image)
+    return detector.detect(image), (detector.name,)
+
+
+def probe_detector(detector: Detector) -> Detector:
+    """The detector for gate probes: the cascade without dlib MMOD, whose 1.5-3 s a photo does not fit a
+    gate's latency budget (YuNet then HOG answer "no face" in ~0.1 s); a detector chosen alone stays as it is."""
+    if isinstance(detector, CascadeDetector) and len(detector._factories) > 1:
+        return detector.without_last()
+    return detector
 
 
 # name -> factory(encoder settings); dlib's detectors run on one thread whatever is asked.

@@ -27,3 +27,7 @@ class UnknownModel(ModelError):
 
 class ModelWeightsMissing(ModelError):
     """The model's weight file is not installed or not where the operator said."""
+
+
+class WorkerDied(EncoderError):
+    """An embedding worker process died (out of memory, or a decoder crash) with this work in flight."""

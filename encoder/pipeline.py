@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from .detect import Detection, Detector, centred_guess, make_detector, nearest_to_centre
+from .detect import Detection, Detector, centred_guess, detect_traced, make_detector, nearest_to_centre
 from .errors import EncoderError
 from .image import DecodeLimits, decode_image
 from .models import DEFAULT_MODEL, FaceModel, load_model
@@ -63,6 +63,16 @@ class PhotoFaces:
     faces: list[Face] = field(default_factory=list)
     error: str | None = None
     error_type: str | None = None
+
+
+@dataclass(frozen=True)
+class FoundFaces:
+    """A photo's faces found and measured, not yet embedded: embed only those worth it (`FacePipeline.embed_one`)."""
+
+    image: np.ndarray  # the decoded RGB photo, kept to cut chips from
+    detections: list[Detection]
+    qualities: list[FaceQuality]
+    detectors: tuple[str, ...]  # the detectors that looked, in order (a cascade stops at the first that finds faces)
 
 
 @dataclass
@@ -129,6 +139,19 @@ class FacePipeline:
         faces = iter(self._embed_found(found))
         return [result if isinstance(result, EncoderError) else next(faces) for result in results]
 
+    def find_faces(self, data: bytes, detector: Detector | None = None) -> FoundFaces:
+        """Decode a photo and find and measure its faces (with `detector`, else the pipeline's own), embedding none."""
+        image = decode_image(data, self.limits)
+        detections, tried = detect_traced(detector or self.detector, image)
+        return FoundFaces(image, detections, [assess(image, d) for d in detections], tried)
+
+    def embed_one(self, found: FoundFaces, index: int) -> Face:
+        """The vector of one found face."""
+        detection, quality = found.detections[index], found.qualities[index]
+        vector = self.model.embed([self.model.chip(found.image, detection)])[0]
+        return Face(box=detection.box, landmarks=detection.landmarks, detector=detection.detector, quality=quality,
+                    vector=vector, model=self.model.name)
+
     def _find(self, image: np.ndarray, subject: Subject, guess_when_missing: bool) -> "_Found":
         detections = self._detections(image, subject, guess_when_missing)
         return _Found(detections, [self.model.chip(image, d) for d in detections], [assess(image, d) for d in detections])
@@ -159,11 +182,14 @@ class FacePipeline:
 _worker: dict = {}
 
 
-def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeLimits, settings: EncoderSettings | None = None) -> None:
+def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeLimits,
+                 settings: EncoderSettings | None = None, nice: int = 0) -> None:
     """Process-pool initializer: one single-threaded pipeline per worker process."""
     import cv2
 
     die_with_parent()  # a server killed outright must not leave its workers behind
+    if nice:
+        os.nice(nice)  # bulk work yields the cores to the serving process (the gate) whenever it needs them
     cv2.setNumThreads(1)  # one core per worker: the pool supplies the parallelism
     _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, settings=(settings or EncoderSettings()).single_threaded())
 
@@ -174,13 +200,13 @@ def faces_of_photos(photos: list[bytes]) -> list[list[Face] | EncoderError]:
 
 
 def worker_pool(model: str, detector: str, limits: DecodeLimits, workers: int | None = None,
-                settings: EncoderSettings | None = None) -> ProcessPoolExecutor:
+                settings: EncoderSettings | None = None, nice: int = 0) -> ProcessPoolExecutor:
     """Worker processes, one single-threaded pipeline each, for bulk work that should use every core."""
     return ProcessPoolExecutor(
         max_workers=workers or os.cpu_count() or 1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=start_worker,
-        initargs=(model, detector, None, limits, settings),
+        initargs=(model, detector, None, limits, settings, nice),
     )
 
 

@@ -20,7 +20,7 @@ from facegrid.index.cluster import group_faces
 from .cluster_metrics import score_clustering
 from facegrid.encoder.pipeline import faces_many
 
-from .datasets import faces_dir, lfw_dir
+from .datasets import DatasetMissing, lfw_dir, set_dir
 from .lfw_people import all_vectors, stack
 
 LINK_FAR = 1e-5
@@ -29,6 +29,7 @@ LINK_FAR = 1e-5
 def evaluate_cluster(data: str | Path | None, model: str, workers: int | None = None, progress=None) -> dict:
     """Scores of the default clustering, of the >= 5-photo people alone, and a FAR sweep."""
     root = lfw_dir(data)
+    set_dir("faceapi_bbt", data)  # before the long LFW embedding, so a wrong --data fails at once
     by_person, vectors, _, _ = all_vectors(root, model, workers=workers, progress=progress)
     chosen = {name: paths for name, paths in by_person.items() if len(paths) >= 5 or len(paths) == 1}
     images = [image for paths in chosen.values() for image in paths]
@@ -73,9 +74,11 @@ def evaluate_cluster(data: str | Path | None, model: str, workers: int | None = 
 def evaluate_bbt(data: str | Path | None, model: str, threshold: float, workers: int | None = None) -> dict:
     """The 8 people of faceapi_bbt: their 40 labelled crops grouped together with every face of the
     group photos (bbt*.jpg, the same people, unlabelled, cannot-link within a photo); scored on the crops."""
-    folder = faces_dir(data) / "faceapi_bbt"
+    folder = set_dir("faceapi_bbt", data)
     crops = sorted(p for p in folder.glob("*/*.png") if p.parent.name != "unlabeled")
     groups = sorted((folder / "unlabeled").glob("bbt*.jpg"))
+    if not crops:
+        raise DatasetMissing(f"{folder} has no labelled crops (<person>/*.png)")
     vectors, photos, truth = [], [], []
     items = [(str(p), str(p)) for p in crops + groups]
     for number, result in enumerate(faces_many(items, model=model, workers=workers, guess_when_missing=True)):

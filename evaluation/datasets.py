@@ -13,11 +13,19 @@ class DatasetMissing(FileNotFoundError):
     """The evaluation photos are not on this machine."""
 
 
+def _is_lfw(path: Path) -> bool:
+    return (path / "_meta" / "pairs.txt").is_file()
+
+
 def faces_dir(explicit: str | Path | None = None) -> Path:
-    """The `faces/` evaluation folder: --data, FACEGRID_FACES_DIR, or ../shared/data/faces beside the checkout."""
+    """The `faces/` evaluation folder: --data, FACEGRID_FACES_DIR, or ../shared/data/faces beside the checkout.
+
+    --data may also name the `lfw/` folder inside it (as `eval lfw` has always taken): then its parent is meant.
+    """
     candidates = []
     if explicit:
-        candidates.append(Path(explicit))
+        given = Path(explicit)
+        candidates.append(given.parent if _is_lfw(given) else given)
     elif os.environ.get("FACEGRID_FACES_DIR"):
         candidates.append(Path(os.environ["FACEGRID_FACES_DIR"]))
     else:
@@ -35,11 +43,19 @@ def faces_dir(explicit: str | Path | None = None) -> Path:
 
 def lfw_dir(explicit: str | Path | None = None) -> Path:
     """The LFW folder: DIR itself if it holds `_meta/pairs.txt`, else DIR/lfw."""
-    if explicit and (Path(explicit) / "_meta" / "pairs.txt").is_file():
+    if explicit and _is_lfw(Path(explicit)):
         return Path(explicit).resolve()
     path = faces_dir(explicit) / "lfw"
-    if not (path / "_meta" / "pairs.txt").is_file():
-        raise DatasetMissing(f"{path} has no _meta/pairs.txt (LFW View 2 protocol)")
+    if not _is_lfw(path):
+        raise DatasetMissing(f"{path} has no _meta/pairs.txt (LFW View 2 protocol); --data takes the faces/ folder or its lfw/ folder")
+    return path
+
+
+def set_dir(name: str, explicit: str | Path | None = None) -> Path:
+    """One evaluation set inside the faces/ folder (e.g. `faceapi_bbt`), or DatasetMissing saying what is expected."""
+    path = faces_dir(explicit) / name
+    if not path.is_dir() or not any(path.iterdir()):
+        raise DatasetMissing(f"{path} is missing or empty; --data takes the faces/ folder (holding lfw/ and {name}/) or its lfw/ folder")
     return path
 
 

@@ -19,6 +19,7 @@ through the expected ~0.1%.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
@@ -43,6 +44,14 @@ class Candidate:
     score: float
 
 
+class UnknownReason(str, Enum):
+    """Why a probe was not named (gate.proto's UnknownReason has the same names)."""
+
+    NO_SUBJECTS = "NO_SUBJECTS"
+    BELOW_THRESHOLD = "BELOW_THRESHOLD"
+    TOO_CLOSE_TO_RUNNER_UP = "TOO_CLOSE_TO_RUNNER_UP"
+
+
 @dataclass(frozen=True)
 class Identification:
     """Who the probe is (a subject number) or None for unknown, with the evidence."""
@@ -52,6 +61,7 @@ class Identification:
     margin: float
     candidates: list[Candidate] = field(default_factory=list)
     reason: str = ""
+    why: UnknownReason | None = None  # set when unknown
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,7 @@ def verify(probe: np.ndarray, subject: np.ndarray, policy: Policy) -> Decision:
 def identify(probe: np.ndarray, subjects: Collection, policy: Policy, candidates: int = 5) -> Identification:
     """1:N open-set - the best subject if it clears the threshold and the margin, else unknown."""
     if subjects.count() == 0:
-        return Identification(None, None, 0.0, [], "no subjects enrolled")
+        return Identification(None, None, 0.0, [], "no subjects enrolled", UnknownReason.NO_SUBJECTS)
     hits = subjects.search(probe, max(candidates, 2))
     found = [Candidate(int(i), float(s)) for s, i in zip(hits.scores[0], hits.ids[0]) if i >= 0]
     best = found[0]
@@ -118,7 +128,7 @@ def identify(probe: np.ndarray, subjects: Collection, policy: Policy, candidates
     decision = policy.decide_identification(best.score, subjects.count())
     shown = found[:candidates]
     if not decision.accepted:
-        return Identification(None, decision, margin, shown, "best score below the threshold")
+        return Identification(None, decision, margin, shown, "best score below the threshold", UnknownReason.BELOW_THRESHOLD)
     if margin < policy.margin:
-        return Identification(None, decision, margin, shown, "too close to the runner-up")
+        return Identification(None, decision, margin, shown, "too close to the runner-up", UnknownReason.TOO_CLOSE_TO_RUNNER_UP)
     return Identification(best.subject, decision, margin, shown)

@@ -9,6 +9,8 @@ from pathlib import Path
 from facegrid.encoder.assets import data_dir
 from facegrid.encoder.runtime import EncoderSettings
 
+from .domain.probe_rules import ProbeCheck, ProbeRules
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"FACEGRID_{name}", default)
@@ -20,6 +22,8 @@ class Settings:
 
     address: str = field(default_factory=lambda: _env("ADDRESS", "127.0.0.1:50051"))
     data_dir: Path = field(default_factory=data_dir)
+    # Converted model graphs; empty: <data_dir>/cache. Servers on one machine may share one.
+    cache_dir: str = field(default_factory=lambda: _env("CACHE_DIR", ""))
     # Empty: start the embedded Redis (Valkey) in the data directory.
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))
     # Seconds to wait at start for a Redis that does not answer yet (one loading its data is waited for however long).
@@ -35,10 +39,50 @@ class Settings:
     index_workers: int = field(default_factory=lambda: int(_env("INDEX_WORKERS", "0")))  # embedding processes; 0: one per core
     device: str = field(default_factory=lambda: _env("DEVICE", "auto"))  # auto: CUDA when present; cpu
     threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # ONNX Runtime threads of the serving models; 0: all cores
+    # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464); empty: no metrics endpoint.
+    metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
+    # TLS: PEM files; with client_ca, clients must present a certificate it signed (mutual TLS).
+    tls_cert: str = field(default_factory=lambda: _env("TLS_CERT", ""))
+    tls_key: str = field(default_factory=lambda: _env("TLS_KEY", ""))
+    client_ca: str = field(default_factory=lambda: _env("CLIENT_CA", ""))
+    # A folder where TLS files are picked up when present (the Docker image mounts /certs):
+    # server.pem + server.key turn TLS on, client-ca.pem also requires client certificates.
+    tls_dir: str = field(default_factory=lambda: _env("TLS_DIR", ""))
+    # Serve beyond loopback while no API key exists (until the first key is made).
+    insecure: bool = field(default_factory=lambda: _env("INSECURE", "").lower() in ("1", "true", "yes"))
+    audit_retention_days: float = field(default_factory=lambda: float(_env("AUDIT_RETENTION_DAYS", "30")))
+    # Isolation: streams and long calls have their own caps and threads, so gate calls always find one of `workers`.
+    max_streams: int = field(default_factory=lambda: int(_env("MAX_STREAMS", "8")))  # concurrent IndexPhotos streams
+    max_long_calls: int = field(default_factory=lambda: int(_env("MAX_LONG_CALLS", "2")))  # concurrent Cluster / KMeans calls
+    stream_idle_s: float = field(default_factory=lambda: float(_env("STREAM_IDLE_S", "120")))  # a stream silent this long is ended
+    inflight_mb: int = field(default_factory=lambda: int(_env("INFLIGHT_MB", "512")))  # photo bytes held by all streams together
+    # Gate probes (Verify, Identify): off | report | refuse faces below these (server/domain/probe_rules.py says why).
+    probe_quality: str = field(default_factory=lambda: _env("PROBE_QUALITY", "refuse"))
+    probe_min_face_px: float = field(default_factory=lambda: float(_env("PROBE_MIN_FACE_PX", "40")))
+    probe_min_sharpness: float = field(default_factory=lambda: float(_env("PROBE_MIN_SHARPNESS", "6")))
+    probe_max_yaw: float = field(default_factory=lambda: float(_env("PROBE_MAX_YAW", "60")))
+
+    def tls_files(self) -> tuple[str, str, str]:
+        """(certificate, key, client CA) to serve with: the explicit ones, else those found in tls_dir."""
+        if self.tls_cert or self.tls_key or not self.tls_dir:
+            return self.tls_cert, self.tls_key, self.client_ca
+        folder = Path(self.tls_dir).expanduser()
+        found = [str(folder / name) if (folder / name).is_file() else "" for name in ("server.pem", "server.key", "client-ca.pem")]
+        if not (found[0] and found[1]):
+            return "", "", self.client_ca
+        return found[0], found[1], self.client_ca or found[2]
 
     def encoder(self) -> EncoderSettings:
         """What the encoder needs: its cache under this data directory, the device and thread count."""
-        return EncoderSettings(cache_dir=self.data_dir / "cache", device=self.device, threads=self.threads)
+        cache = Path(self.cache_dir).expanduser() if self.cache_dir else self.data_dir / "cache"
+        return EncoderSettings(cache_dir=cache, device=self.device, threads=self.threads)
+
+    def probe_rules(self) -> ProbeRules:
+        """The rule gate probes are held to."""
+        choices = [c.value for c in ProbeCheck]
+        if self.probe_quality not in choices:
+            raise ValueError(f"FACEGRID_PROBE_QUALITY must be one of {', '.join(choices)}, got {self.probe_quality!r}")
+        return ProbeRules(ProbeCheck(self.probe_quality), self.probe_min_face_px, self.probe_min_sharpness, self.probe_max_yaw)
 
     def with_overrides(self, **overrides) -> "Settings":
         """A copy with the non-None overrides applied (command-line flags)."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from functools import partial
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,24 +18,35 @@ from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.index.calibration import load_calibration
 from facegrid.index.identify import Policy
-from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
+from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
 from .config import Settings
 from .domain.collections import Collections
 from .domain.gate import Gate
 from .domain.group_assignment import GroupAssigner
+from .domain.keys import KeyRing, Keys
 from .domain.grouping import PersonGroups
 from .domain.library import Library
 from .domain.pipelines import Pipelines
 from .domain.sync import follow_changes
 from .domain.vectors import VectorCollections
+from .rpc.admin_service import AdminService
+from .rpc.audit import Auditor
+from .rpc.auth import AuthInterceptor
+from .rpc.admission import LONG_CALLS, STREAMS, Admission, CallClass, thread_count
+from .rpc.budget import ByteBudget
 from .rpc.encoder_service import EncoderService
 from .rpc.gate_service import GateService
 from .rpc.index_service import IndexService
 from .rpc.redis_health import RedisWatchdog
 from .store.connection import RedisUnavailable, connect, redact, wait_until_ready
+from .rpc.metrics import Metrics
+from .rpc.listen import StartRefused, add_port, check_start, is_loopback, server_credentials
+from .store.api_keys import KeyStore
+from .store.audit import AuditStore
+from .store.background import BackgroundWrites
 from .store.embedded_redis import EmbeddedRedis
-from .store.feed import ChangeFeed
+from .store.feed import KEY_REVOKED, ChangeFeed
 from .store.photos import LibraryStore
 from .store.subjects import SubjectStore
 
@@ -43,6 +56,7 @@ SERVICES = (
     encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name,
     gate_pb2.DESCRIPTOR.services_by_name["GateService"].full_name,
     index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
 
 
@@ -57,6 +71,9 @@ class Running:
     index_service: IndexService
     health: health.HealthServicer
     embedded: EmbeddedRedis | None
+    metrics: Metrics
+    metrics_port: int = 0  # 0: no metrics endpoint
+    background: BackgroundWrites | None = None  # audit entries, key use times
     feed: ChangeFeed | None = None
     watchdog: RedisWatchdog | None = None
 
@@ -70,6 +87,9 @@ class Running:
         if self.feed is not None:
             self.feed.stop()
         self.index_service.close()
+        self.metrics.stop()
+        if self.background is not None:
+            self.background.stop()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -86,9 +106,26 @@ def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | Non
     return metadata, embedded, url
 
 
+def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites) -> tuple[AuthInterceptor, AdminService]:
+    """The key check on every call (with the audit log it feeds) and the service that manages keys."""
+    keyring = KeyRing(keys, note_use=lambda name, when: writes.submit(partial(KeyStore.touch, name=name, when=when)))
+    audit = AuditStore(keys.redis, settings.audit_retention_days)
+    keys.feed.subscribe(KEY_REVOKED, lambda change: keyring.forget_cached(change.fields["key_hash"]))  # revoked elsewhere
+    interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure, Auditor(audit, writes))
+    return interceptor, AdminService(Keys(keys), keyring, audit)
+
+
 def start(settings: Settings) -> Running:
     """Build everything, rebuild the index from Redis, and start serving."""
     metadata, embedded, redis_url = open_metadata(settings)
+    keys = KeyStore(metadata.redis, metadata.feed)
+    try:  # before the models load: a refusal is quick
+        check_start(settings.address, keys.any_keys(), settings.insecure)
+        credentials = server_credentials(*settings.tls_files())
+    except StartRefused:
+        if embedded is not None:
+            embedded.stop()
+        raise
     feed = metadata.feed
     feed.mark()  # before the rebuild: what other servers write during it is applied after
     persistence = metadata.persistence()
@@ -100,7 +137,7 @@ def start(settings: Settings) -> Running:
     pipelines = Pipelines(pipeline, settings.detector, limits, encoder)
     calibration = load_calibration(settings.model)
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
-    gate = Gate(metadata, pipeline, policy)
+    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules())
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
     collections = Collections(LibraryStore(metadata.redis, feed))
@@ -110,31 +147,47 @@ def start(settings: Settings) -> Running:
     people = PersonGroups(collections, assigner, gate)
     vectors = VectorCollections(collections)
     follow_changes(feed, gate, collections, assigner)
-    feed.start()
 
+    metrics = Metrics()
+    metrics.watch(
+        sizes=lambda: {"subjects": gate.subjects.count(), **{f"collection:{n}": collections.get(n).count() for n in collections.names()}},
+        redis_up=lambda: bool(metadata.redis.ping()),
+    )
     message_bytes = settings.max_message_mb * 1024 * 1024
+    # Streams and long calls have caps and threads of their own: gate calls always find one of `workers`.
+    classes = {
+        STREAMS: CallClass("IndexPhotos streams", settings.max_streams, "FACEGRID_MAX_STREAMS"),
+        LONG_CALLS: CallClass("Cluster or KMeans calls", settings.max_long_calls, "FACEGRID_MAX_LONG_CALLS"),
+    }
+    writes = BackgroundWrites(metadata.redis).start()
+    interceptor, admin_service = access(settings, keys, writes)
+    feed.start()  # every subscriber is in
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(max_workers=thread_count(settings.workers, classes), thread_name_prefix="grpc"),
+        # metrics outermost: refused calls are counted too; keys before caps: a refused caller takes no slot
+        interceptors=[metrics.interceptor(), interceptor, Admission(classes)],
         options=[
             ("grpc.max_receive_message_length", message_bytes),
             ("grpc.max_send_message_length", message_bytes),
         ],
     )
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_service, server)
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipelines), server)
-    gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate), server)
-    index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder)
+    gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, metrics), server)
+    index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics,
+                                 budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None)
     index_pb2_grpc.add_IndexServiceServicer_to_server(index_service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICES + (reflection.SERVICE_NAME, health.SERVICE_NAME), server)
-    port = server.add_insecure_port(settings.address)
-    if port == 0:
-        raise OSError(f"cannot listen on {settings.address}")
+    port = add_port(server, settings.address, credentials)
     server.start()
     # Health says SERVING while Redis answers, NOT_SERVING while it does not.
     watchdog = RedisWatchdog(connect(redis_url, timeout=1.0), health_servicer, SERVICES + ("",), redact(redis_url))
     watchdog.start()
-    return Running(server, port, gate, library, index_service, health_servicer, embedded, feed, watchdog)
+    metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
+    return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
+                   feed, watchdog)
 
 
 def serve(settings: Settings) -> int:
@@ -145,9 +198,16 @@ def serve(settings: Settings) -> int:
     except RedisUnavailable as error:  # an operator's problem, not a bug: one clear line, no traceback
         log.error("cannot start: %s", error)
         return 1
+    except StartRefused as refused:
+        print(f"facegrid serve: {refused}", file=sys.stderr, flush=True)
+        return 2
     host = settings.address.rsplit(":", 1)[0]
+    cert, _, client_ca = settings.tls_files()
+    transport = "mutual TLS" if client_ca else "TLS" if cert else "plaintext"
     # Tests and scripts read this line to learn an ephemeral port.
-    print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir})", flush=True)
+    print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir}, {transport})", flush=True)
+    if running.metrics_port:
+        print(f"facegrid metrics on {settings.metrics_address.rpartition(':')[0]}:{running.metrics_port}/metrics", flush=True)
     stopping = threading.Event()
 
     def on_signal(number, frame) -> None:

@@ -76,3 +76,63 @@ def test_closing_the_batches_stops_the_reader_thread():
     while _readers() > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _readers() == before
+
+
+def test_a_silent_stream_is_ended_but_not_while_work_is_owed():
+    from facegrid.server.rpc.batches import StreamIdle
+
+    source: queue.Queue = queue.Queue()
+    source.put(Request(b"a"))
+    owed = threading.Event()
+    owed.set()
+    batches = arrived_batches(iter(source.get, None), most=8, most_bytes=1000, ready=lambda: False,
+                              busy=owed.is_set, idle_s=0.3)
+    assert len(next(batches)) == 1
+    threading.Timer(1.0, owed.clear).start()  # the caller owes a result for a while: not idle meanwhile
+    with pytest.raises(StreamIdle, match="FACEGRID_STREAM_IDLE_S"):
+        next(batches)
+    assert not owed.is_set()  # it was ended only once nothing was owed
+    source.put(None)
+
+
+def test_streams_share_one_byte_budget_and_wait_for_room():
+    from facegrid.server.rpc.budget import ByteBudget, StreamAccount
+
+    budget = ByteBudget(3000)
+    sent = {name: [Request(b"x" * 700, f"{name}{i}") for i in range(12)] for name in "ab"}
+    done: dict[str, list[str]] = {}
+
+    def stream(name: str) -> None:
+        account = StreamAccount(budget)
+        names = []
+        for batch in arrived_batches(iter(sent[name]), most=2, most_bytes=10_000, ready=lambda: False, account=account):
+            time.sleep(0.01)  # the batch is being embedded
+            names += [r.name for r in batch]
+            account.give([len(r.photo) for r in batch])  # its results are sent
+        account.close()
+        done[name] = names
+
+    threads = [threading.Thread(target=stream, args=(name,)) for name in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert done == {name: [r.name for r in requests] for name, requests in sent.items()}  # no photo lost or stuck
+    assert 1400 <= budget.peak <= 3000 and budget.held == 0
+
+
+def test_a_photo_larger_than_the_budget_goes_alone_and_a_full_budget_ends_the_stream():
+    from facegrid.server.rpc.batches import BudgetFull
+    from facegrid.server.rpc.budget import ByteBudget, StreamAccount
+
+    budget = ByteBudget(1000)
+    account = StreamAccount(budget)
+    batches = [b for b in arrived_batches(iter([Request(b"x" * 5000)]), most=8, most_bytes=10_000,
+                                          ready=lambda: False, account=account) if b]
+    assert [len(r.photo) for b in batches for r in b] == [5000] and budget.held == 1000
+    with pytest.raises(BudgetFull, match="FACEGRID_INFLIGHT_MB"):  # another stream finds no room within wait_s
+        for _ in arrived_batches(iter([Request(b"y")]), most=8, most_bytes=1000, ready=lambda: False,
+                                 account=StreamAccount(budget), wait_s=0.3):
+            pass
+    account.close()  # the first stream ends without giving back: closing returns what it held
+    assert budget.held == 0

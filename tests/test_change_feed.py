@@ -19,7 +19,7 @@ from facegrid.server.store.locks import LockBusy
 from facegrid.server.store.photos import LibraryStore
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
 
-from conftest import RedisServer, free_port
+from helpers import RedisServer, free_port
 
 
 def template(seed: int, photo: str) -> NewTemplate:

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-
-def facegrid(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "facegrid.clients.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ.copy(),
-    )
-
-
-def last_json(output: str) -> dict:
-    return json.loads(output.strip().splitlines()[-1])
+from helpers import facegrid, last_json  # noqa: F401 - also imported from here by older tests
 
 
 def test_faces_prints_faces_and_clear_errors(faces_dir, tmp_path):

@@ -90,7 +90,7 @@ def test_kmeans_finds_well_separated_clusters():
 
 @pytest.mark.slow
 def test_eval_cluster_on_lfw(faces_dir):
-    from test_cli import facegrid, last_json
+    from helpers import facegrid, last_json
 
     run = facegrid("eval", "cluster", "--json")
     assert run.returncode == 0, run.stderr[-2000:]

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import RedisServer, ServerProcess
+from helpers import RedisServer, ServerProcess
 
 ANGELINA = "deepface/id01_angelina_jolie"
 KATY = "deepface/id10_katy_perry"
@@ -120,13 +120,13 @@ def test_vectors_added_on_a_are_searchable_on_b(servers):
                 hits = on_b.search(vector=vectors[i], k=1, collection="shared-vectors").queries[0].hits
             except Exception:  # noqa: BLE001 - NOT_FOUND until B knows the collection
                 return False
-            return bool(hits) and hits[0].face_id == str(100 + i)
+            return bool(hits) and hits[0].vector_id == 100 + i
 
         until(lambda: found(19))
         assert all(found(i) for i in range(20))
-        assert on_b.stats("shared-vectors").faces == 20
+        assert on_b.stats("shared-vectors").vectors == 20
         on_a.remove_vectors("shared-vectors", [119])
-        until(lambda: on_b.stats("shared-vectors").faces == 19)
+        until(lambda: on_b.stats("shared-vectors").vectors == 19)
         assert not found(19)
 
 

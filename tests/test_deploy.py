@@ -29,4 +29,18 @@ def test_compose_file_has_redis_with_aof_and_facegrid_pointing_at_it():
     assert "--appendonly" in redis["command"] and "always" in redis["command"]
     assert facegrid["environment"]["FACEGRID_REDIS_URL"].startswith("redis://redis:")
     assert facegrid["build"] == "." and (ROOT / "Dockerfile").is_file()
-    assert "50051:50051" in facegrid["ports"]
+    # Published on the host's loopback only, TLS files picked up from the mounted /certs.
+    assert "127.0.0.1:50051:50051" in facegrid["ports"] and all(p.startswith("127.0.0.1:") for p in facegrid["ports"])
+    assert facegrid["environment"]["FACEGRID_TLS_DIR"] == "/certs" and any(v.endswith(":/certs:ro") for v in facegrid["volumes"])
+
+
+def test_tls_turns_on_when_the_certificate_files_are_there(tmp_path):
+    from facegrid.server.config import Settings
+
+    settings = Settings().with_overrides(tls_dir=str(tmp_path))
+    assert settings.tls_files() == ("", "", "")  # an empty folder: plaintext
+    (tmp_path / "server.pem").write_text("cert")
+    (tmp_path / "server.key").write_text("key")
+    assert settings.tls_files() == (str(tmp_path / "server.pem"), str(tmp_path / "server.key"), "")
+    (tmp_path / "client-ca.pem").write_text("ca")
+    assert settings.tls_files()[2] == str(tmp_path / "client-ca.pem")  # mutual TLS

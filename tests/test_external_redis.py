@@ -50,6 +50,15 @@ def test_gate_on_external_redis(server_factory, redis_server, tmp_path, faces_di
         reply = client.enroll("angelina", [pictures[0].read_bytes()])
         assert reply.templates == 1
         assert client.verify("angelina", pictures[2].read_bytes()).match
+        key = client.create_key("desk", ["gate"]).key  # keys and the audit log live in that Redis too
+    with server.client(api_key=key, timeout=60) as desk:
+        assert desk.verify("angelina", pictures[3].read_bytes()).match
     # The system of record is that Redis, and no embedded one was started.
-    assert redis.Redis.from_url(redis_server).zrange("fg:subjects", 0, -1) == [b"angelina"]
+    external = redis.Redis.from_url(redis_server)
+    assert external.zrange("fg:subjects", 0, -1) == [b"angelina"]
     assert not (tmp_path / "data" / "redis").exists()
+    assert list(external.hkeys("fg:keys")) == [b"desk"] and key.encode() not in external.dump("fg:keys")
+    deadline = time.monotonic() + 10  # audit entries are written in the background
+    while time.monotonic() < deadline and not any(f.get(b"key") == b"desk" for _, f in external.xrange("fg:audit")):
+        time.sleep(0.05)
+    assert any(f.get(b"key") == b"desk" and f[b"decision"] == b"match" for _, f in external.xrange("fg:audit"))

@@ -234,7 +234,7 @@ def test_a_photo_of_someone_else_is_enrolled_with_a_warning(server, enrolled, fa
 
 
 def test_cli_gate_commands(server, enrolled, faces_dir, tmp_path):
-    from test_cli import facegrid, last_json
+    from helpers import facegrid, last_json
 
     stranger = sorted((faces_dir / STRANGER).iterdir())[0]
     photo = sorted((faces_dir / PEOPLE["scarlett"]).iterdir())
@@ -254,3 +254,26 @@ def test_cli_gate_commands(server, enrolled, faces_dir, tmp_path):
     assert missing.returncode == 2 and last_json(missing.stdout)["error"] == "NOT_FOUND"
     gone = facegrid("forget", "cli-person", *common)
     assert gone.returncode == 0 and last_json(gone.stdout)["templates_removed"] == 1
+
+
+def test_page_tokens_are_opaque_and_checked(server, enrolled):
+    from facegrid.v1 import gate_pb2, gate_pb2_grpc
+
+    with grpc.insecure_channel(server.address) as channel:
+        stub = gate_pb2_grpc.GateServiceStub(channel)
+        everyone = stub.ListSubjects(gate_pb2.ListSubjectsRequest(page_size=1000), timeout=10)
+        ids = [s.subject_id for s in everyone.subjects]
+        assert everyone.next_page_token == "" and len(ids) == everyone.total >= 3
+        first = stub.ListSubjects(gate_pb2.ListSubjectsRequest(page_size=1), timeout=10)
+        token = first.next_page_token
+        assert token and ids[0] not in token  # not the last id in clear text
+        second = stub.ListSubjects(gate_pb2.ListSubjectsRequest(page_size=1, page_token=token), timeout=10)
+        assert [s.subject_id for s in second.subjects] == ids[1:2]
+        # A full last page has no token: nothing follows it.
+        last = stub.ListSubjects(gate_pb2.ListSubjectsRequest(page_size=len(ids) - 1, page_token=token), timeout=10)
+        assert [s.subject_id for s in last.subjects] == ids[1:] and last.next_page_token == ""
+        for garbage in ("garbage", ids[0], token[:-1], token + "A", token.replace(token[2], "!" if token[2] != "!" else "?", 1), "%%%"):
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.ListSubjects(gate_pb2.ListSubjectsRequest(page_size=1, page_token=garbage), timeout=10)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, garbage
+            assert "page_token" in caught.value.details()

@@ -11,11 +11,12 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from PIL import Image
 
 from facegrid.clients.sdk import FacegridError
 
 from conftest import ServerProcess
-from test_cli import facegrid, last_json
+from helpers import facegrid, last_json
 
 
 @pytest.fixture(scope="module")
@@ -349,11 +350,13 @@ def test_collections_of_plain_vectors(server):
         with pytest.raises(FacegridError) as caught:
             client.create_collection("points", 4)
         assert caught.value.code == grpc.StatusCode.ALREADY_EXISTS
-        assert client.add_vectors("points", range(100, 150), vectors).faces == 50
+        added = client.add_vectors("points", range(100, 150), vectors)
+        assert added.vectors == 50 and added.faces == 0 and added.photos == 0  # vectors are not faces
         hits = client.search(vector=vectors[7], k=3, collection="points").queries[0].hits
-        assert hits[0].face_id == "107" and hits[0].score == pytest.approx(1.0, abs=1e-5)
-        assert client.remove_vectors("points", [107]).faces == 49
-        assert client.search(vector=vectors[7], k=1, collection="points").queries[0].hits[0].face_id != "107"
+        assert hits[0].vector_id == 107 and hits[0].face_id == "" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+        assert client.remove_vectors("points", [107]).vectors == 49
+        assert client.stats("points").vectors == 49
+        assert client.search(vector=vectors[7], k=1, collection="points").queries[0].hits[0].vector_id != 107
         for bad in ([[1.0, 2.0]], [[float("nan")] * 3]):
             with pytest.raises(FacegridError) as caught:
                 client.add_vectors("points", [1], bad)
@@ -365,10 +368,86 @@ def test_collections_of_plain_vectors(server):
             client.create_collection("huge", 10**6)
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
         clustered = client.kmeans("points", k=4)
-        assert clustered.k == 4 and len(clustered.centroids) == 4 and len(clustered.clusters) == 49
+        assert clustered.k == 4 and len(clustered.sizes) == 4 and sum(clustered.sizes) == len(clustered.clusters) == 49
         assert client.kmeans("points").k == 5  # sqrt(49 / 2)
         with pytest.raises(FacegridError) as caught:
             client.kmeans("points", k=1000)
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
         results = list(client.index_photos([("x.jpg", b"\xff\xd8")], "points"))
-        assert results[0].error_code == "ALREADY_EXISTS", results[0].error  # a vector collection takes no photos
+        assert results[0].error_code == "FAILED_PRECONDITION", results[0].error  # a vector collection takes no photos
+        assert "plain vectors" in results[0].error
+
+
+def _index_and_group(server, folder: Path, collection: str):
+    run = facegrid("index", str(folder), "--server", server.address, "--collection", collection, "--json")
+    assert run.returncode == 0, run.stderr[-2000:]
+    with server.client() as client:
+        return max(client.cluster(collection).groups, key=lambda g: len(g.faces))
+
+
+def test_naming_then_undo_over_an_existing_subject_leaves_exactly_its_own_templates(server, faces_dir, tmp_path):
+    katy = sorted((faces_dir / "deepface" / "id10_katy_perry").iterdir())
+    folder = tmp_path / "naming"
+    folder.mkdir()
+    for photo in katy[6:9]:
+        shutil.copy(photo, folder / photo.name)
+    group = _index_and_group(server, folder, "naming")
+    with server.client() as client:
+        client.enroll("katy-existing", katy[:2])
+        before = sorted(t.template_id for t in client.subject("katy-existing").templates)
+
+        named = client.name_group(group.group_id, "katy-existing", "naming")
+        added = [f.template_id for f in named.naming.faces if f.accepted]
+        assert added and not named.naming.created
+        assert sorted(t.template_id for t in client.subject("katy-existing").templates) == sorted(before + added)
+
+        client.undo("naming")
+        assert sorted(t.template_id for t in client.subject("katy-existing").templates) == before
+        assert client.verify("katy-existing", katy[4]).match
+
+        # A subject the naming created keeps what was enrolled for it since, and loses only the naming's templates.
+        client.name_group(group.group_id, "katy-named", "naming")
+        real = client.enroll("katy-named", [katy[3]]).photos[0].template_id
+        client.undo("naming")
+        assert [t.template_id for t in client.subject("katy-named").templates] == [real]
+
+
+def test_naming_a_group_applies_the_enrollment_rules(server, faces_dir, tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    for photo in sorted((faces_dir / "deepface" / "id01_angelina_jolie").iterdir())[6:9]:
+        image = Image.open(photo).convert("RGB")
+        image.thumbnail((150, 150))  # faces well under the 60 px enrollment minimum, still found
+        image.save(folder / f"{photo.stem}.jpg", quality=95)
+    group = _index_and_group(server, folder, "tiny")
+    with server.client() as client:
+        with pytest.raises(FacegridError) as caught:
+            client.name_group(group.group_id, "angelina-tiny", "tiny")
+        assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION and "too small" in caught.value.message
+        assert not any(g.name for g in client.groups("tiny").groups)  # nothing changed
+        with pytest.raises(FacegridError) as missing:
+            client.subject("angelina-tiny")
+        assert missing.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_indexing_mistakes_of_a_client_get_their_own_codes(server, album):
+    """A client's mistakes are not INTERNAL: each says what to do instead."""
+    photo = sorted((album / "id01_angelina_jolie").iterdir())[0]
+    with server.client() as client:
+        results = list(client.index_photos([
+            ("hash-first.jpg", b"", "ab" * 32),  # a hash sent before the photo's bytes ever were
+            ("nothing.jpg", b"", ""),  # neither bytes nor a hash
+            ("not-a-hash.jpg", b"", "xyz"),
+            (str(photo), photo.read_bytes()),  # and the stream goes on
+        ], "mistakes"))
+        codes = [r.error_code for r in results]
+        assert codes == ["FAILED_PRECONDITION", "INVALID_ARGUMENT", "INVALID_ARGUMENT", ""], [r.error for r in results]
+        assert "send its bytes" in results[0].error
+        # Plain vectors into a face collection: FAILED_PRECONDITION too, not ALREADY_EXISTS.
+        with pytest.raises(FacegridError) as caught:
+            client.add_vectors("mistakes", [1], np.ones((1, 256), np.float32) / 16)
+        assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION and "IndexPhotos" in caught.value.message
+        stats = client.stats("mistakes")
+        assert stats.photos == 1 and stats.faces >= 1 and stats.vectors == 0
+        hit = client.search(photo=photo, k=1, collection="mistakes").queries[0].hits[0]
+        assert hit.face_id and hit.vector_id is None and hit.paths == [str(photo)]

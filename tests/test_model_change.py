@@ -13,7 +13,7 @@ import pytest
 
 from facegrid.clients.sdk import FacegridError
 
-from conftest import ServerProcess
+from helpers import ServerProcess
 
 ANGELINA = "deepface/id01_angelina_jolie"
 KATY = "deepface/id10_katy_perry"
@@ -56,7 +56,7 @@ def test_another_default_model_never_mixes_vector_spaces(tmp_path, faces_dir):
             assert hits[0].paths[0].startswith("katy-")  # the query was embedded with fused, like the collection
             list(client.index_photos([("katy-2.jpg", katy[2])], collection="photos"))
             assert client.stats("photos").faces == 3  # new photos too go in with fused
-            assert client.stats("mine").dim == 3 and client.search(vector=[1, 0, 0], k=1, collection="mine").queries[0].hits[0].face_id == "7"
+            assert client.stats("mine").dim == 3 and client.search(vector=[1, 0, 0], k=1, collection="mine").queries[0].hits[0].vector_id == 7
 
             error = failure(lambda: client.verify("angelina", angelina[3]))
             assert error.code == grpc.StatusCode.FAILED_PRECONDITION and "enroll again" in error.message

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from facegrid.clients.sdk import FacegridError
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
 
-from conftest import RedisServer, ServerProcess, free_port
+from helpers import RedisServer, ServerProcess, free_port
 
 PASSWORD = "hunter2-not-for-logs"
 ANGELINA = "deepface/id01_angelina_jolie"
@@ -99,7 +99,7 @@ def test_redis_that_lost_its_data_is_followed_by_a_rebuild(server_factory, redis
     with server.client(retries=0) as client:
         client.create_collection("kept", 4)
         client.add_vectors("kept", [1, 2], np.eye(4)[:2])
-        assert client.stats("kept").faces == 2
+        assert client.stats("kept").vectors == 2
         store_of(redis_server).redis.flushall()  # as a Redis restarted without its files would be
 
         def gone() -> bool:
@@ -111,7 +111,7 @@ def test_redis_that_lost_its_data_is_followed_by_a_rebuild(server_factory, redis
 
         until(gone, 3)  # the server's FAISS copy was rebuilt from the (now empty) Redis
         client.create_collection("kept", 4)
-        assert client.stats("kept").faces == 0
+        assert client.stats("kept").vectors == 0
     assert "rebuilding from Redis" in (tmp_path / "data" / "server.log").read_text()
 
 

@@ -19,7 +19,7 @@ from facegrid.index.collection import Collection
 from facegrid.index.errors import CollectionNotFound, VectorError
 
 from ..store.photos import LibraryStore
-from .errors import CollectionExists
+from .errors import WrongCollectionKind
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DEFAULT_COLLECTION = "photos"
@@ -45,6 +45,18 @@ class CollectionInfo:
     @property
     def plain(self) -> bool:
         return self.model == PLAIN_VECTORS
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    """Counts of a collection: photos and faces in a face collection, vectors in a plain-vector one."""
+
+    collection: str
+    model: str
+    dim: int
+    photos: int = 0
+    faces: int = 0
+    vectors: int = 0
 
 
 class Collections:
@@ -147,7 +159,7 @@ class Collections:
         """A collection photos can go into, created with the default model on first use."""
         info = self.create(name, default_model, default_dim)
         if info.plain:
-            raise CollectionExists(f"collection {info.name!r} holds plain vectors, not photos")
+            raise WrongCollectionKind(f"collection {info.name!r} holds plain vectors, not photos: add them with AddVectors")
         return info
 
     def names(self) -> list[str]:

@@ -7,8 +7,10 @@ import unicodedata
 from dataclasses import dataclass
 
 from facegrid.encoder.pipeline import Face
+from facegrid.encoder.quality import FaceQuality
 
 from .errors import InvalidSubjectId
+from .refusals import PhotoIssue, Refusal
 
 MAX_SUBJECT_ID = 128
 _SUBJECT_ID = re.compile(r"^[\w.\-@:+]+$")  # \w: letters, digits and _ of any script
@@ -43,17 +45,31 @@ class EnrollmentRules:
 
     def refusal(self, faces: list[Face]) -> str | None:
         """Why these faces cannot make a template, or None when there is exactly one usable face."""
+        refused = self.check(faces)
+        return refused.reason if refused else None
+
+    def check(self, faces: list[Face]) -> Refusal | None:
+        """The issue and reason these faces cannot make a template, or None when there is exactly one usable face."""
         if not faces:
-            return "no face found in the photo"
+            return Refusal(PhotoIssue.NO_FACE, "no face found in the photo")
         if len(faces) > 1:
-            return f"{len(faces)} faces in the photo; an enrollment photo must show one person"
-        q = faces[0].quality
+            return Refusal(PhotoIssue.SEVERAL_FACES, f"{len(faces)} faces in the photo; an enrollment photo must show one person")
+        return self.quality_check(faces[0].quality)
+
+    def quality_refusal(self, q: FaceQuality) -> str | None:
+        """Why one face is too poor to make a template (size, sharpness, pose, detector score), or None."""
+        refused = self.quality_check(q)
+        return refused.reason if refused else None
+
+    def quality_check(self, q: FaceQuality) -> Refusal | None:
+        """As `quality_refusal`, with the issue."""
         if q.size < self.min_face_size:
-            return f"face too small: {q.size:.0f} px, at least {self.min_face_size:.0f} px needed"
+            return Refusal(PhotoIssue.FACE_TOO_SMALL, f"face too small: {q.size:.0f} px, at least {self.min_face_size:.0f} px needed")
         if q.sharpness < self.min_sharpness:
-            return f"face too blurry: sharpness {q.sharpness:.0f}, at least {self.min_sharpness:.0f} needed"
+            return Refusal(PhotoIssue.BLURRED, f"face too blurry: sharpness {q.sharpness:.0f}, at least {self.min_sharpness:.0f} needed")
         if abs(q.yaw) > self.max_yaw or abs(q.pitch) > self.max_pitch:
-            return f"head turned too far (yaw {q.yaw:+.0f}, pitch {q.pitch:+.0f} degrees); look at the camera"
+            return Refusal(PhotoIssue.TURNED_AWAY,
+                           f"head turned too far (yaw {q.yaw:+.0f}, pitch {q.pitch:+.0f} degrees); look at the camera")
         if q.detector_score < self.min_detector_score:
-            return f"face unclear (detector score {q.detector_score:.2f})"
+            return Refusal(PhotoIssue.UNCLEAR, f"face unclear (detector score {q.detector_score:.2f})")
         return None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from facegrid.encoder.quality import FaceQuality
+
+from .refusals import PhotoIssue
+
 
 class GateError(Exception):
     """Base class of the gate's own errors."""
@@ -16,11 +20,41 @@ class SubjectNotFound(GateError, LookupError):
 
 
 class NoUsableFace(GateError):
-    """The photo has no face the gate can use; `reason` says why in the operator's words."""
+    """The photo has no face the gate can use: the message says why in the operator's words, `issue` in a
+    machine's (None where no photo is at fault, e.g. a subject without templates of this model)."""
+
+    def __init__(self, reason: str, issue: PhotoIssue | None = None, quality: FaceQuality | None = None,
+                 box: tuple[float, float, float, float] | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.issue, self.quality, self.box = reason, issue, quality, box
+
+
+class EnrollmentRefused(NoUsableFace):
+    """No photo of an Enroll call was accepted; `outcomes` (gate.PhotoOutcome) say why for each."""
+
+    def __init__(self, reason: str, subject_id: str, outcomes: list, templates: int) -> None:
+        super().__init__(reason)
+        self.subject_id, self.outcomes, self.templates = subject_id, outcomes, templates
+
+
+class CallerGone(Exception):
+    """The caller has cancelled or its deadline has passed: the rest of the work is not done."""
 
 
 class CollectionExists(ValueError):
     """The name is taken by a collection of another kind or dimension."""
+
+
+class WrongCollectionKind(Exception):
+    """Photos sent to a collection of plain vectors, or plain vectors to a collection of faces."""
+
+
+class BadPhotoRequest(ValueError):
+    """A bulk-indexing request that names no photo: no bytes, and no well-formed sha256 either."""
+
+
+class PhotoNotHeld(LookupError):
+    """A photo named by its sha256 alone that the collection does not hold yet: send its bytes."""
 
 
 class NothingToUndo(LookupError):
@@ -29,3 +63,13 @@ class NothingToUndo(LookupError):
 
 class GroupingBusy(Exception):
     """Another server held the collection's grouping lock for longer than a call waits."""
+class InvalidKeyRequest(ValueError):
+    """A key name or scope that the rules do not allow."""
+
+
+class KeyExists(ValueError):
+    """A live key already has this name."""
+
+
+class KeyNotFound(LookupError):
+    """No key has this name."""

@@ -14,17 +14,27 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
+from facegrid.encoder.detect import probe_detector
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
 from facegrid.index.collection import Collection
-from facegrid.index.identify import Decision, Policy, identify, subject_vector, verify
+from facegrid.index.identify import Decision, Policy, UnknownReason, identify, subject_vector, verify
 
 from ..store.subjects import NewTemplate, StoredTemplates, SubjectRecord, SubjectStore, TemplateRecord
 from .enrollment import EnrollmentRules, normalise_subject_id
-from .errors import NoUsableFace, SubjectNotFound
+from .errors import CallerGone, EnrollmentRefused, NoUsableFace, SubjectNotFound
+from .probe_rules import ProbeRules
+from .refusals import PhotoIssue, Refusal
+
+StillWanted = Callable[[], bool]  # False once the caller has gone (cancelled, or its deadline passed)
+
+
+def _always() -> bool:
+    return True
 
 
 @dataclass
@@ -36,6 +46,26 @@ class PhotoOutcome:
     warnings: list[str] = field(default_factory=list)
     duplicate: bool = False
     face: Face | None = None
+    issue: PhotoIssue | None = None  # why it was refused, for a machine
+
+
+@dataclass
+class NamedFace:
+    """What became of one face of a named photo-library group."""
+
+    face_id: int
+    accepted: bool = False
+    template_id: int | None = None
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NamedEnrollment:
+    subject_id: str
+    created: bool  # the subject did not exist before the naming
+    template_ids: list[int]  # exactly the templates the naming added (Undo removes these)
+    faces: list[NamedFace]
 
 
 @dataclass
@@ -49,6 +79,7 @@ class Enrollment:
 class Verification:
     decision: Decision
     face: Face
+    issue: Refusal | None = None  # what is wrong with the probe, where the probe rule only reports
 
 
 @dataclass
@@ -59,6 +90,8 @@ class Identified:
     candidates: list[tuple[str, float]]
     face: Face
     reason: str
+    why: UnknownReason | None = None  # set when unknown
+    issue: Refusal | None = None  # what is wrong with the probe, where the probe rule only reports
 
 
 def photo_digest(photo: bytes) -> str:
@@ -74,12 +107,16 @@ class Gate:
         pipeline: FacePipeline,
         policy: Policy,
         rules: EnrollmentRules = EnrollmentRules(),
+        probe_rules: ProbeRules = ProbeRules(),
     ) -> None:
         self.metadata = metadata
         self.pipeline = pipeline
         self.model = pipeline.model.name
         self.policy = policy
         self.rules = rules
+        self.probe_rules = probe_rules
+        # Probes skip the detector cascade's slow last resort (MMOD): "no face" must fit a gate's budget.
+        self.probe_detector = probe_detector(pipeline.detector)
         self.subjects = Collection(f"subjects:{self.model}", pipeline.model.dim)
         # Writes to Redis and the collection happen under one lock so they stay in step.
         self._write_lock = threading.Lock()
@@ -144,7 +181,8 @@ class Gate:
 
     # --- the four operations -------------------------------------------------------------
 
-    def enroll(self, subject_id: str, photos: list[bytes], display_name: str = "") -> Enrollment:
+    def enroll(self, subject_id: str, photos: list[bytes], display_name: str = "",
+               still_wanted: StillWanted = _always) -> Enrollment:
         """Add one template per acceptable photo; refused photos come back with the reason."""
         subject_id = normalise_subject_id(subject_id)
         if not photos:
@@ -159,20 +197,23 @@ class Gate:
             if known is not None:
                 outcome.accepted, outcome.template_id, outcome.duplicate = True, known, True
                 continue
+            if not still_wanted():
+                raise CallerGone("the caller has gone; the rest of the photos were not embedded")
             try:
                 faces = self.pipeline.faces(photo)
             except EncoderError as error:
-                outcome.reason = f"unreadable photo: {error}"
+                outcome.reason, outcome.issue = f"unreadable photo: {error}", PhotoIssue.UNREADABLE
                 continue
-            refusal = self.rules.refusal(faces)
+            refusal = self.rules.check(faces)
             if refusal:
-                outcome.reason = refusal
+                outcome.reason, outcome.issue = refusal.reason, refusal.issue
                 outcome.face = faces[0] if len(faces) == 1 else None
                 continue
             outcome.face = faces[0]
             fresh.append((outcome, NewTemplate(self.model, faces[0].vector, digest, faces[0].quality)))
         if not any(o.accepted for o in outcomes) and not fresh:
-            raise NoUsableFace("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes))
+            raise EnrollmentRefused("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes), subject_id, outcomes,
+                                    len(self.metadata.templates(subject_id)))
 
         with self._write_lock:
             if not fresh and self.metadata.subject(subject_id) is None:
@@ -182,7 +223,7 @@ class Gate:
                 self._warn_unlike(existing, fresh)
                 stored = self._store(subject_id, [t for _, t in fresh], display_name)
         if stored is None:
-            return self.enroll(subject_id, photos, display_name)  # start again: now every photo is new
+            return self.enroll(subject_id, photos, display_name, still_wanted)  # start again: now every photo is new
         for (outcome, _), template_id, created in zip(fresh, stored.template_ids, stored.created):
             # Not created: the photo came twice in this call, or another call enrolled it meanwhile.
             outcome.accepted, outcome.template_id, outcome.duplicate = True, template_id, not created
@@ -201,40 +242,95 @@ class Gate:
                     f"unlike this subject's other photos (score {score:.3f}, below {limit:.3f}): is it the same person?"
                 )
 
-    def enroll_faces(self, subject_id: str, faces: list, most: int = 5) -> bool:
-        """Enroll already-embedded faces (a named photo-library group): the `most` sharpest, largest ones.
+    def enroll_named_group(self, subject_id: str, faces: list, most: int = 5) -> "NamedEnrollment":
+        """Enroll a photo-library group named as a subject: the same rules as `enroll`, per face.
 
-        Returns whether the subject was created by this call.
+        Each face must pass the enrollment quality rules; a face unlike the group's other usable
+        faces (below the `unlike_far` threshold against their mean) is refused, since no person
+        looked at it and a clustering mistake must not become a gate template; a face unlike the
+        subject's existing templates is taken with the same warning `enroll` gives. The `most`
+        largest, sharpest usable faces are enrolled. NoUsableFace when none is usable (nothing changes).
         """
         subject_id = normalise_subject_id(subject_id)
-        usable = [f for f in faces if len(f.vector) == self.subjects.dim]
-        usable.sort(key=lambda f: (-f.quality.size, -f.quality.sharpness))
+        outcomes = [NamedFace(f.face_id) for f in faces]
+        usable: list[tuple[NamedFace, object]] = []
+        for outcome, face in zip(outcomes, faces):
+            if len(face.vector) != self.subjects.dim:
+                outcome.reason = f"embedded with another model ({len(face.vector)} values, the gate uses {self.model})"
+            else:
+                outcome.reason = self.rules.quality_refusal(face.quality) or ""
+            if not outcome.reason:
+                usable.append((outcome, face))
+        if len(usable) >= 3:  # with fewer, "unlike the others" has no majority to go by
+            limit = self.policy.calibration.threshold(self.rules.unlike_far)
+            vectors = np.stack([f.vector for _, f in usable])
+            for index, (outcome, face) in enumerate(usable):
+                score = float(face.vector @ subject_vector(np.delete(vectors, index, axis=0)))
+                if score < limit:
+                    outcome.reason = f"unlike the group's other faces (score {score:.3f}, below {limit:.3f})"
+            usable = [(o, f) for o, f in usable if not o.reason]
+        usable.sort(key=lambda item: (-item[1].quality.size, -item[1].quality.sharpness))
+        for outcome, _ in usable[most:]:
+            outcome.reason = f"not needed: the {most} best faces were enrolled"
+        usable = usable[:most]
+        if not usable:
+            raise NoUsableFace("no face of the group can be enrolled: " + "; ".join(
+                f"face {o.face_id}: {o.reason}" for o in outcomes[:10]))
         with self._write_lock:
-            known = {t.photo_sha256 for t in self.metadata.templates(subject_id) if t.model == self.model}
-            fresh = [NewTemplate(self.model, f.vector, f.photo_sha256, f.quality) for f in usable[:most] if f.photo_sha256 not in known]
-            # Whether it created the subject is decided in the store's transaction, not by a read before it.
-            return bool(fresh) and self._store(subject_id, fresh).new_subject
+            existing = self.metadata.templates(subject_id)
+            known = {t.photo_sha256 for t in existing if t.model == self.model}
+            fresh: list[tuple[NamedFace, NewTemplate]] = []
+            for outcome, face in usable:
+                if face.photo_sha256 in known:  # this photo is enrolled already: nothing to add or undo
+                    outcome.reason = "its photo is already enrolled for the subject"
+                else:
+                    fresh.append((outcome, NewTemplate(self.model, face.vector, face.photo_sha256, face.quality)))
+            created = False
+            if fresh:
+                self._warn_unlike(existing, fresh)
+                stored = self._store(subject_id, [t for _, t in fresh])
+                created = stored.new_subject  # decided in the store's transaction, not by a read before it
+                for (outcome, _), template_id, new in zip(fresh, stored.template_ids, stored.created):
+                    if new:
+                        outcome.accepted, outcome.template_id = True, template_id
+                    else:  # enrolled meanwhile by another call: not this naming's to undo
+                        outcome.reason = "its photo is already enrolled for the subject"
+        return NamedEnrollment(subject_id, created, [o.template_id for o in outcomes if o.accepted], outcomes)
 
-    def verify(self, subject_id: str, photo: bytes) -> Verification:
+    def remove_templates(self, subject_id: str, template_ids: list[int], forget_if_empty: bool = False) -> int:
+        """Take back exactly these templates (undoing a naming); the subject goes too when
+        `forget_if_empty` and nothing else is left of it. How many templates were removed."""
+        subject_id = normalise_subject_id(subject_id)
+        with self._write_lock:
+            removed = self.metadata.remove_templates(subject_id, template_ids)
+            # Only if still empty when deleted: another server may be enrolling it meanwhile.
+            deleted = self.metadata.delete_subject(subject_id, only_if_empty=True) if forget_if_empty else None
+            if deleted is not None:
+                self.subjects.remove([deleted[0].number])
+            else:
+                self._refresh(subject_id)
+        return len(removed)
+
+    def verify(self, subject_id: str, photo: bytes, still_wanted: StillWanted = _always) -> Verification:
         """1:1: is the largest face in the photo this subject?"""
         subject_id = normalise_subject_id(subject_id)
         record = self.metadata.subject(subject_id)
         if record is None:
             raise SubjectNotFound(f"no subject {subject_id!r}")
-        face = self._probe(photo)
+        face, issue = self._probe(photo, still_wanted)
         vector = self.subjects.vector(record.number)
         if vector is None:
             raise NoUsableFace(f"subject {subject_id!r} has no templates for model {self.model}; enroll again")
-        return Verification(verify(face.vector, vector, self.policy), face)
+        return Verification(verify(face.vector, vector, self.policy), face, issue)
 
-    def identify(self, photo: bytes, candidates: int = 5) -> Identified:
+    def identify(self, photo: bytes, candidates: int = 5, still_wanted: StillWanted = _always) -> Identified:
         """1:N open-set: who the largest face in the photo is, or unknown."""
-        face = self._probe(photo)
+        face, issue = self._probe(photo, still_wanted)
         result = identify(face.vector, self.subjects, self.policy, candidates)
         known = self.metadata.subject_ids_of([c.subject for c in result.candidates])
         names = [(known.get(c.subject, f"#{c.subject}"), c.score) for c in result.candidates]
         subject_id = known.get(result.subject) if result.subject is not None else None
-        return Identified(subject_id, result.margin, result.decision, names, face, result.reason)
+        return Identified(subject_id, result.margin, result.decision, names, face, result.reason, result.why, issue)
 
     def forget(self, subject_id: str) -> int:
         """Delete a subject and its templates everywhere; how many templates went."""
@@ -254,8 +350,16 @@ class Gate:
             raise SubjectNotFound(f"no subject {subject_id!r}")
         return record, self.metadata.templates(subject_id)
 
-    def _probe(self, photo: bytes) -> Face:
-        faces = self.pipeline.faces(photo)
-        if not faces:
-            raise NoUsableFace("no face found in the photo")
-        return max(faces, key=lambda f: f.quality.size)
+    def _probe(self, photo: bytes, still_wanted: StillWanted) -> tuple[Face, Refusal | None]:
+        """The probe's largest face, embedded once it has passed the probe rule (and only while the caller
+        still waits); with it, what is wrong with it where the rule only reports."""
+        found = self.pipeline.find_faces(photo, self.probe_detector)
+        if not found.detections:
+            raise NoUsableFace(f"no face found in the photo (looked with {', '.join(found.detectors)})", PhotoIssue.NO_FACE)
+        largest = max(range(len(found.detections)), key=lambda i: found.qualities[i].size)
+        issue = self.probe_rules.issue(found.qualities[largest])
+        if issue is not None and self.probe_rules.refuses:
+            raise NoUsableFace(issue.reason, issue.issue, found.qualities[largest], found.detections[largest].box)
+        if not still_wanted():
+            raise CallerGone("the caller has gone; the probe was not embedded")
+        return self.pipeline.embed_one(found, largest), issue

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from ..store.locks import LockBusy
 from ..store.photos import FaceRecord
 from .collections import Collections
 from .errors import GroupingBusy, NoUsableFace, NothingToUndo
-from .gate import Gate
+from .gate import Gate, NamedEnrollment
 from .group_assignment import GroupAssigner
 
 DEFAULT_LINK_FAR = 1e-5  # faces link where one pair of strangers in 100,000 would (docs/benchmarks.md)
@@ -40,6 +40,7 @@ class Grouping:
     unassigned: int
     threshold: float
     names: dict[int, str] = field(default_factory=dict)  # group id -> subject id it was named as
+    naming: NamedEnrollment | None = None  # what a naming just enrolled at the gate
 
 
 def _is_name(pin: str) -> bool:
@@ -172,9 +173,10 @@ class PersonGroups:
             raise NoUsableFace(f"collection {name!r} holds {model} faces and the gate uses {self.gate.model}: its faces cannot be enrolled")
         with self._exclusive(name), self._lock:
             members = self._members(name, group_id)
-            created = self.gate.enroll_faces(subject_id, [f for f in self.metadata.faces(name, members) if f])
-            self._pin(name, members, subject_id, {}, {"action": "name", "subject": subject_id, "created": created})
-        return self.groups(collection)
+            naming = self.gate.enroll_named_group(subject_id, [f for f in self.metadata.faces(name, members) if f])
+            self._pin(name, members, subject_id, {}, {"action": "name", "subject": naming.subject_id,
+                                                      "created": naming.created, "templates": naming.template_ids})
+        return replace(self.groups(collection), naming=naming)
 
     def undo(self, collection: str) -> Grouping:
         """Take back the last correction."""
@@ -188,7 +190,9 @@ class PersonGroups:
                 name, {f: pin for f, (pin, _) in before.items()},
                 {f: g for f, (_, g) in before.items() if g != UNASSIGNED}, {},
             )
-            if record["action"] == "name" and record.get("created"):
-                self.gate.forget(record["subject"])
+            if record["action"] == "name":
+                # Exactly the templates the naming added; the subject itself only if the naming made it
+                # and nothing was enrolled for it since.
+                self.gate.remove_templates(record["subject"], record.get("templates", []), forget_if_empty=record.get("created", False))
             self.assigner.forget(name)
         return self.groups(collection)

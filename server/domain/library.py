@@ -15,19 +15,24 @@ embedded with that model, whatever the server's default is.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face
-from facegrid.index.cluster import KMeansResult, kmeans
+from facegrid.index.cluster import KMeansResult, choose_k, kmeans
 from facegrid.index.errors import VectorError
 
 from ..store.photos import FaceRecord, LibraryStore, PhotoRecord
-from .collections import Collections, check_collection_name
+from .collections import Collections, CollectionStats, check_collection_name
+from .errors import BadPhotoRequest, PhotoNotHeld
 from .group_assignment import GroupAssigner
 from .pipelines import Pipelines
+
+# k-means may make at most n / MIN_PER_CLUSTER clusters of n vectors (see Library.kmeans).
+MIN_PER_CLUSTER = 5
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass
@@ -97,8 +102,8 @@ class Library:
             incoming.append(item)
             try:
                 item.collection = self._photo_collection(collection)
-                if not digest:
-                    raise EncoderError("no photo bytes and no photo_sha256")
+                if not photo and not _SHA256.match(digest):
+                    raise BadPhotoRequest("no photo bytes, and no photo_sha256 (64 lower-case hex digits) naming one already sent")
             except Exception as error:  # noqa: BLE001 - one photo's failure is reported in its result
                 item.outcome.error, item.photo = error, b""
         for name in {i.collection for i in incoming if not i.outcome.error}:
@@ -110,7 +115,7 @@ class Library:
                 if record is not None:
                     item.outcome.already_indexed, item.outcome.faces, item.photo = True, len(record.face_ids), b""
                 elif not item.photo:
-                    item.outcome.error = EncoderError("photo not indexed yet: send its bytes")
+                    item.outcome.error = PhotoNotHeld(f"photo {item.outcome.photo_sha256} is not in collection {name!r} yet: send its bytes")
         return incoming
 
     def store(self, incoming: list[IncomingPhoto], faces: list[list[Face] | Exception]) -> None:
@@ -199,15 +204,24 @@ class Library:
         return {digest: record.paths for digest, record in records.items()}
 
     def kmeans(self, collection: str, k: int | None = None, iterations: int = 20) -> tuple[np.ndarray, KMeansResult]:
-        """(ids, k-means result) over every vector of a collection."""
-        ids, vectors = self.collections.get(collection).items()
-        if len(ids) == 0:
-            raise VectorError(f"collection {collection!r} is empty")
-        if k is not None and not 1 <= k <= len(ids):
-            raise VectorError(f"k must be between 1 and {len(ids)} (the collection's size), got {k}")
-        return ids, kmeans(vectors, k, iterations=iterations)
+        """(ids, k-means result) over every vector of a collection, at most n / MIN_PER_CLUSTER clusters.
 
-    def stats(self, collection: str) -> dict:
+        The cap keeps k-means from being a way to read vectors back: with k near n, clusters
+        of one vector form and their centroids (or means) are those vectors.
+        """
+        ids, vectors = self.collections.get(collection).items()
+        most = len(ids) // MIN_PER_CLUSTER
+        if most == 0:
+            raise VectorError(f"k-means needs at least {MIN_PER_CLUSTER} vectors; collection {collection!r} has {len(ids)}")
+        if k is not None and not 1 <= k <= most:
+            raise VectorError(f"k must be between 1 and {most} (at least {MIN_PER_CLUSTER} vectors per cluster: "
+                              f"{len(ids)} vectors), got {k}")
+        return ids, kmeans(vectors, k or min(choose_k(len(ids)), most), iterations=iterations)
+
+    def stats(self, collection: str) -> CollectionStats:
+        """Photos and faces of a face collection; vectors of a plain-vector one."""
         info = self.collections.info(collection)
-        return {"collection": info.name, "model": info.model, "dim": info.dim,
-                "photos": self.records.count_photos(info.name), "faces": self.collections.get(info.name).count()}
+        count = self.collections.get(info.name).count()
+        if info.plain:
+            return CollectionStats(info.name, info.model, info.dim, vectors=count)
+        return CollectionStats(info.name, info.model, info.dim, photos=self.records.count_photos(info.name), faces=count)

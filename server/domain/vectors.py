@@ -7,8 +7,8 @@ import numpy as np
 from facegrid.index.collection import check_ids, check_vectors
 from facegrid.index.errors import VectorError
 
-from .collections import PLAIN_VECTORS, Collections, check_collection_name
-from .errors import CollectionExists
+from .collections import PLAIN_VECTORS, Collections, CollectionStats, check_collection_name
+from .errors import CollectionExists, WrongCollectionKind
 
 MAX_DIM = 4096
 
@@ -20,7 +20,7 @@ class VectorCollections:
         self.collections = collections
         self.store = collections.store
 
-    def create(self, collection: str, dim: int) -> dict:
+    def create(self, collection: str, dim: int) -> CollectionStats:
         """A collection for the caller's own vectors of one dimension (idempotent)."""
         name = check_collection_name(collection)
         if not 1 <= dim <= MAX_DIM:
@@ -33,10 +33,10 @@ class VectorCollections:
     def _plain(self, collection: str):
         info = self.collections.info(collection)
         if not info.plain:
-            raise CollectionExists(f"collection {info.name!r} holds faces; add photos with IndexPhotos")
+            raise WrongCollectionKind(f"collection {info.name!r} holds faces; add photos with IndexPhotos")
         return info, self.collections.get(info.name)
 
-    def add(self, collection: str, ids, vectors) -> dict:
+    def add(self, collection: str, ids, vectors) -> CollectionStats:
         """Add or replace the caller's vectors."""
         info, target = self._plain(collection)
         vectors = check_vectors(vectors, target.dim)
@@ -46,7 +46,7 @@ class VectorCollections:
             target.add(ids, vectors)
         return self.stats(info.name)
 
-    def remove(self, collection: str, ids) -> dict:
+    def remove(self, collection: str, ids) -> CollectionStats:
         info, target = self._plain(collection)
         ids = np.asarray(ids, dtype=np.int64)
         with self.collections.lock:
@@ -54,7 +54,6 @@ class VectorCollections:
             target.remove(ids)
         return self.stats(info.name)
 
-    def stats(self, collection: str) -> dict:
+    def stats(self, collection: str) -> CollectionStats:
         info = self.collections.info(collection)
-        return {"collection": info.name, "model": info.model, "dim": info.dim, "photos": 0,
-                "faces": self.collections.get(info.name).count()}
+        return CollectionStats(info.name, info.model, info.dim, vectors=self.collections.get(info.name).count())

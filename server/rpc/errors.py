@@ -9,16 +9,21 @@ import time
 import grpc
 import redis
 
-from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, UnknownModel
+from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, UnknownModel, WorkerDied
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
-from ..domain.errors import CollectionExists, GroupingBusy, InvalidSubjectId, NoUsableFace, NothingToUndo, SubjectNotFound
+from ..domain.errors import (BadPhotoRequest, CallerGone, CollectionExists, GroupingBusy, InvalidKeyRequest, InvalidSubjectId,
+                             KeyExists, KeyNotFound, NoUsableFace, NothingToUndo, PhotoNotHeld, SubjectNotFound,
+                             WrongCollectionKind)
+from .batches import BudgetFull, StreamIdle
+from .error_details import details_of, status_with
 
 log = logging.getLogger("facegrid.server")
 
 # Most specific first: the first matching class decides.
 STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
+    (WorkerDied, grpc.StatusCode.UNAVAILABLE),  # retryable: a new worker takes the photo
     (ImageTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ImageError, grpc.StatusCode.INVALID_ARGUMENT),
     (UnknownModel, grpc.StatusCode.INVALID_ARGUMENT),
@@ -32,7 +37,16 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (NothingToUndo, grpc.StatusCode.FAILED_PRECONDITION),
     (CollectionExists, grpc.StatusCode.ALREADY_EXISTS),
     (GroupingBusy, grpc.StatusCode.ABORTED),
+    (InvalidKeyRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (KeyNotFound, grpc.StatusCode.NOT_FOUND),
+    (KeyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (WrongCollectionKind, grpc.StatusCode.FAILED_PRECONDITION),
+    (BadPhotoRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (PhotoNotHeld, grpc.StatusCode.FAILED_PRECONDITION),
     (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
+    (CallerGone, grpc.StatusCode.CANCELLED),  # nobody reads it: the caller has gone
+    (StreamIdle, grpc.StatusCode.DEADLINE_EXCEEDED),  # the server's own time limit for a silent stream
+    (BudgetFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 
 
@@ -77,15 +91,38 @@ def grpc_errors(method):
             context.set_trailing_metadata(((SERVER_TIME_KEY, f"{(time.perf_counter() - started) * 1000:.3f}"),))
             return reply
         except Exception as error:  # noqa: BLE001 - every error becomes a status, none kills the server
-            code = status_of(error)
-            if isinstance(error, redis.RedisError):
-                log.error("%s failed: Redis: %s: %s", method.__name__, type(error).__name__, error)  # no traceback: an outage, not a bug
-                message = unavailable_message(error)
-            elif code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE):
-                log.exception("%s failed", method.__name__)
-                message = f"{type(error).__name__}: {error}" if code is grpc.StatusCode.UNAVAILABLE else "internal error; see the server log"
-            else:
-                message = str(error)
-            context.abort(code, message)
+            _abort(context, error, method.__name__)
 
     return wrapper
+
+
+def grpc_stream_errors(method):
+    """Decorator for servicer methods that answer with a stream: as `grpc_errors`, for the error that ends it."""
+
+    @functools.wraps(method)
+    def wrapper(self, requests, context):
+        try:
+            yield from method(self, requests, context)
+        except Exception as error:  # noqa: BLE001 - every error becomes a status, none kills the server
+            if not context.is_active():
+                return  # the caller has gone (cancelled): nobody reads a status
+            _abort(context, error, method.__name__)
+
+    return wrapper
+
+
+def _abort(context, error: Exception, name: str) -> None:
+    """End the call with the error's status code, message and details."""
+    code = status_of(error)
+    if isinstance(error, redis.RedisError):
+        log.error("%s failed: Redis: %s: %s", name, type(error).__name__, error)  # no traceback: an outage, not a bug
+        context.abort(code, unavailable_message(error))
+    if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE):
+        log.exception("%s failed", name, exc_info=error)
+        message = f"{type(error).__name__}: {error}" if code is grpc.StatusCode.UNAVAILABLE else "internal error; see the server log"
+    else:
+        message = str(error)
+    details = details_of(error)
+    if details:  # machine-readable reasons beside the message (error_details.py)
+        context.abort_with_status(status_with(code, message, details))
+    context.abort(code, message)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from facegrid.v1 import gate_pb2, gate_pb2_grpc
 
-from . import messages
+from . import messages, page_tokens
+from .auth import ENROLL, caller_of
 from .errors import BadRequest, grpc_errors
+from .metrics import Metrics
 from ..domain.enrollment import normalise_subject_id
 from ..domain.gate import Gate
 
@@ -23,8 +25,13 @@ def _limit(value: int, default: int, maximum: int, name: str) -> int:
 
 
 class GateService(gate_pb2_grpc.GateServiceServicer):
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, metrics: Metrics | None = None) -> None:
         self.gate = gate
+        self.metrics = metrics
+
+    def _embedded(self, kind: str, faces: int) -> None:
+        if self.metrics is not None and faces:
+            self.metrics.faces.labels(kind).inc(faces)
 
     @grpc_errors
     def Enroll(self, request: gate_pb2.EnrollRequest, context) -> gate_pb2.EnrollResponse:
@@ -32,32 +39,23 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
             raise BadRequest("no photos: send at least one")
         if len(request.photos) > MAX_PHOTOS_PER_ENROLL:
             raise BadRequest(f"at most {MAX_PHOTOS_PER_ENROLL} photos per call, got {len(request.photos)}")
-        result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name)
-        outcomes = []
-        for o in result.photos:
-            outcomes.append(
-                gate_pb2.PhotoOutcome(
-                    index=o.index,
-                    accepted=o.accepted,
-                    template_id=str(o.template_id) if o.template_id is not None else "",
-                    reason=o.reason,
-                    warnings=o.warnings,
-                    duplicate=o.duplicate,
-                    quality=messages.quality(o.face.quality) if o.face else None,
-                )
-            )
-        return gate_pb2.EnrollResponse(subject_id=result.subject.subject_id, photos=outcomes, templates=result.templates)
+        result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name, context.is_active)
+        self._embedded("enroll", sum(o.face is not None for o in result.photos))
+        return messages.enroll_response(result.subject.subject_id, result.photos, result.templates)
 
     @grpc_errors
     def Verify(self, request: gate_pb2.VerifyRequest, context) -> gate_pb2.VerifyResponse:
         if not request.photo:
             raise BadRequest("photo is empty")
-        result = self.gate.verify(request.subject_id, request.photo)
+        result = self.gate.verify(request.subject_id, request.photo, context.is_active)
+        self._embedded("probe", 1)
         return gate_pb2.VerifyResponse(
             match=result.decision.accepted,
             decision=messages.decision(result.decision),
             face=messages.box(result.face),
             quality=messages.quality(result.face.quality),
+            quality_issue=messages.photo_issue(result.issue.issue if result.issue else None),
+            quality_warning=result.issue.reason if result.issue else "",
         )
 
     @grpc_errors
@@ -65,16 +63,23 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         if not request.photo:
             raise BadRequest("photo is empty")
         candidates = _limit(request.candidates, 5, MAX_CANDIDATES, "candidates")
-        result = self.gate.identify(request.photo, candidates)
+        result = self.gate.identify(request.photo, candidates, context.is_active)
+        self._embedded("probe", 1)
+        # Least disclosure: a gate device gets the decision, the subject and the score; the runners-up
+        # (who else is enrolled, how close) only go to a key that may see the subjects anyway.
+        full = caller_of(context).may(ENROLL)
         return gate_pb2.IdentifyResponse(
             known=result.subject_id is not None,
             subject_id=result.subject_id or "",
             decision=messages.decision(result.decision),
-            margin=result.margin,
-            candidates=[gate_pb2.Candidate(subject_id=s, score=score) for s, score in result.candidates],
+            margin=result.margin if full else 0.0,
+            candidates=[gate_pb2.Candidate(subject_id=s, score=score) for s, score in result.candidates] if full else [],
             face=messages.box(result.face),
             quality=messages.quality(result.face.quality),
             reason=result.reason,
+            unknown_reason=messages.unknown_reason(result.why),
+            quality_issue=messages.photo_issue(result.issue.issue if result.issue else None),
+            quality_warning=result.issue.reason if result.issue else "",
         )
 
     @grpc_errors
@@ -105,7 +110,9 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
     def ListSubjects(self, request: gate_pb2.ListSubjectsRequest, context) -> gate_pb2.ListSubjectsResponse:
         size = _limit(request.page_size, 100, MAX_PAGE, "page_size")
         metadata = self.gate.metadata
-        page = metadata.list_subjects(after=request.page_token, limit=size)
+        # One more than asked for tells whether another page follows: no token after the last page.
+        page = metadata.list_subjects(after=page_tokens.decode(request.page_token), limit=size + 1)
+        more, page = len(page) > size, page[:size]
         subjects = []
         for subject_id in page:
             record = metadata.subject(subject_id)
@@ -113,5 +120,5 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
                 subjects.append(
                     gate_pb2.Subject(subject_id=subject_id, display_name=record.display_name, created_at=record.created_at)
                 )
-        token = page[-1] if len(page) == size else ""
+        token = page_tokens.encode(page[-1]) if more else ""
         return gate_pb2.ListSubjectsResponse(subjects=subjects, next_page_token=token, total=metadata.count_subjects())

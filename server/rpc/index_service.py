@@ -4,30 +4,37 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections import deque
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict
 
-import grpc
 import numpy as np
 import redis
 
+from facegrid.encoder.errors import WorkerDied
 from facegrid.encoder.pipeline import faces_of_photos, worker_pool
 from facegrid.encoder.runtime import EncoderSettings
+from facegrid.encoder.worker_pools import WORKER_DIED, WorkerPools
 from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
 
+from ..domain.collections import CollectionStats
 from ..domain.enrollment import normalise_subject_id
 from ..domain.grouping import PersonGroups
 from ..domain.library import Hit, IncomingPhoto, Library
 from ..domain.vectors import VectorCollections
 from . import messages
 from .batches import arrived_batches
-from .errors import BadRequest, grpc_errors, status_of, unavailable_message
+from .budget import ByteBudget, StreamAccount
+from .errors import BadRequest, grpc_errors, grpc_stream_errors, status_of, unavailable_message
+from .metrics import Metrics
 
 MAX_K = 1000
 MAX_HASHES = 10_000
 BATCH_PHOTOS = 8  # photos per worker task: their chips share model batches, and Redis gets one write
 BATCH_BYTES = 64 << 20  # ... and at most this many bytes of photos, so huge photos go a few at a time
+INDEX_NICE = 10  # embedding workers run below the serving process: Verify/Identify keep their cores under bulk work
+BUDGET_WAIT_S = 30.0  # a stream that finds no room in the shared photo budget for this long ends with RESOURCE_EXHAUSTED
 
 log = logging.getLogger("facegrid.server")
 
@@ -60,9 +67,13 @@ def _box(box: list[float]) -> encoder_pb2.Box:
     return encoder_pb2.Box(x=x, y=y, width=w, height=h)
 
 
+def _stats(stats: CollectionStats) -> index_pb2.StatsResponse:
+    return index_pb2.StatsResponse(**asdict(stats))
+
+
 def _hit(hit: Hit) -> index_pb2.Hit:
-    if hit.face is None:  # a plain vector: its id only
-        return index_pb2.Hit(score=hit.score, face_id=str(hit.id))
+    if hit.face is None:  # a plain vector: its id only, as the int64 it was added under
+        return index_pb2.Hit(score=hit.score, vector_id=hit.id)
     return index_pb2.Hit(
         score=hit.score,
         face_id=str(hit.id),
@@ -78,29 +89,38 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     gRPC and Redis (docs/benchmarks.md: 86 LFW photos/s on 2 cores with `sface`, 55 with `fused`)."""
 
     def __init__(self, library: Library, people: PersonGroups, vectors: VectorCollections, detector: str, limits,
-                 workers: int = 0, encoder: EncoderSettings | None = None) -> None:
+                 workers: int = 0, encoder: EncoderSettings | None = None, metrics: Metrics | None = None,
+                 budget: ByteBudget | None = None, stream_idle_s: float | None = None) -> None:
         self.library = library
+        self.budget = budget  # photo bytes held by all streams together
+        self.stream_idle_s = stream_idle_s
         self.people = people
         self.vectors = vectors
         self.workers = workers or os.cpu_count() or 1
         self._detector = detector
         self._limits = limits
         self._encoder = encoder or EncoderSettings()
-        self._pools: dict[str, object] = {}  # model -> worker processes embedding with it
-        self._pool_lock = threading.Lock()
-
-    def _processes(self, model: str):
-        with self._pool_lock:
-            if model not in self._pools:
-                self._pools[model] = worker_pool(model, self._detector, self._limits, self.workers, self._encoder)
-            return self._pools[model]
+        self.metrics = metrics
+        # model -> worker processes embedding with it; a pool whose process dies is replaced
+        self.pools = WorkerPools(lambda model: worker_pool(model, self._detector, self._limits, self.workers, self._encoder,
+                                                           nice=INDEX_NICE))
 
     def close(self) -> None:
         """Stop the worker processes."""
-        with self._pool_lock:
-            for pool in self._pools.values():
-                pool.shutdown(cancel_futures=True)
-            self._pools.clear()
+        self.pools.close()
+
+    def _count_batches(self, change: int) -> None:
+        if self.metrics is not None:
+            self.metrics.index_batches.inc(change)
+
+    def _count_photos(self, incoming: list[IncomingPhoto]) -> None:
+        if self.metrics is None:
+            return
+        for item in incoming:
+            outcome = item.outcome
+            self.metrics.photos.labels("error" if outcome.error else "already_indexed" if outcome.already_indexed else "indexed").inc()
+            if not (outcome.error or outcome.already_indexed):
+                self.metrics.faces.labels("index").inc(outcome.faces)
 
     def _embed(self, incoming: list[IncomingPhoto]):
         """A future of the faces of the photos that need them, each embedded with its collection's model."""
@@ -110,40 +130,59 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         by_model: dict[str, list[int]] = {}
         for position, item in enumerate(needing):
             by_model.setdefault(self.library.model_of(item.collection), []).append(position)
-        parts = [(positions, self._processes(model).submit(faces_of_photos, [needing[p].photo for p in positions]))
+        parts = [(positions, self.pools.submit(model, faces_of_photos, [needing[p].photo for p in positions]))
                  for model, positions in by_model.items()]
         return parts[0][1] if len(parts) == 1 else _Gathered(parts, len(needing))
 
+    @grpc_stream_errors
     def IndexPhotos(self, requests, context):
-        try:
-            yield from self._index_photos(requests)
-        except redis.RedisError as error:  # Redis down: the stream ends UNAVAILABLE, not UNKNOWN
-            log.error("IndexPhotos failed: Redis: %s: %s", type(error).__name__, error)
-            context.abort(grpc.StatusCode.UNAVAILABLE, unavailable_message(error))
-
-    def _index_photos(self, requests):
         # Photos are taken in batches of whatever has arrived (up to BATCH_PHOTOS), each batch embedded
         # in a worker process while the next ones are read; results go back in request order, a photo's
-        # error in its own result.
-        in_flight: deque = deque()  # (incoming photos, future of their faces), oldest first
-        for batch in arrived_batches(requests, BATCH_PHOTOS, BATCH_BYTES, lambda: bool(in_flight) and in_flight[0][1].done()):
-            if batch:
-                incoming = self.library.prepare([(r.collection, r.path, r.photo, r.photo_sha256) for r in batch])
-                in_flight.append((incoming, self._embed(incoming)))
-            # Finish the batches that are done, and wait for the oldest while too many are in flight.
-            while in_flight and (in_flight[0][1].done() or len(in_flight) > 2 * self.workers):
-                yield from self._finish(*in_flight.popleft())
-        while in_flight:
-            yield from self._finish(*in_flight.popleft())
+        # error in its own result. Each photo's bytes count against the budget shared by all streams
+        # until its result is sent.
+        in_flight: deque = deque()  # (incoming photos, future of their faces, photo sizes), oldest first
+        account = StreamAccount(self.budget) if self.budget is not None else None
+
+        def finish_oldest():
+            incoming, faces, sizes = in_flight.popleft()
+            self._count_batches(-1)
+            yield from self._finish(incoming, faces)
+            if account is not None:
+                account.give(sizes)
+
+        batches = arrived_batches(requests, BATCH_PHOTOS, BATCH_BYTES, lambda: bool(in_flight) and in_flight[0][1].done(),
+                                  busy=lambda: bool(in_flight), idle_s=self.stream_idle_s, account=account,
+                                  wait_s=BUDGET_WAIT_S)
+        try:
+            for batch in batches:
+                if batch:
+                    incoming = self.library.prepare([(r.collection, r.path, r.photo, r.photo_sha256) for r in batch])
+                    in_flight.append((incoming, self._embed(incoming), [len(r.photo) for r in batch]))
+                    self._count_batches(1)
+                # Finish the batches that are done, and wait for the oldest while too many are in flight.
+                while in_flight and (in_flight[0][1].done() or len(in_flight) > 2 * self.workers):
+                    yield from finish_oldest()
+            while in_flight:
+                yield from finish_oldest()
+        finally:
+            batches.close()
+            self._count_batches(-len(in_flight))  # left unfinished by a stream that ended early
+            if account is not None:
+                account.close()
 
     def _finish(self, incoming, faces):
         try:
-            self.library.store(incoming, faces.result())
+            try:
+                found = faces.result()
+            except BrokenProcessPool:  # the worker died with this batch: its photos say so, the next batch gets a new one
+                found = [WorkerDied(WORKER_DIED) for item in incoming if item.needs_faces]
+            self.library.store(incoming, found)
         except Exception as error:  # noqa: BLE001 - a failed batch is reported in its photos' results
             log.exception("storing a batch of %d photos failed", len(incoming))
             for item in incoming:
                 if not (item.outcome.error or item.outcome.already_indexed):
                     item.outcome.error, item.outcome.faces = error, 0
+        self._count_photos(incoming)
         for item in incoming:
             outcome = item.outcome
             yield index_pb2.IndexPhotoResult(
@@ -190,7 +229,15 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
                 for f in faces
             ]
             groups.append(index_pb2.Group(group_id=group_id, faces=members, name=grouping.names.get(group_id, "")))
-        return index_pb2.GroupsResponse(groups=groups, unassigned=grouping.unassigned, threshold=grouping.threshold)
+        naming = None
+        if grouping.naming is not None:
+            n = grouping.naming
+            naming = index_pb2.Naming(subject_id=n.subject_id, created=n.created, faces=[
+                index_pb2.NamedFace(face_id=str(f.face_id), accepted=f.accepted, reason=f.reason, warnings=f.warnings,
+                                    template_id=str(f.template_id) if f.template_id is not None else "")
+                for f in n.faces
+            ])
+        return index_pb2.GroupsResponse(groups=groups, unassigned=grouping.unassigned, threshold=grouping.threshold, naming=naming)
 
     @grpc_errors
     def Cluster(self, request: index_pb2.ClusterRequest, context) -> index_pb2.GroupsResponse:
@@ -230,7 +277,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def CreateCollection(self, request, context) -> index_pb2.StatsResponse:
-        return index_pb2.StatsResponse(**self.vectors.create(request.collection, request.dim))
+        return _stats(self.vectors.create(request.collection, request.dim))
 
     @grpc_errors
     def AddVectors(self, request, context) -> index_pb2.StatsResponse:
@@ -240,24 +287,25 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         if len(lengths) > 1:
             raise BadRequest(f"vectors of different lengths: {sorted(lengths)}")
         vectors = np.array([list(v.values) for v in request.vectors], dtype=np.float32)
-        return index_pb2.StatsResponse(**self.vectors.add(request.collection, list(request.ids), vectors))
+        return _stats(self.vectors.add(request.collection, list(request.ids), vectors))
 
     @grpc_errors
     def RemoveVectors(self, request, context) -> index_pb2.StatsResponse:
-        return index_pb2.StatsResponse(**self.vectors.remove(request.collection, list(request.ids)))
+        return _stats(self.vectors.remove(request.collection, list(request.ids)))
 
     @grpc_errors
     def KMeans(self, request: index_pb2.KMeansRequest, context) -> index_pb2.KMeansResponse:
         if request.k < 0 or not 0 <= request.iterations <= 1000:
             raise BadRequest("k must be positive (0 to choose) and iterations between 0 and 1000")
         ids, result = self.library.kmeans(request.collection, request.k or None, request.iterations or 20)
+        # No centroids: a stored vector must never leave the server (a cluster of one is that vector).
         return index_pb2.KMeansResponse(
             k=result.k,
-            centroids=[index_pb2.Vector(values=c.tolist()) for c in result.centroids],
             ids=ids.tolist(),
             clusters=result.labels.tolist(),
+            sizes=np.bincount(result.labels, minlength=result.k).tolist(),
         )
 
     @grpc_errors
     def Stats(self, request, context) -> index_pb2.StatsResponse:
-        return index_pb2.StatsResponse(**self.library.stats(request.collection))
+        return _stats(self.library.stats(request.collection))

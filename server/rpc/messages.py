@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from facegrid.encoder.pipeline import Face
 from facegrid.encoder.quality import FaceQuality
-from facegrid.index.identify import Decision
+from facegrid.index.identify import Decision, UnknownReason
 from facegrid.v1 import encoder_pb2, gate_pb2
+
+from ..domain.gate import PhotoOutcome
+from ..domain.refusals import PhotoIssue
 
 
 def box(face: Face) -> encoder_pb2.Box:
@@ -33,3 +36,30 @@ def decision(d: Decision | None) -> gate_pb2.Decision | None:
     if d is None:
         return None
     return gate_pb2.Decision(score=d.score, threshold=d.threshold, estimated_far=d.estimated_far, target_far=d.target_far)
+
+
+def photo_issue(value: PhotoIssue | None) -> int:
+    """A domain PhotoIssue as gate.proto's enum value of the same name (0, unspecified, for None)."""
+    return gate_pb2.PhotoIssue.Value(value.value) if value is not None else 0
+
+
+def unknown_reason(value: UnknownReason | None) -> int:
+    """index.identify's UnknownReason as gate.proto's enum value of the same name (0 for None)."""
+    return gate_pb2.UnknownReason.Value(value.value) if value is not None else 0
+
+
+def photo_outcome(o: PhotoOutcome) -> gate_pb2.PhotoOutcome:
+    return gate_pb2.PhotoOutcome(
+        index=o.index,
+        accepted=o.accepted,
+        template_id=str(o.template_id) if o.template_id is not None else "",
+        reason=o.reason,
+        warnings=o.warnings,
+        duplicate=o.duplicate,
+        quality=quality(o.face.quality) if o.face else None,
+        issue=photo_issue(o.issue),
+    )
+
+
+def enroll_response(subject_id: str, outcomes: list[PhotoOutcome], templates: int) -> gate_pb2.EnrollResponse:
+    return gate_pb2.EnrollResponse(subject_id=subject_id, photos=[photo_outcome(o) for o in outcomes], templates=templates)

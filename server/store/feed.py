@@ -15,9 +15,11 @@ cannot know what it missed: it calls the resync handlers, which rebuild from Red
 
 Usage (an auth helper revoking keys, say):
 
-    feed.publish(pipe, "key_revoked", key_hash=digest)           # inside the revoking MULTI
-    feed.subscribe("key_revoked", lambda change: cache.drop(change.fields["key_hash"]))
-    feed.on_resync(cache.clear)                                    # after a gap: forget everything
+    feed.publish(pipe, KEY_REVOKED, key_hash=digest)             # inside the revoking MULTI
+    feed.subscribe(KEY_REVOKED, lambda change: keyring.forget_cached(change.fields["key_hash"]))
+    feed.on_resync(cache.clear)                                    # after a gap: whatever must be rebuilt
+
+Subscribe before `start()`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ FACES_ADDED = "faces_added"  # collection, ids: photos indexed
 VECTORS_ADDED = "vectors_added"  # collection, ids
 VECTORS_REMOVED = "vectors_removed"  # collection, ids
 GROUPING_CHANGED = "grouping_changed"  # collection: a clustering, correction or undo
+KEY_REVOKED = "key_revoked"  # key_hash: an API key revoked; followers drop it from their caches
 
 
 @dataclass(frozen=True)

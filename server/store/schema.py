@@ -35,6 +35,14 @@ Several servers on one Redis:
     fg:changes                     stream  the change feed: one entry per change (kind, origin server,
                                            the kind's fields), written in the change's own MULTI/EXEC,
                                            trimmed to about 100k entries (feed.py)
+
+Access (API keys are random; only their SHA-256 is stored, never the key):
+    fg:keys                        hash    key name -> hex SHA-256 of the key (revoked keys stay listed)
+    fg:key:<sha256>                hash    name, scopes (JSON list), created_at, revoked_at (absent: live)
+    fg:keys:used                   hash    key name -> when it was last used (Unix time, to the minute)
+    fg:audit                       stream  one entry per gate decision and key change: key, rpc, subject,
+                                           decision, score, threshold, peer, detail; the entry id is its
+                                           time; trimmed (MINID) to the retention period
 """
 
 from __future__ import annotations
@@ -103,3 +111,10 @@ def grouping_version_key(collection: str) -> str:
 
 def grouping_lock_key(collection: str) -> str:
     return f"{PREFIX}c:{collection}:grouping_lock"
+API_KEYS = PREFIX + "keys"
+API_KEYS_USED = PREFIX + "keys:used"
+AUDIT = PREFIX + "audit"
+
+
+def api_key_key(digest: str) -> str:
+    return f"{PREFIX}key:{digest}"

@@ -242,9 +242,10 @@ class SubjectStore:
             seen.add(key)
         return StoredTemplates(record, ids, created, held + len(fresh), existing is None)
 
-    def delete_subject(self, subject_id: str) -> tuple[SubjectRecord, int] | None:
+    def delete_subject(self, subject_id: str, only_if_empty: bool = False) -> tuple[SubjectRecord, int] | None:
         """Remove a subject and its templates in one transaction: its record and how many templates
-        went (None if there was no such subject). Retried if another writer changes it meanwhile."""
+        went (None if there was no such subject, or with `only_if_empty` one that has templates).
+        Retried if another writer changes it meanwhile."""
         keys = (subject_key(subject_id), subject_templates_key(subject_id))
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
@@ -256,6 +257,9 @@ class SubjectStore:
                         return None
                     record = self._subject(subject_id, fields)
                     ids = [int(t) for t in pipe.smembers(keys[1])]
+                    if ids and only_if_empty:
+                        pipe.unwatch()
+                        return None
                     pipe.multi()
                     for template_id in ids:
                         pipe.delete(template_key(template_id))
@@ -265,6 +269,38 @@ class SubjectStore:
                     self.feed.publish(pipe, SUBJECT_FORGOTTEN, subject=subject_id, number=record.number)
                     pipe.execute()
                     return record, len(ids)
+                except redis.WatchError:
+                    continue
+
+    def remove_templates(self, subject_id: str, template_ids: list[int]) -> list[int]:
+        """Remove exactly these templates of a subject (with their photo entries) in one transaction; those
+        removed. Retried if another writer changes the subject meanwhile."""
+        keys = (subject_key(subject_id), subject_templates_key(subject_id), subject_photos_key(subject_id))
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(*keys)
+                    fields = pipe.hgetall(keys[0])
+                    held = {int(t) for t in pipe.smembers(keys[1])}
+                    gone = [t for t in template_ids if t in held]
+                    if not fields or not gone:
+                        pipe.unwatch()
+                        return []
+                    photos = pipe.hgetall(keys[2])
+                    left = {digest: [t for t in value.split(b",") if t and int(t) not in gone] for digest, value in photos.items()}
+                    pipe.multi()
+                    for template_id in gone:
+                        pipe.delete(template_key(template_id))
+                        pipe.srem(keys[1], template_id)
+                    for digest, tids in left.items():
+                        if not tids:
+                            pipe.hdel(keys[2], digest)
+                        elif len(tids) != len(photos[digest].split(b",")):
+                            pipe.hset(keys[2], digest, b",".join(tids))
+                    pipe.incr(SEQ)
+                    self.feed.publish(pipe, SUBJECT_CHANGED, subject=subject_id, number=int(fields[b"number"]))
+                    pipe.execute()
+                    return gone
                 except redis.WatchError:
                     continue
 

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class EncoderServiceStub:
-    """Detects, aligns and embeds every face in a photo.
+    """Detects, aligns and embeds every face in a photo. Scope `embed` (API key as call metadata, see admin.proto).
     """
 
     def __init__(self, channel):
@@ -48,7 +48,7 @@ class EncoderServiceStub:
 
 
 class EncoderServiceServicer:
-    """Detects, aligns and embeds every face in a photo.
+    """Detects, aligns and embeds every face in a photo. Scope `embed` (API key as call metadata, see admin.proto).
     """
 
     def Embed(self, request, context):
@@ -88,7 +88,7 @@ def add_EncoderServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class EncoderService:
-    """Detects, aligns and embeds every face in a photo.
+    """Detects, aligns and embeds every face in a photo. Scope `embed` (API key as call metadata, see admin.proto).
     """
 
     @staticmethod

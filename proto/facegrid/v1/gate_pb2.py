@@ -25,45 +25,51 @@ _sym_db = _symbol_database.Default()
 from facegrid.v1 import encoder_pb2 as facegrid_dot_v1_dot_encoder__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66\x61\x63\x65grid/v1/gate.proto\x12\x0b\x66\x61\x63\x65grid.v1\x1a\x19\x66\x61\x63\x65grid/v1/encoder.proto\"I\n\rEnrollRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x0e\n\x06photos\x18\x02 \x03(\x0c\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"\xa0\x01\n\x0cPhotoOutcome\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x13\n\x0btemplate_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08warnings\x18\x05 \x03(\t\x12\x11\n\tduplicate\x18\x06 \x01(\x08\x12%\n\x07quality\x18\x07 \x01(\x0b\x32\x14.facegrid.v1.Quality\"b\n\x0e\x45nrollResponse\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12)\n\x06photos\x18\x02 \x03(\x0b\x32\x19.facegrid.v1.PhotoOutcome\x12\x11\n\ttemplates\x18\x03 \x01(\x05\"W\n\x08\x44\x65\x63ision\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\x15\n\restimated_far\x18\x03 \x01(\x01\x12\x12\n\ntarget_far\x18\x04 \x01(\x01\"2\n\rVerifyRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\r\n\x05photo\x18\x02 \x01(\x0c\"\x8f\x01\n\x0eVerifyResponse\x12\r\n\x05match\x18\x01 \x01(\x08\x12\'\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x15.facegrid.v1.Decision\x12\x1e\n\x04\x66\x61\x63\x65\x18\x03 \x01(\x0b\x32\x10.facegrid.v1.Box\x12%\n\x07quality\x18\x04 \x01(\x0b\x32\x14.facegrid.v1.Quality\"4\n\x0fIdentifyRequest\x12\r\n\x05photo\x18\x01 \x01(\x0c\x12\x12\n\ncandidates\x18\x02 \x01(\x05\".\n\tCandidate\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\xf1\x01\n\x10IdentifyResponse\x12\r\n\x05known\x18\x01 \x01(\x08\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12\'\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0b\x32\x15.facegrid.v1.Decision\x12\x0e\n\x06margin\x18\x04 \x01(\x02\x12*\n\ncandidates\x18\x05 \x03(\x0b\x32\x16.facegrid.v1.Candidate\x12\x1e\n\x04\x66\x61\x63\x65\x18\x06 \x01(\x0b\x32\x10.facegrid.v1.Box\x12%\n\x07quality\x18\x07 \x01(\x0b\x32\x14.facegrid.v1.Quality\x12\x0e\n\x06reason\x18\x08 \x01(\t\"#\n\rForgetRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\"?\n\x0e\x46orgetResponse\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x19\n\x11templates_removed\x18\x02 \x01(\x05\"\'\n\x11GetSubjectRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\"\x7f\n\x08Template\x12\x13\n\x0btemplate_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x03 \x01(\t\x12%\n\x07quality\x18\x04 \x01(\x0b\x32\x14.facegrid.v1.Quality\x12\x12\n\ncreated_at\x18\x05 \x01(\x01\"q\n\x07Subject\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x12(\n\ttemplates\x18\x04 \x03(\x0b\x32\x15.facegrid.v1.Template\"<\n\x13ListSubjectsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x14ListSubjectsResponse\x12&\n\x08subjects\x18\x01 \x03(\x0b\x32\x14.facegrid.v1.Subject\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x03\x32\xb8\x03\n\x0bGateService\x12\x41\n\x06\x45nroll\x12\x1a.facegrid.v1.EnrollRequest\x1a\x1b.facegrid.v1.EnrollResponse\x12\x41\n\x06Verify\x12\x1a.facegrid.v1.VerifyRequest\x1a\x1b.facegrid.v1.VerifyResponse\x12G\n\x08Identify\x12\x1c.facegrid.v1.IdentifyRequest\x1a\x1d.facegrid.v1.IdentifyResponse\x12\x41\n\x06\x46orget\x12\x1a.facegrid.v1.ForgetRequest\x1a\x1b.facegrid.v1.ForgetResponse\x12\x42\n\nGetSubject\x12\x1e.facegrid.v1.GetSubjectRequest\x1a\x14.facegrid.v1.Subject\x12S\n\x0cListSubjects\x12 .facegrid.v1.ListSubjectsRequest\x1a!.facegrid.v1.ListSubjectsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66\x61\x63\x65grid/v1/gate.proto\x12\x0b\x66\x61\x63\x65grid.v1\x1a\x19\x66\x61\x63\x65grid/v1/encoder.proto\"I\n\rEnrollRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x0e\n\x06photos\x18\x02 \x03(\x0c\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"\x8d\x01\n\x0cPhotoRefusal\x12&\n\x05issue\x18\x01 \x01(\x0e\x32\x17.facegrid.v1.PhotoIssue\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1e\n\x04\x66\x61\x63\x65\x18\x03 \x01(\x0b\x32\x10.facegrid.v1.Box\x12%\n\x07quality\x18\x04 \x01(\x0b\x32\x14.facegrid.v1.Quality\"\xc8\x01\n\x0cPhotoOutcome\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x13\n\x0btemplate_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08warnings\x18\x05 \x03(\t\x12\x11\n\tduplicate\x18\x06 \x01(\x08\x12%\n\x07quality\x18\x07 \x01(\x0b\x32\x14.facegrid.v1.Quality\x12&\n\x05issue\x18\x08 \x01(\x0e\x32\x17.facegrid.v1.PhotoIssue\"b\n\x0e\x45nrollResponse\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12)\n\x06photos\x18\x02 \x03(\x0b\x32\x19.facegrid.v1.PhotoOutcome\x12\x11\n\ttemplates\x18\x03 \x01(\x05\"W\n\x08\x44\x65\x63ision\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\x15\n\restimated_far\x18\x03 \x01(\x01\x12\x12\n\ntarget_far\x18\x04 \x01(\x01\"2\n\rVerifyRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\r\n\x05photo\x18\x02 \x01(\x0c\"\xd8\x01\n\x0eVerifyResponse\x12\r\n\x05match\x18\x01 \x01(\x08\x12\'\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x15.facegrid.v1.Decision\x12\x1e\n\x04\x66\x61\x63\x65\x18\x03 \x01(\x0b\x32\x10.facegrid.v1.Box\x12%\n\x07quality\x18\x04 \x01(\x0b\x32\x14.facegrid.v1.Quality\x12.\n\rquality_issue\x18\x05 \x01(\x0e\x32\x17.facegrid.v1.PhotoIssue\x12\x17\n\x0fquality_warning\x18\x06 \x01(\t\"4\n\x0fIdentifyRequest\x12\r\n\x05photo\x18\x01 \x01(\x0c\x12\x12\n\ncandidates\x18\x02 \x01(\x05\".\n\tCandidate\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\xee\x02\n\x10IdentifyResponse\x12\r\n\x05known\x18\x01 \x01(\x08\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12\'\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0b\x32\x15.facegrid.v1.Decision\x12\x0e\n\x06margin\x18\x04 \x01(\x02\x12*\n\ncandidates\x18\x05 \x03(\x0b\x32\x16.facegrid.v1.Candidate\x12\x1e\n\x04\x66\x61\x63\x65\x18\x06 \x01(\x0b\x32\x10.facegrid.v1.Box\x12%\n\x07quality\x18\x07 \x01(\x0b\x32\x14.facegrid.v1.Quality\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x32\n\x0eunknown_reason\x18\t \x01(\x0e\x32\x1a.facegrid.v1.UnknownReason\x12.\n\rquality_issue\x18\n \x01(\x0e\x32\x17.facegrid.v1.PhotoIssue\x12\x17\n\x0fquality_warning\x18\x0b \x01(\t\"#\n\rForgetRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\"?\n\x0e\x46orgetResponse\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x19\n\x11templates_removed\x18\x02 \x01(\x05\"\'\n\x11GetSubjectRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\"\x7f\n\x08Template\x12\x13\n\x0btemplate_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x03 \x01(\t\x12%\n\x07quality\x18\x04 \x01(\x0b\x32\x14.facegrid.v1.Quality\x12\x12\n\ncreated_at\x18\x05 \x01(\x01\"q\n\x07Subject\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x12(\n\ttemplates\x18\x04 \x03(\x0b\x32\x15.facegrid.v1.Template\"<\n\x13ListSubjectsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x14ListSubjectsResponse\x12&\n\x08subjects\x18\x01 \x03(\x0b\x32\x14.facegrid.v1.Subject\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x03*\x98\x01\n\nPhotoIssue\x12\x1b\n\x17PHOTO_ISSUE_UNSPECIFIED\x10\x00\x12\x0b\n\x07NO_FACE\x10\x01\x12\x11\n\rSEVERAL_FACES\x10\x02\x12\x12\n\x0e\x46\x41\x43\x45_TOO_SMALL\x10\x03\x12\x0b\n\x07\x42LURRED\x10\x04\x12\x0f\n\x0bTURNED_AWAY\x10\x05\x12\x0b\n\x07UNCLEAR\x10\x06\x12\x0e\n\nUNREADABLE\x10\x07*q\n\rUnknownReason\x12\x1e\n\x1aUNKNOWN_REASON_UNSPECIFIED\x10\x00\x12\x0f\n\x0bNO_SUBJECTS\x10\x01\x12\x13\n\x0f\x42\x45LOW_THRESHOLD\x10\x02\x12\x1a\n\x16TOO_CLOSE_TO_RUNNER_UP\x10\x03\x32\xb8\x03\n\x0bGateService\x12\x41\n\x06\x45nroll\x12\x1a.facegrid.v1.EnrollRequest\x1a\x1b.facegrid.v1.EnrollResponse\x12\x41\n\x06Verify\x12\x1a.facegrid.v1.VerifyRequest\x1a\x1b.facegrid.v1.VerifyResponse\x12G\n\x08Identify\x12\x1c.facegrid.v1.IdentifyRequest\x1a\x1d.facegrid.v1.IdentifyResponse\x12\x41\n\x06\x46orget\x12\x1a.facegrid.v1.ForgetRequest\x1a\x1b.facegrid.v1.ForgetResponse\x12\x42\n\nGetSubject\x12\x1e.facegrid.v1.GetSubjectRequest\x1a\x14.facegrid.v1.Subject\x12S\n\x0cListSubjects\x12 .facegrid.v1.ListSubjectsRequest\x1a!.facegrid.v1.ListSubjectsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'facegrid.v1.gate_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PHOTOISSUE']._serialized_start=1973
+  _globals['_PHOTOISSUE']._serialized_end=2125
+  _globals['_UNKNOWNREASON']._serialized_start=2127
+  _globals['_UNKNOWNREASON']._serialized_end=2240
   _globals['_ENROLLREQUEST']._serialized_start=66
   _globals['_ENROLLREQUEST']._serialized_end=139
-  _globals['_PHOTOOUTCOME']._serialized_start=142
-  _globals['_PHOTOOUTCOME']._serialized_end=302
-  _globals['_ENROLLRESPONSE']._serialized_start=304
-  _globals['_ENROLLRESPONSE']._serialized_end=402
-  _globals['_DECISION']._serialized_start=404
-  _globals['_DECISION']._serialized_end=491
-  _globals['_VERIFYREQUEST']._serialized_start=493
-  _globals['_VERIFYREQUEST']._serialized_end=543
-  _globals['_VERIFYRESPONSE']._serialized_start=546
-  _globals['_VERIFYRESPONSE']._serialized_end=689
-  _globals['_IDENTIFYREQUEST']._serialized_start=691
-  _globals['_IDENTIFYREQUEST']._serialized_end=743
-  _globals['_CANDIDATE']._serialized_start=745
-  _globals['_CANDIDATE']._serialized_end=791
-  _globals['_IDENTIFYRESPONSE']._serialized_start=794
-  _globals['_IDENTIFYRESPONSE']._serialized_end=1035
-  _globals['_FORGETREQUEST']._serialized_start=1037
-  _globals['_FORGETREQUEST']._serialized_end=1072
-  _globals['_FORGETRESPONSE']._serialized_start=1074
-  _globals['_FORGETRESPONSE']._serialized_end=1137
-  _globals['_GETSUBJECTREQUEST']._serialized_start=1139
-  _globals['_GETSUBJECTREQUEST']._serialized_end=1178
-  _globals['_TEMPLATE']._serialized_start=1180
-  _globals['_TEMPLATE']._serialized_end=1307
-  _globals['_SUBJECT']._serialized_start=1309
-  _globals['_SUBJECT']._serialized_end=1422
-  _globals['_LISTSUBJECTSREQUEST']._serialized_start=1424
-  _globals['_LISTSUBJECTSREQUEST']._serialized_end=1484
-  _globals['_LISTSUBJECTSRESPONSE']._serialized_start=1486
-  _globals['_LISTSUBJECTSRESPONSE']._serialized_end=1588
-  _globals['_GATESERVICE']._serialized_start=1591
-  _globals['_GATESERVICE']._serialized_end=2031
+  _globals['_PHOTOREFUSAL']._serialized_start=142
+  _globals['_PHOTOREFUSAL']._serialized_end=283
+  _globals['_PHOTOOUTCOME']._serialized_start=286
+  _globals['_PHOTOOUTCOME']._serialized_end=486
+  _globals['_ENROLLRESPONSE']._serialized_start=488
+  _globals['_ENROLLRESPONSE']._serialized_end=586
+  _globals['_DECISION']._serialized_start=588
+  _globals['_DECISION']._serialized_end=675
+  _globals['_VERIFYREQUEST']._serialized_start=677
+  _globals['_VERIFYREQUEST']._serialized_end=727
+  _globals['_VERIFYRESPONSE']._serialized_start=730
+  _globals['_VERIFYRESPONSE']._serialized_end=946
+  _globals['_IDENTIFYREQUEST']._serialized_start=948
+  _globals['_IDENTIFYREQUEST']._serialized_end=1000
+  _globals['_CANDIDATE']._serialized_start=1002
+  _globals['_CANDIDATE']._serialized_end=1048
+  _globals['_IDENTIFYRESPONSE']._serialized_start=1051
+  _globals['_IDENTIFYRESPONSE']._serialized_end=1417
+  _globals['_FORGETREQUEST']._serialized_start=1419
+  _globals['_FORGETREQUEST']._serialized_end=1454
+  _globals['_FORGETRESPONSE']._serialized_start=1456
+  _globals['_FORGETRESPONSE']._serialized_end=1519
+  _globals['_GETSUBJECTREQUEST']._serialized_start=1521
+  _globals['_GETSUBJECTREQUEST']._serialized_end=1560
+  _globals['_TEMPLATE']._serialized_start=1562
+  _globals['_TEMPLATE']._serialized_end=1689
+  _globals['_SUBJECT']._serialized_start=1691
+  _globals['_SUBJECT']._serialized_end=1804
+  _globals['_LISTSUBJECTSREQUEST']._serialized_start=1806
+  _globals['_LISTSUBJECTSREQUEST']._serialized_end=1866
+  _globals['_LISTSUBJECTSRESPONSE']._serialized_start=1868
+  _globals['_LISTSUBJECTSRESPONSE']._serialized_end=1970
+  _globals['_GATESERVICE']._serialized_start=2243
+  _globals['_GATESERVICE']._serialized_end=2683
 # @@protoc_insertion_point(module_scope)

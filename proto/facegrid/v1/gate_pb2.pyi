@@ -1,11 +1,42 @@
 from facegrid.v1 import encoder_pb2 as _encoder_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class PhotoIssue(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PHOTO_ISSUE_UNSPECIFIED: _ClassVar[PhotoIssue]
+    NO_FACE: _ClassVar[PhotoIssue]
+    SEVERAL_FACES: _ClassVar[PhotoIssue]
+    FACE_TOO_SMALL: _ClassVar[PhotoIssue]
+    BLURRED: _ClassVar[PhotoIssue]
+    TURNED_AWAY: _ClassVar[PhotoIssue]
+    UNCLEAR: _ClassVar[PhotoIssue]
+    UNREADABLE: _ClassVar[PhotoIssue]
+
+class UnknownReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UNKNOWN_REASON_UNSPECIFIED: _ClassVar[UnknownReason]
+    NO_SUBJECTS: _ClassVar[UnknownReason]
+    BELOW_THRESHOLD: _ClassVar[UnknownReason]
+    TOO_CLOSE_TO_RUNNER_UP: _ClassVar[UnknownReason]
+PHOTO_ISSUE_UNSPECIFIED: PhotoIssue
+NO_FACE: PhotoIssue
+SEVERAL_FACES: PhotoIssue
+FACE_TOO_SMALL: PhotoIssue
+BLURRED: PhotoIssue
+TURNED_AWAY: PhotoIssue
+UNCLEAR: PhotoIssue
+UNREADABLE: PhotoIssue
+UNKNOWN_REASON_UNSPECIFIED: UnknownReason
+NO_SUBJECTS: UnknownReason
+BELOW_THRESHOLD: UnknownReason
+TOO_CLOSE_TO_RUNNER_UP: UnknownReason
 
 class EnrollRequest(_message.Message):
     __slots__ = ("subject_id", "photos", "display_name")
@@ -17,8 +48,20 @@ class EnrollRequest(_message.Message):
     display_name: str
     def __init__(self, subject_id: _Optional[str] = ..., photos: _Optional[_Iterable[bytes]] = ..., display_name: _Optional[str] = ...) -> None: ...
 
+class PhotoRefusal(_message.Message):
+    __slots__ = ("issue", "reason", "face", "quality")
+    ISSUE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    issue: PhotoIssue
+    reason: str
+    face: _encoder_pb2.Box
+    quality: _encoder_pb2.Quality
+    def __init__(self, issue: _Optional[_Union[PhotoIssue, str]] = ..., reason: _Optional[str] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ...) -> None: ...
+
 class PhotoOutcome(_message.Message):
-    __slots__ = ("index", "accepted", "template_id", "reason", "warnings", "duplicate", "quality")
+    __slots__ = ("index", "accepted", "template_id", "reason", "warnings", "duplicate", "quality", "issue")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +69,7 @@ class PhotoOutcome(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_FIELD_NUMBER: _ClassVar[int]
     index: int
     accepted: bool
     template_id: str
@@ -33,7 +77,8 @@ class PhotoOutcome(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     duplicate: bool
     quality: _encoder_pb2.Quality
-    def __init__(self, index: _Optional[int] = ..., accepted: _Optional[bool] = ..., template_id: _Optional[str] = ..., reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., duplicate: _Optional[bool] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ...) -> None: ...
+    issue: PhotoIssue
+    def __init__(self, index: _Optional[int] = ..., accepted: _Optional[bool] = ..., template_id: _Optional[str] = ..., reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., duplicate: _Optional[bool] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., issue: _Optional[_Union[PhotoIssue, str]] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
     __slots__ = ("subject_id", "photos", "templates")
@@ -66,16 +111,20 @@ class VerifyRequest(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ..., photo: _Optional[bytes] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
-    __slots__ = ("match", "decision", "face", "quality")
+    __slots__ = ("match", "decision", "face", "quality", "quality_issue", "quality_warning")
     MATCH_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     FACE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_ISSUE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_WARNING_FIELD_NUMBER: _ClassVar[int]
     match: bool
     decision: Decision
     face: _encoder_pb2.Box
     quality: _encoder_pb2.Quality
-    def __init__(self, match: _Optional[bool] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ...) -> None: ...
+    quality_issue: PhotoIssue
+    quality_warning: str
+    def __init__(self, match: _Optional[bool] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., quality_issue: _Optional[_Union[PhotoIssue, str]] = ..., quality_warning: _Optional[str] = ...) -> None: ...
 
 class IdentifyRequest(_message.Message):
     __slots__ = ("photo", "candidates")
@@ -94,7 +143,7 @@ class Candidate(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class IdentifyResponse(_message.Message):
-    __slots__ = ("known", "subject_id", "decision", "margin", "candidates", "face", "quality", "reason")
+    __slots__ = ("known", "subject_id", "decision", "margin", "candidates", "face", "quality", "reason", "unknown_reason", "quality_issue", "quality_warning")
     KNOWN_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +152,9 @@ class IdentifyResponse(_message.Message):
     FACE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_REASON_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_ISSUE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_WARNING_FIELD_NUMBER: _ClassVar[int]
     known: bool
     subject_id: str
     decision: Decision
@@ -111,7 +163,10 @@ class IdentifyResponse(_message.Message):
     face: _encoder_pb2.Box
     quality: _encoder_pb2.Quality
     reason: str
-    def __init__(self, known: _Optional[bool] = ..., subject_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., margin: _Optional[float] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+    unknown_reason: UnknownReason
+    quality_issue: PhotoIssue
+    quality_warning: str
+    def __init__(self, known: _Optional[bool] = ..., subject_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., margin: _Optional[float] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., reason: _Optional[str] = ..., unknown_reason: _Optional[_Union[UnknownReason, str]] = ..., quality_issue: _Optional[_Union[PhotoIssue, str]] = ..., quality_warning: _Optional[str] = ...) -> None: ...
 
 class ForgetRequest(_message.Message):
     __slots__ = ("subject_id",)

@@ -29,6 +29,8 @@ class GateServiceStub:
     """Subject ids: 1 to 128 characters after Unicode NFC normalisation; letters and
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
+    API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
+    admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
     """
 
     def __init__(self, channel):
@@ -73,12 +75,17 @@ class GateServiceServicer:
     """Subject ids: 1 to 128 characters after Unicode NFC normalisation; letters and
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
+    API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
+    admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
     """
 
     def Enroll(self, request, context):
         """Adds templates (one per photo) to a subject, creating it if new. Each photo must
         show exactly one usable face; refused photos come back with the reason. Sending
-        the same photo again is a no-op. FAILED_PRECONDITION when no photo was accepted.
+        the same photo again is a no-op. FAILED_PRECONDITION when no photo was accepted; its
+        error details (google.rpc.Status in the grpc-status-details-bin trailer) then hold an
+        ErrorInfo (reason NO_USABLE_PHOTO, domain facegrid.v1) and the EnrollResponse with every
+        photo's outcome.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,14 +93,16 @@ class GateServiceServicer:
 
     def Verify(self, request, context):
         """Is the person in the photo this subject? NOT_FOUND for an unknown subject,
-        FAILED_PRECONDITION when the photo shows no face.
+        FAILED_PRECONDITION when the photo shows no face, or (probe rule "refuse", the default)
+        a face too small, blurred or turned away; the error details then hold an ErrorInfo
+        (reason: the PhotoIssue name, domain facegrid.v1) and a PhotoRefusal.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Identify(self, request, context):
-        """Who is in the photo, or unknown. FAILED_PRECONDITION when the photo shows no face.
+        """Who is in the photo, or unknown. FAILED_PRECONDITION as for Verify.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -163,6 +172,8 @@ class GateService:
     """Subject ids: 1 to 128 characters after Unicode NFC normalisation; letters and
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
+    API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
+    admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
     """
 
     @staticmethod

@@ -18,16 +18,16 @@ class KMeansRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., k: _Optional[int] = ..., iterations: _Optional[int] = ...) -> None: ...
 
 class KMeansResponse(_message.Message):
-    __slots__ = ("k", "centroids", "ids", "clusters")
+    __slots__ = ("k", "ids", "clusters", "sizes")
     K_FIELD_NUMBER: _ClassVar[int]
-    CENTROIDS_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
     k: int
-    centroids: _containers.RepeatedCompositeFieldContainer[Vector]
     ids: _containers.RepeatedScalarFieldContainer[int]
     clusters: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, k: _Optional[int] = ..., centroids: _Optional[_Iterable[_Union[Vector, _Mapping]]] = ..., ids: _Optional[_Iterable[int]] = ..., clusters: _Optional[_Iterable[int]] = ...) -> None: ...
+    sizes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, k: _Optional[int] = ..., ids: _Optional[_Iterable[int]] = ..., clusters: _Optional[_Iterable[int]] = ..., sizes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection", "dim")
@@ -134,14 +134,40 @@ class Group(_message.Message):
     def __init__(self, group_id: _Optional[int] = ..., faces: _Optional[_Iterable[_Union[GroupFace, _Mapping]]] = ..., name: _Optional[str] = ...) -> None: ...
 
 class GroupsResponse(_message.Message):
-    __slots__ = ("groups", "unassigned", "threshold")
+    __slots__ = ("groups", "unassigned", "threshold", "naming")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    NAMING_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[Group]
     unassigned: int
     threshold: float
-    def __init__(self, groups: _Optional[_Iterable[_Union[Group, _Mapping]]] = ..., unassigned: _Optional[int] = ..., threshold: _Optional[float] = ...) -> None: ...
+    naming: Naming
+    def __init__(self, groups: _Optional[_Iterable[_Union[Group, _Mapping]]] = ..., unassigned: _Optional[int] = ..., threshold: _Optional[float] = ..., naming: _Optional[_Union[Naming, _Mapping]] = ...) -> None: ...
+
+class Naming(_message.Message):
+    __slots__ = ("subject_id", "created", "faces")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    created: bool
+    faces: _containers.RepeatedCompositeFieldContainer[NamedFace]
+    def __init__(self, subject_id: _Optional[str] = ..., created: _Optional[bool] = ..., faces: _Optional[_Iterable[_Union[NamedFace, _Mapping]]] = ...) -> None: ...
+
+class NamedFace(_message.Message):
+    __slots__ = ("face_id", "accepted", "template_id", "reason", "warnings")
+    FACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    face_id: str
+    accepted: bool
+    template_id: str
+    reason: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, face_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., template_id: _Optional[str] = ..., reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IndexPhotoRequest(_message.Message):
     __slots__ = ("collection", "path", "photo", "photo_sha256")
@@ -204,18 +230,20 @@ class SearchRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., photo: _Optional[bytes] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., k: _Optional[int] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("score", "face_id", "photo_sha256", "paths", "box")
+    __slots__ = ("score", "face_id", "photo_sha256", "paths", "box", "vector_id")
     SCORE_FIELD_NUMBER: _ClassVar[int]
     FACE_ID_FIELD_NUMBER: _ClassVar[int]
     PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
     BOX_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_ID_FIELD_NUMBER: _ClassVar[int]
     score: float
     face_id: str
     photo_sha256: str
     paths: _containers.RepeatedScalarFieldContainer[str]
     box: _encoder_pb2.Box
-    def __init__(self, score: _Optional[float] = ..., face_id: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., box: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ...) -> None: ...
+    vector_id: int
+    def __init__(self, score: _Optional[float] = ..., face_id: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., box: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., vector_id: _Optional[int] = ...) -> None: ...
 
 class QueryHits(_message.Message):
     __slots__ = ("face", "hits")
@@ -238,15 +266,17 @@ class StatsRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ...) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("collection", "model", "dim", "photos", "faces")
+    __slots__ = ("collection", "model", "dim", "photos", "faces", "vectors")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
     PHOTOS_FIELD_NUMBER: _ClassVar[int]
     FACES_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     model: str
     dim: int
     photos: int
     faces: int
-    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., photos: _Optional[int] = ..., faces: _Optional[int] = ...) -> None: ...
+    vectors: int
+    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., photos: _Optional[int] = ..., faces: _Optional[int] = ..., vectors: _Optional[int] = ...) -> None: ...

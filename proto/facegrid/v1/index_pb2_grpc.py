@@ -27,6 +27,7 @@ if _version_not_supported:
 
 class IndexServiceStub:
     """Collection names: 1 to 64 characters, letters, digits and . _ - (created on first use).
+    Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
     """
 
     def __init__(self, channel):
@@ -99,12 +100,17 @@ class IndexServiceStub:
 
 class IndexServiceServicer:
     """Collection names: 1 to 64 characters, letters, digits and . _ - (created on first use).
+    Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
     """
 
     def IndexPhotos(self, request_iterator, context):
         """Index photos sent over one stream, one result per photo, in order. A photo already in
         the collection (same content) is not indexed again; its new path is recorded.
-        A bad photo gets an error in its result and the stream goes on.
+        A bad photo gets an error in its result and the stream goes on. The stream itself ends with
+        RESOURCE_EXHAUSTED when the server already runs its most streams (FACEGRID_MAX_STREAMS) or
+        no room came in the photo budget shared by all streams (FACEGRID_INFLIGHT_MB) for 30 s, and
+        with DEADLINE_EXCEEDED when it sent nothing for FACEGRID_STREAM_IDLE_S while the server owed
+        it no result.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,6 +141,7 @@ class IndexServiceServicer:
     def Cluster(self, request, context):
         """Group the collection's faces by person (unknown number of people; two faces of one photo
         are never put together). Faces indexed later join the nearest group when close enough.
+        RESOURCE_EXHAUSTED when FACEGRID_MAX_LONG_CALLS Cluster or KMeans calls already run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,7 +156,8 @@ class IndexServiceServicer:
 
     def Correct(self, request, context):
         """A user's correction, kept by every later clustering: merge two groups, split a face out of
-        its group, or name a group (which enrolls it as a gate subject). NOT_FOUND: unknown group or face.
+        its group, or name a group (which enrolls it as a gate subject under Enroll's rules, see
+        Naming). NOT_FOUND: unknown group or face; FAILED_PRECONDITION: no face of the group is usable.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -185,6 +193,9 @@ class IndexServiceServicer:
 
     def KMeans(self, request, context):
         """k-means over every vector of a collection (faces or plain vectors); k chosen when 0.
+        No stored vector is ever returned: not the centroids (a centroid of one vector is that
+        vector), only which cluster each vector fell in and the clusters' sizes. INVALID_ARGUMENT
+        for k > n / 5 (n vectors): at least 5 vectors per cluster on average.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -263,6 +274,7 @@ def add_IndexServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class IndexService:
     """Collection names: 1 to 64 characters, letters, digits and . _ - (created on first use).
+    Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
     """
 
     @staticmethod

@@ -1,0 +1,159 @@
+"""Typed results of the SDK (gate outcomes and refusals, search, stats), built from the server's messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from facegrid.v1 import encoder_pb2, gate_pb2, index_pb2
+
+Box = tuple[float, float, float, float]  # x, y, width, height in the photo's pixels
+
+
+def _box(message) -> Box:
+    return (message.x, message.y, message.width, message.height)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts of a collection: photos and faces in a face collection, vectors in a plain-vector one."""
+
+    collection: str
+    model: str  # "vectors" for a collection of plain vectors
+    dim: int
+    photos: int
+    faces: int
+    vectors: int
+
+    @classmethod
+    def from_message(cls, reply: index_pb2.StatsResponse) -> "Stats":
+        return cls(reply.collection, reply.model, reply.dim, reply.photos, reply.faces, reply.vectors)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One nearest neighbour: a face (face_id, its photo and box) or a plain vector (vector_id)."""
+
+    score: float
+    face_id: str = ""  # empty for a plain vector
+    vector_id: int | None = None  # None for a face
+    photo_sha256: str = ""
+    paths: list[str] = field(default_factory=list)
+    box: Box | None = None
+
+    @classmethod
+    def from_message(cls, hit: index_pb2.Hit) -> "SearchHit":
+        if not hit.face_id:
+            return cls(hit.score, vector_id=hit.vector_id)
+        return cls(hit.score, hit.face_id, None, hit.photo_sha256, list(hit.paths), _box(hit.box))
+
+
+@dataclass(frozen=True)
+class QueryHits:
+    """The hits of one query: a face of the query photo (its box), or the query vector (face None)."""
+
+    face: Box | None
+    hits: list[SearchHit]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    queries: list[QueryHits]  # one per query face, largest first; one for a vector query
+
+    @classmethod
+    def from_message(cls, reply: index_pb2.SearchResponse) -> "SearchResult":
+        return cls([
+            QueryHits(_box(q.face) if q.HasField("face") else None, [SearchHit.from_message(h) for h in q.hits])
+            for q in reply.queries
+        ])
+
+
+# --- the gate ----------------------------------------------------------------------------
+
+def issue_name(value: int) -> str | None:
+    """A PhotoIssue as its name (e.g. "FACE_TOO_SMALL"), None when unspecified."""
+    return gate_pb2.PhotoIssue.Name(value) if value else None
+
+
+@dataclass(frozen=True)
+class Quality:
+    """How usable a face is (the server's measures)."""
+
+    size: float  # shorter side of the face box, pixels
+    interocular: float
+    sharpness: float  # variance of the Laplacian on the 112x112 chip
+    yaw: float  # degrees
+    pitch: float
+    roll: float
+    detector_score: float
+
+    @classmethod
+    def from_message(cls, q: encoder_pb2.Quality) -> "Quality":
+        return cls(q.size, q.interocular, q.sharpness, q.yaw, q.pitch, q.roll, q.detector_score)
+
+
+@dataclass(frozen=True)
+class PhotoOutcome:
+    """One Enroll photo: accepted (with its template), or refused with the reason in words and `issue` in a word."""
+
+    index: int
+    accepted: bool
+    template_id: str = ""
+    reason: str = ""
+    issue: str | None = None  # NO_FACE, SEVERAL_FACES, FACE_TOO_SMALL, BLURRED, TURNED_AWAY, UNCLEAR, UNREADABLE
+    warnings: list[str] = field(default_factory=list)
+    duplicate: bool = False
+    quality: Quality | None = None
+
+    @classmethod
+    def from_message(cls, o: gate_pb2.PhotoOutcome) -> "PhotoOutcome":
+        return cls(o.index, o.accepted, o.template_id, o.reason, issue_name(o.issue), list(o.warnings), o.duplicate,
+                   Quality.from_message(o.quality) if o.HasField("quality") else None)
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    subject_id: str
+    photos: list[PhotoOutcome]
+    templates: int  # the subject's templates after the call
+
+    @classmethod
+    def from_message(cls, reply: gate_pb2.EnrollResponse) -> "EnrollResult":
+        return cls(reply.subject_id, [PhotoOutcome.from_message(o) for o in reply.photos], reply.templates)
+
+
+@dataclass(frozen=True)
+class ProbeRefusal:
+    """Why a Verify or Identify probe was refused: `issue` in a word, `reason` in words, and the face judged."""
+
+    issue: str | None
+    reason: str
+    face: Box | None
+    quality: Quality | None
+
+    @classmethod
+    def from_message(cls, r: gate_pb2.PhotoRefusal) -> "ProbeRefusal":
+        return cls(issue_name(r.issue), r.reason, _box(r.face) if r.HasField("face") else None,
+                   Quality.from_message(r.quality) if r.HasField("quality") else None)
+
+
+def decode_details(error) -> list:
+    """The detail messages of a failed call (google.rpc.Status in grpc-status-details-bin), decoded where known."""
+    try:
+        status = rpc_status.from_call(error)
+    except (ValueError, AttributeError):  # a status that does not match its details, or not a call
+        return []
+    known = (error_details_pb2.ErrorInfo, gate_pb2.EnrollResponse, gate_pb2.PhotoRefusal)
+    decoded = []
+    for detail in status.details if status is not None else []:
+        for kind in known:
+            if detail.Is(kind.DESCRIPTOR):
+                message = kind()
+                detail.Unpack(message)
+                decoded.append(message)
+                break
+        else:
+            decoded.append(detail)  # left packed: a kind this client does not know
+    return decoded

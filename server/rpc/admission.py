@@ -1,0 +1,99 @@
+"""Per-class caps on concurrent calls, so that streams and long calls never take the gate's threads.
+
+Each IndexPhotos stream holds a gRPC thread for its whole life, and a Cluster or KMeans call can
+run for minutes. The server's thread pool is sized as `workers` threads for every other call plus
+one per stream slot and one per long-call slot (see `thread_count`), and a call beyond its class's
+cap is refused at once with RESOURCE_EXHAUSTED: so however many streams are open, Verify and
+Identify always find one of the `workers` threads free of them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import grpc
+
+STREAMS = "streams"
+LONG_CALLS = "long calls"
+
+# Full method names -> their class. Calls not named here are short and share the `workers` threads.
+CLASS_OF = {
+    "/facegrid.v1.IndexService/IndexPhotos": STREAMS,
+    "/facegrid.v1.IndexService/Cluster": LONG_CALLS,
+    "/facegrid.v1.IndexService/KMeans": LONG_CALLS,
+}
+
+
+@dataclass
+class CallClass:
+    """A class of calls with its cap, and the setting that raises it (named in the refusal)."""
+
+    name: str
+    cap: int
+    setting: str
+    running: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def enter(self, context) -> None:
+        """Take a slot, or end the call with RESOURCE_EXHAUSTED when every slot is taken."""
+        with self._lock:
+            if self.running < self.cap:
+                self.running += 1
+                return
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                      f"{self.cap} {self.name} are running, as many as this server takes at once ({self.setting}); "
+                      f"retry when one has ended")
+
+    def leave(self) -> None:
+        with self._lock:
+            self.running -= 1
+
+
+def thread_count(workers: int, classes: dict[str, CallClass]) -> int:
+    """gRPC threads: `workers` for short calls, plus one for each slot of the capped classes."""
+    return workers + sum(c.cap for c in classes.values())
+
+
+class Admission(grpc.ServerInterceptor):
+    """Wraps the handlers of capped methods so that each call takes a slot of its class for its life."""
+
+    def __init__(self, classes: dict[str, CallClass], class_of: dict[str, str] = CLASS_OF) -> None:
+        self.classes = classes
+        self.class_of = class_of
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        name = self.class_of.get(handler_call_details.method)
+        if handler is None or name is None:
+            return handler
+        calls = self.classes[name]
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(_stream(handler.stream_stream, calls),
+                                                         handler.request_deserializer, handler.response_serializer)
+        if not handler.request_streaming and not handler.response_streaming:
+            return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, calls),
+                                                       handler.request_deserializer, handler.response_serializer)
+        raise TypeError(f"{handler_call_details.method}: only unary and bidirectional calls can be capped")
+
+
+def _unary(behaviour, calls: CallClass):
+    def capped(request, context):
+        calls.enter(context)
+        try:
+            return behaviour(request, context)
+        finally:
+            calls.leave()
+
+    return capped
+
+
+def _stream(behaviour, calls: CallClass):
+    def capped(requests, context):
+        calls.enter(context)
+        try:
+            yield from behaviour(requests, context)
+        finally:
+            calls.leave()
+
+    return capped

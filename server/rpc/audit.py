@@ -1,0 +1,140 @@
+"""What goes into the audit log from each audited RPC (the entry itself is store/audit.py's AuditEntry).
+
+Audited: Verify, Identify, Enroll and Forget (decisions and changes at the gate), key
+changes, and every call refused for a missing scope (the key is known, so someone is
+accountable). Calls with no key or a bad key are not written: anyone can send those,
+and the log would become a way to fill Redis.
+
+The entry is queued after the call's outcome is known and written in the background
+(one XADD, pipelined with others), so the gate answers no later for it; an entry that
+cannot be written is logged and the call is not failed.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import grpc
+
+from ..domain.enrollment import normalise_subject_id
+from ..domain.errors import InvalidSubjectId
+from ..store.audit import AuditEntry, AuditStore
+from ..store.background import BackgroundWrites
+from .auth import Caller, rpc_name
+
+_MAX_TEXT = 130  # a subject id is at most 128 characters; longer text in a request is cut, not stored whole
+
+
+def subject_of(text: str) -> str:
+    """The normalised subject id, or the given text cut short where it is not a valid id."""
+    try:
+        return normalise_subject_id(text)
+    except InvalidSubjectId:
+        return text[:_MAX_TEXT]
+
+
+def _verify(request, reply) -> dict:
+    fields = {"subject_id": subject_of(request.subject_id)}
+    if reply is not None:
+        fields.update(decision="match" if reply.match else "no_match", score=reply.decision.score, threshold=reply.decision.threshold)
+    return fields
+
+
+def _identify(request, reply) -> dict:
+    if reply is None:
+        return {}
+    fields = {"subject_id": reply.subject_id, "decision": "known" if reply.known else "unknown"}
+    if reply.HasField("decision"):
+        fields.update(score=reply.decision.score, threshold=reply.decision.threshold)
+    if not reply.known and reply.reason:
+        fields["detail"] = reply.reason[:_MAX_TEXT]
+    return fields
+
+
+def _enroll(request, reply) -> dict:
+    fields = {"subject_id": subject_of(request.subject_id)}
+    if reply is not None:
+        accepted = sum(o.accepted for o in reply.photos)
+        duplicates = sum(o.duplicate for o in reply.photos)
+        fields.update(subject_id=reply.subject_id, decision="enrolled",
+                      detail=f"{accepted} of {len(reply.photos)} photos accepted ({duplicates} already enrolled), "
+                             f"{reply.templates} templates")
+    return fields
+
+
+def _forget(request, reply) -> dict:
+    fields = {"subject_id": subject_of(request.subject_id)}
+    if reply is not None:
+        fields.update(decision="forgotten", detail=f"{reply.templates_removed} templates removed")
+    return fields
+
+
+def _create_key(request, reply) -> dict:
+    scopes = reply.record.scopes if reply is not None else request.scopes
+    fields = {"detail": f"key {request.name[:_MAX_TEXT]!r} scopes {','.join(s[:20] for s in list(scopes)[:10])}"}
+    if reply is not None:
+        fields["decision"] = "created"
+    return fields
+
+
+def _revoke_key(request, reply) -> dict:
+    fields = {"detail": f"key {request.name[:_MAX_TEXT]!r}"}
+    if reply is not None:
+        fields["decision"] = "revoked"
+    return fields
+
+
+def _correct(request, reply) -> dict:
+    # Only naming a group is a gate change; merges and splits are not audited (see AUDITED_WHEN).
+    fields = {"subject_id": subject_of(request.name.subject_id), "detail": f"named group {request.name.group_id} "
+              f"of collection {request.collection[:64]!r}"}
+    if reply is not None:
+        fields["decision"] = "named"
+    return fields
+
+
+# RPC -> fields of its entry from (request, reply or None when it failed).
+AUDITED: dict[str, Callable[[object, object], dict]] = {
+    "/facegrid.v1.GateService/Verify": _verify,
+    "/facegrid.v1.GateService/Identify": _identify,
+    "/facegrid.v1.GateService/Enroll": _enroll,
+    "/facegrid.v1.GateService/Forget": _forget,
+    "/facegrid.v1.IndexService/Correct": _correct,
+    "/facegrid.v1.AdminService/CreateKey": _create_key,
+    "/facegrid.v1.AdminService/RevokeKey": _revoke_key,
+}
+# RPCs audited only for some requests.
+AUDITED_WHEN: dict[str, Callable[[object], bool]] = {
+    "/facegrid.v1.IndexService/Correct": lambda request: request.WhichOneof("action") == "name",
+}
+
+
+class Auditor:
+    """Turns audited calls into entries and queues them for the background writer."""
+
+    def __init__(self, store: AuditStore, writes: BackgroundWrites) -> None:
+        self.store = store
+        self.writes = writes
+
+    def audits(self, method: str) -> bool:
+        return method in AUDITED
+
+    def record(self, entry: AuditEntry) -> None:
+        """Queue one entry (never raises)."""
+        self.writes.submit(partial(self.store.append, entry=entry))
+
+    def ended(self, method: str, caller: Caller, request, reply, code: grpc.StatusCode) -> None:
+        """An audited call is over: its outcome (reply) or the status it failed with."""
+        if method in AUDITED_WHEN and not AUDITED_WHEN[method](request):
+            return
+        fields = AUDITED[method](request, reply if code is grpc.StatusCode.OK else None)
+        fields.setdefault("decision", code.name)
+        self.record(AuditEntry(key_name=caller.key_name, rpc=rpc_name(method), peer=caller.peer, **fields))
+
+    def denied(self, method: str, caller: Caller, request, code: grpc.StatusCode) -> None:
+        """A call refused for a missing scope, by a known key."""
+        fields = {}
+        if method in AUDITED and request is not None and (method not in AUDITED_WHEN or AUDITED_WHEN[method](request)):
+            fields = {k: v for k, v in AUDITED[method](request, None).items() if k in ("subject_id", "detail")}
+        self.record(AuditEntry(key_name=caller.key_name, rpc=rpc_name(method), decision=code.name, peer=caller.peer, **fields))

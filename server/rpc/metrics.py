@@ -1,0 +1,141 @@
+"""Prometheus metrics: per-RPC latency and status codes, faces embedded, queue depths, sizes, Redis up.
+
+Served over HTTP by `prometheus-client` on `--metrics-address` (off when empty). Each server
+has its own registry, so several servers in one process (tests, benchmarks) do not collide.
+RPC figures come from a gRPC interceptor; sizes and Redis health are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Iterator
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+
+log = logging.getLogger("facegrid.server")
+
+# Gate calls take tens of milliseconds; streams and clustering take seconds to minutes.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class Metrics:
+    """The server's metrics and the interceptor that records every RPC."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.rpc_seconds = Histogram("facegrid_rpc_seconds", "Time to answer an RPC (streams: the whole stream)",
+                                     ["method"], buckets=_BUCKETS, registry=self.registry)
+        self.rpc_total = Counter("facegrid_rpc", "RPCs answered, by method and gRPC status code", ["method", "code"],
+                                 registry=self.registry)
+        self.faces = Counter("facegrid_faces_embedded", "Faces embedded (probes, enrollments, indexed photos)", ["kind"],
+                             registry=self.registry)
+        self.photos = Counter("facegrid_photos_indexed", "Photos through IndexPhotos, by outcome", ["outcome"],
+                              registry=self.registry)
+        self.in_flight = Gauge("facegrid_rpc_in_flight", "RPCs being answered now", ["method"], registry=self.registry)
+        self.index_batches = Gauge("facegrid_index_batches_in_flight", "Photo batches queued or embedding in worker processes",
+                                   registry=self.registry)
+        self._server = None
+
+    def watch(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool]) -> None:
+        """Read sizes (subjects, per-collection vectors) and Redis health at each scrape."""
+        self.registry.register(_ScrapeTimeCollector(sizes, redis_up))
+
+    def serve(self, address: str) -> int:
+        """Start the HTTP endpoint (host:port; port 0 picks one); the port it listens on."""
+        host, _, port = address.rpartition(":")
+        server, _ = start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
+        self._server = server
+        return server.server_port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def interceptor(self) -> grpc.ServerInterceptor:
+        return _MetricsInterceptor(self)
+
+
+class _ScrapeTimeCollector:
+    def __init__(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool]) -> None:
+        self._sizes, self._redis_up = sizes, redis_up
+
+    def describe(self):
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("facegrid_redis_up", "1 when Redis answers a PING")
+        try:
+            up.add_metric([], 1.0 if self._redis_up() else 0.0)
+        except Exception:  # noqa: BLE001 - a scrape never fails because Redis is down
+            up.add_metric([], 0.0)
+        yield up
+        sizes = GaugeMetricFamily("facegrid_vectors", "Vectors held: gate subjects and each collection", labels=["collection"])
+        try:
+            for name, count in self._sizes().items():
+                sizes.add_metric([name], float(count))
+        except Exception:  # noqa: BLE001
+            log.debug("sizes unavailable at scrape", exc_info=True)
+        yield sizes
+
+
+def _code_of(context) -> str:
+    code = context.code() if hasattr(context, "code") else None
+    return code.name if isinstance(code, grpc.StatusCode) else "OK"
+
+
+class _MetricsInterceptor(grpc.ServerInterceptor):
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        m = self.metrics
+
+        def finish(context, started: float, failed: bool) -> None:
+            m.in_flight.labels(method).dec()
+            m.rpc_seconds.labels(method).observe(time.perf_counter() - started)
+            code = _code_of(context)
+            m.rpc_total.labels(method, "UNKNOWN" if failed and code == "OK" else code).inc()
+
+        def unary(behaviour):
+            def wrapped(request, context):
+                started, failed = time.perf_counter(), False
+                m.in_flight.labels(method).inc()
+                try:
+                    return behaviour(request, context)
+                except Exception:
+                    failed = True
+                    raise
+                finally:
+                    finish(context, started, failed)
+            return wrapped
+
+        def streaming(behaviour):
+            def wrapped(request, context):
+                started, failed = time.perf_counter(), False
+                m.in_flight.labels(method).inc()
+                try:
+                    yield from behaviour(request, context)
+                except Exception:
+                    failed = True
+                    raise
+                finally:
+                    finish(context, started, failed)
+            return wrapped
+
+        if handler.unary_unary:
+            return handler._replace(unary_unary=unary(handler.unary_unary))
+        if handler.stream_unary:
+            return handler._replace(stream_unary=unary(handler.stream_unary))
+        if handler.unary_stream:
+            return handler._replace(unary_stream=streaming(handler.unary_stream))
+        if handler.stream_stream:
+            return handler._replace(stream_stream=streaming(handler.stream_stream))
+        return handler

@@ -1,0 +1,37 @@
+"""ListSubjects page tokens: opaque to clients (versioned, base64url), and refused when not given out by us.
+
+A token holds the last subject id of the page it ends, so the next page starts after it. It is not
+secret (a caller could list from any id anyway); it is opaque so that clients do not build their own
+and the format can change under a new version byte.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from ..domain.enrollment import normalise_subject_id
+from .errors import BadRequest
+
+_VERSION = b"\x01"
+_REFUSED = "page_token is not one this server gave out: send the next_page_token of the previous page, or none for the first"
+
+
+def encode(after: str) -> str:
+    """The token of a page that ends at subject id `after`."""
+    return base64.urlsafe_b64encode(_VERSION + after.encode("utf-8")).rstrip(b"=").decode("ascii")
+
+
+def decode(token: str) -> str:
+    """The subject id a token's page starts after ("" for no token); BadRequest for anything else."""
+    if not token:
+        return ""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        after = raw[1:].decode("utf-8")
+        # The round trip also refuses what b64decode would quietly skip (characters outside the alphabet).
+        valid = raw[:1] == _VERSION and encode(after) == token and normalise_subject_id(after) == after
+    except ValueError:  # not base64, not UTF-8, or not a subject id
+        valid = False
+    if not valid:
+        raise BadRequest(_REFUSED)
+    return after

@@ -1,0 +1,105 @@
+"""The audit log: a Redis Stream (`fg:audit`, schema.py) of gate decisions and key changes.
+
+What an entry holds is fixed by `AuditEntry`: who (the key's name), what (the RPC), about
+whom (the subject id), the outcome (decision, score, threshold), from where (the peer)
+and a short detail. Never face data, photos, vectors or keys. The stream id is the
+entry's time (Redis's clock, milliseconds), and every append trims entries older
+than the retention period (MINID, approximate: Redis drops whole nodes, cheaply).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import redis
+
+from .schema import AUDIT
+
+_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_FIELDS = ("key", "rpc", "subject", "decision", "score", "threshold", "peer", "detail")
+MAX_SCAN = 50_000  # entries looked at per read, so a rare subject's search is paged, not unbounded
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audited event."""
+
+    key_name: str  # the caller's key; "" where the server was open (loopback, no keys yet); "local" for the CLI on the server's machine
+    rpc: str  # e.g. "GateService/Verify"
+    decision: str  # "match", "no_match", "known", "unknown", "enrolled", "forgotten", "created", "revoked", or a status name
+    subject_id: str = ""
+    score: float | None = None
+    threshold: float | None = None
+    peer: str = ""
+    detail: str = ""
+    entry_id: str = ""  # set when read back: the stream id
+    time: float = 0.0  # set when read back: Unix time, seconds
+
+    def fields(self) -> dict[str, str]:
+        values = {"key": self.key_name, "rpc": self.rpc, "subject": self.subject_id, "decision": self.decision,
+                  "score": "" if self.score is None else f"{self.score:.6f}",
+                  "threshold": "" if self.threshold is None else f"{self.threshold:.6f}",
+                  "peer": self.peer, "detail": self.detail}
+        return {k: v for k, v in values.items() if v != ""}
+
+
+def _entry(entry_id: bytes, fields: dict) -> AuditEntry:
+    text = {k.decode(): v.decode() for k, v in fields.items() if k.decode() in _FIELDS}
+    ident = entry_id.decode()
+    return AuditEntry(
+        key_name=text.get("key", ""), rpc=text.get("rpc", ""), decision=text.get("decision", ""),
+        subject_id=text.get("subject", ""),
+        score=float(text["score"]) if "score" in text else None,
+        threshold=float(text["threshold"]) if "threshold" in text else None,
+        peer=text.get("peer", ""), detail=text.get("detail", ""),
+        entry_id=ident, time=int(ident.split("-")[0]) / 1000,
+    )
+
+
+def valid_entry_id(text: str) -> bool:
+    return bool(_ID.match(text))
+
+
+class AuditStore:
+    """Appends to and reads the audit stream."""
+
+    def __init__(self, client: redis.Redis, retention_days: float | None = 30.0) -> None:
+        self.redis = client
+        # None: append without trimming (the CLI on the server's machine leaves trimming to the server).
+        self.retention_s = None if retention_days is None else retention_days * 86400
+
+    def append(self, pipe, entry: AuditEntry) -> None:
+        """One XADD on a pipeline (or the client itself), trimming what is past the retention period."""
+        if self.retention_s is None:
+            pipe.xadd(AUDIT, entry.fields())
+            return
+        cutoff_ms = int((time.time() - self.retention_s) * 1000)
+        pipe.xadd(AUDIT, entry.fields(), minid=max(cutoff_ms, 0), approximate=True)
+
+    def read(self, subject_id: str = "", since: float = 0.0, limit: int = 100, after: str = "") -> tuple[list[AuditEntry], str]:
+        """Entries oldest first from `since` (Unix time) or after the entry id `after`, of one subject if given.
+
+        Returns the entries and the id to continue after ("" at the end of the stream).
+        """
+        start = f"({after}" if after else f"{max(int(since * 1000), 0)}-0"
+        found: list[AuditEntry] = []
+        scanned = 0
+        last = ""
+        while len(found) < limit and scanned < MAX_SCAN:
+            chunk = self.redis.xrange(AUDIT, min=start, max="+", count=min(1000, max(limit - len(found), 100)))
+            if not chunk:
+                return found, ""
+            for entry_id, fields in chunk:
+                scanned += 1
+                last = entry_id.decode()
+                entry = _entry(entry_id, fields)
+                if not subject_id or entry.subject_id == subject_id:
+                    found.append(entry)
+                    if len(found) == limit:
+                        break
+            start = f"({last}"
+        # More may follow: the caller continues after the last entry looked at.
+        more = bool(last) and bool(self.redis.xrange(AUDIT, min=f"({last}", max="+", count=1))
+        return found, last if more else ""

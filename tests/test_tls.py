@@ -1,0 +1,131 @@
+"""TLS and mutual TLS over a real socket, with a CA made here by `openssl`; the rule for listening beyond loopback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import grpc
+import pytest
+
+from facegrid.clients.sdk import TLS, FacegridError
+
+from helpers import ServerProcess, facegrid, last_json
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed: no certificates to test with")
+
+
+def openssl(*args: str, cwd) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, a server certificate for 127.0.0.1 / localhost, and a client certificate (a gate device)."""
+    folder = tmp_path_factory.mktemp("pki")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=facegrid test CA", cwd=folder)
+    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (folder / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for name in ("server", "client"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN=facegrid test {name}", cwd=folder)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=folder)
+    # Another CA's client certificate: must not pass mutual TLS.
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "stranger.key", "-out", "stranger.pem", "-days", "2",
+            "-subj", "/CN=somebody else", cwd=folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory, pki):
+    server = ServerProcess(tmp_path_factory.mktemp("tls") / "data",
+                           args=["--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key")]).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def mtls_server(tmp_path_factory, pki):
+    server = ServerProcess(tmp_path_factory.mktemp("mtls") / "data",
+                           args=["--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
+                                 "--client-ca", str(pki / "ca.pem")]).start()
+    yield server
+    server.kill()
+
+
+def models(address: str, **options) -> list:
+    from facegrid.clients.sdk import Facegrid
+
+    with Facegrid(address, timeout=10, retries=0, **options) as client:
+        return client.models()
+
+
+def test_tls_serves_a_client_that_trusts_the_ca_and_refuses_plaintext(tls_server, pki):
+    assert models(tls_server.address, tls=TLS(ca=pki / "ca.pem"))
+    with pytest.raises(FacegridError) as plaintext:
+        models(tls_server.address)  # a grpcurl -plaintext style client on a TLS port
+    assert plaintext.value.code is grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(FacegridError):
+        models(tls_server.address, tls=TLS(ca=pki / "stranger.pem"))  # does not trust the server's CA
+
+
+def test_mutual_tls_needs_a_client_certificate_from_the_ca(mtls_server, pki):
+    device = TLS(ca=pki / "ca.pem", cert=pki / "client.pem", key=pki / "client.key")
+    assert models(mtls_server.address, tls=device)
+    for refused in (TLS(ca=pki / "ca.pem"), TLS(ca=pki / "ca.pem", cert=pki / "stranger.pem", key=pki / "stranger.key")):
+        with pytest.raises(FacegridError) as caught:
+            models(mtls_server.address, tls=refused)
+        assert caught.value.code is grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_command_line_takes_ca_cert_and_key(mtls_server, pki):
+    run = facegrid("subjects", "--json", "--server", mtls_server.address, "--ca", str(pki / "ca.pem"),
+                   "--cert", str(pki / "client.pem"), "--key", str(pki / "client.key"))
+    assert run.returncode == 0, run.stderr
+    assert last_json(run.stdout)["subjects"] == []
+
+
+def test_no_listening_beyond_loopback_without_a_key_unless_insecure(tmp_path):
+    refused = facegrid("serve", "--address", "0.0.0.0:0", "--data-dir", str(tmp_path / "a"), timeout=300)
+    assert refused.returncode == 2 and "without any API key" in refused.stderr
+    server = ServerProcess(tmp_path / "b", args=["--address", "0.0.0.0:0", "--insecure"]).start()
+    try:
+        assert models(server.local_address)
+    finally:
+        server.kill()
+
+
+def test_bad_tls_options_stop_the_start_with_a_clear_message(tmp_path, pki):
+    def serve(*args: str):
+        return facegrid("serve", "--data-dir", str(tmp_path / "data"), *args, timeout=300)
+
+    half = serve("--client-ca", str(pki / "ca.pem"))
+    assert half.returncode == 2 and "--client-ca needs --tls-cert and --tls-key" in half.stderr
+    missing = serve("--tls-cert", str(tmp_path / "absent.pem"), "--tls-key", str(pki / "server.key"))
+    assert missing.returncode == 2 and "cannot read a TLS file" in missing.stderr and "absent.pem" in missing.stderr
+
+
+def test_a_key_made_on_the_servers_machine_lets_it_listen_beyond_loopback(tmp_path, pki):
+    """The first admin key written straight into the server's Redis (`keys create --data-dir`), then a start on
+    every interface without --insecure, under mutual TLS: each call needs the certificate and the key."""
+    data = tmp_path / "data"
+    made = facegrid("keys", "create", "--name", "gate-device", "--scope", "gate", "--scope", "enroll", "--json",
+                    "--data-dir", str(data))
+    assert made.returncode == 0, made.stderr
+    key = last_json(made.stdout)["key"]
+    server = ServerProcess(data, args=["--address", "0.0.0.0:0", "--tls-cert", str(pki / "server.pem"),
+                                       "--tls-key", str(pki / "server.key"), "--client-ca", str(pki / "ca.pem")]).start()
+    try:
+        device = TLS(ca=pki / "ca.pem", cert=pki / "client.pem", key=pki / "client.key")
+        with server.client(tls=device, api_key=key) as client:
+            assert list(client.subjects()) == []
+        with server.client(tls=device, retries=0) as keyless, pytest.raises(FacegridError) as caught:
+            list(keyless.subjects())
+        assert caught.value.code is grpc.StatusCode.UNAUTHENTICATED
+        health = facegrid("health", "--server", server.local_address, "--ca", str(pki / "ca.pem"),
+                          "--cert", str(pki / "client.pem"), "--key", str(pki / "client.key"))
+        assert health.returncode == 0 and health.stdout.strip() == "SERVING", health.stderr  # health needs no key
+    finally:
+        server.kill()
