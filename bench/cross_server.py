@@ -1,4 +1,4 @@
-"""Cross-server delay: how long after an enroll or forget on server A server B acts on it.
+"""Cross-server delay: how long after an enroll, forget or key revocation on server A server B acts on it.
 
 Starts a `redis-server` on a free loopback port (or uses the one given) and two real
 `facegrid serve` processes on it, each with its own data directory. Each round enrolls
@@ -7,11 +7,12 @@ photo of that person until B names the subject; then forgets it on A and calls B
 it no longer does. The delay is measured to the end of B's first right answer, so it
 includes one Identify (embedding the probe: its own time is reported beside it): an
 upper bound on the feed's delay. Plain vectors, searched without embedding, give the
-feed's own delay to within a millisecond or so (`feed_p50_ms`, `feed_p99_ms`).
+feed's own delay to within a millisecond or so (`feed_p50_ms`, `feed_p99_ms`). Last, keys:
+each round B uses a new key, A revokes it, and B is called until it refuses the key.
 
     python -m facegrid.bench.cross_server [--rounds 20] [--redis-url URL] [--json]
 
-The last line is one JSON object with `cross_server_p99_ms` (enroll and forget rounds together).
+The last line is one JSON object with `cross_server_p99_ms` (enroll, forget and revoke rounds together).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import grpc
 import numpy as np
 
-from facegrid.clients.sdk import Facegrid
+from facegrid.clients.sdk import Facegrid, FacegridError
 from facegrid.evaluation.datasets import faces_dir
 
 LIMIT = 10.0  # seconds after which a round counts as lost (and the bench fails)
@@ -94,6 +96,30 @@ def _until(condition) -> float:
     return time.perf_counter() - started
 
 
+def _revoke_rounds(address_a: str, address_b: str, rounds: int) -> list[float]:
+    """Seconds from a key's revocation on A until B refuses it (B used it just before). Last:
+    once a key exists, every call needs one."""
+    with Facegrid(address_a) as anonymous:
+        admin = anonymous.create_key("cross-server-admin", ["admin"]).key
+    delays = []
+    with Facegrid(address_a, api_key=admin) as a:
+        for i in range(rounds):
+            key = a.create_key(f"cross-server-{i}", ["enroll"]).key
+            with Facegrid(address_b, api_key=key, retries=0) as b:
+                list(b.subjects(page_size=1))  # B has checked the key (and caches it for a second)
+
+                def refused() -> bool:
+                    try:
+                        list(b.subjects(page_size=1))
+                    except FacegridError as error:
+                        return error.code == grpc.StatusCode.UNAUTHENTICATED
+                    return False
+
+                a.revoke_key(f"cross-server-{i}")
+                delays.append(_until(refused))
+    return delays
+
+
 def bench_cross_server(data: str | Path | None = None, rounds: int = 20, redis_url: str = "", progress=print) -> dict:
     """Delays A -> B over `rounds` enroll/forget rounds and as many vector rounds; the JSON object."""
     people = faces_dir(data) / "face_recognition"
@@ -141,19 +167,21 @@ def bench_cross_server(data: str | Path | None = None, rounds: int = 20, redis_u
                 feed.append(_until(seen))
             a.close()
             b.close()
+            revoked = _revoke_rounds(servers[0].address, servers[1].address, rounds)
         finally:
             for server in servers:
                 server.stop()
             if redis_process is not None:
                 redis_process.terminate()
                 redis_process.wait(timeout=10)
-    both = _percentiles(enrolled + forgotten)
+    both = _percentiles(enrolled + forgotten + revoked)
     report = {
         "rounds": rounds,
         "cross_server_p50_ms": both[0],
         "cross_server_p99_ms": both[1],
         "enroll_seen_p50_ms": _percentiles(enrolled)[0], "enroll_seen_p99_ms": _percentiles(enrolled)[1],
         "forget_seen_p50_ms": _percentiles(forgotten)[0], "forget_seen_p99_ms": _percentiles(forgotten)[1],
+        "revoke_seen_p50_ms": _percentiles(revoked)[0], "revoke_seen_p99_ms": _percentiles(revoked)[1],
         "identify_on_b_p50_ms": _percentiles(identify)[0],
         "feed_p50_ms": _percentiles(feed)[0], "feed_p99_ms": _percentiles(feed)[1],
         "cores": os.cpu_count(),

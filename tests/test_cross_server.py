@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
+import grpc
 import numpy as np
 import pytest
+
+from facegrid.clients.sdk import FacegridError
 
 from helpers import RedisServer, ServerProcess
 
@@ -159,3 +162,31 @@ def test_faces_indexed_on_b_after_clustering_on_a_join_its_groups(servers, faces
         assert late[0].faces == 1
         grouped = {f.photo_sha256 for g in on_a.groups("shared-groups").groups for f in g.faces}
         assert late[0].photo_sha256 in grouped  # B used the grouping A stored
+
+
+def test_a_key_revoked_on_a_is_refused_by_b_at_once(tmp_path, server_factory):
+    # Its own Redis: once a key exists every call needs one, which the other tests here do not send.
+    redis_server = RedisServer(tmp_path / "redis").start()
+    try:
+        env = {"FACEGRID_REDIS_URL": redis_server.url}
+        a, b = server_factory(tmp_path / "a", env), server_factory(tmp_path / "b", env)
+        with a.client() as on_a:
+            admin = on_a.create_key("admin", ["admin"]).key
+        with a.client(api_key=admin) as on_a:
+            desk = on_a.create_key("desk", ["enroll"]).key
+        with b.client(api_key=desk, retries=0) as on_b:
+            assert on_b.subjects() is not None and list(on_b.subjects()) == []  # B knows (and caches) the key
+            with a.client(api_key=admin) as on_a:
+                on_a.revoke_key("desk")
+
+            def refused() -> bool:
+                try:
+                    list(on_b.subjects())
+                except FacegridError as error:
+                    return error.code == grpc.StatusCode.UNAUTHENTICATED
+                return False
+
+            # Well within B's one-second key cache: the revocation came through the feed.
+            until(refused, limit=0.5)
+    finally:
+        redis_server.kill()
