@@ -119,7 +119,11 @@ def message(descriptor, photos: st.SearchStrategy[bytes], depth: int = 0) -> st.
             elif repeated:
                 # Huge repeated fields now and then (vector values, ids, hashes).
                 size = draw(st.sampled_from([0, 1, 3, 128, 256, 5000, 200_000]))
-                values = draw(st.lists(_scalar(field, photos), min_size=min(size, 3), max_size=min(size, 3)))
+                element = _scalar(field, photos)
+                if field.type in (_FD.TYPE_STRING, _FD.TYPE_BYTES) and size > 128:
+                    # Many short strings, not 200,000 of up to 5,000 characters (a GB message no server takes).
+                    element = st.text(max_size=64) if field.type == _FD.TYPE_STRING else st.binary(max_size=64)
+                values = draw(st.lists(element, min_size=min(size, 3), max_size=min(size, 3)))
                 getattr(msg, field.name).extend((values * (size // max(len(values), 1) + 1))[:size] if values else [])
             else:
                 setattr(msg, field.name, draw(_scalar(field, photos)))
