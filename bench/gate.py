@@ -141,6 +141,10 @@ def bench_gate(data: str | Path | None, repeats: int = 200, progress=print, conc
 
         auth = bench_auth(data, 300, progress)
         report.update(auth_tls_overhead_ms=auth["auth_tls_overhead_ms"], verify_tls_key_difference_ms=auth["verify_difference_ms"])
+        from .cross_server import bench_cross_server
+
+        cross = bench_cross_server(data, 20, progress=progress)
+        report.update(cross_server_p50_ms=cross["cross_server_p50_ms"], cross_server_p99_ms=cross["cross_server_p99_ms"])
     return report
 
 
