@@ -36,6 +36,8 @@ def audit_entry(entry: AuditEntry) -> admin_pb2.AuditEntry:
 def page_token(entry_id: str) -> str:
     return base64.urlsafe_b64encode(entry_id.encode()).decode().rstrip("=") if entry_id else ""
 
+MAX_SINCE = 1e11  # seconds: the year 5138
+
 
 def entry_id_of(token: str) -> str:
     """The entry id a page token stands for; BadRequest for anything not made by page_token."""
@@ -75,8 +77,9 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         limit = request.limit or 100
         if not 1 <= limit <= MAX_AUDIT_PAGE:
             raise BadRequest(f"limit must be between 1 and {MAX_AUDIT_PAGE}, got {request.limit}")
-        if not (math.isfinite(request.since) and request.since >= 0):
-            raise BadRequest(f"since must be a Unix time, got {request.since}")
+        # Stream ids are milliseconds in 64 bits: a time beyond MAX_SINCE is no time at all (fuzzing found it).
+        if not (math.isfinite(request.since) and 0 <= request.since <= MAX_SINCE):
+            raise BadRequest(f"since must be a Unix time in seconds, got {request.since}")
         after = entry_id_of(request.page_token) if request.page_token else ""
         subject = subject_of(request.subject_id) if request.subject_id else ""
         entries, last = self.audit.read(subject, request.since, limit, after)
