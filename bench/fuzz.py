@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import importlib
 import io
-import os
 import pkgutil
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 import zlib
@@ -31,6 +28,8 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message_factory
 
 import facegrid.v1
+
+from .serving import ServeProcess
 
 # Every *_pb2 module of the stubs: a new .proto file is fuzzed without touching this file.
 FILES = [importlib.import_module(f"facegrid.v1.{m.name}").DESCRIPTOR
@@ -162,17 +161,6 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def start_server(data_dir: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "facegrid.clients.cli", "serve", "--address", "127.0.0.1:0", "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE, stderr=open(data_dir / "server.log", "ab"), text=True, env={**os.environ, **(env or {})},
-    )
-    for line in process.stdout:
-        if line.startswith("facegrid serving on "):
-            return process, line.split()[3]
-    raise RuntimeError("server did not start: " + (data_dir / "server.log").read_text()[-2000:])
-
-
 def sample_photos(data: str | None = None, count: int = 6) -> list[bytes]:
     """A few real photos to mutate (none where ../shared/data is absent: random bytes only)."""
     from facegrid.evaluation.datasets import DatasetMissing, faces_dir
@@ -189,7 +177,8 @@ def fuzz(calls: int = 10_000, photos: list[bytes] | None = None, seed: int = 0, 
          progress=print) -> dict:
     """Run the fuzz against a fresh server; the report."""
     data_dir = Path(tempfile.mkdtemp(prefix="facegrid-fuzz-"))
-    process, address = start_server(data_dir)
+    server = ServeProcess(data_dir).start()
+    process, address = server.process, server.address
     channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20),
                                                       ("grpc.max_receive_message_length", 64 << 20)])
     grpc.channel_ready_future(channel).result(timeout=60)

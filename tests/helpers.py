@@ -40,6 +40,7 @@ class ServerProcess:
         self.args = list(args)
         self.process = None
         self.address = None
+        self.metrics_url = ""  # with --metrics-address among the args
 
     def start(self, timeout: float = 120.0) -> "ServerProcess":
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -57,6 +58,10 @@ class ServerProcess:
             line = self.process.stdout.readline()
             if line.startswith("facegrid serving on "):
                 self.address = line.split()[3]
+                if "--metrics-address" not in self.args:
+                    return self
+            elif line.startswith("facegrid metrics on "):  # printed after the serving line
+                self.metrics_url = "http://" + line.split()[3]
                 return self
             if not line and self.process.poll() is not None:
                 break

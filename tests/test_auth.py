@@ -23,6 +23,7 @@ from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grp
                          index_pb2_grpc)
 
 from conftest import ServerProcess
+from helpers import last_json
 
 SERVICES = {
     "GateService": (gate_pb2, gate_pb2_grpc.GateServiceStub),
@@ -112,10 +113,6 @@ def cli(*args: str, key: str | None = None) -> subprocess.CompletedProcess:
     if key:
         env["FACEGRID_API_KEY"] = key  # the environment, as a gate device would set it
     return subprocess.run([sys.executable, "-m", "facegrid.clients.cli", *args], capture_output=True, text=True, timeout=120, env=env)
-
-
-def last_json(output: str) -> dict:
-    return json.loads(output.strip().splitlines()[-1])
 
 
 def eventually(check, seconds: float = 10.0):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
 from facegrid.clients.sdk import Facegrid, FacegridError
+
+from helpers import ServerProcess
 
 
 
@@ -19,25 +19,16 @@ def scrape(url: str) -> dict[str, float]:
 
 
 def test_metrics_count_calls_by_code_and_show_what_is_held(tmp_path, faces_dir):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "facegrid.clients.cli", "serve", "--address", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"),
-         "--metrics-address", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    server = ServerProcess(tmp_path / "data", args=["--metrics-address", "127.0.0.1:0"]).start()
     try:
-        address = url = ""
-        for line in process.stdout:
-            if line.startswith("facegrid serving on "):
-                address = line.split()[3]
-            if line.startswith("facegrid metrics on "):
-                url = "http://" + line.split()[3]
-                break
-        assert address and url
+        assert server.metrics_url
         photos = sorted((faces_dir / "deepface" / "id01_angelina_jolie").iterdir())
-        with Facegrid(address, timeout=60) as client:
+        with Facegrid(server.address, timeout=60) as client:
             client.enroll("angelina", [photos[0].read_bytes()])
             assert client.verify("angelina", photos[3].read_bytes()).match
             with pytest.raises(FacegridError):
                 client.verify("nobody-here", photos[3].read_bytes())
-        metrics = scrape(url)
+        metrics = scrape(server.metrics_url)
         assert metrics['facegrid_rpc_total{code="OK",method="Verify"}'] == 1
         assert metrics['facegrid_rpc_total{code="NOT_FOUND",method="Verify"}'] == 1
         assert metrics['facegrid_rpc_seconds_count{method="Enroll"}'] == 1
@@ -45,5 +36,4 @@ def test_metrics_count_calls_by_code_and_show_what_is_held(tmp_path, faces_dir):
         assert metrics["facegrid_redis_up"] == 1
         assert metrics['facegrid_faces_embedded_total{kind="probe"}'] >= 1
     finally:
-        process.kill()
-        process.wait(timeout=30)
+        server.kill()

@@ -113,6 +113,8 @@ class AdminServiceServicer:
 
     def ListAudit(self, request, context):
         """Audit entries (gate decisions, enrollments, forgets, key changes), oldest first.
+        INVALID_ARGUMENT: limit outside 1..1000, since not a Unix time (0..1e11 s), or a page token
+        this server did not give out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -116,13 +116,16 @@ class GateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetSubject(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A subject and its templates (never their vectors). NOT_FOUND for an unknown subject.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListSubjects(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Subjects in lexical order. INVALID_ARGUMENT: page_size outside 1..1000, or a page token
+        this server did not give out.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -165,6 +165,8 @@ class IndexServiceServicer:
 
     def Undo(self, request, context):
         """Take back the last correction. FAILED_PRECONDITION when there is none.
+        Cluster, Correct and Undo hold a per-collection lock in Redis (several servers): ABORTED
+        when another server held it for over 30 s; try again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
