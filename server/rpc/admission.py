@@ -22,6 +22,7 @@ CLASS_OF = {
     "/facegrid.v1.IndexService/IndexPhotos": STREAMS,
     "/facegrid.v1.IndexService/Cluster": LONG_CALLS,
     "/facegrid.v1.IndexService/KMeans": LONG_CALLS,
+    "/facegrid.v1.IndexService/SimilarPhotos": LONG_CALLS,  # a kNN graph over every photo vector
 }
 
 
