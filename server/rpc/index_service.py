@@ -318,10 +318,11 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     def KMeans(self, request: index_pb2.KMeansRequest, context) -> index_pb2.KMeansResponse:
         if request.k < 0 or not 0 <= request.iterations <= 1000:
             raise BadRequest("k must be positive (0 to choose) and iterations between 0 and 1000")
-        shas: list[str] = []
+        photos: list[index_pb2.PhotoRef] = []
         if request.photos:
             clusters = self._photo_search().kmeans(request.collection, request.k or None, request.iterations or 20)
-            ids, result, shas = clusters.photo_ids, clusters.result, clusters.photo_sha256
+            ids, result = clusters.photo_ids, clusters.result
+            photos = [index_pb2.PhotoRef(photo_sha256=d, paths=p) for d, p in zip(clusters.photo_sha256, clusters.paths)]
         else:
             ids, result = self.library.kmeans(request.collection, request.k or None, request.iterations or 20)
         # No centroids: a stored vector must never leave the server (a cluster of one is that vector).
@@ -330,7 +331,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
             ids=ids.tolist(),
             clusters=result.labels.tolist(),
             sizes=np.bincount(result.labels, minlength=result.k).tolist(),
-            photo_sha256=shas,
+            photos=photos,
         )
 
     def _photo_search(self) -> PhotoSearch:

@@ -92,18 +92,26 @@ class KMeansRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., k: _Optional[int] = ..., iterations: _Optional[int] = ..., photos: _Optional[bool] = ...) -> None: ...
 
 class KMeansResponse(_message.Message):
-    __slots__ = ("k", "ids", "clusters", "sizes", "photo_sha256")
+    __slots__ = ("k", "ids", "clusters", "sizes", "photos")
     K_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     CLUSTERS_FIELD_NUMBER: _ClassVar[int]
     SIZES_FIELD_NUMBER: _ClassVar[int]
-    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
     k: int
     ids: _containers.RepeatedScalarFieldContainer[int]
     clusters: _containers.RepeatedScalarFieldContainer[int]
     sizes: _containers.RepeatedScalarFieldContainer[int]
-    photo_sha256: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, k: _Optional[int] = ..., ids: _Optional[_Iterable[int]] = ..., clusters: _Optional[_Iterable[int]] = ..., sizes: _Optional[_Iterable[int]] = ..., photo_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
+    photos: _containers.RepeatedCompositeFieldContainer[PhotoRef]
+    def __init__(self, k: _Optional[int] = ..., ids: _Optional[_Iterable[int]] = ..., clusters: _Optional[_Iterable[int]] = ..., sizes: _Optional[_Iterable[int]] = ..., photos: _Optional[_Iterable[_Union[PhotoRef, _Mapping]]] = ...) -> None: ...
+
+class PhotoRef(_message.Message):
+    __slots__ = ("photo_sha256", "paths")
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    photo_sha256: str
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection", "dim")
