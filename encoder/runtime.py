@@ -18,12 +18,15 @@ class EncoderSettings:
     cache_dir: Path = field(default_factory=lambda: data_dir() / "cache")  # converted graphs under models/
     device: str = "auto"  # "auto": CUDA when onnxruntime-gpu sees a GPU; "cpu" forces the CPU
     threads: int = 0  # ONNX Runtime intra-op threads per session; 0: every core
+    # Operator-supplied model folders (one per model: Immich's CLIP layout, or what `facegrid models import` writes).
+    models_dir: Path = field(default_factory=lambda: data_dir() / "models")
 
     def single_threaded(self) -> "EncoderSettings":
         """The same, one thread a session (worker processes: the pool gives the parallelism)."""
         return replace(self, threads=1)
 
-    def models_dir(self) -> Path:
+    def converted_dir(self) -> Path:
+        """Where graphs converted from shipped weights are cached."""
         path = Path(self.cache_dir) / "models"
         path.mkdir(parents=True, exist_ok=True)
         return path

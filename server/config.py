@@ -24,6 +24,8 @@ class Settings:
     data_dir: Path = field(default_factory=data_dir)
     # Converted model graphs; empty: <data_dir>/cache. Servers on one machine may share one.
     cache_dir: str = field(default_factory=lambda: _env("CACHE_DIR", ""))
+    # Model folders found at start (Immich's CLIP layout, `facegrid models import`); empty: <data_dir>/models.
+    models_dir: str = field(default_factory=lambda: _env("MODELS_DIR", ""))
     # Empty: start the embedded Redis (Valkey) in the data directory.
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))
     # Seconds to wait at start for a Redis that does not answer yet (one loading its data is waited for however long).
@@ -79,7 +81,8 @@ class Settings:
     def encoder(self) -> EncoderSettings:
         """What the encoder needs: its cache under this data directory, the device and thread count."""
         cache = Path(self.cache_dir).expanduser() if self.cache_dir else self.data_dir / "cache"
-        return EncoderSettings(cache_dir=cache, device=self.device, threads=self.threads)
+        models = Path(self.models_dir).expanduser() if self.models_dir else self.data_dir / "models"
+        return EncoderSettings(cache_dir=cache, device=self.device, threads=self.threads, models_dir=models)
 
     def probe_rules(self) -> ProbeRules:
         """The rule gate probes are held to."""

@@ -23,6 +23,7 @@ from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc
 
 from .config import Settings
 from .domain.collections import Collections
+from .domain.embedding import Embedder
 from .domain.gate import Gate
 from .domain.group_assignment import GroupAssigner
 from .domain.keys import KeyRing, Keys
@@ -141,6 +142,9 @@ def start(settings: Settings) -> Running:
     encoder = settings.encoder()
     pipeline = FacePipeline(settings.model, settings.detector, limits, settings=encoder)
     pipelines = Pipelines(pipeline, settings.detector, limits, encoder)
+    registry = ModelRegistry(encoder, default_face_model=pipeline.model.name)
+    registry.load()  # every model folder now: a broken one is named in the log and in ListModels, the rest serve
+    embedder = Embedder(pipelines, registry, limits)
     calibration = load_calibration(settings.model)
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
     gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules())
@@ -149,10 +153,8 @@ def start(settings: Settings) -> Running:
     collections = Collections(LibraryStore(metadata.redis, feed))
     log.info("photo collections rebuilt from Redis: %s", collections.rebuild())
     assigner = GroupAssigner(collections.store)
-    towers = ModelRegistry(encoder)  # folder models: the image (and text) towers of photo collections
-    towers.load()
-    library = Library(collections, pipelines, assigner, towers)
-    photo_search = PhotoSearch(collections, towers, limits)
+    library = Library(collections, pipelines, assigner, registry)  # image models of photo collections: the registry's
+    photo_search = PhotoSearch(collections, registry, limits)
     people = PersonGroups(collections, assigner, gate)
     vectors = VectorCollections(collections)
     follow_changes(feed, gate, collections, assigner)
@@ -165,7 +167,7 @@ def start(settings: Settings) -> Running:
     message_bytes = settings.max_message_mb * 1024 * 1024
     # Streams and long calls have caps and threads of their own: gate calls always find one of `workers`.
     classes = {
-        STREAMS: CallClass("IndexPhotos streams", settings.max_streams, "FACEGRID_MAX_STREAMS"),
+        STREAMS: CallClass("IndexPhotos or EmbedStream streams", settings.max_streams, "FACEGRID_MAX_STREAMS"),
         LONG_CALLS: CallClass("Cluster, KMeans or SimilarPhotos calls", settings.max_long_calls, "FACEGRID_MAX_LONG_CALLS"),
     }
     writes = BackgroundWrites(metadata.redis).start()
@@ -181,7 +183,7 @@ def start(settings: Settings) -> Running:
         ],
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_service, server)
-    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipelines), server)
+    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(embedder), server)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, metrics), server)
     index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics,
                                  budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None,
