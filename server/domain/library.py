@@ -155,6 +155,7 @@ class Library:
     def _store_collection(self, name: str, items: list[IncomingPhoto]) -> None:
         target = self.collections.get(name)
         image_model = self.collections.info(name).image_model
+        photo_target = self.collections.photo_vectors(name) if image_model else None
         with self.collections.lock:
             # Indexed meanwhile (by another stream, or twice in this batch): only the path is new.
             held = self.records.add_paths(name, [(i.outcome.photo_sha256, i.outcome.path) for i in items])
@@ -194,7 +195,7 @@ class Library:
                 held = self.records.photo_ids(name, photo_shas)
                 kept = [(held[d], v) for d, v in zip(photo_shas, photo_vectors) if d in held]
                 if kept:
-                    self.collections.add_photo_vectors(name, [i for i, _ in kept], np.stack([v for _, v in kept]))
+                    photo_target.add(np.array([i for i, _ in kept], dtype=np.int64), np.stack([v for _, v in kept]))
 
     def _photo_collection(self, collection: str, image_model: str = ""):
         """The settings of a collection photos can go into (created on first use, with `image_model` if given)."""
