@@ -246,6 +246,8 @@ class Collections:
         if settings["image_model"] != image_model:
             raise ModelMismatch(f"collection {info.name!r} has image model {settings['image_model']!r} already, not "
                                 f"{image_model!r}: a collection keeps its models (use another collection for another model)")
+        if not changed and self.store.reembed_state(info.name).missing:
+            changed = self.store.retry_missing(info.name) > 0  # asked again: look again for the photos not found
         with self.lock:
             info = self._register(info.name, settings)
             self._refill_photos(info)  # vectors another server stored before this one saw the change

@@ -309,7 +309,8 @@ class LibraryStore:
             pipe.hmget(photo_ids_key(collection), digests)
             pipe.hmget(reembed_missing_key(collection), digests)
             with_vector, missing = pipe.execute()
-            todo = [self._photo(d, v) for (d, v), has, gone in zip(chunk, with_vector, missing) if has is None and gone is None]
+            todo = [self._photo(d, v) for d, (_, v), has, gone in zip(digests, chunk, with_vector, missing)
+                    if has is None and gone is None]
             if todo:
                 yield todo
 
@@ -322,6 +323,14 @@ class LibraryStore:
         fields = {k.decode(): v.decode() for k, v in fields.items()}
         return ReembedState(fields.get("state", ""), fields.get("model", ""), float(fields.get("started_at", 0)),
                             float(fields.get("finished_at", 0)), int(missing))
+
+    def retry_missing(self, collection: str) -> int:
+        """Look again for the photos counted missing (put back where they were, say): the job runs again; how many."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hlen(reembed_missing_key(collection))
+        pipe.delete(reembed_missing_key(collection))
+        pipe.hset(reembed_key(collection), mapping={"state": "running", "started_at": time.time()})
+        return int(pipe.execute()[0])
 
     def finish_reembed(self, collection: str) -> None:
         self.redis.hset(reembed_key(collection), mapping={"state": "done", "finished_at": time.time()})

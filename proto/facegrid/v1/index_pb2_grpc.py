@@ -241,7 +241,8 @@ class IndexServiceServicer:
 
     def SetImageModel(self, request, context):
         """Give an existing photo collection an image model (once: FAILED_PRECONDITION when it has another).
-        Its photos are embedded again in the background, resumably; Stats shows the progress.
+        Its photos are embedded again in the background, resumably; Stats shows the progress. Asked again with
+        the same model, it looks again for the photos counted missing (put back at their paths, say).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
