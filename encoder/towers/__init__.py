@@ -1,0 +1,1 @@
+"""Model towers loaded from model folders: tokenizer, preprocessing, ONNX towers and their registry."""
