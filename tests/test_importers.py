@@ -42,34 +42,18 @@ def _unit(vectors) -> np.ndarray:
 
 
 class Served:
-    """What the server serves from a folder: the lead's TowerModel once the tokenizer is in, else the same
-    ONNX graphs on ONNX Runtime with our ImagePreprocess and open_clip's own token ids."""
+    """What the server serves from a folder: the registry's TowerModel (ONNX Runtime, our preprocessing and tokenizer)."""
 
     def __init__(self, folder: Path) -> None:
-        self.card = read_card(folder)
-        try:
-            from facegrid.encoder.towers.model import TowerModel
+        from facegrid.encoder.towers.model import TowerModel
 
-            self.model = TowerModel(self.card)
-        except ImportError:  # TODO(issue10-tokenizer): TowerModel only, once the tokenizer is merged
-            self.model = None
-            from facegrid.encoder.runtime import session
-
-            self.sessions = {m: session(t.onnx, device="cpu") for m, t in self.card.towers.items()}
+        self.model = TowerModel(read_card(folder))
 
     def images(self, rgbs: list[np.ndarray]) -> np.ndarray:
-        if self.model is not None:
-            return self.model.embed_images(rgbs)
-        batch = np.stack([self.card.towers["image"].preprocess(rgb) for rgb in rgbs])
-        return _unit(self.sessions["image"].run(None, {"image": batch})[0])
+        return self.model.embed_images(rgbs)
 
     def texts(self, texts: list[str]) -> np.ndarray:
-        if self.model is not None:
-            return self.model.embed_texts(texts).vectors
-        import open_clip
-
-        ids = open_clip.tokenize(texts).numpy().astype(np.int32)
-        return _unit(self.sessions["text"].run(None, {"text": ids})[0])
+        return self.model.embed_texts(texts).vectors
 
 
 def _open_clip_reference(model, preprocess, photos: list[Path], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -288,37 +272,23 @@ def test_a_folder_with_an_audio_tower_loads_all_three(clip_model_dir, tmp_path):
     card["towers"]["audio"] = {"onnx": "visual/model.onnx", "sample_rate": 16000, "clip_seconds": 2, "mel_bins": 128}
     (folder / "facegrid.json").write_text(json.dumps(card))
     registry = ModelRegistry(EncoderSettings(models_dir=tmp_path / "models"))
-    try:
-        assert registry.load() == ["three-towers"]
-    except ImportError:  # TODO(issue10-tokenizer): the text tower needs the tokenizer module
-        pytest.skip("facegrid.encoder.towers.tokenizer is not merged yet")
+    assert registry.load() == ["three-towers"], registry.broken
     entry = {e.name: e for e in registry.entries()}["three-towers"]
     assert entry.modalities == ("image", "text", "audio") and entry.dim == 384
 
 
 # ---- the command ----------------------------------------------------------------------------------------------
 
-def test_cli_imports_a_torchvision_checkpoint(resnet_checkpoint, tmp_path):
+def test_cli_imports_into_the_servers_models_dir_and_refuses_a_wrong_architecture(resnet_checkpoint, tmp_path):
     from helpers import facegrid, last_json
 
+    served = tmp_path / "served-models"
     done = facegrid("models", "import", "torchvision", "--arch", "resnet18", "--checkpoint", str(resnet_checkpoint),
-                    "--name", "my-simclr", "--models-dir", str(tmp_path / "models"), "--json")
+                    "--name", "my-simclr", "--json", env={"FACEGRID_MODELS_DIR": str(served)})
     assert done.returncode == 0, done.stderr
-    report = last_json(done.stdout)
-    assert report == {"folder": str((tmp_path / "models" / "my-simclr").resolve()), "name": "my-simclr", "modalities": ["image"],
-                      "dim": 512, "metric": "cosine", "family": "torchvision", "arch": "resnet18"}
-    again = facegrid("models", "import", "torchvision", "--arch", "resnet50", "--checkpoint", str(resnet_checkpoint),
-                     "--models-dir", str(tmp_path / "models"))
-    assert again.returncode == 1 and "not a torchvision resnet50" in again.stderr and "Traceback" not in again.stderr
-    imagebind = facegrid("models", "import", "imagebind", "--checkpoint", str(resnet_checkpoint), "--models-dir", str(tmp_path / "models"))
-    assert imagebind.returncode == 1 and "no maintained PyPI package" in imagebind.stderr
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["my-simclr"]
-
-
-def test_cli_default_models_dir_is_the_servers(resnet_checkpoint, tmp_path):
-    from helpers import facegrid, last_json
-
-    done = facegrid("models", "import", "torchvision", "--arch", "resnet18", "--checkpoint", str(resnet_checkpoint), "--json",
-                    env={"FACEGRID_MODELS_DIR": str(tmp_path / "served-models")})
-    assert done.returncode == 0, done.stderr
-    assert last_json(done.stdout)["folder"] == str((tmp_path / "served-models" / "resnet18").resolve())
+    assert last_json(done.stdout) == {"folder": str((served / "my-simclr").resolve()), "name": "my-simclr", "modalities": ["image"],
+                                      "dim": 512, "metric": "cosine", "family": "torchvision", "arch": "resnet18"}
+    wrong = facegrid("models", "import", "torchvision", "--arch", "resnet50", "--checkpoint", str(resnet_checkpoint),
+                     "--models-dir", str(tmp_path / "other"))
+    assert wrong.returncode == 1 and "not a torchvision resnet50" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert not (tmp_path / "other").exists()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import ImportFailed
 from ..towers.preprocess import ImagePreprocess
+from ..towers.tokenizer import ClipTokenizer
 from .folder import default_name, sha256, staged_folder, write_json
 
 try:  # the import extra: without it, a clear message instead of a traceback
@@ -138,14 +139,7 @@ def _preprocess_cfg(model) -> dict:
 
 def _write_tokenizer(textual: Path, context_length: int) -> None:
     vocab = Path(open_clip.__file__).parent / _VOCAB_FILE
-    try:
-        from ..towers.tokenizer import ClipTokenizer
-    except ImportError:  # TODO(issue10-tokenizer): drop once merged; until then the vocabulary file itself
-        import shutil
-
-        shutil.copyfile(vocab, textual / _VOCAB_FILE)
-    else:
-        ClipTokenizer.from_bpe_vocab(vocab, context_length).write_tokenizer_json(textual / "tokenizer.json")
+    ClipTokenizer.from_bpe_vocab(vocab, context_length).write_tokenizer_json(textual / "tokenizer.json")
     # What Immich's OpenClipTextualEncoder reads: it pads with pad_token. open_clip pads with id 0 ("!"), so do we.
     write_json(textual / "tokenizer_config.json", {
         "add_prefix_space": False, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
