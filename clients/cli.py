@@ -20,6 +20,7 @@ from .admin_commands import add_commands as add_admin_commands  # noqa: E402
 from .embed_commands import add_commands as add_embed_commands  # noqa: E402
 from .gate_commands import add_commands as add_gate_commands  # noqa: E402
 from .library_commands import add_commands as add_library_commands  # noqa: E402
+from .model_commands import add_commands as add_model_commands  # noqa: E402
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -285,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_library_commands(commands)
     add_admin_commands(commands)
     add_embed_commands(commands)
+    add_model_commands(commands)
 
     faces = commands.add_parser("faces", help="find and embed every face in photos")
     faces.add_argument("photos", nargs="+", metavar="PHOTO")

@@ -47,3 +47,7 @@ class BadText(EncoderError):
 
 class QueueFull(EncoderError):
     """The batcher's queue is full: the server is past what it can take; try again shortly."""
+
+
+class ImportFailed(ModelError):
+    """A checkpoint cannot be turned into a model folder (wrong architecture, unreadable file, unsupported family)."""

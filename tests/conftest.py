@@ -66,3 +66,53 @@ def external_redis(tmp_path):
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.kill()
+
+
+# ---- model folders made by our importers, once per run (torch and open_clip only at import) --------------------
+
+CLIP_TEST_ARCH = "ViT-S-32"  # open_clip's smallest built-in ViT: a real architecture, random weights
+RESNET_TEST_ARCH = "resnet18"  # torchvision's; resnet50 imports the same way
+
+
+@pytest.fixture(scope="session")
+def clip_checkpoint(tmp_path_factory) -> Path:
+    """An open_clip state dict checkpoint (random ViT-S-32, open_clip's training-checkpoint wrapping)."""
+    pytest.importorskip("open_clip", reason="open_clip_torch is not installed (pip install 'facegrid[import]')")
+    from helpers import save_openclip_state_dict
+
+    path = tmp_path_factory.mktemp("checkpoints") / "vit-s-32.pt"
+    save_openclip_state_dict(CLIP_TEST_ARCH, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip_model_dir(clip_checkpoint, tmp_path_factory) -> Path:
+    """The folder `import_openclip` made of `clip_checkpoint`; alone in its models directory (its parent)."""
+    from facegrid.encoder.importers import import_openclip
+
+    return import_openclip(CLIP_TEST_ARCH, clip_checkpoint, tmp_path_factory.mktemp("clip-models"))
+
+
+@pytest.fixture(scope="session")
+def models_dir(clip_model_dir) -> Path:
+    """A models directory holding the imported CLIP model only. Read-only: copy it to change anything."""
+    return clip_model_dir.parent
+
+
+@pytest.fixture(scope="session")
+def resnet_checkpoint(tmp_path_factory) -> Path:
+    """A torchvision resnet18 state dict (random weights, classifier included)."""
+    pytest.importorskip("torchvision", reason="torchvision is not installed (pip install 'facegrid[import]')")
+    from helpers import save_torchvision_state_dict
+
+    path = tmp_path_factory.mktemp("checkpoints") / "resnet18.pth"
+    save_torchvision_state_dict(RESNET_TEST_ARCH, path, style="full")
+    return path
+
+
+@pytest.fixture(scope="session")
+def resnet_model_dir(resnet_checkpoint, tmp_path_factory) -> Path:
+    """The image-only folder `import_torchvision` made of `resnet_checkpoint`; alone in its models directory."""
+    from facegrid.encoder.importers import import_torchvision
+
+    return import_torchvision(RESNET_TEST_ARCH, resnet_checkpoint, tmp_path_factory.mktemp("resnet-models"))

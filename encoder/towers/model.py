@@ -17,6 +17,7 @@ from ..errors import BadModelFolder, BadText, MissingModality
 from ..models.base import l2_normalise
 from ..runtime import EncoderSettings, settings_session
 from .card import ModelCard, TowerCard
+from .tokenizer import ClipTokenizer
 
 
 Run = Callable[[np.ndarray], np.ndarray]
@@ -78,8 +79,6 @@ class TowerModel:
         text = card.towers.get("text")
         self.tokenizer = None
         if text is not None:
-            from .tokenizer import ClipTokenizer  # TODO(lead): top-level once merged
-
             self.tokenizer = ClipTokenizer.from_tokenizer_json(text.tokenizer, text.context_length)
 
     @property

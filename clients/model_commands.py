@@ -1,0 +1,74 @@
+"""CLI: `facegrid models import openclip|torchvision|imagebind` — operators' checkpoints into model folders.
+
+The folder goes into the models directory a server loads at start (--models-dir, else FACEGRID_MODELS_DIR,
+else <data_dir>/models). torch, torchvision and open_clip are imported only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _models_dir(args) -> Path:
+    if args.models_dir:
+        return Path(args.models_dir).expanduser()
+    from facegrid.server.config import Settings
+
+    return Path(Settings().encoder().models_dir)
+
+
+def cmd_models_import(args) -> int:
+    from facegrid.encoder.errors import EncoderError, ImportFailed
+
+    try:
+        from facegrid.encoder import importers
+        from facegrid.encoder.towers.card import read_card
+
+        models_dir = _models_dir(args)
+        checkpoint = Path(args.checkpoint)
+        if args.family == "openclip":
+            folder = importers.import_openclip(args.arch, checkpoint, models_dir, name=args.name)
+        elif args.family == "torchvision":
+            folder = importers.import_torchvision(args.arch, checkpoint, models_dir, name=args.name)
+        else:
+            folder = importers.import_imagebind(checkpoint, models_dir, name=args.name)
+        card = read_card(folder)
+    except ImportFailed as error:
+        print(f"facegrid models import {args.family}: {error}", file=sys.stderr)
+        return 1
+    except EncoderError as error:  # the folder was written but does not read back: a bug worth reporting as such
+        print(f"facegrid models import {args.family}: the imported folder does not load: {error}", file=sys.stderr)
+        return 1
+    report = {"folder": str(card.folder), "name": card.name, "modalities": list(card.modalities), "dim": card.dim,
+              "metric": card.metric, "family": card.family, "arch": card.arch}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"imported {card.name} ({card.family} {card.arch}): {'+'.join(card.modalities)}, {card.dim}-d, into {card.folder}")
+        print("a server loads it at its next start (the same models directory)")
+    return 0
+
+
+def add_commands(commands) -> None:
+    """Add `models import ...` to the `facegrid` parser."""
+    models = commands.add_parser("models", help="model folders: import operators' checkpoints").add_subparsers(dest="models_command", required=True)
+    importing = models.add_parser("import", help="turn a checkpoint into a model folder (needs pip install 'facegrid[import]')")
+    families = importing.add_subparsers(dest="family", required=True)
+    specs = {
+        "openclip": ("an open_clip state dict or OpenAI's CLIP .pt: image + text towers", "open_clip architecture, e.g. ViT-B-32"),
+        "torchvision": ("a torchvision backbone's state dict (SimCLR: lightly, solo-learn): an image tower", "torchvision model, e.g. resnet50"),
+        "imagebind": ("ImageBind (not importable here: the command says why)", None),
+    }
+    for family, (text, arch_help) in specs.items():
+        parser = families.add_parser(family, help=text, description=text)
+        if arch_help:
+            parser.add_argument("--arch", required=True, help=arch_help)
+        parser.add_argument("--checkpoint", required=True, metavar="FILE", help="the checkpoint file (.pt, .pth, .bin, .ckpt, .safetensors)")
+        parser.add_argument("--name", help="model and folder name (default from the architecture, e.g. clip-vit-b-32)")
+        parser.add_argument("--models-dir", help="where model folders live (default FACEGRID_MODELS_DIR, else <data_dir>/models)")
+        parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
+        parser.set_defaults(run=cmd_models_import, family=family)
+
+
