@@ -62,12 +62,14 @@ def load_near_duplicate_calibration(folder: Path) -> NearDuplicateCalibration | 
 def threshold_at(distinct_scores: np.ndarray, false_merge_rate: float) -> float:
     """The lowest score that at most `false_merge_rate` of the distinct pairs reach (just above the
     highest distinct score where the rate allows none)."""
-    scores = np.sort(np.asarray(distinct_scores, dtype=np.float64))[::-1]
+    # float32 throughout: scores are float32 where the threshold is used (FAISS), and a float64 threshold one
+    # float64 step above a score rounds back onto it there.
+    scores = np.sort(np.asarray(distinct_scores, dtype=np.float32))[::-1]
     allowed = int(np.floor(false_merge_rate * len(scores)))
     if len(scores) == 0:
         raise ValueError("no distinct pairs to measure a threshold on")
     # Scores >= threshold: at most `allowed` of them; the threshold sits just above the first one not allowed.
-    return float(np.nextafter(scores[allowed], np.inf)) if allowed < len(scores) else float(scores[-1])
+    return float(np.nextafter(scores[allowed], np.float32(np.inf))) if allowed < len(scores) else float(scores[-1])
 
 
 def calibrate(model: str, distinct_scores: np.ndarray, duplicate_scores: dict[str, np.ndarray], false_merge_rate: float,
@@ -76,10 +78,11 @@ def calibrate(model: str, distinct_scores: np.ndarray, duplicate_scores: dict[st
     threshold = threshold_at(distinct_scores, false_merge_rate)
     every = np.concatenate([np.asarray(v) for v in duplicate_scores.values()])
     return NearDuplicateCalibration(
-        model=model, threshold=round(threshold, 6), false_merge_rate=false_merge_rate,
-        measured_false_merge_rate=float(np.mean(np.asarray(distinct_scores) >= threshold)),
-        recall=float(np.mean(every >= threshold)),
-        recall_by_edit={edit: float(np.mean(np.asarray(v) >= threshold)) for edit, v in duplicate_scores.items()},
+        model=model, threshold=threshold, false_merge_rate=false_merge_rate,  # not rounded: rounding down lets pairs in
+        measured_false_merge_rate=float(np.mean(np.asarray(distinct_scores, dtype=np.float32) >= np.float32(threshold))),
+        recall=float(np.mean(every.astype(np.float32) >= np.float32(threshold))),
+        recall_by_edit={edit: float(np.mean(np.asarray(v, np.float32) >= np.float32(threshold)))
+                        for edit, v in duplicate_scores.items()},
         photos=photos, distinct_pairs=int(len(distinct_scores)), duplicate_pairs=int(len(every)), source=source,
         measured_at=time.time(),
     )

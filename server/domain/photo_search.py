@@ -85,7 +85,10 @@ class PhotoSearch:
         except ModelError as error:
             raise ModelMismatch(f"collection {info.name!r} holds photo vectors of {info.image_model!r}, which this server "
                                 f"cannot load ({error}): install that model folder to search it") from None
-        model.require(modality)  # MissingModality: e.g. an image-only model asked for text
+        if modality not in model.modalities:  # not the caller's choice of model: the collection's (so not INVALID_ARGUMENT)
+            raise ModelMismatch(f"collection {info.name!r} is searched with its image model {info.image_model!r}, which has "
+                                f"no {modality} tower (it has: {', '.join(model.modalities)})"
+                                + (": search it by likeness to a photo instead" if modality == "text" else ""))
         return model
 
     def by_text(self, collection: str, text: str, k: int) -> PhotoHits:
