@@ -3,10 +3,17 @@ encoder's own settings: where converted graphs are cached, which device, how man
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import onnxruntime as ort
+try:
+    import onnxruntime as ort
+except ImportError as error:  # neither onnxruntime nor onnxruntime-gpu
+    raise ImportError(
+        "ONNX Runtime is not installed. Install facegrid with exactly one runtime: "
+        "pip install 'facegrid[cpu]' (any machine) or pip install 'facegrid[gpu]' (NVIDIA GPU)"
+    ) from error
 
 from .assets import data_dir
 
@@ -44,6 +51,21 @@ def gpu_available(device: str = "auto") -> bool:
     return "CUDAExecutionProvider" in providers(device)
 
 
+@functools.cache
+def _load_cuda_libraries() -> None:
+    # onnxruntime-gpu's CUDA provider has no search path of its own for the CUDA and cuDNN
+    # libraries that the gpu extra installs as NVIDIA wheels; this loads them from there (or the
+    # system's) once. Without them ONNX Runtime falls back to the CPU and says so.
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        preload()
+
+
+def on_cuda(session: ort.InferenceSession) -> bool:
+    """Whether a session really runs on CUDA (ONNX Runtime falls back to the CPU when CUDA fails to load)."""
+    return "CUDAExecutionProvider" in session.get_providers()
+
+
 def session(model: Path | bytes, threads: int = 0, device: str = "auto") -> ort.InferenceSession:
     """An inference session; threads=0 lets ONNX Runtime use every core."""
     options = ort.SessionOptions()
@@ -55,7 +77,10 @@ def session(model: Path | bytes, threads: int = 0, device: str = "auto") -> ort.
     # taking the cores that the gRPC threads and the other model need next.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, sess_options=options, providers=providers(device))
+    chosen = providers(device)
+    if "CUDAExecutionProvider" in chosen:
+        _load_cuda_libraries()
+    return ort.InferenceSession(source, sess_options=options, providers=chosen)
 
 
 def settings_session(model: Path | bytes, settings: EncoderSettings) -> ort.InferenceSession:

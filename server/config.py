@@ -8,6 +8,7 @@ from pathlib import Path
 
 from facegrid.encoder.assets import data_dir
 from facegrid.encoder.runtime import EncoderSettings
+from facegrid.index.gpu import IndexSettings
 
 from .domain.probe_rules import ProbeCheck, ProbeRules
 
@@ -41,6 +42,8 @@ class Settings:
     index_workers: int = field(default_factory=lambda: int(_env("INDEX_WORKERS", "0")))  # embedding processes; 0: one per core
     device: str = field(default_factory=lambda: _env("DEVICE", "auto"))  # auto: CUDA when present; cpu
     threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # ONNX Runtime threads of the serving models; 0: all cores
+    # FAISS search and k-means on the GPU where faiss-gpu sees one; 0 keeps FAISS on the CPU (the GPU left to the models).
+    index_gpu: bool = field(default_factory=lambda: _env("INDEX_GPU", "1").lower() not in ("0", "false", "no"))
     # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464); empty: no metrics endpoint.
     metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
     # TLS: PEM files; with client_ca, clients must present a certificate it signed (mutual TLS).
@@ -79,6 +82,10 @@ class Settings:
         cache = Path(self.cache_dir).expanduser() if self.cache_dir else self.data_dir / "cache"
         models = Path(self.models_dir).expanduser() if self.models_dir else self.data_dir / "models"
         return EncoderSettings(cache_dir=cache, device=self.device, threads=self.threads, models_dir=models)
+
+    def index(self) -> IndexSettings:
+        """What the FAISS collections and k-means need: whether they may use a GPU."""
+        return IndexSettings(gpu=self.index_gpu)
 
     def probe_rules(self) -> ProbeRules:
         """The rule gate probes are held to."""

@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.encoder.towers.registry import ModelRegistry
+from facegrid.encoder.warmup import DEFAULT_MAX_BATCH, warm_up_face_model
 from facegrid.index.calibration import load_calibration
 from facegrid.index.identify import Policy
 from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
@@ -140,12 +141,14 @@ def start(settings: Settings) -> Running:
     registry = ModelRegistry(encoder, default_face_model=pipeline.model.name)
     registry.load()  # every model folder now: a broken one is named in the log and in ListModels, the rest serve
     embedder = Embedder(pipelines, registry, limits)
+    warm_up_face_model(pipeline.model, DEFAULT_MAX_BATCH)  # on CUDA only: first runs at a new batch size are slow there
     calibration = load_calibration(settings.model)
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
-    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules())
+    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules(), index_settings=settings.index())
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
-    collections = Collections(LibraryStore(metadata.redis, feed))
+    log.info("FAISS searches on the %s", "GPU" if gate.subjects.on_gpu else "CPU")
+    collections = Collections(LibraryStore(metadata.redis, feed), settings.index())
     log.info("photo collections rebuilt from Redis: %s", collections.rebuild())
     assigner = GroupAssigner(collections.store)
     library = Library(collections, pipelines, assigner)

@@ -31,6 +31,8 @@ class FaceModel(ABC):
     input_size: tuple[int, int]
     # Largest batch per inference call: beyond it a CPU gets slower per chip (measured).
     max_batch = 16
+    # The ONNX Runtime session that runs the chips (None: not on ONNX Runtime), for warm-up.
+    session = None
 
     def __init__(self, mirror: bool = False) -> None:
         # Average each face's vector with that of its horizontally flipped chip.

@@ -17,6 +17,7 @@ import numpy as np
 
 from facegrid.index.collection import Collection
 from facegrid.index.errors import CollectionNotFound, VectorError
+from facegrid.index.gpu import IndexSettings
 
 from ..store.photos import LibraryStore
 from .errors import WrongCollectionKind
@@ -62,8 +63,9 @@ class CollectionStats:
 class Collections:
     """FAISS collections by name, with the settings Redis holds for them."""
 
-    def __init__(self, store: LibraryStore) -> None:
+    def __init__(self, store: LibraryStore, index_settings: IndexSettings = IndexSettings()) -> None:
         self.store = store
+        self.index_settings = index_settings  # GPU or CPU FAISS, for the collections and k-means over them
         self._vectors: dict[str, Collection] = {}
         self._info: dict[str, CollectionInfo] = {}
         self.lock = threading.Lock()  # guards the registry and every multi-step Redis change
@@ -89,7 +91,7 @@ class Collections:
     def _register(self, name: str, settings: dict) -> CollectionInfo:
         info = self._info[name] = CollectionInfo(name, settings["model"], int(settings["dim"]))
         if name not in self._vectors or self._vectors[name].dim != info.dim:
-            self._vectors[name] = Collection(name, info.dim)
+            self._vectors[name] = Collection(name, info.dim, self.index_settings)
         return info
 
     def _lookup(self, name: str) -> CollectionInfo | None:

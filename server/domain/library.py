@@ -216,7 +216,8 @@ class Library:
         if k is not None and not 1 <= k <= most:
             raise VectorError(f"k must be between 1 and {most} (at least {MIN_PER_CLUSTER} vectors per cluster: "
                               f"{len(ids)} vectors), got {k}")
-        return ids, kmeans(vectors, k or min(choose_k(len(ids)), most), iterations=iterations)
+        return ids, kmeans(vectors, k or min(choose_k(len(ids)), most), iterations=iterations,
+                           settings=self.collections.index_settings)
 
     def stats(self, collection: str) -> CollectionStats:
         """Photos and faces of a face collection; vectors of a plain-vector one."""
