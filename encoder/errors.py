@@ -31,3 +31,7 @@ class ModelWeightsMissing(ModelError):
 
 class WorkerDied(EncoderError):
     """An embedding worker process died (out of memory, or a decoder crash) with this work in flight."""
+
+
+class QueueFull(EncoderError):
+    """A model's batching queue holds as many items as it may: the caller should back off and retry."""

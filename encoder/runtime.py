@@ -18,10 +18,16 @@ class EncoderSettings:
     cache_dir: Path = field(default_factory=lambda: data_dir() / "cache")  # converted graphs under models/
     device: str = "auto"  # "auto": CUDA when onnxruntime-gpu sees a GPU; "cpu" forces the CPU
     threads: int = 0  # ONNX Runtime intra-op threads per session; 0: every core
+    # Batching across callers (encoder/batcher.py): at most batch_max items a model run (0: no batcher, each
+    # caller runs the model itself), waiting up to batch_wait_ms for more after the first, batch_queue items queued.
+    batch_max: int = 0
+    batch_wait_ms: float = 0.0
+    batch_queue: int = 1024
 
     def single_threaded(self) -> "EncoderSettings":
-        """The same, one thread a session (worker processes: the pool gives the parallelism)."""
-        return replace(self, threads=1)
+        """The same, one thread a session and no batcher (worker processes: the pool gives the parallelism,
+        and one process has one caller, so nothing to batch across)."""
+        return replace(self, threads=1, batch_max=0)
 
     def models_dir(self) -> Path:
         path = Path(self.cache_dir) / "models"

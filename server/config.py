@@ -39,6 +39,14 @@ class Settings:
     index_workers: int = field(default_factory=lambda: int(_env("INDEX_WORKERS", "0")))  # embedding processes; 0: one per core
     device: str = field(default_factory=lambda: _env("DEVICE", "auto"))  # auto: CUDA when present; cpu
     threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # ONNX Runtime threads of the serving models; 0: all cores
+    # Batching across callers (encoder/batcher.py, docs/benchmarks.md for how the defaults were measured): concurrent
+    # requests share model runs of up to batch_max items (0: no batcher), gathered for up to batch_wait_ms after the
+    # first; beyond batch_queue items waiting a call is refused (RESOURCE_EXHAUSTED). batch_threads: ONNX Runtime
+    # threads of each batched model part (0: all cores).
+    batch_max: int = field(default_factory=lambda: int(_env("BATCH_MAX", "16")))
+    batch_wait_ms: float = field(default_factory=lambda: float(_env("BATCH_WAIT_MS", "0")))
+    batch_queue: int = field(default_factory=lambda: int(_env("BATCH_QUEUE", "1024")))
+    batch_threads: int = field(default_factory=lambda: int(_env("BATCH_THREADS", "0")))
     # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464); empty: no metrics endpoint.
     metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
     # TLS: PEM files; with client_ca, clients must present a certificate it signed (mutual TLS).
@@ -73,9 +81,14 @@ class Settings:
         return found[0], found[1], self.client_ca or found[2]
 
     def encoder(self) -> EncoderSettings:
-        """What the encoder needs: its cache under this data directory, the device and thread count."""
+        """What the encoder needs: its cache under this data directory, the device, thread count and batching.
+
+        With batching on, the serving models' sessions are run by their batchers only, with batch_threads each.
+        """
         cache = Path(self.cache_dir).expanduser() if self.cache_dir else self.data_dir / "cache"
-        return EncoderSettings(cache_dir=cache, device=self.device, threads=self.threads)
+        threads = self.batch_threads if self.batch_max > 0 else self.threads
+        return EncoderSettings(cache_dir=cache, device=self.device, threads=threads, batch_max=self.batch_max,
+                               batch_wait_ms=self.batch_wait_ms, batch_queue=self.batch_queue)
 
     def probe_rules(self) -> ProbeRules:
         """The rule gate probes are held to."""

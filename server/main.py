@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from facegrid.encoder.batcher import live_batchers
 from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.index.calibration import load_calibration
@@ -76,6 +77,7 @@ class Running:
     background: BackgroundWrites | None = None  # audit entries, key use times
     feed: ChangeFeed | None = None
     watchdog: RedisWatchdog | None = None
+    pipelines: Pipelines | None = None  # their models' batchers are stopped last
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -92,6 +94,8 @@ class Running:
             self.background.stop()
         if self.embedded is not None:
             self.embedded.stop()
+        if self.pipelines is not None:
+            self.pipelines.close()
 
 
 def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | None, str]:
@@ -152,6 +156,7 @@ def start(settings: Settings) -> Running:
     metrics.watch(
         sizes=lambda: {"subjects": gate.subjects.count(), **{f"collection:{n}": collections.get(n).count() for n in collections.names()}},
         redis_up=lambda: bool(metadata.redis.ping()),
+        batchers=lambda: [b.stats() for b in live_batchers()],
     )
     message_bytes = settings.max_message_mb * 1024 * 1024
     # Streams and long calls have caps and threads of their own: gate calls always find one of `workers`.
@@ -187,7 +192,7 @@ def start(settings: Settings) -> Running:
     watchdog.start()
     metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
     return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
-                   feed, watchdog)
+                   feed, watchdog, pipelines)
 
 
 def serve(settings: Settings) -> int:

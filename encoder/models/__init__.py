@@ -63,14 +63,19 @@ def _single(name: str, mirror: bool, settings: EncoderSettings | None) -> FaceMo
 
 
 def load_model(name: str = DEFAULT_MODEL, mirror: bool | None = None, settings: EncoderSettings | None = None) -> FaceModel:
-    """A ready model by name; `mirror=None` keeps each part's default; settings: cache folder, device, threads."""
+    """A ready model by name; `mirror=None` keeps each part's default; settings: cache folder, device, threads,
+    and batching across callers (a batcher per part when settings.batch_max > 0)."""
     mirrors = mirror_settings(name, mirror)
     parts = [_single(part, mirrors[part], settings) for part in mirrors]
     if len(parts) == 1:
-        return parts[0]
-    from .fused import FusedModel
+        model = parts[0]
+    else:
+        from .fused import FusedModel
 
-    return FusedModel(name, parts, [FUSED_WEIGHTS[p.name] for p in parts])
+        model = FusedModel(name, parts, [FUSED_WEIGHTS[p.name] for p in parts])
+    if settings is not None:
+        model.use_batching(settings)
+    return model
 
 
 __all__ = ["DEFAULT_MODEL", "FaceModel", "l2_normalise", "load_model", "mirror_settings", "model_dim", "model_names"]

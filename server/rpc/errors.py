@@ -9,7 +9,7 @@ import time
 import grpc
 import redis
 
-from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, UnknownModel, WorkerDied
+from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, QueueFull, UnknownModel, WorkerDied
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
@@ -25,6 +25,7 @@ log = logging.getLogger("facegrid.server")
 STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (WorkerDied, grpc.StatusCode.UNAVAILABLE),  # retryable: a new worker takes the photo
     (ImageTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),  # a model's batching queue is full: back off and retry
     (ImageError, grpc.StatusCode.INVALID_ARGUMENT),
     (UnknownModel, grpc.StatusCode.INVALID_ARGUMENT),
     (ModelError, grpc.StatusCode.FAILED_PRECONDITION),
