@@ -55,6 +55,7 @@ class _Run:
     items: int
     seconds: float
     misrouted: int
+    cpu_seconds: float  # this process's CPU time in the window: per item, it shows cost apart from other load
 
 
 def face_chips(data: str | Path | None, count: int, model) -> list:
@@ -113,16 +114,16 @@ def drive(embed: Callable[[Any], np.ndarray], inputs: Sequence[Any], answers: Se
     for thread in threads:
         thread.start()
     warm.wait()
-    opened = time.perf_counter()
+    opened, cpu = time.perf_counter(), time.process_time()
     time.sleep(seconds)
     while min_calls and state["next"] - concurrency < min_calls:
         time.sleep(0.05)
-    closed = time.perf_counter()
+    closed, cpu = time.perf_counter(), time.process_time() - cpu
     stop.set()
     for thread in threads:
         thread.join()
     inside = [end - start for start, end in calls if opened <= end <= closed]
-    return _Run(inside, len(inside), closed - opened, state["misrouted"])
+    return _Run(inside, len(inside), closed - opened, state["misrouted"], cpu)
 
 
 def face_case(name: str, chips: list, unbatched_model, batched_model) -> Case:
@@ -191,7 +192,7 @@ def bench_case(case: Case, concurrencies: Sequence[int], seconds: float, progres
     for x in case.inputs[:4]:  # warm-up of the batched path (first runs at a new batch size are slow)
         case.batched(x)
     report: dict = {"model": case.model, "modality": case.modality, "inputs": len(case.inputs), "items_per_s": {},
-                    "p50_ms": {}, "p99_ms": {}, "mean_batch": {}, "calls": 0, "misrouted": 0}
+                    "p50_ms": {}, "p99_ms": {}, "cpu_ms_per_item": {}, "mean_batch": {}, "calls": 0, "misrouted": 0}
     for concurrency in concurrencies:
         # Rounds alternate the two ways (AB BA AB ...): load from other processes on a shared machine then
         # falls on both alike instead of on whichever ran during a busy spell.
@@ -213,13 +214,15 @@ def bench_case(case: Case, concurrencies: Sequence[int], seconds: float, progres
             report["items_per_s"][key] = round(sum(r.items for r in done) / sum(r.seconds for r in done), 2)
             report["p50_ms"][key] = round(float(np.percentile(ms, 50)), 2)
             report["p99_ms"][key] = round(float(np.percentile(ms, 99)), 2)
+            report["cpu_ms_per_item"][key] = round(1000 * sum(r.cpu_seconds for r in done) / max(1, sum(r.items for r in done)), 2)
             if way == "batched":
                 report["mean_batch"][str(concurrency)] = round(items / batches, 2) if batches else 0.0
             wrong = sum(r.misrouted for r in done)
             report["calls"] += sum(r.items for r in done)
             report["misrouted"] += wrong
             progress(f"{case.model} {case.modality} x{concurrency:<3} {way:>9}: {report['items_per_s'][key]:8.2f} items/s, "
-                     f"p50 {report['p50_ms'][key]:7.2f} ms, p99 {report['p99_ms'][key]:7.2f} ms"
+                     f"p50 {report['p50_ms'][key]:7.2f} ms, p99 {report['p99_ms'][key]:7.2f} ms, "
+                     f"CPU {report['cpu_ms_per_item'][key]:6.2f} ms/item"
                      + (f", mean batch {report['mean_batch'][str(concurrency)]}" if way == "batched" else "")
                      + (f", MISROUTED {wrong}" if wrong else ""))
         report[f"batched_vs_unbatched_{concurrency}"] = _ratio(report["items_per_s"][f"batched_{concurrency}"],
