@@ -11,7 +11,8 @@
   by default (an IVF kNN graph at this size) and with the exact graph, and the share of
   the exact graph's pairs the IVF graph keeps.
 - Search: 1M x 128 vectors, exact search at batch 1 against a numpy matrix-vector scan
-  (the two alternate query by query; medians).
+  (the two alternate query by query; medians); then 1M whole-photo vectors (512-d) against
+  1M face vectors (256-d) the same way (`bench_photo_search`).
 """
 
 from __future__ import annotations
@@ -136,4 +137,16 @@ def bench_index(data: str | Path | None, images: int, model: str, workers: int |
         figures = part()
         progress(f"{part.__name__.removeprefix('bench_')}: {figures}")
         report.update(figures)
+    report["photo_search"] = bench_photo_search()
+    progress(f"photo search: {report['photo_search']}")
     return report
+
+
+def bench_photo_search(n: int = 1_000_000, queries: int = 50) -> dict:
+    """Whole-photo vectors (512-d, a ViT-B/32 tower's) against face vectors (256-d, fused), 1M each, same run:
+    the same exact index, so photo search costs what its dimension costs, near the numpy scan."""
+    faces = bench_search(n, 256, queries)
+    photos = bench_search(n, 512, queries)
+    return {"vectors": n, "face_256d_ms": faces["search_ms"], "photo_512d_ms": photos["search_ms"],
+            "photo_numpy_scan_ms": photos["numpy_scan_ms"], "photo_vs_numpy_ratio": photos["search_vs_numpy_ratio"],
+            "photo_vs_face_ratio": round(photos["search_ms"] / faces["search_ms"], 2)}

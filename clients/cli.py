@@ -17,6 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from facegrid.encoder.models import DEFAULT_MODEL, model_names  # noqa: E402 - after the thread settings
 
 from .admin_commands import add_commands as add_admin_commands  # noqa: E402
+from .embed_commands import add_commands as add_embed_commands  # noqa: E402
 from .gate_commands import add_commands as add_gate_commands  # noqa: E402
 from .library_commands import add_commands as add_library_commands  # noqa: E402
 
@@ -299,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_gate_commands(commands)
     add_library_commands(commands)
     add_admin_commands(commands)
+    add_embed_commands(commands)
 
     faces = commands.add_parser("faces", help="find and embed every face in photos")
     faces.add_argument("photos", nargs="+", metavar="PHOTO")

@@ -49,7 +49,7 @@ def cmd_serve(args) -> int:
         address=args.address, data_dir=args.data_dir, redis_url=args.redis_url, model=args.model, target_far=args.target_far,
         metrics_address=args.metrics_address,
         tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca, insecure=args.insecure or None,
-        audit_retention_days=args.audit_retention_days,
+        audit_retention_days=args.audit_retention_days, models_dir=args.models_dir,
     )
     return serve(settings)
 
@@ -166,6 +166,7 @@ def add_commands(commands) -> None:
     serve.add_argument("--insecure", action="store_true",
                        help="listen beyond loopback although no API key exists (calls need no key until one is made)")
     serve.add_argument("--audit-retention-days", type=float, help="keep audit entries this long (default 30)")
+    serve.add_argument("--models-dir", help="model folders to serve, one per model (default: FACEGRID_MODELS_DIR or <data-dir>/models)")
     serve.set_defaults(run=cmd_serve)
 
     enroll = commands.add_parser("enroll", help="add photos of a person")

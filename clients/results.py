@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -157,3 +159,29 @@ def decode_details(error) -> list:
         else:
             decoded.append(detail)  # left packed: a kind this client does not know
     return decoded
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model the server can run: its modalities ("face", or towers such as "image" and "text") and space."""
+
+    name: str
+    modalities: tuple[str, ...]
+    dim: int
+    metric: str
+    is_default: bool
+    source: str  # "shipped", or "folder" for an operator-supplied model folder
+
+    @classmethod
+    def from_message(cls, m) -> "ModelInfo":
+        return cls(m.name, tuple(m.modalities) or (m.modality,), m.dim, m.metric, m.is_default, m.source or "shipped")
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A vector of one photo or text; `truncated` when the text was cut to the model's context length."""
+
+    vector: np.ndarray  # (dim,) float32, unit length
+    model: str
+    truncated: bool = False
+    id: str = ""

@@ -17,7 +17,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
 
 import grpc
 from google.rpc import error_details_pb2
@@ -25,7 +27,7 @@ from google.rpc import error_details_pb2
 from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
                          index_pb2_grpc)
 
-from .results import EnrollResult, PhotoOutcome, ProbeRefusal, Quality, SearchResult, Stats, decode_details, issue_name
+from .results import Embedding, EnrollResult, ModelInfo, PhotoOutcome, ProbeRefusal, Quality, SearchResult, Stats, decode_details, issue_name
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -64,6 +66,14 @@ class TLS:
                                             certificate_chain=pem(self.cert))
 
 
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _code_of(number: int) -> grpc.StatusCode:
+    """The status code of a google.rpc.Code number (UNKNOWN for one gRPC does not know)."""
+    return _CODES.get(number, grpc.StatusCode.UNKNOWN)
+
+
 class FacegridError(Exception):
     """A call the server refused or could not answer: `code` is the gRPC status, `message` its reason.
 
@@ -72,11 +82,12 @@ class FacegridError(Exception):
     "NO_USABLE_PHOTO"), `outcomes` every photo's outcome of a refused Enroll, `refusal` a refused probe's face.
     """
 
-    def __init__(self, code: grpc.StatusCode, message: str, details: list | None = None) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, details: list | None = None, item_id: str = "") -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
         self.details = details or []
+        self.item_id = item_id  # the item of a stream that failed (embed_many)
 
     @classmethod
     def from_rpc(cls, error: grpc.RpcError) -> "FacegridError":
@@ -373,8 +384,42 @@ class Facegrid:
         """Every face in a photo with its vector."""
         return self._call(self._encoder.Embed, encoder_pb2.EmbedRequest(photo=_photo(photo), model=model))
 
-    def models(self) -> list[encoder_pb2.ModelInfo]:
-        return list(self._call(self._encoder.ListModels, encoder_pb2.ListModelsRequest()).models)
+    def embed_photo(self, photo: bytes | str | Path, model: str) -> Embedding:
+        """One whole-photo vector with a model's image tower."""
+        reply = self._call(self._encoder.EmbedPhoto, encoder_pb2.EmbedPhotoRequest(photo=_photo(photo), model=model))
+        return Embedding(np.asarray(reply.vector, np.float32), reply.model)
+
+    def embed_text(self, texts: str | Sequence[str], model: str) -> list[Embedding]:
+        """One vector per text with a model's text tower (each marked when it was cut to the context length)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        request = encoder_pb2.EmbedTextRequest(texts=[t.encode("utf-8") for t in texts], model=model)
+        reply = self._call(self._encoder.EmbedText, request)
+        return [Embedding(np.asarray(v.vector, np.float32), reply.model, v.truncated) for v in reply.vectors]
+
+    def embed_many(self, items: Iterable[tuple[str, str, str, bytes | str | Path]]) -> Iterator[Embedding | FacegridError]:
+        """Many (id, model, kind, input) over one stream, kind "photo" or "text"; results in order, an
+        item's failure as a FacegridError in its place (the stream goes on)."""
+        def requests():
+            for item_id, model, kind, value in items:
+                if kind == "text":
+                    yield encoder_pb2.EmbedItem(id=item_id, model=model, text=str(value).encode("utf-8"))
+                elif kind == "photo":
+                    yield encoder_pb2.EmbedItem(id=item_id, model=model, photo=_photo(value))
+                else:
+                    raise ValueError(f"kind must be 'photo' or 'text', got {kind!r}")
+
+        try:
+            for result in self._encoder.EmbedStream(requests(), metadata=self._metadata):
+                if result.error_code:
+                    yield FacegridError(_code_of(result.error_code), result.error, item_id=result.id)
+                else:
+                    yield Embedding(np.asarray(result.vector, np.float32), result.model, result.truncated, result.id)
+        except grpc.RpcError as error:
+            raise FacegridError.from_rpc(error) from None
+
+    def models(self) -> list[ModelInfo]:
+        """Every model the server can run, with its modalities and dimension."""
+        return [ModelInfo.from_message(m) for m in self._call(self._encoder.ListModels, encoder_pb2.ListModelsRequest()).models]
 
     # --- administration (scope admin) -------------------------------------------------------
 

@@ -228,3 +228,9 @@ def batched(run: Callable[[np.ndarray], np.ndarray], settings: EncoderSettings, 
         return run
     limit = min(settings.batch_max, max_batch) if max_batch else settings.batch_max
     return Batcher(run, name=name, max_batch=limit, max_wait_ms=settings.batch_wait_ms, max_queue=settings.batch_queue)
+
+
+def batcher_wrap(settings: EncoderSettings) -> Callable[[str, Callable[[np.ndarray], np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
+    """A `(name, run) -> run` wrapper (what TowerModel and ModelRegistry take) putting a batcher per `settings`
+    in front of each run; the runs themselves where batching is off."""
+    return lambda name, run: batched(run, settings, name)

@@ -33,5 +33,17 @@ class WorkerDied(EncoderError):
     """An embedding worker process died (out of memory, or a decoder crash) with this work in flight."""
 
 
+class MissingModality(ModelError):
+    """The model has no tower for the modality asked for (a face model asked for text, say)."""
+
+
+class BadModelFolder(ModelError):
+    """A model folder's card, preprocessing, tokenizer or ONNX file is missing or cannot be read."""
+
+
+class BadText(EncoderError):
+    """Text that cannot be embedded: not a string, or not valid UTF-8."""
+
+
 class QueueFull(EncoderError):
-    """A model's batching queue holds as many items as it may: the caller should back off and retry."""
+    """The batcher's queue is full: the server is past what it can take; try again shortly."""

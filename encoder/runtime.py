@@ -18,6 +18,8 @@ class EncoderSettings:
     cache_dir: Path = field(default_factory=lambda: data_dir() / "cache")  # converted graphs under models/
     device: str = "auto"  # "auto": CUDA when onnxruntime-gpu sees a GPU; "cpu" forces the CPU
     threads: int = 0  # ONNX Runtime intra-op threads per session; 0: every core
+    # Operator-supplied model folders (one per model: Immich's CLIP layout, or what `facegrid models import` writes).
+    models_dir: Path = field(default_factory=lambda: data_dir() / "models")
     # Batching across callers (encoder/batcher.py): at most batch_max items a model run (0: no batcher, each
     # caller runs the model itself), waiting up to batch_wait_ms for more after the first, batch_queue items queued.
     batch_max: int = 0
@@ -29,7 +31,8 @@ class EncoderSettings:
         and one process has one caller, so nothing to batch across)."""
         return replace(self, threads=1, batch_max=0)
 
-    def models_dir(self) -> Path:
+    def converted_dir(self) -> Path:
+        """Where graphs converted from shipped weights are cached."""
         path = Path(self.cache_dir) / "models"
         path.mkdir(parents=True, exist_ok=True)
         return path

@@ -39,7 +39,7 @@ def convert_yunet(path: Path) -> bytes:
 
 
 def cached_yunet(settings: EncoderSettings | None = None) -> Path:
-    folder = (settings or EncoderSettings()).models_dir()
+    folder = (settings or EncoderSettings()).converted_dir()
     return cached_graph(opencv_zoo_model(YUNET_FILE), f"yunet-{CONVERSION}", convert_yunet, folder)
 
 

@@ -24,6 +24,8 @@ class Settings:
     data_dir: Path = field(default_factory=data_dir)
     # Converted model graphs; empty: <data_dir>/cache. Servers on one machine may share one.
     cache_dir: str = field(default_factory=lambda: _env("CACHE_DIR", ""))
+    # Model folders found at start (Immich's CLIP layout, `facegrid models import`); empty: <data_dir>/models.
+    models_dir: str = field(default_factory=lambda: _env("MODELS_DIR", ""))
     # Empty: start the embedded Redis (Valkey) in the data directory.
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))
     # Seconds to wait at start for a Redis that does not answer yet (one loading its data is waited for however long).
@@ -86,9 +88,10 @@ class Settings:
         With batching on, the serving models' sessions are run by their batchers only, with batch_threads each.
         """
         cache = Path(self.cache_dir).expanduser() if self.cache_dir else self.data_dir / "cache"
+        models = Path(self.models_dir).expanduser() if self.models_dir else self.data_dir / "models"
         threads = self.batch_threads if self.batch_max > 0 else self.threads
-        return EncoderSettings(cache_dir=cache, device=self.device, threads=threads, batch_max=self.batch_max,
-                               batch_wait_ms=self.batch_wait_ms, batch_queue=self.batch_queue)
+        return EncoderSettings(cache_dir=cache, device=self.device, threads=threads, models_dir=models,
+                               batch_max=self.batch_max, batch_wait_ms=self.batch_wait_ms, batch_queue=self.batch_queue)
 
     def probe_rules(self) -> ProbeRules:
         """The rule gate probes are held to."""

@@ -14,15 +14,17 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from facegrid.encoder.batcher import live_batchers
+from facegrid.encoder.batcher import batcher_wrap, live_batchers
 from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.pipeline import FacePipeline
+from facegrid.encoder.towers.registry import ModelRegistry
 from facegrid.index.calibration import load_calibration
 from facegrid.index.identify import Policy
 from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
 from .config import Settings
 from .domain.collections import Collections
+from .domain.embedding import Embedder
 from .domain.gate import Gate
 from .domain.group_assignment import GroupAssigner
 from .domain.keys import KeyRing, Keys
@@ -139,6 +141,9 @@ def start(settings: Settings) -> Running:
     encoder = settings.encoder()
     pipeline = FacePipeline(settings.model, settings.detector, limits, settings=encoder)
     pipelines = Pipelines(pipeline, settings.detector, limits, encoder)
+    registry = ModelRegistry(encoder, wrap=batcher_wrap(encoder), default_face_model=pipeline.model.name)
+    registry.load()  # every model folder now: a broken one is named in the log and in ListModels, the rest serve
+    embedder = Embedder(pipelines, registry, limits)
     calibration = load_calibration(settings.model)
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
     gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules())
@@ -161,7 +166,7 @@ def start(settings: Settings) -> Running:
     message_bytes = settings.max_message_mb * 1024 * 1024
     # Streams and long calls have caps and threads of their own: gate calls always find one of `workers`.
     classes = {
-        STREAMS: CallClass("IndexPhotos streams", settings.max_streams, "FACEGRID_MAX_STREAMS"),
+        STREAMS: CallClass("IndexPhotos or EmbedStream streams", settings.max_streams, "FACEGRID_MAX_STREAMS"),
         LONG_CALLS: CallClass("Cluster or KMeans calls", settings.max_long_calls, "FACEGRID_MAX_LONG_CALLS"),
     }
     writes = BackgroundWrites(metadata.redis).start()
@@ -177,7 +182,7 @@ def start(settings: Settings) -> Running:
         ],
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_service, server)
-    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(pipelines), server)
+    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(embedder), server)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, metrics), server)
     index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics,
                                  budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None)

@@ -42,7 +42,8 @@ DOCUMENTED = {
         "IndexPhotos", "KnownPhotos", "Search", "Stats", "Cluster", "Groups", "Correct", "Undo", "KMeans",
         "CreateCollection", "AddVectors", "RemoveVectors")},
     "IndexService/Correct(name)": {"library", "enroll"},
-    "EncoderService/Embed": {"embed"}, "EncoderService/ListModels": {"embed"},
+    "EncoderService/Embed": {"embed"}, "EncoderService/ListModels": {"embed"}, "EncoderService/EmbedPhoto": {"embed"},
+    "EncoderService/EmbedText": {"embed"}, "EncoderService/EmbedStream": {"embed"},
     **{f"AdminService/{m}": {"admin"} for m in ("CreateKey", "ListKeys", "RevokeKey", "ListAudit")},
 }
 
@@ -69,6 +70,9 @@ REQUESTS = {
     "IndexService/RemoveVectors": index_pb2.RemoveVectorsRequest(collection="no-such", ids=[1]),
     "EncoderService/Embed": encoder_pb2.EmbedRequest(),
     "EncoderService/ListModels": encoder_pb2.ListModelsRequest(),
+    "EncoderService/EmbedPhoto": encoder_pb2.EmbedPhotoRequest(),
+    "EncoderService/EmbedText": encoder_pb2.EmbedTextRequest(),
+    "EncoderService/EmbedStream": [encoder_pb2.EmbedItem(id="a")],
     "AdminService/CreateKey": admin_pb2.CreateKeyRequest(name="", scopes=["gate"]),
     "AdminService/ListKeys": admin_pb2.ListKeysRequest(),
     "AdminService/RevokeKey": admin_pb2.RevokeKeyRequest(name="no-such-key"),

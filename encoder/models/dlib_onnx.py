@@ -226,7 +226,7 @@ def _sha256(path: Path) -> str:
 def cached_dlib_onnx(dat_path: Path | None = None, folder: Path | None = None) -> Path:
     """Path of the ONNX file for `dat_path` (default: the shipped model), built on first use."""
     dat_path = Path(dat_path) if dat_path is not None else dlib_model(DAT_NAME)
-    folder = Path(folder) if folder is not None else EncoderSettings().models_dir()
+    folder = Path(folder) if folder is not None else EncoderSettings().converted_dir()
     target = folder / f"dlib_resnet_v1-g{GRAPH_VERSION}-{_sha256(dat_path)[:16]}.onnx"
     if target.is_file():
         return target

@@ -26,7 +26,7 @@ class DlibResNet(FaceModel):
         super().__init__(mirror=mirror)
         settings = settings or EncoderSettings()
         self._chipper = DlibChipper(size=150, padding=0.25)
-        self._session = runtime.settings_session(cached_dlib_onnx(folder=settings.models_dir()), settings)
+        self._session = runtime.settings_session(cached_dlib_onnx(folder=settings.converted_dir()), settings)
         self._input = self._session.get_inputs()[0].name
 
     def chip(self, image: np.ndarray, detection: Detection) -> np.ndarray:

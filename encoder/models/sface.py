@@ -72,7 +72,7 @@ def convert_sface(path: Path) -> bytes:
 
 def cached_sface(settings: EncoderSettings | None = None) -> Path:
     """Path of the converted SFace graph, built on first use and cached by source hash."""
-    folder = (settings or EncoderSettings()).models_dir()
+    folder = (settings or EncoderSettings()).converted_dir()
     return cached_graph(opencv_zoo_model(SFACE_FILE), f"sface-{CONVERSION}", convert_sface, folder)
 
 

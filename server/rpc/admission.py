@@ -20,6 +20,7 @@ LONG_CALLS = "long calls"
 # Full method names -> their class. Calls not named here are short and share the `workers` threads.
 CLASS_OF = {
     "/facegrid.v1.IndexService/IndexPhotos": STREAMS,
+    "/facegrid.v1.EncoderService/EmbedStream": STREAMS,
     "/facegrid.v1.IndexService/Cluster": LONG_CALLS,
     "/facegrid.v1.IndexService/KMeans": LONG_CALLS,
 }

@@ -1,34 +1,96 @@
-"""gRPC EncoderService: photo bytes in, faces with vectors out."""
+"""gRPC EncoderService: faces, whole photos and texts in, vectors out (the caller's own input only)."""
 
 from __future__ import annotations
 
-from facegrid.encoder.models import model_dim, model_names
+from typing import Iterator
+
+from facegrid.encoder.errors import EncoderError
 from facegrid.v1 import encoder_pb2, encoder_pb2_grpc
 
-from ..domain.pipelines import Pipelines
+from ..domain.embedding import Embedder
 from . import messages
-from .errors import BadRequest, grpc_errors
+from .errors import BadRequest, grpc_errors, status_of
 
 
 class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
-    """Embeds faces with any registered model; pipelines are built on first use and kept."""
+    """Embeds with any model the server holds; every model's inference goes through its batcher."""
 
-    def __init__(self, pipelines: Pipelines) -> None:
-        self.pipelines = pipelines
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
 
     @grpc_errors
     def Embed(self, request: encoder_pb2.EmbedRequest, context) -> encoder_pb2.EmbedResponse:
         if not request.photo:
             raise BadRequest("photo is empty")
-        pipeline = self.pipelines.get(request.model)
-        faces = pipeline.faces(request.photo)
-        return encoder_pb2.EmbedResponse(faces=[messages.face(f) for f in faces], model=pipeline.model.name)
+        faces, model = self.embedder.faces(request.photo, request.model)
+        return encoder_pb2.EmbedResponse(faces=[messages.face(f) for f in faces], model=model)
+
+    @grpc_errors
+    def EmbedPhoto(self, request: encoder_pb2.EmbedPhotoRequest, context) -> encoder_pb2.EmbedPhotoResponse:
+        if not request.photo:
+            raise BadRequest("photo is empty")
+        if not request.model:
+            raise BadRequest("model is empty: name a model with an image tower (ListModels)")
+        found = self.embedder.photo(request.photo, request.model)
+        return encoder_pb2.EmbedPhotoResponse(vector=found.vector.tolist(), model=found.model)
+
+    @grpc_errors
+    def EmbedText(self, request: encoder_pb2.EmbedTextRequest, context) -> encoder_pb2.EmbedTextResponse:
+        if not request.model:
+            raise BadRequest("model is empty: name a model with a text tower (ListModels)")
+        texts = self.embedder.texts(list(request.texts), request.model)
+        model = self.embedder.tower_model(request.model)
+        _say_truncated(context, texts.truncated)
+        return encoder_pb2.EmbedTextResponse(
+            vectors=[encoder_pb2.TextVector(vector=v.tolist(), truncated=t) for v, t in zip(texts.vectors, texts.truncated)],
+            model=model.name, context_length=model.tokenizer.context_length,
+        )
+
+    def EmbedStream(self, requests: Iterator[encoder_pb2.EmbedItem], context) -> Iterator[encoder_pb2.EmbedResult]:
+        """One result per item, in order; an item's error is in its result and the stream goes on."""
+        for item in requests:
+            yield self._item(item)
+
+    def _item(self, item: encoder_pb2.EmbedItem) -> encoder_pb2.EmbedResult:
+        result = encoder_pb2.EmbedResult(id=item.id, model=item.model)
+        try:
+            kind = item.WhichOneof("input")
+            if kind is None:
+                raise BadRequest("item has no photo, text or faces")
+            if kind != "faces" and not item.model:
+                raise BadRequest(f"model is empty: name a model with a{'n image' if kind == 'photo' else ' text'} tower")
+            if kind == "faces":
+                faces, result.model = self.embedder.faces(item.faces, item.model)
+                result.faces.extend(messages.face(f) for f in faces)
+            elif kind == "photo":
+                result.vector.extend(self.embedder.photo(item.photo, item.model).vector.tolist())
+            else:
+                texts = self.embedder.texts([item.text], item.model)
+                result.vector.extend(texts.vectors[0].tolist())
+                result.truncated = texts.truncated[0]
+        except (EncoderError, BadRequest, LookupError, ValueError) as error:
+            code = status_of(error)
+            result.error_code, result.error = code.value[0], str(error)[:500]
+        return result
 
     @grpc_errors
     def ListModels(self, request, context) -> encoder_pb2.ListModelsResponse:
-        default = self.pipelines.default.model.name
         listed = [
-            encoder_pb2.ModelInfo(name=n, modality="face", dim=model_dim(n), metric="cosine", is_default=n == default)
-            for n in model_names()
+            encoder_pb2.ModelInfo(name=e.name, modality=e.modalities[0], modalities=list(e.modalities), dim=e.dim,
+                                  metric=e.metric, is_default=e.is_default,
+                                  source="shipped" if e.source == "shipped" else "folder")
+            for e in self.embedder.models()
         ]
-        return encoder_pb2.ListModelsResponse(models=listed)
+        models_dir = str(self.embedder.registry.settings.models_dir)
+        # Folder problems, with the models directory left out of the paths: callers need not learn server paths.
+        broken = [f"{folder.replace(models_dir, '<models>')}: {error.replace(models_dir, '<models>')}"
+                  for folder, error in sorted(self.embedder.registry.broken.items())]
+        return encoder_pb2.ListModelsResponse(models=listed, broken=broken)
+
+
+def _say_truncated(context, truncated: list[bool]) -> None:
+    """Tell the caller in trailing metadata too, so a plain client sees that texts were cut."""
+    cut = sum(truncated)
+    if cut and context is not None:
+        context.set_trailing_metadata((("facegrid-truncated", str(cut)),))
+

@@ -9,7 +9,8 @@ import time
 import grpc
 import redis
 
-from facegrid.encoder.errors import ImageTooLarge, ImageError, ModelError, QueueFull, UnknownModel, WorkerDied
+from facegrid.encoder.errors import (BadText, ImageTooLarge, ImageError, MissingModality, ModelError, QueueFull, UnknownModel,
+                                     WorkerDied)
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
@@ -25,9 +26,11 @@ log = logging.getLogger("facegrid.server")
 STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (WorkerDied, grpc.StatusCode.UNAVAILABLE),  # retryable: a new worker takes the photo
     (ImageTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),  # a model's batching queue is full: back off and retry
     (ImageError, grpc.StatusCode.INVALID_ARGUMENT),
     (UnknownModel, grpc.StatusCode.INVALID_ARGUMENT),
+    (MissingModality, grpc.StatusCode.INVALID_ARGUMENT),  # asked a model for a tower it does not have
+    (BadText, grpc.StatusCode.INVALID_ARGUMENT),
+    (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),  # the batcher's queue: past what the server can take now
     (ModelError, grpc.StatusCode.FAILED_PRECONDITION),
     (InvalidSubjectId, grpc.StatusCode.INVALID_ARGUMENT),
     (VectorError, grpc.StatusCode.INVALID_ARGUMENT),

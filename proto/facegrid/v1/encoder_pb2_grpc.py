@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class EncoderServiceStub:
-    """Detects, aligns and embeds every face in a photo. Scope `embed` (API key as call metadata, see admin.proto).
+    """Embeds what callers send, with any model the server holds: a face model embeds every face of a photo, a
+    model of towers (CLIP-style: image, text, ...) embeds whole photos and texts into one space. Vectors are of
+    the caller's own input; no call returns stored vectors. Scope `embed` (API key as call metadata, see admin.proto).
+    Calls from every caller are batched together in front of each model: RESOURCE_EXHAUSTED when its queue is full.
     """
 
     def __init__(self, channel):
@@ -40,6 +43,21 @@ class EncoderServiceStub:
                 request_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedRequest.SerializeToString,
                 response_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedResponse.FromString,
                 _registered_method=True)
+        self.EmbedPhoto = channel.unary_unary(
+                '/facegrid.v1.EncoderService/EmbedPhoto',
+                request_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedPhotoRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedPhotoResponse.FromString,
+                _registered_method=True)
+        self.EmbedText = channel.unary_unary(
+                '/facegrid.v1.EncoderService/EmbedText',
+                request_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedTextRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedTextResponse.FromString,
+                _registered_method=True)
+        self.EmbedStream = channel.stream_stream(
+                '/facegrid.v1.EncoderService/EmbedStream',
+                request_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedItem.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedResult.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/facegrid.v1.EncoderService/ListModels',
                 request_serializer=facegrid_dot_v1_dot_encoder__pb2.ListModelsRequest.SerializeToString,
@@ -48,19 +66,46 @@ class EncoderServiceStub:
 
 
 class EncoderServiceServicer:
-    """Detects, aligns and embeds every face in a photo. Scope `embed` (API key as call metadata, see admin.proto).
+    """Embeds what callers send, with any model the server holds: a face model embeds every face of a photo, a
+    model of towers (CLIP-style: image, text, ...) embeds whole photos and texts into one space. Vectors are of
+    the caller's own input; no call returns stored vectors. Scope `embed` (API key as call metadata, see admin.proto).
+    Calls from every caller are batched together in front of each model: RESOURCE_EXHAUSTED when its queue is full.
     """
 
     def Embed(self, request, context):
-        """Every face in one photo (an empty list when there is none).
+        """Every face in one photo (an empty list when there is none), with a face model.
         INVALID_ARGUMENT: unreadable photo or unknown model; RESOURCE_EXHAUSTED: photo over the size limits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EmbedPhoto(self, request, context):
+        """One vector for a whole photo, with a model's image tower.
+        INVALID_ARGUMENT: unreadable photo, unknown model, or a model without an image tower.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EmbedText(self, request, context):
+        """One vector per text, with a model's text tower; texts over the context length are cut as the reference
+        tokenizer cuts them, and marked `truncated`. INVALID_ARGUMENT: text not UTF-8, no texts, over 256 texts,
+        unknown model or one without a text tower.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EmbedStream(self, request_iterator, context):
+        """Many items over one stream, answered in order; an item that fails gets its error and the stream goes on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModels(self, request, context):
-        """The models this server can run.
+        """The models this server can run, with their modalities.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -73,6 +118,21 @@ def add_EncoderServiceServicer_to_server(servicer, server):
                     servicer.Embed,
                     request_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedRequest.FromString,
                     response_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedResponse.SerializeToString,
+            ),
+            'EmbedPhoto': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmbedPhoto,
+                    request_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedPhotoRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedPhotoResponse.SerializeToString,
+            ),
+            'EmbedText': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmbedText,
+                    request_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedTextRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedTextResponse.SerializeToString,
+            ),
+            'EmbedStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.EmbedStream,
+                    request_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedItem.FromString,
+                    response_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedResult.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -88,7 +148,10 @@ def add_EncoderServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class EncoderService:
-    """Detects, aligns and embeds every face in a photo. Scope `embed` (API key as call metadata, see admin.proto).
+    """Embeds what callers send, with any model the server holds: a face model embeds every face of a photo, a
+    model of towers (CLIP-style: image, text, ...) embeds whole photos and texts into one space. Vectors are of
+    the caller's own input; no call returns stored vectors. Scope `embed` (API key as call metadata, see admin.proto).
+    Calls from every caller are batched together in front of each model: RESOURCE_EXHAUSTED when its queue is full.
     """
 
     @staticmethod
@@ -108,6 +171,87 @@ class EncoderService:
             '/facegrid.v1.EncoderService/Embed',
             facegrid_dot_v1_dot_encoder__pb2.EmbedRequest.SerializeToString,
             facegrid_dot_v1_dot_encoder__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmbedPhoto(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.EncoderService/EmbedPhoto',
+            facegrid_dot_v1_dot_encoder__pb2.EmbedPhotoRequest.SerializeToString,
+            facegrid_dot_v1_dot_encoder__pb2.EmbedPhotoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmbedText(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.EncoderService/EmbedText',
+            facegrid_dot_v1_dot_encoder__pb2.EmbedTextRequest.SerializeToString,
+            facegrid_dot_v1_dot_encoder__pb2.EmbedTextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmbedStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/facegrid.v1.EncoderService/EmbedStream',
+            facegrid_dot_v1_dot_encoder__pb2.EmbedItem.SerializeToString,
+            facegrid_dot_v1_dot_encoder__pb2.EmbedResult.FromString,
             options,
             channel_credentials,
             insecure,

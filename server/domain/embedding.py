@@ -1,0 +1,76 @@
+"""Embedding what callers send: faces with a face model, whole photos and texts with a model's towers.
+
+Decoding goes through the server's limits; the vectors are of the caller's own input, never stored ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facegrid.encoder.errors import BadText
+from facegrid.encoder.image import DecodeLimits, decode_image
+from facegrid.encoder.pipeline import Face
+from facegrid.encoder.towers.model import Texts, TowerModel
+from facegrid.encoder.towers.registry import ModelEntry, ModelRegistry
+
+from .pipelines import Pipelines
+
+MAX_TEXTS = 256  # texts per call: a call is one batch for the text tower
+MAX_TEXT_BYTES = 64 * 1024  # far beyond any context length; longer text is refused rather than tokenised
+
+
+@dataclass(frozen=True)
+class PhotoVector:
+    vector: np.ndarray  # (dim,) float32, unit length
+    model: str
+
+
+def decode_text(raw: bytes | str) -> str:
+    """A text from UTF-8 bytes (BadText when it is not UTF-8 or absurdly long)."""
+    if isinstance(raw, str):
+        return raw
+    if len(raw) > MAX_TEXT_BYTES:
+        raise BadText(f"text of {len(raw)} bytes is over {MAX_TEXT_BYTES}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadText(f"text is not valid UTF-8 (byte {error.start}: {error.reason})") from None
+
+
+class Embedder:
+    """Face pipelines and tower models behind one object, with the server's decode limits."""
+
+    def __init__(self, pipelines: Pipelines, registry: ModelRegistry, limits: DecodeLimits) -> None:
+        self.pipelines = pipelines
+        self.registry = registry
+        self.limits = limits
+
+    def faces(self, photo: bytes, model: str = "") -> tuple[list[Face], str]:
+        """Every face of a photo with a face model (the default for ""), and the model's name."""
+        pipeline = self.pipelines.get(model)
+        return pipeline.faces(photo), pipeline.model.name
+
+    def tower_model(self, name: str) -> TowerModel:
+        return self.registry.tower_model(name)
+
+    def photo(self, photo: bytes, model: str) -> PhotoVector:
+        """One whole-photo vector with a model's image tower."""
+        tower_model = self.registry.tower_model(model)
+        tower_model.require("image")  # before decoding: a model without the tower is the caller's mistake
+        image = decode_image(photo, self.limits)
+        return PhotoVector(tower_model.embed_images([image])[0], tower_model.name)
+
+    def texts(self, texts: list[bytes | str], model: str) -> Texts:
+        """Vectors of texts with a model's text tower, each marked when the tokenizer cut it."""
+        tower_model = self.registry.tower_model(model)
+        if len(texts) > MAX_TEXTS:
+            raise BadText(f"{len(texts)} texts in one call; at most {MAX_TEXTS} (use EmbedStream for more)")
+        tower_model.require("text")
+        if not texts:
+            raise BadText("no texts to embed")
+        return tower_model.embed_texts([decode_text(t) for t in texts])
+
+    def models(self) -> list[ModelEntry]:
+        return self.registry.entries()

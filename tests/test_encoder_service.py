@@ -1,0 +1,108 @@
+"""EncoderService over a real socket: whole photos, texts and streams with a model folder; its bad inputs."""
+
+from __future__ import annotations
+
+import shutil
+
+import grpc
+import numpy as np
+import pytest
+
+from facegrid.encoder.image import decode_image
+from facegrid.encoder.runtime import EncoderSettings
+from facegrid.encoder.towers.registry import ModelRegistry
+from facegrid.v1 import encoder_pb2
+from helpers import ServerProcess, facegrid, last_json
+
+
+@pytest.fixture(scope="module")
+def tower_server(clip_model_dir, tmp_path_factory):
+    models = tmp_path_factory.mktemp("served-models")
+    shutil.copytree(clip_model_dir, models / clip_model_dir.name)
+    broken = models / "broken"
+    shutil.copytree(clip_model_dir, broken)
+    (broken / "facegrid.json").write_text("{}")
+    server = ServerProcess(tmp_path_factory.mktemp("encoder-data"), args=["--models-dir", str(models)]).start()
+    registry = ModelRegistry(EncoderSettings(models_dir=models))
+    server.model = registry.tower_model(registry.load()[0])  # the same folder, loaded here: the reference
+    yield server
+    server.kill()
+
+
+def test_models_list_towers_and_name_broken_folders(tower_server):
+    model = tower_server.model
+    with tower_server.client() as client:
+        listed = {m.name: m for m in client.models()}
+        reply = client._call(client._encoder.ListModels, encoder_pb2.ListModelsRequest())
+    assert listed[model.name].modalities == ("image", "text") and listed[model.name].dim == model.dim
+    assert listed[model.name].source == "folder" and listed["fused"].modalities == ("face",)
+    assert len(reply.broken) == 1 and "facegrid.json" in reply.broken[0] and "/tmp" not in reply.broken[0]
+
+
+def test_photo_and_text_vectors_are_the_models_own(tower_server, faces_dir):
+    model = tower_server.model
+    photo = next((faces_dir / "deepface").glob("id*/*.jpg")).read_bytes()
+    texts = ["a dog on the beach", "", "两个人在海滩上 🌅", "sunset " * 200]
+    with tower_server.client() as client:
+        served = client.embed_photo(photo, model.name)
+        embedded = client.embed_text(texts, model.name)
+    assert np.abs(served.vector - model.embed_images([decode_image(photo)])[0]).max() < 1e-5
+    local = model.embed_texts(texts)
+    assert np.abs(np.stack([e.vector for e in embedded]) - local.vectors).max() < 1e-5
+    assert [e.truncated for e in embedded] == [False, False, False, True]
+
+
+def test_bad_inputs_are_invalid_argument_and_the_server_goes_on(tower_server, faces_dir):
+    model = tower_server.model.name
+    photo = next((faces_dir / "deepface").glob("id*/*.jpg")).read_bytes()
+    with tower_server.client() as client:
+        encoder = client._encoder
+        not_utf8 = encoder_pb2.EmbedTextRequest(texts=[b"\xff\xfe bad"], model=model)
+        for request, method in [
+            (not_utf8, encoder.EmbedText),
+            (encoder_pb2.EmbedTextRequest(texts=[], model=model), encoder.EmbedText),
+            (encoder_pb2.EmbedTextRequest(texts=[b"x"], model="fused"), encoder.EmbedText),  # a face model has no text tower
+            (encoder_pb2.EmbedTextRequest(texts=[b"x"], model="nope"), encoder.EmbedText),
+            (encoder_pb2.EmbedTextRequest(texts=[b"x"] * 257, model=model), encoder.EmbedText),
+            (encoder_pb2.EmbedPhotoRequest(photo=b"not a photo", model=model), encoder.EmbedPhoto),
+            (encoder_pb2.EmbedPhotoRequest(photo=photo, model=""), encoder.EmbedPhoto),
+        ]:
+            with pytest.raises(grpc.RpcError) as refused:
+                method(request, timeout=30)
+            assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT, request
+        assert "UTF-8" in _details(lambda: encoder.EmbedText(not_utf8, timeout=30))
+        assert client.embed_text("still answering", model)[0].vector.shape == (tower_server.model.dim,)
+
+
+def _details(call) -> str:
+    try:
+        call()
+    except grpc.RpcError as error:
+        return error.details()
+    return ""
+
+
+def test_a_stream_answers_every_item_in_order_and_failures_do_not_end_it(tower_server, faces_dir):
+    model = tower_server.model
+    photos = [p.read_bytes() for p in sorted((faces_dir / "deepface").glob("id*/*.jpg"))[:3]]
+    items = [("p0", model.name, "photo", photos[0]), ("bad", model.name, "photo", b"junk"), ("t0", model.name, "text", "a cat"),
+             ("face-model", "fused", "text", "a cat"), ("p1", model.name, "photo", photos[1])]
+    with tower_server.client() as client:
+        results = list(client.embed_many(items))
+    assert [getattr(r, "id", "") or getattr(r, "item_id", "") for r in results] == [i[0] for i in items]
+    assert [type(r).__name__ for r in results] == ["Embedding", "FacegridError", "Embedding", "FacegridError", "Embedding"]
+    assert results[1].code is grpc.StatusCode.INVALID_ARGUMENT and results[3].code is grpc.StatusCode.INVALID_ARGUMENT
+    expected = model.embed_images([decode_image(photos[0]), decode_image(photos[1])])
+    assert np.abs(results[0].vector - expected[0]).max() < 1e-5 and np.abs(results[4].vector - expected[1]).max() < 1e-5
+    assert np.abs(results[2].vector - model.embed_texts(["a cat"]).vectors[0]).max() < 1e-5
+
+
+def test_cli_embeds_texts_and_photos(tower_server, faces_dir):
+    photo = next((faces_dir / "deepface").glob("id*/*.jpg"))
+    run = facegrid("embed", "--model", tower_server.model.name, "--text", "a red car", "--photo", str(photo),
+                   "--server", tower_server.address, "--json")
+    assert run.returncode == 0, run.stderr
+    items = last_json(run.stdout)["items"]
+    assert [i["kind"] for i in items] == ["text", "photo"] and all(i["dim"] == tower_server.model.dim for i in items)
+    refused = facegrid("embed", "--model", "fused", "--text", "x", "--server", tower_server.address)
+    assert refused.returncode == 1 and "face model" in refused.stderr
