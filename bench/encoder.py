@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from facegrid.encoder.batcher import Batcher, live_batchers
+from facegrid.encoder.batcher import Batcher, batcher_wrap, live_batchers
 from facegrid.encoder.models import DEFAULT_MODEL, load_model, model_names
 from facegrid.encoder.runtime import EncoderSettings
 from facegrid.evaluation.datasets import faces_dir
@@ -154,7 +154,12 @@ def tower_cases(settings: EncoderSettings, unbatched: EncoderSettings, models: l
 def _tower_cases(settings, unbatched, models, modalities, data, count, progress) -> list[Case]:
     from facegrid.encoder.towers.registry import ModelRegistry
 
-    batched_registry, plain_registry = ModelRegistry(settings), ModelRegistry(unbatched)
+    batched_registry = ModelRegistry(settings, wrap=batcher_wrap(settings))
+    plain_registry = ModelRegistry(unbatched)
+    batched_registry.load()
+    plain_registry.load()
+    for folder, error in batched_registry.broken.items():
+        progress(f"model folder {folder} not loaded: {error}")
     cases = []
     for entry in batched_registry.entries():
         if entry.source == "shipped" or (models and entry.name not in models):
@@ -234,15 +239,17 @@ def bench_case(case: Case, concurrencies: Sequence[int], seconds: float, progres
 
 def bench_encoder(data: str | Path | None = None, models: list[str] | None = None, modalities: Sequence[str] = ("face", "image", "text"),
                   concurrencies: Sequence[int] = (1, 8, 32), device: str = "cpu", seconds: float = 6.0, inputs: int = 64,
-                  batch_max: int = 16, batch_wait_ms: float = 0.0, threads: int = 0, batch_threads: int | None = None,
-                  min_calls: int = 0, rounds: int = 3, progress=print) -> dict:
+                  batch_max: int = 16, batch_wait_ms: float = 0.0, threads: int = 0, batch_threads: int | None = None, batch_workers: int = 1,
+                  min_calls: int = 0, rounds: int = 3, models_dir: str | Path | None = None, progress=print) -> dict:
     """The JSON object of `facegrid bench encoder --json`."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     with tempfile.TemporaryDirectory(prefix="facegrid-bench-encoder-") as folder:
         cache = Path(os.environ["FACEGRID_CACHE_DIR"]) if os.environ.get("FACEGRID_CACHE_DIR") else Path(folder)
         plain = EncoderSettings(cache_dir=cache, device=device, threads=threads)
+        if models_dir:
+            plain = replace(plain, models_dir=Path(models_dir).expanduser())
         batched = replace(plain, threads=threads if batch_threads is None else batch_threads, batch_max=batch_max,
-                          batch_wait_ms=batch_wait_ms, batch_queue=max(1024, 4 * max(concurrencies)))
+                          batch_wait_ms=batch_wait_ms, batch_queue=max(1024, 4 * max(concurrencies)), batch_workers=batch_workers)
         cases = []
         if "face" in modalities:
             for name in models or model_names():
@@ -255,7 +262,7 @@ def bench_encoder(data: str | Path | None = None, models: list[str] | None = Non
     report = {
         "device": device, "cores": os.cpu_count(), "load_before": round(load, 2), "seconds_per_point": seconds, "rounds": rounds,
         "batch_max": batch_max, "batch_wait_ms": batch_wait_ms, "threads": threads,
-        "batch_threads": threads if batch_threads is None else batch_threads, "concurrency": list(concurrencies),
+        "batch_threads": threads if batch_threads is None else batch_threads, "batch_workers": batch_workers, "concurrency": list(concurrencies),
         "models": {f"{r['model']}/{r['modality']}": r for r in results},
         "calls": sum(r["calls"] for r in results), "misrouted": sum(r["misrouted"] for r in results),
         "load_after": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else 0.0,

@@ -242,13 +242,13 @@ def cmd_bench_encoder(args: argparse.Namespace) -> int:
 
     served = Settings()  # the batching a server would use, unless flags say otherwise
     for option, value in (("batch_max", served.batch_max), ("batch_wait_ms", served.batch_wait_ms),
-                          ("batch_threads", served.batch_threads)):
+                          ("batch_threads", served.batch_threads), ("batch_workers", served.batch_workers)):
         if getattr(args, option) is None:
             setattr(args, option, value)
     modalities = [args.modality] if args.modality else ["face", "image", "text"]
     report = bench_encoder(args.data, [args.model] if args.model else None, modalities, args.concurrency, args.device,
-                           args.seconds, args.inputs, args.batch_max, args.batch_wait_ms, args.threads, args.batch_threads,
-                           args.min_calls, args.rounds, progress=(lambda *a: None) if args.json else print)
+                           args.seconds, args.inputs, args.batch_max, args.batch_wait_ms, args.threads, args.batch_threads, args.batch_workers,
+                           args.min_calls, args.rounds, args.models_dir or str(served.encoder().models_dir), progress=(lambda *a: None) if args.json else print)
     if args.json:
         print(json.dumps(report))
     else:
@@ -368,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--batch-wait-ms", type=float, default=None, help="batch wait (default: the server's FACEGRID_BATCH_WAIT_MS)")
     enc.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads a session, unbatched (default 0: all cores)")
     enc.add_argument("--batch-threads", type=int, default=None, help="... of the batched sessions (default: the server's FACEGRID_BATCH_THREADS)")
+    enc.add_argument("--batch-workers", type=int, default=None, help="batches of a model run side by side (default: the server's FACEGRID_BATCH_WORKERS)")
+    enc.add_argument("--models-dir", default=None, help="model folders to bench besides the face models (default: the server's)")
     enc.add_argument("--min-calls", type=int, default=0, help="at least this many batched calls per point (routing check)")
     enc.set_defaults(run=cmd_bench_encoder)
 

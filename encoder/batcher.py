@@ -3,14 +3,14 @@
 In the style of Triton's dynamic batcher (max batch size, max queue delay, bounded queue) and
 infinity's batch handler. Each caller hands in a (k, ...) stack — all items of one request, e.g. a
 photo's face chips and their mirror images — and blocks until it gets exactly its k rows of the
-model's output back, in order. One worker thread per batcher takes queued items in arrival order
+model's output back, in order. A worker thread takes queued items in arrival order
 until `max_batch` items are gathered or `max_wait_ms` has passed since the first (0: take what is
 queued now, never wait), concatenates them, runs the model once and splits the output back by
 request. A request may be split across consecutive batches (so batches fill up to `max_batch`);
 its rows are reassembled in order before its caller sees them.
 
-Why one worker: on a CPU one model run at a time, with every intra-op thread, beats many small runs
-fighting over the cores; on a GPU it is how batches get large. Requests and results are matched by
+Why few workers (one by default, more as Triton's model instances): a few large runs instead of
+many small ones fighting over the cores; on a GPU it is how batches get large. Requests and results are matched by
 object identity, never by position in a shared buffer, which is how a caller's rows can never reach
 another caller (the misrouting Immich's fork warned of; tests check it with known answers).
 """
@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -59,7 +59,7 @@ class _Request:
     def __init__(self, rows: np.ndarray) -> None:
         self.rows = rows
         self.taken = 0  # rows handed to batches
-        self.pieces: list[np.ndarray] = []  # output rows, in order (one worker: batches finish in order)
+        self.pieces: list[tuple[int, np.ndarray]] = []  # (first row, output rows); workers may finish out of order
         self.received = 0
         self.future: Future = Future()
 
@@ -80,9 +80,9 @@ class Batcher:
     """Gathers concurrent callers' items into batches for `run`, one worker thread."""
 
     def __init__(self, run: Callable[[np.ndarray], np.ndarray], *, name: str, max_batch: int, max_wait_ms: float = 0.0,
-                 max_queue: int = 1024) -> None:
-        if max_batch < 1 or max_queue < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch and max_queue must be at least 1, max_wait_ms not negative")
+                 max_queue: int = 1024, workers: int = 1) -> None:
+        if max_batch < 1 or max_queue < 1 or max_wait_ms < 0 or workers < 1:
+            raise ValueError("max_batch, max_queue and workers must be at least 1, max_wait_ms not negative")
         self.name = name
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
@@ -93,8 +93,11 @@ class Batcher:
         self._lock = threading.Condition()
         self._closed = False
         self._batches = self._items = self._requests = self._failed = 0
-        self._thread = threading.Thread(target=self._work, name=f"batcher-{name}", daemon=True)
-        self._thread.start()
+        # Usually one worker; more are Triton's model instances: batches run side by side on one
+        # (thread-safe) session, for a model whose runs cannot use every core by themselves.
+        self._threads = [threading.Thread(target=self._work, name=f"batcher-{name}-{i}", daemon=True) for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
         _LIVE.add(self)
 
     @property
@@ -140,10 +143,11 @@ class Batcher:
             self._queued = 0
             self._lock.notify_all()
         for request in left:
-            if not request.future.done():
-                request.future.set_exception(BatcherClosed(f"the {self.name} batcher was closed"))
-        if wait and threading.current_thread() is not self._thread:
-            self._thread.join()
+            _settle(request.future, error=BatcherClosed(f"the {self.name} batcher was closed"))
+        if wait:
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join()
 
     # --- the worker ----------------------------------------------------------------------
 
@@ -199,25 +203,35 @@ class Batcher:
                 self._batches += 1
                 self._failed += 1
             for request, _, _ in live:
-                if not request.future.done():
-                    request.future.set_exception(error)
+                _settle(request.future, error=error)
             return
         finished = []
         at = 0
-        for request, start, stop in live:
-            request.pieces.append(out[at : at + stop - start])
-            at += stop - start
-            request.received += stop - start
-            if request.received == len(request.rows):
-                finished.append(request)
-        with self._lock:
+        with self._lock:  # several workers may hold chunks of one request
+            for request, start, stop in live:
+                request.pieces.append((start, out[at : at + stop - start]))
+                at += stop - start
+                request.received += stop - start
+                if request.received == len(request.rows):
+                    finished.append(request)
             self._batches += 1
             self._items += size
             self._requests += len(finished)
         for request in finished:
-            # A copy (or concatenation) the caller owns: no view into the shared batch output.
-            pieces = request.pieces
-            request.future.set_result(pieces[0].copy() if len(pieces) == 1 else np.concatenate(pieces))
+            # A copy (or concatenation) the caller owns, in row order: no view into a shared batch output.
+            pieces = [rows for _, rows in sorted(request.pieces, key=lambda piece: piece[0])]
+            _settle(request.future, pieces[0].copy() if len(pieces) == 1 else np.concatenate(pieces))
+
+
+def _settle(future: Future, result: np.ndarray | None = None, error: BaseException | None = None) -> None:
+    """Give a future its result or error, unless another worker already failed it (a request in two batches)."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
 
 
 def batched(run: Callable[[np.ndarray], np.ndarray], settings: EncoderSettings, name: str,
@@ -227,7 +241,8 @@ def batched(run: Callable[[np.ndarray], np.ndarray], settings: EncoderSettings, 
     if settings.batch_max <= 0:
         return run
     limit = min(settings.batch_max, max_batch) if max_batch else settings.batch_max
-    return Batcher(run, name=name, max_batch=limit, max_wait_ms=settings.batch_wait_ms, max_queue=settings.batch_queue)
+    return Batcher(run, name=name, max_batch=limit, max_wait_ms=settings.batch_wait_ms, max_queue=settings.batch_queue,
+                   workers=settings.batch_workers)
 
 
 def batcher_wrap(settings: EncoderSettings) -> Callable[[str, Callable[[np.ndarray], np.ndarray]], Callable[[np.ndarray], np.ndarray]]:

@@ -25,6 +25,7 @@ class EncoderSettings:
     batch_max: int = 0
     batch_wait_ms: float = 0.0
     batch_queue: int = 1024
+    batch_workers: int = 1  # batches of one model run side by side (Triton's model instances)
 
     def single_threaded(self) -> "EncoderSettings":
         """The same, one thread a session and no batcher (worker processes: the pool gives the parallelism,

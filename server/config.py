@@ -49,6 +49,7 @@ class Settings:
     batch_wait_ms: float = field(default_factory=lambda: float(_env("BATCH_WAIT_MS", "0")))
     batch_queue: int = field(default_factory=lambda: int(_env("BATCH_QUEUE", "1024")))
     batch_threads: int = field(default_factory=lambda: int(_env("BATCH_THREADS", "0")))
+    batch_workers: int = field(default_factory=lambda: int(_env("BATCH_WORKERS", "1")))  # batches of a model run side by side
     # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464); empty: no metrics endpoint.
     metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
     # TLS: PEM files; with client_ca, clients must present a certificate it signed (mutual TLS).
@@ -91,7 +92,8 @@ class Settings:
         models = Path(self.models_dir).expanduser() if self.models_dir else self.data_dir / "models"
         threads = self.batch_threads if self.batch_max > 0 else self.threads
         return EncoderSettings(cache_dir=cache, device=self.device, threads=threads, models_dir=models,
-                               batch_max=self.batch_max, batch_wait_ms=self.batch_wait_ms, batch_queue=self.batch_queue)
+                               batch_max=self.batch_max, batch_wait_ms=self.batch_wait_ms, batch_queue=self.batch_queue,
+                               batch_workers=self.batch_workers)
 
     def probe_rules(self) -> ProbeRules:
         """The rule gate probes are held to."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..batcher import Batcher, batched
 from ..detect import Detection
+from .. import runtime
 from ..runtime import EncoderSettings
 
 
@@ -42,7 +43,9 @@ class FaceModel(ABC):
 
     def use_batching(self, settings: EncoderSettings, name: str | None = None) -> None:
         """Put a batcher in front of this model's inference, per `settings` (nothing when batch_max is 0)."""
-        run = batched(self._embed_batched, settings, name or self.name)
+        # On a CPU a run goes in the model's own best chunks (max_batch, measured); a GPU takes the batch whole.
+        whole = runtime.gpu_available(settings.device)
+        run = batched(self._embed_raw if whole else self._embed_batched, settings, name or self.name)
         self._batcher = run if isinstance(run, Batcher) else None
 
     def close(self) -> None:
