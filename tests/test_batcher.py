@@ -61,10 +61,10 @@ class Recorder:
         return self.answer(batch)
 
 
-@pytest.mark.parametrize("wait_ms", [0.0, 2.0])
-def test_thousands_of_concurrent_callers_each_get_their_own_rows(wait_ms):
+@pytest.mark.parametrize("wait_ms, workers", [(0.0, 1), (2.0, 1), (0.0, 3)])
+def test_thousands_of_concurrent_callers_each_get_their_own_rows(wait_ms, workers):
     run = Recorder()
-    batcher = Batcher(run, name="numpy", max_batch=16, max_wait_ms=wait_ms, max_queue=100_000)
+    batcher = Batcher(run, name="numpy", max_batch=16, max_wait_ms=wait_ms, max_queue=100_000, workers=workers)
     requests = tagged_requests(6_000, 5)
     answers = call_many(batcher, requests, threads=48)
     misrouted = sum(not np.array_equal(answer, Recorder.answer(request)) for request, answer in zip(requests, answers))
@@ -108,9 +108,10 @@ def test_onnx_runtime_model_behind_the_batcher_answers_each_caller_with_its_own_
     batcher.close()
 
 
-def test_a_request_bigger_than_the_batch_is_run_in_chunks_and_comes_back_whole():
-    run = Recorder()
-    batcher = Batcher(run, name="chunks", max_batch=8, max_wait_ms=0, max_queue=1_000)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_request_bigger_than_the_batch_is_run_in_chunks_and_comes_back_whole(workers):
+    run = Recorder()  # with 2 workers, a big request's chunks finish out of order: rows must still come back in order
+    batcher = Batcher(run, name="chunks", max_batch=8, max_wait_ms=0, max_queue=1_000, workers=workers)
     big = tagged_requests(1, 1)[0].repeat(37, axis=0) + np.arange(37, dtype=np.float32)[:, None]
     small = tagged_requests(40, 3, seed=5)
     answers = call_many(batcher, [big, *small, big], threads=8)
@@ -236,7 +237,7 @@ def test_a_real_face_model_behind_its_batcher_gives_each_caller_its_own_faces(fa
 
     plain = load_model("dlib", settings=EncoderSettings(threads=1))  # mirrored by default: 2 rows a face
     alone = [plain.embed([chip])[0] for chip in face_chips]
-    model = load_model("dlib", settings=EncoderSettings(threads=1, batch_max=16))
+    model = load_model("dlib", settings=EncoderSettings(threads=1, batch_max=16, batch_workers=2))
     assert model.mirror and model._batcher is not None
     picks = np.random.default_rng(3).integers(0, len(face_chips), (120, 3))
     requests = [list(p[: 1 + i % 3]) for i, p in enumerate(picks)]  # 1 to 3 faces a call
