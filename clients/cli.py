@@ -246,9 +246,11 @@ def cmd_bench_encoder(args: argparse.Namespace) -> int:
         if getattr(args, option) is None:
             setattr(args, option, value)
     modalities = [args.modality] if args.modality else ["face", "image", "text"]
-    report = bench_encoder(args.data, [args.model] if args.model else None, modalities, args.concurrency, args.device,
-                           args.seconds, args.inputs, args.batch_max, args.batch_wait_ms, args.threads, args.batch_threads, args.batch_workers,
-                           args.min_calls, args.rounds, args.models_dir or str(served.encoder().models_dir), progress=(lambda *a: None) if args.json else print)
+    report = bench_encoder(
+        args.data, [args.model] if args.model else None, modalities, args.concurrency, args.device, args.seconds, args.inputs,
+        batch_max=args.batch_max, batch_wait_ms=args.batch_wait_ms, threads=args.threads, batch_threads=args.batch_threads,
+        batch_workers=args.batch_workers, min_calls=args.min_calls, rounds=args.rounds,
+        models_dir=args.models_dir or str(served.encoder().models_dir), progress=(lambda *a: None) if args.json else print)
     if args.json:
         print(json.dumps(report))
     else:

@@ -3,16 +3,16 @@
 In the style of Triton's dynamic batcher (max batch size, max queue delay, bounded queue) and
 infinity's batch handler. Each caller hands in a (k, ...) stack — all items of one request, e.g. a
 photo's face chips and their mirror images — and blocks until it gets exactly its k rows of the
-model's output back, in order. A worker thread takes queued items in arrival order
-until `max_batch` items are gathered or `max_wait_ms` has passed since the first (0: take what is
-queued now, never wait), concatenates them, runs the model once and splits the output back by
-request. A request may be split across consecutive batches (so batches fill up to `max_batch`);
-its rows are reassembled in order before its caller sees them.
+model's output back, in order. A worker thread takes queued items in arrival order until
+`max_batch` items are gathered or `max_wait_ms` has passed since the first (0: take what is queued
+now, never wait), concatenates them, runs the model once and splits the output back by request. A
+request may be split across batches (so batches fill up to `max_batch`); its rows are reassembled
+by offset, in order, before its caller sees them.
 
-Why few workers (one by default, more as Triton's model instances): a few large runs instead of
-many small ones fighting over the cores; on a GPU it is how batches get large. Requests and results are matched by
-object identity, never by position in a shared buffer, which is how a caller's rows can never reach
-another caller (the misrouting Immich's fork warned of; tests check it with known answers).
+Why few workers (one by default; more are Triton's model instances): a few large runs instead of
+many small ones fighting over the cores; on a GPU it is how batches get large. Each output slice goes
+to the request object it was cut for, never by position in a shared buffer, so a caller's rows cannot
+reach another caller (the misrouting Immich's fork warned of; tests check it with known answers).
 """
 
 from __future__ import annotations

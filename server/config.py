@@ -44,14 +44,13 @@ class Settings:
     # Batching across callers (encoder/batcher.py): concurrent requests share model runs of up to batch_max items
     # (0: no batcher, each call runs the model itself), gathered for up to batch_wait_ms after the first; beyond
     # batch_queue items waiting a call is refused (RESOURCE_EXHAUSTED). Each model (part) has batch_workers batches
-    # in flight, each run on batch_threads ONNX Runtime threads (0: all cores). Measured on 2 shared cores with
-    # `facegrid bench encoder` (docs/benchmarks.md): fused at 32 callers 1.24x unbatched with 2 workers of 1
-    # thread, 1.13x with 1 worker of 1 thread, 1.06x with 1 worker of 2 threads; a 2 ms wait gained nothing.
+    # in flight on its session of batch_threads ONNX Runtime threads (0: all cores, shared out among the parts of
+    # a fused model, whose batchers run side by side). Measured with `facegrid bench encoder` (docs/benchmarks.md).
     batch_max: int = field(default_factory=lambda: int(_env("BATCH_MAX", "16")))
     batch_wait_ms: float = field(default_factory=lambda: float(_env("BATCH_WAIT_MS", "0")))
     batch_queue: int = field(default_factory=lambda: int(_env("BATCH_QUEUE", "1024")))
     batch_workers: int = field(default_factory=lambda: int(_env("BATCH_WORKERS", "2")))
-    batch_threads: int = field(default_factory=lambda: int(_env("BATCH_THREADS", "1")))
+    batch_threads: int = field(default_factory=lambda: int(_env("BATCH_THREADS", "0")))
     # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464); empty: no metrics endpoint.
     metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
     # TLS: PEM files; with client_ca, clients must present a certificate it signed (mutual TLS).
