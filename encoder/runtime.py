@@ -27,10 +27,17 @@ class EncoderSettings:
     threads: int = 0  # ONNX Runtime intra-op threads per session; 0: every core
     # Operator-supplied model folders (one per model: Immich's CLIP layout, or what `facegrid models import` writes).
     models_dir: Path = field(default_factory=lambda: data_dir() / "models")
+    # Batching across callers (encoder/batcher.py): at most batch_max items a model run (0: no batcher, each
+    # caller runs the model itself), waiting up to batch_wait_ms for more after the first, batch_queue items queued.
+    batch_max: int = 0
+    batch_wait_ms: float = 0.0
+    batch_queue: int = 1024
+    batch_workers: int = 1  # batches of one model run side by side (Triton's model instances)
 
     def single_threaded(self) -> "EncoderSettings":
-        """The same, one thread a session (worker processes: the pool gives the parallelism)."""
-        return replace(self, threads=1)
+        """The same, one thread a session and no batcher (worker processes: the pool gives the parallelism,
+        and one process has one caller, so nothing to batch across)."""
+        return replace(self, threads=1, batch_max=0)
 
     def converted_dir(self) -> Path:
         """Where graphs converted from shipped weights are cached."""

@@ -18,7 +18,7 @@ from .models.base import FaceModel
 
 log = logging.getLogger("facegrid.encoder.warmup")
 
-# TODO(lead): use Settings.batch_max (the batcher's largest batch) once the batcher branch lands.
+# The server passes Settings.batch_max, the batcher's largest batch; this is the default for library use.
 DEFAULT_MAX_BATCH = 16
 
 
@@ -70,3 +70,18 @@ def warm_up_face_model(model: FaceModel, max_batch: int = DEFAULT_MAX_BATCH) -> 
             on_cuda=session is not None and runtime.on_cuda(session), dtype=np.uint8, name=f"face model {part.name}",
         )
     return results
+
+
+def warm_up_tower_model(model, max_batch: int = DEFAULT_MAX_BATCH) -> dict[str, dict[int, float]]:
+    """Warm each tower of a TowerModel (image: (3, H, W) float32; text: (context_length,) in the graph's integer
+    type) at every batch size 1..max_batch; seconds per size and tower, empty on the CPU."""
+    timings = {}
+    for modality, tower in model.towers.items():
+        if modality == "image":
+            shape, dtype = (3, *model.preprocess.size), np.float32
+        elif modality == "text":
+            shape, dtype = (model.tokenizer.context_length,), tower.input_type
+        else:
+            continue  # a further modality has no input we prepare yet
+        timings[modality] = warm_up(tower.run, shape, range(1, max_batch + 1), runtime.on_cuda(tower.session), dtype, tower.name)
+    return timings
