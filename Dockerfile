@@ -1,5 +1,8 @@
 # facegrid server image: encoder + gate services; Redis runs as its own service (docker-compose.yml).
+# RUNTIME=cpu (default) or gpu: which extra brings ONNX Runtime and FAISS (docker-compose.gpu.yml builds gpu;
+# the CUDA libraries come as NVIDIA wheels, the host's driver through the NVIDIA container toolkit).
 FROM python:3.11-slim
+ARG RUNTIME=cpu
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 FACEGRID_DATA_DIR=/data FACEGRID_TLS_DIR=/certs
 WORKDIR /app
@@ -11,7 +14,7 @@ COPY clients clients
 COPY proto proto
 COPY evaluation evaluation
 COPY bench bench
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir ".[${RUNTIME}]" \
     && python -c "from facegrid.encoder.models import load_model; load_model('fused')"  # build converted graphs once
 
 VOLUME /data

@@ -226,6 +226,41 @@ def cmd_bench_gate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ints(text: str) -> list[int]:
+    """'1,8,32' -> [1, 8, 32]."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of positive whole numbers, e.g. 1,8,32") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("a comma-separated list of positive whole numbers, e.g. 1,8,32")
+    return values
+
+
+def cmd_bench_encoder(args: argparse.Namespace) -> int:
+    from facegrid.bench.encoder import bench_encoder
+    from facegrid.server.config import Settings
+
+    served = Settings()  # the batching a server would use, unless flags say otherwise
+    for option, value in (("batch_max", served.batch_max), ("batch_wait_ms", served.batch_wait_ms),
+                          ("batch_threads", served.batch_threads), ("batch_workers", served.batch_workers)):
+        if getattr(args, option) is None:
+            setattr(args, option, value)
+    modalities = [args.modality] if args.modality else ["face", "image", "text"]
+    report = bench_encoder(
+        args.data, [args.model] if args.model else None, modalities, args.concurrency, args.device, args.seconds, args.inputs,
+        batch_max=args.batch_max, batch_wait_ms=args.batch_wait_ms, threads=args.threads, batch_threads=args.batch_threads,
+        batch_workers=args.batch_workers, min_calls=args.min_calls, rounds=args.rounds,
+        models_dir=args.models_dir or str(served.encoder().models_dir), progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        top = max(args.concurrency)
+        print(f"batched vs unbatched at {top} callers: {report[f'batched_vs_unbatched_at_{top}']}x; single-caller p50 "
+              f"slowdown {report['single_caller_slowdown']}x; misrouted {report['misrouted']} of {report['calls']} calls")
+    return 0
+
+
 def cmd_bench_fuzz(args: argparse.Namespace) -> int:
     from facegrid.bench.fuzz import fuzz, sample_photos
 
@@ -340,6 +375,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(auth, model=False, workers=False)
     auth.add_argument("--repeats", type=int, default=300, help="calls per measurement (default 300)")
     auth.set_defaults(run=cmd_bench_auth)
+
+    enc = bench.add_parser("encoder", help="items/s and latency with 1/8/32 concurrent callers, batched vs unbatched, per model")
+    _add_data_options(enc, model=False, workers=False)
+    enc.add_argument("--model", default=None, help="one model (default: every face model, and every tower model found)")
+    enc.add_argument("--modality", choices=["face", "image", "text"], default=None, help="one modality (default: all)")
+    enc.add_argument("--concurrency", type=_ints, default=[1, 8, 32], help="concurrent callers, e.g. 1,8,32 (default)")
+    enc.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="ONNX Runtime device (default cpu)")
+    enc.add_argument("--seconds", type=float, default=6.0, help="seconds per measurement point and way (default 6)")
+    enc.add_argument("--rounds", type=int, default=3, help="each point split into this many rounds, batched and unbatched alternating (default 3)")
+    enc.add_argument("--inputs", type=int, default=64, help="distinct inputs (faces, photos, texts) per model (default 64)")
+    enc.add_argument("--batch-max", type=int, default=None, help="batch bound (default: the server's FACEGRID_BATCH_MAX)")
+    enc.add_argument("--batch-wait-ms", type=float, default=None, help="batch wait (default: the server's FACEGRID_BATCH_WAIT_MS)")
+    enc.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads a session, unbatched (default 0: all cores)")
+    enc.add_argument("--batch-threads", type=int, default=None, help="... of the batched sessions (default: the server's FACEGRID_BATCH_THREADS)")
+    enc.add_argument("--batch-workers", type=int, default=None, help="batches of a model run side by side (default: the server's FACEGRID_BATCH_WORKERS)")
+    enc.add_argument("--models-dir", default=None, help="model folders to bench besides the face models (default: the server's)")
+    enc.add_argument("--min-calls", type=int, default=0, help="at least this many batched calls per point (routing check)")
+    enc.set_defaults(run=cmd_bench_encoder)
 
     fuzzing = bench.add_parser("fuzz", help="generated requests over every RPC of a server it starts: no UNKNOWN/INTERNAL, no crash")
     _add_data_options(fuzzing, model=False, workers=False)

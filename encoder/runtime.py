@@ -3,10 +3,17 @@ encoder's own settings: where converted graphs are cached, which device, how man
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import onnxruntime as ort
+try:
+    import onnxruntime as ort
+except ImportError as error:  # neither onnxruntime nor onnxruntime-gpu
+    raise ImportError(
+        "ONNX Runtime is not installed. Install facegrid with exactly one runtime: "
+        "pip install 'facegrid[cpu]' (any machine) or pip install 'facegrid[gpu]' (NVIDIA GPU)"
+    ) from error
 
 from .assets import data_dir
 
@@ -20,10 +27,17 @@ class EncoderSettings:
     threads: int = 0  # ONNX Runtime intra-op threads per session; 0: every core
     # Operator-supplied model folders (one per model: Immich's CLIP layout, or what `facegrid models import` writes).
     models_dir: Path = field(default_factory=lambda: data_dir() / "models")
+    # Batching across callers (encoder/batcher.py): at most batch_max items a model run (0: no batcher, each
+    # caller runs the model itself), waiting up to batch_wait_ms for more after the first, batch_queue items queued.
+    batch_max: int = 0
+    batch_wait_ms: float = 0.0
+    batch_queue: int = 1024
+    batch_workers: int = 1  # batches of one model run side by side (Triton's model instances)
 
     def single_threaded(self) -> "EncoderSettings":
-        """The same, one thread a session (worker processes: the pool gives the parallelism)."""
-        return replace(self, threads=1)
+        """The same, one thread a session and no batcher (worker processes: the pool gives the parallelism,
+        and one process has one caller, so nothing to batch across)."""
+        return replace(self, threads=1, batch_max=0)
 
     def converted_dir(self) -> Path:
         """Where graphs converted from shipped weights are cached."""
@@ -44,6 +58,21 @@ def gpu_available(device: str = "auto") -> bool:
     return "CUDAExecutionProvider" in providers(device)
 
 
+@functools.cache
+def _load_cuda_libraries() -> None:
+    # onnxruntime-gpu's CUDA provider has no search path of its own for the CUDA and cuDNN
+    # libraries that the gpu extra installs as NVIDIA wheels; this loads them from there (or the
+    # system's) once. Without them ONNX Runtime falls back to the CPU and says so.
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        preload()
+
+
+def on_cuda(session: ort.InferenceSession) -> bool:
+    """Whether a session really runs on CUDA (ONNX Runtime falls back to the CPU when CUDA fails to load)."""
+    return "CUDAExecutionProvider" in session.get_providers()
+
+
 def session(model: Path | bytes, threads: int = 0, device: str = "auto") -> ort.InferenceSession:
     """An inference session; threads=0 lets ONNX Runtime use every core."""
     options = ort.SessionOptions()
@@ -55,7 +84,10 @@ def session(model: Path | bytes, threads: int = 0, device: str = "auto") -> ort.
     # taking the cores that the gRPC threads and the other model need next.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, sess_options=options, providers=providers(device))
+    chosen = providers(device)
+    if "CUDAExecutionProvider" in chosen:
+        _load_cuda_libraries()
+    return ort.InferenceSession(source, sess_options=options, providers=chosen)
 
 
 def settings_session(model: Path | bytes, settings: EncoderSettings) -> ort.InferenceSession:

@@ -27,6 +27,7 @@ import faiss
 import numpy as np
 
 from .collection import check_vectors
+from .gpu import IndexSettings, gpu_count
 
 UNASSIGNED = -1
 
@@ -50,14 +51,16 @@ def kmeans(
     restarts: int = 1,
     seed: int = 1,
     spherical: bool = True,
+    settings: IndexSettings = IndexSettings(),
 ) -> KMeansResult:
-    """k-means with FAISS; spherical (unit centroids, for cosine data) by default; best of `restarts` runs."""
+    """k-means with FAISS (on the GPU where the settings allow and faiss-gpu sees one); spherical
+    (unit centroids, for cosine data) by default; best of `restarts` runs."""
     vectors = check_vectors(vectors, np.asarray(vectors).shape[-1])
     k = k or choose_k(len(vectors))
     if not 1 <= k <= len(vectors):
         raise ValueError(f"k must be between 1 and the number of vectors ({len(vectors)}), got {k}")
     clustering = faiss.Kmeans(
-        vectors.shape[1], k, niter=iterations, nredo=restarts, seed=seed, spherical=spherical, gpu=faiss.get_num_gpus() > 0,
+        vectors.shape[1], k, niter=iterations, nredo=restarts, seed=seed, spherical=spherical, gpu=gpu_count(settings) > 0,
         max_points_per_centroid=max(256, math.ceil(len(vectors) / k)),
     )
     clustering.train(vectors)

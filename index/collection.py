@@ -1,10 +1,11 @@
 """A named set of vectors of one model: external int64 ids, add / remove / exact search.
 
 Exact inner-product search (`IndexFlatIP` inside `IndexIDMap2`): on unit vectors
-the inner product is the cosine. Removal works and is exact. Stays on the CPU:
-an exact scan of 100k gate templates takes well under a millisecond, and
-FAISS's GPU flat index has no id map. The collection is derived data: its owner
-rebuilds it from the system of record on start.
+the inner product is the cosine. Removal works and is exact. Where faiss-gpu sees a
+GPU (index/gpu.py decides, once), searches run on a GPU copy of the flat storage;
+the CPU index stays the truth for ids, removal and reconstruction, and the copy is
+rebuilt from it after a removal (FAISS's GPU flat index has no id map). The
+collection is derived data: its owner rebuilds it from the system of record on start.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import faiss
 import numpy as np
 
 from .errors import VectorError
+from .gpu import GpuFlat, IndexSettings, gpu_count
 
 MAX_K = 1000  # more neighbours than anyone reads; bounds the reply size
 _SCAN_QUERIES = 4  # up to this many queries, scan with BLAS instead of FAISS's per-query loop
@@ -57,7 +59,7 @@ class Hits:
 class Collection:  # implements index.store.VectorStore
     """Vectors of one dimension under int64 ids, searched exactly by inner product."""
 
-    def __init__(self, name: str, dim: int) -> None:
+    def __init__(self, name: str, dim: int, settings: IndexSettings = IndexSettings()) -> None:
         if dim <= 0:
             raise VectorError(f"dimension must be positive, got {dim}")
         self.name = name
@@ -66,22 +68,34 @@ class Collection:  # implements index.store.VectorStore
         self._index = faiss.IndexIDMap2(self._flat)
         self._lock = threading.RLock()  # FAISS indexes are not safe for concurrent writes
         self._ids: np.ndarray | None = None  # position -> id, cached between writes
+        self._gpu = GpuFlat(self._flat) if gpu_count(settings) > 0 else None
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether searches run on a GPU copy of the vectors."""
+        return self._gpu is not None
 
     def add(self, ids, vectors: np.ndarray) -> None:
         """Add vectors under ids; an id already present is replaced."""
         vectors = check_vectors(vectors, self.dim)
         ids = check_ids(ids, len(vectors))
         with self._lock:
-            self._index.remove_ids(ids)
+            replaced = self._index.remove_ids(ids)
             self._index.add_with_ids(vectors, ids)
             self._ids = None
+            if self._gpu is not None:
+                # Only a pure append keeps the positions the GPU copy holds.
+                self._gpu.appended(vectors) if replaced == 0 else self._gpu.changed()
 
     def remove(self, ids) -> int:
         """Remove ids (absent ones are ignored); how many were removed."""
         ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
         with self._lock:
             self._ids = None
-            return int(self._index.remove_ids(ids))
+            removed = int(self._index.remove_ids(ids))
+            if removed and self._gpu is not None:
+                self._gpu.changed()  # removal compacts the flat storage: positions shift
+            return removed
 
     def search(self, queries: np.ndarray, k: int) -> Hits:
         """The k best-scoring vectors for each query, exactly."""
@@ -89,11 +103,22 @@ class Collection:  # implements index.store.VectorStore
         if not 1 <= k <= MAX_K:
             raise VectorError(f"k must be between 1 and {MAX_K}, got {k}")
         with self._lock:
-            k = min(k, max(self._index.ntotal, 1))
-            if len(queries) <= _SCAN_QUERIES and self._index.ntotal > 0:
+            n = self._index.ntotal
+            k = min(k, max(n, 1))
+            if n > 0 and self._gpu is not None:
+                scores, positions = self._gpu.search(queries, k)
+                ids = np.where(positions >= 0, self._position_ids()[np.maximum(positions, 0)], -1)
+                return Hits(scores=scores, ids=ids)
+            if n > 0 and len(queries) <= _SCAN_QUERIES:
                 return self._scan(queries, k)
             scores, ids = self._index.search(queries, k)
         return Hits(scores=scores, ids=ids)
+
+    def _position_ids(self) -> np.ndarray:
+        """Storage position -> id, cached until the next write."""
+        if self._ids is None:
+            self._ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return self._ids
 
     def _scan(self, queries: np.ndarray, k: int) -> Hits:
         """Few queries: one BLAS matrix-vector product over FAISS's own storage (no copy).
@@ -103,14 +128,13 @@ class Collection:  # implements index.store.VectorStore
         """
         n = self._flat.ntotal
         stored = faiss.rev_swig_ptr(self._flat.get_xb(), n * self.dim).reshape(n, self.dim)
-        if self._ids is None:
-            self._ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        position_ids = self._position_ids()
         scores = queries @ stored.T
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(queries), 1))
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
         return Hits(scores=np.take_along_axis(top_scores, order, axis=1).astype(np.float32),
-                    ids=self._ids[np.take_along_axis(top, order, axis=1)])
+                    ids=position_ids[np.take_along_axis(top, order, axis=1)])
 
     def vector(self, id_: int) -> np.ndarray | None:
         """The stored vector under an id, or None."""
@@ -144,6 +168,8 @@ class Collection:  # implements index.store.VectorStore
         with self._lock:
             self._index.reset()
             self._ids = None
+            if self._gpu is not None:
+                self._gpu.changed()
 
     def replace(self, ids, vectors: np.ndarray) -> None:
         """Replace everything at once (a rebuild): a search sees the old contents or the new, never half."""
@@ -154,3 +180,5 @@ class Collection:  # implements index.store.VectorStore
             if len(ids):
                 self._index.add_with_ids(vectors, ids)
             self._ids = None
+            if self._gpu is not None:
+                self._gpu.changed()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from facegrid.encoder.assets import data_dir
 from facegrid.encoder.runtime import EncoderSettings
+from facegrid.index.gpu import IndexSettings
 
 from .domain.probe_rules import ProbeCheck, ProbeRules
 
@@ -41,6 +42,18 @@ class Settings:
     index_workers: int = field(default_factory=lambda: int(_env("INDEX_WORKERS", "0")))  # embedding processes; 0: one per core
     device: str = field(default_factory=lambda: _env("DEVICE", "auto"))  # auto: CUDA when present; cpu
     threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # ONNX Runtime threads of the serving models; 0: all cores
+    # FAISS search and k-means on the GPU where faiss-gpu sees one; 0 keeps FAISS on the CPU (the GPU left to the models).
+    index_gpu: bool = field(default_factory=lambda: _env("INDEX_GPU", "1").lower() not in ("0", "false", "no"))
+    # Batching across callers (encoder/batcher.py): concurrent requests share model runs of up to batch_max items
+    # (0: no batcher, each call runs the model itself), gathered for up to batch_wait_ms after the first; beyond
+    # batch_queue items waiting a call is refused (RESOURCE_EXHAUSTED). Each model (part) has batch_workers batches
+    # in flight on its session of batch_threads ONNX Runtime threads (0: all cores, shared out among the parts of
+    # a fused model, whose batchers run side by side). Measured with `facegrid bench encoder` (docs/benchmarks.md).
+    batch_max: int = field(default_factory=lambda: int(_env("BATCH_MAX", "16")))
+    batch_wait_ms: float = field(default_factory=lambda: float(_env("BATCH_WAIT_MS", "0")))
+    batch_queue: int = field(default_factory=lambda: int(_env("BATCH_QUEUE", "1024")))
+    batch_workers: int = field(default_factory=lambda: int(_env("BATCH_WORKERS", "2")))
+    batch_threads: int = field(default_factory=lambda: int(_env("BATCH_THREADS", "0")))
     # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464); empty: no metrics endpoint.
     metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
     # TLS: PEM files; with client_ca, clients must present a certificate it signed (mutual TLS).
@@ -79,10 +92,20 @@ class Settings:
         return found[0], found[1], self.client_ca or found[2]
 
     def encoder(self) -> EncoderSettings:
-        """What the encoder needs: its cache under this data directory, the device and thread count."""
+        """What the encoder needs: its cache under this data directory, the device, thread count and batching.
+
+        With batching on, the serving models' sessions are run by their batchers only, with batch_threads each.
+        """
         cache = Path(self.cache_dir).expanduser() if self.cache_dir else self.data_dir / "cache"
         models = Path(self.models_dir).expanduser() if self.models_dir else self.data_dir / "models"
-        return EncoderSettings(cache_dir=cache, device=self.device, threads=self.threads, models_dir=models)
+        threads = self.batch_threads if self.batch_max > 0 else self.threads
+        return EncoderSettings(cache_dir=cache, device=self.device, threads=threads, models_dir=models,
+                               batch_max=self.batch_max, batch_wait_ms=self.batch_wait_ms, batch_queue=self.batch_queue,
+                               batch_workers=self.batch_workers)
+
+    def index(self) -> IndexSettings:
+        """What the FAISS collections and k-means need: whether they may use a GPU."""
+        return IndexSettings(gpu=self.index_gpu)
 
     def probe_rules(self) -> ProbeRules:
         """The rule gate probes are held to."""

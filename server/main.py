@@ -14,9 +14,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from facegrid.encoder.batcher import batcher_wrap, live_batchers
 from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.encoder.towers.registry import ModelRegistry
+from facegrid.encoder.warmup import warm_up_face_model, warm_up_tower_model
 from facegrid.index.calibration import load_calibration
 from facegrid.index.identify import Policy
 from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
@@ -81,6 +83,7 @@ class Running:
     feed: ChangeFeed | None = None
     watchdog: RedisWatchdog | None = None
     reembedder: Reembedder | None = None
+    pipelines: Pipelines | None = None  # their models' batchers are stopped last
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -99,6 +102,8 @@ class Running:
             self.background.stop()
         if self.embedded is not None:
             self.embedded.stop()
+        if self.pipelines is not None:
+            self.pipelines.close()
 
 
 def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | None, str]:
@@ -142,15 +147,20 @@ def start(settings: Settings) -> Running:
     encoder = settings.encoder()
     pipeline = FacePipeline(settings.model, settings.detector, limits, settings=encoder)
     pipelines = Pipelines(pipeline, settings.detector, limits, encoder)
-    registry = ModelRegistry(encoder, default_face_model=pipeline.model.name)
+    registry = ModelRegistry(encoder, wrap=batcher_wrap(encoder), default_face_model=pipeline.model.name)
     registry.load()  # every model folder now: a broken one is named in the log and in ListModels, the rest serve
     embedder = Embedder(pipelines, registry, limits)
+    # On CUDA only: there the first run at each new batch size is slow (cuDNN picks algorithms per shape).
+    warm_up_face_model(pipeline.model, settings.batch_max or 16)
+    for name in registry.names():
+        warm_up_tower_model(registry.tower_model(name), settings.batch_max or 16)
     calibration = load_calibration(settings.model)
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
-    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules())
+    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules(), index_settings=settings.index())
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
-    collections = Collections(LibraryStore(metadata.redis, feed))
+    log.info("FAISS searches on the %s", "GPU" if gate.subjects.on_gpu else "CPU")
+    collections = Collections(LibraryStore(metadata.redis, feed), settings.index())
     log.info("photo collections rebuilt from Redis: %s", collections.rebuild())
     assigner = GroupAssigner(collections.store)
     library = Library(collections, pipelines, assigner, registry)  # image models of photo collections: the registry's
@@ -163,6 +173,7 @@ def start(settings: Settings) -> Running:
     metrics.watch(
         sizes=lambda: {"subjects": gate.subjects.count(), **{f"collection:{n}": collections.get(n).count() for n in collections.names()}},
         redis_up=lambda: bool(metadata.redis.ping()),
+        batchers=lambda: [b.stats() for b in live_batchers()],
     )
     message_bytes = settings.max_message_mb * 1024 * 1024
     # Streams and long calls have caps and threads of their own: gate calls always find one of `workers`.
@@ -203,7 +214,7 @@ def start(settings: Settings) -> Running:
     reembedder.start()  # picks up any re-embedding a stopped or killed server left running
     metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
     return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
-                   feed, watchdog, reembedder)
+                   feed, watchdog, reembedder, pipelines)
 
 
 def serve(settings: Settings) -> int:

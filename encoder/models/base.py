@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..batcher import Batcher, batched
 from ..detect import Detection
+from .. import runtime
+from ..runtime import EncoderSettings
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -31,10 +34,27 @@ class FaceModel(ABC):
     input_size: tuple[int, int]
     # Largest batch per inference call: beyond it a CPU gets slower per chip (measured).
     max_batch = 16
+    # The ONNX Runtime session that runs the chips (None: not on ONNX Runtime), for warm-up.
+    session = None
 
     def __init__(self, mirror: bool = False) -> None:
         # Average each face's vector with that of its horizontally flipped chip.
         self.mirror = mirror
+        # Set by use_batching: concurrent callers' stacks share model runs.
+        self._batcher: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def use_batching(self, settings: EncoderSettings, name: str | None = None) -> None:
+        """Put a batcher in front of this model's inference, per `settings` (nothing when batch_max is 0)."""
+        # On a CPU a run goes in the model's own best chunks (max_batch, measured); a GPU takes the batch whole.
+        whole = runtime.gpu_available(settings.device)
+        run = batched(self._embed_raw if whole else self._embed_batched, settings, name or self.name)
+        self._batcher = run if isinstance(run, Batcher) else None
+
+    def close(self) -> None:
+        """Stop the batcher, if any (queued callers get BatcherClosed)."""
+        if isinstance(self._batcher, Batcher):
+            self._batcher.close()
+        self._batcher = None
 
     @abstractmethod
     def chip(self, image: np.ndarray, detection: Detection) -> Any:
@@ -51,14 +71,30 @@ class FaceModel(ABC):
 
     def embed(self, chips: Sequence[Any]) -> np.ndarray:
         """L2-normalised float32 vectors, shape (n, dim), one per chip."""
+        return self.embed_later(chips)()
+
+    def embed_later(self, chips: Sequence[Any]) -> Callable[[], np.ndarray]:
+        """`embed`, started now where a batcher runs it (queued at once) and finished by the call returned.
+
+        A fused model queues every part's stack before waiting on any, so its parts run side by side.
+        """
         if len(chips) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return lambda: np.zeros((0, self.dim), dtype=np.float32)
         stack = np.stack(chips)
+        if self.mirror:
+            # Chips and their mirror images in the same request: fewer inference round trips, one batch.
+            stack = np.concatenate([stack, stack[:, :, ::-1]])
+        if isinstance(self._batcher, Batcher):
+            future = self._batcher.submit(stack)
+            return lambda: self._finish(future.result(), len(chips))
+        return lambda: self._finish(self._embed_batched(stack), len(chips))
+
+    def _finish(self, raw: np.ndarray, n: int) -> np.ndarray:
+        """Unit vectors from raw outputs (mirrored rows, if any, after the n originals, averaged in)."""
+        vectors = l2_normalise(raw)
         if not self.mirror:
-            return l2_normalise(self._embed_batched(stack))
-        # Chips and their mirror images in the same batches: fewer inference round trips.
-        both = l2_normalise(self._embed_batched(np.concatenate([stack, stack[:, :, ::-1]])))
-        return l2_normalise(both[: len(stack)] + both[len(stack) :])
+            return vectors
+        return l2_normalise(vectors[:n] + vectors[n:])
 
     def describe(self) -> dict:
         """Name, modality, dim, metric and input size, for listings."""

@@ -29,6 +29,11 @@ class DlibResNet(FaceModel):
         self._session = runtime.settings_session(cached_dlib_onnx(folder=settings.converted_dir()), settings)
         self._input = self._session.get_inputs()[0].name
 
+    @property
+    def session(self):
+        """The ONNX Runtime session that runs the chips."""
+        return self._session
+
     def chip(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """150x150 RGB chip from dlib's 5-point landmarks fitted inside the detected box."""
         return self._chipper.chip(image, detection)

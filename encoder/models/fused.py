@@ -7,7 +7,7 @@ weighted score fusion that any inner-product index (FAISS) computes directly.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -34,12 +34,25 @@ class FusedModel(FaceModel):
         """One chip per part model, each in that model's own geometry."""
         return tuple(part.chip(image, detection) for part in self.parts)
 
-    def embed(self, chips: Sequence[Any]) -> np.ndarray:
-        """Unit vectors, shape (n, dim): each part's unit vector scaled by sqrt(its weight)."""
+    def embed_later(self, chips: Sequence[Any]) -> Callable[[], np.ndarray]:
+        """Unit vectors, shape (n, dim): each part's unit vector scaled by sqrt(its weight).
+
+        Every part's request is queued before any is waited on: with batchers, the parts run side by side.
+        """
         if len(chips) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        pieces = [scale * part.embed([c[i] for c in chips]) for i, (part, scale) in enumerate(zip(self.parts, self._scales))]
-        return np.hstack(pieces).astype(np.float32)
+            return lambda: np.zeros((0, self.dim), dtype=np.float32)
+        later = [part.embed_later([c[i] for c in chips]) for i, part in enumerate(self.parts)]
+        return lambda: np.hstack([scale * finish() for finish, scale in zip(later, self._scales)]).astype(np.float32)
+
+    def use_batching(self, settings, name: str | None = None) -> None:
+        """A batcher in front of each part (named `<this model>/<part>`)."""
+        for part in self.parts:
+            part.use_batching(settings, f"{name or self.name}/{part.name}")
+
+    def close(self) -> None:
+        """Stop every part's batcher."""
+        for part in self.parts:
+            part.close()
 
     def _embed_raw(self, chips: np.ndarray) -> np.ndarray:  # pragma: no cover - embed is overridden
         raise NotImplementedError

@@ -118,6 +118,11 @@ class SFace(FaceModel):
         self.backend = backend
         self._net = _OnnxRuntimeNet(settings or EncoderSettings()) if backend == "onnxruntime" else _OpenCvNet()
 
+    @property
+    def session(self):
+        """The ONNX Runtime session that runs the chips (None with the OpenCV reference backend)."""
+        return getattr(self._net, "_session", None)
+
     def chip(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """112x112 RGB chip on the ArcFace template (OpenCV's alignCrop geometry)."""
         return arcface_chip(image, detection.landmarks, 112)

@@ -105,6 +105,11 @@ class ModelRegistry:
                 raise UnknownModel(f"unknown model {name!r}; available: {known}")
             return model
 
+    def names(self) -> list[str]:
+        """The loaded folder models' names."""
+        with self._lock:
+            return sorted(self._models)
+
     def has(self, name: str) -> bool:
         """Whether a name is a shipped face model or a loaded folder model."""
         with self._lock:

@@ -19,6 +19,7 @@ import numpy as np
 
 from facegrid.index.collection import Collection
 from facegrid.index.errors import CollectionNotFound, VectorError
+from facegrid.index.gpu import IndexSettings
 
 from ..store.photos import LibraryStore
 from .errors import ModelMismatch, NoImageModel, WrongCollectionKind
@@ -69,8 +70,9 @@ class CollectionStats:
 class Collections:
     """FAISS collections by name, with the settings Redis holds for them."""
 
-    def __init__(self, store: LibraryStore) -> None:
+    def __init__(self, store: LibraryStore, index_settings: IndexSettings = IndexSettings()) -> None:
         self.store = store
+        self.index_settings = index_settings  # GPU or CPU FAISS, for the collections and k-means over them
         self._vectors: dict[str, Collection] = {}
         self._photos: dict[str, Collection] = {}  # whole-photo vectors of collections with an image model, by photo id
         self._info: dict[str, CollectionInfo] = {}
@@ -108,9 +110,9 @@ class Collections:
         info = self._info[name] = CollectionInfo(name, settings["model"], int(settings["dim"]),
                                                  settings.get("image_model", ""), int(settings.get("image_dim", 0)))
         if name not in self._vectors or self._vectors[name].dim != info.dim:
-            self._vectors[name] = Collection(name, info.dim)
+            self._vectors[name] = Collection(name, info.dim, self.index_settings)
         if info.image_model and (name not in self._photos or self._photos[name].dim != info.image_dim):
-            self._photos[name] = Collection(f"{name}/photos", info.image_dim)
+            self._photos[name] = Collection(f"{name}/photos", info.image_dim, self.index_settings)
         return info
 
     def _lookup(self, name: str) -> CollectionInfo | None:

@@ -22,6 +22,7 @@ from facegrid.encoder.detect import probe_detector
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
 from facegrid.index.collection import Collection
+from facegrid.index.gpu import IndexSettings
 from facegrid.index.identify import Decision, Policy, UnknownReason, identify, subject_vector, verify
 
 from ..store.subjects import NewTemplate, StoredTemplates, SubjectRecord, SubjectStore, TemplateRecord
@@ -108,6 +109,7 @@ class Gate:
         policy: Policy,
         rules: EnrollmentRules = EnrollmentRules(),
         probe_rules: ProbeRules = ProbeRules(),
+        index_settings: IndexSettings = IndexSettings(),
     ) -> None:
         self.metadata = metadata
         self.pipeline = pipeline
@@ -117,7 +119,7 @@ class Gate:
         self.probe_rules = probe_rules
         # Probes skip the detector cascade's slow last resort (MMOD): "no face" must fit a gate's budget.
         self.probe_detector = probe_detector(pipeline.detector)
-        self.subjects = Collection(f"subjects:{self.model}", pipeline.model.dim)
+        self.subjects = Collection(f"subjects:{self.model}", pipeline.model.dim, index_settings)
         # Writes to Redis and the collection happen under one lock so they stay in step.
         self._write_lock = threading.Lock()
         self.skipped_templates = 0  # of another model, found at rebuild

@@ -250,7 +250,8 @@ class Library:
     def kmeans(self, collection: str, k: int | None = None, iterations: int = 20) -> tuple[np.ndarray, KMeansResult]:
         """(ids, k-means result) over every vector of a collection, at most n / MIN_PER_CLUSTER clusters."""
         ids, vectors = self.collections.get(collection).items()
-        return ids, capped_kmeans(f"collection {collection!r}", ids, vectors, k, iterations)
+        return ids, capped_kmeans(f"collection {collection!r}", ids, vectors, k, iterations,
+                                  settings=self.collections.index_settings)
 
     def stats(self, collection: str) -> CollectionStats:
         """Photos and faces of a face collection (and its photo vectors); vectors of a plain-vector one."""
@@ -264,7 +265,7 @@ class Library:
 
 
 def capped_kmeans(what: str, ids: np.ndarray, vectors: np.ndarray, k: int | None, iterations: int,
-                  kind: str = "vectors") -> KMeansResult:
+                  kind: str = "vectors", settings=None) -> KMeansResult:
     """k-means over `vectors` with at most n / MIN_PER_CLUSTER clusters.
 
     The cap keeps k-means from being a way to read vectors back: with k near n, clusters
@@ -276,4 +277,4 @@ def capped_kmeans(what: str, ids: np.ndarray, vectors: np.ndarray, k: int | None
     if k is not None and not 1 <= k <= most:
         raise VectorError(f"k must be between 1 and {most} (at least {MIN_PER_CLUSTER} {kind} per cluster: "
                           f"{len(ids)} {kind}), got {k}")
-    return kmeans(vectors, k or min(choose_k(len(ids)), most), iterations=iterations)
+    return kmeans(vectors, k or min(choose_k(len(ids)), most), iterations=iterations, settings=settings)

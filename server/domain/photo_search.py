@@ -166,7 +166,8 @@ class PhotoSearch:
         """k-means over every photo vector of a collection (grouping by scene or event), at most n / 5 clusters."""
         info = self.collections.info(collection)
         ids, vectors = self.collections.photo_vectors(info.name).items()
-        result = capped_kmeans(f"collection {info.name!r}", ids, vectors, k, iterations, "photo vectors")
+        result = capped_kmeans(f"collection {info.name!r}", ids, vectors, k, iterations, "photo vectors",
+                               settings=self.collections.index_settings)
         shas = [d or "" for d in self.store.photo_shas(info.name, ids.tolist())]
         records = self.store.photos(info.name, [d for d in shas if d])
         return PhotoClusters(ids, shas, [records[d].paths if d in records else [] for d in shas], result)

@@ -27,3 +27,10 @@ class Pipelines:
             if name not in self._built:
                 self._built[name] = FacePipeline(name, self.detector, self.limits, settings=self.settings)
             return self._built[name]
+
+    def close(self) -> None:
+        """Stop every model's batcher (at shutdown, after the last call)."""
+        with self._lock:
+            built = list(self._built.values())
+        for pipeline in built:
+            pipeline.model.close()

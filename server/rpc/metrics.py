@@ -13,7 +13,9 @@ from typing import Callable, Iterator
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from facegrid.encoder.batcher import BatcherStats
 
 log = logging.getLogger("facegrid.server")
 
@@ -39,9 +41,10 @@ class Metrics:
                                    registry=self.registry)
         self._server = None
 
-    def watch(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool]) -> None:
-        """Read sizes (subjects, per-collection vectors) and Redis health at each scrape."""
-        self.registry.register(_ScrapeTimeCollector(sizes, redis_up))
+    def watch(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool],
+              batchers: Callable[[], list[BatcherStats]] = list) -> None:
+        """Read sizes (subjects, per-collection vectors), Redis health and the model batchers' counters at each scrape."""
+        self.registry.register(_ScrapeTimeCollector(sizes, redis_up, batchers))
 
     def serve(self, address: str) -> int:
         """Start the HTTP endpoint (host:port; port 0 picks one); the port it listens on."""
@@ -60,8 +63,9 @@ class Metrics:
 
 
 class _ScrapeTimeCollector:
-    def __init__(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool]) -> None:
-        self._sizes, self._redis_up = sizes, redis_up
+    def __init__(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool],
+                 batchers: Callable[[], list[BatcherStats]]) -> None:
+        self._sizes, self._redis_up, self._batchers = sizes, redis_up, batchers
 
     def describe(self):
         return []
@@ -80,6 +84,21 @@ class _ScrapeTimeCollector:
         except Exception:  # noqa: BLE001
             log.debug("sizes unavailable at scrape", exc_info=True)
         yield sizes
+        yield from _batcher_metrics(self._batchers())
+
+
+def _batcher_metrics(stats: list[BatcherStats]) -> Iterator:
+    """Model runs, items and refusals of each batcher (mean batch = items / runs), and items queued now."""
+    runs = CounterMetricFamily("facegrid_batch_runs", "Model runs by the batcher of a model (part)", labels=["model"])
+    items = CounterMetricFamily("facegrid_batch_items", "Items run by the batcher of a model (part)", labels=["model"])
+    failed = CounterMetricFamily("facegrid_batch_failed_runs", "Model runs that raised, by batcher", labels=["model"])
+    queued = GaugeMetricFamily("facegrid_batch_queued", "Items waiting in a model's batcher now", labels=["model"])
+    for stat in stats:
+        runs.add_metric([stat.name], stat.batches)
+        items.add_metric([stat.name], stat.items)
+        failed.add_metric([stat.name], stat.failed_batches)
+        queued.add_metric([stat.name], stat.queued)
+    yield from (runs, items, failed, queued)
 
 
 def _code_of(context) -> str:
