@@ -232,7 +232,7 @@ def test_background_reembedding_shows_progress_and_resumes_after_sigkill(server_
     late = folder.parent / "late.jpg"  # indexed while the re-embedding runs
     Image.open(sorted(album.glob("id11_matt_damon-*"))[0]).rotate(90, expand=True).save(late, "JPEG")
     # One photo a step, with a pause: slow enough to be killed half-way.
-    env = {"FACEGRID_MODELS_DIR": str(photo_models), "FACEGRID_REEMBED_BATCH": "1", "FACEGRID_REEMBED_PAUSE_S": "0.4"}
+    env = {"FACEGRID_MODELS_DIR": str(photo_models), "FACEGRID_REEMBED_BATCH": "1", "FACEGRID_REEMBED_PAUSE_S": "0.25"}
     server = server_factory(tmp_path / "data", env)
     run = facegrid("index", str(folder), "--collection", "later", "--server", server.address, "--json")
     assert last_json(run.stdout)["indexed"] == 11

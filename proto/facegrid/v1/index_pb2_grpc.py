@@ -140,7 +140,8 @@ class IndexServiceServicer:
 
     def Search(self, request, context):
         """The k nearest faces to a vector, or to each face in a photo. NOT_FOUND: no such collection;
-        INVALID_ARGUMENT: a vector of the wrong length or with NaN, or k outside 1..1000.
+        INVALID_ARGUMENT: a vector of the wrong length or with NaN, or k outside 1..1000;
+        FAILED_PRECONDITION: a vector said (`model`) to be of another model than the collection's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
