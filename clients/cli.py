@@ -297,6 +297,23 @@ def cmd_bench_auth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_near_duplicates(args: argparse.Namespace) -> int:
+    from facegrid.bench.near_duplicates import bench_near_duplicates
+
+    report = bench_near_duplicates(args.model, args.models_dir, args.data, args.photos, args.edited, args.false_merge_rate,
+                                   write=args.write, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        recall = ", ".join(f"{edit} {value * 100:.1f}%" for edit, value in report["recall_by_edit"].items())
+        print(f"near-duplicate threshold of {report['model']}: {report['threshold']:.6f} at false-merge rate "
+              f"{report['false_merge_rate']:g} (measured {report['measured_false_merge_rate']:.2g} over "
+              f"{report['distinct_pairs']:,} distinct pairs); recall {report['recall'] * 100:.1f}% ({recall})")
+        if report["written"]:
+            print(f"  written to {report['written']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facegrid", description="Face detection, embedding, verification and search.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -381,6 +398,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(fuzzing, model=False, workers=False)
     fuzzing.add_argument("--calls", type=int, default=10_000, help="requests to send (default 10000)")
     fuzzing.set_defaults(run=cmd_bench_fuzz)
+
+    duplicates = bench.add_parser("near-duplicates", help="an image model's near-duplicate threshold, measured on real "
+                                                          "photos and edited copies (for `facegrid similar`)")
+    _add_data_options(duplicates, model=False, workers=False)
+    duplicates.add_argument("--model", required=True, help="a folder model with an image tower")
+    duplicates.add_argument("--models-dir", default=None, help="its models directory (default: FACEGRID_MODELS_DIR or <data>/models)")
+    duplicates.add_argument("--photos", type=int, default=1000, help="distinct photos, one per LFW person (default 1000)")
+    duplicates.add_argument("--edited", type=int, default=200, help="of them, how many are edited 4 ways (default 200)")
+    duplicates.add_argument("--false-merge-rate", type=float, default=1e-5,
+                            help="share of distinct-photo pairs allowed at or above the threshold (default 1e-5)")
+    duplicates.add_argument("--write", action="store_true", help="store the threshold beside the model's card")
+    duplicates.set_defaults(run=cmd_bench_near_duplicates)
 
     kill = bench.add_parser("sigkill", help="enroll and bulk-index while the server is SIGKILLed and restarted: nothing lost")
     _add_data_options(kill, model=False, workers=False)

@@ -58,7 +58,8 @@ def cmd_index(args) -> int:
     bar = tqdm(total=len(paths), unit="photo", disable=args.json or None, file=sys.stderr)
     try:
         with connect(args) as client:
-            stream = client.index_photos(_requests(paths, client, args.collection, failed), args.collection)
+            stream = client.index_photos(_requests(paths, client, args.collection, failed), args.collection,
+                                         args.image_model or "")
             for result in stream:
                 if result.error:
                     failed[result.path] = result.error
@@ -95,15 +96,19 @@ def _vector(path: str) -> np.ndarray:
 
 
 def cmd_search(args) -> int:
-    if (args.photo is None) == (args.vector is None):
-        print("facegrid: give a PHOTO or --vector FILE", file=sys.stderr)
+    if sum(q is not None for q in (args.photo, args.vector, args.text, args.like)) != 1:
+        print("facegrid: give one of PHOTO (its faces), --vector FILE, --text WORDS or --like PHOTO (whole photos)", file=sys.stderr)
         return 2
+    if args.text is not None or args.like is not None:
+        from .photo_commands import search_photos
+
+        return search_photos(args)
     try:
         with connect(args) as client:
             if args.photo:
                 reply = client.search(photo=args.photo, k=args.k, collection=args.collection)
             else:
-                reply = client.search(vector=_vector(args.vector), k=args.k, collection=args.collection)
+                reply = client.search(vector=_vector(args.vector), k=args.k, collection=args.collection, model=args.model or "")
     except FacegridError as error:
         return report_error(args, error)
     queries = [
@@ -179,6 +184,9 @@ def add_commands(commands) -> None:
     index = commands.add_parser("index", help="index every face of the photos in a folder (resumable)")
     index.add_argument("folder")
     index.add_argument("--collection", default="photos", help="collection name (default: photos)")
+    index.add_argument("--image-model", default=None, metavar="MODEL",
+                       help="the collection's image model (a folder model): each photo gets a whole-photo vector too, "
+                            "for search --text / --like, similar and kmeans --photos")
     add_server_option(index)
     index.set_defaults(run=cmd_index)
 
@@ -198,10 +206,18 @@ def add_commands(commands) -> None:
     add_server_option(correct)
     correct.set_defaults(run=cmd_correct)
 
-    search = commands.add_parser("search", help="nearest indexed faces to the faces of a photo, or to a vector")
+    search = commands.add_parser("search", help="nearest indexed faces to the faces of a photo, or to a vector; "
+                                                "photos by words (--text) or by likeness (--like)")
     search.add_argument("photo", nargs="?")
     search.add_argument("--vector", help="file with the query vector: .npy, a JSON list, or numbers separated by spaces")
+    search.add_argument("--model", default=None, help="with --vector: the model that made it (refused unless the collection's)")
+    search.add_argument("--text", default=None, metavar="WORDS", help="whole photos nearest to these words (the collection's image model)")
+    search.add_argument("--like", default=None, metavar="PHOTO", help="whole photos most like this one (same scene, near-duplicates)")
     search.add_argument("--k", type=int, default=10, help="how many hits (1-1000, default 10)")
     search.add_argument("--collection", default="photos")
     add_server_option(search)
     search.set_defaults(run=cmd_search)
+
+    from .photo_commands import add_commands as add_photo_commands
+
+    add_photo_commands(commands)

@@ -19,6 +19,16 @@ def _box(message) -> Box:
 
 
 @dataclass(frozen=True)
+class Reembed:
+    """The background embedding of photos indexed before their collection had its image model."""
+
+    state: str  # "running", "done", or "" where none was needed
+    done: int  # photos with a whole-photo vector
+    total: int  # photos of the collection
+    missing: int  # photos none of whose stored paths holds them any more
+
+
+@dataclass(frozen=True)
 class Stats:
     """Counts of a collection: photos and faces in a face collection, vectors in a plain-vector one."""
 
@@ -28,10 +38,73 @@ class Stats:
     photos: int
     faces: int
     vectors: int
+    image_model: str = ""  # the model of its whole-photo vectors, "" where none
+    image_dim: int = 0
+    photo_vectors: int = 0
+    reembed: Reembed | None = None
 
     @classmethod
     def from_message(cls, reply: index_pb2.StatsResponse) -> "Stats":
-        return cls(reply.collection, reply.model, reply.dim, reply.photos, reply.faces, reply.vectors)
+        r = reply.reembed
+        return cls(reply.collection, reply.model, reply.dim, reply.photos, reply.faces, reply.vectors, reply.image_model,
+                   reply.image_dim, reply.photo_vectors,
+                   Reembed(r.state, r.done, r.total, r.missing) if reply.HasField("reembed") else None)
+
+
+@dataclass(frozen=True)
+class PhotoHit:
+    """A photo found by whole-photo search (or a member of a near-duplicate group: score = its best link)."""
+
+    score: float
+    photo_sha256: str
+    paths: list[str]
+
+    @classmethod
+    def from_message(cls, hit: index_pb2.PhotoHit) -> "PhotoHit":
+        return cls(hit.score, hit.photo_sha256, list(hit.paths))
+
+
+@dataclass(frozen=True)
+class PhotoSearchResult:
+    hits: list[PhotoHit]  # best first
+    model: str  # the image model the query was embedded with
+    text_truncated: bool = False  # the text was cut to the model's context length
+
+    @classmethod
+    def from_message(cls, reply: index_pb2.SearchPhotosResponse) -> "PhotoSearchResult":
+        return cls([PhotoHit.from_message(h) for h in reply.hits], reply.model, reply.text_truncated)
+
+
+@dataclass(frozen=True)
+class NearDuplicates:
+    """Groups of near-duplicate photos, largest first, and the threshold that linked them."""
+
+    groups: list[list[PhotoHit]]
+    threshold: float
+    threshold_source: str  # "given", or the calibration file of the image model
+    photos: int  # photo vectors looked at
+
+    @classmethod
+    def from_message(cls, reply: index_pb2.SimilarPhotosResponse) -> "NearDuplicates":
+        return cls([[PhotoHit.from_message(p) for p in g.photos] for g in reply.groups], reply.threshold,
+                   reply.threshold_source, reply.photos)
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """k-means: each vector's id (and, over photo vectors, its photo) with its cluster; the clusters' sizes."""
+
+    k: int
+    ids: list[int]
+    clusters: list[int]
+    sizes: list[int]
+    photo_sha256: list[str] = field(default_factory=list)  # over photo vectors: each id's photo ...
+    paths: list[list[str]] = field(default_factory=list)  # ... and its paths
+
+    @classmethod
+    def from_message(cls, reply: index_pb2.KMeansResponse) -> "Clusters":
+        return cls(reply.k, list(reply.ids), list(reply.clusters), list(reply.sizes), [p.photo_sha256 for p in reply.photos],
+                   [list(p.paths) for p in reply.photos])
 
 
 @dataclass(frozen=True)

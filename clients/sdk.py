@@ -27,7 +27,8 @@ from google.rpc import error_details_pb2
 from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
                          index_pb2_grpc)
 
-from .results import Embedding, EnrollResult, ModelInfo, PhotoOutcome, ProbeRefusal, Quality, SearchResult, Stats, decode_details, issue_name
+from .results import (Clusters, Embedding, EnrollResult, ModelInfo, NearDuplicates, PhotoOutcome, PhotoSearchResult, ProbeRefusal,
+                      Quality, SearchResult, Stats, decode_details, issue_name)
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -290,18 +291,21 @@ class Facegrid:
 
     # --- photo library ---------------------------------------------------------------------
 
-    def index_photos(self, photos: Iterable[tuple], collection: str = "photos") -> Iterable[index_pb2.IndexPhotoResult]:
+    def index_photos(self, photos: Iterable[tuple], collection: str = "photos",
+                     image_model: str = "") -> Iterable[index_pb2.IndexPhotoResult]:
         """Stream (path, bytes[, sha256]) photos to the server over one call; one result per photo, in order.
 
         Bytes may be empty for a photo whose sha256 the server already holds (see `known_photos`):
         then only its path is recorded. Not retried: re-run it, already indexed photos are skipped.
+        `image_model`: the collection's image model (made with it if new): each photo gets a whole-photo vector too.
         """
         import hashlib
 
         def request(item: tuple) -> index_pb2.IndexPhotoRequest:
             path, data = item[0], item[1]
             digest = item[2] if len(item) > 2 else hashlib.sha256(data).hexdigest()
-            return index_pb2.IndexPhotoRequest(collection=collection, path=path, photo=data, photo_sha256=digest)
+            return index_pb2.IndexPhotoRequest(collection=collection, path=path, photo=data, photo_sha256=digest,
+                                               image_model=image_model)
 
         requests = (request(item) for item in photos)
         try:
@@ -314,11 +318,12 @@ class Facegrid:
         reply = self._call(self._index.KnownPhotos, index_pb2.KnownPhotosRequest(collection=collection, photo_sha256=digests))
         return set(reply.photo_sha256)
 
-    def search(self, photo: bytes | str | Path | None = None, vector=None, k: int = 10, collection: str = "photos") -> SearchResult:
-        """Nearest indexed faces to each face of a photo, or to a vector."""
+    def search(self, photo: bytes | str | Path | None = None, vector=None, k: int = 10, collection: str = "photos",
+               model: str = "") -> SearchResult:
+        """Nearest indexed faces to each face of a photo, or to a vector (of `model`, checked when given)."""
         if (photo is None) == (vector is None):
             raise ValueError("give exactly one of photo and vector")
-        request = index_pb2.SearchRequest(collection=collection, k=k)
+        request = index_pb2.SearchRequest(collection=collection, k=k, model=model)
         if photo is not None:
             request.photo = _photo(photo)
         else:
@@ -369,10 +374,35 @@ class Facegrid:
         request = index_pb2.RemoveVectorsRequest(collection=collection, ids=[int(i) for i in ids])
         return Stats.from_message(self._call(self._index.RemoveVectors, request))
 
-    def kmeans(self, collection: str, k: int = 0, iterations: int = 0) -> index_pb2.KMeansResponse:
-        """k-means over a collection (k=0: chosen by the server)."""
-        request = index_pb2.KMeansRequest(collection=collection, k=k, iterations=iterations)
-        return self._call(self._index.KMeans, request, timeout=max(self.timeout, 600.0))
+    def kmeans(self, collection: str, k: int = 0, iterations: int = 0, photos: bool = False) -> Clusters:
+        """k-means over a collection (k=0: chosen by the server); with `photos`, over its whole-photo vectors
+        (grouping by scene or event)."""
+        request = index_pb2.KMeansRequest(collection=collection, k=k, iterations=iterations, photos=photos)
+        return Clusters.from_message(self._call(self._index.KMeans, request, timeout=max(self.timeout, 600.0)))
+
+    def search_photos(self, text: str | None = None, photo: bytes | str | Path | None = None, vector=None, k: int = 10,
+                      collection: str = "photos", model: str = "") -> PhotoSearchResult:
+        """Photos nearest to words, to a photo (likeness) or to a vector of the collection's image model."""
+        if sum(q is not None for q in (text, photo, vector)) != 1:
+            raise ValueError("give exactly one of text, photo and vector")
+        request = index_pb2.SearchPhotosRequest(collection=collection, k=k, model=model)
+        if text is not None:
+            request.text = text
+        elif photo is not None:
+            request.photo = _photo(photo)
+        else:
+            request.vector.values.extend([float(v) for v in vector])
+        return PhotoSearchResult.from_message(self._call(self._index.SearchPhotos, request, timeout=max(self.timeout, 60.0)))
+
+    def similar_photos(self, collection: str = "photos", threshold: float = 0.0, min_size: int = 2) -> NearDuplicates:
+        """Groups of near-duplicate photos (threshold 0: the one measured for the collection's image model)."""
+        request = index_pb2.SimilarPhotosRequest(collection=collection, threshold=threshold, min_size=min_size)
+        return NearDuplicates.from_message(self._call(self._index.SimilarPhotos, request, timeout=max(self.timeout, 600.0)))
+
+    def set_image_model(self, collection: str, image_model: str) -> Stats:
+        """Give a photo collection an image model; its photos are embedded again in the background (see `stats`)."""
+        request = index_pb2.SetImageModelRequest(collection=collection, image_model=image_model)
+        return Stats.from_message(self._call(self._index.SetImageModel, request))
 
     def stats(self, collection: str = "photos") -> Stats:
         """Photos and faces of a face collection, or vectors of a plain-vector one."""

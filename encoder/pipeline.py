@@ -12,7 +12,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -63,6 +63,17 @@ class PhotoFaces:
     faces: list[Face] = field(default_factory=list)
     error: str | None = None
     error_type: str | None = None
+
+
+@dataclass
+class PhotoEmbedding:
+    """One photo of a bulk-indexing batch: its faces and, where an image model was asked for, its whole-photo vector."""
+
+    faces: list[Face]
+    vector: np.ndarray | None = None  # (dim,) float32, unit length
+
+
+ImageEmbedder = Callable[[np.ndarray], np.ndarray]  # one decoded RGB photo -> its whole-photo vector
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,30 @@ class FacePipeline:
         faces = iter(self._embed_found(found))
         return [result if isinstance(result, EncoderError) else next(faces) for result in results]
 
+    def embed_photos(self, photos: Sequence[bytes], image: ImageEmbedder | None = None) -> list[PhotoEmbedding | EncoderError]:
+        """Faces of several photos' bytes (chips embedded in shared batches) and, with `image`, each photo's
+        whole-photo vector from the same decoded pixels: each photo is decoded once, and dropped before the next."""
+        results: list[PhotoEmbedding | EncoderError] = []
+        found: list[_Found] = []
+        for data in photos:
+            try:
+                decoded = decode_image(data, self.limits)
+                faces = self._find(decoded, "all", False)
+                vector = image(decoded) if image is not None else None
+            except EncoderError as error:
+                results.append(error)
+                continue
+            except Exception as error:  # noqa: BLE001 - a detector or tower failing on one photo fails that photo only
+                results.append(EncoderError(f"{type(error).__name__} while embedding the photo: {error}"))
+                continue
+            found.append(faces)
+            results.append(PhotoEmbedding([], vector))
+        faces = iter(self._embed_found(found))
+        for result in results:
+            if isinstance(result, PhotoEmbedding):
+                result.faces = next(faces)
+        return results
+
     def find_faces(self, data: bytes, detector: Detector | None = None) -> FoundFaces:
         """Decode a photo and find and measure its faces (with `detector`, else the pipeline's own), embedding none."""
         image = decode_image(data, self.limits)
@@ -191,12 +226,52 @@ def start_worker(model: str, detector: str, mirror: bool | None, limits: DecodeL
     if nice:
         os.nice(nice)  # bulk work yields the cores to the serving process (the gate) whenever it needs them
     cv2.setNumThreads(1)  # one core per worker: the pool supplies the parallelism
-    _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, settings=(settings or EncoderSettings()).single_threaded())
+    _worker["settings"] = (settings or EncoderSettings()).single_threaded()
+    _worker["pipeline"] = FacePipeline(model, detector, limits, mirror=mirror, settings=_worker["settings"])
+    _worker["towers"] = {}
 
 
 def faces_of_photos(photos: list[bytes]) -> list[list[Face] | EncoderError]:
     """Worker task: every face of several photos' bytes (see `FacePipeline.faces_in_photos`)."""
     return _worker["pipeline"].faces_in_photos(photos)
+
+
+def _worker_tower(name: str):
+    """The worker's copy of a folder model (loaded from the models directory on first use, kept)."""
+    towers = _worker["towers"]
+    if name not in towers:
+        from .towers.registry import load_tower_model  # only workers of collections with an image model load it
+
+        settings = _worker["settings"]
+        model = load_tower_model(settings.models_dir, name, settings)
+        model.require("image")
+        towers[name] = model
+    return towers[name]
+
+
+def embed_photos(photos: list[bytes], image_model: str = "") -> list[PhotoEmbedding | EncoderError]:
+    """Worker task: faces of several photos and, with an image model (a folder model's name), each one's
+    whole-photo vector, from one decoding (see `FacePipeline.embed_photos`)."""
+    image = None
+    if image_model:
+        tower = _worker_tower(image_model)  # a model that cannot load fails the whole batch: its error says why
+        image = lambda rgb: tower.embed_images([rgb])[0]  # noqa: E731 - one photo at a time: no batch of decoded photos held
+    return _worker["pipeline"].embed_photos(photos, image)
+
+
+def photo_vectors_of(photos: list[bytes], image_model: str) -> list[np.ndarray | EncoderError]:
+    """Worker task: whole-photo vectors alone (photos indexed before their collection had an image model)."""
+    tower = _worker_tower(image_model)
+    limits = _worker["pipeline"].limits
+    vectors: list[np.ndarray | EncoderError] = []
+    for data in photos:
+        try:
+            vectors.append(tower.embed_images([decode_image(data, limits)])[0])
+        except EncoderError as error:
+            vectors.append(error)
+        except Exception as error:  # noqa: BLE001 - one photo's failure is that photo's
+            vectors.append(EncoderError(f"{type(error).__name__} while embedding the photo: {error}"))
+    return vectors
 
 
 def worker_pool(model: str, detector: str, limits: DecodeLimits, workers: int | None = None,

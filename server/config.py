@@ -71,6 +71,10 @@ class Settings:
     max_long_calls: int = field(default_factory=lambda: int(_env("MAX_LONG_CALLS", "2")))  # concurrent Cluster / KMeans calls
     stream_idle_s: float = field(default_factory=lambda: float(_env("STREAM_IDLE_S", "120")))  # a stream silent this long is ended
     inflight_mb: int = field(default_factory=lambda: int(_env("INFLIGHT_MB", "512")))  # photo bytes held by all streams together
+    # Background re-embedding of photos indexed before their collection had an image model: photos per
+    # step, and a pause between steps so it never crowds out indexing and searches.
+    reembed_batch: int = field(default_factory=lambda: int(_env("REEMBED_BATCH", "8")))
+    reembed_pause_s: float = field(default_factory=lambda: float(_env("REEMBED_PAUSE_S", "0")))
     # Gate probes (Verify, Identify): off | report | refuse faces below these (server/domain/probe_rules.py says why).
     probe_quality: str = field(default_factory=lambda: _env("PROBE_QUALITY", "refuse"))
     probe_min_face_px: float = field(default_factory=lambda: float(_env("PROBE_MIN_FACE_PX", "40")))

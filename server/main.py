@@ -31,6 +31,8 @@ from .domain.group_assignment import GroupAssigner
 from .domain.keys import KeyRing, Keys
 from .domain.grouping import PersonGroups
 from .domain.library import Library
+from .domain.photo_search import PhotoSearch
+from .domain.reembed import Reembedder
 from .domain.pipelines import Pipelines
 from .domain.sync import follow_changes
 from .domain.vectors import VectorCollections
@@ -81,6 +83,7 @@ class Running:
     feed: ChangeFeed | None = None
     watchdog: RedisWatchdog | None = None
     pipelines: Pipelines | None = None  # their models' batchers are stopped last
+    reembedder: Reembedder | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -89,6 +92,8 @@ class Running:
         for name in SERVICES + ("",):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace).wait()
+        if self.reembedder is not None:
+            self.reembedder.stop()
         if self.feed is not None:
             self.feed.stop()
         self.index_service.close()
@@ -158,7 +163,8 @@ def start(settings: Settings) -> Running:
     collections = Collections(LibraryStore(metadata.redis, feed), settings.index())
     log.info("photo collections rebuilt from Redis: %s", collections.rebuild())
     assigner = GroupAssigner(collections.store)
-    library = Library(collections, pipelines, assigner)
+    library = Library(collections, pipelines, assigner, registry)  # image models of photo collections: the registry's
+    photo_search = PhotoSearch(collections, registry, limits)
     people = PersonGroups(collections, assigner, gate)
     vectors = VectorCollections(collections)
     follow_changes(feed, gate, collections, assigner)
@@ -173,7 +179,7 @@ def start(settings: Settings) -> Running:
     # Streams and long calls have caps and threads of their own: gate calls always find one of `workers`.
     classes = {
         STREAMS: CallClass("IndexPhotos or EmbedStream streams", settings.max_streams, "FACEGRID_MAX_STREAMS"),
-        LONG_CALLS: CallClass("Cluster or KMeans calls", settings.max_long_calls, "FACEGRID_MAX_LONG_CALLS"),
+        LONG_CALLS: CallClass("Cluster, KMeans or SimilarPhotos calls", settings.max_long_calls, "FACEGRID_MAX_LONG_CALLS"),
     }
     writes = BackgroundWrites(metadata.redis).start()
     interceptor, admin_service = access(settings, keys, writes)
@@ -191,7 +197,11 @@ def start(settings: Settings) -> Running:
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(embedder), server)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, metrics), server)
     index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics,
-                                 budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None)
+                                 budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None,
+                                 photos=photo_search)
+    # Photos indexed before their collection had an image model, embedded again in the index service's workers.
+    reembedder = Reembedder(collections, index_service.embed_photo_vectors, settings.reembed_batch, settings.reembed_pause_s)
+    index_service.reembedder = reembedder
     index_pb2_grpc.add_IndexServiceServicer_to_server(index_service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -201,9 +211,10 @@ def start(settings: Settings) -> Running:
     # Health says SERVING while Redis answers, NOT_SERVING while it does not.
     watchdog = RedisWatchdog(connect(redis_url, timeout=1.0), health_servicer, SERVICES + ("",), redact(redis_url))
     watchdog.start()
+    reembedder.start()  # picks up any re-embedding a stopped or killed server left running
     metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
     return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
-                   feed, watchdog, pipelines)
+                   feed, watchdog, pipelines, reembedder)
 
 
 def serve(settings: Settings) -> int:

@@ -40,7 +40,7 @@ DOCUMENTED = {
     "GateService/ListSubjects": {"enroll"},
     **{f"IndexService/{m}": {"library"} for m in (
         "IndexPhotos", "KnownPhotos", "Search", "Stats", "Cluster", "Groups", "Correct", "Undo", "KMeans",
-        "CreateCollection", "AddVectors", "RemoveVectors")},
+        "CreateCollection", "AddVectors", "RemoveVectors", "SearchPhotos", "SimilarPhotos", "SetImageModel")},
     "IndexService/Correct(name)": {"library", "enroll"},
     "EncoderService/Embed": {"embed"}, "EncoderService/ListModels": {"embed"}, "EncoderService/EmbedPhoto": {"embed"},
     "EncoderService/EmbedText": {"embed"}, "EncoderService/EmbedStream": {"embed"},
@@ -68,6 +68,9 @@ REQUESTS = {
     "IndexService/CreateCollection": index_pb2.CreateCollectionRequest(collection="matrix", dim=0),
     "IndexService/AddVectors": index_pb2.AddVectorsRequest(collection="no-such", ids=[1]),
     "IndexService/RemoveVectors": index_pb2.RemoveVectorsRequest(collection="no-such", ids=[1]),
+    "IndexService/SearchPhotos": index_pb2.SearchPhotosRequest(collection="no-such", text="a dog", k=0),
+    "IndexService/SimilarPhotos": index_pb2.SimilarPhotosRequest(collection="no-such"),
+    "IndexService/SetImageModel": index_pb2.SetImageModelRequest(collection="no-such", image_model="no-such-model"),
     "EncoderService/Embed": encoder_pb2.EmbedRequest(),
     "EncoderService/ListModels": encoder_pb2.ListModelsRequest(),
     "EncoderService/EmbedPhoto": encoder_pb2.EmbedPhotoRequest(),

@@ -3,7 +3,9 @@
 Each collection is registered in Redis with the model that made its vectors and their
 dimension (first writer wins), and its FAISS copy here is rebuilt from Redis on start.
 A collection keeps its model for life: photos and queries for it are embedded with that
-model, whatever the server's default is. Collections, faces and vectors added by other
+model, whatever the server's default is. A photo collection may also have an image model (set
+when it is made, or added once later): then each photo has one whole-photo vector too, kept in a
+second FAISS collection under photo ids. Collections, faces and vectors added by other
 servers on the same Redis arrive through the change feed (`follow_*`).
 """
 
@@ -20,7 +22,7 @@ from facegrid.index.errors import CollectionNotFound, VectorError
 from facegrid.index.gpu import IndexSettings
 
 from ..store.photos import LibraryStore
-from .errors import WrongCollectionKind
+from .errors import ModelMismatch, NoImageModel, WrongCollectionKind
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DEFAULT_COLLECTION = "photos"
@@ -42,6 +44,8 @@ class CollectionInfo:
     name: str
     model: str
     dim: int
+    image_model: str = ""  # the model of its whole-photo vectors; "" where it has none
+    image_dim: int = 0
 
     @property
     def plain(self) -> bool:
@@ -58,6 +62,9 @@ class CollectionStats:
     photos: int = 0
     faces: int = 0
     vectors: int = 0
+    image_model: str = ""
+    image_dim: int = 0
+    photo_vectors: int = 0  # photos with a whole-photo vector
 
 
 class Collections:
@@ -67,6 +74,7 @@ class Collections:
         self.store = store
         self.index_settings = index_settings  # GPU or CPU FAISS, for the collections and k-means over them
         self._vectors: dict[str, Collection] = {}
+        self._photos: dict[str, Collection] = {}  # whole-photo vectors of collections with an image model, by photo id
         self._info: dict[str, CollectionInfo] = {}
         self.lock = threading.Lock()  # guards the registry and every multi-step Redis change
 
@@ -77,6 +85,7 @@ class Collections:
             stored = self.store.collections()
             for name in [n for n in self._info if n not in stored]:  # gone from Redis (it lost its data)
                 del self._info[name], self._vectors[name]
+                self._photos.pop(name, None)
             for name, settings in stored.items():
                 info = self._register(name, settings)
                 if info.plain:
@@ -86,12 +95,24 @@ class Collections:
                     ids = np.array([f.face_id for f in faces], dtype=np.int64)
                     vectors = np.stack([f.vector for f in faces]) if faces else None
                 self._vectors[name].replace(ids, vectors if vectors is not None else np.zeros((0, info.dim), np.float32))
+                if info.image_model:
+                    self._refill_photos(info)
             return {name: c.count() for name, c in self._vectors.items()}
 
+    def _refill_photos(self, info: CollectionInfo) -> None:
+        """Replace a collection's photo vectors with those Redis holds (lock held)."""
+        records = list(self.store.all_photo_vectors(info.name))
+        ids = np.array([r.photo_id for r in records], dtype=np.int64)
+        vectors = np.stack([r.vector for r in records]) if records else np.zeros((0, info.image_dim), np.float32)
+        self._photos[info.name].replace(ids, vectors)
+
     def _register(self, name: str, settings: dict) -> CollectionInfo:
-        info = self._info[name] = CollectionInfo(name, settings["model"], int(settings["dim"]))
+        info = self._info[name] = CollectionInfo(name, settings["model"], int(settings["dim"]),
+                                                 settings.get("image_model", ""), int(settings.get("image_dim", 0)))
         if name not in self._vectors or self._vectors[name].dim != info.dim:
             self._vectors[name] = Collection(name, info.dim, self.index_settings)
+        if info.image_model and (name not in self._photos or self._photos[name].dim != info.image_dim):
+            self._photos[name] = Collection(f"{name}/photos", info.image_dim, self.index_settings)
         return info
 
     def _lookup(self, name: str) -> CollectionInfo | None:
@@ -132,6 +153,45 @@ class Collections:
             if faces:
                 self._vectors[name].add(np.array([f.face_id for f in faces], dtype=np.int64), np.stack([f.vector for f in faces]))
 
+    def follow_changed(self, name: str) -> None:
+        """A collection's settings changed on another server (an image model added): read them again,
+        with the photo vectors stored so far."""
+        with self.lock:
+            settings = self.store.collection(name)
+            if settings is None:
+                return
+            had = self._info.get(name)
+            info = self._register(name, settings)
+            if info.image_model and (had is None or had.image_model != info.image_model):
+                self._refill_photos(info)
+
+    def follow_photo_vectors(self, name: str, photo_ids: list[int]) -> None:
+        """Whole-photo vectors stored on another server: into this server's copy (each as Redis holds it now)."""
+        with self.lock:
+            info = self._lookup(name)
+            if info is not None and not info.image_model:  # the image model was added there: catch up
+                settings = self.store.collection(name)
+                info = self._register(name, settings) if settings is not None else None
+            if info is None or not info.image_model:
+                return
+            held = [r for r in self.store.photo_vectors(name, photo_ids) if r is not None]
+            target = self._photos[name]
+            if held:
+                target.add(np.array([r.photo_id for r in held], dtype=np.int64), np.stack([r.vector for r in held]))
+
+    def add_photo_vectors(self, name: str, photo_ids: list[int], vectors: np.ndarray) -> None:
+        """Photo vectors just stored in Redis by this server: into FAISS."""
+        if photo_ids:
+            self.photo_vectors(name).add(np.array(photo_ids, dtype=np.int64), vectors)
+
+    def photo_vectors(self, name: str) -> Collection:
+        """A collection's whole-photo vectors (FAILED_PRECONDITION where it has no image model)."""
+        info = self.info(name)
+        if not info.image_model:
+            raise NoImageModel(f"collection {info.name!r} has no image model, so no whole-photo vectors: give it one with "
+                               f"`facegrid collections set-image-model {info.name} MODEL`")
+        return self._photos[info.name]
+
     def follow_vectors(self, name: str, ids: list[int]) -> None:
         """Plain vectors added or removed on another server: each id as Redis holds it now."""
         with self.lock:
@@ -149,20 +209,51 @@ class Collections:
         info = self.info(name)
         return self._vectors[info.name]
 
-    def create(self, name: str, model: str, dim: int) -> CollectionInfo:
+    def create(self, name: str, model: str, dim: int, image_model: str = "", image_dim: int = 0) -> CollectionInfo:
         """Register a collection unless it exists; its settings (which may be another model's)."""
         name = check_collection_name(name)
         with self.lock:
-            if name not in self._info:
-                self._register(name, self.store.create_collection(name, model, dim))
+            if self._lookup(name) is None:
+                self._register(name, self.store.create_collection(name, model, dim, image_model, image_dim))
             return self._info[name]
 
-    def photo_collection(self, name: str, default_model: str, default_dim: int) -> CollectionInfo:
-        """A collection photos can go into, created with the default model on first use."""
-        info = self.create(name, default_model, default_dim)
+    def photo_collection(self, name: str, default_model: str, default_dim: int, image_model: str = "",
+                         image_dim: int = 0) -> CollectionInfo:
+        """A collection photos can go into, created with the default model (and `image_model`, if given) on
+        first use; asking for another image model than an existing collection has is refused."""
+        info = self.create(name, default_model, default_dim, image_model, image_dim)
         if info.plain:
             raise WrongCollectionKind(f"collection {info.name!r} holds plain vectors, not photos: add them with AddVectors")
+        if image_model and info.image_model != image_model:
+            self.follow_changed(info.name)  # set on another server a moment ago, perhaps: the feed may lag
+            info = self.info(info.name)
+        if image_model and info.image_model != image_model:
+            if not info.image_model:
+                raise ModelMismatch(f"collection {info.name!r} exists without an image model: add {image_model!r} with "
+                                    f"`facegrid collections set-image-model {info.name} {image_model}` (its photos are "
+                                    f"embedded again in the background)")
+            raise ModelMismatch(f"collection {info.name!r} has image model {info.image_model!r}, not {image_model!r}: "
+                                f"a collection keeps its models (use another collection for another model)")
         return info
+
+    def set_image_model(self, name: str, image_model: str, image_dim: int) -> tuple[CollectionInfo, bool]:
+        """Give an existing photo collection an image model (once); (its settings, whether this call set it)."""
+        info = self.info(name)
+        if info.plain:
+            raise WrongCollectionKind(f"collection {info.name!r} holds plain vectors, not photos")
+        try:
+            settings, changed = self.store.set_image_model(info.name, image_model, image_dim)
+        except LookupError:
+            raise CollectionNotFound(f"no collection {info.name!r}") from None
+        if settings["image_model"] != image_model:
+            raise ModelMismatch(f"collection {info.name!r} has image model {settings['image_model']!r} already, not "
+                                f"{image_model!r}: a collection keeps its models (use another collection for another model)")
+        if not changed and self.store.reembed_state(info.name).missing:
+            changed = self.store.retry_missing(info.name) > 0  # asked again: look again for the photos not found
+        with self.lock:
+            info = self._register(info.name, settings)
+            self._refill_photos(info)  # vectors another server stored before this one saw the change
+        return info, changed
 
     def names(self) -> list[str]:
         with self.lock:

@@ -73,3 +73,16 @@ class KeyExists(ValueError):
 
 class KeyNotFound(LookupError):
     """No key has this name."""
+
+
+class ModelMismatch(Exception):
+    """A request names another model than the collection records (its face or image model): vectors of
+    two models are not comparable, so nothing is mixed."""
+
+
+class NoImageModel(Exception):
+    """Whole-photo search, near-duplicates or photo k-means on a collection that has no image model."""
+
+
+class ThresholdUnmeasured(Exception):
+    """No near-duplicate threshold has been measured for the collection's image model, and none was given."""

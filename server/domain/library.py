@@ -9,7 +9,9 @@ is written in one transaction, so a run killed at any point leaves each photo
 either fully indexed or absent, and the next run picks up where it stopped.
 Grouping by person lives in `grouping.py`, plain-vector collections in `vectors.py`.
 Each collection keeps the model it was made with: its photos and photo queries are
-embedded with that model, whatever the server's default is.
+embedded with that model, whatever the server's default is. A collection with an image model
+also stores one whole-photo vector per photo, in the same transaction as the photo's faces
+(searching them: `photo_search.py`; embedding photos indexed before the model was added: `reembed.py`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facegrid.encoder.pipeline import Face
+from facegrid.encoder.pipeline import Face, PhotoEmbedding
 from facegrid.index.cluster import KMeansResult, choose_k, kmeans
-from facegrid.index.errors import VectorError
+from facegrid.index.errors import CollectionNotFound, VectorError
+from facegrid.index.gpu import IndexSettings
 
 from ..store.photos import FaceRecord, LibraryStore, PhotoRecord
 from .collections import Collections, CollectionStats, check_collection_name
-from .errors import BadPhotoRequest, PhotoNotHeld
+from .errors import BadPhotoRequest, ModelMismatch, PhotoNotHeld
 from .group_assignment import GroupAssigner
 from .pipelines import Pipelines
 
@@ -62,6 +65,8 @@ class IncomingPhoto:
     outcome: IndexOutcome
     photo: bytes = b""  # set only when the photo is new and must be embedded
     faces: list[Face] = field(default_factory=list)
+    image_model: str = ""  # the collection's image model: embed a whole-photo vector with it too
+    vector: np.ndarray | None = None  # that vector, once embedded
     extra_paths: list[str] = field(default_factory=list)  # the same photo again, later in its batch
 
     @property
@@ -72,11 +77,12 @@ class IncomingPhoto:
 class Library:
     """Face collections of a photo library."""
 
-    def __init__(self, collections: Collections, pipelines: Pipelines, groups: GroupAssigner) -> None:
+    def __init__(self, collections: Collections, pipelines: Pipelines, groups: GroupAssigner, towers=None) -> None:
         self.collections = collections
         self.records: LibraryStore = collections.store
         self.pipelines = pipelines
         self.groups = groups
+        self.towers = towers  # the server's folder models (encoder.towers.ModelRegistry): image models by name
         self.model = pipelines.default.model.name  # new collections are made with it
         self.dim = pipelines.default.model.dim
 
@@ -90,18 +96,27 @@ class Library:
     def known(self, collection: str, digests: list[str]) -> list[str]:
         return self.records.known(check_collection_name(collection), digests)
 
-    def prepare(self, photos: list[tuple[str, str, bytes, str]]) -> list[IncomingPhoto]:
-        """Step one of indexing a batch of (collection, path, bytes, sha256): hash each photo and set
-        aside those already held (they only gain the new path). The rest come back with
-        `needs_faces`; embed them and hand them to `store`."""
+    def image_dim(self, image_model: str) -> int:
+        """The vector length of a folder model with an image tower (UnknownModel, MissingModality otherwise)."""
+        if self.towers is None:
+            raise ModelMismatch("this server runs no image models")
+        model = self.towers.tower_model(image_model)
+        model.require("image")
+        return model.dim
+
+    def prepare(self, photos: list[tuple]) -> list[IncomingPhoto]:
+        """Step one of indexing a batch of (collection, path, bytes, sha256[, image model]): hash each photo
+        and set aside those already held (they only gain the new path). The rest come back with
+        `needs_faces` (and `image_model` where their collection has one); embed them and hand them to `store`."""
         incoming: list[IncomingPhoto] = []
-        for collection, path, photo, photo_sha256 in photos:
+        for collection, path, photo, photo_sha256, *rest in photos:
             # The server hashes what it receives; a client's hash is only trusted to name a photo it does not send.
             digest = hashlib.sha256(photo).hexdigest() if photo else photo_sha256
             item = IncomingPhoto(collection, IndexOutcome(path, digest), photo)
             incoming.append(item)
             try:
-                item.collection = self._photo_collection(collection)
+                info = self._photo_collection(collection, rest[0] if rest else "")
+                item.collection, item.image_model = info.name, info.image_model
                 if not photo and not _SHA256.match(digest):
                     raise BadPhotoRequest("no photo bytes, and no photo_sha256 (64 lower-case hex digits) naming one already sent")
             except Exception as error:  # noqa: BLE001 - one photo's failure is reported in its result
@@ -118,23 +133,30 @@ class Library:
                     item.outcome.error = PhotoNotHeld(f"photo {item.outcome.photo_sha256} is not in collection {name!r} yet: send its bytes")
         return incoming
 
-    def store(self, incoming: list[IncomingPhoto], faces: list[list[Face] | Exception]) -> None:
-        """Step two: write the faces of the photos that needed them (in `incoming` order), one
-        transaction per collection, then add them to FAISS and to the nearest existing groups."""
+    def store(self, incoming: list[IncomingPhoto], faces: list[PhotoEmbedding | list[Face] | Exception]) -> None:
+        """Step two: write the faces (and whole-photo vectors) of the photos that needed them (in `incoming`
+        order), one transaction per collection, then add them to FAISS and to the nearest existing groups."""
         embedded = [item for item in incoming if item.needs_faces]
         for item, found in zip(embedded, faces, strict=True):
             item.photo = b""
             if isinstance(found, Exception):
                 item.outcome.error = found
-            else:
-                item.outcome.faces = len(found)
-                item.faces = found
+                continue
+            if isinstance(found, PhotoEmbedding):
+                found, item.vector = found.faces, found.vector
+            if item.image_model and item.vector is None:
+                item.outcome.error = ModelMismatch(f"no whole-photo vector of {item.image_model!r} came back for the photo")
+                continue
+            item.outcome.faces = len(found)
+            item.faces = found
         ready = [item for item in embedded if not item.outcome.error]
         for name in {item.collection for item in ready}:
             self._store_collection(name, [item for item in ready if item.collection == name])
 
     def _store_collection(self, name: str, items: list[IncomingPhoto]) -> None:
         target = self.collections.get(name)
+        image_model = self.collections.info(name).image_model
+        photo_target = self.collections.photo_vectors(name) if image_model else None
         with self.collections.lock:
             # Indexed meanwhile (by another stream, or twice in this batch): only the path is new.
             held = self.records.add_paths(name, [(i.outcome.photo_sha256, i.outcome.path) for i in items])
@@ -146,30 +168,53 @@ class Library:
                         new[item.outcome.photo_sha256].extra_paths.append(item.outcome.path)
                 else:
                     new[item.outcome.photo_sha256] = item
+            # A photo vector only of the collection's image model (one added after the batch was embedded
+            # is not this one's: the background re-embedding gives those photos theirs).
             rows = [
                 (digest, list(dict.fromkeys([item.outcome.path, *item.extra_paths])),
-                 [(list(f.box), f.quality, f.vector) for f in item.faces])
+                 [(list(f.box), f.quality, f.vector) for f in item.faces],
+                 item.vector if image_model and item.image_model == image_model else None)
                 for digest, item in new.items()
             ]
             records = self.records.add_photos(name, rows)
             face_ids, vectors = [], []
-            for item, record in zip(new.values(), records):
+            photo_shas, photo_vectors = [], []
+            for item, record, row in zip(new.values(), records, rows):
                 if record is None:  # another server stored this photo meanwhile: its faces count
                     item.outcome.already_indexed = True
                     continue
                 face_ids += record.face_ids
                 vectors += [f.vector for f in item.faces]
+                if row[3] is not None:
+                    photo_shas.append(record.photo_sha256)
+                    photo_vectors.append(row[3])
             if face_ids:
                 vectors = np.stack(vectors)
                 target.add(np.array(face_ids), vectors)
                 self.groups.assign_new(name, face_ids, vectors)
+            if photo_shas:
+                held = self.records.photo_ids(name, photo_shas)
+                kept = [(held[d], v) for d, v in zip(photo_shas, photo_vectors) if d in held]
+                if kept:
+                    photo_target.add(np.array([i for i, _ in kept], dtype=np.int64), np.stack([v for _, v in kept]))
 
-    def _photo_collection(self, collection: str) -> str:
-        """The checked name of a collection photos can go into (created on first use)."""
-        return self.collections.photo_collection(collection, self.model, self.dim).name
+    def _photo_collection(self, collection: str, image_model: str = ""):
+        """The settings of a collection photos can go into (created on first use, with `image_model` if given)."""
+        if not image_model:
+            return self.collections.photo_collection(collection, self.model, self.dim)
+        try:
+            dim = self.collections.info(collection).image_dim  # a mismatch is refused by photo_collection
+        except CollectionNotFound:
+            dim = self.image_dim(image_model)  # unknown, or without an image tower: refused before anything is made
+        return self.collections.photo_collection(collection, self.model, self.dim, image_model, dim)
 
-    def search_vector(self, collection: str, vector: np.ndarray, k: int) -> list[Hit]:
-        """The k faces nearest to a vector."""
+    def search_vector(self, collection: str, vector: np.ndarray, k: int, model: str = "") -> list[Hit]:
+        """The k faces (or plain vectors) nearest to a vector; `model`, when given, must be the collection's."""
+        info = self.collections.info(collection)
+        if model and model != info.model:
+            raise ModelMismatch(f"collection {info.name!r} holds {info.model} vectors; a vector of {model!r} is not "
+                                f"comparable with them" + (f" (its photo vectors are {info.image_model!r}: search "
+                                                            f"those with SearchPhotos)" if model == info.image_model else ""))
         target = self.collections.get(collection)
         hits = target.search(np.asarray(vector, dtype=np.float32), k)
         return self._hits(target.name, hits.scores[0], hits.ids[0])
@@ -204,25 +249,32 @@ class Library:
         return {digest: record.paths for digest, record in records.items()}
 
     def kmeans(self, collection: str, k: int | None = None, iterations: int = 20) -> tuple[np.ndarray, KMeansResult]:
-        """(ids, k-means result) over every vector of a collection, at most n / MIN_PER_CLUSTER clusters.
-
-        The cap keeps k-means from being a way to read vectors back: with k near n, clusters
-        of one vector form and their centroids (or means) are those vectors.
-        """
+        """(ids, k-means result) over every vector of a collection, at most n / MIN_PER_CLUSTER clusters."""
         ids, vectors = self.collections.get(collection).items()
-        most = len(ids) // MIN_PER_CLUSTER
-        if most == 0:
-            raise VectorError(f"k-means needs at least {MIN_PER_CLUSTER} vectors; collection {collection!r} has {len(ids)}")
-        if k is not None and not 1 <= k <= most:
-            raise VectorError(f"k must be between 1 and {most} (at least {MIN_PER_CLUSTER} vectors per cluster: "
-                              f"{len(ids)} vectors), got {k}")
-        return ids, kmeans(vectors, k or min(choose_k(len(ids)), most), iterations=iterations,
-                           settings=self.collections.index_settings)
+        return ids, capped_kmeans(f"collection {collection!r}", ids, vectors, k, iterations, settings=self.collections.index_settings)
 
     def stats(self, collection: str) -> CollectionStats:
-        """Photos and faces of a face collection; vectors of a plain-vector one."""
+        """Photos and faces of a face collection (and its photo vectors); vectors of a plain-vector one."""
         info = self.collections.info(collection)
         count = self.collections.get(info.name).count()
         if info.plain:
             return CollectionStats(info.name, info.model, info.dim, vectors=count)
-        return CollectionStats(info.name, info.model, info.dim, photos=self.records.count_photos(info.name), faces=count)
+        photo_vectors = self.collections.photo_vectors(info.name).count() if info.image_model else 0
+        return CollectionStats(info.name, info.model, info.dim, photos=self.records.count_photos(info.name), faces=count,
+                               image_model=info.image_model, image_dim=info.image_dim, photo_vectors=photo_vectors)
+
+
+def capped_kmeans(what: str, ids: np.ndarray, vectors: np.ndarray, k: int | None, iterations: int,
+                  kind: str = "vectors", settings: IndexSettings = IndexSettings()) -> KMeansResult:
+    """k-means over `vectors` with at most n / MIN_PER_CLUSTER clusters.
+
+    The cap keeps k-means from being a way to read vectors back: with k near n, clusters
+    of one vector form and their centroids (or means) are those vectors.
+    """
+    most = len(ids) // MIN_PER_CLUSTER
+    if most == 0:
+        raise VectorError(f"k-means needs at least {MIN_PER_CLUSTER} {kind}; {what} has {len(ids)}")
+    if k is not None and not 1 <= k <= most:
+        raise VectorError(f"k must be between 1 and {most} (at least {MIN_PER_CLUSTER} {kind} per cluster: "
+                          f"{len(ids)} {kind}), got {k}")
+    return kmeans(vectors, k or min(choose_k(len(ids)), most), iterations=iterations, settings=settings)

@@ -42,6 +42,9 @@ def follow_changes(feed: ChangeFeed, gate: Gate, collections: Collections, assig
     feed.subscribe(kinds.SUBJECT_FORGOTTEN, subject_forgotten)
     feed.subscribe(kinds.SUBJECTS_IMPORTED, subjects_imported)
     feed.subscribe(kinds.COLLECTION_CREATED, lambda change: collections.follow_collection(change.fields["collection"]))
+    feed.subscribe(kinds.COLLECTION_CHANGED, lambda change: collections.follow_changed(change.fields["collection"]))
+    feed.subscribe(kinds.PHOTO_VECTORS_ADDED,
+                   lambda change: collections.follow_photo_vectors(change.fields["collection"], change.ids()))
     feed.subscribe(kinds.FACES_ADDED, lambda change: collections.follow_faces(change.fields["collection"], change.ids()))
     feed.subscribe(kinds.VECTORS_ADDED, vectors_changed)
     feed.subscribe(kinds.VECTORS_REMOVED, vectors_changed)

@@ -23,6 +23,7 @@ CLASS_OF = {
     "/facegrid.v1.EncoderService/EmbedStream": STREAMS,
     "/facegrid.v1.IndexService/Cluster": LONG_CALLS,
     "/facegrid.v1.IndexService/KMeans": LONG_CALLS,
+    "/facegrid.v1.IndexService/SimilarPhotos": LONG_CALLS,  # a kNN graph over every photo vector
 }
 
 

@@ -15,8 +15,8 @@ from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
 
 from ..domain.errors import (BadPhotoRequest, CallerGone, CollectionExists, GroupingBusy, InvalidKeyRequest, InvalidSubjectId,
-                             KeyExists, KeyNotFound, NoUsableFace, NothingToUndo, PhotoNotHeld, SubjectNotFound,
-                             WrongCollectionKind)
+                             KeyExists, KeyNotFound, ModelMismatch, NoImageModel, NoUsableFace, NothingToUndo, PhotoNotHeld,
+                             SubjectNotFound, ThresholdUnmeasured, WrongCollectionKind)
 from .batches import BudgetFull, StreamIdle
 from .error_details import details_of, status_with
 
@@ -47,6 +47,9 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (WrongCollectionKind, grpc.StatusCode.FAILED_PRECONDITION),
     (BadPhotoRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (PhotoNotHeld, grpc.StatusCode.FAILED_PRECONDITION),
+    (ModelMismatch, grpc.StatusCode.FAILED_PRECONDITION),  # the collection keeps its models: no silent mix
+    (NoImageModel, grpc.StatusCode.FAILED_PRECONDITION),
+    (ThresholdUnmeasured, grpc.StatusCode.FAILED_PRECONDITION),
     (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
     (CallerGone, grpc.StatusCode.CANCELLED),  # nobody reads it: the caller has gone
     (StreamIdle, grpc.StatusCode.DEADLINE_EXCEEDED),  # the server's own time limit for a silent stream

@@ -13,7 +13,7 @@ import numpy as np
 import redis
 
 from facegrid.encoder.errors import WorkerDied
-from facegrid.encoder.pipeline import faces_of_photos, worker_pool
+from facegrid.encoder.pipeline import embed_photos, photo_vectors_of, worker_pool
 from facegrid.encoder.runtime import EncoderSettings
 from facegrid.encoder.worker_pools import WORKER_DIED, WorkerPools
 from facegrid.v1 import encoder_pb2, index_pb2, index_pb2_grpc
@@ -22,10 +22,13 @@ from ..domain.collections import CollectionStats
 from ..domain.enrollment import normalise_subject_id
 from ..domain.grouping import PersonGroups
 from ..domain.library import Hit, IncomingPhoto, Library
+from ..domain.photo_search import PhotoHit, PhotoSearch
+from ..domain.reembed import ReembedProgress, Reembedder
 from ..domain.vectors import VectorCollections
 from . import messages
 from .batches import arrived_batches
 from .budget import ByteBudget, StreamAccount
+from ..domain.errors import NoImageModel
 from .errors import BadRequest, grpc_errors, grpc_stream_errors, status_of, unavailable_message
 from .metrics import Metrics
 
@@ -67,8 +70,16 @@ def _box(box: list[float]) -> encoder_pb2.Box:
     return encoder_pb2.Box(x=x, y=y, width=w, height=h)
 
 
-def _stats(stats: CollectionStats) -> index_pb2.StatsResponse:
-    return index_pb2.StatsResponse(**asdict(stats))
+def _stats(stats: CollectionStats, progress: ReembedProgress | None = None) -> index_pb2.StatsResponse:
+    reply = index_pb2.StatsResponse(**asdict(stats))
+    if progress is not None:
+        reply.reembed.CopyFrom(index_pb2.Reembed(state=progress.state, done=progress.done, total=progress.total,
+                                                 missing=progress.missing))
+    return reply
+
+
+def _photo_hit(hit: PhotoHit) -> index_pb2.PhotoHit:
+    return index_pb2.PhotoHit(score=hit.score, photo_sha256=hit.photo_sha256, paths=hit.paths)
 
 
 def _hit(hit: Hit) -> index_pb2.Hit:
@@ -90,8 +101,11 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     def __init__(self, library: Library, people: PersonGroups, vectors: VectorCollections, detector: str, limits,
                  workers: int = 0, encoder: EncoderSettings | None = None, metrics: Metrics | None = None,
-                 budget: ByteBudget | None = None, stream_idle_s: float | None = None) -> None:
+                 budget: ByteBudget | None = None, stream_idle_s: float | None = None,
+                 photos: PhotoSearch | None = None) -> None:
         self.library = library
+        self.photos = photos  # whole-photo search (None: a server without image models)
+        self.reembedder: Reembedder | None = None  # set in main.py, which starts it with `embed_photo_vectors`
         self.budget = budget  # photo bytes held by all streams together
         self.stream_idle_s = stream_idle_s
         self.people = people
@@ -123,16 +137,21 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
                 self.metrics.faces.labels("index").inc(outcome.faces)
 
     def _embed(self, incoming: list[IncomingPhoto]):
-        """A future of the faces of the photos that need them, each embedded with its collection's model."""
+        """A future of the faces (and whole-photo vectors) of the photos that need them, each embedded with its
+        collection's models; each photo is decoded once, in the worker, for both."""
         needing = [item for item in incoming if item.needs_faces]
         if not needing:
             return _done([])
-        by_model: dict[str, list[int]] = {}
+        by_model: dict[tuple[str, str], list[int]] = {}
         for position, item in enumerate(needing):
-            by_model.setdefault(self.library.model_of(item.collection), []).append(position)
-        parts = [(positions, self.pools.submit(model, faces_of_photos, [needing[p].photo for p in positions]))
-                 for model, positions in by_model.items()]
+            by_model.setdefault((self.library.model_of(item.collection), item.image_model), []).append(position)
+        parts = [(positions, self.pools.submit(model, embed_photos, [needing[p].photo for p in positions], image_model))
+                 for (model, image_model), positions in by_model.items()]
         return parts[0][1] if len(parts) == 1 else _Gathered(parts, len(needing))
+
+    def embed_photo_vectors(self, face_model: str, image_model: str, photos: list[bytes]) -> list:
+        """Whole-photo vectors of photos, in the face model's worker processes (the background re-embedding)."""
+        return self.pools.submit(face_model, photo_vectors_of, photos, image_model).result()
 
     @grpc_stream_errors
     def IndexPhotos(self, requests, context):
@@ -156,7 +175,8 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         try:
             for batch in batches:
                 if batch:
-                    incoming = self.library.prepare([(r.collection, r.path, r.photo, r.photo_sha256) for r in batch])
+                    incoming = self.library.prepare([(r.collection, r.path, r.photo, r.photo_sha256, r.image_model)
+                                                     for r in batch])
                     in_flight.append((incoming, self._embed(incoming), [len(r.photo) for r in batch]))
                     self._count_batches(1)
                 # Finish the batches that are done, and wait for the oldest while too many are in flight.
@@ -208,7 +228,8 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
             raise BadRequest(f"k must be between 1 and {MAX_K}, got {request.k}")
         query = request.WhichOneof("query")
         if query == "vector":
-            hits = self.library.search_vector(request.collection, np.array(request.vector.values, dtype=np.float32), k)
+            hits = self.library.search_vector(request.collection, np.array(request.vector.values, dtype=np.float32), k,
+                                              request.model)
             return index_pb2.SearchResponse(queries=[index_pb2.QueryHits(hits=[_hit(h) for h in hits])])
         if query == "photo":
             if not request.photo:
@@ -297,15 +318,73 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     def KMeans(self, request: index_pb2.KMeansRequest, context) -> index_pb2.KMeansResponse:
         if request.k < 0 or not 0 <= request.iterations <= 1000:
             raise BadRequest("k must be positive (0 to choose) and iterations between 0 and 1000")
-        ids, result = self.library.kmeans(request.collection, request.k or None, request.iterations or 20)
+        photos: list[index_pb2.PhotoRef] = []
+        if request.photos:
+            clusters = self._photo_search().kmeans(request.collection, request.k or None, request.iterations or 20)
+            ids, result = clusters.photo_ids, clusters.result
+            photos = [index_pb2.PhotoRef(photo_sha256=d, paths=p) for d, p in zip(clusters.photo_sha256, clusters.paths)]
+        else:
+            ids, result = self.library.kmeans(request.collection, request.k or None, request.iterations or 20)
         # No centroids: a stored vector must never leave the server (a cluster of one is that vector).
         return index_pb2.KMeansResponse(
             k=result.k,
             ids=ids.tolist(),
             clusters=result.labels.tolist(),
             sizes=np.bincount(result.labels, minlength=result.k).tolist(),
+            photos=photos,
         )
+
+    def _photo_search(self) -> PhotoSearch:
+        if self.photos is None:
+            raise NoImageModel("this server runs no image models")
+        return self.photos
+
+    @grpc_errors
+    def SearchPhotos(self, request: index_pb2.SearchPhotosRequest, context) -> index_pb2.SearchPhotosResponse:
+        if not 1 <= request.k <= MAX_K:
+            raise BadRequest(f"k must be between 1 and {MAX_K}, got {request.k}")
+        query, search = request.WhichOneof("query"), self._photo_search()
+        if query == "text":
+            if not request.text.strip():
+                raise BadRequest("text is empty")
+            found = search.by_text(request.collection, request.text, request.k)
+        elif query == "photo":
+            if not request.photo:
+                raise BadRequest("photo is empty")
+            found = search.by_photo(request.collection, request.photo, request.k)
+        elif query == "vector":
+            found = search.by_vector(request.collection, np.array(request.vector.values, dtype=np.float32), request.k,
+                                     request.model)
+        else:
+            raise BadRequest("give a text, a photo or a vector to search with")
+        return index_pb2.SearchPhotosResponse(hits=[_photo_hit(h) for h in found.hits], model=found.model,
+                                              text_truncated=found.text_truncated)
+
+    @grpc_errors
+    def SimilarPhotos(self, request: index_pb2.SimilarPhotosRequest, context) -> index_pb2.SimilarPhotosResponse:
+        if not (request.threshold == 0 or -1 <= request.threshold <= 1) or request.min_size < 0:
+            raise BadRequest(f"threshold must be between -1 and 1 (0: the measured one) and min_size positive, "
+                             f"got {request.threshold} and {request.min_size}")
+        found = self._photo_search().similar(request.collection, request.threshold or None, request.min_size or 2)
+        return index_pb2.SimilarPhotosResponse(
+            groups=[index_pb2.PhotoGroup(photos=[_photo_hit(h) for h in group]) for group in found.groups],
+            threshold=found.threshold, threshold_source=found.threshold_source, photos=found.photos)
+
+    @grpc_errors
+    def SetImageModel(self, request: index_pb2.SetImageModelRequest, context) -> index_pb2.StatsResponse:
+        if not request.image_model:
+            raise BadRequest("name the image model")
+        info, changed = self.library.collections.set_image_model(request.collection, request.image_model,
+                                                                 self.library.image_dim(request.image_model))
+        if changed and self.reembedder is not None:
+            self.reembedder.wake()
+        return self._stats_of(info.name)
+
+    def _stats_of(self, collection: str) -> index_pb2.StatsResponse:
+        stats = self.library.stats(collection)
+        progress = self.reembedder.progress(stats.collection) if self.reembedder is not None and stats.image_model else None
+        return _stats(stats, progress)
 
     @grpc_errors
     def Stats(self, request, context) -> index_pb2.StatsResponse:
-        return _stats(self.library.stats(request.collection))
+        return self._stats_of(request.collection)

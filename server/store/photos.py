@@ -11,10 +11,15 @@ import numpy as np
 import redis
 
 from facegrid.encoder.quality import FaceQuality
-from .feed import COLLECTION_CREATED, FACES_ADDED, GROUPING_CHANGED, VECTORS_ADDED, VECTORS_REMOVED, ChangeFeed
+from .feed import (COLLECTION_CHANGED, COLLECTION_CREATED, FACES_ADDED, GROUPING_CHANGED, PHOTO_VECTORS_ADDED, VECTORS_ADDED,
+                   VECTORS_REMOVED, ChangeFeed)
 from .locks import RedisLock
-from .schema import (COLLECTIONS, NEXT_FACE, SEQ, clustering_key, corrections_key, face_key, grouping_lock_key,
-                     grouping_version_key, groups_key, photos_key, pins_key, vectors_key)
+from .schema import (COLLECTIONS, NEXT_FACE, NEXT_PHOTO, SEQ, clustering_key, corrections_key, face_key, grouping_lock_key,
+                     grouping_version_key, groups_key, photo_ids_key, photo_key, photos_key, pins_key, reembed_key,
+                     reembed_lock_key, reembed_missing_key, vectors_key)
+
+# A new photo as add_photos takes it: (sha256, paths, faces as (box, FaceQuality, vector)[, whole-photo vector or None]).
+NewPhoto = tuple
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,26 @@ class PhotoRecord:
     indexed_at: float
 
 
+@dataclass(frozen=True)
+class PhotoVectorRecord:
+    """One photo's whole-photo vector (of its collection's image model) under its photo id."""
+
+    photo_id: int
+    photo_sha256: str
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class ReembedState:
+    """Where a collection's background embedding of already-indexed photos stands."""
+
+    state: str  # "running", "done"; "" where none was ever started
+    model: str
+    started_at: float
+    finished_at: float
+    missing: int  # photos none of whose stored paths still holds them
+
+
 class LibraryStore:
     """Photo-library collections: photos by content hash, their paths and faces; every change goes into the feed."""
 
@@ -51,15 +76,43 @@ class LibraryStore:
         value = self.redis.hget(COLLECTIONS, name)
         return json.loads(value) if value is not None else None
 
-    def create_collection(self, name: str, model: str, dim: int) -> dict:
-        """Register a collection if new (first writer wins); its settings."""
+    def create_collection(self, name: str, model: str, dim: int, image_model: str = "", image_dim: int = 0) -> dict:
+        """Register a collection if new (first writer wins), with its image model if it has one; its settings."""
         info = {"model": model, "dim": dim, "created_at": time.time()}
+        if image_model:
+            info.update(image_model=image_model, image_dim=image_dim)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hsetnx(COLLECTIONS, name, json.dumps(info))
         pipe.hget(COLLECTIONS, name)
         self.feed.publish(pipe, COLLECTION_CREATED, collection=name)  # harmless when it existed: followers re-read it
         _, stored, _ = pipe.execute()
         return json.loads(stored)
+
+    def set_image_model(self, name: str, image_model: str, image_dim: int) -> tuple[dict, bool]:
+        """Give an existing collection an image model unless it has one (first writer wins), and start its
+        re-embedding in the same transaction; (its settings, whether this call set it)."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(COLLECTIONS)
+                    stored = pipe.hget(COLLECTIONS, name)
+                    if stored is None:
+                        pipe.unwatch()
+                        raise LookupError(name)
+                    settings = json.loads(stored)
+                    if settings.get("image_model"):
+                        pipe.unwatch()
+                        return settings, False
+                    settings.update(image_model=image_model, image_dim=image_dim)
+                    pipe.multi()
+                    pipe.hset(COLLECTIONS, name, json.dumps(settings))
+                    pipe.hset(reembed_key(name), mapping={"state": "running", "model": image_model, "started_at": time.time()})
+                    pipe.incr(SEQ)
+                    self.feed.publish(pipe, COLLECTION_CHANGED, collection=name)
+                    pipe.execute()
+                    return settings, True
+                except redis.WatchError:
+                    continue
 
     def add_vectors(self, collection: str, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Store plain vectors under the caller's ids (one durable transaction)."""
@@ -105,16 +158,19 @@ class LibraryStore:
         flags = self.redis.hmget(photos_key(collection), digests)
         return [d for d, value in zip(digests, flags) if value is not None]
 
-    def add_photos(self, collection: str, photos: list[tuple[str, list[str], list[tuple[list[float], FaceQuality, np.ndarray]]]]) -> list[PhotoRecord | None]:
-        """Store new photos, given as (sha256, paths, faces as (box, FaceQuality, vector)), in one durable
-        transaction; each one's record, or None where another server stored that photo first (then its
-        faces from here are deleted again: one photo, one set of faces)."""
-        count = sum(len(faces) for _, _, faces in photos)
+    def add_photos(self, collection: str, photos: list[NewPhoto]) -> list[PhotoRecord | None]:
+        """Store new photos, given as (sha256, paths, faces as (box, FaceQuality, vector)[, whole-photo vector]),
+        in one durable transaction; each one's record, or None where another server stored that photo first
+        (then its faces and photo vector from here are deleted again: one photo, one set of faces)."""
+        count = sum(len(photo[2]) for photo in photos)
         next_id = int(self.redis.incrby(NEXT_FACE, count)) - count + 1 if count else 0
+        with_vector = [photo for photo in photos if len(photo) > 3 and photo[3] is not None]
+        next_photo = int(self.redis.incrby(NEXT_PHOTO, len(with_vector))) - len(with_vector) + 1 if with_vector else 0
         now = time.time()
-        records = []
+        records, photo_ids = [], []
         pipe = self.redis.pipeline(transaction=True)
-        for photo_sha256, paths, faces in photos:
+        for photo in photos:
+            photo_sha256, paths, faces = photo[0], photo[1], photo[2]
             ids = list(range(next_id, next_id + len(faces)))
             next_id += len(faces)
             for face_id, (box, quality, vector) in zip(ids, faces):
@@ -130,21 +186,158 @@ class LibraryStore:
             record = PhotoRecord(photo_sha256, list(paths), ids, now)
             pipe.hsetnx(photos_key(collection), photo_sha256, self._photo_json(record))
             records.append(record)
+            photo_id = None
+            if len(photo) > 3 and photo[3] is not None:
+                photo_id, next_photo = next_photo, next_photo + 1
+                self._queue_photo_vector(pipe, collection, photo_id, photo_sha256, photo[3])
+            photo_ids.append(photo_id)
         if not records:
             return []
         pipe.incr(SEQ)
         # Followers add only faces their photo's record names, so the faces of a photo lost to another server never count.
         self.feed.publish(pipe, FACES_ADDED, collection=collection, ids=[i for r in records for i in r.face_ids])
+        if with_vector:
+            self.feed.publish(pipe, PHOTO_VECTORS_ADDED, collection=collection, ids=[i for i in photo_ids if i is not None])
         replies = pipe.execute()
         stored, at = [], 0
-        for record in records:
+        lost_photos: list[tuple[int, str]] = []
+        for record, photo_id in zip(records, photo_ids):
             at += len(record.face_ids)  # the reply to each face's HSET, then the photo's HSETNX
-            stored.append(record if replies[at] else None)
+            kept = bool(replies[at])
+            stored.append(record if kept else None)
             at += 1
+            if photo_id is not None:
+                at += 2  # the photo vector's HSETNX into photo_ids, then its HSET
+                if not kept:
+                    lost_photos.append((photo_id, record.photo_sha256))
         lost = [face_key(collection, i) for record, kept in zip(records, stored) if kept is None for i in record.face_ids]
         if lost:
             self.redis.delete(*lost)
+        for photo_id, photo_sha256 in lost_photos:
+            self._drop_photo_vector(collection, photo_id, photo_sha256)
         return stored
+
+    @staticmethod
+    def _queue_photo_vector(pipe, collection: str, photo_id: int, photo_sha256: str, vector: np.ndarray) -> None:
+        """The two writes of a photo vector: its id for the photo (first writer wins), and the vector under the id."""
+        pipe.hsetnx(photo_ids_key(collection), photo_sha256, photo_id)
+        pipe.hset(photo_key(collection, photo_id), mapping={"photo_sha256": photo_sha256,
+                                                            "vector": np.asarray(vector, dtype=np.float32).tobytes()})
+
+    def _drop_photo_vector(self, collection: str, photo_id: int, photo_sha256: str) -> None:
+        """Delete a photo vector that lost to another writer's (its id is not the photo's)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(photo_key(collection, photo_id))
+        pipe.eval("if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('hdel', KEYS[1], ARGV[1]) "
+                  "else return 0 end", 1, photo_ids_key(collection), photo_sha256, str(photo_id))
+        pipe.execute()
+
+    def add_photo_vectors(self, collection: str, vectors: list[tuple[str, np.ndarray]], missing: dict[str, str]) -> list[int | None]:
+        """Whole-photo vectors of photos already held (the background re-embedding), and the photos that
+        could not be read again (sha256 -> why), in one durable transaction. Each photo's new id, or None
+        where the photo had a vector already (indexed meanwhile, or embedded by another server)."""
+        ids: list[int | None] = []
+        pipe = self.redis.pipeline(transaction=True)
+        if vectors:
+            first = int(self.redis.incrby(NEXT_PHOTO, len(vectors))) - len(vectors) + 1
+            for offset, (photo_sha256, vector) in enumerate(vectors):
+                self._queue_photo_vector(pipe, collection, first + offset, photo_sha256, vector)
+                ids.append(first + offset)
+            self.feed.publish(pipe, PHOTO_VECTORS_ADDED, collection=collection, ids=ids)
+        if missing:
+            pipe.hset(reembed_missing_key(collection), mapping=missing)
+        if not vectors and not missing:
+            return []
+        pipe.incr(SEQ)
+        replies = pipe.execute()
+        kept: list[int | None] = []
+        for offset, photo_id in enumerate(ids):
+            if replies[2 * offset]:
+                kept.append(photo_id)
+            else:
+                self.redis.delete(photo_key(collection, photo_id))
+                kept.append(None)
+        return kept
+
+    def photo_vectors(self, collection: str, photo_ids: list[int]) -> list[PhotoVectorRecord | None]:
+        """Photo vectors by id, in one round trip; None where absent or not the photo's own (lost to another writer)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for photo_id in photo_ids:
+            pipe.hgetall(photo_key(collection, photo_id))
+        found = [PhotoVectorRecord(i, f[b"photo_sha256"].decode(), np.frombuffer(f[b"vector"], dtype=np.float32).copy())
+                 if f else None for i, f in zip(photo_ids, pipe.execute())]
+        owners = self.photo_ids(collection, [r.photo_sha256 for r in found if r is not None])
+        return [r if r is not None and owners.get(r.photo_sha256) == r.photo_id else None for r in found]
+
+    def photo_ids(self, collection: str, digests: list[str]) -> dict[str, int]:
+        """The photo ids of those of these photos that have a whole-photo vector."""
+        unique = sorted(set(digests))
+        if not unique:
+            return {}
+        values = self.redis.hmget(photo_ids_key(collection), unique)
+        return {d: int(v) for d, v in zip(unique, values) if v is not None}
+
+    def photo_shas(self, collection: str, photo_ids: list[int]) -> list[str | None]:
+        """The sha256 of the photo under each photo id (None where there is none), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for photo_id in photo_ids:
+            pipe.hget(photo_key(collection, photo_id), "photo_sha256")
+        return [v.decode() if v is not None else None for v in pipe.execute()]
+
+    def all_photo_vectors(self, collection: str, batch: int = 2000) -> Iterator[PhotoVectorRecord]:
+        """Every photo vector of a collection (start-up rebuild), read in pipelined batches."""
+        owners = {int(i): d.decode() for d, i in self.redis.hgetall(photo_ids_key(collection)).items()}
+        ids = sorted(owners)
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            pipe = self.redis.pipeline(transaction=False)
+            for photo_id in chunk:
+                pipe.hgetall(photo_key(collection, photo_id))
+            for photo_id, f in zip(chunk, pipe.execute()):
+                if f and f[b"photo_sha256"].decode() == owners[photo_id]:
+                    yield PhotoVectorRecord(photo_id, owners[photo_id], np.frombuffer(f[b"vector"], dtype=np.float32).copy())
+
+    def count_photo_vectors(self, collection: str) -> int:
+        return int(self.redis.hlen(photo_ids_key(collection)))
+
+    def photos_without_vectors(self, collection: str, batch: int = 500) -> Iterator[list[PhotoRecord]]:
+        """Batches of the collection's photos that have no photo vector and are not counted missing (a scan:
+        photos indexed meanwhile may or may not be seen; they get their vector when indexed)."""
+        for chunk in _chunks(self.redis.hscan_iter(photos_key(collection), count=batch), batch):
+            digests = [d.decode() for d, _ in chunk]
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hmget(photo_ids_key(collection), digests)
+            pipe.hmget(reembed_missing_key(collection), digests)
+            with_vector, missing = pipe.execute()
+            todo = [self._photo(d, v) for d, (_, v), has, gone in zip(digests, chunk, with_vector, missing)
+                    if has is None and gone is None]
+            if todo:
+                yield todo
+
+    def reembed_state(self, collection: str) -> ReembedState:
+        """Where the collection's background re-embedding stands."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(reembed_key(collection))
+        pipe.hlen(reembed_missing_key(collection))
+        fields, missing = pipe.execute()
+        fields = {k.decode(): v.decode() for k, v in fields.items()}
+        return ReembedState(fields.get("state", ""), fields.get("model", ""), float(fields.get("started_at", 0)),
+                            float(fields.get("finished_at", 0)), int(missing))
+
+    def retry_missing(self, collection: str) -> int:
+        """Look again for the photos counted missing (put back where they were, say): the job runs again; how many."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hlen(reembed_missing_key(collection))
+        pipe.delete(reembed_missing_key(collection))
+        pipe.hset(reembed_key(collection), mapping={"state": "running", "started_at": time.time()})
+        return int(pipe.execute()[0])
+
+    def finish_reembed(self, collection: str) -> None:
+        self.redis.hset(reembed_key(collection), mapping={"state": "done", "finished_at": time.time()})
+
+    def reembed_lock(self, collection: str) -> RedisLock:
+        """The lock of the one server that re-embeds a collection (wait 0: another server holding it does the work)."""
+        return RedisLock(self.redis, reembed_lock_key(collection), wait=0.0)
 
     def add_paths(self, collection: str, paths: list[tuple[str, str]]) -> dict[str, PhotoRecord]:
         """For (sha256, path) pairs of photos perhaps held already: record each new path of a held photo
@@ -266,3 +459,14 @@ class LibraryStore:
             quality=FaceQuality.from_dict(json.loads(fields[b"quality"])),
             vector=np.frombuffer(fields[b"vector"], dtype=np.float32).copy(),
         )
+
+
+def _chunks(items, size: int):
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

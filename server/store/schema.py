@@ -17,10 +17,20 @@ Gate:
                                            quality (JSON), created_at
 
 Photo libraries, per collection <c>:
-    fg:collections                 hash    collection name -> JSON {model, dim, created_at}
+    fg:collections                 hash    collection name -> JSON {model, dim, created_at, and where the
+                                           collection has an image model: image_model, image_dim}
     fg:next:face                   int     face id counter (ids are unique across collections)
+    fg:next:photo                  int     photo id counter (ids of whole-photo vectors, unique across collections)
     fg:c:<c>:photos                hash    photo sha256 -> JSON {paths, faces: [face ids], indexed_at}
     fg:c:<c>:face:<id>             hash    photo_sha256, box (JSON), quality (JSON), vector (float32 bytes)
+    fg:c:<c>:photo_ids             hash    photo sha256 -> photo id: the photos that have a whole-photo vector
+                                           (HSETNX: one vector per photo, whoever writes first)
+    fg:c:<c>:photo:<id>            hash    photo_sha256, vector (float32 bytes of the collection's image model)
+    fg:c:<c>:reembed               hash    the background embedding of photos indexed before the collection had
+                                           its image model: state (running | done), model, started_at, finished_at
+    fg:c:<c>:reembed:missing       hash    photo sha256 -> why it could not be embedded again (no stored path
+                                           still holds the photo)
+    fg:c:<c>:reembed_lock          string  token of the server running the collection's re-embedding
     fg:c:<c>:groups                hash    face id -> group id (the last clustering, plus assignments)
     fg:c:<c>:clustering            hash    threshold, min_size, created_at
     fg:c:<c>:vectors               hash    id -> float32 bytes (collections of plain vectors, model "vectors")
@@ -54,6 +64,7 @@ NEXT_TEMPLATE = PREFIX + "next:template"
 SUBJECTS = PREFIX + "subjects"
 COLLECTIONS = PREFIX + "collections"
 NEXT_FACE = PREFIX + "next:face"
+NEXT_PHOTO = PREFIX + "next:photo"
 CHANGES = PREFIX + "changes"
 
 
@@ -83,6 +94,26 @@ def photos_key(collection: str) -> str:
 
 def face_key(collection: str, face_id: int) -> str:
     return f"{PREFIX}c:{collection}:face:{face_id}"
+
+
+def photo_ids_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:photo_ids"
+
+
+def photo_key(collection: str, photo_id: int) -> str:
+    return f"{PREFIX}c:{collection}:photo:{photo_id}"
+
+
+def reembed_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:reembed"
+
+
+def reembed_missing_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:reembed:missing"
+
+
+def reembed_lock_key(collection: str) -> str:
+    return f"{PREFIX}c:{collection}:reembed_lock"
 
 
 def groups_key(collection: str) -> str:

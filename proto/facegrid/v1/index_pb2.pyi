@@ -7,27 +7,111 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SearchPhotosRequest(_message.Message):
+    __slots__ = ("collection", "text", "photo", "vector", "k", "model")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    text: str
+    photo: bytes
+    vector: Vector
+    k: int
+    model: str
+    def __init__(self, collection: _Optional[str] = ..., text: _Optional[str] = ..., photo: _Optional[bytes] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., k: _Optional[int] = ..., model: _Optional[str] = ...) -> None: ...
+
+class PhotoHit(_message.Message):
+    __slots__ = ("score", "photo_sha256", "paths")
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    score: float
+    photo_sha256: str
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, score: _Optional[float] = ..., photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SearchPhotosResponse(_message.Message):
+    __slots__ = ("hits", "model", "text_truncated")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[PhotoHit]
+    model: str
+    text_truncated: bool
+    def __init__(self, hits: _Optional[_Iterable[_Union[PhotoHit, _Mapping]]] = ..., model: _Optional[str] = ..., text_truncated: _Optional[bool] = ...) -> None: ...
+
+class SimilarPhotosRequest(_message.Message):
+    __slots__ = ("collection", "threshold", "min_size")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MIN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    threshold: float
+    min_size: int
+    def __init__(self, collection: _Optional[str] = ..., threshold: _Optional[float] = ..., min_size: _Optional[int] = ...) -> None: ...
+
+class PhotoGroup(_message.Message):
+    __slots__ = ("photos",)
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
+    photos: _containers.RepeatedCompositeFieldContainer[PhotoHit]
+    def __init__(self, photos: _Optional[_Iterable[_Union[PhotoHit, _Mapping]]] = ...) -> None: ...
+
+class SimilarPhotosResponse(_message.Message):
+    __slots__ = ("groups", "threshold", "threshold_source", "photos")
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[PhotoGroup]
+    threshold: float
+    threshold_source: str
+    photos: int
+    def __init__(self, groups: _Optional[_Iterable[_Union[PhotoGroup, _Mapping]]] = ..., threshold: _Optional[float] = ..., threshold_source: _Optional[str] = ..., photos: _Optional[int] = ...) -> None: ...
+
+class SetImageModelRequest(_message.Message):
+    __slots__ = ("collection", "image_model")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    image_model: str
+    def __init__(self, collection: _Optional[str] = ..., image_model: _Optional[str] = ...) -> None: ...
+
 class KMeansRequest(_message.Message):
-    __slots__ = ("collection", "k", "iterations")
+    __slots__ = ("collection", "k", "iterations", "photos")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     k: int
     iterations: int
-    def __init__(self, collection: _Optional[str] = ..., k: _Optional[int] = ..., iterations: _Optional[int] = ...) -> None: ...
+    photos: bool
+    def __init__(self, collection: _Optional[str] = ..., k: _Optional[int] = ..., iterations: _Optional[int] = ..., photos: _Optional[bool] = ...) -> None: ...
 
 class KMeansResponse(_message.Message):
-    __slots__ = ("k", "ids", "clusters", "sizes")
+    __slots__ = ("k", "ids", "clusters", "sizes", "photos")
     K_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     CLUSTERS_FIELD_NUMBER: _ClassVar[int]
     SIZES_FIELD_NUMBER: _ClassVar[int]
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
     k: int
     ids: _containers.RepeatedScalarFieldContainer[int]
     clusters: _containers.RepeatedScalarFieldContainer[int]
     sizes: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, k: _Optional[int] = ..., ids: _Optional[_Iterable[int]] = ..., clusters: _Optional[_Iterable[int]] = ..., sizes: _Optional[_Iterable[int]] = ...) -> None: ...
+    photos: _containers.RepeatedCompositeFieldContainer[PhotoRef]
+    def __init__(self, k: _Optional[int] = ..., ids: _Optional[_Iterable[int]] = ..., clusters: _Optional[_Iterable[int]] = ..., sizes: _Optional[_Iterable[int]] = ..., photos: _Optional[_Iterable[_Union[PhotoRef, _Mapping]]] = ...) -> None: ...
+
+class PhotoRef(_message.Message):
+    __slots__ = ("photo_sha256", "paths")
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    photo_sha256: str
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, photo_sha256: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection", "dim")
@@ -170,16 +254,18 @@ class NamedFace(_message.Message):
     def __init__(self, face_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., template_id: _Optional[str] = ..., reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IndexPhotoRequest(_message.Message):
-    __slots__ = ("collection", "path", "photo", "photo_sha256")
+    __slots__ = ("collection", "path", "photo", "photo_sha256", "image_model")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     PHOTO_FIELD_NUMBER: _ClassVar[int]
     PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_MODEL_FIELD_NUMBER: _ClassVar[int]
     collection: str
     path: str
     photo: bytes
     photo_sha256: str
-    def __init__(self, collection: _Optional[str] = ..., path: _Optional[str] = ..., photo: _Optional[bytes] = ..., photo_sha256: _Optional[str] = ...) -> None: ...
+    image_model: str
+    def __init__(self, collection: _Optional[str] = ..., path: _Optional[str] = ..., photo: _Optional[bytes] = ..., photo_sha256: _Optional[str] = ..., image_model: _Optional[str] = ...) -> None: ...
 
 class IndexPhotoResult(_message.Message):
     __slots__ = ("path", "photo_sha256", "already_indexed", "faces", "error", "error_code")
@@ -218,16 +304,18 @@ class Vector(_message.Message):
     def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "photo", "vector", "k")
+    __slots__ = ("collection", "photo", "vector", "k", "model")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     PHOTO_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     collection: str
     photo: bytes
     vector: Vector
     k: int
-    def __init__(self, collection: _Optional[str] = ..., photo: _Optional[bytes] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., k: _Optional[int] = ...) -> None: ...
+    model: str
+    def __init__(self, collection: _Optional[str] = ..., photo: _Optional[bytes] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., k: _Optional[int] = ..., model: _Optional[str] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("score", "face_id", "photo_sha256", "paths", "box", "vector_id")
@@ -266,17 +354,37 @@ class StatsRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ...) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("collection", "model", "dim", "photos", "faces", "vectors")
+    __slots__ = ("collection", "model", "dim", "photos", "faces", "vectors", "image_model", "image_dim", "photo_vectors", "reembed")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
     PHOTOS_FIELD_NUMBER: _ClassVar[int]
     FACES_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_DIM_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_VECTORS_FIELD_NUMBER: _ClassVar[int]
+    REEMBED_FIELD_NUMBER: _ClassVar[int]
     collection: str
     model: str
     dim: int
     photos: int
     faces: int
     vectors: int
-    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., photos: _Optional[int] = ..., faces: _Optional[int] = ..., vectors: _Optional[int] = ...) -> None: ...
+    image_model: str
+    image_dim: int
+    photo_vectors: int
+    reembed: Reembed
+    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., photos: _Optional[int] = ..., faces: _Optional[int] = ..., vectors: _Optional[int] = ..., image_model: _Optional[str] = ..., image_dim: _Optional[int] = ..., photo_vectors: _Optional[int] = ..., reembed: _Optional[_Union[Reembed, _Mapping]] = ...) -> None: ...
+
+class Reembed(_message.Message):
+    __slots__ = ("state", "done", "total", "missing")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    done: int
+    total: int
+    missing: int
+    def __init__(self, state: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., missing: _Optional[int] = ...) -> None: ...

@@ -96,6 +96,21 @@ class IndexServiceStub:
                 request_serializer=facegrid_dot_v1_dot_index__pb2.KMeansRequest.SerializeToString,
                 response_deserializer=facegrid_dot_v1_dot_index__pb2.KMeansResponse.FromString,
                 _registered_method=True)
+        self.SearchPhotos = channel.unary_unary(
+                '/facegrid.v1.IndexService/SearchPhotos',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.SearchPhotosRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.SearchPhotosResponse.FromString,
+                _registered_method=True)
+        self.SimilarPhotos = channel.unary_unary(
+                '/facegrid.v1.IndexService/SimilarPhotos',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.SimilarPhotosRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.SimilarPhotosResponse.FromString,
+                _registered_method=True)
+        self.SetImageModel = channel.unary_unary(
+                '/facegrid.v1.IndexService/SetImageModel',
+                request_serializer=facegrid_dot_v1_dot_index__pb2.SetImageModelRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
+                _registered_method=True)
 
 
 class IndexServiceServicer:
@@ -194,10 +209,40 @@ class IndexServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def KMeans(self, request, context):
-        """k-means over every vector of a collection (faces or plain vectors); k chosen when 0.
+        """k-means over every vector of a collection (faces or plain vectors, or with `photos` its
+        whole-photo vectors: grouping by scene or event); k chosen when 0.
         No stored vector is ever returned: not the centroids (a centroid of one vector is that
         vector), only which cluster each vector fell in and the clusters' sizes. INVALID_ARGUMENT
         for k > n / 5 (n vectors): at least 5 vectors per cluster on average.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchPhotos(self, request, context):
+        """Whole-photo search of a collection with an image model: the k photos nearest to a text (the
+        model's text tower), to a photo (its image tower: the same scene, near-duplicates) or to a vector
+        of that model. FAILED_PRECONDITION: the collection has no image model, its model has no text
+        tower, this server cannot load the model, or a vector of another model; INVALID_ARGUMENT: a
+        vector of the wrong length, an empty text or photo, k outside 1..1000.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SimilarPhotos(self, request, context):
+        """Groups of near-duplicate photos: photos linked by pairs scoring at least the threshold (the image
+        model's measured one when 0: FAILED_PRECONDITION where it was never measured).
+        RESOURCE_EXHAUSTED when FACEGRID_MAX_LONG_CALLS long calls already run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetImageModel(self, request, context):
+        """Give an existing photo collection an image model (once: FAILED_PRECONDITION when it has another).
+        Its photos are embedded again in the background, resumably; Stats shows the progress. Asked again with
+        the same model, it looks again for the photos counted missing (put back at their paths, say).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -265,6 +310,21 @@ def add_IndexServiceServicer_to_server(servicer, server):
                     servicer.KMeans,
                     request_deserializer=facegrid_dot_v1_dot_index__pb2.KMeansRequest.FromString,
                     response_serializer=facegrid_dot_v1_dot_index__pb2.KMeansResponse.SerializeToString,
+            ),
+            'SearchPhotos': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchPhotos,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.SearchPhotosRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.SearchPhotosResponse.SerializeToString,
+            ),
+            'SimilarPhotos': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimilarPhotos,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.SimilarPhotosRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.SimilarPhotosResponse.SerializeToString,
+            ),
+            'SetImageModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetImageModel,
+                    request_deserializer=facegrid_dot_v1_dot_index__pb2.SetImageModelRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_index__pb2.StatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -593,6 +653,87 @@ class IndexService:
             '/facegrid.v1.IndexService/KMeans',
             facegrid_dot_v1_dot_index__pb2.KMeansRequest.SerializeToString,
             facegrid_dot_v1_dot_index__pb2.KMeansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchPhotos(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/SearchPhotos',
+            facegrid_dot_v1_dot_index__pb2.SearchPhotosRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.SearchPhotosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimilarPhotos(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/SimilarPhotos',
+            facegrid_dot_v1_dot_index__pb2.SimilarPhotosRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.SimilarPhotosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetImageModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.IndexService/SetImageModel',
+            facegrid_dot_v1_dot_index__pb2.SetImageModelRequest.SerializeToString,
+            facegrid_dot_v1_dot_index__pb2.StatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
