@@ -82,8 +82,8 @@ class Running:
     background: BackgroundWrites | None = None  # audit entries, key use times
     feed: ChangeFeed | None = None
     watchdog: RedisWatchdog | None = None
-    reembedder: Reembedder | None = None
     pipelines: Pipelines | None = None  # their models' batchers are stopped last
+    reembedder: Reembedder | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -214,7 +214,7 @@ def start(settings: Settings) -> Running:
     reembedder.start()  # picks up any re-embedding a stopped or killed server left running
     metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
     return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
-                   feed, watchdog, reembedder, pipelines)
+                   feed, watchdog, pipelines, reembedder)
 
 
 def serve(settings: Settings) -> int:

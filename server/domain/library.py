@@ -25,6 +25,7 @@ import numpy as np
 from facegrid.encoder.pipeline import Face, PhotoEmbedding
 from facegrid.index.cluster import KMeansResult, choose_k, kmeans
 from facegrid.index.errors import CollectionNotFound, VectorError
+from facegrid.index.gpu import IndexSettings
 
 from ..store.photos import FaceRecord, LibraryStore, PhotoRecord
 from .collections import Collections, CollectionStats, check_collection_name
@@ -250,8 +251,7 @@ class Library:
     def kmeans(self, collection: str, k: int | None = None, iterations: int = 20) -> tuple[np.ndarray, KMeansResult]:
         """(ids, k-means result) over every vector of a collection, at most n / MIN_PER_CLUSTER clusters."""
         ids, vectors = self.collections.get(collection).items()
-        return ids, capped_kmeans(f"collection {collection!r}", ids, vectors, k, iterations,
-                                  settings=self.collections.index_settings)
+        return ids, capped_kmeans(f"collection {collection!r}", ids, vectors, k, iterations, settings=self.collections.index_settings)
 
     def stats(self, collection: str) -> CollectionStats:
         """Photos and faces of a face collection (and its photo vectors); vectors of a plain-vector one."""
@@ -265,7 +265,7 @@ class Library:
 
 
 def capped_kmeans(what: str, ids: np.ndarray, vectors: np.ndarray, k: int | None, iterations: int,
-                  kind: str = "vectors", settings=None) -> KMeansResult:
+                  kind: str = "vectors", settings: IndexSettings = IndexSettings()) -> KMeansResult:
     """k-means over `vectors` with at most n / MIN_PER_CLUSTER clusters.
 
     The cap keeps k-means from being a way to read vectors back: with k near n, clusters

@@ -167,7 +167,7 @@ class PhotoSearch:
         info = self.collections.info(collection)
         ids, vectors = self.collections.photo_vectors(info.name).items()
         result = capped_kmeans(f"collection {info.name!r}", ids, vectors, k, iterations, "photo vectors",
-                               settings=self.collections.index_settings)
+                               self.collections.index_settings)
         shas = [d or "" for d in self.store.photo_shas(info.name, ids.tolist())]
         records = self.store.photos(info.name, [d for d in shas if d])
         return PhotoClusters(ids, shas, [records[d].paths if d in records else [] for d in shas], result)
