@@ -79,8 +79,8 @@ def drive(embed: Callable[[Any], np.ndarray], inputs: Sequence[Any], answers: Se
           seconds: float, min_calls: int = 0) -> _Run:
     """`concurrency` threads calling `embed` on inputs in turn, every answer checked against the known one.
 
-    Throughput and latency count only calls that end inside a window of `seconds` (longer where needed for
-    `min_calls`), opened once every caller has finished one call: the start (all callers arriving at once)
+    Throughput and latency count only calls that end inside a window of `seconds` (at least three times the
+    warm-up, longer where needed for `min_calls`), opened once every caller has finished one call: the start (all callers arriving at once)
     and the drain (the last calls finishing alone) are left out.
     """
     lock = threading.Lock()
@@ -113,9 +113,12 @@ def drive(embed: Callable[[Any], np.ndarray], inputs: Sequence[Any], answers: Se
     threads = [threading.Thread(target=caller, daemon=True) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
+    begun = time.perf_counter()
     warm.wait()
     opened, cpu = time.perf_counter(), time.process_time()
-    time.sleep(seconds)
+    # At least three rounds of every caller: with 32 callers of a slow model a call takes seconds, and a
+    # shorter window would count a handful of calls.
+    time.sleep(max(seconds, 3 * (opened - begun)))
     while min_calls and state["next"] - concurrency < min_calls:
         time.sleep(0.05)
     closed, cpu = time.perf_counter(), time.process_time() - cpu
