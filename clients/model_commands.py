@@ -51,9 +51,35 @@ def cmd_models_import(args) -> int:
     return 0
 
 
+def cmd_models_list(args) -> int:
+    """The models a running server serves, with their modalities and dimension."""
+    import json
+
+    from .gate_commands import connect, report_error
+    from .sdk import FacegridError
+
+    try:
+        with connect(args) as client:
+            models = client.models()
+    except FacegridError as error:
+        return report_error(args, error)
+    if args.json:
+        print(json.dumps({"models": [{"name": m.name, "modalities": list(m.modalities), "dim": m.dim, "metric": m.metric,
+                                      "default": m.is_default, "source": m.source} for m in models]}))
+    else:
+        for m in models:
+            print(f"{m.name:24} {'+'.join(m.modalities):16} {m.dim:5}-d {m.source}{'  (default)' if m.is_default else ''}")
+    return 0
+
+
 def add_commands(commands) -> None:
     """Add `models import ...` to the `facegrid` parser."""
     models = commands.add_parser("models", help="model folders: import operators' checkpoints").add_subparsers(dest="models_command", required=True)
+    listing = models.add_parser("list", help="the models a running server serves (modalities, dimension)")
+    from .gate_commands import add_server_option
+
+    add_server_option(listing)
+    listing.set_defaults(run=cmd_models_list)
     importing = models.add_parser("import", help="turn a checkpoint into a model folder (needs pip install 'facegrid[import]')")
     families = importing.add_subparsers(dest="family", required=True)
     specs = {

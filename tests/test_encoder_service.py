@@ -104,5 +104,9 @@ def test_cli_embeds_texts_and_photos(tower_server, faces_dir):
     assert run.returncode == 0, run.stderr
     items = last_json(run.stdout)["items"]
     assert [i["kind"] for i in items] == ["text", "photo"] and all(i["dim"] == tower_server.model.dim for i in items)
+    listed = facegrid("models", "list", "--server", tower_server.address, "--json")
+    assert listed.returncode == 0, listed.stderr
+    modalities = {m["name"]: m["modalities"] for m in last_json(listed.stdout)["models"]}
+    assert modalities[tower_server.model.name] == ["image", "text"] and modalities["fused"] == ["face"]
     refused = facegrid("embed", "--model", "fused", "--text", "x", "--server", tower_server.address)
     assert refused.returncode == 1 and "face model" in refused.stderr
