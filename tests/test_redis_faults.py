@@ -120,7 +120,19 @@ def test_a_server_started_before_its_redis_waits_for_it(tmp_path, faces_dir):
 
     redis_server = RedisServer(tmp_path / "redis", "--requirepass", PASSWORD)
     server = ServerProcess(tmp_path / "data", {"FACEGRID_REDIS_URL": redis_server.url})
-    timer = threading.Timer(3.0, redis_server.start)  # Redis comes up a while after the server
+    log_file = tmp_path / "data" / "server.log"
+
+    def start_redis_once_the_server_waits() -> None:
+        # Redis comes up only after the server has said it waits (a fixed delay raced the server's start-up).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if log_file.exists() and "waiting for Redis" in log_file.read_text():
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)
+        redis_server.start()
+
+    timer = threading.Thread(target=start_redis_once_the_server_waits)
     timer.start()
     try:
         server.start()
