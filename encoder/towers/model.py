@@ -95,11 +95,6 @@ class TowerModel:
             raise MissingModality(f"model {self.name!r} has no {modality} tower; it has: {', '.join(self.modalities)}")
         return run
 
-    def prepare_image(self, rgb: np.ndarray) -> np.ndarray:
-        """One image's (3, H, W) input row."""
-        self._run("image")
-        return self.preprocess(rgb)
-
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Unit vectors (n, dim) of RGB uint8 images (h, w, 3)."""
         run = self._run("image")

@@ -110,11 +110,6 @@ class ModelRegistry:
         with self._lock:
             return sorted(self._models)
 
-    def has(self, name: str) -> bool:
-        """Whether a name is a shipped face model or a loaded folder model."""
-        with self._lock:
-            return name in self._models or name in model_names()
-
     def entries(self) -> list[ModelEntry]:
         """Every model: the shipped face models first, then folder models by name."""
         listed = [ModelEntry(n, ("face",), model_dim(n), is_default=n == self.default_face_model) for n in model_names()]

@@ -98,7 +98,9 @@ class EncoderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EmbedStream(self, request_iterator, context):
-        """Many items over one stream, answered in order; an item that fails gets its error and the stream goes on.
+        """Many items over one stream, answered in order; an item that fails gets its error (INVALID_ARGUMENT,
+        RESOURCE_EXHAUSTED, ... as the unary calls) in its result and the stream goes on.
+        RESOURCE_EXHAUSTED for the whole stream when FACEGRID_MAX_STREAMS streams already run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -225,7 +225,7 @@ class IndexServiceServicer:
         model's text tower), to a photo (its image tower: the same scene, near-duplicates) or to a vector
         of that model. FAILED_PRECONDITION: the collection has no image model, its model has no text
         tower, this server cannot load the model, or a vector of another model; INVALID_ARGUMENT: a
-        vector of the wrong length, an empty text or photo, k outside 1..1000.
+        vector of the wrong length, an empty text or photo, k outside 1..1000; NOT_FOUND: no such collection.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -234,7 +234,7 @@ class IndexServiceServicer:
     def SimilarPhotos(self, request, context):
         """Groups of near-duplicate photos: photos linked by pairs scoring at least the threshold (the image
         model's measured one when 0: FAILED_PRECONDITION where it was never measured).
-        RESOURCE_EXHAUSTED when FACEGRID_MAX_LONG_CALLS long calls already run.
+        RESOURCE_EXHAUSTED when FACEGRID_MAX_LONG_CALLS long calls already run; NOT_FOUND: no such collection.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -244,6 +244,7 @@ class IndexServiceServicer:
         """Give an existing photo collection an image model (once: FAILED_PRECONDITION when it has another).
         Its photos are embedded again in the background, resumably; Stats shows the progress. Asked again with
         the same model, it looks again for the photos counted missing (put back at their paths, say).
+        NOT_FOUND: no such collection; INVALID_ARGUMENT: a model this server does not hold.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
