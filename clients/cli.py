@@ -21,6 +21,7 @@ from .embed_commands import add_commands as add_embed_commands  # noqa: E402
 from .gate_commands import add_commands as add_gate_commands  # noqa: E402
 from .library_commands import add_commands as add_library_commands  # noqa: E402
 from .model_commands import add_commands as add_model_commands  # noqa: E402
+from .train_commands import add_commands as add_train_commands  # noqa: E402
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -322,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(commands)
     add_embed_commands(commands)
     add_model_commands(commands)
+    add_train_commands(commands)
 
     faces = commands.add_parser("faces", help="find and embed every face in photos")
     faces.add_argument("photos", nargs="+", metavar="PHOTO")

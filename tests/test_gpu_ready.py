@@ -91,7 +91,7 @@ def test_every_install_command_names_exactly_one_runtime_extra():
         chosen = [e.strip() for e in extras.group(1).replace("${RUNTIME}", default_runtime).split(",")]
         assert len([e for e in chosen if e in ("cpu", "gpu")]) == 1, f"{name}: {command!r}"
     readme = (ROOT / "README.md").read_text()
-    assert "'.[cpu,test,import,bench]'" in readme and "'.[cpu,test,import,bench]'" in (ROOT / ".ci/run").read_text()
+    assert "'.[cpu,test,import,train,bench]'" in readme and "'.[cpu,test,import,train,bench]'" in (ROOT / ".ci/run").read_text()
 
 
 def test_the_gpu_compose_override_builds_the_gpu_extra_and_reserves_a_gpu():

@@ -1,0 +1,5 @@
+"""Training recipes (torch, the `train` extra): SimCLR, FaceNet triplet loss, ImageBind-style binding, linear probes.
+
+Serving never imports this package. Each recipe trains on the operator's own folders, checkpoints so an
+interrupted run resumes, and exports a model folder that `facegrid serve` loads (encoder/towers).
+"""
