@@ -204,6 +204,23 @@ def cmd_eval_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_probe(args: argparse.Namespace) -> int:
+    from facegrid.evaluation.probe import linear_probe
+
+    report = linear_probe(args.data, args.model, args.min_photos, args.test_share, args.seed, args.workers,
+                          progress=_progress("embedding photos"), models_dir=_models_dir(args))
+    if args.json:
+        print(json.dumps(report.as_json()))
+        return 0
+    print(f"linear probe of {report.model} on {report.data}: {report.people} people with >= {report.min_photos} photos "
+          f"({report.skipped_people} with fewer skipped)")
+    print(f"  split by photo (seed {report.seed}): {report.train_photos} train, {report.test_photos} test")
+    print(f"  top-1 accuracy  {report.accuracy * 100:.2f}% held out ({report.train_accuracy * 100:.2f}% on the training photos)")
+    print(f"  no face found   {report.no_face} (centred fallback chip, kept)")
+    print(f"  time            {report.seconds:.1f} s ({report.embedded_now} photos embedded now, the rest from cache)")
+    return 0
+
+
 def cmd_eval_cluster(args: argparse.Namespace) -> int:
     from facegrid.evaluation.cluster import evaluate_cluster
 
@@ -376,6 +393,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(calibrate, folder_models=True)
     calibrate.add_argument("--dry-run", action="store_true", help="print the thresholds without writing the table")
     calibrate.set_defaults(run=cmd_eval_calibrate)
+
+    probe = evaluate.add_parser("probe", help="linear probe: a softmax classifier on frozen face vectors, split by photo")
+    probe.add_argument("--data", help="a person-labelled folder DIR/person/*.jpg (default: LFW; the faces/ folder means its lfw/)")
+    _add_face_model(probe)
+    probe.add_argument("--min-photos", type=int, default=10, help="skip (and count) people with fewer photos (default 10)")
+    probe.add_argument("--test-share", type=float, default=0.3, help="share of each person's photos held out (default 0.3)")
+    probe.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    probe.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    probe.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    probe.set_defaults(run=cmd_eval_probe)
 
     cluster = evaluate.add_parser("cluster", help="grouping faces by person on LFW (+ faceapi_bbt): BCubed and pairwise F")
     _add_data_options(cluster, folder_models=True)
