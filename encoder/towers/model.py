@@ -73,7 +73,9 @@ class TowerModel:
         self.card = card
         self.name, self.dim, self.metric = card.name, card.dim, card.metric
         self.towers = {modality: OnnxTower(card.name, tower, card.dim, settings) for modality, tower in card.towers.items()}
-        self._runs = {modality: wrap(tower.name, tower.run) for modality, tower in self.towers.items()}
+        # A face tower's graph is loaded here to check it at start; faces are served by the face model that
+        # `encoder.models.load_model` makes of the folder (chips, mirroring, its own batcher), so no batcher here.
+        self._runs = {modality: wrap(tower.name, tower.run) for modality, tower in self.towers.items() if modality != "face"}
         image = card.towers.get("image")
         self.preprocess = image.preprocess if image is not None else None
         text = card.towers.get("text")
@@ -91,6 +93,8 @@ class TowerModel:
 
     def _run(self, modality: str) -> Run:
         run = self._runs.get(modality)
+        if run is None and modality == "face" and "face" in self.towers:
+            raise MissingModality(f"model {self.name!r} embeds faces as a face model (detected, aligned): ask for faces, not a tower")
         if run is None:
             raise MissingModality(f"model {self.name!r} has no {modality} tower; it has: {', '.join(self.modalities)}")
         return run
