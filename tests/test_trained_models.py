@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'facegrid[train]')")
 
@@ -77,6 +78,23 @@ def test_an_exported_face_network_serves_torchs_vectors_on_real_chips(trained, f
     got = model.embed(chips)
     assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-4
     assert model.folder == models / "tiny-cnn" and json.loads((models / "tiny-cnn" / "facegrid.json").read_text())["training"] == {"recipe": "test"}
+
+
+def test_a_network_over_dlib_chips_gets_dlibs_geometry_at_its_size(tmp_path, faces_dir):
+    cnn = tiny_cnn(3)
+    export_face_model(cnn, tmp_path, "dlib-chips", arch="tinycnn", size=SIZE, geometry="dlib", mean=MEAN, std=STD)
+    model, chips = chips_and_model("dlib-chips", tmp_path, faces_dir)
+    dlib_chip = load_model("dlib").chip  # dlib's own 150-px chip: the same face, the same geometry, larger
+    found = FacePipeline(model, "yunet").find_faces(photos(faces_dir, PEOPLE[0], 1)[0].read_bytes())
+    small, large = model.chip(found.image, found.detections[0]), dlib_chip(found.image, found.detections[0])
+    assert small.shape == (SIZE, SIZE, 3) and large.shape == (150, 150, 3)
+    resized = np.asarray(Image.fromarray(large).resize((SIZE, SIZE), Image.Resampling.BILINEAR), np.float32)
+    assert np.abs(resized - small.astype(np.float32)).mean() < 10  # one crop at two sizes (3.6 here; an ArcFace chip: 49)
+    pixels = (torch.from_numpy(np.stack(chips).astype(np.float32) / 255.0).permute(0, 3, 1, 2)
+              - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(cnn(pixels), dim=1).numpy()
+    assert np.abs(model.embed(chips) - expected).max() < 1e-4
 
 
 def test_an_exported_head_serves_the_head_over_its_base_models_vectors(trained, faces_dir):
