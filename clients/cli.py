@@ -215,7 +215,10 @@ def cmd_eval_probe(args: argparse.Namespace) -> int:
     print(f"linear probe of {report.model} on {report.data}: {report.people} people with >= {report.min_photos} photos "
           f"({report.skipped_people} with fewer skipped)")
     print(f"  split by photo (seed {report.seed}): {report.train_photos} train, {report.test_photos} test")
-    print(f"  top-1 accuracy  {report.accuracy * 100:.2f}% held out ({report.train_accuracy * 100:.2f}% on the training photos)")
+    print(f"  top-1 accuracy  {report.accuracy * 100:.2f}% held out ({report.train_accuracy * 100:.2f}% on the training photos; "
+          f"always the most photographed person: {report.majority_accuracy * 100:.2f}%)")
+    if not report.converged:
+        print(f"  the fit stopped at {report.iterations} iterations before converging", file=sys.stderr)
     print(f"  no face found   {report.no_face} (centred fallback chip, kept)")
     print(f"  time            {report.seconds:.1f} s ({report.embedded_now} photos embedded now, the rest from cache)")
     return 0
