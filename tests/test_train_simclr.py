@@ -140,8 +140,49 @@ def test_cli_epochs_0_exports_a_model_that_facegrid_serves(photo_dir, tmp_path):
     assert list(result["skipped"]["unreadable"]) == [str(photo_dir / "broken.jpg")]
     card = json.loads((Path(result["folder"]) / "facegrid.json").read_text())
     assert card["arch"] == "resnet18" and card["feature_layer"] == "layer4"
-    from facegrid.encoder.towers import ModelRegistry
+    from facegrid.encoder.runtime import EncoderSettings
+    from facegrid.encoder.towers.registry import ModelRegistry
 
-    registry = ModelRegistry(tmp_path / "models")
-    vector = registry.get("start").embed_image(_photo(np.random.default_rng(3), 90))
-    assert vector.shape == (card["dim"],) and abs(float(np.linalg.norm(vector)) - 1) < 1e-4
+    registry = ModelRegistry(EncoderSettings(models_dir=tmp_path / "models"))
+    assert "start" in registry.load() and not registry.broken
+    vectors = registry.tower_model("start").embed_images([_photo(np.random.default_rng(3), 90)])
+    assert vectors.shape == (1, card["dim"]) and abs(float(np.linalg.norm(vectors[0])) - 1) < 1e-4
+
+
+def test_pca_whitening_gives_unit_covariance_on_its_own_data():
+    from facegrid.encoder.train.simclr import pca_whitening
+
+    rng = np.random.default_rng(0)
+    features = torch.from_numpy(rng.normal(size=(400, 12)) @ rng.normal(size=(12, 12)) + 3.0).float()
+    linear = pca_whitening(features, 6)
+    out = linear(features).detach().double()
+    assert out.shape == (400, 6)
+    assert torch.allclose(out.mean(0), torch.zeros(6, dtype=torch.float64), atol=1e-3)
+    assert torch.allclose(torch.cov(out.T), torch.eye(6, dtype=torch.float64), atol=1e-2)
+
+
+def test_faces_train_on_detected_chips_and_export_a_face_model_facegrid_loads(tmp_path):
+    """--faces on real photos: chips cut by facegrid's detector (cached), layer 3 + whitening folded into the graph."""
+    from conftest import faces_dir_or_skip
+    from facegrid.encoder.models import load_model
+    from facegrid.encoder.pipeline import FacePipeline
+    from facegrid.encoder.runtime import EncoderSettings
+
+    lfw = faces_dir_or_skip() / "lfw"
+    people = sorted(p for p in lfw.iterdir() if p.is_dir() and not p.name.startswith("_"))[:10]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for person in people:  # one photo each, flat: no labels
+        first = sorted(person.glob("*.jpg"))[0]
+        (photos / first.name).write_bytes(first.read_bytes())
+    (photos / "blank.png").write_bytes(b"")  # an empty file: unreadable, skipped and listed
+    result = train_simclr(_config(photos, tmp_path, "faces", faces=True, epochs=1, batch=5, feature="layer3",
+                                  whiten=8, detector="yunet"))
+    assert result.epochs == 1 and list(result.skipped["unreadable"]) == [str(photos / "blank.png")]
+    assert (tmp_path / "ck" / "faces.json").is_file()  # the detections, reused by a resumed run
+    card = json.loads((Path(result.folder) / "facegrid.json").read_text())
+    assert card["dim"] == 8 and card["feature_layer"] == "layer3" and card["whiten"] == 8
+    assert card["towers"]["face"]["chip"] == {"geometry": "arcface", "size": SIZE}
+    model = load_model("faces", settings=EncoderSettings(models_dir=tmp_path / "models"))
+    faces = FacePipeline(model, "yunet").faces(sorted(photos.glob("*.jpg"))[0].read_bytes())
+    assert len(faces) >= 1 and faces[0].vector.shape == (8,)
