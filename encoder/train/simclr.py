@@ -328,8 +328,7 @@ def train_simclr(config: SimclrConfig, progress_stream=None) -> TrainResult:
     device = choose_device(config.device)
     photos = load_items(config)
     trainer = _Trainer(config, photos, device)
-    trainer.resume()
-    started = time.perf_counter()
+    trainer.resume()  # a checkpoint in --checkpoint-dir: continue from it (or export it, when its budget is spent)
     trainer.run(Progress(f"simclr {config.out}", trainer.steps, stream=progress_stream))
     tower = export_tower(trainer)
     extra = {"recipe": RECIPE, "feature_layer": config.feature, "whiten": config.whiten or None,
@@ -352,7 +351,6 @@ def train_simclr(config: SimclrConfig, progress_stream=None) -> TrainResult:
                                                preprocess_cfg=preprocess, extra=extra)
     except EncoderError as error:
         raise TrainError(f"exporting {config.out}: {error}") from None
-    del started
     return TrainResult(model=config.out, epochs=trainer.epoch, images=trainer.seen, seconds=trainer.seconds,
                        final_loss=trainer.final_loss(), losses=[round(x, 6) for x in trainer.losses],
                        folder=str(folder), skipped=photos.skipped())
