@@ -34,6 +34,60 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _add_simclr(recipes) -> None:
     """`facegrid train simclr DIR --out NAME` (owner: the SimCLR recipe)."""
+    parser = recipes.add_parser("simclr", help="self-supervised SimCLR on a folder of unlabeled photos (or their faces)")
+    parser.add_argument("folder", help="folder of photos (subfolders too); no labels are read")
+    _common(parser)
+    parser.set_defaults(epochs=None, run=cmd_train_simclr)  # no --epochs: 10, or unlimited under --minutes
+    parser.add_argument("--faces", action="store_true", help="train on aligned face chips cut by facegrid's detector; export a face model")
+    parser.add_argument("--arch", default="resnet18", help="torchvision ResNet (resnet18, resnet50, ...)")
+    parser.add_argument("--checkpoint", help="torchvision state dict to start from (default: random weights)")
+    parser.add_argument("--temperature", type=float, default=0.2, help="NT-Xent temperature")
+    parser.add_argument("--size", type=int, default=96, help="input side in pixels (the face chip size with --faces)")
+    parser.add_argument("--minutes", type=float, help="training-time budget (counted over resumed runs too)")
+    parser.add_argument("--clock", default="wall", choices=("wall", "cpu"),
+                        help="what --minutes counts: wall-clock time, or the process's CPU time (fairer on a shared machine)")
+    parser.add_argument("--feature", default="layer4", choices=("layer3", "layer4"), help="the layer whose pooled features are exported")
+    parser.add_argument("--whiten", type=int, default=0, metavar="DIM",
+                        help="PCA-whiten the exported vectors to DIM dims, fitted on the training items (0: off)")
+    parser.add_argument("--projection", type=int, default=128, help="projection head output (dropped on export)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                        help="auto: bf16 autocast on a GPU with bf16 or a CPU with AMX/AVX-512 BF16")
+    parser.add_argument("--detector", default="cascade", help="face detector for --faces (yunet, hog, mmod, cascade)")
+    parser.add_argument("--min-face", type=float, default=40.0, help="smallest face kept with --faces, in pixels")
+
+
+def cmd_train_simclr(args) -> int:
+    """Run the SimCLR recipe; the TrainResult JSON on the last line."""
+    import sys
+    from pathlib import Path
+
+    from facegrid.encoder.assets import data_dir
+    from facegrid.encoder.errors import EncoderError
+
+    from .model_commands import _models_dir
+
+    try:
+        from facegrid.encoder.train.simclr import SimclrConfig, train_simclr
+    except ImportError as error:
+        print(f"facegrid train simclr: needs the train extra (pip install 'facegrid[train]'): {error}", file=sys.stderr)
+        return 1
+    config = SimclrConfig(
+        folder=Path(args.folder), out=args.out, models_dir=_models_dir(args),
+        checkpoint_dir=Path(args.checkpoint_dir).expanduser() if args.checkpoint_dir else data_dir() / "train" / args.out,
+        faces=args.faces, arch=args.arch, checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        temperature=args.temperature, size=args.size,
+        epochs=args.epochs if args.epochs is not None else (None if args.minutes else 10), minutes=args.minutes, clock=args.clock,
+        batch=args.batch or 128, lr=args.lr or 1e-3, weight_decay=args.weight_decay, projection=args.projection,
+        feature=args.feature, whiten=args.whiten, precision=args.precision, device=args.device, threads=args.threads,
+        seed=args.seed, detector=args.detector, min_face=args.min_face)
+    try:
+        result = train_simclr(config)
+    except EncoderError as error:
+        print(f"facegrid train simclr: {error}", file=sys.stderr)
+        return 1
+    print(result.as_json())
+    return 0
 
 
 def _add_triplet(recipes) -> None:
