@@ -58,8 +58,9 @@ def cmd_eval_heads(args: argparse.Namespace) -> int:
         for name, value in report.get("other_sets", {}).items():
             if isinstance(value, dict) and "head" in value:
                 b, h = value["no_head"], value["head"]
-                print(f"  {name:17s} TAR@FAR1% {b['tar_at_far_1e-2'] * 100:.2f} -> {h['tar_at_far_1e-2'] * 100:.2f}  "
-                      f"EER {b['eer'] * 100:.2f} -> {h['eer'] * 100:.2f}  rank-1 {b['rank1'] * 100:.2f} -> {h['rank1'] * 100:.2f}")
+                print(f"  {name:17s} no head -> head: TAR@FAR0.1% {b['tar_at_far_1e-3'] * 100:.2f} -> {h['tar_at_far_1e-3'] * 100:.2f}  "
+                      f"EER {b['eer'] * 100:.2f} -> {h['eer'] * 100:.2f}  rank-1 {b['rank1'] * 100:.2f} -> {h['rank1'] * 100:.2f}  "
+                      f"d' {b['d_prime']:.2f} -> {h['d_prime']:.2f}")
     else:
         print(f"LFW open-set identification per View 2 fold, {args.model} with a {head} trained on the other nine folds")
         for variant in ("one", "three"):

@@ -41,7 +41,8 @@ class PKSampler:
     zero-distance positive, harmless to the loss). An epoch is as many batches as cover every item about once.
     """
 
-    def __init__(self, labels: Sequence[int], people_per_batch: int, photos_per_person: int, seed: int = 0) -> None:
+    def __init__(self, labels: Sequence[int], people_per_batch: int, photos_per_person: int, seed: int = 0,
+                 neighbours: dict[int, np.ndarray] | None = None) -> None:
         if people_per_batch < 2 or photos_per_person < 2:
             raise TrainError(f"P x K = {people_per_batch} x {photos_per_person}: a triplet batch needs P >= 2 people and K >= 2 photos each")
         labels = np.asarray(labels)
@@ -57,6 +58,9 @@ class PKSampler:
         self.items = sum(len(v) for v in self.people.values())
         self.rng = np.random.default_rng(seed)
         self._keys = np.array(sorted(self.people))
+        # Hard people: half of each batch drawn at random, each with the person nearest to them (`look_alikes`),
+        # so the in-batch negatives include the look-alikes a random batch of P rarely holds.
+        self.neighbours = neighbours
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -65,6 +69,13 @@ class PKSampler:
     def batch(self) -> np.ndarray:
         """One batch: P*K item indices, K consecutive ones per person."""
         chosen = self.rng.choice(self._keys, size=self.p, replace=False)
+        if self.neighbours is not None:
+            picked: list[int] = []
+            for seed_person in chosen.tolist():
+                for person in [seed_person, *self.neighbours.get(seed_person, [])[:1]]:
+                    if person not in picked and len(picked) < self.p:
+                        picked.append(int(person))
+            chosen = np.array(picked)
         rows = []
         for person in chosen:
             items = self.people[int(person)]
@@ -139,6 +150,7 @@ class HeadSettings:
     margin: float = 0.2
     lr: float = 1e-3
     weight_decay: float = 0.0
+    hard_people: bool = False  # batches pair people with their look-alikes (nearest mean vectors)
     seed: int = 0
 
 
@@ -152,6 +164,17 @@ class TrainLog:
     seconds: float = 0.0
 
 
+def look_alikes(vectors: np.ndarray, labels: np.ndarray, people: Sequence[int], count: int = 3) -> dict[int, np.ndarray]:
+    """Person -> the `count` other people whose mean vectors are nearest to theirs."""
+    people = np.asarray(sorted(people))
+    means = np.stack([vectors[labels == p].mean(axis=0) for p in people])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    similarity = means @ means.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = np.argsort(-similarity, axis=1)[:, :count]
+    return {int(p): people[row] for p, row in zip(people, nearest)}
+
+
 def train_head(vectors: np.ndarray, labels: np.ndarray, settings: HeadSettings,
                progress: Callable[[int, int, float, int], None] | None = None) -> tuple[FaceHead, TrainLog]:
     """Fit a head on (n, base_dim) vectors of labelled people; returns it in eval mode and its log."""
@@ -161,6 +184,8 @@ def train_head(vectors: np.ndarray, labels: np.ndarray, settings: HeadSettings,
     head = FaceHead(vectors.shape[1], settings.dim, settings.kind, settings.hidden)
     sampler = PKSampler(labels, settings.people_per_batch, settings.photos_per_person, settings.seed)
     keep = np.isin(labels, list(sampler.people))
+    if settings.hard_people:
+        sampler.neighbours = look_alikes(vectors, labels, list(sampler.people))
     head.init_from(vectors[keep], labels[keep], settings.init)
     data, targets = torch.from_numpy(vectors), torch.from_numpy(labels.astype(np.int64))
     log = train_loop(head, lambda rows: data[rows], targets, sampler, settings.epochs, settings.margin,
