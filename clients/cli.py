@@ -14,7 +14,9 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from facegrid.encoder.errors import EncoderError  # noqa: E402
 from facegrid.encoder.models import DEFAULT_MODEL, model_names  # noqa: E402 - after the thread settings
+from facegrid.index.calibration import CalibrationMissing  # noqa: E402
 
 from .admin_commands import add_commands as add_admin_commands  # noqa: E402
 from .embed_commands import add_commands as add_embed_commands  # noqa: E402
@@ -25,18 +27,39 @@ from .model_commands import add_commands as add_model_commands  # noqa: E402
 from .train_commands import add_commands as add_train_commands  # noqa: E402
 
 
+def _add_face_model(parser: argparse.ArgumentParser) -> None:
+    """--model (shipped or a folder face model) and --models-dir, where folder models are."""
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME",
+                        help=f"face model: {', '.join(model_names())} or a folder model with a face tower (default: %(default)s)")
+    parser.add_argument("--models-dir", default=None,
+                        help="where folder models are (default: FACEGRID_MODELS_DIR, else <data_dir>/models)")
+
+
+def _models_dir(args: argparse.Namespace) -> str:
+    """--models-dir, else the server's models directory (FACEGRID_MODELS_DIR or <data_dir>/models)."""
+    if args.models_dir:
+        return str(Path(args.models_dir).expanduser())
+    from facegrid.server.config import Settings
+
+    return str(Settings().encoder().models_dir)
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(), help="embedding model (default: %(default)s)")
+    _add_face_model(parser)
     parser.add_argument("--detector", default="cascade", choices=["cascade", "yunet", "hog", "mmod"],
                         help="face detector; cascade = YuNet, then dlib HOG, then dlib MMOD (default)")
     parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                         help="average each face with its mirror image (default: per model, on for dlib, off for sface)")
 
 
-def _add_data_options(parser: argparse.ArgumentParser, model: bool = True, workers: bool = True) -> None:
-    """--data, --json and, where they apply, --model and --workers: shared by eval and bench."""
+def _add_data_options(parser: argparse.ArgumentParser, model: bool = True, workers: bool = True,
+                      folder_models: bool = False) -> None:
+    """--data, --json and, where they apply, --model (with folder_models: folder face models too, and
+    --models-dir) and --workers: shared by eval and bench."""
     parser.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
-    if model:
+    if model and folder_models:
+        _add_face_model(parser)
+    elif model:
         parser.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(), help="embedding model (default: %(default)s)")
     if workers:
         parser.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
@@ -66,8 +89,10 @@ def cmd_faces(args: argparse.Namespace) -> int:
     from facegrid.encoder.errors import EncoderError
     from facegrid.encoder.image import DecodeLimits
     from facegrid.encoder.pipeline import FacePipeline
+    from facegrid.encoder.runtime import EncoderSettings
 
-    pipeline = FacePipeline(args.model, args.detector, DecodeLimits(), mirror=args.mirror)
+    pipeline = FacePipeline(args.model, args.detector, DecodeLimits(), mirror=args.mirror,
+                            settings=EncoderSettings(models_dir=Path(_models_dir(args))))
     failures = 0
     results = []
     for photo in args.photos:
@@ -98,11 +123,11 @@ def cmd_faces(args: argparse.Namespace) -> int:
 
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
     if args.train_head:
-        return cmd_eval_heads(args)
+        return cmd_eval_heads(args, _models_dir(args))
     from facegrid.evaluation.lfw import evaluate_lfw, plot_roc
 
     report = evaluate_lfw(args.data, args.model, args.detector, args.folds, args.mirror, args.workers,
-                          progress=_progress("embedding LFW images"))
+                          progress=_progress("embedding LFW images"), models_dir=_models_dir(args))
     if args.plot:
         plot_roc(report, Path(args.plot))
     summary = report.as_json()
@@ -141,10 +166,11 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
 
 def cmd_eval_openset(args: argparse.Namespace) -> int:
     if args.train_head:
-        return cmd_eval_heads(args)
+        return cmd_eval_heads(args, _models_dir(args))
     from facegrid.evaluation.openset import evaluate_openset
 
-    report = evaluate_openset(args.data, args.model, args.workers, progress=_progress("embedding LFW images"))
+    report = evaluate_openset(args.data, args.model, args.workers, progress=_progress("embedding LFW images"),
+                              models_dir=_models_dir(args))
     if args.json:
         print(json.dumps(report))
         return 0
@@ -170,7 +196,8 @@ def cmd_eval_openset(args: argparse.Namespace) -> int:
 def cmd_eval_calibrate(args: argparse.Namespace) -> int:
     from facegrid.evaluation.calibrate import calibrate
 
-    summary = calibrate(args.data, args.model, args.workers, progress=_progress("embedding LFW images"), save=not args.dry_run)
+    summary = calibrate(args.data, args.model, args.workers, progress=_progress("embedding LFW images"), save=not args.dry_run,
+                        models_dir=_models_dir(args))
     if args.json:
         print(json.dumps(summary))
     else:
@@ -185,7 +212,8 @@ def cmd_eval_calibrate(args: argparse.Namespace) -> int:
 def cmd_eval_cluster(args: argparse.Namespace) -> int:
     from facegrid.evaluation.cluster import evaluate_cluster
 
-    report = evaluate_cluster(args.data, args.model, args.workers, progress=_progress("embedding LFW images"))
+    report = evaluate_cluster(args.data, args.model, args.workers, progress=_progress("embedding LFW images"),
+                              models_dir=_models_dir(args))
     if args.json:
         print(json.dumps(report))
         return 0
@@ -347,17 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.set_defaults(run=cmd_eval_lfw)
 
     openset = evaluate.add_parser("openset", help="LFW open-set identification: DIR at FAR, rank-1")
-    _add_data_options(openset)
+    _add_data_options(openset, folder_models=True)
     add_train_head_options(openset)
     openset.set_defaults(run=cmd_eval_openset)
 
     calibrate = evaluate.add_parser("calibrate", help="measure a model's score -> FAR table from all LFW impostor pairs")
-    _add_data_options(calibrate)
+    _add_data_options(calibrate, folder_models=True)
     calibrate.add_argument("--dry-run", action="store_true", help="print the thresholds without writing the table")
     calibrate.set_defaults(run=cmd_eval_calibrate)
 
     cluster = evaluate.add_parser("cluster", help="grouping faces by person on LFW (+ faceapi_bbt): BCubed and pairwise F")
-    _add_data_options(cluster)
+    _add_data_options(cluster, folder_models=True)
     cluster.set_defaults(run=cmd_eval_cluster)
 
     bench = commands.add_parser("bench", help="speed against a baseline measured in the same run").add_subparsers(dest="target", required=True)
@@ -439,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except FileNotFoundError as error:
+        print(f"facegrid: {error}", file=sys.stderr)
+        return 2
+    except (EncoderError, CalibrationMissing) as error:  # an unknown model, a broken folder, no table: one clear line
         print(f"facegrid: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

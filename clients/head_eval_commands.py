@@ -34,17 +34,17 @@ def _show(label: str):
     return show
 
 
-def cmd_eval_heads(args: argparse.Namespace) -> int:
+def cmd_eval_heads(args: argparse.Namespace, models_dir: str | None = None) -> int:
     """Run the fold protocol of `args.protocol` with a triplet head and print its figures."""
     from facegrid.evaluation import heads
 
     settings = head_settings(args, args.head_epochs, args.head_lr)
     if args.protocol == "lfw":
-        report = heads.lfw_with_heads(args.data, args.model, settings, args.workers, _show("embedding LFW images"))
+        report = heads.lfw_with_heads(args.data, args.model, settings, args.workers, _show("embedding LFW images"), models_dir)
         if args.other_sets:
-            report["other_sets"] = heads.other_sets(args.data, args.model, settings, args.workers)
+            report["other_sets"] = heads.other_sets(args.data, args.model, settings, args.workers, models_dir=models_dir)
     else:
-        report = heads.openset_with_heads(args.data, args.model, settings, args.workers, _show("embedding LFW images"))
+        report = heads.openset_with_heads(args.data, args.model, settings, args.workers, _show("embedding LFW images"), models_dir)
     if args.json:
         print(json.dumps(report))
         return 0

@@ -314,8 +314,10 @@ def faces_many(
     mirror: bool | None = None,
     limits: DecodeLimits = DecodeLimits(),
     chunk: int = 8,
+    settings: EncoderSettings | None = None,
 ) -> Iterator[PhotoFaces]:
-    """Faces for many photos, given as (key, file path or bytes), in input order, using all cores.
+    """Faces for many photos, given as (key, file path or bytes), in input order, using all cores
+    (settings: where folder models are, device; each worker runs single-threaded).
 
     A photo that cannot be read yields a PhotoFaces with `error` set; the run goes on.
     """
@@ -326,7 +328,7 @@ def faces_many(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=start_worker,
-        initargs=(model, detector, mirror, limits),
+        initargs=(model, detector, mirror, limits, settings),
     ) as pool:
         pending = []
         for batch in batches:

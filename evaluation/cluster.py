@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facegrid.encoder.models import model_folder
 from facegrid.index.calibration import load_calibration
 from facegrid.index.cluster import group_faces
 
@@ -21,21 +22,23 @@ from .cluster_metrics import score_clustering
 from facegrid.encoder.pipeline import faces_many
 
 from .datasets import DatasetMissing, lfw_dir, set_dir
+from .lfw import encoder_settings
 from .lfw_people import all_vectors, stack
 
 LINK_FAR = 1e-5
 
 
-def evaluate_cluster(data: str | Path | None, model: str, workers: int | None = None, progress=None) -> dict:
+def evaluate_cluster(data: str | Path | None, model: str, workers: int | None = None, progress=None,
+                     models_dir: str | Path | None = None) -> dict:
     """Scores of the default clustering, of the >= 5-photo people alone, and a FAR sweep."""
     root = lfw_dir(data)
     set_dir("faceapi_bbt", data)  # before the long LFW embedding, so a wrong --data fails at once
-    by_person, vectors, _, _ = all_vectors(root, model, workers=workers, progress=progress)
+    calibration = load_calibration(model, model_folder=model_folder(model, encoder_settings(models_dir)))  # so does a missing table
+    by_person, vectors, _, _ = all_vectors(root, model, workers=workers, progress=progress, models_dir=models_dir)
     chosen = {name: paths for name, paths in by_person.items() if len(paths) >= 5 or len(paths) == 1}
     images = [image for paths in chosen.values() for image in paths]
     truth = np.array([image.split("/")[0] for image in images])
     matrix = stack(vectors, images)
-    calibration = load_calibration(model)
     threshold = calibration.threshold(LINK_FAR)
 
     started = time.perf_counter()
@@ -67,11 +70,12 @@ def evaluate_cluster(data: str | Path | None, model: str, workers: int | None = 
                           "groups": int(len(np.unique(labels[frequent])))},
         "seconds": round(seconds, 2),
         "sweep": sweep,
-        "faceapi_bbt": evaluate_bbt(data, model, threshold, workers),
+        "faceapi_bbt": evaluate_bbt(data, model, threshold, workers, models_dir),
     }
 
 
-def evaluate_bbt(data: str | Path | None, model: str, threshold: float, workers: int | None = None) -> dict:
+def evaluate_bbt(data: str | Path | None, model: str, threshold: float, workers: int | None = None,
+                 models_dir: str | Path | None = None) -> dict:
     """The 8 people of faceapi_bbt: their 40 labelled crops grouped together with every face of the
     group photos (bbt*.jpg, the same people, unlabelled, cannot-link within a photo); scored on the crops."""
     folder = set_dir("faceapi_bbt", data)
@@ -81,7 +85,8 @@ def evaluate_bbt(data: str | Path | None, model: str, threshold: float, workers:
         raise DatasetMissing(f"{folder} has no labelled crops (<person>/*.png)")
     vectors, photos, truth = [], [], []
     items = [(str(p), str(p)) for p in crops + groups]
-    for number, result in enumerate(faces_many(items, model=model, workers=workers, guess_when_missing=True)):
+    found = faces_many(items, model=model, workers=workers, guess_when_missing=True, settings=encoder_settings(models_dir))
+    for number, result in enumerate(found):
         is_crop = number < len(crops)
         faces = result.faces[:1] if is_crop else result.faces  # a crop is one person
         for face in faces:

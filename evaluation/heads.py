@@ -83,7 +83,7 @@ def _settings_json(settings: "HeadSettings") -> dict:
 
 
 def lfw_with_heads(data: str | Path | None, model: str, settings: "HeadSettings", workers: int | None = None,
-                   progress=None) -> dict:
+                   progress=None, models_dir: str | Path | None = None) -> dict:
     """LFW View 2 with a head per fold (trained on the other nine folds' people) and without, same folds."""
     from facegrid.encoder.train.triplet import train_head
 
@@ -92,7 +92,7 @@ def lfw_with_heads(data: str | Path | None, model: str, settings: "HeadSettings"
     pairs = read_lfw_pairs(root)
     owner = person_folds(root)
     _check_pair_folds(pairs, owner)
-    by_person, vectors, _, embedded = all_vectors(root, model, workers=workers, progress=progress)
+    by_person, vectors, _, embedded = all_vectors(root, model, workers=workers, progress=progress, models_dir=models_dir)
     scores_base, same, fold_ids = pair_scores(pairs, vectors)
     scores_head = np.zeros_like(scores_base)
     training = []
@@ -121,14 +121,14 @@ _HEADLINE = ("rank1", "dir_at_far_1e-2", "dir_at_far_1e-3", "dir_at_far_1e-2_wit
 
 
 def openset_with_heads(data: str | Path | None, model: str, settings: "HeadSettings", workers: int | None = None,
-                       progress=None) -> dict:
+                       progress=None, models_dir: str | Path | None = None) -> dict:
     """The open-set protocol on each View 2 fold's people, with that fold's head and without; means over folds."""
     from facegrid.encoder.train.triplet import train_head
 
     started = time.perf_counter()
     root = lfw_dir(data)
     owner = person_folds(root)
-    by_person, vectors, _, embedded = all_vectors(root, model, workers=workers, progress=progress)
+    by_person, vectors, _, embedded = all_vectors(root, model, workers=workers, progress=progress, models_dir=models_dir)
     alias_people = {name for pair in KNOWN_ALIASES for name in pair}
     per_fold: dict[str, dict[str, list[dict]]] = {"no_head": {"one": [], "three": []}, "head": {"one": [], "three": []}}
     training = []
@@ -203,12 +203,12 @@ def _d_prime(genuine: np.ndarray, impostor: np.ndarray) -> float:
 
 
 def other_sets(data: str | Path | None, model: str, settings: "HeadSettings", workers: int | None = None,
-               progress=None) -> dict:
+               progress=None, models_dir: str | Path | None = None) -> dict:
     """A head trained on all of LFW (people with 2+ photos), scored on every other labelled set, and no head."""
     from facegrid.encoder.train.triplet import train_head
 
     root = lfw_dir(data)
-    by_person, vectors, _, _ = all_vectors(root, model, workers=workers, progress=progress)
+    by_person, vectors, _, _ = all_vectors(root, model, workers=workers, progress=progress, models_dir=models_dir)
     head, log = train_head(*_training_set(by_person, vectors, sorted(by_person)), settings)
     report = {"model": model, "head": _settings_json(settings), "final_loss": log.losses[-1] if log.losses else None}
     for name in OTHER_SETS:
@@ -219,7 +219,8 @@ def other_sets(data: str | Path | None, model: str, settings: "HeadSettings", wo
             continue
         people = set_people(folder, name)
         images = [image for paths in people.values() for image in paths]
-        found, _, _ = embed_images(folder, images, model, "cascade", None, workers, errors=(errors := {}))
+        found, _, _ = embed_images(folder, images, model, "cascade", None, workers, models_dir=models_dir,
+                                    errors=(errors := {}))
         kept = [image for image in images if image in found]
         labels = np.array([next(p for p, paths in people.items() if image in paths) for image in kept])
         matrix = stack(found, kept)

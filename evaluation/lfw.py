@@ -14,8 +14,9 @@ from typing import Callable
 import numpy as np
 
 from facegrid.encoder.assets import cache_dir
-from facegrid.encoder.models import FUSED_WEIGHTS, mirror_settings
+from facegrid.encoder.models import mirror_settings, vectors_setup
 from facegrid.encoder.pipeline import PIPELINE_VERSION, faces_many
+from facegrid.encoder.runtime import EncoderSettings
 
 from .cache import EmbeddingCache, file_digest
 from .datasets import Pair, lfw_dir, read_lfw_pairs
@@ -75,13 +76,16 @@ def embed_images(
     mirror: bool | None,
     workers: int | None,
     progress: Callable[[int, int], None] | None = None,
+    models_dir: str | Path | None = None,
     errors: dict[str, str] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str], int]:
-    """Vectors and detector names for images (the centre face of each), through the on-disk cache.
+    """Vectors and detector names for images (the centre face of each), through the on-disk cache
+    (keyed on the model's setup: a folder model's card and ONNX digest included).
 
     An image that cannot be read or decoded raises, unless `errors` is given: then it is left out and listed
     there (path -> why), as a training folder's unreadable photos are."""
-    setup = f"{PIPELINE_VERSION}|{model}|{detector}|mirror={mirror_settings(model, mirror)}|weights={FUSED_WEIGHTS}|centre+guess"
+    settings = encoder_settings(models_dir)
+    setup = f"{PIPELINE_VERSION}|{model}|{detector}|{vectors_setup(model, mirror, settings)}|centre+guess"
     cache = EmbeddingCache(cache_dir("eval") / "embeddings.sqlite", setup)
     vectors: dict[str, np.ndarray] = {}
     detectors: dict[str, str] = {}
@@ -102,7 +106,8 @@ def embed_images(
             vectors[rel], detectors[rel] = hit
     done = 0
     for result in faces_many(
-        missing, model=model, detector=detector, workers=workers, subject="centre", guess_when_missing=True, mirror=mirror
+        missing, model=model, detector=detector, workers=workers, subject="centre", guess_when_missing=True, mirror=mirror,
+        settings=settings,
     ):
         if result.error:
             if errors is None:
@@ -145,15 +150,17 @@ def evaluate_lfw(
     mirror: bool | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    models_dir: str | Path | None = None,
 ) -> LfwReport:
-    """Run the LFW View 2 protocol (optionally on a subset of folds, numbered 1-10)."""
+    """Run the LFW View 2 protocol (optionally on a subset of folds, numbered 1-10); models_dir: where a folder
+    model is (default: the data directory's)."""
     started = time.perf_counter()
     root = lfw_dir(data)
     pairs: list[Pair] = read_lfw_pairs(root)
     chosen = sorted(set(folds or range(1, 11)))
     pairs = [p for p in pairs if p.fold + 1 in chosen]
     images = sorted({p.first for p in pairs} | {p.second for p in pairs})
-    vectors, detectors, embedded = embed_images(root, images, model, detector, mirror, workers, progress)
+    vectors, detectors, embedded = embed_images(root, images, model, detector, mirror, workers, progress, models_dir)
 
     scores, same, fold_ids = pair_scores(pairs, vectors)
     accuracies, threshold = fold_accuracies(scores, same, fold_ids)
@@ -176,9 +183,14 @@ def evaluate_lfw(
         detectors=counts,
         embedded_now=embedded,
         seconds=time.perf_counter() - started,
-        mirror=mirror_settings(model, mirror),
+        mirror=mirror_settings(model, mirror, encoder_settings(models_dir)),
         roc=roc_curve(scores, same),
     )
+
+
+def encoder_settings(models_dir: str | Path | None) -> EncoderSettings | None:
+    """The encoder settings of an evaluation run: where folder models are (None: the defaults)."""
+    return EncoderSettings(models_dir=Path(models_dir).expanduser()) if models_dir else None
 
 
 def plot_roc(report: LfwReport, path: Path) -> None:

@@ -18,11 +18,12 @@ def people(root: Path) -> dict[str, list[str]]:
     return dict(found)
 
 
-def all_vectors(root: Path, model: str, detector: str = "cascade", workers: int | None = None, progress=None):
+def all_vectors(root: Path, model: str, detector: str = "cascade", workers: int | None = None, progress=None,
+                models_dir: str | Path | None = None):
     """(people, image -> vector) for every LFW image: the face nearest the centre, else a centred guess."""
     by_person = people(root)
     images = [image for paths in by_person.values() for image in paths]
-    vectors, detectors, embedded = embed_images(root, images, model, detector, None, workers, progress)
+    vectors, detectors, embedded = embed_images(root, images, model, detector, None, workers, progress, models_dir)
     return by_person, vectors, detectors, embedded
 
 

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from facegrid.encoder.models import model_folder
 from facegrid.index.calibration import load_calibration
 from facegrid.index.collection import Collection
 from facegrid.index.identify import Policy, identify, subject_vector
 
 from .datasets import lfw_dir
+from .lfw import encoder_settings
 from .lfw_people import all_vectors, stack
 
 # The same person under two spellings in LFW: their "impostor" photos are really enrolled people.
@@ -78,13 +80,15 @@ def dir_at_far(probes: Probes, far: float, impostor_mask: np.ndarray) -> tuple[f
     return float(correct.sum() / genuine.sum()), threshold, int((impostor_scores >= threshold).sum())
 
 
-def evaluate_openset(data: str | Path | None, model: str, workers: int | None = None, progress=None) -> dict:
+def evaluate_openset(data: str | Path | None, model: str, workers: int | None = None, progress=None,
+                     models_dir: str | Path | None = None) -> dict:
     """Both gallery variants; the figures printed by `facegrid eval openset`."""
     root = lfw_dir(data)
-    by_person, vectors, detectors, embedded = all_vectors(root, model, workers=workers, progress=progress)
+    calibration = load_calibration(model, model_folder=model_folder(model, encoder_settings(models_dir)))  # fails before embedding
+    by_person, vectors, detectors, embedded = all_vectors(root, model, workers=workers, progress=progress, models_dir=models_dir)
     singles = [paths[0] for paths in by_person.values() if len(paths) == 1]
     alias_people = {name for pair in KNOWN_ALIASES for name in pair}
-    policy = Policy(load_calibration(model), 1e-3)
+    policy = Policy(calibration, 1e-3)
     report = {"model": model, "images": sum(len(p) for p in by_person.values()), "impostor_probes": len(singles),
               "no_face": sum(1 for d in detectors.values() if d == "centre_guess"), "embedded_now": embedded}
     for label, max_templates in (("one", 1), ("three", 3)):

@@ -2,7 +2,9 @@
 
 A table is measured once per model from impostor pairs (different people) of a
 labelled face set, and shipped as JSON beside this module:
-`facegrid eval calibrate --model NAME` rebuilds it (docs/calibration.md).
+`facegrid eval calibrate --model NAME` rebuilds it (docs/calibration.md). A folder
+model's table (a trained face model: its own space) is written into its folder as
+`calibration.json`, so it travels with the model and goes when the model goes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 TABLES = Path(__file__).resolve().parent / "calibration"
+CALIBRATION_FILE = "calibration.json"  # inside a folder model's folder
 
 
 class CalibrationMissing(LookupError):
@@ -85,17 +88,34 @@ class Calibration:
         return cls(model, scores, fars, total, source)
 
 
-def load_calibration(model: str, folder: Path = TABLES) -> Calibration:
-    """The shipped table for a model."""
-    path = folder / f"{model}.json"
+def table_path(model: str, folder: Path = TABLES, model_folder: Path | None = None) -> Path:
+    """Where a model's table is: <model_folder>/calibration.json for a folder model, else <folder>/<model>.json."""
+    return Path(model_folder) / CALIBRATION_FILE if model_folder is not None else Path(folder) / f"{model}.json"
+
+
+def load_calibration(model: str, folder: Path = TABLES, model_folder: Path | None = None) -> Calibration:
+    """The table for a model: a shipped one's beside this module, a folder model's (model_folder) in its folder.
+
+    No table is CalibrationMissing, never a default threshold: a score means nothing outside its model's space."""
+    path = table_path(model, folder, model_folder)
     if not path.is_file():
-        raise CalibrationMissing(f"no calibration table for model {model!r} ({path}); run facegrid eval calibrate --model {model}")
-    return Calibration.from_json(json.loads(path.read_text()))
+        raise CalibrationMissing(f"no calibration table for model {model!r} ({path}); run facegrid eval calibrate --model {model}"
+                                 + (" --models-dir <its models directory>" if model_folder is not None else ""))
+    try:
+        table = Calibration.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CalibrationMissing(f"{path}: not a calibration table ({type(error).__name__}: {error}); "
+                                 f"run facegrid eval calibrate --model {model} again") from None
+    if table.model != model:
+        raise CalibrationMissing(f"{path} is the table of model {table.model!r}, not {model!r}; run facegrid eval calibrate --model {model}")
+    return table
 
 
-def save_calibration(calibration: Calibration, folder: Path = TABLES) -> Path:
-    """Write a table where `load_calibration` finds it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{calibration.model}.json"
-    path.write_text(json.dumps(calibration.to_json(), indent=1) + "\n")
+def save_calibration(calibration: Calibration, folder: Path = TABLES, model_folder: Path | None = None) -> Path:
+    """Write a table where `load_calibration` finds it (written beside, then renamed: never half a table)."""
+    path = table_path(calibration.model, folder, model_folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.writing")
+    staging.write_text(json.dumps(calibration.to_json(), indent=1) + "\n")
+    staging.replace(path)
     return path

@@ -15,11 +15,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from facegrid.encoder.batcher import batcher_wrap, live_batchers
+from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.image import DecodeLimits
+from facegrid.encoder.models import model_folder
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.encoder.towers.registry import ModelRegistry
 from facegrid.encoder.warmup import warm_up_face_model, warm_up_tower_model
-from facegrid.index.calibration import load_calibration
+from facegrid.index.calibration import CalibrationMissing, load_calibration
 from facegrid.index.identify import Policy
 from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
@@ -129,6 +131,9 @@ def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites) -> tupl
 
 def start(settings: Settings) -> Running:
     """Build everything, rebuild the index from Redis, and start serving."""
+    # The gate's thresholds first, before Redis starts: an unknown model or one without a calibration table (a
+    # folder model's is in its folder, written by `facegrid eval calibrate --model NAME`) refuses at once.
+    calibration = load_calibration(settings.model, model_folder=model_folder(settings.model, settings.encoder()))
     metadata, embedded, redis_url = open_metadata(settings)
     keys = KeyStore(metadata.redis, metadata.feed)
     try:  # before the models load: a refusal is quick
@@ -154,7 +159,6 @@ def start(settings: Settings) -> Running:
     warm_up_face_model(pipeline.model, settings.batch_max or 16)
     for name in registry.names():
         warm_up_tower_model(registry.tower_model(name), settings.batch_max or 16)
-    calibration = load_calibration(settings.model)
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
     gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules(), index_settings=settings.index())
     subjects = gate.rebuild()
@@ -165,7 +169,7 @@ def start(settings: Settings) -> Running:
     assigner = GroupAssigner(collections.store)
     library = Library(collections, pipelines, assigner, registry)  # image models of photo collections: the registry's
     photo_search = PhotoSearch(collections, registry, limits)
-    people = PersonGroups(collections, assigner, gate)
+    people = PersonGroups(collections, assigner, gate, encoder)
     vectors = VectorCollections(collections)
     follow_changes(feed, gate, collections, assigner)
 
@@ -227,6 +231,9 @@ def serve(settings: Settings) -> int:
         return 1
     except StartRefused as refused:
         print(f"facegrid serve: {refused}", file=sys.stderr, flush=True)
+        return 2
+    except (CalibrationMissing, EncoderError) as error:  # FACEGRID_MODEL unknown, its folder broken, or no table
+        print(f"facegrid serve: {error}", file=sys.stderr, flush=True)
         return 2
     host = settings.address.rsplit(":", 1)[0]
     cert, _, client_ca = settings.tls_files()

@@ -115,6 +115,10 @@ def test_eight_idle_streams_do_not_starve_verify_and_a_ninth_is_refused(server, 
             ninth = Stream(client, "idle")
             assert ninth.ended.wait(30)
             assert ninth.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "FACEGRID_MAX_STREAMS" in ninth.error.message
+            # An embedding stream counts against the same cap: refused as a whole, at once.
+            with pytest.raises(FacegridError) as refused:
+                list(client.embed_many([("t", "fused", "photo", probe)]))
+            assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "FACEGRID_MAX_STREAMS" in refused.value.message
         finally:
             for stream in streams:
                 stream.close()

@@ -216,6 +216,15 @@ def test_models_are_never_mixed(server, family, album, clip, resnet):
         assert client.search(vector=[0.1] * 256, collection="family", model="fused", k=1).queries[0].hits
 
 
+def test_unknown_collections_are_not_found(server, clip):
+    with server.client() as client:
+        for call in (lambda: client.search_photos(text="a dog", collection="nowhere"),
+                     lambda: client.similar_photos("nowhere"),
+                     lambda: client.set_image_model("nowhere", clip)):
+            assert code_of(call) is grpc.StatusCode.NOT_FOUND
+        assert code_of(lambda: client.stats("nowhere")) is grpc.StatusCode.NOT_FOUND  # and none was made
+
+
 def _wait(condition, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

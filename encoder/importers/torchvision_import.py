@@ -24,14 +24,14 @@ import re
 from pathlib import Path
 
 from ..errors import ImportFailed
-from .folder import default_name, sha256, staged_folder, write_json
+from .folder import default_name, sha256, staged_folder
 
 try:  # the import extra
     import torch
     import torchvision
 
     from .checkpoint import load_strictly, read_checkpoint, strip_prefix
-    from .onnx_export import OPSET, check_tower, export_tower
+    from .image_folder import versions, write_image_folder
 except ImportError as _missing:  # pragma: no cover
     torchvision = None
     _MISSING = _missing
@@ -63,24 +63,11 @@ def import_torchvision(arch: str, checkpoint: Path, out_dir: Path, name: str | N
     state = _backbone_state(model, loaded.state)
     load_strictly(model, state, loaded.path, f"torchvision {arch} (without its classifier)")
     preprocess = _preprocess_cfg(arch)
-    size = preprocess["size"]
     with staged_folder(out_dir, name) as folder:
-        write_json(folder / "visual" / "preprocess_cfg.json", preprocess)
-        example = torch.randn(1, 3, *size)
-        onnx = folder / "visual" / "model.onnx"
-        tower = _Pooled(model)
-        export_tower(tower, example, onnx, "image")
-        check_tower(tower, onnx, [example, torch.randn(3, 3, *size)], "image")
-        with torch.no_grad():
-            dim = int(tower(example).shape[-1])
-        # Immich's config.json carries the dimension; a folder without our card still reads.
-        write_json(folder / "config.json", {"embed_dim": dim, "vision_cfg": {"image_size": size[0], "torchvision_arch": arch}})
-        write_json(folder / "facegrid.json", {
-            "format": "facegrid-model/1", "name": name, "family": "torchvision", "arch": arch, "dim": dim, "metric": "cosine",
-            "towers": {"image": {"onnx": "visual/model.onnx", "preprocess": "visual/preprocess_cfg.json"}},
-            "source": {"checkpoint": loaded.path.name, "sha256": sha256(loaded.path), "format": loaded.kind,
-                       "torchvision": torchvision.__version__, "torch": torch.__version__, "opset": OPSET},
-        })
+        write_image_folder(folder, _Pooled(model), preprocess, name=name, family="torchvision", arch=arch,
+                           config_extra={"torchvision_arch": arch},
+                           card_extra={"source": {"checkpoint": loaded.path.name, "sha256": sha256(loaded.path), "format": loaded.kind,
+                                                  "torchvision": torchvision.__version__, **versions()}})
     return Path(out_dir).expanduser() / name
 
 

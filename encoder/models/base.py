@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -36,6 +37,8 @@ class FaceModel(ABC):
     max_batch = 16
     # The ONNX Runtime session that runs the chips (None: not on ONNX Runtime), for warm-up.
     session = None
+    # A folder model's folder (its calibration table lives there); None for the shipped models.
+    folder: Path | None = None
 
     def __init__(self, mirror: bool = False) -> None:
         # Average each face's vector with that of its horizontally flipped chip.

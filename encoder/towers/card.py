@@ -11,6 +11,13 @@ space. Our importers write Immich's layout plus a `facegrid.json` card; a folder
     textual/tokenizer.json           Hugging Face format: BPE vocab and merges
     textual/tokenizer_config.json
 
+A face tower (models trained by `facegrid train`, encoder/train/export.py) is either a whole network over
+aligned chips or a head over a shipped face model's vectors:
+
+    "face": {"onnx": "face/model.onnx", "chip": {"geometry": "arcface" | "dlib", "size": 96},
+             "mean": [r, g, b], "std": [r, g, b]}          input "chip" (n, 3, size, size) = (rgb/255 - mean)/std
+    "face": {"onnx": "face/head.onnx", "base": "fused", "base_dim": 256}     input "vector" (n, base_dim)
+
 Every problem is a BadModelFolder naming the file at fault.
 """
 
@@ -29,6 +36,25 @@ CARD_FORMAT = "facegrid-model/1"
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Immich's folder names for the two CLIP towers.
 _IMMICH_TOWERS = {"image": "visual", "text": "textual"}
+FACE_GEOMETRIES = ("arcface", "dlib")  # encoder/align.py: arcface_chip, DlibChipper
+FACE_SIZES = (16, 1024)  # chip edge in pixels, inclusive
+FACE_MODEL_ONNX, FACE_HEAD_ONNX = "face/model.onnx", "face/head.onnx"  # where export.py puts them
+
+
+@dataclass(frozen=True)
+class FaceTower:
+    """A face tower's input: aligned chips (geometry, size, normalisation) or a shipped base model's vectors."""
+
+    geometry: str = ""  # a network over chips: "arcface" or "dlib"
+    size: int = 0
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    base: str = ""  # a head: the shipped face model whose unit vectors it takes
+    base_dim: int = 0
+
+    @property
+    def is_head(self) -> bool:
+        return bool(self.base)
 
 
 @dataclass(frozen=True)
@@ -42,6 +68,7 @@ class TowerCard:
     tokenizer: Path | None = None  # text towers
     context_length: int = 0  # text towers
     settings: dict = field(default_factory=dict)  # a further modality's own preprocessing fields, as written
+    face: FaceTower | None = None  # face towers
 
 
 @dataclass(frozen=True)
@@ -141,6 +168,9 @@ def _from_card(folder: Path, card: dict) -> ModelCard:
         elif modality == "text":
             tokenizer = _file(folder, entry.get("tokenizer", "textual/tokenizer.json"), "tokenizer")
             towers[modality] = TowerCard(modality, onnx, tokenizer=tokenizer, context_length=_context_length(entry.get("context_length", 77), source))
+        elif modality == "face":
+            towers[modality] = TowerCard(modality, onnx, settings={k: v for k, v in entry.items() if k != "onnx"},
+                                         face=_face_tower(entry, source))
         else:
             towers[modality] = TowerCard(modality, onnx, settings={k: v for k, v in entry.items() if k != "onnx"})
     return ModelCard(_check_name(card.get("name") or folder.name, source), folder, dim, towers, metric,
@@ -169,6 +199,49 @@ def _from_immich(folder: Path) -> ModelCard:
     if not towers:
         raise BadModelFolder(f"{folder}: no visual/ or textual/ tower")
     return ModelCard(_check_name(folder.name, folder), folder, dim, towers, family="immich")
+
+
+def _face_tower(entry: dict, source: Path) -> FaceTower:
+    """The face tower's chip or base, every field checked (BadModelFolder naming the card)."""
+    has_chip, has_base = "chip" in entry, "base" in entry
+    if has_chip == has_base:
+        raise BadModelFolder(f"{source}: the face tower needs either 'chip' (a network over face chips) "
+                             f"or 'base' (a head over a shipped face model), not {'both' if has_chip else 'neither'}")
+    if has_base:
+        return _face_head(entry, source)
+    chip = entry["chip"]
+    if not isinstance(chip, dict):
+        raise BadModelFolder(f"{source}: face tower 'chip' must be an object with 'geometry' and 'size'")
+    geometry = chip.get("geometry", "arcface")
+    if geometry not in FACE_GEOMETRIES:
+        raise BadModelFolder(f"{source}: face chip geometry {str(geometry)[:40]!r} is not one of {', '.join(FACE_GEOMETRIES)}")
+    size = chip.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or not FACE_SIZES[0] <= size <= FACE_SIZES[1]:
+        raise BadModelFolder(f"{source}: face chip size {str(size)[:40]!r} is not a whole number in {FACE_SIZES[0]}..{FACE_SIZES[1]}")
+    mean, std = _channels(entry, "mean", source), _channels(entry, "std", source)
+    if min(std) <= 0:
+        raise BadModelFolder(f"{source}: face tower std {list(std)}: every value must be > 0")
+    return FaceTower(geometry=geometry, size=size, mean=mean, std=std)
+
+
+def _face_head(entry: dict, source: Path) -> FaceTower:
+    from ..models import model_dim, model_names  # lazily: models/ imports nothing of towers/, and listing it is cheap
+
+    base = entry["base"]
+    if base not in model_names():
+        raise BadModelFolder(f"{source}: face head base {str(base)[:40]!r} is not a shipped face model ({', '.join(model_names())})")
+    base_dim = entry.get("base_dim", model_dim(base))
+    if base_dim != model_dim(base):
+        raise BadModelFolder(f"{source}: face head base_dim {str(base_dim)[:40]!r}, but {base} gives {model_dim(base)}-d vectors")
+    return FaceTower(base=base, base_dim=model_dim(base))
+
+
+def _channels(entry: dict, key: str, source: Path) -> tuple[float, float, float]:
+    values = entry.get(key)
+    if (not isinstance(values, list) or len(values) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+        raise BadModelFolder(f"{source}: face tower {key!r} must be 3 numbers (R, G, B), got {str(values)[:60]}")
+    return tuple(float(v) for v in values)
 
 
 def _context_length(value, source: Path) -> int:

@@ -1,7 +1,8 @@
 """Every model a server can run, by name: the shipped face models and the folders under the models directory.
 
 Folders are found and loaded at start, so a broken one is reported at once, naming the file at fault,
-while the others load and serve. A folder may not take a shipped model's name, nor one already taken.
+while the others load and serve. A folder's face tower is checked here too (its graph loads, its dimension
+is the card's) and served as a face model through `encoder.models.load_model`. A folder may not take a shipped model's name, nor one already taken.
 """
 
 from __future__ import annotations
@@ -111,8 +112,10 @@ class ModelRegistry:
             return sorted(self._models)
 
     def entries(self) -> list[ModelEntry]:
-        """Every model: the shipped face models first, then folder models by name."""
+        """Every model: the shipped face models first, then folder models by name (a trained face model's
+        modalities say "face", beside any image or text tower it has)."""
         listed = [ModelEntry(n, ("face",), model_dim(n), is_default=n == self.default_face_model) for n in model_names()]
         with self._lock:
             models = sorted(self._models.values(), key=lambda m: m.name)
-        return listed + [ModelEntry(m.name, m.modalities, m.dim, m.metric, str(m.card.folder)) for m in models]
+        return listed + [ModelEntry(m.name, m.modalities, m.dim, m.metric, str(m.card.folder), m.name == self.default_face_model)
+                         for m in models]

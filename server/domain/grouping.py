@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from facegrid.encoder.models import model_folder
+from facegrid.encoder.runtime import EncoderSettings
 from facegrid.index.calibration import load_calibration
 from facegrid.index.cluster import UNASSIGNED, group_faces, group_vectors
 from facegrid.index.errors import CollectionNotFound, VectorError
@@ -50,8 +52,10 @@ def _is_name(pin: str) -> bool:
 class PersonGroups:
     """Groups by person over a library's face collections; naming a group enrolls it at the gate."""
 
-    def __init__(self, collections: Collections, assigner: GroupAssigner, gate: Gate) -> None:
+    def __init__(self, collections: Collections, assigner: GroupAssigner, gate: Gate,
+                 encoder: EncoderSettings | None = None) -> None:
         self.collections = collections
+        self.encoder = encoder  # where folder face models (and their calibration tables) are
         self.metadata = collections.store
         self.assigner = assigner
         self.gate = gate
@@ -80,7 +84,8 @@ class PersonGroups:
         """Group every face of the collection by person and store the grouping."""
         name = self._face_collection(collection)
         target = self.collections.get(name)
-        threshold = load_calibration(self.collections.info(name).model).threshold(link_far)
+        model = self.collections.info(name).model
+        threshold = load_calibration(model, model_folder=model_folder(model, self.encoder)).threshold(link_far)
         with self._exclusive(name):
             with self._lock:
                 ids, vectors = target.items()
