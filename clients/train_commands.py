@@ -63,6 +63,10 @@ def add_head_options(parser: argparse.ArgumentParser) -> None:
                         help="head: its starting map (default: the identity, i.e. the base model itself)")
     parser.add_argument("--hidden", type=int, default=512, help="mlp head: hidden width (default 512)")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
+    parser.add_argument("--anchor", type=float, default=0.0,
+                        help="head: L2 pull of its weights back to where they started (L2-SP; default 0: none)")
+    parser.add_argument("--hard-people", action="store_true",
+                        help="head: pair each batch's people with their look-alikes (nearest mean vectors)")
 
 
 def head_settings(args: argparse.Namespace, epochs: int, lr: float):
@@ -71,7 +75,8 @@ def head_settings(args: argparse.Namespace, epochs: int, lr: float):
 
     return HeadSettings(kind=args.head, dim=getattr(args, "dim", None), init=args.init, hidden=args.hidden, epochs=epochs,
                         people_per_batch=args.people_per_batch, photos_per_person=args.photos_per_person,
-                        margin=args.margin, lr=lr, weight_decay=args.weight_decay, seed=getattr(args, "seed", 0))
+                        margin=args.margin, lr=lr, weight_decay=args.weight_decay, anchor=args.anchor,
+                        hard_people=args.hard_people, seed=getattr(args, "seed", 0))
 
 
 def cmd_train_triplet(args: argparse.Namespace) -> int:

@@ -150,6 +150,7 @@ class HeadSettings:
     margin: float = 0.2
     lr: float = 1e-3
     weight_decay: float = 0.0
+    anchor: float = 0.0  # L2 pull of the parameters towards their start (the identity / the whitening)
     hard_people: bool = False  # batches pair people with their look-alikes (nearest mean vectors)
     seed: int = 0
 
@@ -188,8 +189,15 @@ def train_head(vectors: np.ndarray, labels: np.ndarray, settings: HeadSettings,
         sampler.neighbours = look_alikes(vectors, labels, list(sampler.people))
     head.init_from(vectors[keep], labels[keep], settings.init)
     data, targets = torch.from_numpy(vectors), torch.from_numpy(labels.astype(np.int64))
+    start = [p.detach().clone() for p in head.parameters()]
+
+    def stay_near_start() -> torch.Tensor:
+        # L2-SP: the shipped model is already good; pull the head back towards where it started, not towards zero.
+        return settings.anchor * sum(((p - p0) ** 2).sum() for p, p0 in zip(head.parameters(), start))
+
     log = train_loop(head, lambda rows: data[rows], targets, sampler, settings.epochs, settings.margin,
-                     torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay), progress)
+                     torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay), progress,
+                     penalty=stay_near_start if settings.anchor > 0 else None)
     return head.eval(), log
 
 
@@ -197,7 +205,8 @@ def train_loop(module: nn.Module, inputs: Callable[[np.ndarray], torch.Tensor], 
                sampler: PKSampler, epochs: int, margin: float, optimiser: torch.optim.Optimizer,
                progress: Callable[[int, int, float, int], None] | None = None,
                device: torch.device = torch.device("cpu"), on_epoch: Callable[[int, TrainLog], None] | None = None,
-               start_epoch: int = 0, log: TrainLog | None = None) -> TrainLog:
+               start_epoch: int = 0, log: TrainLog | None = None,
+               penalty: Callable[[], torch.Tensor] | None = None) -> TrainLog:
     """The shared loop: per P x K batch, embed, mine semi-hard triplets, step; mean loss per epoch."""
     log = log or TrainLog()
     started = time.perf_counter() - log.seconds
@@ -207,7 +216,7 @@ def train_loop(module: nn.Module, inputs: Callable[[np.ndarray], torch.Tensor], 
         for step, rows in enumerate(sampler, 1):
             loss, batch_counts = triplet_semi_hard(module(inputs(rows).to(device)), labels[rows].to(device), margin)
             optimiser.zero_grad()
-            loss.backward()
+            (loss + penalty() if penalty is not None else loss).backward()
             optimiser.step()
             total += loss.item()
             steps += 1
