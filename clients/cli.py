@@ -21,6 +21,7 @@ from facegrid.index.calibration import CalibrationMissing  # noqa: E402
 from .admin_commands import add_commands as add_admin_commands  # noqa: E402
 from .embed_commands import add_commands as add_embed_commands  # noqa: E402
 from .gate_commands import add_commands as add_gate_commands  # noqa: E402
+from .head_eval_commands import add_train_head_options, cmd_eval_heads  # noqa: E402
 from .library_commands import add_commands as add_library_commands  # noqa: E402
 from .model_commands import add_commands as add_model_commands  # noqa: E402
 from .train_commands import add_commands as add_train_commands  # noqa: E402
@@ -121,6 +122,8 @@ def cmd_faces(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
+    if args.train_head:
+        return cmd_eval_heads(args, _models_dir(args))
     from facegrid.evaluation.lfw import evaluate_lfw, plot_roc
 
     report = evaluate_lfw(args.data, args.model, args.detector, args.folds, args.mirror, args.workers,
@@ -162,6 +165,8 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_openset(args: argparse.Namespace) -> int:
+    if args.train_head:
+        return cmd_eval_heads(args, _models_dir(args))
     from facegrid.evaluation.openset import evaluate_openset
 
     report = evaluate_openset(args.data, args.model, args.workers, progress=_progress("embedding LFW images"),
@@ -386,10 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.add_argument("--folds", dest="folds_text", default="1-10", help="folds to use, e.g. 1-10 or 1,2 (default 1-10)")
     lfw.add_argument("--plot", metavar="ROC.png", help="draw the ROC curve to this file")
     _add_model_options(lfw)
+    add_train_head_options(lfw)
     lfw.set_defaults(run=cmd_eval_lfw)
 
     openset = evaluate.add_parser("openset", help="LFW open-set identification: DIR at FAR, rank-1")
     _add_data_options(openset, folder_models=True)
+    add_train_head_options(openset)
     openset.set_defaults(run=cmd_eval_openset)
 
     calibrate = evaluate.add_parser("calibrate", help="measure a model's score -> FAR table from all LFW impostor pairs")

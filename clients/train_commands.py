@@ -92,6 +92,74 @@ def cmd_train_simclr(args) -> int:
 
 def _add_triplet(recipes) -> None:
     """`facegrid train triplet DIR --out NAME` (owner: the triplet recipe)."""
+    triplet = recipes.add_parser("triplet", help="FaceNet triplet loss on person folders (DIR/person/*.jpg): a head over a "
+                                                 "shipped face model, or a whole network from scratch")
+    triplet.add_argument("folder", metavar="DIR", help="one subfolder of photos per person")
+    _common(triplet)
+    what = triplet.add_mutually_exclusive_group()
+    what.add_argument("--base", default=None, help="train a head over this shipped face model's vectors (default: fused)")
+    what.add_argument("--arch", choices=["resnet18", "resnet34", "resnet50"],
+                      help="train this whole network from random weights on aligned chips instead of a head")
+    add_head_options(triplet)
+    triplet.add_argument("--dim", type=int, help="output dimension (head: the base's; network: 128)")
+    triplet.add_argument("--chip-size", type=int, default=96, help="network: aligned chip side in pixels (default 96)")
+    triplet.add_argument("--workers", type=int, help="head: processes embedding the photos (default: one per core)")
+    triplet.set_defaults(run=cmd_train_triplet)
+
+
+def add_head_options(parser: argparse.ArgumentParser) -> None:
+    """The triplet options a head is trained with (also taken by `facegrid eval lfw|openset --train-head triplet`)."""
+    parser.add_argument("--people-per-batch", type=int, default=32, help="P: people in each batch (default 32)")
+    parser.add_argument("--photos-per-person", type=int, default=4, help="K: photos of each person in a batch (default 4)")
+    parser.add_argument("--margin", type=float, default=0.2, help="triplet margin on squared unit-vector distances (default 0.2)")
+    parser.add_argument("--head", choices=["linear", "mlp"], default="linear", help="head: a linear map or a residual MLP")
+    parser.add_argument("--init", choices=["identity", "pca-whiten", "within-whiten"], default="identity",
+                        help="head: its starting map (default: the identity, i.e. the base model itself)")
+    parser.add_argument("--hidden", type=int, default=512, help="mlp head: hidden width (default 512)")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
+    parser.add_argument("--anchor", type=float, default=0.0,
+                        help="head: L2 pull of its weights back to where they started (L2-SP; default 0: none)")
+    parser.add_argument("--hard-people", action="store_true",
+                        help="head: pair each batch's people with their look-alikes (nearest mean vectors)")
+
+
+def head_settings(args: argparse.Namespace, epochs: int, lr: float):
+    """HeadSettings from parsed options (torch imported here)."""
+    from facegrid.encoder.train.triplet import HeadSettings
+
+    return HeadSettings(kind=args.head, dim=getattr(args, "dim", None), init=args.init, hidden=args.hidden, epochs=epochs,
+                        people_per_batch=args.people_per_batch, photos_per_person=args.photos_per_person,
+                        margin=args.margin, lr=lr, weight_decay=args.weight_decay, anchor=args.anchor,
+                        hard_people=args.hard_people, seed=getattr(args, "seed", 0))
+
+
+def cmd_train_triplet(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from facegrid.encoder.errors import EncoderError
+    from facegrid.encoder.train.triplet import TripletRun
+
+    from .model_commands import _models_dir
+
+    if args.batch:
+        print("facegrid train triplet: the batch is P x K (--people-per-batch, --photos-per-person), not --batch", file=sys.stderr)
+        return 2
+    network = args.arch is not None
+    try:
+        run = TripletRun(folder=Path(args.folder), out=args.out, models_dir=_models_dir(args),
+                         base=None if network else (args.base or "fused"), arch=args.arch or "head",
+                         head=head_settings(args, args.epochs, args.lr or (1e-3 if network else 1e-3)),
+                         chip_size=args.chip_size, dim=args.dim or 128, device=args.device, threads=args.threads,
+                         workers=args.workers, checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None)
+        from facegrid.encoder.train.triplet import run_triplet
+
+        result = run_triplet(run)
+    except EncoderError as error:
+        print(f"facegrid train triplet: {error}", file=sys.stderr)
+        return 2
+    print(result.as_json())
+    return 0
 
 
 def _add_bind(recipes) -> None:

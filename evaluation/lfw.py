@@ -77,9 +77,13 @@ def embed_images(
     workers: int | None,
     progress: Callable[[int, int], None] | None = None,
     models_dir: str | Path | None = None,
+    errors: dict[str, str] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str], int]:
     """Vectors and detector names for images (the centre face of each), through the on-disk cache
-    (keyed on the model's setup: a folder model's card and ONNX digest included)."""
+    (keyed on the model's setup: a folder model's card and ONNX digest included).
+
+    An image that cannot be read or decoded raises, unless `errors` is given: then it is left out and listed
+    there (path -> why), as a training folder's unreadable photos are."""
     settings = encoder_settings(models_dir)
     setup = f"{PIPELINE_VERSION}|{model}|{detector}|{vectors_setup(model, mirror, settings)}|centre+guess"
     cache = EmbeddingCache(cache_dir("eval") / "embeddings.sqlite", setup)
@@ -88,7 +92,13 @@ def embed_images(
     missing: list[tuple[str, str]] = []
     digests: dict[str, str] = {}
     for rel in relative_paths:
-        digest = digests[rel] = file_digest(root / rel)
+        try:
+            digest = digests[rel] = file_digest(root / rel)
+        except OSError as error:
+            if errors is None:
+                raise
+            errors[rel] = f"{type(error).__name__}: {error}"
+            continue
         hit = cache.get(digest)
         if hit is None:
             missing.append((rel, str(root / rel)))
@@ -100,7 +110,10 @@ def embed_images(
         settings=settings,
     ):
         if result.error:
-            raise RuntimeError(f"{result.key}: {result.error}")
+            if errors is None:
+                raise RuntimeError(f"{result.key}: {result.error}")
+            errors[result.key] = result.error
+            continue
         face = result.faces[0]
         vectors[result.key], detectors[result.key] = face.vector, face.detector
         cache.put(digests[result.key], face.vector, face.detector)
@@ -111,6 +124,22 @@ def embed_images(
             progress(done, len(missing))
     cache.close()
     return vectors, detectors, len(missing)
+
+
+def pair_scores(pairs: list[Pair], vectors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cosine score, same person, fold) per pair, from unit vectors by image path."""
+    scores = np.array([float(vectors[p.first] @ vectors[p.second]) for p in pairs])
+    return scores, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
+
+
+def fold_accuracies(scores: np.ndarray, same: np.ndarray, fold_ids: np.ndarray) -> tuple[np.ndarray, float]:
+    """Accuracy per fold with its threshold chosen on the other folds, and the mean threshold."""
+    if len(np.unique(fold_ids)) > 1:
+        result = kfold_accuracy(scores, same, fold_ids)
+        return result.accuracies, float(result.thresholds.mean())
+    # one fold: nothing to hold out, so the threshold is fitted on that fold itself
+    threshold = best_threshold(scores, same)
+    return np.array([float(((scores >= threshold) == same).mean())]), threshold
 
 
 def evaluate_lfw(
@@ -133,15 +162,8 @@ def evaluate_lfw(
     images = sorted({p.first for p in pairs} | {p.second for p in pairs})
     vectors, detectors, embedded = embed_images(root, images, model, detector, mirror, workers, progress, models_dir)
 
-    scores = np.array([float(vectors[p.first] @ vectors[p.second]) for p in pairs])
-    same = np.array([p.same for p in pairs])
-    fold_ids = np.array([p.fold for p in pairs])
-    if len(chosen) > 1:
-        result = kfold_accuracy(scores, same, fold_ids)
-        accuracies, threshold = result.accuracies, float(result.thresholds.mean())
-    else:  # one fold: nothing to hold out, so the threshold is fitted on that fold itself
-        threshold = best_threshold(scores, same)
-        accuracies = np.array([float(((scores >= threshold) == same).mean())])
+    scores, same, fold_ids = pair_scores(pairs, vectors)
+    accuracies, threshold = fold_accuracies(scores, same, fold_ids)
     counts: dict[str, int] = {}
     for name in detectors.values():
         counts[name] = counts.get(name, 0) + 1
