@@ -63,7 +63,7 @@ def train_bind(pairs_file: Path, pivot: str, modality: str, models_dir: Path, ou
         raise TrainError(f"pivot {pivot!r} has no {pivot_side} tower (it has {', '.join(model.modalities)}): the pairs' "
                          f"first column must be one of its modalities")
     if modality in model.modalities:
-        raise TrainError(f"pivot {pivot!r} already has a {modality} tower; bind to a model without one")
+        raise TrainError(f"pivot {pivot!r} already has its own {modality} tower; bind to a model without one")
 
     set_threads(settings.threads)
     device = choose_device(settings.device)

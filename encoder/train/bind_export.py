@@ -50,7 +50,7 @@ def export_bound(pivot: ModelCard, modality: str, tower: torch.nn.Module, exampl
                  models_dir: Path, name: str, *, arch: str, extra: dict | None = None) -> Path:
     """The pivot's towers plus `tower` for `modality` (ONNX input named after it), in a new folder; the folder."""
     if modality in pivot.towers:
-        raise TrainError(f"pivot {pivot.name!r} already has a {modality} tower; bind to a model without one")
+        raise TrainError(f"pivot {pivot.name!r} already has its own {modality} tower; bind to a model without one")
     tower.eval()
     card = pivot.as_json()
     with staged_folder(models_dir, name) as folder:

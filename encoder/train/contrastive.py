@@ -74,10 +74,10 @@ def fit(label: str, modules: list[torch.nn.Module], step: Callable[[np.ndarray],
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss)
+            total += float(loss.detach())
             items += len(indices)
             done += 1
-            progress.update(epoch, done, float(loss), len(indices))
+            progress.update(epoch, done, float(loss.detach()), len(indices))
         losses.append(total / len(batches))
         if checkpoint is not None:
             checkpoint.save({"modules": [m.state_dict() for m in modules], "optimizer": optimizer.state_dict(),
