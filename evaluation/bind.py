@@ -80,6 +80,7 @@ def evaluate_bind(concepts: int = 64, renderings: int = 4, voices: int = 6, held
     from facegrid.encoder.train import emoji_pairs
     from facegrid.encoder.train.bind import BindSettings, train_bind
     from facegrid.encoder.train.clip_pivot import ClipSettings, train_clip
+    from facegrid.encoder.train.pairs import load_audio, load_image, read_pairs
 
     started = time.perf_counter()
     data = emoji_pairs.build(concepts, renderings, voices, held_out, root=data_root)
@@ -105,12 +106,12 @@ def evaluate_bind(concepts: int = 64, renderings: int = 4, voices: int = 6, held
         row = {n: i for i, n in enumerate(names)}
 
         def audio_recall(model: str, kind: str) -> Retrieval:
-            texts, clips = _column_pairs(data.csv(kind))
-            return recall(_embed_audio(loaded[model], clips), candidates, np.array([row[t] for t in texts]))
+            pairs = read_pairs(data.csv(kind))  # text,audio
+            queries = loaded[model].embed_audio([load_audio(f) for f in pairs.right])
+            return recall(queries, candidates, np.array([row[t] for t in pairs.left]))
 
-        image_files, image_names = _column_pairs(data.csv("image_text"))
-        from facegrid.encoder.train.pairs import load_image
-        pivot_vectors = loaded["bind-pivot"].embed_images([load_image(f) for f in image_files])
+        rendered = read_pairs(data.csv("image_text"))
+        pivot_vectors = loaded["bind-pivot"].embed_images([load_image(f) for f in rendered.left])
         report = BindReport(
             concepts=len(names), renderings=renderings,
             train_voices=[" ".join(map(str, v)) for v in emoji_pairs.VOICES[:voices - held_out]],
@@ -119,7 +120,7 @@ def evaluate_bind(concepts: int = 64, renderings: int = 4, voices: int = 6, held
             bound=audio_recall("bind-bound", "test_audio"), direct=audio_recall("bind-direct", "test_audio"),
             untrained=audio_recall("bind-untrained", "test_audio"),
             bound_train_voices=audio_recall("bind-bound", "text_audio"),
-            pivot_image_text=recall(pivot_vectors, candidates, np.array([row[t] for t in image_names])),
+            pivot_image_text=recall(pivot_vectors, candidates, np.array([row[t] for t in rendered.right])),
             steps={"bound": bound_steps, "direct": direct_epochs * _steps(data.csv("text_audio"), batch),
                    "bound_epochs": epochs, "direct_epochs": direct_epochs, "pivot_epochs": pivot_epochs, "batch": batch},
             losses={"pivot": pivot.final_loss, "bound": bound.final_loss, "direct": direct.final_loss,
@@ -135,22 +136,8 @@ def evaluate_bind(concepts: int = 64, renderings: int = 4, voices: int = 6, held
     return report
 
 
-def _column_pairs(path: Path) -> tuple[list[str], list[str]]:
-    """(first column, second column) of a data-set CSV, files resolved against its folder."""
-    from facegrid.encoder.train.pairs import read_pairs
-
-    pairs = read_pairs(path)
-    return pairs.left, pairs.right
-
-
 def _steps(path: Path, batch: int) -> int:
     """Steps per epoch of the contrastive loop over a pairs file (batches of distinct pivot items)."""
     with open(path, newline="", encoding="utf-8") as handle:
         first = [row[0] for row in list(csv.reader(handle))[1:]]
     return math.ceil(len(first) / max(2, min(batch, len(set(first)))))
-
-
-def _embed_audio(model, clips: list[str]) -> np.ndarray:
-    from facegrid.encoder.train.pairs import load_audio
-
-    return model.embed_audio([load_audio(f) for f in clips])
