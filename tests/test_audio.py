@@ -40,6 +40,22 @@ def test_mono_and_stereo_16_bit_wav_decode_to_one_channel():
     assert np.abs(decode_wav(encode_wav(mono)).samples - mono.samples).max() < 1e-4
 
 
+def test_an_extensible_header_of_16_bit_pcm_is_read():
+    """WAVE_FORMAT_EXTENSIBLE (what some tools write for stereo): the same samples as the plain header."""
+    samples = np.stack([tone(440, 0.2, 48000), tone(660, 0.2, 48000)], axis=1).reshape(-1)
+    pcm = np.round(samples * 32767).astype("<i2").tobytes()
+    guid = b"\x01\x00\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+    fmt = (0xFFFE).to_bytes(2, "little") + (2).to_bytes(2, "little") + (48000).to_bytes(4, "little") \
+        + (48000 * 4).to_bytes(4, "little") + (4).to_bytes(2, "little") + (16).to_bytes(2, "little") \
+        + (22).to_bytes(2, "little") + (16).to_bytes(2, "little") + (3).to_bytes(4, "little") + guid
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt + b"data" + len(pcm).to_bytes(4, "little") + pcm
+    extensible = decode_wav(b"RIFF" + len(body).to_bytes(4, "little") + body)
+    plain = decode_wav(wav(samples, 48000, channels=2))
+    assert extensible.sample_rate == 48000 and np.array_equal(extensible.samples, plain.samples)
+    with pytest.raises(UnreadableAudio, match="WAV"):  # an extensible header of float samples is still refused
+        decode_wav(b"RIFF" + len(body).to_bytes(4, "little") + body.replace(guid, b"\x03" + guid[1:]))
+
+
 def test_bad_wav_files_are_typed_errors():
     good = wav(tone(440, 1.0, 16000), 16000)
     for data, needle in [(b"", "empty"), (b"RIFF junk that is not a wave file", "WAV"), (b"\x89PNG\r\n" + bytes(100), "WAV"),

@@ -4,8 +4,8 @@ Serving never needs torch or librosa: the log-mel spectrogram is computed here, 
 (encoder/train/bind.py) computes its inputs with this same code, so a served tower sees exactly the
 features it was trained on.
 
-- decode: 16-bit PCM WAV, mono or stereo (stereo is averaged), refused past a byte size or a duration read
-  from the header before any sample is read.
+- decode: 16-bit PCM WAV, mono or stereo (stereo is averaged; WAVE_FORMAT_EXTENSIBLE headers of PCM too),
+  refused past a byte size or a duration read from the header before any sample is read.
 - prepare: the first `seconds` of the clip (speech starts at the start), resampled to `sample_rate` by FFT
   (band-limited, no aliasing), zero-padded to exactly `seconds`, then Whisper's log-mel recipe: Hann window
   of `n_fft`, hop `hop`, power spectrum, `n_mels` triangular mel filters (HTK mel scale) from fmin to fmax,
@@ -28,6 +28,9 @@ from ..errors import AudioTooLarge, BadModelFolder, UnreadableAudio
 
 MAX_AUDIO_BYTES = 32 * 1024 * 1024  # ~6 minutes of 44.1 kHz stereo: far past any clip a tower takes
 MAX_AUDIO_SECONDS = 120.0
+_EXTENSIBLE = 0xFFFE
+# The tail of KSDATAFORMAT_SUBTYPE_PCM, the sub-format GUID of an extensible header holding plain PCM.
+_PCM_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def decode_wav(data: bytes, limits: AudioLimits = AudioLimits()) -> Audio:
     if len(data) > limits.max_bytes:
         raise AudioTooLarge(f"audio of {len(data)} bytes is over the {limits.max_bytes}-byte limit")
     try:
-        with wave.open(io.BytesIO(data), "rb") as reader:
+        with wave.open(io.BytesIO(_plain_pcm_header(data)), "rb") as reader:
             channels, width, rate, frames = reader.getnchannels(), reader.getsampwidth(), reader.getframerate(), reader.getnframes()
             if width != 2:
                 raise UnreadableAudio(f"WAV of {8 * width}-bit samples; 16-bit PCM is read")
@@ -77,6 +80,25 @@ def decode_wav(data: bytes, limits: AudioLimits = AudioLimits()) -> Audio:
     if channels == 2:
         samples = samples.reshape(-1, 2).mean(axis=1)
     return Audio(np.ascontiguousarray(samples, dtype=np.float32), rate)
+
+
+def _plain_pcm_header(data: bytes) -> bytes:
+    """The bytes with a WAVE_FORMAT_EXTENSIBLE fmt chunk of PCM relabelled plain PCM (Python 3.11's wave reads only that)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return data
+    offset = 12
+    for _ in range(16):  # fmt comes first in practice; a few chunks before it are tolerated
+        if offset + 8 > len(data):
+            break
+        size = int.from_bytes(data[offset + 4:offset + 8], "little")
+        if data[offset:offset + 4] == b"fmt ":
+            body = data[offset + 8:offset + 8 + size]
+            if size >= 40 and int.from_bytes(body[:2], "little") == _EXTENSIBLE and body[24:26] == b"\x01\x00" \
+                    and body[26:40] == _PCM_GUID_TAIL:
+                return data[:offset + 8] + b"\x01\x00" + data[offset + 10:]
+            break
+        offset += 8 + size + (size & 1)
+    return data
 
 
 def encode_wav(audio: Audio) -> bytes:
