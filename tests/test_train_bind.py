@@ -169,7 +169,10 @@ def test_bad_inputs_are_clear_errors_and_leave_nothing_behind(emoji, trained, tm
 
 
 def test_cli_epochs_0_exports_the_starting_weights_and_a_run_resumes(emoji, trained, tmp_path):
-    models, _, _ = trained
+    trained_models, _, _ = trained
+    models = tmp_path / "m0"  # its own models dir: the shared one stays as the other tests expect it
+    for folder in ("m0", "m1", "m2"):
+        shutil.copytree(trained_models / "emoji-clip", tmp_path / folder / "emoji-clip")
     run = facegrid("train", "bind", "--pairs", str(emoji.csv("image_audio")), "--pivot", "emoji-clip", "--modality", "audio",
                    "--out", "emoji-untrained", "--models-dir", str(models), "--epochs", "0", "--threads", "1",
                    "--checkpoint-dir", str(tmp_path / "ckpt0"))
@@ -178,10 +181,11 @@ def test_cli_epochs_0_exports_the_starting_weights_and_a_run_resumes(emoji, trai
     assert summary["model"] == "emoji-untrained" and summary["epochs"] == 0 and summary["final_loss"] is None
     assert (models / "emoji-untrained" / "audio" / "model.onnx").is_file()
     settings = dict(batch=24, threads=1, device="cpu")
-    for folder in ("m1", "m2"):
-        shutil.copytree(models / "emoji-clip", tmp_path / folder / "emoji-clip")
-    first = train_bind(emoji.csv("image_audio"), "emoji-clip", "audio", tmp_path / "m1", "b", BindSettings(epochs=1, **settings),
-                       checkpoint_dir=tmp_path / "ckpt")
+    # Interrupted after one epoch of seed 1; a second run (seed 0) finds the checkpoint and only trains epoch 2:
+    # its first epoch's loss is seed 1's, which a fresh seed-0 run would not reproduce.
+    first = train_bind(emoji.csv("image_audio"), "emoji-clip", "audio", tmp_path / "m1", "b",
+                       BindSettings(epochs=1, seed=1, **settings), checkpoint_dir=tmp_path / "ckpt")
     resumed = train_bind(emoji.csv("image_audio"), "emoji-clip", "audio", tmp_path / "m2", "b", BindSettings(epochs=2, **settings),
                          checkpoint_dir=tmp_path / "ckpt")
-    assert len(resumed.losses) == 2 and resumed.losses[0] == first.losses[0]
+    assert len(resumed.losses) == 2 and resumed.losses[0] == first.losses[0] and resumed.images == 2 * first.images
+    assert (tmp_path / "m2" / "b" / "audio" / "model.onnx").is_file()
