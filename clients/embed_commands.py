@@ -1,4 +1,4 @@
-"""CLI: `facegrid embed` — vectors of your own photos and texts from a running server (EncoderService)."""
+"""CLI: `facegrid embed` — vectors of your own photos, texts and audio clips from a running server (EncoderService)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from .sdk import FacegridError
 
 def cmd_embed(args) -> int:
     items = [(f"text:{i}", args.model, "text", t) for i, t in enumerate(args.text or [])]
-    for path in args.photo or []:
-        try:
-            items.append((path, args.model, "photo", Path(path).read_bytes()))
-        except OSError as error:
-            print(f"facegrid embed: {path}: {error.strerror or error}", file=sys.stderr)
-            return 2
+    for kind, paths in (("photo", args.photo), ("audio", args.audio)):
+        for path in paths or []:
+            try:
+                items.append((path, args.model, kind, Path(path).read_bytes()))
+            except OSError as error:
+                print(f"facegrid embed: {path}: {error.strerror or error}", file=sys.stderr)
+                return 2
     if not items:
-        print("facegrid embed: give --text or --photo", file=sys.stderr)
+        print("facegrid embed: give --text, --photo or --audio", file=sys.stderr)
         return 2
     shown = None if args.full else 8
     results, failures = [], 0
@@ -49,10 +50,11 @@ def cmd_embed(args) -> int:
 
 def add_commands(commands) -> None:
     """`facegrid embed`."""
-    embed = commands.add_parser("embed", help="vectors of texts and whole photos with a model's towers (from a server)")
-    embed.add_argument("--model", required=True, help="a model with text and/or image towers (facegrid models list)")
+    embed = commands.add_parser("embed", help="vectors of texts, whole photos and audio clips with a model's towers (from a server)")
+    embed.add_argument("--model", required=True, help="a model with text, image and/or audio towers (facegrid models list)")
     embed.add_argument("--text", action="append", help="a text to embed (repeatable)")
     embed.add_argument("--photo", action="append", help="a photo file to embed whole (repeatable)")
+    embed.add_argument("--audio", action="append", help="a WAV file (16-bit PCM) to embed with an audio tower (repeatable)")
     embed.add_argument("--full", action="store_true", help="print every value of each vector (default: the first 8)")
     add_server_option(embed)
     embed.set_defaults(run=cmd_embed)

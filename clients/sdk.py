@@ -426,8 +426,13 @@ class Facegrid:
         reply = self._call(self._encoder.EmbedText, request)
         return [Embedding(np.asarray(v.vector, np.float32), reply.model, v.truncated) for v in reply.vectors]
 
+    def embed_audio(self, audio: bytes | str | Path, model: str) -> Embedding:
+        """One vector of an audio clip (16-bit PCM WAV bytes or file) with a model's audio tower."""
+        reply = self._call(self._encoder.EmbedAudio, encoder_pb2.EmbedAudioRequest(audio=_photo(audio), model=model))
+        return Embedding(np.asarray(reply.vector, np.float32), reply.model)
+
     def embed_many(self, items: Iterable[tuple[str, str, str, bytes | str | Path]]) -> Iterator[Embedding | FacegridError]:
-        """Many (id, model, kind, input) over one stream, kind "photo" or "text"; results in order, an
+        """Many (id, model, kind, input) over one stream, kind "photo", "text" or "audio"; results in order, an
         item's failure as a FacegridError in its place (the stream goes on)."""
         def requests():
             for item_id, model, kind, value in items:
@@ -435,8 +440,10 @@ class Facegrid:
                     yield encoder_pb2.EmbedItem(id=item_id, model=model, text=str(value).encode("utf-8"))
                 elif kind == "photo":
                     yield encoder_pb2.EmbedItem(id=item_id, model=model, photo=_photo(value))
+                elif kind == "audio":
+                    yield encoder_pb2.EmbedItem(id=item_id, model=model, audio=_photo(value))
                 else:
-                    raise ValueError(f"kind must be 'photo' or 'text', got {kind!r}")
+                    raise ValueError(f"kind must be 'photo', 'text' or 'audio', got {kind!r}")
 
         try:
             for result in self._encoder.EmbedStream(requests(), metadata=self._metadata):

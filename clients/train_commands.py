@@ -163,4 +163,8 @@ def cmd_train_triplet(args: argparse.Namespace) -> int:
 
 
 def _add_bind(recipes) -> None:
-    """`facegrid train bind --pairs PAIRS.csv --pivot MODEL --modality NAME --out NAME` (owner: the binding recipe)."""
+    """`facegrid train bind --pairs PAIRS.csv --pivot MODEL --modality NAME --out NAME` (owner: the binding recipe),
+    and `facegrid train clip --pairs PAIRS.csv --out NAME`, the small image + text pivot it binds to."""
+    from .bind_commands import add_bind
+
+    add_bind(recipes, _common)

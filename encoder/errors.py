@@ -51,3 +51,15 @@ class QueueFull(EncoderError):
 
 class ImportFailed(ModelError):
     """A checkpoint cannot be turned into a model folder (wrong architecture, unreadable file, unsupported family)."""
+
+
+class AudioError(EncoderError):
+    """The bytes given are not audio we can use."""
+
+
+class UnreadableAudio(AudioError):
+    """Empty, corrupt or truncated, or not a 16-bit PCM WAV file (mono or stereo)."""
+
+
+class AudioTooLarge(AudioError):
+    """Over the byte-size or duration limit; refused from the header, before the samples are read."""

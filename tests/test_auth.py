@@ -43,7 +43,7 @@ DOCUMENTED = {
         "CreateCollection", "AddVectors", "RemoveVectors", "SearchPhotos", "SimilarPhotos", "SetImageModel")},
     "IndexService/Correct(name)": {"library", "enroll"},
     "EncoderService/Embed": {"embed"}, "EncoderService/ListModels": {"embed"}, "EncoderService/EmbedPhoto": {"embed"},
-    "EncoderService/EmbedText": {"embed"}, "EncoderService/EmbedStream": {"embed"},
+    "EncoderService/EmbedText": {"embed"}, "EncoderService/EmbedStream": {"embed"}, "EncoderService/EmbedAudio": {"embed"},
     **{f"AdminService/{m}": {"admin"} for m in ("CreateKey", "ListKeys", "RevokeKey", "ListAudit")},
 }
 
@@ -75,6 +75,7 @@ REQUESTS = {
     "EncoderService/ListModels": encoder_pb2.ListModelsRequest(),
     "EncoderService/EmbedPhoto": encoder_pb2.EmbedPhotoRequest(),
     "EncoderService/EmbedText": encoder_pb2.EmbedTextRequest(),
+    "EncoderService/EmbedAudio": encoder_pb2.EmbedAudioRequest(),
     "EncoderService/EmbedStream": [encoder_pb2.EmbedItem(id="a")],
     "AdminService/CreateKey": admin_pb2.CreateKeyRequest(name="", scopes=["gate"]),
     "AdminService/ListKeys": admin_pb2.ListKeysRequest(),

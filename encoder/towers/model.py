@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import BadModelFolder, BadText, MissingModality
 from ..models.base import l2_normalise
 from ..runtime import EncoderSettings, settings_session
+from .audio import Audio, AudioPreprocess
 from .card import ModelCard, TowerCard
 from .tokenizer import ClipTokenizer
 
@@ -82,6 +83,10 @@ class TowerModel:
         self.tokenizer = None
         if text is not None:
             self.tokenizer = ClipTokenizer.from_tokenizer_json(text.tokenizer, text.context_length)
+        audio = card.towers.get("audio")
+        self.audio_preprocess = None
+        if audio is not None:
+            self.audio_preprocess = AudioPreprocess.from_settings(audio.settings, f"{card.folder}/facegrid.json (audio tower)")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -115,6 +120,13 @@ class TowerModel:
             return Texts(np.zeros((0, self.dim), np.float32), [])
         tokens = self.tokenizer.encode(list(texts))
         return Texts(l2_normalise(run(tokens.ids)), list(tokens.truncated))
+
+    def embed_audio(self, clips: Sequence[Audio]) -> np.ndarray:
+        """Unit vectors (n, dim) of audio clips (decoded, any sample rate), as the audio tower's card prepares them."""
+        run = self._run("audio")
+        if len(clips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalise(run(np.stack([self.audio_preprocess(clip) for clip in clips])))
 
     def describe(self) -> dict:
         """Name, modalities, dim, metric and origin, for listings."""

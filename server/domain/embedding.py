@@ -12,6 +12,7 @@ import numpy as np
 from facegrid.encoder.errors import BadText
 from facegrid.encoder.image import DecodeLimits, decode_image
 from facegrid.encoder.pipeline import Face
+from facegrid.encoder.towers.audio import AudioLimits, decode_wav
 from facegrid.encoder.towers.model import Texts, TowerModel
 from facegrid.encoder.towers.registry import ModelEntry, ModelRegistry
 
@@ -42,10 +43,12 @@ def decode_text(raw: bytes | str) -> str:
 class Embedder:
     """Face pipelines and tower models behind one object, with the server's decode limits."""
 
-    def __init__(self, pipelines: Pipelines, registry: ModelRegistry, limits: DecodeLimits) -> None:
+    def __init__(self, pipelines: Pipelines, registry: ModelRegistry, limits: DecodeLimits,
+                 audio_limits: AudioLimits = AudioLimits()) -> None:
         self.pipelines = pipelines
         self.registry = registry
         self.limits = limits
+        self.audio_limits = audio_limits
 
     def faces(self, photo: bytes, model: str = "") -> tuple[list[Face], str]:
         """Every face of a photo with a face model (the default for ""), and the model's name."""
@@ -61,6 +64,13 @@ class Embedder:
         tower_model.require("image")  # before decoding: a model without the tower is the caller's mistake
         image = decode_image(photo, self.limits)
         return PhotoVector(tower_model.embed_images([image])[0], tower_model.name)
+
+    def audio(self, audio: bytes, model: str) -> PhotoVector:
+        """One vector of a WAV clip with a model's audio tower."""
+        tower_model = self.registry.tower_model(model)
+        tower_model.require("audio")  # before decoding, as for photos
+        clip = decode_wav(audio, self.audio_limits)
+        return PhotoVector(tower_model.embed_audio([clip])[0], tower_model.name)
 
     def texts(self, texts: list[bytes | str], model: str) -> Texts:
         """Vectors of texts with a model's text tower, each marked when the tokenizer cut it."""

@@ -56,6 +56,7 @@ METHOD_SCOPES: dict[str, str] = {
     "/facegrid.v1.EncoderService/Embed": EMBED,
     "/facegrid.v1.EncoderService/EmbedPhoto": EMBED,
     "/facegrid.v1.EncoderService/EmbedText": EMBED,
+    "/facegrid.v1.EncoderService/EmbedAudio": EMBED,
     "/facegrid.v1.EncoderService/EmbedStream": EMBED,
     "/facegrid.v1.EncoderService/ListModels": EMBED,
     "/facegrid.v1.AdminService/CreateKey": ADMIN,

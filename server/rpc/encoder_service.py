@@ -1,4 +1,4 @@
-"""gRPC EncoderService: faces, whole photos and texts in, vectors out (the caller's own input only)."""
+"""gRPC EncoderService: faces, whole photos, texts and audio clips in, vectors out (the caller's own input only)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
         return encoder_pb2.EmbedPhotoResponse(vector=found.vector.tolist(), model=found.model)
 
     @grpc_errors
+    def EmbedAudio(self, request: encoder_pb2.EmbedAudioRequest, context) -> encoder_pb2.EmbedAudioResponse:
+        if not request.audio:
+            raise BadRequest("audio is empty")
+        if not request.model:
+            raise BadRequest("model is empty: name a model with an audio tower (ListModels)")
+        found = self.embedder.audio(request.audio, request.model)
+        return encoder_pb2.EmbedAudioResponse(vector=found.vector.tolist(), model=found.model)
+
+    @grpc_errors
     def EmbedText(self, request: encoder_pb2.EmbedTextRequest, context) -> encoder_pb2.EmbedTextResponse:
         if not request.model:
             raise BadRequest("model is empty: name a model with a text tower (ListModels)")
@@ -56,14 +65,17 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
         try:
             kind = item.WhichOneof("input")
             if kind is None:
-                raise BadRequest("item has no photo, text or faces")
+                raise BadRequest("item has no photo, text, audio or faces")
             if kind != "faces" and not item.model:
-                raise BadRequest(f"model is empty: name a model with a{'n image' if kind == 'photo' else ' text'} tower")
+                tower = {"photo": "an image", "text": "a text", "audio": "an audio"}[kind]
+                raise BadRequest(f"model is empty: name a model with {tower} tower")
             if kind == "faces":
                 faces, result.model = self.embedder.faces(item.faces, item.model)
                 result.faces.extend(messages.face(f) for f in faces)
             elif kind == "photo":
                 result.vector.extend(self.embedder.photo(item.photo, item.model).vector.tolist())
+            elif kind == "audio":
+                result.vector.extend(self.embedder.audio(item.audio, item.model).vector.tolist())
             else:
                 texts = self.embedder.texts([item.text], item.model)
                 result.vector.extend(texts.vectors[0].tolist())

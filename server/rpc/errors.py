@@ -9,7 +9,7 @@ import time
 import grpc
 import redis
 
-from facegrid.encoder.errors import (BadText, ImageTooLarge, ImageError, MissingModality, ModelError, QueueFull, UnknownModel,
+from facegrid.encoder.errors import (AudioError, AudioTooLarge, BadText, ImageTooLarge, ImageError, MissingModality, ModelError, QueueFull, UnknownModel,
                                      WorkerDied)
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, VectorError
@@ -27,6 +27,8 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (WorkerDied, grpc.StatusCode.UNAVAILABLE),  # retryable: a new worker takes the photo
     (ImageTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ImageError, grpc.StatusCode.INVALID_ARGUMENT),
+    (AudioTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),  # as photos over their limits
+    (AudioError, grpc.StatusCode.INVALID_ARGUMENT),
     (UnknownModel, grpc.StatusCode.INVALID_ARGUMENT),
     (MissingModality, grpc.StatusCode.INVALID_ARGUMENT),  # asked a model for a tower it does not have
     (BadText, grpc.StatusCode.INVALID_ARGUMENT),

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x61\x63\x65grid/v1/encoder.proto\x12\x0b\x66\x61\x63\x65grid.v1\",\n\x0c\x45mbedRequest\x12\r\n\x05photo\x18\x01 \x01(\x0c\x12\r\n\x05model\x18\x02 \x01(\t\":\n\x03\x42ox\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\x12\r\n\x05width\x18\x03 \x01(\x02\x12\x0e\n\x06height\x18\x04 \x01(\x02\"\x1d\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\"\x81\x01\n\x07Quality\x12\x0c\n\x04size\x18\x01 \x01(\x02\x12\x13\n\x0binterocular\x18\x02 \x01(\x02\x12\x11\n\tsharpness\x18\x03 \x01(\x02\x12\x0b\n\x03yaw\x18\x04 \x01(\x02\x12\r\n\x05pitch\x18\x05 \x01(\x02\x12\x0c\n\x04roll\x18\x06 \x01(\x02\x12\x16\n\x0e\x64\x65tector_score\x18\x07 \x01(\x02\"\xa8\x01\n\x04\x46\x61\x63\x65\x12\x1d\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x10.facegrid.v1.Box\x12%\n\tlandmarks\x18\x02 \x03(\x0b\x32\x12.facegrid.v1.Point\x12%\n\x07quality\x18\x03 \x01(\x0b\x32\x14.facegrid.v1.Quality\x12\x12\n\x06vector\x18\x04 \x03(\x02\x42\x02\x10\x01\x12\r\n\x05model\x18\x05 \x01(\t\x12\x10\n\x08\x64\x65tector\x18\x06 \x01(\t\"@\n\rEmbedResponse\x12 \n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x11.facegrid.v1.Face\x12\r\n\x05model\x18\x02 \x01(\t\"1\n\x11\x45mbedPhotoRequest\x12\r\n\x05photo\x18\x01 \x01(\x0c\x12\r\n\x05model\x18\x02 \x01(\t\"7\n\x12\x45mbedPhotoResponse\x12\x12\n\x06vector\x18\x01 \x03(\x02\x42\x02\x10\x01\x12\r\n\x05model\x18\x02 \x01(\t\"0\n\x10\x45mbedTextRequest\x12\r\n\x05texts\x18\x01 \x03(\x0c\x12\r\n\x05model\x18\x02 \x01(\t\"3\n\nTextVector\x12\x12\n\x06vector\x18\x01 \x03(\x02\x42\x02\x10\x01\x12\x11\n\ttruncated\x18\x02 \x01(\x08\"d\n\x11\x45mbedTextResponse\x12(\n\x07vectors\x18\x01 \x03(\x0b\x32\x17.facegrid.v1.TextVector\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0e\x63ontext_length\x18\x03 \x01(\x05\"a\n\tEmbedItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x05photo\x18\x03 \x01(\x0cH\x00\x12\x0e\n\x04text\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x66\x61\x63\x65s\x18\x05 \x01(\x0cH\x00\x42\x07\n\x05input\"\x94\x01\n\x0b\x45mbedResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x06vector\x18\x02 \x03(\x02\x42\x02\x10\x01\x12\x11\n\ttruncated\x18\x03 \x01(\x08\x12 \n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32\x11.facegrid.v1.Face\x12\r\n\x05model\x18\x05 \x01(\t\x12\x12\n\nerror_code\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\x13\n\x11ListModelsRequest\"\x80\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08modality\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\x05\x12\x0e\n\x06metric\x18\x04 \x01(\t\x12\x12\n\nis_default\x18\x05 \x01(\x08\x12\x12\n\nmodalities\x18\x06 \x03(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\"L\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.facegrid.v1.ModelInfo\x12\x0e\n\x06\x62roken\x18\x02 \x03(\t2\xff\x02\n\x0e\x45ncoderService\x12>\n\x05\x45mbed\x12\x19.facegrid.v1.EmbedRequest\x1a\x1a.facegrid.v1.EmbedResponse\x12M\n\nEmbedPhoto\x12\x1e.facegrid.v1.EmbedPhotoRequest\x1a\x1f.facegrid.v1.EmbedPhotoResponse\x12J\n\tEmbedText\x12\x1d.facegrid.v1.EmbedTextRequest\x1a\x1e.facegrid.v1.EmbedTextResponse\x12\x43\n\x0b\x45mbedStream\x12\x16.facegrid.v1.EmbedItem\x1a\x18.facegrid.v1.EmbedResult(\x01\x30\x01\x12M\n\nListModels\x12\x1e.facegrid.v1.ListModelsRequest\x1a\x1f.facegrid.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x61\x63\x65grid/v1/encoder.proto\x12\x0b\x66\x61\x63\x65grid.v1\",\n\x0c\x45mbedRequest\x12\r\n\x05photo\x18\x01 \x01(\x0c\x12\r\n\x05model\x18\x02 \x01(\t\":\n\x03\x42ox\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\x12\r\n\x05width\x18\x03 \x01(\x02\x12\x0e\n\x06height\x18\x04 \x01(\x02\"\x1d\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\"\x81\x01\n\x07Quality\x12\x0c\n\x04size\x18\x01 \x01(\x02\x12\x13\n\x0binterocular\x18\x02 \x01(\x02\x12\x11\n\tsharpness\x18\x03 \x01(\x02\x12\x0b\n\x03yaw\x18\x04 \x01(\x02\x12\r\n\x05pitch\x18\x05 \x01(\x02\x12\x0c\n\x04roll\x18\x06 \x01(\x02\x12\x16\n\x0e\x64\x65tector_score\x18\x07 \x01(\x02\"\xa8\x01\n\x04\x46\x61\x63\x65\x12\x1d\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x10.facegrid.v1.Box\x12%\n\tlandmarks\x18\x02 \x03(\x0b\x32\x12.facegrid.v1.Point\x12%\n\x07quality\x18\x03 \x01(\x0b\x32\x14.facegrid.v1.Quality\x12\x12\n\x06vector\x18\x04 \x03(\x02\x42\x02\x10\x01\x12\r\n\x05model\x18\x05 \x01(\t\x12\x10\n\x08\x64\x65tector\x18\x06 \x01(\t\"@\n\rEmbedResponse\x12 \n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x11.facegrid.v1.Face\x12\r\n\x05model\x18\x02 \x01(\t\"1\n\x11\x45mbedPhotoRequest\x12\r\n\x05photo\x18\x01 \x01(\x0c\x12\r\n\x05model\x18\x02 \x01(\t\"7\n\x12\x45mbedPhotoResponse\x12\x12\n\x06vector\x18\x01 \x03(\x02\x42\x02\x10\x01\x12\r\n\x05model\x18\x02 \x01(\t\"0\n\x10\x45mbedTextRequest\x12\r\n\x05texts\x18\x01 \x03(\x0c\x12\r\n\x05model\x18\x02 \x01(\t\"1\n\x11\x45mbedAudioRequest\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\r\n\x05model\x18\x02 \x01(\t\"7\n\x12\x45mbedAudioResponse\x12\x12\n\x06vector\x18\x01 \x03(\x02\x42\x02\x10\x01\x12\r\n\x05model\x18\x02 \x01(\t\"3\n\nTextVector\x12\x12\n\x06vector\x18\x01 \x03(\x02\x42\x02\x10\x01\x12\x11\n\ttruncated\x18\x02 \x01(\x08\"d\n\x11\x45mbedTextResponse\x12(\n\x07vectors\x18\x01 \x03(\x0b\x32\x17.facegrid.v1.TextVector\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0e\x63ontext_length\x18\x03 \x01(\x05\"r\n\tEmbedItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x05photo\x18\x03 \x01(\x0cH\x00\x12\x0e\n\x04text\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x66\x61\x63\x65s\x18\x05 \x01(\x0cH\x00\x12\x0f\n\x05\x61udio\x18\x06 \x01(\x0cH\x00\x42\x07\n\x05input\"\x94\x01\n\x0b\x45mbedResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x06vector\x18\x02 \x03(\x02\x42\x02\x10\x01\x12\x11\n\ttruncated\x18\x03 \x01(\x08\x12 \n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32\x11.facegrid.v1.Face\x12\r\n\x05model\x18\x05 \x01(\t\x12\x12\n\nerror_code\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\x13\n\x11ListModelsRequest\"\x80\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08modality\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\x05\x12\x0e\n\x06metric\x18\x04 \x01(\t\x12\x12\n\nis_default\x18\x05 \x01(\x08\x12\x12\n\nmodalities\x18\x06 \x03(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\"L\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.facegrid.v1.ModelInfo\x12\x0e\n\x06\x62roken\x18\x02 \x03(\t2\xce\x03\n\x0e\x45ncoderService\x12>\n\x05\x45mbed\x12\x19.facegrid.v1.EmbedRequest\x1a\x1a.facegrid.v1.EmbedResponse\x12M\n\nEmbedPhoto\x12\x1e.facegrid.v1.EmbedPhotoRequest\x1a\x1f.facegrid.v1.EmbedPhotoResponse\x12J\n\tEmbedText\x12\x1d.facegrid.v1.EmbedTextRequest\x1a\x1e.facegrid.v1.EmbedTextResponse\x12M\n\nEmbedAudio\x12\x1e.facegrid.v1.EmbedAudioRequest\x1a\x1f.facegrid.v1.EmbedAudioResponse\x12\x43\n\x0b\x45mbedStream\x12\x16.facegrid.v1.EmbedItem\x1a\x18.facegrid.v1.EmbedResult(\x01\x30\x01\x12M\n\nListModels\x12\x1e.facegrid.v1.ListModelsRequest\x1a\x1f.facegrid.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FACE'].fields_by_name['vector']._serialized_options = b'\020\001'
   _globals['_EMBEDPHOTORESPONSE'].fields_by_name['vector']._loaded_options = None
   _globals['_EMBEDPHOTORESPONSE'].fields_by_name['vector']._serialized_options = b'\020\001'
+  _globals['_EMBEDAUDIORESPONSE'].fields_by_name['vector']._loaded_options = None
+  _globals['_EMBEDAUDIORESPONSE'].fields_by_name['vector']._serialized_options = b'\020\001'
   _globals['_TEXTVECTOR'].fields_by_name['vector']._loaded_options = None
   _globals['_TEXTVECTOR'].fields_by_name['vector']._serialized_options = b'\020\001'
   _globals['_EMBEDRESULT'].fields_by_name['vector']._loaded_options = None
@@ -57,20 +59,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMBEDPHOTORESPONSE']._serialized_end=654
   _globals['_EMBEDTEXTREQUEST']._serialized_start=656
   _globals['_EMBEDTEXTREQUEST']._serialized_end=704
-  _globals['_TEXTVECTOR']._serialized_start=706
-  _globals['_TEXTVECTOR']._serialized_end=757
-  _globals['_EMBEDTEXTRESPONSE']._serialized_start=759
-  _globals['_EMBEDTEXTRESPONSE']._serialized_end=859
-  _globals['_EMBEDITEM']._serialized_start=861
-  _globals['_EMBEDITEM']._serialized_end=958
-  _globals['_EMBEDRESULT']._serialized_start=961
-  _globals['_EMBEDRESULT']._serialized_end=1109
-  _globals['_LISTMODELSREQUEST']._serialized_start=1111
-  _globals['_LISTMODELSREQUEST']._serialized_end=1130
-  _globals['_MODELINFO']._serialized_start=1133
-  _globals['_MODELINFO']._serialized_end=1261
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1263
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1339
-  _globals['_ENCODERSERVICE']._serialized_start=1342
-  _globals['_ENCODERSERVICE']._serialized_end=1725
+  _globals['_EMBEDAUDIOREQUEST']._serialized_start=706
+  _globals['_EMBEDAUDIOREQUEST']._serialized_end=755
+  _globals['_EMBEDAUDIORESPONSE']._serialized_start=757
+  _globals['_EMBEDAUDIORESPONSE']._serialized_end=812
+  _globals['_TEXTVECTOR']._serialized_start=814
+  _globals['_TEXTVECTOR']._serialized_end=865
+  _globals['_EMBEDTEXTRESPONSE']._serialized_start=867
+  _globals['_EMBEDTEXTRESPONSE']._serialized_end=967
+  _globals['_EMBEDITEM']._serialized_start=969
+  _globals['_EMBEDITEM']._serialized_end=1083
+  _globals['_EMBEDRESULT']._serialized_start=1086
+  _globals['_EMBEDRESULT']._serialized_end=1234
+  _globals['_LISTMODELSREQUEST']._serialized_start=1236
+  _globals['_LISTMODELSREQUEST']._serialized_end=1255
+  _globals['_MODELINFO']._serialized_start=1258
+  _globals['_MODELINFO']._serialized_end=1386
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1388
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1464
+  _globals['_ENCODERSERVICE']._serialized_start=1467
+  _globals['_ENCODERSERVICE']._serialized_end=1929
 # @@protoc_insertion_point(module_scope)

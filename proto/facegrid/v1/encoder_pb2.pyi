@@ -100,6 +100,22 @@ class EmbedTextRequest(_message.Message):
     model: str
     def __init__(self, texts: _Optional[_Iterable[bytes]] = ..., model: _Optional[str] = ...) -> None: ...
 
+class EmbedAudioRequest(_message.Message):
+    __slots__ = ("audio", "model")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    model: str
+    def __init__(self, audio: _Optional[bytes] = ..., model: _Optional[str] = ...) -> None: ...
+
+class EmbedAudioResponse(_message.Message):
+    __slots__ = ("vector", "model")
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    vector: _containers.RepeatedScalarFieldContainer[float]
+    model: str
+    def __init__(self, vector: _Optional[_Iterable[float]] = ..., model: _Optional[str] = ...) -> None: ...
+
 class TextVector(_message.Message):
     __slots__ = ("vector", "truncated")
     VECTOR_FIELD_NUMBER: _ClassVar[int]
@@ -119,18 +135,20 @@ class EmbedTextResponse(_message.Message):
     def __init__(self, vectors: _Optional[_Iterable[_Union[TextVector, _Mapping]]] = ..., model: _Optional[str] = ..., context_length: _Optional[int] = ...) -> None: ...
 
 class EmbedItem(_message.Message):
-    __slots__ = ("id", "model", "photo", "text", "faces")
+    __slots__ = ("id", "model", "photo", "text", "faces", "audio")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PHOTO_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     FACES_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     photo: bytes
     text: bytes
     faces: bytes
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., photo: _Optional[bytes] = ..., text: _Optional[bytes] = ..., faces: _Optional[bytes] = ...) -> None: ...
+    audio: bytes
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., photo: _Optional[bytes] = ..., text: _Optional[bytes] = ..., faces: _Optional[bytes] = ..., audio: _Optional[bytes] = ...) -> None: ...
 
 class EmbedResult(_message.Message):
     __slots__ = ("id", "vector", "truncated", "faces", "model", "error_code", "error")

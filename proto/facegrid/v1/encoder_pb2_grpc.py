@@ -53,6 +53,11 @@ class EncoderServiceStub:
                 request_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedTextRequest.SerializeToString,
                 response_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedTextResponse.FromString,
                 _registered_method=True)
+        self.EmbedAudio = channel.unary_unary(
+                '/facegrid.v1.EncoderService/EmbedAudio',
+                request_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedAudioRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedAudioResponse.FromString,
+                _registered_method=True)
         self.EmbedStream = channel.stream_stream(
                 '/facegrid.v1.EncoderService/EmbedStream',
                 request_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedItem.SerializeToString,
@@ -97,6 +102,16 @@ class EncoderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EmbedAudio(self, request, context):
+        """One vector for an audio clip, with a model's audio tower: a 16-bit PCM WAV file, mono or stereo, any sample
+        rate (resampled to the tower's); the tower takes its first seconds (its card says how many).
+        INVALID_ARGUMENT: unreadable or not 16-bit PCM WAV, unknown model, or a model without an audio tower;
+        RESOURCE_EXHAUSTED: over the size (32 MiB) or duration (120 s) limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def EmbedStream(self, request_iterator, context):
         """Many items over one stream, answered in order; an item that fails gets its error (INVALID_ARGUMENT,
         RESOURCE_EXHAUSTED, ... as the unary calls) in its result and the stream goes on.
@@ -130,6 +145,11 @@ def add_EncoderServiceServicer_to_server(servicer, server):
                     servicer.EmbedText,
                     request_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedTextRequest.FromString,
                     response_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedTextResponse.SerializeToString,
+            ),
+            'EmbedAudio': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmbedAudio,
+                    request_deserializer=facegrid_dot_v1_dot_encoder__pb2.EmbedAudioRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_encoder__pb2.EmbedAudioResponse.SerializeToString,
             ),
             'EmbedStream': grpc.stream_stream_rpc_method_handler(
                     servicer.EmbedStream,
@@ -227,6 +247,33 @@ class EncoderService:
             '/facegrid.v1.EncoderService/EmbedText',
             facegrid_dot_v1_dot_encoder__pb2.EmbedTextRequest.SerializeToString,
             facegrid_dot_v1_dot_encoder__pb2.EmbedTextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmbedAudio(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.EncoderService/EmbedAudio',
+            facegrid_dot_v1_dot_encoder__pb2.EmbedAudioRequest.SerializeToString,
+            facegrid_dot_v1_dot_encoder__pb2.EmbedAudioResponse.FromString,
             options,
             channel_credentials,
             insecure,
