@@ -49,6 +49,8 @@ def _add_simclr(recipes) -> None:
     parser.add_argument("--feature", default="layer4", choices=("layer3", "layer4"), help="the layer whose pooled features are exported")
     parser.add_argument("--whiten", type=int, default=0, metavar="DIM",
                         help="PCA-whiten the exported vectors to DIM dims, fitted on the training items (0: off)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="export the mean of each input's and its mirror image's features (twice the inference cost)")
     parser.add_argument("--projection", type=int, default=128, help="projection head output (dropped on export)")
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
@@ -79,7 +81,7 @@ def cmd_train_simclr(args) -> int:
         temperature=args.temperature, size=args.size,
         epochs=args.epochs if args.epochs is not None else (None if args.minutes else 10), minutes=args.minutes, clock=args.clock,
         batch=args.batch or 128, lr=args.lr or 1e-3, weight_decay=args.weight_decay, projection=args.projection,
-        feature=args.feature, whiten=args.whiten, precision=args.precision, device=args.device, threads=args.threads,
+        feature=args.feature, whiten=args.whiten, mirror=args.mirror, precision=args.precision, device=args.device, threads=args.threads,
         seed=args.seed, detector=args.detector, min_face=args.min_face)
     try:
         result = train_simclr(config)

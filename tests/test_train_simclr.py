@@ -162,7 +162,7 @@ def test_pca_whitening_gives_unit_covariance_on_its_own_data():
 
 
 def test_faces_train_on_detected_chips_and_export_a_face_model_facegrid_loads(tmp_path):
-    """--faces on real photos: chips cut by facegrid's detector (cached), layer 3 + whitening folded into the graph."""
+    """--faces on real photos: chips cut by facegrid's detector (cached), layer 3, mirroring and whitening in the graph."""
     from conftest import faces_dir_or_skip
     from facegrid.encoder.models import load_model
     from facegrid.encoder.pipeline import FacePipeline
@@ -177,11 +177,11 @@ def test_faces_train_on_detected_chips_and_export_a_face_model_facegrid_loads(tm
         (photos / first.name).write_bytes(first.read_bytes())
     (photos / "blank.png").write_bytes(b"")  # an empty file: unreadable, skipped and listed
     result = train_simclr(_config(photos, tmp_path, "faces", faces=True, epochs=1, batch=5, feature="layer3",
-                                  whiten=8, detector="yunet"))
+                                  whiten=8, mirror=True, detector="yunet"))
     assert result.epochs == 1 and list(result.skipped["unreadable"]) == [str(photos / "blank.png")]
     assert (tmp_path / "ck" / "faces.json").is_file()  # the detections, reused by a resumed run
     card = json.loads((Path(result.folder) / "facegrid.json").read_text())
-    assert card["dim"] == 8 and card["feature_layer"] == "layer3" and card["whiten"] == 8
+    assert card["dim"] == 8 and card["feature_layer"] == "layer3" and card["whiten"] == 8 and card["mirror"]
     assert card["towers"]["face"]["chip"] == {"geometry": "arcface", "size": SIZE}
     model = load_model("faces", settings=EncoderSettings(models_dir=tmp_path / "models"))
     faces = FacePipeline(model, "yunet").faces(sorted(photos.glob("*.jpg"))[0].read_bytes())

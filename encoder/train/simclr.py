@@ -55,6 +55,7 @@ class SimclrConfig:
     projection: int = 128
     feature: str = "layer4"
     whiten: int = 0  # PCA-whiten the exported vectors to this many dimensions (0: no whitening)
+    mirror: bool = False  # export the mean of each input's and its mirror image's features (in the graph)
     precision: str = "auto"  # auto (bf16 where the hardware has it), bf16, fp32
     device: str = "auto"
     threads: int = 0
@@ -84,22 +85,27 @@ class SimclrNet(nn.Module):
 
 
 class Features(nn.Module):
-    """The exported tower: the backbone's globally pooled features at `layer`, then an optional linear map."""
+    """The exported tower: the backbone's globally pooled features at `layer` (with `mirror`, averaged with
+    the mirror image's), then an optional linear map."""
 
-    def __init__(self, backbone: nn.Module, layer: str, linear: nn.Linear | None = None) -> None:
+    def __init__(self, backbone: nn.Module, layer: str, linear: nn.Linear | None = None, mirror: bool = False) -> None:
         super().__init__()
         self.backbone = backbone
         self.layer = layer
         self.linear = linear
+        self.mirror = mirror
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (self._pooled(x) + self._pooled(x.flip(-1))) / 2 if self.mirror else self._pooled(x)
+        return self.linear(x) if self.linear is not None else x
+
+    def _pooled(self, x: torch.Tensor) -> torch.Tensor:
         b = self.backbone
         x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
         x = b.layer3(b.layer2(b.layer1(x)))
         if self.layer == "layer4":
             x = b.layer4(x)
-        x = x.mean(dim=(2, 3))
-        return self.linear(x) if self.linear is not None else x
+        return x.mean(dim=(2, 3))
 
 
 def build_net(config: SimclrConfig) -> SimclrNet:
@@ -267,9 +273,9 @@ class _Trainer:
 
 
 @torch.no_grad()
-def pooled_features(backbone: nn.Module, layer: str, items: torch.Tensor, batch: int = 256) -> torch.Tensor:
+def pooled_features(backbone: nn.Module, layer: str, items: torch.Tensor, mirror: bool = False, batch: int = 256) -> torch.Tensor:
     """Features of un-augmented (n, 3, size, size) uint8 items, fp32, in eval mode."""
-    tower = Features(backbone, layer).eval()
+    tower = Features(backbone, layer, mirror=mirror).eval()
     return torch.cat([tower(normalise(items[i:i + batch])) for i in range(0, len(items), batch)])
 
 
@@ -298,11 +304,11 @@ def export_tower(trainer: _Trainer) -> nn.Module:
         if not config.faces:  # whole photos were stored a little larger: the centre at the trained size
             offset = (items.shape[-1] - config.size) // 2
             items = items[:, :, offset:offset + config.size, offset:offset + config.size]
-        features = pooled_features(backbone, config.feature, items)
+        features = pooled_features(backbone, config.feature, items, config.mirror)
         if config.whiten > min(features.shape):
             raise TrainError(f"--whiten {config.whiten}: at most {min(features.shape)} (the features' width, and the items' count)")
         linear = pca_whitening(features, config.whiten)
-    return Features(backbone, config.feature, linear).eval()
+    return Features(backbone, config.feature, linear, config.mirror).eval()
 
 
 def _check_out(config: SimclrConfig) -> None:
@@ -331,7 +337,7 @@ def train_simclr(config: SimclrConfig, progress_stream=None) -> TrainResult:
     trainer.resume()  # a checkpoint in --checkpoint-dir: continue from it (or export it, when its budget is spent)
     trainer.run(Progress(f"simclr {config.out}", trainer.steps, stream=progress_stream))
     tower = export_tower(trainer)
-    extra = {"recipe": RECIPE, "feature_layer": config.feature, "whiten": config.whiten or None,
+    extra = {"recipe": RECIPE, "feature_layer": config.feature, "whiten": config.whiten or None, "mirror": config.mirror,
              "projection_dropped": config.projection, "trained": {
                  "epochs": trainer.epoch, "step_in_epoch": trainer.step, "items_seen": trainer.seen,
                  "seconds": round(trainer.seconds, 1), "cpu_seconds": round(trainer.cpu_seconds, 1), "train_items": len(photos.images),
