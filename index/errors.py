@@ -11,3 +11,15 @@ class VectorError(IndexError_, ValueError):
 
 class CollectionNotFound(IndexError_, LookupError):
     """No collection under that name."""
+
+
+class EngineError(IndexError_):
+    """The vector engine (Milvus) failed a call for a reason other than being unreachable."""
+
+
+class EngineUnavailable(EngineError):
+    """The vector engine (Milvus) does not answer; the message names its URI (never a secret)."""
+
+
+class EngineMismatch(VectorError):
+    """The engine holds a collection under this name that does not fit (another dimension): refused, never dropped."""

@@ -44,6 +44,10 @@ class Settings:
     threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # ONNX Runtime threads of the serving models; 0: all cores
     # FAISS search and k-means on the GPU where faiss-gpu sees one; 0 keeps FAISS on the CPU (the GPU left to the models).
     index_gpu: bool = field(default_factory=lambda: _env("INDEX_GPU", "1").lower() not in ("0", "false", "no"))
+    # The engine behind every vector collection: faiss (in this process) or milvus (a Milvus server at milvus_uri,
+    # e.g. http://milvus:19530); either way Redis is the system of record and the vectors are rebuilt from it at start.
+    vector_engine: str = field(default_factory=lambda: _env("VECTOR_ENGINE", "faiss"))
+    milvus_uri: str = field(default_factory=lambda: _env("MILVUS_URI", ""))
     # Batching across callers (encoder/batcher.py): concurrent requests share model runs of up to batch_max items
     # (0: no batcher, each call runs the model itself), gathered for up to batch_wait_ms after the first; beyond
     # batch_queue items waiting a call is refused (RESOURCE_EXHAUSTED). Each model (part) has batch_workers batches
@@ -104,8 +108,8 @@ class Settings:
                                batch_workers=self.batch_workers)
 
     def index(self) -> IndexSettings:
-        """What the FAISS collections and k-means need: whether they may use a GPU."""
-        return IndexSettings(gpu=self.index_gpu)
+        """What the collections and k-means need: whether FAISS may use a GPU, and the vector engine."""
+        return IndexSettings(gpu=self.index_gpu, engine=self.vector_engine, milvus_uri=self.milvus_uri)
 
     def probe_rules(self) -> ProbeRules:
         """The rule gate probes are held to."""

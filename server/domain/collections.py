@@ -20,6 +20,7 @@ import numpy as np
 from facegrid.index.collection import Collection
 from facegrid.index.errors import CollectionNotFound, VectorError
 from facegrid.index.gpu import IndexSettings
+from facegrid.index.stores import open_store
 
 from ..store.photos import LibraryStore
 from .errors import ModelMismatch, NoImageModel, WrongCollectionKind
@@ -110,9 +111,9 @@ class Collections:
         info = self._info[name] = CollectionInfo(name, settings["model"], int(settings["dim"]),
                                                  settings.get("image_model", ""), int(settings.get("image_dim", 0)))
         if name not in self._vectors or self._vectors[name].dim != info.dim:
-            self._vectors[name] = Collection(name, info.dim, self.index_settings)
+            self._vectors[name] = open_store(name, info.dim, self.index_settings)
         if info.image_model and (name not in self._photos or self._photos[name].dim != info.image_dim):
-            self._photos[name] = Collection(f"{name}/photos", info.image_dim, self.index_settings)
+            self._photos[name] = open_store(f"{name}/photos", info.image_dim, self.index_settings)
         return info
 
     def _lookup(self, name: str) -> CollectionInfo | None:

@@ -21,7 +21,7 @@ import numpy as np
 from facegrid.encoder.detect import probe_detector
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
-from facegrid.index.collection import Collection
+from facegrid.index.stores import open_store
 from facegrid.index.gpu import IndexSettings
 from facegrid.index.identify import Decision, Policy, UnknownReason, identify, subject_vector, verify
 
@@ -119,7 +119,7 @@ class Gate:
         self.probe_rules = probe_rules
         # Probes skip the detector cascade's slow last resort (MMOD): "no face" must fit a gate's budget.
         self.probe_detector = probe_detector(pipeline.detector)
-        self.subjects = Collection(f"subjects:{self.model}", pipeline.model.dim, index_settings)
+        self.subjects = open_store(f"subjects:{self.model}", pipeline.model.dim, index_settings)
         # Writes to Redis and the collection happen under one lock so they stay in step.
         self._write_lock = threading.Lock()
         self.skipped_templates = 0  # of another model, found at rebuild

@@ -12,7 +12,7 @@ import redis
 from facegrid.encoder.errors import (AudioError, AudioTooLarge, BadText, ImageTooLarge, ImageError, MissingModality, ModelError, QueueFull, UnknownModel,
                                      WorkerDied)
 from facegrid.index.calibration import CalibrationMissing
-from facegrid.index.errors import CollectionNotFound, VectorError
+from facegrid.index.errors import CollectionNotFound, EngineMismatch, EngineUnavailable, VectorError
 
 from ..domain.errors import (BadPhotoRequest, CallerGone, CollectionExists, GroupingBusy, InvalidKeyRequest, InvalidSubjectId,
                              KeyExists, KeyNotFound, ModelMismatch, NoImageModel, NoUsableFace, NothingToUndo, PhotoNotHeld,
@@ -35,7 +35,9 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),  # the batcher's queue: past what the server can take now
     (ModelError, grpc.StatusCode.FAILED_PRECONDITION),
     (InvalidSubjectId, grpc.StatusCode.INVALID_ARGUMENT),
+    (EngineMismatch, grpc.StatusCode.FAILED_PRECONDITION),  # Milvus holds the name with another dimension: refused
     (VectorError, grpc.StatusCode.INVALID_ARGUMENT),
+    (EngineUnavailable, grpc.StatusCode.UNAVAILABLE),  # Milvus does not answer; retry once it is back (Redis kept the writes)
     (SubjectNotFound, grpc.StatusCode.NOT_FOUND),
     (CollectionNotFound, grpc.StatusCode.NOT_FOUND),
     (NoUsableFace, grpc.StatusCode.FAILED_PRECONDITION),

@@ -1,0 +1,332 @@
+"""A collection kept in a Milvus server (through pymilvus): the same methods as index/collection.py's `Collection`.
+
+Each facegrid collection is one Milvus collection (int64 primary key `id`, float vector `vector`,
+a FLAT index with the inner-product metric: exact search, scores equal to FAISS's `IndexFlatIP`
+on the same vectors, the cosine on unit vectors). Every call uses the Strong consistency level:
+Milvus then waits until every write acknowledged before the call is visible to it, so a delete or
+an insert is seen by the next search (Bounded or Eventually could still show a deleted vector).
+
+Names: facegrid names may hold ':' '/' and other characters Milvus refuses, so each maps to
+`fg_<letters and digits>_<sha256 prefix>`, deterministically. That name is an *alias*; the data
+lives in a generation collection `<alias>__g<time>` it points at, and the facegrid name is kept
+in the collection's description and in its `facegrid.name` property. `replace` (a rebuild) fills a
+new generation and then moves the alias in one step, so searches see the old contents or the new,
+never half; the old generation is dropped after.
+
+Faults: a Milvus that does not answer raises `EngineUnavailable` naming its URI (credentials
+removed); pymilvus reconnects by itself, and a server that restarted with the collection released
+gets it loaded again, so calls work again once it is back. A Milvus collection of another
+dimension under the same name is refused at open (`EngineMismatch`), never dropped. Milvus is
+derived data: Redis holds every acknowledged write and the owner rebuilds the collection from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from .collection import MAX_K, Hits, check_ids, check_vectors
+from .errors import EngineError, EngineMismatch, EngineUnavailable, VectorError
+
+CONSISTENCY = "Strong"  # every acknowledged write is visible to the next call
+METRIC = "IP"  # inner product, as FAISS's IndexFlatIP: the cosine on unit vectors
+NAME_PROPERTY = "facegrid.name"
+_ID, _VECTOR = "id", "vector"
+_GENERATION = "__g"
+_STALE_GENERATION_S = 3600.0  # unaliased generations older than this are a crashed rebuild's leftovers
+_BATCH_BYTES = 16 << 20  # rows per insert request: well under gRPC's message limits
+_IDS_PER_FILTER = 1000  # ids per `id in [...]` expression
+_NO_SCORE = -np.finfo(np.float32).max  # FAISS's padding score for inner product
+
+
+def milvus_name(name: str) -> str:
+    """The Milvus alias of a facegrid collection name: valid in Milvus, deterministic, distinct per name."""
+    readable = re.sub(r"[^A-Za-z0-9]", "_", name)[:48]
+    return f"fg_{readable}_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+
+
+def split_credentials(uri: str) -> tuple[str, str]:
+    """(uri without user:password@, the pymilvus token "user:password" or "")."""
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri, ""
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    token = f"{parts.username or ''}:{parts.password or ''}" if parts.password is not None else parts.username or ""
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), token
+
+
+def safe_uri(uri: str) -> str:
+    """The URI as messages may show it: no user, password or query string (where a token may sit)."""
+    bare, _ = split_credentials(uri)
+    parts = urlsplit(bare)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether a pymilvus / gRPC error means the server does not answer (rather than refusing the call)."""
+    import grpc
+    from pymilvus.exceptions import ConnectError, MilvusUnavailableException
+
+    seen, visited = error, set()
+    while seen is not None and id(seen) not in visited:  # pymilvus raises `e from e`: the chain can loop
+        visited.add(id(seen))
+        if isinstance(seen, (ConnectError, MilvusUnavailableException)):
+            return True
+        if isinstance(seen, grpc.RpcError) and seen.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return True
+        if getattr(seen, "code", None) == 2 and "connect" in str(getattr(seen, "message", "")).lower():  # CONNECT_FAILED
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _not_loaded(error: BaseException) -> bool:
+    """Milvus refused a read because the collection is not loaded (a server restarted releases it)."""
+    text = str(getattr(error, "message", error)).lower()
+    return getattr(error, "code", None) == 101 or "released" in text or "not loaded" in text
+
+
+class MilvusCollection:  # implements index.store.VectorStore
+    """Vectors of one dimension under int64 ids in a Milvus server, searched exactly by inner product."""
+
+    on_gpu = False  # Milvus does the searching, wherever it runs
+
+    def __init__(self, name: str, dim: int, uri: str, timeout: float = 10.0) -> None:
+        if dim <= 0:
+            raise VectorError(f"dimension must be positive, got {dim}")
+        if not uri:
+            raise EngineUnavailable("no Milvus URI given (FACEGRID_MILVUS_URI)")
+        from pymilvus import MilvusClient
+
+        self.name = name
+        self.dim = dim
+        self.uri = safe_uri(uri)
+        self.timeout = timeout
+        self.alias = milvus_name(name)
+        bare, token = split_credentials(uri)
+        self._lock = threading.RLock()  # one writer at a time: milvus-lite's engine is single-writer per collection
+        try:
+            self._client = MilvusClient(uri=bare, token=token, timeout=timeout)
+        except Exception as error:  # noqa: BLE001 - every client failure becomes a typed error
+            raise self._typed(error, "connect") from None
+        self._target = self._open()
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _typed(self, error: BaseException, what: str) -> Exception:
+        message = str(getattr(error, "message", "") or error)
+        if _unreachable(error):
+            return EngineUnavailable(f"Milvus at {self.uri} does not answer ({what} on collection {self.name!r}): {message[:300]}")
+        return EngineError(f"Milvus at {self.uri} failed {what} on collection {self.name!r}: {message[:300]}")
+
+    def _call(self, what: str, method: str, *args, **kwargs):
+        """One pymilvus call with our timeout; a released collection is loaded and the call retried once."""
+        for attempt in (0, 1):
+            try:
+                return getattr(self._client, method)(*args, timeout=self.timeout, **kwargs)
+            except Exception as error:  # noqa: BLE001 - pymilvus raises MilvusException and grpc errors
+                if attempt == 0 and not _unreachable(error) and _not_loaded(error):
+                    self._load()
+                    continue
+                raise self._typed(error, what) from None
+
+    def _load(self) -> None:
+        try:
+            self._client.load_collection(self.alias, timeout=self.timeout)
+        except Exception as error:  # noqa: BLE001
+            raise self._typed(error, "load") from None
+
+    def _open(self) -> str:
+        """The generation the alias points at (made, with the alias, where none exists); checked and loaded."""
+        try:
+            target = self._client.describe_alias(self.alias, timeout=self.timeout)["collection_name"]
+        except Exception as error:  # noqa: BLE001
+            if _unreachable(error):
+                raise self._typed(error, "open") from None
+            target = None
+        if target is None:
+            if self._call("open", "has_collection", self.alias):
+                raise EngineMismatch(f"Milvus at {self.uri} has a collection {self.alias!r} that facegrid did not make "
+                                     f"(for {self.name!r}): refused, not dropped; remove or rename it")
+            target = self._create()
+            self._call("open", "create_alias", target, self.alias)
+        self._check(target)
+        self._drop_stale(target)
+        self._call("open", "load_collection", target)
+        return target
+
+    def _check(self, target: str) -> None:
+        """Refuse a Milvus collection of another dimension or another facegrid name."""
+        described = self._call("open", "describe_collection", target)
+        dims = [int(f.get("params", {}).get("dim", 0)) for f in described.get("fields", []) if f.get("name") == _VECTOR]
+        held = (described.get("properties") or {}).get(NAME_PROPERTY, self.name)
+        if dims != [self.dim] or held != self.name:
+            found = f"{dims[0]}-dimensional vectors" if len(dims) == 1 else "no facegrid vector field"
+            raise EngineMismatch(f"Milvus at {self.uri} holds collection {target!r} for {held!r} with {found}, but facegrid's "
+                                 f"collection {self.name!r} has {self.dim}: refused at start, nothing dropped (drop it in "
+                                 f"Milvus yourself to have it rebuilt from Redis)")
+
+    def _create(self) -> str:
+        """A new, empty generation collection; its name."""
+        from pymilvus import DataType, MilvusClient
+
+        target = f"{self.alias}{_GENERATION}{time.time_ns():x}"
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False, description=f"facegrid: {self.name}")
+        schema.add_field(_ID, DataType.INT64, is_primary=True)
+        schema.add_field(_VECTOR, DataType.FLOAT_VECTOR, dim=self.dim)
+        index = self._client.prepare_index_params()
+        index.add_index(field_name=_VECTOR, index_type="FLAT", metric_type=METRIC)
+        self._call("create", "create_collection", target, schema=schema, index_params=index, consistency_level=CONSISTENCY,
+                   description=f"facegrid: {self.name}", properties={NAME_PROPERTY: self.name})
+        return target
+
+    def _drop_stale(self, target: str) -> None:
+        """Drop this collection's unaliased generations left by a rebuild that crashed (an hour old or more)."""
+        prefix = self.alias + _GENERATION
+        for other in self._call("open", "list_collections"):
+            if other.startswith(prefix) and other != target:
+                try:
+                    born = int(other[len(prefix):], 16) / 1e9
+                except ValueError:
+                    continue
+                if time.time() - born > _STALE_GENERATION_S:  # a younger one may be another server's rebuild in progress
+                    self._call("open", "drop_collection", other)
+
+    def _write(self, target: str, method: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+        rows = max(1, _BATCH_BYTES // (4 * self.dim + 16))
+        for start in range(0, len(ids), rows):
+            chunk = [{_ID: int(i), _VECTOR: v} for i, v in zip(ids[start:start + rows], vectors[start:start + rows])]
+            self._call(method, method, target, chunk)
+
+    def _present(self, ids: np.ndarray) -> list[int]:
+        """Which of ids are stored."""
+        found: list[int] = []
+        unique = np.unique(ids)
+        for start in range(0, len(unique), _IDS_PER_FILTER):
+            chunk = ", ".join(str(int(i)) for i in unique[start:start + _IDS_PER_FILTER])
+            rows = self._call("query", "query", self.alias, filter=f"{_ID} in [{chunk}]", output_fields=[_ID],
+                              consistency_level=CONSISTENCY)
+            found.extend(int(r[_ID]) for r in rows)
+        return found
+
+    @staticmethod
+    def _last_of_each(ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One row per id (the last given): Milvus keeps one row per primary key."""
+        if len(np.unique(ids)) == len(ids):
+            return ids, vectors
+        _, last = np.unique(ids[::-1], return_index=True)
+        keep = np.sort(len(ids) - 1 - last)
+        return ids[keep], vectors[keep]
+
+    # --- the collection interface --------------------------------------------------------------
+
+    def add(self, ids, vectors: np.ndarray) -> None:
+        """Add vectors under ids; an id already present is replaced (an upsert)."""
+        vectors = check_vectors(vectors, self.dim)
+        ids = check_ids(ids, len(vectors))
+        ids, vectors = self._last_of_each(ids, vectors)
+        with self._lock:
+            self._write(self.alias, "upsert", ids, vectors)
+
+    def remove(self, ids) -> int:
+        """Remove ids (absent ones are ignored); how many were removed."""
+        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        if not len(ids):
+            return 0
+        with self._lock:
+            present = self._present(ids)  # Milvus counts the ids asked for, not those it held
+            for start in range(0, len(present), _IDS_PER_FILTER):
+                self._call("delete", "delete", self.alias, ids=present[start:start + _IDS_PER_FILTER])
+            return len(present)
+
+    def search(self, queries: np.ndarray, k: int) -> Hits:
+        """The k best-scoring vectors for each query, exactly; ids -1 (score -FLT_MAX) past the stored count."""
+        queries = check_vectors(queries, self.dim)
+        if not 1 <= k <= MAX_K:
+            raise VectorError(f"k must be between 1 and {MAX_K}, got {k}")
+        found = self._call("search", "search", self.alias, data=queries, limit=k, output_fields=[_ID],
+                           search_params={"metric_type": METRIC}, consistency_level=CONSISTENCY)
+        width = max([1, *(len(row) for row in found)])  # as FAISS's Collection: min(k, max(count, 1)) columns
+        scores = np.full((len(queries), width), _NO_SCORE, dtype=np.float32)
+        ids = np.full((len(queries), width), -1, dtype=np.int64)
+        for q, row in enumerate(found):
+            for j, hit in enumerate(row):
+                ids[q, j] = int(hit["id"])
+                scores[q, j] = float(hit["distance"])
+        return Hits(scores=scores, ids=ids)
+
+    def count(self) -> int:
+        """How many vectors are stored."""
+        rows = self._call("count", "query", self.alias, filter="", output_fields=["count(*)"], consistency_level=CONSISTENCY)
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def _scan(self, fields: list[str]) -> list[dict]:
+        """Every row, in pages (a query iterator)."""
+        try:
+            iterator = self._client.query_iterator(self.alias, batch_size=4096, output_fields=fields, timeout=self.timeout,
+                                                   consistency_level=CONSISTENCY)
+            rows: list[dict] = []
+            try:
+                while page := iterator.next():
+                    rows.extend(page)
+            finally:
+                iterator.close()
+            return rows
+        except Exception as error:  # noqa: BLE001
+            if not _unreachable(error) and _not_loaded(error):
+                self._load()
+                return self._scan(fields)
+            raise self._typed(error, "scan") from None
+
+    def ids(self) -> np.ndarray:
+        """All stored ids."""
+        return np.array([int(r[_ID]) for r in self._scan([_ID])], dtype=np.int64)
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of everything stored, as copies."""
+        rows = self._scan([_VECTOR])
+        ids = np.array([int(r[_ID]) for r in rows], dtype=np.int64)
+        vectors = np.array([r[_VECTOR] for r in rows], dtype=np.float32).reshape(len(rows), self.dim)
+        return ids, vectors
+
+    def vector(self, id_: int) -> np.ndarray | None:
+        """The stored vector under an id, or None."""
+        rows = self._call("get", "get", self.alias, ids=[int(id_)], output_fields=[_VECTOR], consistency_level=CONSISTENCY)
+        return np.asarray(rows[0][_VECTOR], dtype=np.float32) if rows else None
+
+    def __contains__(self, id_: int) -> bool:
+        return bool(self._present(np.array([id_], dtype=np.int64)))
+
+    def clear(self) -> None:
+        """Remove everything (an empty generation takes the alias)."""
+        self.replace(np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32))
+
+    def replace(self, ids, vectors: np.ndarray) -> None:
+        """Replace everything at once (a rebuild): a new generation is filled, then the alias moves to it in one
+        step, so a search sees the old contents or the new, never half."""
+        vectors = check_vectors(vectors, self.dim)
+        ids = check_ids(ids, len(vectors))
+        ids, vectors = self._last_of_each(ids, vectors)
+        with self._lock:
+            fresh = self._create()
+            try:
+                self._write(fresh, "insert", ids, vectors)
+                self._call("replace", "load_collection", fresh)
+                # What the alias points at now: another server on this Milvus may have rebuilt it meanwhile.
+                current = self._call("replace", "describe_alias", self.alias)["collection_name"]
+                self._call("replace", "alter_alias", fresh, self.alias)
+            except Exception:
+                try:
+                    self._client.drop_collection(fresh, timeout=self.timeout)
+                except Exception:  # noqa: BLE001 - the error that stopped the rebuild is the one to report
+                    pass
+                raise
+            self._target = fresh
+            if current != fresh:
+                self._call("replace", "drop_collection", current)
