@@ -110,12 +110,17 @@ class MilvusCollection:  # implements index.store.VectorStore
         self.timeout = timeout
         self.alias = milvus_name(name)
         bare, token = split_credentials(uri)
+        # Dedicated: pymilvus shares one channel per URI otherwise, and a reconnect would get the broken one back.
+        self._connect = lambda: MilvusClient(uri=bare, token=token, timeout=timeout, dedicated=True)
         self._lock = threading.RLock()  # one writer at a time: milvus-lite's engine is single-writer per collection
+        self._client = self._new_client()
+        self._target = self._open()
+
+    def _new_client(self):
         try:
-            self._client = MilvusClient(uri=bare, token=token, timeout=timeout)
+            return self._connect()
         except Exception as error:  # noqa: BLE001 - every client failure becomes a typed error
             raise self._typed(error, "connect") from None
-        self._target = self._open()
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -126,15 +131,28 @@ class MilvusCollection:  # implements index.store.VectorStore
         return EngineError(f"Milvus at {self.uri} failed {what} on collection {self.name!r}: {message[:300]}")
 
     def _call(self, what: str, method: str, *args, **kwargs):
-        """One pymilvus call with our timeout; a released collection is loaded and the call retried once."""
+        """One pymilvus call with our timeout, retried once: on a fresh connection where the server did not answer
+        (pymilvus's own channel stays in its reconnect back-off for a while after a server comes back), and after
+        loading a collection a restarted server released."""
         for attempt in (0, 1):
             try:
                 return getattr(self._client, method)(*args, timeout=self.timeout, **kwargs)
             except Exception as error:  # noqa: BLE001 - pymilvus raises MilvusException and grpc errors
-                if attempt == 0 and not _unreachable(error) and _not_loaded(error):
+                if attempt == 0 and _unreachable(error):
+                    self._reconnect()
+                    continue
+                if attempt == 0 and _not_loaded(error):
                     self._load()
                     continue
                 raise self._typed(error, what) from None
+
+    def _reconnect(self) -> None:
+        """A new client in place of one whose server did not answer (the old one's channel is closed)."""
+        old, self._client = self._client, self._new_client()
+        try:
+            old.close()
+        except Exception:  # noqa: BLE001 - a broken client may fail to close; it is dropped either way
+            pass
 
     def _load(self) -> None:
         try:
@@ -266,8 +284,8 @@ class MilvusCollection:  # implements index.store.VectorStore
         rows = self._call("count", "query", self.alias, filter="", output_fields=["count(*)"], consistency_level=CONSISTENCY)
         return int(rows[0]["count(*)"]) if rows else 0
 
-    def _scan(self, fields: list[str]) -> list[dict]:
-        """Every row, in pages (a query iterator)."""
+    def _scan(self, fields: list[str], retry: bool = True) -> list[dict]:
+        """Every row, in pages (a query iterator); retried once as `_call` does."""
         try:
             iterator = self._client.query_iterator(self.alias, batch_size=4096, output_fields=fields, timeout=self.timeout,
                                                    consistency_level=CONSISTENCY)
@@ -279,9 +297,12 @@ class MilvusCollection:  # implements index.store.VectorStore
                 iterator.close()
             return rows
         except Exception as error:  # noqa: BLE001
-            if not _unreachable(error) and _not_loaded(error):
+            if retry and _unreachable(error):
+                self._reconnect()
+                return self._scan(fields, retry=False)
+            if retry and _not_loaded(error):
                 self._load()
-                return self._scan(fields)
+                return self._scan(fields, retry=False)
             raise self._typed(error, "scan") from None
 
     def ids(self) -> np.ndarray:

@@ -116,3 +116,24 @@ def resnet_model_dir(resnet_checkpoint, tmp_path_factory) -> Path:
     from facegrid.encoder.importers import import_torchvision
 
     return import_torchvision(RESNET_TEST_ARCH, resnet_checkpoint, tmp_path_factory.mktemp("resnet-models"))
+
+
+# ---- a real Milvus server (milvus-lite's gRPC server on loopback), once per run ----------------------------------
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """A running MilvusLiteServer for the whole run (skipped with the reason where milvus-lite cannot start).
+
+    Tests that kill it start it again before they end (same port), so the next test finds it running."""
+    pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'facegrid[milvus]')")
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'facegrid[milvus]')")
+    from facegrid.index.errors import EngineUnavailable
+    from facegrid.index.milvus_server import MilvusLiteServer
+
+    server = MilvusLiteServer(tmp_path_factory.mktemp("milvus"))
+    try:
+        server.start()
+    except EngineUnavailable as failed:
+        pytest.skip(f"milvus-lite could not start a server here: {failed}")
+    yield server
+    server.stop()

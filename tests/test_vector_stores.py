@@ -1,0 +1,219 @@
+"""One collection suite, run against both vector engines: FAISS in process and a real Milvus server (milvus-lite).
+
+Then what only Milvus has (another dimension under the name, the server killed and back), the engine
+setting, and a real `facegrid serve` on Milvus rebuilding a collection from Redis after a restart.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import numpy as np
+import pytest
+
+from facegrid.index.collection import MAX_K
+from facegrid.index.errors import EngineMismatch, EngineUnavailable, VectorError
+from facegrid.index.gpu import IndexSettings
+from facegrid.index.stores import open_store
+
+DIM = 16
+
+
+def unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def settings(request) -> IndexSettings:
+    """The engine under test; Milvus through the run's real server."""
+    if request.param == "faiss":
+        return IndexSettings(engine="faiss")
+    return IndexSettings(engine="milvus", milvus_uri=request.getfixturevalue("milvus_server").uri)
+
+
+@pytest.fixture
+def store(settings):
+    """An empty collection with a name no other test uses (Milvus keeps collections between tests); a facegrid
+    name with the characters Milvus refuses in its names."""
+    return open_store(f"subjects:test/{uuid.uuid4().hex[:8]}", DIM, settings)
+
+
+def exact(stored: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores = queries @ stored.T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), ids[order]
+
+
+def test_search_matches_numpy_exact_results(store):
+    rng = np.random.default_rng(1)
+    vectors, ids = unit(rng, 300), np.arange(1000, 1300, dtype=np.int64)
+    store.add(ids, vectors)
+    assert store.count() == 300
+    for queries in (unit(rng, 1), unit(rng, 7)):  # one query (FAISS's BLAS scan) and a batch
+        hits = store.search(queries, 10)
+        want_scores, want_ids = exact(vectors, ids, queries, 10)
+        assert hits.ids.shape == (len(queries), 10) and hits.ids.dtype == np.int64
+        np.testing.assert_array_equal(hits.ids, want_ids)
+        np.testing.assert_allclose(hits.scores, want_scores, atol=1e-5)  # inner product, as FAISS's
+
+
+def test_add_replaces_an_id_and_remove_is_seen_by_the_next_search(store):
+    rng = np.random.default_rng(2)
+    vectors = unit(rng, 20)
+    store.add(np.arange(20), vectors)
+    moved = unit(rng, 1)
+    store.add([3], moved)
+    assert store.count() == 20  # replaced, not added twice
+    np.testing.assert_allclose(store.vector(3), moved[0], atol=1e-6)
+    hits = store.search(moved, 1)
+    assert hits.ids[0, 0] == 3 and hits.scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+
+    assert store.remove([3, 999]) == 1  # the absent id is not counted
+    assert store.remove([3]) == 0
+    assert store.count() == 19 and 3 not in store and 4 in store and store.vector(3) is None
+    assert 3 not in store.search(moved, 19).ids  # the very next search, no wait
+
+
+def test_items_ids_replace_and_clear(store):
+    rng = np.random.default_rng(3)
+    vectors, ids = unit(rng, 50), np.arange(50, dtype=np.int64) * 7
+    store.add(ids, vectors)
+    got_ids, got_vectors = store.items()
+    order = np.argsort(got_ids)
+    np.testing.assert_array_equal(got_ids[order], ids)
+    np.testing.assert_allclose(got_vectors[order], vectors, atol=1e-6)
+    assert sorted(store.ids().tolist()) == ids.tolist()
+
+    fresh = unit(rng, 3)
+    store.replace([1, 2, 3], fresh)  # a rebuild: the old contents are gone at once
+    assert store.count() == 3 and sorted(store.ids().tolist()) == [1, 2, 3]
+    hits = store.search(fresh[:1], 5)
+    assert hits.ids.shape == (1, 3) and hits.ids[0, 0] == 1  # k past the count: the count's width
+
+    store.clear()
+    assert store.count() == 0 and store.items()[0].size == 0
+    hits = store.search(fresh[:1], 5)
+    assert hits.ids.tolist() == [[-1]] and hits.scores[0, 0] < -1e38  # FAISS's padding
+
+
+def test_bad_input_is_refused_and_changes_nothing(store):
+    rng = np.random.default_rng(4)
+    store.add([1, 2], unit(rng, 2))
+    bad_calls = [
+        lambda: store.add([5], unit(rng, 1, DIM + 1)),  # wrong dimension
+        lambda: store.add([5], np.full((1, DIM), np.nan, np.float32)),
+        lambda: store.add([5, 6], unit(rng, 1)),  # two ids, one vector
+        lambda: store.search(unit(rng, 1, DIM - 1), 3),
+        lambda: store.search(np.full((1, DIM), np.inf, np.float32), 3),
+        lambda: store.search(unit(rng, 1), 0),
+        lambda: store.search(unit(rng, 1), MAX_K + 1),
+        lambda: store.replace([1], unit(rng, 1, 3)),
+    ]
+    for call in bad_calls:
+        with pytest.raises(VectorError):
+            call()
+    assert store.count() == 2 and sorted(store.ids().tolist()) == [1, 2]
+
+
+# ---- Milvus only ---------------------------------------------------------------------------------------------------
+
+def test_milvus_collection_of_another_dimension_is_refused_not_dropped(milvus_server):
+    from facegrid.index.milvus_store import MilvusCollection
+
+    name = f"photos-{uuid.uuid4().hex[:8]}"
+    first = MilvusCollection(name, 8, milvus_server.uri)
+    first.add([1, 2], np.eye(2, 8, dtype=np.float32))
+    with pytest.raises(EngineMismatch) as refused:
+        MilvusCollection(name, 16, milvus_server.uri)
+    assert "8-dimensional" in str(refused.value) and name in str(refused.value)
+    assert MilvusCollection(name, 8, milvus_server.uri).count() == 2  # still there
+
+
+def test_milvus_unreachable_names_the_uri_without_secrets(milvus_server):
+    from facegrid.index.milvus_store import MilvusCollection
+    from helpers import free_port
+
+    port = free_port()  # nothing listens there
+    with pytest.raises(EngineUnavailable) as down:
+        MilvusCollection("gone", 8, f"http://alice:s3cret@127.0.0.1:{port}?token=t0ken")
+    message = str(down.value)
+    assert f"127.0.0.1:{port}" in message and "s3cret" not in message and "t0ken" not in message and "alice" not in message
+
+
+def test_milvus_killed_then_restarted_works_again(milvus_server):
+    from facegrid.index.milvus_store import MilvusCollection
+
+    rng = np.random.default_rng(5)
+    vectors = unit(rng, 10)
+    store = MilvusCollection(f"gate:{uuid.uuid4().hex[:8]}", DIM, milvus_server.uri)
+    store.add(np.arange(10), vectors)
+    milvus_server.kill()
+    try:
+        for call in (lambda: store.search(vectors[:1], 3), lambda: store.add([11], vectors[:1]), store.count, store.items):
+            with pytest.raises(EngineUnavailable) as down:
+                call()
+            assert milvus_server.uri.split("://")[1] in str(down.value)
+    finally:
+        milvus_server.start()  # the same port: the client reconnects by itself
+    assert store.search(vectors[4:5], 1).ids[0, 0] == 4  # loaded again after the restart released it
+    store.add([11], vectors[:1])
+    assert store.count() == 11
+
+
+def test_engine_setting_is_checked_at_start():
+    with pytest.raises(ValueError, match="FACEGRID_VECTOR_ENGINE"):
+        IndexSettings(engine="qdrant")
+    with pytest.raises(ValueError, match="FACEGRID_MILVUS_URI"):
+        IndexSettings(engine="milvus")
+    from facegrid.server.config import Settings
+
+    with pytest.raises(ValueError, match="qdrant"):
+        Settings(vector_engine="qdrant").index()
+    assert Settings(vector_engine="milvus", milvus_uri="http://m:19530").index().milvus_uri == "http://m:19530"
+
+
+# ---- a real server on Milvus ---------------------------------------------------------------------------------------
+
+def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_server, server_factory, tmp_path):
+    from pymilvus import MilvusClient
+
+    from facegrid.clients.sdk import FacegridError
+    from facegrid.index.milvus_store import milvus_name
+
+    env = {"FACEGRID_VECTOR_ENGINE": "milvus", "FACEGRID_MILVUS_URI": milvus_server.uri}
+    name = f"points-{uuid.uuid4().hex[:8]}"
+    rng = np.random.default_rng(6)
+    vectors = unit(rng, 40, 3)
+    server = server_factory(tmp_path / "data", env)
+    with server.client() as client:
+        assert client.create_collection(name, 3).dim == 3
+        assert client.add_vectors(name, range(100, 140), vectors).vectors == 40
+        hits = client.search(vector=vectors[7], k=3, collection=name).queries[0].hits
+        assert hits[0].vector_id == 107 and hits[0].score == pytest.approx(1.0, abs=1e-5)
+        assert client.remove_vectors(name, [107]).vectors == 39
+        assert client.search(vector=vectors[7], k=1, collection=name).queries[0].hits[0].vector_id != 107
+
+        milvus_server.kill()  # Milvus goes away: UNAVAILABLE with its address, the server keeps running
+        try:
+            with pytest.raises(FacegridError) as down:
+                client.search(vector=vectors[7], k=1, collection=name)
+            assert down.value.code == grpc.StatusCode.UNAVAILABLE and milvus_server.uri.split("://")[1] in down.value.message
+        finally:
+            milvus_server.start()
+        assert client.stats(name).vectors == 39  # back: calls work again
+    server.stop()
+
+    # Milvus loses the collection's contents; Redis, the system of record, still holds them.
+    milvus = MilvusClient(uri=milvus_server.uri)
+    alias = milvus_name(name)
+    milvus.delete(alias, filter="id >= 0")
+    assert milvus.query(alias, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"] == 0
+    assert any(c.startswith(milvus_name("subjects:fused") + "__g") for c in milvus.list_collections())  # the gate's too
+
+    server = server_factory(tmp_path / "data", env)  # the same data directory: its embedded Redis
+    with server.client() as client:
+        assert client.stats(name).vectors == 39  # rebuilt from Redis at start
+        hits = client.search(vector=vectors[8], k=1, collection=name).queries[0].hits
+        assert hits[0].vector_id == 108 and hits[0].score == pytest.approx(1.0, abs=1e-5)
