@@ -17,6 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from facegrid.encoder.errors import EncoderError  # noqa: E402
 from facegrid.encoder.models import DEFAULT_MODEL, model_names  # noqa: E402 - after the thread settings
 from facegrid.index.calibration import CalibrationMissing  # noqa: E402
+from facegrid.index.errors import EngineError, EngineMismatch  # noqa: E402
 
 from .admin_commands import add_commands as add_admin_commands  # noqa: E402
 from .embed_commands import add_commands as add_embed_commands  # noqa: E402
@@ -502,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"facegrid: {error}", file=sys.stderr)
         return 2
     except (EncoderError, CalibrationMissing) as error:  # an unknown model, a broken folder, no table: one clear line
+        print(f"facegrid: {error}", file=sys.stderr)
+        return 2
+    except (EngineError, EngineMismatch) as error:  # Milvus down at start, or holding a collection that does not fit
         print(f"facegrid: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

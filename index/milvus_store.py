@@ -36,6 +36,8 @@ from .errors import EngineError, EngineMismatch, EngineUnavailable, VectorError
 CONSISTENCY = "Strong"  # every acknowledged write is visible to the next call
 METRIC = "IP"  # inner product, as FAISS's IndexFlatIP: the cosine on unit vectors
 NAME_PROPERTY = "facegrid.name"
+# A server back after an outage is found within a second or two, not after gRPC's default back-off of up to 2 minutes.
+GRPC_OPTIONS = {"grpc.use_local_subchannel_pool": 1, "grpc.initial_reconnect_backoff_ms": 200, "grpc.max_reconnect_backoff_ms": 2000}
 _ID, _VECTOR = "id", "vector"
 _GENERATION = "__g"
 _STALE_GENERATION_S = 3600.0  # unaliased generations older than this are a crashed rebuild's leftovers
@@ -92,6 +94,22 @@ def _not_loaded(error: BaseException) -> bool:
     return getattr(error, "code", None) == 101 or "released" in text or "not loaded" in text
 
 
+def probe(uri: str, timeout: float = 10.0) -> str:
+    """The Milvus server's version, or EngineUnavailable naming the URI (credentials removed)."""
+    from pymilvus import MilvusClient
+
+    bare, token = split_credentials(uri)
+    try:
+        client = MilvusClient(uri=bare, token=token, timeout=timeout, dedicated=True, grpc_options=GRPC_OPTIONS)
+        try:
+            return client.get_server_version(timeout=timeout)
+        finally:
+            client.close()
+    except Exception as error:  # noqa: BLE001 - whatever pymilvus raises, the caller gets one typed error
+        message = str(getattr(error, "message", "") or error)[:300]
+        raise EngineUnavailable(f"Milvus at {safe_uri(uri)} does not answer: {message}") from None
+
+
 class MilvusCollection:  # implements index.store.VectorStore
     """Vectors of one dimension under int64 ids in a Milvus server, searched exactly by inner product."""
 
@@ -110,8 +128,9 @@ class MilvusCollection:  # implements index.store.VectorStore
         self.timeout = timeout
         self.alias = milvus_name(name)
         bare, token = split_credentials(uri)
-        # Dedicated: pymilvus shares one channel per URI otherwise, and a reconnect would get the broken one back.
-        self._connect = lambda: MilvusClient(uri=bare, token=token, timeout=timeout, dedicated=True)
+        # Dedicated, on a subchannel of its own: pymilvus shares one channel per URI and gRPC one subchannel per
+        # address otherwise, and a reconnect would get the one still in its back-off after the server went away.
+        self._connect = lambda: MilvusClient(uri=bare, token=token, timeout=timeout, dedicated=True, grpc_options=GRPC_OPTIONS)
         self._lock = threading.RLock()  # one writer at a time: milvus-lite's engine is single-writer per collection
         self._client = self._new_client()
         self._target = self._open()

@@ -17,3 +17,11 @@ def open_store(name: str, dim: int, settings: IndexSettings = IndexSettings()):
 
         return MilvusCollection(name, dim, settings.milvus_uri)
     return Collection(name, dim, settings)
+
+
+def check_engine(settings: IndexSettings) -> None:
+    """At start, before anything else is built: EngineUnavailable (naming the URI) where Milvus does not answer."""
+    if settings.engine == "milvus":
+        from .milvus_store import probe
+
+        probe(settings.milvus_uri)

@@ -23,6 +23,7 @@ from facegrid.encoder.towers.registry import ModelRegistry
 from facegrid.encoder.warmup import warm_up_face_model, warm_up_tower_model
 from facegrid.index.calibration import CalibrationMissing, load_calibration
 from facegrid.index.identify import Policy
+from facegrid.index.stores import check_engine
 from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
 from .config import Settings
@@ -134,6 +135,7 @@ def start(settings: Settings) -> Running:
     # The gate's thresholds first, before Redis starts: an unknown model or one without a calibration table (a
     # folder model's is in its folder, written by `facegrid eval calibrate --model NAME`) refuses at once.
     calibration = load_calibration(settings.model, model_folder=model_folder(settings.model, settings.encoder()))
+    check_engine(settings.index())  # an unknown vector engine, or a Milvus that does not answer, refuses at once too
     metadata, embedded, redis_url = open_metadata(settings)
     keys = KeyStore(metadata.redis, metadata.feed)
     try:  # before the models load: a refusal is quick
@@ -163,7 +165,7 @@ def start(settings: Settings) -> Running:
     gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules(), index_settings=settings.index())
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
-    log.info("FAISS searches on the %s", "GPU" if gate.subjects.on_gpu else "CPU")
+    log.info("vector engine %s; searches on the %s", settings.vector_engine, "GPU" if gate.subjects.on_gpu else "CPU")
     collections = Collections(LibraryStore(metadata.redis, feed), settings.index())
     log.info("photo collections rebuilt from Redis: %s", collections.rebuild())
     assigner = GroupAssigner(collections.store)

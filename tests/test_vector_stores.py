@@ -217,3 +217,14 @@ def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_ser
         assert client.stats(name).vectors == 39  # rebuilt from Redis at start
         hits = client.search(vector=vectors[8], k=1, collection=name).queries[0].hits
         assert hits[0].vector_id == 108 and hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_serve_refuses_at_once_when_milvus_does_not_answer(tmp_path, milvus_server):
+    from helpers import facegrid, free_port
+
+    port = free_port()
+    env = {"FACEGRID_VECTOR_ENGINE": "milvus", "FACEGRID_MILVUS_URI": f"http://admin:pw123@127.0.0.1:{port}"}
+    done = facegrid("serve", "--address", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"), env=env, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"Milvus at http://127.0.0.1:{port} does not answer" in done.stderr and "pw123" not in done.stderr
+    assert not (tmp_path / "data" / "redis").exists()  # refused before Redis was started
