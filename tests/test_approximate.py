@@ -1,0 +1,153 @@
+"""Approximate FAISS indexes: which one a size gets, background rebuilds, removal, recall against exact search."""
+
+from __future__ import annotations
+
+import threading
+
+import faiss
+import numpy as np
+import pytest
+
+from facegrid.bench.face_like_vectors import face_like_vectors
+from facegrid.index.approximate import EXACT, IVF_PQ, IVF_SQ8, ApproximateSettings, list_count, plan_index, recall_at
+from facegrid.index.collection import Collection
+from facegrid.index.errors import VectorError
+from facegrid.index.gpu import IndexSettings
+
+DIM = 64
+
+
+def small(exact_max: int = 2000, memory_gib: float = 4.0, recall: float = 0.95) -> IndexSettings:
+    return IndexSettings(gpu=False, approximate=ApproximateSettings(exact_max=exact_max, recall_target=recall, memory_gib=memory_gib))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return face_like_vectors(12_000, dim=DIM, queries=100, seed=3)
+
+
+def exact_top(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
+    _, positions = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+    return ids[positions]
+
+
+def test_sizes_choose_exact_then_ivf_sq8_then_ivf_pq_when_memory_binds():
+    settings = ApproximateSettings()
+    assert plan_index(60_000, 256, settings).kind == EXACT  # a campus gate is always searched exactly
+    assert plan_index(1_000_000, 128, settings).kind == EXACT
+    ten_million = plan_index(10_000_000, 128, settings)
+    assert ten_million.kind == IVF_SQ8 and ten_million.nlist == 16384
+    assert 10_000_000 * ten_million.bytes_per_vector(128) < 4 * 2**30
+    tight = plan_index(100_000_000, 128, settings)  # SQ8 codes (13 GiB) do not fit 4 GiB
+    assert tight.kind == IVF_PQ and 128 % tight.pq_bytes == 0
+    assert 100_000_000 * tight.bytes_per_vector(128) <= 4 * 2**30 or tight.pq_bytes == 1
+    assert list_count(1_000) <= 1_000 // 39  # every list has points to train on
+
+
+def test_a_growing_collection_moves_to_ivf_in_the_background_and_keeps_every_write(data):
+    collection = Collection("grow", DIM, small())
+    ids = np.arange(len(data.vectors), dtype=np.int64) + 1000
+    collection.add(ids[:1500], data.vectors[:1500])
+    assert collection.state().plan.kind == EXACT
+    collection.add(ids[1500:], data.vectors[1500:])  # past exact_max: a rebuild starts
+    # Writes and searches while it runs: they land in the old index and are replayed onto the new one.
+    collection.remove(ids[:10])
+    late = face_like_vectors(50, dim=DIM, queries=1, seed=9).vectors
+    collection.add(np.arange(50, dtype=np.int64) + 10**9, late)
+    assert collection.state().rebuilding  # the writes above went in while it ran (training takes far longer)
+    during = collection.search(data.queries[:5], 10)
+    assert (during.ids >= 0).all()
+    assert collection.wait_rebuilt(timeout=120)
+    state = collection.state()
+    assert state.plan.kind == IVF_SQ8 and state.nprobe >= 1 and state.tuned_recall >= 0.95
+    assert collection.count() == len(ids) - 10 + 50
+    assert ids[0] not in collection and ids[10] in collection and 10**9 in collection
+    stored = np.setdiff1d(np.concatenate([ids, np.arange(50) + 10**9]), ids[:10])
+    assert set(collection.ids().tolist()) == set(stored.tolist())
+    # Recall on new probes (not the tuning sample) against exact search over what is stored.
+    vectors = np.concatenate([data.vectors[10:], late])
+    truth = exact_top(vectors, np.concatenate([ids[10:], np.arange(50) + 10**9]), data.queries)
+    assert recall_at(collection.search(data.queries, 10).ids, truth) >= 0.9
+
+
+def test_removal_on_an_ivf_index_is_visible_to_the_next_search(data):
+    collection = Collection("remove", DIM, small())
+    ids = np.arange(len(data.vectors), dtype=np.int64)
+    collection.replace(ids, data.vectors)  # a rebuild from the system of record: straight to IVF
+    assert collection.state().plan.kind == IVF_SQ8
+    first = collection.search(data.vectors[:1], 1)
+    assert first.ids[0, 0] == 0
+    assert collection.remove([0, 0, 10**12]) == 1
+    assert 0 not in collection.search(data.vectors[:1], 10).ids[0]
+    collection.add([0], data.vectors[:1])  # and back
+    assert collection.search(data.vectors[:1], 1).ids[0, 0] == 0
+    collection.add([0], data.vectors[1:2])  # an id added again is replaced, not duplicated
+    assert collection.count() == len(ids)
+
+
+def test_ivf_pq_with_reranking_when_memory_binds_still_removes(data):
+    collection = Collection("tight", DIM, small(memory_gib=0.0008))
+    ids = np.arange(len(data.vectors), dtype=np.int64)
+    collection.replace(ids, data.vectors)
+    state = collection.state()
+    assert state.plan.kind == IVF_PQ
+    assert collection.search(data.vectors[5:6], 1).ids[0, 0] == 5
+    assert collection.remove([5]) == 1 and 5 not in collection
+    assert 5 not in collection.search(data.vectors[5:6], 10).ids[0]
+    assert collection.count() == len(ids) - 1
+
+
+def test_mass_deletion_returns_to_exact_search(data):
+    collection = Collection("shrink", DIM, small())
+    ids = np.arange(len(data.vectors), dtype=np.int64)
+    collection.replace(ids, data.vectors)
+    collection.remove(ids[500:])
+    assert collection.wait_rebuilt(timeout=60)
+    assert collection.state().plan.kind == EXACT and collection.count() == 500
+    hits = collection.search(data.vectors[:3], 1)
+    # Rebuilt from the 8-bit codes' reconstructions (the server's next start reloads exact ones from Redis).
+    assert hits.ids[:, 0].tolist() == [0, 1, 2] and np.allclose(hits.scores[:, 0], 1.0, atol=3e-3)
+
+
+def test_a_replace_during_a_rebuild_wins(data):
+    collection = Collection("race", DIM, small())
+    ids = np.arange(len(data.vectors), dtype=np.int64)
+    collection.add(ids, data.vectors)  # starts a background rebuild of these
+    collection.replace(ids[:100], data.vectors[:100])  # the system of record says: only these
+    assert collection.wait_rebuilt(timeout=120)
+    assert collection.count() == 100 and collection.state().plan.kind == EXACT
+
+
+def test_bad_input_is_refused_on_an_approximate_index(data):
+    collection = Collection("bad", DIM, small())
+    collection.replace(np.arange(len(data.vectors)), data.vectors)
+    with pytest.raises(VectorError):
+        collection.search(np.full((1, DIM), np.nan, np.float32), 5)
+    with pytest.raises(VectorError):
+        collection.add([1], np.zeros((1, DIM + 1), np.float32))
+    with pytest.raises(VectorError):
+        collection.search(data.queries[:1], 0)
+
+
+def test_searches_go_on_while_a_rebuild_trains(data):
+    collection = Collection("busy", DIM, small())
+    ids = np.arange(len(data.vectors), dtype=np.int64)
+    collection.add(ids[:1900], data.vectors[:1900])
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def search_all_the_time() -> None:
+        while not stop.is_set():
+            try:
+                assert collection.search(data.queries[:1], 5).ids.shape == (1, 5)
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+                return
+
+    searcher = threading.Thread(target=search_all_the_time)
+    searcher.start()
+    collection.add(ids[1900:], data.vectors[1900:])
+    assert collection.wait_rebuilt(timeout=120)
+    stop.set()
+    searcher.join()
+    assert not errors and collection.state().plan.kind == IVF_SQ8
