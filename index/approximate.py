@@ -1,20 +1,22 @@
 """Which FAISS index a collection of n vectors gets, and how an approximate one is built and tuned.
 
 The choice, by size first and then by memory (every figure: `facegrid bench scale`, docs/benchmarks.md):
-- **exact** (`IndexFlatIP`) up to `exact_max` vectors (1M by default): recall 1, removal exact, and
-  at 1M x 128 one query is a ~20 ms scan of 512 MB on two cores: the most a gate should wait
-  for the index, and nothing to tune.
-- **IVF-SQ8** beyond: an inverted file of about 4 * sqrt(n) lists (k-means on a sample), each vector
-  stored as one byte per dimension. It scans only the `nprobe` nearest lists, so a query costs a
-  fraction of exact search; 8-bit codes keep a quarter of the memory of IVF-Flat (10M x 128:
-  1.3 GiB instead of 4.8) at the same recall (measured: the quantisation error is far below the
-  distance between neighbours), and scan faster. `nprobe` is the smallest that reaches the
-  recall target on a sample of the collection's own vectors, measured against exact search.
-- **IVF-PQ** with re-ranking when even one byte per dimension does not fit `memory_gib`:
-  product-quantised codes of `pq_bytes` bytes for the scan, re-ranked with 4-bit scalar codes.
+- **exact** (`IndexFlatIP`) while the vectors take up to `exact_max_mb` (256 MB by default: 524k
+  vectors of 128-d, 262k of 256-d, 131k of 512-d): recall 1, removal exact, nothing to tune, and
+  one query is a scan of at most 256 MB, about 10 ms on two cores (1M x 128: 20 ms, measured).
+- **IVF** beyond: an inverted file of about 4 * sqrt(n) lists (k-means on a sample); a query scans
+  only the `nprobe` lists nearest to it, the smallest `nprobe` that reaches the recall target on a
+  sample of the collection's own vectors, measured against exact search. The vectors in the lists
+  are stored with the most precise codes that fit `memory_gib`:
+  - **IVF-SQfp16** (2 bytes a dimension): half of IVF-Flat's memory, the same recall (face vectors
+    sit in a narrow cone, neighbours are near-ties, and fp16 keeps their order), and as fast;
+  - **IVF-SQ8** (1 byte a dimension) when fp16 does not fit: a quarter of the memory, recall a
+    couple of points lower at the same nprobe (8-bit steps flip near-ties), so it scans more lists;
+  - **IVF-PQ** (up to dim / 2 bytes) when even SQ8 does not fit: far lower recall on face vectors
+    (measured), the sign that the collection wants more machines (Milvus, docs/scaling.md).
 HNSW is not chosen: FAISS's HNSW cannot remove vectors, and a gate must forget people at once
 (`facegrid bench scale` measures it beside the others at the sizes where it builds in time).
-All of them remove by id (IVF through a hash-table direct map), so deletions keep working.
+Every kind removes by id (IVF through a hash-table direct map), so deletions keep working.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 EXACT = "flat"
 IVF_FLAT = "ivf_flat"
+IVF_FP16 = "ivf_fp16"
 IVF_SQ8 = "ivf_sq8"
 IVF_PQ = "ivf_pq"
 NPROBES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
@@ -38,7 +41,11 @@ TUNE_QUERIES = 200
 class ApproximateSettings:
     """When a collection leaves exact search, and what an approximate index must reach."""
 
-    exact_max: int = 1_000_000  # vectors searched exactly; beyond, an IVF index
+    exact_max_mb: float = 256  # collections whose vectors take up to this are searched exactly; beyond, an IVF index
+
+    def exact_max(self, dim: int) -> int:
+        """The most vectors of dim searched exactly."""
+        return int(self.exact_max_mb * 2**20 // (4 * dim))
     recall_target: float = 0.95  # recall@10 an approximate index is tuned to (against exact search)
     memory_gib: float = 4.0  # index memory a collection may take; IVF-PQ when SQ8 codes do not fit
 
@@ -47,7 +54,7 @@ class ApproximateSettings:
 class IndexPlan:
     """The index a collection of `size` vectors gets."""
 
-    kind: str  # EXACT, IVF_FLAT, IVF_SQ8 or IVF_PQ
+    kind: str  # EXACT, IVF_FLAT, IVF_FP16, IVF_SQ8 or IVF_PQ
     size: int  # the number of vectors it was planned for
     nlist: int = 0  # inverted lists (IVF kinds)
     pq_bytes: int = 0  # bytes per vector of the PQ codes (IVF_PQ)
@@ -56,7 +63,7 @@ class IndexPlan:
         """Index memory per vector: codes plus the 8-byte id (plus the direct map's hash entry for IVF)."""
         if self.kind == EXACT:
             return 4 * dim + 8
-        codes = {IVF_FLAT: 4 * dim, IVF_SQ8: dim, IVF_PQ: self.pq_bytes + dim / 2 + 24}[self.kind]
+        codes = {IVF_FLAT: 4 * dim, IVF_FP16: 2 * dim, IVF_SQ8: dim, IVF_PQ: self.pq_bytes}[self.kind]
         return codes + 8 + 16  # + the id in its list and its entry in the id -> list hash table
 
     @property
@@ -65,8 +72,8 @@ class IndexPlan:
 
     def describe(self) -> str:
         """The plan in FAISS's index_factory words (IVF-PQ: plus its re-ranking codes)."""
-        return {EXACT: "Flat", IVF_FLAT: f"IVF{self.nlist},Flat", IVF_SQ8: f"IVF{self.nlist},SQ8",
-                IVF_PQ: f"IVF{self.nlist},PQ{self.pq_bytes} re-ranked with SQ4"}[self.kind]
+        codes = {IVF_FLAT: "Flat", IVF_FP16: "SQfp16", IVF_SQ8: "SQ8", IVF_PQ: f"PQ{self.pq_bytes}"}.get(self.kind)
+        return f"IVF{self.nlist},{codes}" if codes else "Flat"
 
 
 def list_count(n: int) -> int:
@@ -78,18 +85,19 @@ def list_count(n: int) -> int:
 
 def plan_index(n: int, dim: int, settings: ApproximateSettings = ApproximateSettings(), kind: str = "") -> IndexPlan:
     """The index for n vectors of dim (or the given kind, for benchmarks), as the module docstring says."""
-    if kind == EXACT or (not kind and n <= settings.exact_max):
+    if kind == EXACT or (not kind and n <= settings.exact_max(dim)):
         return IndexPlan(EXACT, n)
     nlist = list_count(n)
     budget = settings.memory_gib * 2**30
-    if kind in (IVF_FLAT, IVF_SQ8):
+    if kind in (IVF_FLAT, IVF_FP16, IVF_SQ8):
         return IndexPlan(kind, n, nlist)
-    sq8 = IndexPlan(IVF_SQ8, n, nlist)
-    if not kind and n * sq8.bytes_per_vector(dim) <= budget:
-        return sq8
-    # Memory binds: the most PQ bytes (a divisor of dim, FAISS needs one) that fit beside the 4-bit re-ranking codes.
-    room = budget / max(n, 1) - 24 - dim / 2
-    fitting = [m for m in range(1, dim + 1) if dim % m == 0 and m <= max(room, 1)]
+    for tier in (IVF_FP16, IVF_SQ8):  # the most precise codes that fit
+        plan = IndexPlan(tier, n, nlist)
+        if not kind and n * plan.bytes_per_vector(dim) <= budget:
+            return plan
+    # Memory binds: the most PQ bytes that fit, up to dim / 2 (a divisor of dim: FAISS needs one).
+    room = budget / max(n, 1) - 24
+    fitting = [m for m in range(1, dim // 2 + 1) if dim % m == 0 and m <= max(room, 1)]
     return IndexPlan(IVF_PQ, n, nlist, max(fitting))
 
 
@@ -105,69 +113,13 @@ def _ivf(dim: int, nlist: int, codes: str) -> faiss.IndexIVF:
     ip = faiss.METRIC_INNER_PRODUCT
     if codes == "Flat":
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, ip)
-    elif codes == "SQ8":
-        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, ip)
+    elif codes.startswith("SQ"):
+        kind = {"SQ8": faiss.ScalarQuantizer.QT_8bit, "SQfp16": faiss.ScalarQuantizer.QT_fp16}[codes]
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, kind, ip)
     else:
         index = faiss.IndexIVFPQ(quantizer, dim, nlist, int(codes.removeprefix("PQ")), 8, ip)
     index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
     return _owning(index, quantizer)
-
-
-class Reranked:
-    """IVF-PQ whose candidates are re-scored with 4-bit scalar codes: FAISS's Refine, but removable by id.
-
-    (FAISS's IndexRefine keeps its re-ranking codes by position and cannot remove.) The scan finds
-    `k_factor` x k candidates by their PQ codes; the 4-bit codes, kept by id, put them in order.
-    """
-
-    def __init__(self, dim: int, nlist: int, pq_bytes: int) -> None:
-        self.base = _ivf(dim, nlist, f"PQ{pq_bytes}")
-        scalar = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_4bit, faiss.METRIC_INNER_PRODUCT)
-        self.codes = _owning(faiss.IndexIDMap2(scalar), scalar)
-        self.k_factor = 4
-
-    @property
-    def ntotal(self) -> int:
-        return self.base.ntotal
-
-    @property
-    def is_trained(self) -> bool:
-        return self.base.is_trained and self.codes.is_trained
-
-    def train(self, vectors: np.ndarray) -> None:
-        self.base.train(vectors)
-        self.codes.train(vectors)
-
-    def add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        self.base.add_with_ids(vectors, ids)
-        self.codes.add_with_ids(vectors, ids)
-
-    def remove_ids(self, ids: np.ndarray) -> int:
-        self.codes.remove_ids(ids)
-        return self.base.remove_ids(ids)
-
-    def reconstruct(self, id_: int) -> np.ndarray:
-        return self.codes.reconstruct(id_)
-
-    def reconstruct_batch(self, ids: np.ndarray) -> np.ndarray:
-        return np.stack([self.codes.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.base.d), np.float32)
-
-    def reset(self) -> None:
-        self.base.reset()
-        self.codes.reset()
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        _, candidates = self.base.search(queries, k * self.k_factor)
-        scores = np.full((len(queries), k), -np.inf, np.float32)
-        ids = np.full((len(queries), k), -1, np.int64)
-        for row, found in enumerate(candidates):
-            found = found[found >= 0]
-            if not len(found):
-                continue
-            exact = self.reconstruct_batch(found) @ queries[row]
-            best = np.argsort(-exact, kind="stable")[:k]
-            scores[row, :len(best)], ids[row, :len(best)] = exact[best], found[best]
-        return scores, ids
 
 
 def new_index(plan: IndexPlan, dim: int):
@@ -175,30 +127,23 @@ def new_index(plan: IndexPlan, dim: int):
     if plan.kind == EXACT:
         flat = faiss.IndexFlatIP(dim)
         return _owning(faiss.IndexIDMap2(flat), flat)
-    if plan.kind == IVF_PQ:
-        return Reranked(dim, plan.nlist, plan.pq_bytes)
-    return _ivf(dim, plan.nlist, "Flat" if plan.kind == IVF_FLAT else "SQ8")
+    return _ivf(dim, plan.nlist, {IVF_FLAT: "Flat", IVF_FP16: "SQfp16", IVF_SQ8: "SQ8", IVF_PQ: f"PQ{plan.pq_bytes}"}[plan.kind])
 
 
 def index_bytes(index) -> int:
     """The memory an index's codes, ids and maps take (its serialised size)."""
-    if isinstance(index, Reranked):
-        return index_bytes(index.base) + index_bytes(index.codes)
     return int(faiss.serialize_index(index).nbytes)
 
 
 def ivf_of(index) -> faiss.IndexIVF | None:
     """The inverted file inside an index, or None for exact search."""
-    if isinstance(index, Reranked):
-        return index.base
     return index if isinstance(index, faiss.IndexIVF) else None
 
 
 def stored_ids(index) -> np.ndarray:
     """Every id an index holds."""
-    if isinstance(index, (faiss.IndexIDMap2, Reranked)):
-        id_map = index.codes.id_map if isinstance(index, Reranked) else index.id_map
-        return faiss.vector_to_array(id_map).astype(np.int64)
+    if isinstance(index, faiss.IndexIDMap2):
+        return faiss.vector_to_array(index.id_map).astype(np.int64)
     lists = index.invlists
     parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy() for i in range(index.nlist) if lists.list_size(i)]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)

@@ -1,6 +1,6 @@
 """A named set of vectors of one model: external int64 ids, add / remove / search by inner product.
 
-Up to `exact_max` vectors the search is exact (`IndexFlatIP` inside `IndexIDMap2`): on unit
+Up to `exact_max_mb` of vectors the search is exact (`IndexFlatIP` inside `IndexIDMap2`): on unit
 vectors the inner product is the cosine. Beyond, the collection moves to an approximate
 index (index/approximate.py says which and why), tuned to a recall target; it is rebuilt in a
 background thread, and searches and writes go on against the old index meanwhile: writes made
@@ -169,9 +169,9 @@ class Collection:  # implements index.store.VectorStore
         settings = self._settings.approximate
         plan = self._plan
         if plan.kind == EXACT:
-            outgrown = n > settings.exact_max
+            outgrown = n > settings.exact_max(self.dim)
         else:  # lists sized for a quarter or four times as many vectors, or few enough for exact search again
-            outgrown = n > 4 * max(plan.size, 1) or n * 4 < plan.size or n <= settings.exact_max // 2
+            outgrown = n > 4 * max(plan.size, 1) or n * 4 < plan.size or n <= settings.exact_max(self.dim) // 2
         if outgrown and self._journal is None:
             self._journal = []
             thread = threading.Thread(target=self._rebuild, args=(self._generation,), name=f"rebuild {self.name}", daemon=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facegrid.bench.face_like_vectors import face_like_vectors
-from facegrid.index.approximate import EXACT, IVF_PQ, IVF_SQ8, ApproximateSettings, list_count, plan_index, recall_at
+from facegrid.index.approximate import EXACT, IVF_FP16, IVF_PQ, IVF_SQ8, ApproximateSettings, list_count, plan_index, recall_at
 from facegrid.index.collection import Collection
 from facegrid.index.errors import VectorError
 from facegrid.index.gpu import IndexSettings
@@ -17,8 +17,9 @@ from facegrid.index.gpu import IndexSettings
 DIM = 64
 
 
-def small(exact_max: int = 2000, memory_gib: float = 4.0, recall: float = 0.95) -> IndexSettings:
-    return IndexSettings(gpu=False, approximate=ApproximateSettings(exact_max=exact_max, recall_target=recall, memory_gib=memory_gib))
+def small(memory_gib: float = 4.0, recall: float = 0.95) -> IndexSettings:
+    """Exact search up to 2,048 vectors of 64-d (0.5 MB)."""
+    return IndexSettings(gpu=False, approximate=ApproximateSettings(exact_max_mb=0.5, recall_target=recall, memory_gib=memory_gib))
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +32,16 @@ def exact_top(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int 
     return ids[positions]
 
 
-def test_sizes_choose_exact_then_ivf_sq8_then_ivf_pq_when_memory_binds():
+def test_sizes_choose_exact_then_ivf_fp16_then_sq8_then_pq_as_memory_binds():
     settings = ApproximateSettings()
     assert plan_index(60_000, 256, settings).kind == EXACT  # a campus gate is always searched exactly
-    assert plan_index(1_000_000, 128, settings).kind == EXACT
+    assert plan_index(500_000, 128, settings).kind == EXACT  # 244 MB: a 10 ms scan
+    assert plan_index(1_000_000, 128, settings).kind == IVF_FP16
     ten_million = plan_index(10_000_000, 128, settings)
-    assert ten_million.kind == IVF_SQ8 and ten_million.nlist == 16384
+    assert ten_million.kind == IVF_FP16 and ten_million.nlist == 16384
     assert 10_000_000 * ten_million.bytes_per_vector(128) < 4 * 2**30
-    tight = plan_index(100_000_000, 128, settings)  # SQ8 codes (13 GiB) do not fit 4 GiB
+    assert plan_index(20_000_000, 128, settings).kind == IVF_SQ8  # fp16 codes (5.2 GiB) do not fit 4 GiB
+    tight = plan_index(100_000_000, 128, settings)  # nor SQ8 codes (14.9 GiB)
     assert tight.kind == IVF_PQ and 128 % tight.pq_bytes == 0
     assert 100_000_000 * tight.bytes_per_vector(128) <= 4 * 2**30 or tight.pq_bytes == 1
     assert list_count(1_000) <= 1_000 // 39  # every list has points to train on
@@ -59,7 +62,7 @@ def test_a_growing_collection_moves_to_ivf_in_the_background_and_keeps_every_wri
     assert (during.ids >= 0).all()
     assert collection.wait_rebuilt(timeout=120)
     state = collection.state()
-    assert state.plan.kind == IVF_SQ8 and state.nprobe >= 1 and state.tuned_recall >= 0.95
+    assert state.plan.kind == IVF_FP16 and state.nprobe >= 1 and state.tuned_recall >= 0.95
     assert collection.count() == len(ids) - 10 + 50
     assert ids[0] not in collection and ids[10] in collection and 10**9 in collection
     stored = np.setdiff1d(np.concatenate([ids, np.arange(50) + 10**9]), ids[:10])
@@ -74,7 +77,7 @@ def test_removal_on_an_ivf_index_is_visible_to_the_next_search(data):
     collection = Collection("remove", DIM, small())
     ids = np.arange(len(data.vectors), dtype=np.int64)
     collection.replace(ids, data.vectors)  # a rebuild from the system of record: straight to IVF
-    assert collection.state().plan.kind == IVF_SQ8
+    assert collection.state().plan.kind == IVF_FP16
     first = collection.search(data.vectors[:1], 1)
     assert first.ids[0, 0] == 0
     assert collection.remove([0, 0, 10**12]) == 1
@@ -85,7 +88,7 @@ def test_removal_on_an_ivf_index_is_visible_to_the_next_search(data):
     assert collection.count() == len(ids)
 
 
-def test_ivf_pq_with_reranking_when_memory_binds_still_removes(data):
+def test_ivf_pq_when_memory_binds_still_removes(data):
     collection = Collection("tight", DIM, small(memory_gib=0.0008))
     ids = np.arange(len(data.vectors), dtype=np.int64)
     collection.replace(ids, data.vectors)
@@ -105,8 +108,8 @@ def test_mass_deletion_returns_to_exact_search(data):
     assert collection.wait_rebuilt(timeout=60)
     assert collection.state().plan.kind == EXACT and collection.count() == 500
     hits = collection.search(data.vectors[:3], 1)
-    # Rebuilt from the 8-bit codes' reconstructions (the server's next start reloads exact ones from Redis).
-    assert hits.ids[:, 0].tolist() == [0, 1, 2] and np.allclose(hits.scores[:, 0], 1.0, atol=3e-3)
+    # Rebuilt from the fp16 codes' reconstructions (the server's next start reloads exact ones from Redis).
+    assert hits.ids[:, 0].tolist() == [0, 1, 2] and np.allclose(hits.scores[:, 0], 1.0, atol=1e-3)
 
 
 def test_a_replace_during_a_rebuild_wins(data):
@@ -150,4 +153,4 @@ def test_searches_go_on_while_a_rebuild_trains(data):
     assert collection.wait_rebuilt(timeout=120)
     stop.set()
     searcher.join()
-    assert not errors and collection.state().plan.kind == IVF_SQ8
+    assert not errors and collection.state().plan.kind == IVF_FP16
