@@ -109,6 +109,14 @@ class Collection:  # implements index.store.VectorStore
         with self._lock:
             return IndexState(self._plan, self._nprobe, self._recall, self._journal is not None)
 
+    def describe(self) -> str:
+        """How the vectors are searched now, in a line (Stats shows it)."""
+        state = self.state()
+        words = state.plan.describe()
+        if state.plan.approximate:
+            words += f" nprobe {state.nprobe} recall@10 {state.tuned_recall:.3f}"
+        return words + (" (rebuilding)" if state.rebuilding else "")
+
     # --- writes ------------------------------------------------------------------------------
 
     def add(self, ids, vectors: np.ndarray) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import faiss
 import numpy as np
@@ -89,7 +90,7 @@ def test_removal_on_an_ivf_index_is_visible_to_the_next_search(data):
 
 
 def test_ivf_pq_when_memory_binds_still_removes(data):
-    collection = Collection("tight", DIM, small(memory_gib=0.0008))
+    collection = Collection("tight", DIM, small(memory_gib=0.0004))
     ids = np.arange(len(data.vectors), dtype=np.int64)
     collection.replace(ids, data.vectors)
     state = collection.state()
@@ -154,3 +155,36 @@ def test_searches_go_on_while_a_rebuild_trains(data):
     stop.set()
     searcher.join()
     assert not errors and collection.state().plan.kind == IVF_FP16
+
+
+def test_a_served_collection_grows_into_ivf_and_comes_back_as_ivf_after_a_restart(tmp_path):
+    """Over gRPC: a plain-vector collection past the (tiny) exact limit is searched by IVF, says so, and keeps removals."""
+    from helpers import ServerProcess
+
+    vectors = face_like_vectors(6000, dim=32, queries=20, seed=5)
+    env = {"FACEGRID_EXACT_MAX_MB": "0.25"}  # 2,048 vectors of 32-d searched exactly
+    server = ServerProcess(tmp_path / "data", env).start()
+    try:
+        with server.client() as client:
+            client.create_collection("big", 32)
+            for start in range(0, 6000, 1000):
+                client.add_vectors("big", np.arange(start, start + 1000), vectors.vectors[start:start + 1000])
+            client.remove_vectors("big", [7])
+            deadline = time.monotonic() + 60
+            while "rebuilding" in client.stats("big").index or client.stats("big").index == "Flat":
+                assert time.monotonic() < deadline, client.stats("big").index
+                time.sleep(0.2)
+            stats = client.stats("big")
+            assert stats.index.startswith("IVF") and "SQfp16" in stats.index and stats.vectors == 5999
+            assert client.search(vector=vectors.vectors[8], collection="big", k=5).queries[0].hits[0].vector_id == 8
+            assert 7 not in [h.vector_id for h in client.search(vector=vectors.vectors[7], collection="big", k=10).queries[0].hits]
+    finally:
+        server.stop()
+    server = ServerProcess(tmp_path / "data", env).start()  # rebuilt from Redis: straight into IVF
+    try:
+        with server.client() as client:
+            stats = client.stats("big")
+            assert stats.index.startswith("IVF") and stats.vectors == 5999
+            assert client.search(vector=vectors.vectors[9], collection="big", k=1).queries[0].hits[0].vector_id == 9
+    finally:
+        server.stop()
