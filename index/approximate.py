@@ -95,10 +95,18 @@ def plan_index(n: int, dim: int, settings: ApproximateSettings = ApproximateSett
         plan = IndexPlan(tier, n, nlist)
         if not kind and n * plan.bytes_per_vector(dim) <= budget:
             return plan
-    # Memory binds: the most PQ bytes that fit, up to dim / 2 (a divisor of dim: FAISS needs one).
+    # Memory binds: the most PQ bytes that fit, from dim / 2 down to dim / 16 (divisors of dim: FAISS needs one).
+    # Fewer bytes than dim / 16 find next to nothing on face vectors: past that the budget is exceeded (over_budget
+    # says so) rather than recall given up; such a collection wants Milvus across machines (docs/scaling.md).
     room = budget / max(n, 1) - 24
-    fitting = [m for m in range(1, dim // 2 + 1) if dim % m == 0 and m <= max(room, 1)]
-    return IndexPlan(IVF_PQ, n, nlist, max(fitting))
+    smallest = max(1, dim // 16)
+    fitting = [m for m in range(smallest, dim // 2 + 1) if dim % m == 0 and m <= room]
+    return IndexPlan(IVF_PQ, n, nlist, max(fitting) if fitting else smallest)
+
+
+def over_budget(plan: IndexPlan, dim: int, settings: ApproximateSettings) -> bool:
+    """Whether the plan's index is bigger than the memory budget (only the smallest PQ codes can be)."""
+    return plan.size * plan.bytes_per_vector(dim) > settings.memory_gib * 2**30
 
 
 def _owning(outer, inner):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from .approximate import (EXACT, IndexPlan, ivf_of, new_index, plan_index, set_nprobe, stored_ids, train, tune_nprobe,
+from .approximate import (EXACT, IndexPlan, ivf_of, new_index, over_budget, plan_index, set_nprobe, stored_ids, train, tune_nprobe,
                           tuning_sample)
 from .errors import VectorError
 from .gpu import GpuFlat, IndexSettings, gpu_count
@@ -219,7 +219,13 @@ class Collection:  # implements index.store.VectorStore
         for start in range(0, len(ids), ADD_CHUNK):
             index.add_with_ids(vectors[start:start + ADD_CHUNK], ids[start:start + ADD_CHUNK])
         if plan.approximate:
-            nprobe, recall = tune_nprobe(index, tuning_sample(ids, vectors), self._settings.approximate.recall_target)
+            target = self._settings.approximate.recall_target
+            nprobe, recall = tune_nprobe(index, tuning_sample(ids, vectors), target)
+            if over_budget(plan, self.dim, self._settings.approximate) or recall < target:
+                log.warning("collection %s: %s for %d vectors reaches recall@10 %.3f (target %.2f) in %.1f GiB "
+                            "(budget %.1f): one machine is too small for it; see docs/scaling.md", self.name, plan.describe(),
+                            len(ids), recall, target, len(ids) * plan.bytes_per_vector(self.dim) / 2**30,
+                            self._settings.approximate.memory_gib)
             log.info("collection %s: %s for %d vectors, nprobe %d, recall@10 %.3f, built in %.1f s", self.name,
                      plan.describe(), len(ids), nprobe, recall, time.monotonic() - started)
         return index, plan, nprobe, recall

@@ -90,11 +90,11 @@ def test_removal_on_an_ivf_index_is_visible_to_the_next_search(data):
 
 
 def test_ivf_pq_when_memory_binds_still_removes(data):
-    collection = Collection("tight", DIM, small(memory_gib=0.0004))
+    collection = Collection("tight", DIM, small(memory_gib=0.00046))
     ids = np.arange(len(data.vectors), dtype=np.int64)
     collection.replace(ids, data.vectors)
     state = collection.state()
-    assert state.plan.kind == IVF_PQ
+    assert state.plan.kind == IVF_PQ and state.plan.pq_bytes == 16
     assert collection.search(data.vectors[5:6], 1).ids[0, 0] == 5
     assert collection.remove([5]) == 1 and 5 not in collection
     assert 5 not in collection.search(data.vectors[5:6], 10).ids[0]
