@@ -138,7 +138,7 @@ def add_commands(commands) -> None:
     set_model.add_argument("model")
     add_server_option(set_model)
     set_model.set_defaults(run=cmd_collections)
-    status = actions.add_parser("status", help="models, counts and re-embedding progress (done/total/missing)")
+    status = actions.add_parser("status", help="models, counts, the index its vectors are searched with, and re-embedding progress (done/total/missing)")
     status.add_argument("collection")
     add_server_option(status)
     status.set_defaults(run=cmd_collections)
