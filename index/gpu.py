@@ -26,6 +26,8 @@ except ImportError as error:  # neither faiss-cpu nor faiss-gpu-cu12
 
 import numpy as np
 
+from .approximate import ApproximateSettings
+
 GPU_LOCK = threading.Lock()  # every use of the shared GPU resources
 GPU_DEVICE = 0  # the first GPU: collections are small next to a GPU's memory
 ENGINES = ("faiss", "milvus")  # the vector engines a deployment may choose (index/stores.py opens them)
@@ -36,6 +38,7 @@ class IndexSettings:
     """Passed down from the server's Settings (or defaulted for library use)."""
 
     gpu: bool = True  # FAISS on the GPU where faiss-gpu sees one; False keeps it on the CPU
+    approximate: ApproximateSettings = ApproximateSettings()  # when and how collections leave exact search
     engine: str = "faiss"  # the engine behind every collection: faiss (in process) or milvus (a server, milvus_uri)
     milvus_uri: str = ""  # e.g. http://milvus:19530 (user:password@ in it become the pymilvus token)
 

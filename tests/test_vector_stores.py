@@ -202,7 +202,8 @@ def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_ser
             assert down.value.code == grpc.StatusCode.UNAVAILABLE and milvus_server.uri.split("://")[1] in down.value.message
         finally:
             milvus_server.start()
-        assert client.stats(name).vectors == 39  # back: calls work again
+        stats = client.stats(name)
+        assert stats.vectors == 39 and stats.index.startswith("Milvus FLAT IP (Strong)")  # back: calls work again
     server.stop()
 
     # Milvus loses the collection's contents; Redis, the system of record, still holds them.
