@@ -85,6 +85,8 @@ def _unreachable(error: BaseException) -> bool:
             return True
         if getattr(seen, "code", None) == 2 and "connect" in str(getattr(seen, "message", "")).lower():  # CONNECT_FAILED
             return True
+        if isinstance(seen, ValueError) and "closed channel" in str(seen):  # another thread reconnected meanwhile
+            return True
         seen = seen.__cause__ or seen.__context__
     return False
 
@@ -134,6 +136,7 @@ class MilvusCollection:  # implements index.store.VectorStore
         self._connect = lambda: MilvusClient(uri=bare, token=token, timeout=timeout, dedicated=True, grpc_options=GRPC_OPTIONS)
         self._lock = threading.RLock()  # one writer at a time: milvus-lite's engine is single-writer per collection
         self._unflushed = 0  # rows this object added since its last flush
+        self._connect_lock = threading.Lock()  # one reconnect at a time
         self._client = self._new_client()
         self._target = self._open()
 
@@ -156,22 +159,26 @@ class MilvusCollection:  # implements index.store.VectorStore
         (pymilvus's own channel stays in its reconnect back-off for a while after a server comes back), and after
         loading a collection a restarted server released."""
         for attempt in (0, 1):
+            client = self._client
             try:
-                return getattr(self._client, method)(*args, timeout=self.timeout, **kwargs)
+                return getattr(client, method)(*args, timeout=self.timeout, **kwargs)
             except Exception as error:  # noqa: BLE001 - pymilvus raises MilvusException and grpc errors
                 if attempt == 0 and _unreachable(error):
-                    self._reconnect()
+                    self._reconnect(client)
                     continue
                 if attempt == 0 and _not_loaded(error):
                     self._load()
                     continue
                 raise self._typed(error, what) from None
 
-    def _reconnect(self) -> None:
-        """A new client in place of one whose server did not answer (the old one's channel is closed)."""
-        old, self._client = self._client, self._new_client()
+    def _reconnect(self, failed) -> None:
+        """A new client in place of `failed`, whose server did not answer (unless another thread replaced it already)."""
+        with self._connect_lock:
+            if self._client is not failed:
+                return
+            self._client = self._new_client()
         try:
-            old.close()
+            failed.close()  # a call still on it fails as unreachable and is retried on the new one
         except Exception:  # noqa: BLE001 - a broken client may fail to close; it is dropped either way
             pass
 
@@ -183,13 +190,9 @@ class MilvusCollection:  # implements index.store.VectorStore
 
     def _open(self) -> str:
         """The generation the alias points at (made, with the alias, where none exists); checked and loaded."""
-        try:
-            target = self._client.describe_alias(self.alias, timeout=self.timeout)["collection_name"]
-        except Exception as error:  # noqa: BLE001
-            if _unreachable(error):
-                raise self._typed(error, "open") from None
-            target = None
-        if target is None:
+        if self.alias in self._call("open", "list_aliases")["aliases"]:  # asking first: a miss logs no RPC error
+            target = self._call("open", "describe_alias", self.alias)["collection_name"]
+        else:
             if self._call("open", "has_collection", self.alias):
                 raise EngineMismatch(f"Milvus at {self.uri} has a collection {self.alias!r} that facegrid did not make "
                                      f"(for {self.name!r}): refused, not dropped; remove or rename it")
@@ -317,8 +320,9 @@ class MilvusCollection:  # implements index.store.VectorStore
 
     def _scan(self, fields: list[str], retry: bool = True) -> list[dict]:
         """Every row, in pages (a query iterator); retried once as `_call` does."""
+        client = self._client
         try:
-            iterator = self._client.query_iterator(self.alias, batch_size=4096, output_fields=fields, timeout=self.timeout,
+            iterator = client.query_iterator(self.alias, batch_size=4096, output_fields=fields, timeout=self.timeout,
                                                    consistency_level=CONSISTENCY)
             rows: list[dict] = []
             try:
@@ -329,7 +333,7 @@ class MilvusCollection:  # implements index.store.VectorStore
             return rows
         except Exception as error:  # noqa: BLE001
             if retry and _unreachable(error):
-                self._reconnect()
+                self._reconnect(client)
                 return self._scan(fields, retry=False)
             if retry and _not_loaded(error):
                 self._load()

@@ -6,6 +6,8 @@ setting, and a real `facegrid serve` on Milvus rebuilding a collection from Redi
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import grpc
@@ -96,6 +98,32 @@ def test_items_ids_replace_and_clear(store):
     assert store.count() == 0 and store.items()[0].size == 0
     hits = store.search(fresh[:1], 5)
     assert hits.ids.tolist() == [[-1]] and hits.scores[0, 0] < -1e38  # FAISS's padding
+
+
+def test_searches_during_a_rebuild_see_the_old_contents_or_the_new_never_half(store):
+    rng = np.random.default_rng(7)
+    old_ids, new_ids = np.arange(100), np.arange(1000, 1300)
+    store.add(old_ids, unit(rng, 100))
+    fresh, probe = unit(rng, 300), unit(rng, 1)
+    seen: list[frozenset] = []
+    done = threading.Event()
+
+    def search_meanwhile() -> None:
+        while not done.is_set():
+            found = store.search(probe, 500).ids[0]
+            seen.append(frozenset(found[found >= 0].tolist()))
+
+    searcher = threading.Thread(target=search_meanwhile)
+    searcher.start()
+    try:
+        time.sleep(0.05)
+        store.replace(new_ids, fresh)
+        time.sleep(0.05)
+    finally:
+        done.set()
+        searcher.join()
+    assert seen and seen[-1] == frozenset(new_ids.tolist())
+    assert all(ids in (frozenset(old_ids.tolist()), frozenset(new_ids.tolist())) for ids in seen)
 
 
 def test_bad_input_is_refused_and_changes_nothing(store):
