@@ -125,8 +125,8 @@ def milvus_server(tmp_path_factory):
     """A running MilvusLiteServer for the whole run (skipped with the reason where milvus-lite cannot start).
 
     Tests that kill it start it again before they end (same port), so the next test finds it running."""
-    pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'facegrid[milvus]')")
-    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'facegrid[milvus]')")
+    pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'facegrid[cpu,milvus]')")
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'facegrid[cpu,milvus]')")
     from facegrid.index.errors import EngineUnavailable
     from facegrid.index.milvus_server import MilvusLiteServer
 
