@@ -14,7 +14,7 @@ COPY clients clients
 COPY proto proto
 COPY evaluation evaluation
 COPY bench bench
-RUN pip install --no-cache-dir ".[${RUNTIME}]" \
+RUN pip install --no-cache-dir ".[${RUNTIME},milvus]" \
     && python -c "from facegrid.encoder.models import load_model; load_model('fused')"  # build converted graphs once
 
 VOLUME /data

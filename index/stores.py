@@ -7,6 +7,7 @@ pymilvus is imported only where Milvus is chosen, so a FAISS deployment needs no
 from __future__ import annotations
 
 from .collection import Collection
+from .errors import EngineError
 from .gpu import IndexSettings
 
 
@@ -22,6 +23,10 @@ def open_store(name: str, dim: int, settings: IndexSettings = IndexSettings()):
 def check_engine(settings: IndexSettings) -> None:
     """At start, before anything else is built: EngineUnavailable (naming the URI) where Milvus does not answer."""
     if settings.engine == "milvus":
+        try:
+            import pymilvus  # noqa: F401 - only to say at once what is missing
+        except ImportError:
+            raise EngineError("FACEGRID_VECTOR_ENGINE=milvus needs pymilvus: pip install 'facegrid[cpu,milvus]'") from None
         from .milvus_store import probe
 
         probe(settings.milvus_uri)
