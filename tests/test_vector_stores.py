@@ -246,6 +246,17 @@ def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_ser
         assert client.stats(name).vectors == 39  # rebuilt from Redis at start
         hits = client.search(vector=vectors[8], k=1, collection=name).queries[0].hits
         assert hits[0].vector_id == 108 and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    server.stop()
+
+    # Milvus holds the name with another dimension now: the server refuses to start, and drops nothing.
+    from facegrid.index.milvus_store import MilvusCollection
+
+    milvus.drop_collection(milvus.describe_alias(alias)["collection_name"])
+    milvus.drop_alias(alias)
+    MilvusCollection(name, 5, milvus_server.uri).add([1], np.ones((1, 5), np.float32))
+    with pytest.raises(RuntimeError, match="5-dimensional vectors, but facegrid's collection"):
+        server_factory(tmp_path / "data", env)
+    assert MilvusCollection(name, 5, milvus_server.uri).count() == 1
 
 
 def test_serve_refuses_at_once_when_milvus_does_not_answer(tmp_path, milvus_server):
