@@ -41,7 +41,9 @@ GRPC_OPTIONS = {"grpc.use_local_subchannel_pool": 1, "grpc.initial_reconnect_bac
 _ID, _VECTOR = "id", "vector"
 _GENERATION = "__g"
 _STALE_GENERATION_S = 3600.0  # unaliased generations older than this are a crashed rebuild's leftovers
-_BATCH_BYTES = 16 << 20  # rows per insert request: well under gRPC's message limits
+_BATCH_BYTES = 4 << 20  # bytes of vectors per upsert request: well under gRPC's limits, seconds of work at most
+_BULK_TIMEOUT_S = 120.0  # one upsert request (a busy milvus-lite took over 10 s for 16 MB)
+_FLUSH_TIMEOUT_S = 600.0  # sealing a rebuilt collection: about 35 s per million 128-d rows with milvus-lite
 _IDS_PER_FILTER = 1000  # ids per `id in [...]` expression
 _FLUSH_ROWS = 4096  # rows added before a flush: milvus-lite searches its unflushed rows ~20x slower than sealed ones
 _NO_SCORE = -np.finfo(np.float32).max  # FAISS's padding score for inner product
@@ -71,24 +73,38 @@ def safe_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def _unreachable(error: BaseException) -> bool:
-    """Whether a pymilvus / gRPC error means the server does not answer (rather than refusing the call)."""
+def _causes(error: BaseException):
+    """The error and what caused it (pymilvus raises `e from e`: the chain can loop)."""
+    seen, visited = error, set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """The call found no server to talk to (refused, reset, closed channel): worth a fresh connection and a retry."""
     import grpc
     from pymilvus.exceptions import ConnectError, MilvusUnavailableException
 
-    seen, visited = error, set()
-    while seen is not None and id(seen) not in visited:  # pymilvus raises `e from e`: the chain can loop
-        visited.add(id(seen))
+    for seen in _causes(error):
         if isinstance(seen, (ConnectError, MilvusUnavailableException)):
             return True
-        if isinstance(seen, grpc.RpcError) and seen.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        if isinstance(seen, grpc.RpcError) and seen.code() == grpc.StatusCode.UNAVAILABLE:
             return True
         if getattr(seen, "code", None) == 2 and "connect" in str(getattr(seen, "message", "")).lower():  # CONNECT_FAILED
             return True
         if isinstance(seen, ValueError) and "closed channel" in str(seen):  # another thread reconnected meanwhile
             return True
-        seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _unreachable(error: BaseException) -> bool:
+    """The server does not answer: no connection, or no reply within the call's time (rather than refusing the call)."""
+    import grpc
+
+    return _connection_lost(error) or any(
+        isinstance(seen, grpc.RpcError) and seen.code() == grpc.StatusCode.DEADLINE_EXCEEDED for seen in _causes(error))
 
 
 def _not_loaded(error: BaseException) -> bool:
@@ -154,16 +170,16 @@ class MilvusCollection:  # implements index.store.VectorStore
             return EngineUnavailable(f"Milvus at {self.uri} does not answer ({what} on collection {self.name!r}): {message[:300]}")
         return EngineError(f"Milvus at {self.uri} failed {what} on collection {self.name!r}: {message[:300]}")
 
-    def _call(self, what: str, method: str, *args, **kwargs):
+    def _call(self, what: str, method: str, *args, timeout: float | None = None, **kwargs):
         """One pymilvus call with our timeout, retried once: on a fresh connection where the server did not answer
         (pymilvus's own channel stays in its reconnect back-off for a while after a server comes back), and after
         loading a collection a restarted server released."""
         for attempt in (0, 1):
             client = self._client
             try:
-                return getattr(client, method)(*args, timeout=self.timeout, **kwargs)
+                return getattr(client, method)(*args, timeout=timeout or self.timeout, **kwargs)
             except Exception as error:  # noqa: BLE001 - pymilvus raises MilvusException and grpc errors
-                if attempt == 0 and _unreachable(error):
+                if attempt == 0 and _connection_lost(error):  # not after a time-out: the call may have been applied
                     self._reconnect(client)
                     continue
                 if attempt == 0 and _not_loaded(error):
@@ -240,11 +256,12 @@ class MilvusCollection:  # implements index.store.VectorStore
                 if time.time() - born > _STALE_GENERATION_S:  # a younger one may be another server's rebuild in progress
                     self._call("open", "drop_collection", other)
 
-    def _write(self, target: str, method: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def _write(self, target: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Upsert in requests of a few MB: idempotent, so a request retried after a lost connection is harmless."""
         rows = max(1, _BATCH_BYTES // (4 * self.dim + 16))
         for start in range(0, len(ids), rows):
             chunk = [{_ID: int(i), _VECTOR: v} for i, v in zip(ids[start:start + rows], vectors[start:start + rows])]
-            self._call(method, method, target, chunk)
+            self._call("upsert", "upsert", target, chunk, timeout=max(self.timeout, _BULK_TIMEOUT_S))
 
     def _present(self, ids: np.ndarray) -> list[int]:
         """Which of ids are stored."""
@@ -280,10 +297,10 @@ class MilvusCollection:  # implements index.store.VectorStore
         ids = check_ids(ids, len(vectors))
         ids, vectors = self._last_of_each(ids, vectors)
         with self._lock:
-            self._write(self.alias, "upsert", ids, vectors)
+            self._write(self.alias, ids, vectors)
             self._unflushed += len(ids)
             if self._unflushed >= _FLUSH_ROWS:  # seal what bulk adds wrote; single enrollments stay cheap
-                self._call("flush", "flush", self.alias)
+                self._call("flush", "flush", self.alias, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))
                 self._unflushed = 0
 
     def remove(self, ids) -> int:
@@ -332,7 +349,7 @@ class MilvusCollection:  # implements index.store.VectorStore
                 iterator.close()
             return rows
         except Exception as error:  # noqa: BLE001
-            if retry and _unreachable(error):
+            if retry and _connection_lost(error):
                 self._reconnect(client)
                 return self._scan(fields, retry=False)
             if retry and _not_loaded(error):
@@ -372,9 +389,9 @@ class MilvusCollection:  # implements index.store.VectorStore
         with self._lock:
             fresh = self._create()
             try:
-                self._write(fresh, "insert", ids, vectors)
-                self._call("replace", "flush", fresh)  # sealed segments: milvus-lite searches unflushed rows slowly
-                self._call("replace", "load_collection", fresh)
+                self._write(fresh, ids, vectors)
+                self._call("replace", "flush", fresh, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))  # sealed segments: milvus-lite searches unflushed rows slowly
+                self._call("replace", "load_collection", fresh, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))
                 # What the alias points at now: another server on this Milvus may have rebuilt it meanwhile.
                 current = self._call("replace", "describe_alias", self.alias)["collection_name"]
                 self._call("replace", "alter_alias", fresh, self.alias)
