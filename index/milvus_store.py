@@ -14,8 +14,8 @@ new generation and then moves the alias in one step, so searches see the old con
 never half; the old generation is dropped after.
 
 Faults: a Milvus that does not answer raises `EngineUnavailable` naming its URI (credentials
-removed); pymilvus reconnects by itself, and a server that restarted with the collection released
-gets it loaded again, so calls work again once it is back. A Milvus collection of another
+removed); the next call reconnects on a fresh channel, and a server that restarted with the collection
+released gets it loaded again, so calls work again once it is back. A Milvus collection of another
 dimension under the same name is refused at open (`EngineMismatch`), never dropped. Milvus is
 derived data: Redis holds every acknowledged write and the owner rebuilds the collection from it.
 """
@@ -37,7 +37,8 @@ CONSISTENCY = "Strong"  # every acknowledged write is visible to the next call
 METRIC = "IP"  # inner product, as FAISS's IndexFlatIP: the cosine on unit vectors
 NAME_PROPERTY = "facegrid.name"
 # A server back after an outage is found within a second or two, not after gRPC's default back-off of up to 2 minutes.
-GRPC_OPTIONS = {"grpc.use_local_subchannel_pool": 1, "grpc.initial_reconnect_backoff_ms": 200, "grpc.max_reconnect_backoff_ms": 2000}
+GRPC_OPTIONS = {"grpc.use_local_subchannel_pool": 1, "grpc.initial_reconnect_backoff_ms": 200,
+                "grpc.max_reconnect_backoff_ms": 2000}
 _ID, _VECTOR = "id", "vector"
 _GENERATION = "__g"
 _STALE_GENERATION_S = 3600.0  # unaliased generations older than this are a crashed rebuild's leftovers
@@ -167,7 +168,8 @@ class MilvusCollection:  # implements index.store.VectorStore
     def _typed(self, error: BaseException, what: str) -> Exception:
         message = str(getattr(error, "message", "") or error)
         if _unreachable(error):
-            return EngineUnavailable(f"Milvus at {self.uri} does not answer ({what} on collection {self.name!r}): {message[:300]}")
+            return EngineUnavailable(f"Milvus at {self.uri} does not answer ({what} on collection {self.name!r}): "
+                                     f"{message[:300]}")
         return EngineError(f"Milvus at {self.uri} failed {what} on collection {self.name!r}: {message[:300]}")
 
     def _call(self, what: str, method: str, *args, timeout: float | None = None, **kwargs):
@@ -390,7 +392,8 @@ class MilvusCollection:  # implements index.store.VectorStore
             fresh = self._create()
             try:
                 self._write(fresh, ids, vectors)
-                self._call("replace", "flush", fresh, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))  # sealed segments: milvus-lite searches unflushed rows slowly
+                # Sealed segments: milvus-lite searches unflushed rows far more slowly.
+                self._call("replace", "flush", fresh, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))
                 self._call("replace", "load_collection", fresh, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))
                 # What the alias points at now: another server on this Milvus may have rebuilt it meanwhile.
                 current = self._call("replace", "describe_alias", self.alias)["collection_name"]
@@ -401,6 +404,6 @@ class MilvusCollection:  # implements index.store.VectorStore
                 except Exception:  # noqa: BLE001 - the error that stopped the rebuild is the one to report
                     pass
                 raise
-            self._target = fresh
+            self._target, self._unflushed = fresh, 0
             if current != fresh:
                 self._call("replace", "drop_collection", current)
