@@ -288,8 +288,8 @@ class MilvusCollection:  # implements index.store.VectorStore
     # --- the collection interface --------------------------------------------------------------
 
     def describe(self) -> str:
-        """How it searches, in a line (the Stats RPC shows it)."""
-        return f"Milvus FLAT {METRIC} ({CONSISTENCY}) at {self.uri}"
+        """How it searches, in a line (the Stats RPC shows it to callers: no address)."""
+        return f"Milvus FLAT {METRIC} ({CONSISTENCY})"
 
     index_description = describe  # the name `facegrid bench scale` asks for
 
