@@ -74,6 +74,15 @@ def safe_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+def scrub(message: str, uri: str) -> str:
+    """The message with the URI's password, token and query string blanked (should a library echo them)."""
+    parts = urlsplit(uri)
+    for secret in (split_credentials(uri)[1], parts.password, parts.query):
+        if secret:
+            message = message.replace(secret, "***")
+    return message
+
+
 def _causes(error: BaseException):
     """The error and what caused it (pymilvus raises `e from e`: the chain can loop)."""
     seen, visited = error, set()
@@ -126,7 +135,7 @@ def probe(uri: str, timeout: float = 10.0) -> str:
         finally:
             client.close()
     except Exception as error:  # noqa: BLE001 - whatever pymilvus raises, the caller gets one typed error
-        message = str(getattr(error, "message", "") or error)[:300]
+        message = scrub(str(getattr(error, "message", "") or error), uri)[:300]
         raise EngineUnavailable(f"Milvus at {safe_uri(uri)} does not answer: {message}") from None
 
 
@@ -148,6 +157,7 @@ class MilvusCollection:  # implements index.store.VectorStore
         self.timeout = timeout
         self.alias = milvus_name(name)
         bare, token = split_credentials(uri)
+        self._scrub = lambda message: scrub(message, uri)  # keeps the secret-bearing URI out of sight
         # Dedicated, on a subchannel of its own: pymilvus shares one channel per URI and gRPC one subchannel per
         # address otherwise, and a reconnect would get the one still in its back-off after the server went away.
         self._connect = lambda: MilvusClient(uri=bare, token=token, timeout=timeout, dedicated=True, grpc_options=GRPC_OPTIONS)
@@ -166,7 +176,7 @@ class MilvusCollection:  # implements index.store.VectorStore
     # --- plumbing ----------------------------------------------------------------------------
 
     def _typed(self, error: BaseException, what: str) -> Exception:
-        message = str(getattr(error, "message", "") or error)
+        message = self._scrub(str(getattr(error, "message", "") or error))
         if _unreachable(error):
             return EngineUnavailable(f"Milvus at {self.uri} does not answer ({what} on collection {self.name!r}): "
                                      f"{message[:300]}")

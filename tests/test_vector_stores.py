@@ -170,6 +170,15 @@ def test_milvus_unreachable_names_the_uri_without_secrets(milvus_server):
     assert f"127.0.0.1:{port}" in message and "s3cret" not in message and "t0ken" not in message and "alice" not in message
 
 
+def test_messages_never_carry_the_uri_secrets():
+    from facegrid.index.milvus_store import safe_uri, scrub, split_credentials
+
+    uri = "http://alice:s3cret@milvus:19530?token=t0ken"
+    assert split_credentials(uri) == ("http://milvus:19530?token=t0ken", "alice:s3cret")
+    assert safe_uri(uri) == "http://milvus:19530"
+    assert scrub(f"failed on {uri} with alice:s3cret", uri) == "failed on http://***@milvus:19530?*** with ***"
+
+
 def test_milvus_killed_then_restarted_works_again(milvus_server):
     from facegrid.index.milvus_store import MilvusCollection
 
