@@ -1,4 +1,5 @@
-"""The vector-store interface every engine behind a collection implements (FAISS today; Milvus beside it later).
+"""The vector-store interface every engine behind a collection implements: FAISS (index/collection.py) and Milvus
+(index/milvus_store.py); index/stores.py opens the one a deployment chose.
 
 A store is derived data: its owner fills it from the system of record (Redis) and keeps it in
 step; every method takes and returns numpy arrays (`float32 (n, dim)`, `int64 (n,)`).

@@ -17,6 +17,7 @@ import pytest
 from facegrid.index.collection import MAX_K
 from facegrid.index.errors import EngineMismatch, EngineUnavailable, VectorError
 from facegrid.index.gpu import IndexSettings
+from facegrid.index.store import VectorStore
 from facegrid.index.stores import open_store
 
 DIM = 16
@@ -52,7 +53,7 @@ def test_search_matches_numpy_exact_results(store):
     rng = np.random.default_rng(1)
     vectors, ids = unit(rng, 300), np.arange(1000, 1300, dtype=np.int64)
     store.add(ids, vectors)
-    assert store.count() == 300
+    assert store.count() == 300 and isinstance(store, VectorStore)
     for queries in (unit(rng, 1), unit(rng, 7)):  # one query (FAISS's BLAS scan) and a batch
         hits = store.search(queries, 10)
         want_scores, want_ids = exact(vectors, ids, queries, 10)
