@@ -9,9 +9,12 @@ an insert is seen by the next search (Bounded or Eventually could still show a d
 Names: facegrid names may hold ':' '/' and other characters Milvus refuses, so each maps to
 `fg_<letters and digits>_<sha256 prefix>`, deterministically. That name is an *alias*; the data
 lives in a generation collection `<alias>__g<time>` it points at, and the facegrid name is kept
-in the collection's description and in its `facegrid.name` property. `replace` (a rebuild) fills a
-new generation and then moves the alias in one step, so searches see the old contents or the new,
-never half; the old generation is dropped after.
+in the collection's description and in its `facegrid.name` property. Calls go to the generation
+itself, not through the alias: a standalone Milvus's proxies learn of an alias change some 200-350 ms
+after it (measured on 2.3.5), and the search right after a rebuild must see the new contents.
+`replace` (a rebuild) fills a new generation, then takes it and moves the alias in one step, so
+searches see the old contents or the new, never half; the old generation is dropped 5 s later, and
+another server on the same Milvus follows the alias when its next call finds it gone.
 
 Faults: a Milvus that does not answer raises `EngineUnavailable` naming its URI (credentials
 removed); the next call reconnects on a fresh channel, and a server that restarted with the collection
@@ -46,8 +49,10 @@ _BATCH_BYTES = 4 << 20  # bytes of vectors per upsert request: well under gRPC's
 _BULK_TIMEOUT_S = 120.0  # one upsert request (a busy milvus-lite took over 10 s for 16 MB)
 _FLUSH_TIMEOUT_S = 600.0  # sealing a rebuilt collection: about 35 s per million 128-d rows with milvus-lite
 _IDS_PER_FILTER = 1000  # ids per `id in [...]` expression
+_DROP_GRACE_S = 5.0  # a replaced generation lives this long after the alias left it
 _FLUSH_ROWS = 4096  # rows added before a flush: milvus-lite searches its unflushed rows ~20x slower than sealed ones
 _NO_SCORE = -np.finfo(np.float32).max  # FAISS's padding score for inner product
+_CURRENT = object()  # stands for the current generation's name in `_call` arguments, looked up at each attempt
 
 
 def milvus_name(name: str) -> str:
@@ -117,6 +122,12 @@ def _unreachable(error: BaseException) -> bool:
         isinstance(seen, grpc.RpcError) and seen.code() == grpc.StatusCode.DEADLINE_EXCEEDED for seen in _causes(error))
 
 
+def _gone(error: BaseException) -> bool:
+    """Milvus has no collection under the name called (a generation another server replaced and dropped)."""
+    text = str(getattr(error, "message", error)).lower()
+    return getattr(error, "code", None) == 100 or ("collection" in text and ("not exist" in text or "not found" in text))
+
+
 def _not_loaded(error: BaseException) -> bool:
     """Milvus refused a read because the collection is not loaded (a server restarted releases it)."""
     text = str(getattr(error, "message", error)).lower()
@@ -165,7 +176,8 @@ class MilvusCollection:  # implements index.store.VectorStore
         self._unflushed = 0  # rows this object added since its last flush
         self._connect_lock = threading.Lock()  # one reconnect at a time
         self._client = self._new_client()
-        self._target = self._open()
+        self._target: str | None = None
+        self._target = self._open()  # the generation this object reads and writes
 
     def _new_client(self):
         try:
@@ -189,8 +201,12 @@ class MilvusCollection:  # implements index.store.VectorStore
         for attempt in (0, 1):
             client = self._client
             try:
-                return getattr(client, method)(*args, timeout=timeout or self.timeout, **kwargs)
+                named = [self._target if a is _CURRENT else a for a in args]
+                return getattr(client, method)(*named, timeout=timeout or self.timeout, **kwargs)
             except Exception as error:  # noqa: BLE001 - pymilvus raises MilvusException and grpc errors
+                if attempt == 0 and any(a is _CURRENT for a in args) and _gone(error):  # another server rebuilt it: follow the alias
+                    self._follow_alias()
+                    continue
                 if attempt == 0 and _connection_lost(error):  # not after a time-out: the call may have been applied
                     self._reconnect(client)
                     continue
@@ -212,7 +228,7 @@ class MilvusCollection:  # implements index.store.VectorStore
 
     def _load(self) -> None:
         try:
-            self._client.load_collection(self.alias, timeout=self.timeout)
+            self._client.load_collection(self._target or self.alias, timeout=self.timeout)
         except Exception as error:  # noqa: BLE001
             raise self._typed(error, "load") from None
 
@@ -281,7 +297,7 @@ class MilvusCollection:  # implements index.store.VectorStore
         unique = np.unique(ids)
         for start in range(0, len(unique), _IDS_PER_FILTER):
             chunk = ", ".join(str(int(i)) for i in unique[start:start + _IDS_PER_FILTER])
-            rows = self._call("query", "query", self.alias, filter=f"{_ID} in [{chunk}]", output_fields=[_ID],
+            rows = self._call("query", "query", _CURRENT, filter=f"{_ID} in [{chunk}]", output_fields=[_ID],
                               consistency_level=CONSISTENCY)
             found.extend(int(r[_ID]) for r in rows)
         return found
@@ -297,6 +313,21 @@ class MilvusCollection:  # implements index.store.VectorStore
 
     # --- the collection interface --------------------------------------------------------------
 
+    def _follow_alias(self) -> None:
+        """Take the generation the alias points at now (another index server on this Milvus rebuilt the collection)."""
+        target = self._call("follow", "describe_alias", self.alias)["collection_name"]
+        if target != self._target:
+            self._check(target)
+            self._call("follow", "load_collection", target)
+            self._target = target
+
+    def _drop_quietly(self, collection: str) -> None:
+        """Drop a replaced generation; if Milvus is away, a later start drops it as stale."""
+        try:
+            self._client.drop_collection(collection, timeout=self.timeout)
+        except Exception:  # noqa: BLE001 - best effort: nothing depends on it any more
+            pass
+
     def describe(self) -> str:
         """How it searches, in a line (the Stats RPC shows it to callers: no address)."""
         return f"Milvus FLAT {METRIC} ({CONSISTENCY})"
@@ -309,10 +340,10 @@ class MilvusCollection:  # implements index.store.VectorStore
         ids = check_ids(ids, len(vectors))
         ids, vectors = self._last_of_each(ids, vectors)
         with self._lock:
-            self._write(self.alias, ids, vectors)
+            self._write(_CURRENT, ids, vectors)
             self._unflushed += len(ids)
             if self._unflushed >= _FLUSH_ROWS:  # seal what bulk adds wrote; single enrollments stay cheap
-                self._call("flush", "flush", self.alias, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))
+                self._call("flush", "flush", _CURRENT, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))
                 self._unflushed = 0
 
     def remove(self, ids) -> int:
@@ -323,7 +354,7 @@ class MilvusCollection:  # implements index.store.VectorStore
         with self._lock:
             present = self._present(ids)  # Milvus counts the ids asked for, not those it held
             for start in range(0, len(present), _IDS_PER_FILTER):
-                self._call("delete", "delete", self.alias, ids=present[start:start + _IDS_PER_FILTER])
+                self._call("delete", "delete", _CURRENT, ids=present[start:start + _IDS_PER_FILTER])
             return len(present)
 
     def search(self, queries: np.ndarray, k: int) -> Hits:
@@ -331,7 +362,7 @@ class MilvusCollection:  # implements index.store.VectorStore
         queries = check_vectors(queries, self.dim)
         if not 1 <= k <= MAX_K:
             raise VectorError(f"k must be between 1 and {MAX_K}, got {k}")
-        found = self._call("search", "search", self.alias, data=queries, limit=k, output_fields=[_ID],
+        found = self._call("search", "search", _CURRENT, data=queries, limit=k, output_fields=[_ID],
                            search_params={"metric_type": METRIC}, consistency_level=CONSISTENCY)
         width = max([1, *(len(row) for row in found)])  # as FAISS's Collection: min(k, max(count, 1)) columns
         scores = np.full((len(queries), width), _NO_SCORE, dtype=np.float32)
@@ -344,14 +375,14 @@ class MilvusCollection:  # implements index.store.VectorStore
 
     def count(self) -> int:
         """How many vectors are stored."""
-        rows = self._call("count", "query", self.alias, filter="", output_fields=["count(*)"], consistency_level=CONSISTENCY)
+        rows = self._call("count", "query", _CURRENT, filter="", output_fields=["count(*)"], consistency_level=CONSISTENCY)
         return int(rows[0]["count(*)"]) if rows else 0
 
     def _scan(self, fields: list[str], retry: bool = True) -> list[dict]:
         """Every row, in pages (a query iterator); retried once as `_call` does."""
         client = self._client
         try:
-            iterator = client.query_iterator(self.alias, batch_size=4096, output_fields=fields, timeout=self.timeout,
+            iterator = client.query_iterator(self._target, batch_size=4096, output_fields=fields, timeout=self.timeout,
                                                    consistency_level=CONSISTENCY)
             rows: list[dict] = []
             try:
@@ -382,7 +413,7 @@ class MilvusCollection:  # implements index.store.VectorStore
 
     def vector(self, id_: int) -> np.ndarray | None:
         """The stored vector under an id, or None."""
-        rows = self._call("get", "get", self.alias, ids=[int(id_)], output_fields=[_VECTOR], consistency_level=CONSISTENCY)
+        rows = self._call("get", "get", _CURRENT, ids=[int(id_)], output_fields=[_VECTOR], consistency_level=CONSISTENCY)
         return np.asarray(rows[0][_VECTOR], dtype=np.float32) if rows else None
 
     def __contains__(self, id_: int) -> bool:
@@ -416,4 +447,8 @@ class MilvusCollection:  # implements index.store.VectorStore
                 raise
             self._target, self._unflushed = fresh, 0
             if current != fresh:
-                self._call("replace", "drop_collection", current)
+                # Not at once: another server's call in flight on it (or one routed by a proxy's cached alias) would find
+                # nothing (seen with Milvus 2.3.5). Meanwhile the old one answers as before.
+                dropper = threading.Timer(_DROP_GRACE_S, self._drop_quietly, args=(current,))
+                dropper.daemon = True  # never holds up an exit: a later start drops what it left
+                dropper.start()

@@ -120,12 +120,28 @@ def resnet_model_dir(resnet_checkpoint, tmp_path_factory) -> Path:
 
 # ---- a real Milvus server (milvus-lite's gRPC server on loopback), once per run ----------------------------------
 
+class ExternalMilvus:
+    """A Milvus server the run was pointed at with FACEGRID_TEST_MILVUS_URI (a standalone Milvus): used, never killed."""
+
+    killable = False
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def kill(self) -> None:
+        pytest.skip("the tests do not kill an external Milvus (FACEGRID_TEST_MILVUS_URI)")
+
+
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory):
-    """A running MilvusLiteServer for the whole run (skipped with the reason where milvus-lite cannot start).
+    """A running MilvusLiteServer for the whole run (skipped with the reason where milvus-lite cannot start), or the
+    Milvus at FACEGRID_TEST_MILVUS_URI where that is set.
 
     Tests that kill it start it again before they end (same port), so the next test finds it running."""
     pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'facegrid[cpu,milvus]')")
+    if os.environ.get("FACEGRID_TEST_MILVUS_URI"):
+        yield ExternalMilvus(os.environ["FACEGRID_TEST_MILVUS_URI"])
+        return
     pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'facegrid[cpu,milvus]')")
     from facegrid.index.errors import EngineUnavailable
     from facegrid.index.milvus_server import MilvusLiteServer

@@ -123,8 +123,9 @@ def test_searches_during_a_rebuild_see_the_old_contents_or_the_new_never_half(st
     finally:
         done.set()
         searcher.join()
-    assert seen and seen[-1] == frozenset(new_ids.tolist())
-    assert all(ids in (frozenset(old_ids.tolist()), frozenset(new_ids.tolist())) for ids in seen)
+    after = store.search(probe, 500).ids[0]
+    assert frozenset(after[after >= 0].tolist()) == frozenset(new_ids.tolist())  # the very next search: the new contents
+    assert seen and all(ids in (frozenset(old_ids.tolist()), frozenset(new_ids.tolist())) for ids in seen)
 
 
 def test_bad_input_is_refused_and_changes_nothing(store):
@@ -233,13 +234,14 @@ def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_ser
         assert client.remove_vectors(name, [107]).vectors == 39
         assert client.search(vector=vectors[7], k=1, collection=name).queries[0].hits[0].vector_id != 107
 
-        milvus_server.kill()  # Milvus goes away: UNAVAILABLE with its address, the server keeps running
-        try:
-            with pytest.raises(FacegridError) as down:
-                client.search(vector=vectors[7], k=1, collection=name)
-            assert down.value.code == grpc.StatusCode.UNAVAILABLE and milvus_server.uri.split("://")[1] in down.value.message
-        finally:
-            milvus_server.start()
+        if getattr(milvus_server, "killable", True):  # Milvus goes away: UNAVAILABLE with its address, the server keeps running
+            milvus_server.kill()
+            try:
+                with pytest.raises(FacegridError) as down:
+                    client.search(vector=vectors[7], k=1, collection=name)
+                assert down.value.code == grpc.StatusCode.UNAVAILABLE and milvus_server.uri.split("://")[1] in down.value.message
+            finally:
+                milvus_server.start()
         stats = client.stats(name)
         assert stats.vectors == 39 and stats.index == "Milvus FLAT IP (Strong)"  # back: calls work again
     server.stop()
