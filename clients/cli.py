@@ -274,7 +274,7 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
 
     settings = ApproximateSettings(exact_max_mb=args.exact_max_mb, recall_target=args.recall_target, memory_gib=args.memory_gib)
     report = bench_scale(args.vectors, args.dim, args.queries, args.types, args.milvus_vectors, args.hnsw_max, settings,
-                         progress=(lambda *a: None) if args.json else print)
+                         progress=(lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print)
     if args.json:
         print(json.dumps(report))
         return 0
