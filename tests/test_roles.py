@@ -1,0 +1,195 @@
+"""Split roles over real sockets: `facegrid serve --role encoder` servers and `--role index` servers calling them."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from facegrid.clients.sdk import Facegrid, FacegridError
+from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc
+
+from helpers import ServerProcess, free_port
+
+ANGELINA, KATY, STRANGER = "deepface/id01_angelina_jolie", "deepface/id10_katy_perry", "deepface/id11_matt_damon"
+
+
+def photos(faces_dir: Path, folder: str) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((faces_dir / folder).iterdir()) if p.is_file()]
+
+
+def encoder_server(folder: Path, env: dict | None = None) -> ServerProcess:
+    return ServerProcess(folder, env, args=["--role", "encoder"]).start()
+
+
+def index_server(folder: Path, *encoders: str, env: dict | None = None) -> ServerProcess:
+    return ServerProcess(folder, env, args=["--role", "index", "--encoder", ",".join(encoders)]).start()
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    server = encoder_server(tmp_path_factory.mktemp("encoder") / "data")
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, encoder):
+    server = index_server(tmp_path_factory.mktemp("index") / "data", encoder.address)
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def lfw_photos(faces_dir) -> list[tuple[str, bytes]]:
+    """80 LFW photos, one or a few per person, as (path, bytes)."""
+    found = sorted((faces_dir / "lfw").rglob("*.jpg"))[:80]
+    return [(str(p), p.read_bytes()) for p in found]
+
+
+def test_enroll_verify_identify_through_an_index_server(index, faces_dir):
+    angelina, katy = photos(faces_dir, ANGELINA), photos(faces_dir, KATY)
+    with index.client(timeout=60) as client:
+        assert client.enroll("angelina", angelina[:2]).templates == 2
+        assert client.enroll("katy", katy[:2]).templates == 2
+        match = client.verify("angelina", angelina[3])
+        assert match.match and match.score > match.threshold
+        assert match.quality.size > 40 and match.face_box[2] > 0  # box and quality came back from the encoder
+        assert not client.verify("angelina", katy[3]).match
+        assert client.identify(katy[4]).subject == "katy"
+        assert client.identify(photos(faces_dir, STRANGER)[0]).subject is None
+        with pytest.raises(FacegridError) as caught:  # the encoder's INVALID_ARGUMENT, passed on as it is
+            client.verify("angelina", b"not a photo")
+        assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_index_photos_through_an_index_server(index, lfw_photos, faces_dir):
+    batch = lfw_photos[:12] + [("broken.jpg", b"\xff\xd8 not really")]
+    with index.client(timeout=60) as client:
+        results = list(client.index_photos(batch, "album"))
+        assert [bool(r.error) for r in results] == [False] * 12 + [True]
+        assert results[-1].error_code == "INVALID_ARGUMENT"
+        stats = client.stats("album")
+        assert stats.photos == 12 and stats.faces == sum(r.faces for r in results) and stats.dim == 256
+        probe = photos(faces_dir, "lfw/" + Path(lfw_photos[0][0]).parent.name)[0]
+        hit = client.search(photo=probe, k=1, collection="album").queries[0].hits[0]
+        assert hit.score > 0.99  # the photo itself
+
+
+def test_the_index_role_serves_no_encoder_and_the_encoder_role_no_gate(index, encoder):
+    with grpc.insecure_channel(index.address) as channel:
+        with pytest.raises(grpc.RpcError) as caught:
+            encoder_pb2_grpc.EncoderServiceStub(channel).ListModels(encoder_pb2.ListModelsRequest(), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    with grpc.insecure_channel(encoder.address) as channel:
+        with pytest.raises(grpc.RpcError) as caught:
+            gate_pb2_grpc.GateServiceStub(channel).Verify(gate_pb2.VerifyRequest(subject_id="x", photo=b"x"), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    with Facegrid(encoder.address) as client:
+        assert client.health() == "SERVING"
+        assert "fused" in [m.name for m in client.models()]
+
+
+def test_the_encoder_role_holds_no_redis(encoder):
+    assert not (encoder.data_dir / "redis").exists()  # no embedded Redis was started in its data directory
+    children = Path(f"/proc/{encoder.process.pid}/task/{encoder.process.pid}/children").read_text().split()
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] for pid in children if Path(f"/proc/{pid}").exists()]
+    assert not [c for c in commands if b"redis" in c or b"valkey" in c]
+    assert "Redis" not in (encoder.data_dir / "server.log").read_text()
+
+
+def test_the_index_role_needs_encoders(tmp_path):
+    with pytest.raises(RuntimeError, match="--encoder"):
+        ServerProcess(tmp_path / "data", args=["--role", "index"]).start(timeout=30)
+
+
+def test_bulk_index_run_survives_an_encoder_killed_half_way(tmp_path, encoder, lfw_photos):
+    doomed = encoder_server(tmp_path / "doomed")
+    server = index_server(tmp_path / "index", doomed.address, encoder.address)
+    results, failure = [], []
+
+    def run() -> None:
+        try:
+            with server.client(timeout=120) as client:
+                results.extend(client.index_photos(lfw_photos, "bulk"))
+        except Exception as error:  # noqa: BLE001 - reported by the assertions below
+            failure.append(error)
+
+    try:
+        indexing = threading.Thread(target=run)
+        indexing.start()
+        deadline = time.monotonic() + 60
+        while indexed(server) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        done_at_kill = indexed(server)
+        doomed.kill()
+        indexing.join(timeout=120)
+        assert not failure and len(results) == len(lfw_photos)
+        assert not [r.error for r in results if r.error]
+        assert 10 <= done_at_kill < len(lfw_photos)  # killed with the run under way
+        stats = client_stats(server)
+        assert stats.photos == len(lfw_photos)  # every photo indexed exactly once
+        assert stats.faces == sum(r.faces for r in results) and not any(r.already_indexed for r in results)
+        assert f"encoder {doomed.address} is down" in (server.data_dir / "server.log").read_text()
+    finally:
+        server.kill()
+        doomed.kill()
+
+
+def client_stats(server: ServerProcess):
+    with server.client() as client:
+        return client.stats("bulk")
+
+
+def indexed(server: ServerProcess) -> int:
+    """Photos held by the collection "bulk" so far (0 before its first photo made it)."""
+    try:
+        return client_stats(server).photos
+    except FacegridError:
+        return 0
+
+
+def test_all_encoders_down_is_unavailable_naming_them(tmp_path, faces_dir):
+    lonely = encoder_server(tmp_path / "lonely")
+    never = f"127.0.0.1:{free_port()}"  # down from the start: the index server starts on the one that answers
+    server = index_server(tmp_path / "index", never, lonely.address)
+    try:
+        angelina = photos(faces_dir, ANGELINA)
+        with server.client(timeout=60, retries=0) as client:
+            assert client.enroll("angelina", angelina[:1]).templates == 1
+            lonely.kill()
+            with pytest.raises(FacegridError) as caught:
+                client.verify("angelina", angelina[2])
+        assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+        assert never in str(caught.value) and lonely.address in str(caught.value)
+    finally:
+        server.kill()
+        lonely.kill()
+
+
+def test_an_encoder_that_requires_a_key(tmp_path, faces_dir):
+    key = "fg_test_encoder_key_0123456789abcdef"
+    keys_file = tmp_path / "encoder-keys"
+    keys_file.write_text(f"# keys the index servers use\n{hashlib.sha256(key.encode()).hexdigest()} index-servers\n")
+    keyed = encoder_server(tmp_path / "keyed", {"FACEGRID_ENCODER_KEYS_FILE": str(keys_file)})
+    try:
+        for presented in (None, "fg_wrong"):
+            with Facegrid(keyed.address, api_key=presented, retries=0) as client:
+                with pytest.raises(FacegridError) as caught:
+                    client.models()
+                assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(RuntimeError, match="FACEGRID_ENCODER_API_KEY"):  # refused at start, not at the first call
+            index_server(tmp_path / "keyless", keyed.address)
+        server = index_server(tmp_path / "index", keyed.address, env={"FACEGRID_ENCODER_API_KEY": key})
+        try:
+            with server.client(timeout=60) as client:
+                [result] = client.index_photos([("a.jpg", photos(faces_dir, ANGELINA)[0])], "keyed")
+                assert result.faces == 1 and not result.error
+        finally:
+            server.kill()
+    finally:
+        keyed.kill()
