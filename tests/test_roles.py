@@ -13,7 +13,7 @@ import pytest
 from facegrid.clients.sdk import Facegrid, FacegridError
 from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc
 
-from helpers import ServerProcess, free_port
+from helpers import ServerProcess, free_port, make_test_pki
 
 ANGELINA, KATY, STRANGER = "deepface/id01_angelina_jolie", "deepface/id10_katy_perry", "deepface/id11_matt_damon"
 
@@ -193,3 +193,24 @@ def test_an_encoder_that_requires_a_key(tmp_path, faces_dir):
             server.kill()
     finally:
         keyed.kill()
+
+
+def test_mutual_tls_between_the_roles(tmp_path, faces_dir):
+    pki = make_test_pki(tmp_path / "pki")
+    secured = ServerProcess(tmp_path / "tls-encoder", args=[
+        "--role", "encoder", "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
+        "--client-ca", str(pki / "ca.pem")]).start()
+    try:
+        trusting = {"FACEGRID_ENCODER_CA": str(pki / "ca.pem"), "FACEGRID_ENCODER_START_TIMEOUT": "2"}
+        with pytest.raises(RuntimeError, match="no encoder server answered"):  # no client certificate: no handshake
+            index_server(tmp_path / "no-cert", secured.address, env=trusting)
+        server = index_server(tmp_path / "index", secured.address, env={
+            **trusting, "FACEGRID_ENCODER_CERT": str(pki / "client.pem"), "FACEGRID_ENCODER_KEY": str(pki / "client.key")})
+        try:
+            with server.client(timeout=60) as client:
+                [result] = client.index_photos([("a.jpg", photos(faces_dir, ANGELINA)[0])], "tls")
+                assert result.faces == 1 and not result.error
+        finally:
+            server.kill()
+    finally:
+        secured.kill()
