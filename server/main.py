@@ -197,7 +197,7 @@ def connect_encoders(settings: Settings) -> RemoteModels:
     pool = EncoderPool(link)
     try:
         info = check_encoders(pool, settings.model, expected_dim(settings.model, settings.encoder()), settings.encoder_start_timeout)
-    except StartRefused:
+    except Exception:
         pool.close()
         raise
     models = EncoderModelList(pool)
@@ -260,10 +260,15 @@ def start_encoder(settings: Settings) -> Running:
 
 def start_all(settings: Settings) -> Running:
     """Everything in one process (the default)."""
-    return start_index(settings, local=True)
+    return start_on_redis(settings, local=True)
 
 
-def start_index(settings: Settings, local: bool = False) -> Running:
+def start_index(settings: Settings) -> Running:
+    """The index role: everything but the models, which run on the encoder servers."""
+    return start_on_redis(settings, local=False)
+
+
+def start_on_redis(settings: Settings, local: bool) -> Running:
     """The gate, photo libraries and vectors on Redis; embedding in this process (local) or by encoder servers."""
     # The gate's thresholds first, before Redis starts: an unknown model or one without a calibration table (a
     # folder model's is in its folder, written by `facegrid eval calibrate --model NAME`) refuses at once. The
@@ -276,7 +281,7 @@ def start_index(settings: Settings, local: bool = False) -> Running:
         check_start(settings.address, keys.any_keys(), settings.insecure)
         credentials = server_credentials(*settings.tls_files())
         remote = None if local else connect_encoders(settings)
-    except StartRefused:
+    except Exception:  # StartRefused, or a TLS file that cannot be read
         if embedded is not None:
             embedded.stop()
         raise

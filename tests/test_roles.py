@@ -214,3 +214,20 @@ def test_mutual_tls_between_the_roles(tmp_path, faces_dir):
             server.kill()
     finally:
         secured.kill()
+
+
+def test_the_encoder_keys_file_holds_digests_and_is_read_again_when_it_changes(tmp_path):
+    from facegrid.server.domain.key_file import KeyFileError, KeyFileRing
+
+    first, second = "fg_first_key", "fg_second_key"
+    keys_file = tmp_path / "keys"
+    keys_file.write_text(f"{hashlib.sha256(first.encode()).hexdigest()} index-a\n")
+    ring = KeyFileRing(keys_file, ttl=0)
+    assert ring.lookup(first).name == "index-a" and ring.lookup(first).scopes == ("embed",)
+    assert ring.lookup(second) is None and ring.lookup(hashlib.sha256(first.encode()).hexdigest()) is None
+    time.sleep(0.01)
+    keys_file.write_text(f"# rotated\n{hashlib.sha256(second.encode()).hexdigest()}\n")
+    assert ring.lookup(first) is None and ring.lookup(second) is not None  # withdrawn and added without a restart
+    (tmp_path / "plain").write_text(f"{first}\n")  # the key itself instead of its digest: refused, naming the line
+    with pytest.raises(KeyFileError, match="line 1"):
+        KeyFileRing(tmp_path / "plain")

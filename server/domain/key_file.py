@@ -54,11 +54,13 @@ class KeyFileRing:
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
-    def _mtime(self) -> float:
+    def _mtime(self) -> tuple[int, int]:
+        """When the file last changed, and its size (a change within the clock's granularity still shows)."""
         try:
-            return self.path.stat().st_mtime
+            stat = self.path.stat()
         except OSError:
-            return -1.0
+            return (-1, -1)
+        return (stat.st_mtime_ns, stat.st_size)
 
     def _fresh(self) -> dict[str, str]:
         now = time.monotonic()

@@ -52,9 +52,14 @@ class EncoderLink:
             if self.cert or self.key:
                 raise ValueError("FACEGRID_ENCODER_CERT/KEY need FACEGRID_ENCODER_CA: client certificates go over TLS")
             return None
-        read = lambda path: Path(path).expanduser().read_bytes() if path else None  # noqa: E731
-        return grpc.ssl_channel_credentials(root_certificates=read(self.ca), private_key=read(self.key),
-                                            certificate_chain=read(self.cert))
+        if bool(self.cert) != bool(self.key):
+            raise ValueError("a client certificate needs both FACEGRID_ENCODER_CERT and FACEGRID_ENCODER_KEY")
+        try:
+            read = lambda path: Path(path).expanduser().read_bytes() if path else None  # noqa: E731
+            return grpc.ssl_channel_credentials(root_certificates=read(self.ca), private_key=read(self.key),
+                                                certificate_chain=read(self.cert))
+        except OSError as error:
+            raise ValueError(f"cannot read a TLS file for the encoders: {error.filename}: {error.strerror}") from None
 
 
 @dataclass
@@ -88,7 +93,10 @@ class EncoderPool:
         self.link = link
         credentials = link.credentials()
         options = [("grpc.max_receive_message_length", link.message_bytes),
-                   ("grpc.max_send_message_length", link.message_bytes)]
+                   ("grpc.max_send_message_length", link.message_bytes),
+                   # gRPC's default reconnect backoff grows to 120 s: an encoder restarted after a long outage would
+                   # sit unused that long. At most 5 s between attempts, so the health check finds it back soon.
+                   ("grpc.initial_reconnect_backoff_ms", 500), ("grpc.max_reconnect_backoff_ms", 5000)]
         self._metadata = (("authorization", f"Bearer {link.api_key}"),) if link.api_key else ()
         self._encoders = []
         for address in link.addresses:
