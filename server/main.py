@@ -317,6 +317,8 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
         redis_up=lambda: bool(metadata.redis.ping()),
         batchers=lambda: [b.stats() for b in live_batchers()],
     )
+    if remote is not None:
+        metrics.registry.register(remote.pool.collector())
     writes = BackgroundWrites(metadata.redis).start()
     interceptor, admin_service = access(settings, keys, writes)
     feed.start()  # every subscriber is in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -26,8 +27,8 @@ def encoder_server(folder: Path, env: dict | None = None) -> ServerProcess:
     return ServerProcess(folder, env, args=["--role", "encoder"]).start()
 
 
-def index_server(folder: Path, *encoders: str, env: dict | None = None) -> ServerProcess:
-    return ServerProcess(folder, env, args=["--role", "index", "--encoder", ",".join(encoders)]).start()
+def index_server(folder: Path, *encoders: str, env: dict | None = None, args: tuple = ()) -> ServerProcess:
+    return ServerProcess(folder, env, args=["--role", "index", "--encoder", ",".join(encoders), *args]).start()
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,7 @@ def test_the_index_role_needs_encoders(tmp_path):
 
 def test_bulk_index_run_survives_an_encoder_killed_half_way(tmp_path, encoder, lfw_photos):
     doomed = encoder_server(tmp_path / "doomed")
-    server = index_server(tmp_path / "index", doomed.address, encoder.address)
+    server = index_server(tmp_path / "index", doomed.address, encoder.address, args=("--metrics-address", "127.0.0.1:0"))
     results, failure = [], []
 
     def run() -> None:
@@ -135,6 +136,9 @@ def test_bulk_index_run_survives_an_encoder_killed_half_way(tmp_path, encoder, l
         assert stats.photos == len(lfw_photos)  # every photo indexed exactly once
         assert stats.faces == sum(r.faces for r in results) and not any(r.already_indexed for r in results)
         assert f"encoder {doomed.address} is down" in (server.data_dir / "server.log").read_text()
+        scraped = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
+        assert f'facegrid_encoder_up{{address="{doomed.address}"}} 0.0' in scraped
+        assert f'facegrid_encoder_up{{address="{encoder.address}"}} 1.0' in scraped
     finally:
         server.kill()
         doomed.kill()

@@ -194,6 +194,10 @@ class EncoderPool:
         """Per encoder: up or not, calls answered, failures seen."""
         return {e.address: {"up": e.up, "calls": e.calls, "failures": e.failures} for e in self._encoders}
 
+    def collector(self) -> "EncoderCollector":
+        """Prometheus figures of the encoders, read at each scrape (register it with a metrics registry)."""
+        return EncoderCollector(self)
+
     def close(self) -> None:
         """Stop the health checks and close the channels."""
         self._stopping.set()
@@ -201,3 +205,25 @@ class EncoderPool:
             self._checker.join(timeout=5)
         for encoder in self._encoders:
             encoder.channel.close()
+
+
+class EncoderCollector:
+    """facegrid_encoder_up, _calls_total and _failures_total per encoder address, read at scrape time."""
+
+    def __init__(self, pool: EncoderPool) -> None:
+        self.pool = pool
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        up = GaugeMetricFamily("facegrid_encoder_up", "1 while the encoder server answers (calls, health checks)", labels=["address"])
+        calls = CounterMetricFamily("facegrid_encoder_calls", "Calls answered by the encoder server", labels=["address"])
+        failures = CounterMetricFamily("facegrid_encoder_failures", "Calls or health checks the encoder failed", labels=["address"])
+        for address, figures in self.pool.stats().items():
+            up.add_metric([address], 1.0 if figures["up"] else 0.0)
+            calls.add_metric([address], figures["calls"])
+            failures.add_metric([address], figures["failures"])
+        yield from (up, calls, failures)
