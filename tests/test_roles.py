@@ -235,3 +235,29 @@ def test_the_encoder_keys_file_holds_digests_and_is_read_again_when_it_changes(t
     (tmp_path / "plain").write_text(f"{first}\n")  # the key itself instead of its digest: refused, naming the line
     with pytest.raises(KeyFileError, match="line 1"):
         KeyFileRing(tmp_path / "plain")
+
+
+def test_photo_search_and_re_embedding_through_an_index_server(tmp_path, models_dir, lfw_photos):
+    from facegrid.encoder.towers.card import read_card
+
+    clip = read_card(next(p for p in models_dir.iterdir() if p.is_dir())).name
+    towers = encoder_server(tmp_path / "towers", {"FACEGRID_MODELS_DIR": str(models_dir)})
+    server = index_server(tmp_path / "index", towers.address)
+    try:
+        with server.client(timeout=120) as client:
+            results = list(client.index_photos(lfw_photos[:4], "scenes", image_model=clip))
+            assert not [r.error for r in results if r.error]
+            assert client.stats("scenes").photo_vectors == 4
+            path, photo = lfw_photos[2]
+            found = client.search_photos(photo=photo, k=1, collection="scenes")  # decoded here, embedded there
+            assert found.hits[0].paths == [path] and found.hits[0].score > 0.999 and found.model == clip
+            assert len(client.search_photos(text="a photo of a face", k=3, collection="scenes").hits) == 3
+            list(client.index_photos(lfw_photos[4:7], "later"))  # no image model yet: re-embedded when it gets one
+            client.set_image_model("later", clip)
+            deadline = time.monotonic() + 60
+            while client.stats("later").photo_vectors < 3 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert client.stats("later").photo_vectors == 3
+    finally:
+        server.kill()
+        towers.kill()
