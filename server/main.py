@@ -41,6 +41,7 @@ from .domain.sync import follow_changes
 from .domain.vectors import VectorCollections
 from .domain.key_file import KeyFileError, KeyFileRing
 from .remote.bulk import RemoteBulk
+from .remote.deadline import DeadlineInterceptor
 from .remote.encoders import EncoderLink, EncoderPool
 from .remote.models import EncoderModelList, RemoteFaceModel, RemotePipelines, RemoteRegistry
 from .remote.start import NO_KEYS, check_encoders, expected_dim
@@ -323,7 +324,10 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     interceptor, admin_service = access(settings, keys, writes)
     feed.start()  # every subscriber is in
     # metrics outermost: refused calls are counted too; keys before caps: a refused caller takes no slot
-    server = grpc_server(settings, [metrics.interceptor(), interceptor, Admission(call_classes(settings))])
+    interceptors = [metrics.interceptor(), interceptor, Admission(call_classes(settings))]
+    if remote is not None:
+        interceptors.append(DeadlineInterceptor())  # encoder calls end by the caller's deadline
+    server = grpc_server(settings, interceptors)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_service, server)
     if remote is None:  # the index role serves no EncoderService: callers embed on the encoders themselves
         encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(models.embedder), server)

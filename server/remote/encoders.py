@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from facegrid.v1 import encoder_pb2, encoder_pb2_grpc
 
+from .deadline import time_left
 from .errors import EncoderRefused, EncodersUnavailable
 
 log = logging.getLogger("facegrid.server")
@@ -129,13 +130,22 @@ class EncoderPool:
         input's own errors, EncodersUnavailable naming every address tried when none answers."""
         tried = []
         for encoder in self._order():
+            allowed, left = timeout or self.link.timeout_s, time_left()
+            callers = left is not None and left < allowed  # the caller's own deadline (a gate call) comes first
+            if callers:
+                if left <= 0.01:
+                    tried.append("(the caller's deadline passed)")
+                    break
+                allowed = left
             try:
-                reply = getattr(encoder.stub, method)(request, timeout=timeout or self.link.timeout_s, metadata=self._metadata)
+                reply = getattr(encoder.stub, method)(request, timeout=allowed, metadata=self._metadata)
             except grpc.RpcError as error:
                 code = error.code()
                 if code not in FAILOVER + KEY_REFUSED:
                     encoder.calls += 1
                     raise EncoderRefused(code, error.details() or code.name) from None
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED and callers:  # the caller's time ran out, not the encoder
+                    raise EncoderRefused(code, "the call's deadline passed while the encoder was embedding") from None
                 self._mark(encoder, False, f"{code.name}: {error.details()}")
                 tried.append(f"{encoder.address} ({code.name}: {error.details()})")
                 continue
