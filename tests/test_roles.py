@@ -273,3 +273,30 @@ def test_a_callers_deadline_bounds_the_encoder_call_and_marks_no_encoder_down(in
     assert "is down" not in (index.data_dir / "server.log").read_text()  # the caller's time ran out, not the encoder's
     with index.client(timeout=60) as client:
         assert client.identify(probe).quality.size > 40
+
+
+def test_an_encoder_back_after_a_restart_takes_calls_again(tmp_path, faces_dir):
+    address = f"127.0.0.1:{free_port()}"
+    first = ServerProcess(tmp_path / "first", args=["--role", "encoder", "--address", address]).start()
+    second = encoder_server(tmp_path / "second")
+    server = index_server(tmp_path / "index", address, second.address, args=("--metrics-address", "127.0.0.1:0"))
+    probe = photos(faces_dir, ANGELINA)[0]
+
+    def up(which: str) -> bool:
+        return f'facegrid_encoder_up{{address="{which}"}} 1.0' in urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
+
+    try:
+        with server.client(timeout=60) as client:
+            first.kill()
+            assert client.identify(probe).quality.size > 40  # the second encoder answers
+            first = ServerProcess(tmp_path / "first", args=["--role", "encoder", "--address", address]).start()
+            deadline = time.monotonic() + 30
+            while not up(address) and time.monotonic() < deadline:  # found back by the health checks
+                time.sleep(0.2)
+            assert up(address)
+            second.kill()
+            assert client.identify(probe).quality.size > 40  # the restarted one answers alone
+    finally:
+        server.kill()
+        first.kill()
+        second.kill()
