@@ -145,7 +145,8 @@ def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites) -> tupl
 
 def start(settings: Settings) -> Running:
     """Start the role the settings name: all (one process), encoder (models only) or index (the rest)."""
-    settings.encoder_addresses()  # ValueError for an unknown role, or the index role without encoders
+    if settings.encoder_addresses() and settings.role != "index":  # ValueError: an unknown role, or index without encoders
+        log.warning("--encoder / FACEGRID_ENCODERS is for the index role; --role %s embeds in this process", settings.role)
     return {"all": start_all, "encoder": start_encoder, "index": start_index}[settings.role](settings)
 
 
