@@ -40,7 +40,7 @@ class Settings:
     encoder_timeout_s: float = field(default_factory=lambda: float(_env("ENCODER_TIMEOUT_S", "30")))
     encoder_start_timeout: float = field(default_factory=lambda: float(_env("ENCODER_START_TIMEOUT", "60")))
     # The encoder role's keys (it has no Redis): a file of SHA-256 hex digests of the keys it accepts, one a line
-    # (`printf %s "$KEY" | sha256sum`; an optional name after it); empty: loopback without keys, as today.
+    # (`facegrid keys digest KEY`; an optional name after it); empty: loopback without keys, as today.
     encoder_keys_file: str = field(default_factory=lambda: _env("ENCODER_KEYS_FILE", ""))
     data_dir: Path = field(default_factory=data_dir)
     # Converted model graphs; empty: <data_dir>/cache. Servers on one machine may share one.

@@ -14,7 +14,7 @@ import pytest
 from facegrid.clients.sdk import Facegrid, FacegridError
 from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc
 
-from helpers import ServerProcess, free_port, make_test_pki
+from helpers import ServerProcess, facegrid, free_port, make_test_pki
 
 ANGELINA, KATY, STRANGER = "deepface/id01_angelina_jolie", "deepface/id10_katy_perry", "deepface/id11_matt_damon"
 
@@ -178,7 +178,9 @@ def test_all_encoders_down_is_unavailable_naming_them(tmp_path, faces_dir):
 def test_an_encoder_that_requires_a_key(tmp_path, faces_dir):
     key = "fg_test_encoder_key_0123456789abcdef"
     keys_file = tmp_path / "encoder-keys"
-    keys_file.write_text(f"# keys the index servers use\n{hashlib.sha256(key.encode()).hexdigest()} index-servers\n")
+    line = facegrid("keys", "digest", key, "--name", "index-servers").stdout  # as an operator makes the file
+    assert line.split() == [hashlib.sha256(key.encode()).hexdigest(), "index-servers"]
+    keys_file.write_text(f"# keys the index servers use\n{line}")
     keyed = encoder_server(tmp_path / "keyed", {"FACEGRID_ENCODER_KEYS_FILE": str(keys_file)})
     try:
         for presented in (None, "fg_wrong"):

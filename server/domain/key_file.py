@@ -1,6 +1,6 @@
 """The encoder role's keys: it has no Redis, so the keys it takes are listed in a file, as SHA-256 digests.
 
-One key a line: its SHA-256 hex digest (`printf %s "$KEY" | sha256sum`), then optionally a name; blank lines
+One key a line: its SHA-256 hex digest (`facegrid keys digest KEY`), then optionally a name; blank lines
 and lines starting with # are skipped. Such a key may call the EncoderService (scope `embed`) and nothing else,
 which is all an encoder serves. The file is read again when it changes (checked at most once a second), so a
 key is added or withdrawn without a restart.
