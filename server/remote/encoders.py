@@ -185,7 +185,8 @@ class EncoderPool:
         """Ask each encoder's health service once; mark it up or down by its answer."""
         for encoder in self._encoders:
             try:
-                status = encoder.health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=1.0).status
+                # 2 s: a busy encoder on a loaded machine may take a while to answer; one that is gone fails at once
+                status = encoder.health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2.0).status
                 self._mark(encoder, status == health_pb2.HealthCheckResponse.SERVING, f"health: {status}")
             except grpc.RpcError as error:
                 self._mark(encoder, False, f"health check: {error.code().name}")
