@@ -14,7 +14,7 @@ import pytest
 from facegrid.clients.sdk import Facegrid, FacegridError
 from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc
 
-from helpers import ServerProcess, facegrid, free_port, make_test_pki
+from helpers import ServerProcess, facegrid, free_port, last_json, make_test_pki
 
 ANGELINA, KATY, STRANGER = "deepface/id01_angelina_jolie", "deepface/id10_katy_perry", "deepface/id11_matt_damon"
 
@@ -304,3 +304,14 @@ def test_an_encoder_back_after_a_restart_takes_calls_again(tmp_path, faces_dir):
         server.kill()
         first.kill()
         second.kill()
+
+
+def test_bench_roles_json_on_a_small_run():
+    run = facegrid("bench", "roles", "--repeats", "3", "--photos", "12", "--json", timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = last_json(run.stdout)
+    assert set(report["verify"]) >= {"all", "split", "hop_p50_ms", "hop_paired_median_ms", "embed_call_overhead"}
+    assert report["verify"]["split"]["p50_ms"] > 0 and report["verify"]["embed_call_overhead"]["p50_ms"] > 0
+    failover = report["failover"]
+    assert failover["photos_indexed"] == failover["distinct_photos"] == 12 and failover["duplicates"] == 0
+    assert report["every_photo_once"] is True and report["target_hop_ms"] == 2.0
