@@ -108,6 +108,11 @@ def test_the_index_role_needs_encoders(tmp_path):
         ServerProcess(tmp_path / "data", args=["--role", "index"]).start(timeout=30)
 
 
+def test_an_index_server_given_another_index_server_as_its_encoder_refuses_to_start(tmp_path, index):
+    with pytest.raises(RuntimeError, match="not an encoder server"):
+        index_server(tmp_path / "confused", index.address)
+
+
 def test_bulk_index_run_survives_an_encoder_killed_half_way(tmp_path, encoder, lfw_photos):
     doomed = encoder_server(tmp_path / "doomed")
     server = index_server(tmp_path / "index", doomed.address, encoder.address, args=("--metrics-address", "127.0.0.1:0"))

@@ -82,6 +82,7 @@ class EncoderModels:
     models: tuple[encoder_pb2.ModelInfo, ...] = ()
     error: str = ""  # empty when it answered
     key_refused: bool = False
+    not_an_encoder: bool = False  # it answers, but serves no EncoderService (an index server, say)
     by_name: dict = field(default_factory=dict, compare=False)
 
 
@@ -176,7 +177,8 @@ class EncoderPool:
             except grpc.RpcError as error:
                 code = error.code()
                 answers.append(EncoderModels(encoder.address, error=f"{code.name}: {error.details()}",
-                                             key_refused=code in KEY_REFUSED))
+                                             key_refused=code in KEY_REFUSED,
+                                             not_an_encoder=code == grpc.StatusCode.UNIMPLEMENTED))
                 continue
             answers.append(EncoderModels(encoder.address, tuple(reply.models), by_name={m.name: m for m in reply.models}))
         return answers

@@ -51,6 +51,10 @@ def check_encoders(pool: EncoderPool, model: str, dim: int, wait_s: float) -> en
     deadline = time.monotonic() + wait_s
     while True:
         answers = pool.list_models()
+        wrong = [a for a in answers if a.not_an_encoder]
+        if wrong:
+            raise StartRefused(f"{wrong[0].address} serves no EncoderService: it is not an encoder server (an index "
+                               "server?); point --encoder at servers started with --role encoder or --role all")
         refused = [a for a in answers if a.key_refused]
         if refused:
             raise StartRefused(f"encoder {refused[0].address} refuses this server's key ({refused[0].error}): set "
