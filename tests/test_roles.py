@@ -311,6 +311,7 @@ def test_an_encoder_back_after_a_restart_takes_calls_again(tmp_path, faces_dir):
         second.kill()
 
 
+@pytest.mark.slow
 def test_bench_roles_json_on_a_small_run():
     run = facegrid("bench", "roles", "--repeats", "3", "--photos", "12", "--json", timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
