@@ -1,8 +1,20 @@
-"""Connecting to Redis: URLs without their passwords in logs, timeouts, and waiting at start-up.
+"""Connecting to Redis or a Redis Cluster: URLs without their passwords in logs, timeouts, waiting at start-up.
 
 A server may start before its Redis does, or while Redis is still loading a large AOF
 into memory. Start-up waits as long as Redis says it is loading (with its progress in
 the log) and otherwise up to a start timeout for Redis to answer at all.
+
+A Redis Cluster is named by `redis+cluster://[user:password@]host:port[,host:port…][?replicas=N&wait_ms=M]`
+(`rediss+cluster://` for TLS): any of its nodes; the client (redis-py's RedisCluster) learns
+the rest and follows MOVED and ASK redirections while slots move (resharding). Every
+transaction touches one slot (schema.py says how the keys are tagged).
+
+Durability on a cluster: a master answers a write once it is in its own AOF, but replicates
+it to its replicas afterwards, so a master that dies at that moment takes it with it when its
+replica is promoted. So each MULTI/EXEC is followed by WAIT for `replicas` replicas (default 1)
+up to `wait_ms` (default 1000) on the master that ran it, and a write not yet on a replica by
+then is an error (ReplicaLag, UNAVAILABLE to the caller, who retries: every write of ours is
+idempotent). `replicas=0` for a cluster without replicas.
 """
 
 from __future__ import annotations
@@ -10,10 +22,11 @@ from __future__ import annotations
 import logging
 import time
 from typing import Callable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.cluster import ClusterNode, ClusterPipeline
 from redis.retry import Retry
 
 log = logging.getLogger("facegrid.server")
@@ -25,8 +38,31 @@ class RedisUnavailable(RuntimeError):
     """Redis did not answer within the start timeout (the message names it without a password)."""
 
 
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+class ReplicaLag(redis.RedisError):
+    """A write is on its master but not yet on the replicas asked for: it could be lost in a failover."""
+
+
+def is_cluster(client) -> bool:
+    """Whether a client (from `connect`) talks to a Redis Cluster."""
+    return isinstance(client, (redis.RedisCluster, LazyCluster))
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether the URL names a Redis Cluster (redis+cluster:// or rediss+cluster://)."""
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, safe for logs and error messages."""
+    if is_cluster_url(url):
+        scheme, rest = url.split("://", 1)
+        credentials, at, hosts = rest.rpartition("@")
+        if not at or ":" not in credentials:
+            return url
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{hosts}"
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -38,12 +74,103 @@ def redact(url: str) -> str:
 
 
 def connect(url: str, timeout: float = 10.0) -> redis.Redis:
-    """A client for redis://host:port/db or unix:///path; calls give up after `timeout` s instead of hanging.
+    """A client for redis://host:port/db, unix:///path or redis+cluster://host:port,…; calls give up after
+    `timeout` s instead of hanging.
 
-    No retries inside the client: a call fails at once while Redis is down (the caller is told
-    UNAVAILABLE and retries), and a loading Redis says so instead of being waited for silently."""
+    No retries inside a one-Redis client: a call fails at once while Redis is down (the caller is
+    told UNAVAILABLE and retries), and a loading Redis says so instead of being waited for silently.
+    A cluster client is returned before any node answers (wait_until_ready waits for that)."""
+    if is_cluster_url(url):
+        return LazyCluster(url, timeout)
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0),
                                 health_check_interval=30, retry=Retry(NoBackoff(), 0))
+
+
+def _cluster_options(url: str) -> dict:
+    """RedisCluster's arguments from a redis+cluster:// URL (several host:port, comma-separated)."""
+    scheme, rest = url.split("://", 1)
+    rest, _, query = rest.partition("?")
+    credentials, at, hosts = rest.rpartition("@")
+    nodes = []
+    for host in hosts.rstrip("/").split(","):
+        name, colon, port = host.strip().rpartition(":")
+        if not colon or not port.isdigit():
+            raise ValueError(f"a Redis Cluster URL lists host:port pairs, got {host!r} in {redact(url)}")
+        nodes.append(ClusterNode(name.strip("[]"), int(port)))
+    options = {"startup_nodes": nodes, "ssl": scheme.lower() == "rediss+cluster"}
+    if at:
+        user, colon, password = credentials.partition(":")
+        options.update(username=unquote(user) or None, password=unquote(password) if colon else None)
+    params = {k: v[-1] for k, v in parse_qs(query).items()}
+    options["replicas"] = int(params.get("replicas", 1))
+    options["wait_ms"] = int(params.get("wait_ms", 1000))
+    return options
+
+
+class DurableCluster(redis.RedisCluster):
+    """A RedisCluster whose transactions return only once `replicas` replicas have them (see the module's docstring)."""
+
+    def __init__(self, *, replicas: int = 1, wait_ms: int = 1000, **options) -> None:
+        super().__init__(**options)
+        self.replicas = replicas
+        self.wait_ms = wait_ms
+
+    def pipeline(self, transaction=None, shard_hint=None):
+        """redis-py's cluster pipeline, made a DurablePipeline (the same object: only execute() differs)."""
+        pipe = super().pipeline(transaction, shard_hint)
+        pipe.__class__ = DurablePipeline
+        pipe.replicas, pipe.wait_ms = self.replicas, self.wait_ms
+        return pipe
+
+
+class DurablePipeline(ClusterPipeline):
+    """A ClusterPipeline whose MULTI/EXEC is followed by WAIT on the connection that ran it (WAIT counts the
+    writes of its own connection), before that connection goes back to its pool."""
+
+    replicas = 1
+    wait_ms = 1000
+
+    def execute(self, raise_on_error: bool = True):
+        try:
+            result = self._execution_strategy.execute(raise_on_error)
+            connection = getattr(self._execution_strategy, "_transaction_connection", None)
+            if self.replicas > 0 and connection is not None:
+                connection.send_command("WAIT", self.replicas, self.wait_ms)
+                acked = int(connection.read_response())
+                if acked < self.replicas:
+                    raise ReplicaLag(f"a write on {connection.host}:{connection.port} reached {acked} of {self.replicas} "
+                                     f"replicas within {self.wait_ms} ms (?replicas=0 in the URL: a cluster without replicas)")
+            return result
+        finally:
+            self.reset()
+
+
+class LazyCluster:
+    """A DurableCluster made on first use, so that a server may start before its cluster answers.
+
+    Attribute reads are handed to the cluster client; making it contacts the nodes of the URL,
+    and a failure to is a redis.ConnectionError, as for one Redis."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._options = dict(_cluster_options(url), socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0),
+                             # Retries find the promoted replica after a failover (the topology is read again
+                             # after each connection error); redirections (MOVED, ASK) are followed anyway.
+                             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3))
+        self._where = redact(url)
+        self._client: DurableCluster | None = None
+
+    @property
+    def client(self) -> DurableCluster:
+        """The cluster client (made now if not yet)."""
+        if self._client is None:
+            try:
+                self._client = DurableCluster(**self._options)
+            except redis.RedisClusterException as error:
+                raise redis.ConnectionError(f"Redis Cluster at {self._where}: {error}") from None
+        return self._client
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
 
 
 def loading_progress(client: redis.Redis) -> str:
@@ -59,7 +186,7 @@ def loading_progress(client: redis.Redis) -> str:
     return f"{float(done or 0):.1f}% loaded" + (f", about {int(eta)} s left" if eta is not None else "")
 
 
-def wait_until_ready(client: redis.Redis, where: str, timeout: float, alive: Callable[[], bool] | None = None) -> float:
+def wait_until_ready(client, where: str, timeout: float, alive: Callable[[], bool] | None = None) -> float:
     """Block until Redis answers PING; seconds spent waiting while it was loading.
 
     While Redis reports it is loading its data this waits however long that takes; otherwise it
@@ -73,7 +200,7 @@ def wait_until_ready(client: redis.Redis, where: str, timeout: float, alive: Cal
     while True:
         now = time.monotonic()
         try:
-            client.ping()
+            _answers(client)
             if loading:
                 log.info("Redis at %s has loaded its data (%.1f s)", where, loading)
             return loading
@@ -92,6 +219,15 @@ def wait_until_ready(client: redis.Redis, where: str, timeout: float, alive: Cal
                 log.warning("waiting for Redis at %s (%s); giving up in %.0f s", where, _reason(error), deadline - now)
                 next_log = now + _LOG_EVERY
         time.sleep(0.1)
+
+
+def _answers(client) -> None:
+    """PING; on a cluster also that it says its state is ok (every slot served), else as if it did not answer."""
+    client.ping()
+    if is_cluster(client):
+        state = client.cluster_info().get("cluster_state")
+        if state != "ok":
+            raise redis.ConnectionError(f"cluster state is {state}")
 
 
 def _reason(error: BaseException) -> str:
