@@ -14,19 +14,24 @@ it to its replicas afterwards, so a master that dies at that moment takes it wit
 replica is promoted. So each MULTI/EXEC is followed by WAIT for `replicas` replicas (default 1)
 up to `wait_ms` (default 1000) on the master that ran it, and a write not yet on a replica by
 then is an error (ReplicaLag, UNAVAILABLE to the caller, who retries: every write of ours is
-idempotent). `replicas=0` for a cluster without replicas.
+idempotent). A master with fewer replicas connected (its replica was promoted and the old master
+is not back yet) waits for those it has: writes go on, unreplicated until a replica is back.
+`replicas=0` turns the waiting off.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
+from contextlib import contextmanager
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.cluster import ClusterNode, ClusterPipeline
+from redis.exceptions import CrossSlotTransactionError, InvalidPipelineStack, RedisClusterException
 from redis.retry import Retry
 
 log = logging.getLogger("facegrid.server")
@@ -107,39 +112,84 @@ def _cluster_options(url: str) -> dict:
     return options
 
 
+@contextmanager
+def _unreachable_as_connection_error():
+    """redis-py says "no node reachable" or "slot not served" with RedisClusterException, which is no RedisError:
+    turned into redis.ConnectionError, so that every caller sees what it sees of one Redis that is down (and the
+    gRPC status is UNAVAILABLE). A transaction across slots stays what it is: a bug to see."""
+    try:
+        yield
+    except (CrossSlotTransactionError, InvalidPipelineStack):
+        raise
+    except RedisClusterException as error:
+        raise redis.ConnectionError(f"Redis Cluster: {error}") from None
+
+
 class DurableCluster(redis.RedisCluster):
-    """A RedisCluster whose transactions return only once `replicas` replicas have them (see the module's docstring)."""
+    """A RedisCluster whose transactions return only once their master's replicas have them (the module's docstring)."""
 
     def __init__(self, *, replicas: int = 1, wait_ms: int = 1000, **options) -> None:
         super().__init__(**options)
         self.replicas = replicas
         self.wait_ms = wait_ms
+        self._connected: dict[tuple[str, int], tuple[int, float]] = {}  # master -> (replicas connected, when seen)
+
+    def execute_command(self, *args, **kwargs):
+        with _unreachable_as_connection_error():
+            return super().execute_command(*args, **kwargs)
 
     def pipeline(self, transaction=None, shard_hint=None):
         """redis-py's cluster pipeline, made a DurablePipeline (the same object: only execute() differs)."""
         pipe = super().pipeline(transaction, shard_hint)
         pipe.__class__ = DurablePipeline
-        pipe.replicas, pipe.wait_ms = self.replicas, self.wait_ms
+        pipe.owner = self
+        # Read the topology again after every connection error of a transaction: redis-py's default (every 5th
+        # error of one pipeline) never comes for a pipeline that lives 4 tries, and after a failover every
+        # transaction of the dead master's slots would go on knocking on its door.
+        pipe.reinitialize_steps = 1
         return pipe
+
+    def wait_for_replicas(self, connection) -> None:
+        """WAIT on the connection that ran a transaction (WAIT counts the writes of its own connection) for
+        `replicas` replicas, or as many as its master has connected now (seen at most once a second).
+
+        A master left without replicas (its old master died and is not back) goes on alone rather than
+        refusing every write: the trade-off of availability over a second failure meanwhile, logged."""
+        if self.replicas <= 0:
+            return
+        where = (connection.host, connection.port)
+        now = time.monotonic()
+        seen = self._connected.get(where)
+        if seen is None or now - seen[1] > 1.0:
+            connection.send_command("INFO", "replication")
+            found = re.search(rb"connected_slaves:(\d+)", connection.read_response())
+            count = int(found.group(1)) if found else 0
+            if count < self.replicas and (seen is None or seen[0] >= self.replicas):
+                log.warning("Redis master %s:%s has %d of %d replicas connected: its writes are not replicated "
+                            "until they are back", *where, count, self.replicas)
+            seen = self._connected[where] = (count, now)
+        wanted = min(self.replicas, seen[0])
+        if wanted <= 0:
+            return
+        connection.send_command("WAIT", wanted, self.wait_ms)
+        acked = int(connection.read_response())
+        if acked < wanted:
+            raise ReplicaLag(f"a write on {where[0]}:{where[1]} reached {acked} of {wanted} replicas within {self.wait_ms} ms")
 
 
 class DurablePipeline(ClusterPipeline):
-    """A ClusterPipeline whose MULTI/EXEC is followed by WAIT on the connection that ran it (WAIT counts the
-    writes of its own connection), before that connection goes back to its pool."""
+    """A ClusterPipeline whose MULTI/EXEC is followed by DurableCluster.wait_for_replicas on the connection that
+    ran it, before that connection goes back to its pool."""
 
-    replicas = 1
-    wait_ms = 1000
+    owner: DurableCluster
 
     def execute(self, raise_on_error: bool = True):
         try:
-            result = self._execution_strategy.execute(raise_on_error)
-            connection = getattr(self._execution_strategy, "_transaction_connection", None)
-            if self.replicas > 0 and connection is not None:
-                connection.send_command("WAIT", self.replicas, self.wait_ms)
-                acked = int(connection.read_response())
-                if acked < self.replicas:
-                    raise ReplicaLag(f"a write on {connection.host}:{connection.port} reached {acked} of {self.replicas} "
-                                     f"replicas within {self.wait_ms} ms (?replicas=0 in the URL: a cluster without replicas)")
+            with _unreachable_as_connection_error():
+                result = self._execution_strategy.execute(raise_on_error)
+                connection = getattr(self._execution_strategy, "_transaction_connection", None)
+                if connection is not None:
+                    self.owner.wait_for_replicas(connection)
             return result
         finally:
             self.reset()
