@@ -30,8 +30,9 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.cluster import ClusterNode, ClusterPipeline
-from redis.exceptions import CrossSlotTransactionError, InvalidPipelineStack, RedisClusterException
+from redis.cluster import ClusterNode, ClusterPipeline, TransactionStrategy
+from redis.exceptions import (AskError, CrossSlotTransactionError, InvalidPipelineStack, MovedError, RedisClusterException,
+                              TryAgainError)
 from redis.retry import Retry
 
 log = logging.getLogger("facegrid.server")
@@ -179,20 +180,62 @@ class DurableCluster(redis.RedisCluster):
 
 class DurablePipeline(ClusterPipeline):
     """A ClusterPipeline whose MULTI/EXEC is followed by DurableCluster.wait_for_replicas on the connection that
-    ran it, before that connection goes back to its pool."""
+    ran it, and that rides out slots moving (resharding) under a transaction:
+
+    - a WATCHed transaction whose reads meet ASK or MOVED (its slot moving) raises WatchError, as redis-py does
+      for a redirection at EXEC: the store's optimistic loop reads again, once the slot has settled;
+    - an unwatched MULTI/EXEC refused with ASK, MOVED or TRYAGAIN was aborted whole by Redis (nothing of it
+      applied), so it is sent again, a few times, on the topology read anew."""
 
     owner: DurableCluster
+    _REDIRECTS = (AskError, MovedError, TryAgainError)
+
+    def execute_command(self, *args, **kwargs):
+        with self._redirect_as_watch_error():
+            return super().execute_command(*args, **kwargs)
+
+    def watch(self, *names):
+        with self._redirect_as_watch_error():
+            return super().watch(*names)
+
+    @contextmanager
+    def _redirect_as_watch_error(self):
+        try:
+            yield
+        except self._REDIRECTS as error:
+            self.reset()
+            time.sleep(_SETTLE_S)
+            self.owner.nodes_manager.initialize()
+            raise redis.WatchError(f"the slot moved while watched ({type(error).__name__}): read again") from None
 
     def execute(self, raise_on_error: bool = True):
+        queued = [(c.args, c.options) for c in getattr(self._execution_strategy, "_command_queue", [])]
+        watched = bool(getattr(self._execution_strategy, "_watching", False))
         try:
-            with _unreachable_as_connection_error():
-                result = self._execution_strategy.execute(raise_on_error)
-                connection = getattr(self._execution_strategy, "_transaction_connection", None)
-                if connection is not None:
-                    self.owner.wait_for_replicas(connection)
-            return result
+            for attempt in range(_REDIRECT_TRIES):
+                try:
+                    with _unreachable_as_connection_error():
+                        result = self._execution_strategy.execute(raise_on_error)
+                        connection = getattr(self._execution_strategy, "_transaction_connection", None)
+                        if connection is not None:
+                            self.owner.wait_for_replicas(connection)
+                    return result
+                except self._REDIRECTS:
+                    if not isinstance(self._execution_strategy, TransactionStrategy) or attempt == _REDIRECT_TRIES - 1:
+                        raise
+                    if watched:
+                        raise redis.WatchError("the slot moved under the transaction: read again") from None
+                    self.reset()
+                    time.sleep(_SETTLE_S)
+                    self.owner.nodes_manager.initialize()
+                    for args, options in queued:  # the same transaction again
+                        self.pipeline_execute_command(*args, **options)
         finally:
             self.reset()
+
+
+_SETTLE_S = 0.05  # the pause before a transaction is tried again while its slot moves
+_REDIRECT_TRIES = 20
 
 
 class LazyCluster:
