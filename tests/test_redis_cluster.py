@@ -133,6 +133,8 @@ def test_keys_of_the_untagged_layout_are_moved_on_a_cluster(cluster):
     client.set("fg:subject_number:1", "old")
     client.hset("fg:c:lib:photos", "sha", '{"paths": ["a.jpg"], "faces": [], "indexed_at": 1.0}')
     client.set("fg:c:lib:grouping_lock", "token", px=60_000)
+    # A start that died halfway through a move (restored under the new name, the old one not deleted yet).
+    client.restore("{fg}:subject_number:1", 0, client.dump("fg:subject_number:1"))
     assert upgrade_layout(client) == 5
     assert upgrade_layout(client) == 0  # once done, later starts skip the scan
     assert SubjectStore(client).subject("old").number == 1 and client.zrange(SUBJECTS, 0, -1) == [b"old"]
@@ -252,3 +254,84 @@ def test_moving_slots_during_load_fails_no_acknowledged_write(cluster):
         assert len(LibraryStore(check.redis).photos(name, mine)) == len(mine)
     # redis-py followed the redirections: calls did not fail because slots moved.
     assert not failures, "\n".join(failures[:2])
+
+
+def _until_ok(call, timeout: float = 30.0):
+    """A gRPC call tried again while it fails UNAVAILABLE (Redis failing over), as a client would; its reply."""
+    import grpc
+
+    from facegrid.clients.sdk import FacegridError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except FacegridError as error:
+            if error.code != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_serve_on_a_cluster_enrolls_and_verifies_through_a_failover(server_factory, cluster, tmp_path, faces_dir):
+    angelina = sorted((faces_dir / "deepface" / "id01_angelina_jolie").iterdir())
+    scarlett = sorted((faces_dir / "deepface" / "id03_scarlett_johansson").iterdir())
+    server = server_factory(tmp_path / "data", {"FACEGRID_REDIS_URL": cluster.url})
+    with server.client(timeout=60) as client:
+        assert client.enroll("angelina", [angelina[0].read_bytes()]).templates == 1
+        assert client.verify("angelina", angelina[2].read_bytes()).match
+        assert not client.verify("angelina", scarlett[1].read_bytes()).match
+        cluster.kill(cluster.master_of(subject_key("x")))  # the gate's master, while the server runs
+        assert _until_ok(lambda: client.enroll("scarlett", [scarlett[0].read_bytes()])).templates == 1
+        assert client.verify("scarlett", scarlett[2].read_bytes()).match
+    # The system of record is the cluster (no embedded Redis), and a restarted server rebuilds from it.
+    assert not (tmp_path / "data" / "redis").exists()
+    server.kill()
+    again = server_factory(tmp_path / "data2", {"FACEGRID_REDIS_URL": cluster.url})
+    with again.client(timeout=60) as client:
+        assert client.verify("angelina", angelina[3].read_bytes()).match
+        assert sorted(s.subject_id for s in client.subjects()) == ["angelina", "scarlett"]
+
+
+def _to_legacy_names(client: redis.Redis) -> int:
+    """Rename every key to the untagged name the layout before hash tags gave it (what an older version wrote)."""
+    count = 0
+    for raw in list(client.scan_iter()):
+        name = raw.decode()
+        if name == "{fg}:layout" or name.endswith("}:changes") and name != "{fg}:changes" or name.endswith("}:seq") and name.startswith("{fg:c:"):
+            client.delete(name)  # the older layout had no such key
+            continue
+        legacy = "fg:audit" if name == "{fg:audit}" else name.replace("{fg}:", "fg:", 1) if name.startswith("{fg}:") else \
+            "fg:c:" + name[len("{fg:c:"):].replace("}:", ":", 1)
+        client.rename(name, legacy)
+        count += 1
+    return count
+
+
+def test_a_data_folder_of_the_untagged_layout_still_works_after_the_upgrade(server_factory, tmp_path, faces_dir):
+    from facegrid.server.store.embedded_redis import EmbeddedRedis
+
+    angelina = sorted((faces_dir / "deepface" / "id01_angelina_jolie").iterdir())
+    data = tmp_path / "data"
+    server = server_factory(data)
+    with server.client(timeout=60) as client:
+        client.enroll("angelina", [angelina[0].read_bytes()], display_name="Angelina")
+        key = client.create_key("desk", ["gate", "enroll"]).key
+    server.stop()
+    # The same data under the names of before (embedded Redis, as an older version left its data folder).
+    embedded = EmbeddedRedis(data / "redis").start()
+    old = redis.Redis(unix_socket_path=str(embedded.socket))
+    assert _to_legacy_names(old) >= 6 and old.exists("fg:subjects", "fg:keys", "fg:seq") == 3
+    # A crash halfway through an earlier upgrade: some keys already renamed.
+    old.rename("fg:subjects", "{fg}:subjects")
+    embedded.stop()
+    server = server_factory(data)  # upgrades at start
+    with server.client(api_key=key, timeout=60) as desk:
+        assert desk.verify("angelina", angelina[2].read_bytes()).match  # its templates, and its key, kept
+        assert [s.display_name for s in desk.subjects()] == ["Angelina"]
+    server.stop()
+    embedded = EmbeddedRedis(data / "redis").start()
+    try:
+        after = redis.Redis(unix_socket_path=str(embedded.socket))
+        assert not list(after.scan_iter(match="fg:*")) and after.get("{fg}:layout") == b"2"
+    finally:
+        embedded.stop()
