@@ -18,7 +18,7 @@ read in lexical order to list and to rebuild), the subject number's key, the cha
 sequence and the change feed entry that tells other servers, all in the one transaction
 that makes it atomic and crash-safe. Per-subject slots would split that into several
 writes with repair on crash, for data that does not need spreading: 60,000 people with
-5 templates of 2.5 KiB are about 0.8 GiB, a fraction of one master. The load that does
+5 templates of 2.5 KiB are about 0.7 GiB, a fraction of one master. The load that does
 outgrow a machine is photo libraries (millions of faces), and each collection gets a slot
 of its own, so collections spread over the masters; one collection is one slot (one
 master), which is the trade-off: a single library larger than a master's memory would
