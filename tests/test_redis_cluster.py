@@ -283,8 +283,10 @@ def test_serve_on_a_cluster_enrolls_and_verifies_through_a_failover(server_facto
         cluster.kill(cluster.master_of(subject_key("x")))  # the gate's master, while the server runs
         assert _until_ok(lambda: client.enroll("scarlett", [scarlett[0].read_bytes()])).templates == 1
         assert client.verify("scarlett", scarlett[2].read_bytes()).match
-    # The system of record is the cluster (no embedded Redis), and a restarted server rebuilds from it.
+    # The system of record is the cluster (no embedded Redis), with the audit log; a restarted server rebuilds from it.
     assert not (tmp_path / "data" / "redis").exists()
+    records = connect(cluster.url)
+    until(lambda: any(f.get(b"decision") == b"match" for _, f in records.xrange("{fg:audit}")), 10, "the audit entries")
     server.kill()
     again = server_factory(tmp_path / "data2", {"FACEGRID_REDIS_URL": cluster.url})
     with again.client(timeout=60) as client:
@@ -297,7 +299,7 @@ def _to_legacy_names(client: redis.Redis) -> int:
     count = 0
     for raw in list(client.scan_iter()):
         name = raw.decode()
-        if name == "{fg}:layout" or name.endswith("}:changes") and name != "{fg}:changes" or name.endswith("}:seq") and name.startswith("{fg:c:"):
+        if name == "{fg}:layout" or (name.startswith("{fg:c:") and name.endswith(("}:changes", "}:seq"))):
             client.delete(name)  # the older layout had no such key
             continue
         legacy = "fg:audit" if name == "{fg:audit}" else name.replace("{fg}:", "fg:", 1) if name.startswith("{fg}:") else \
