@@ -158,16 +158,6 @@ def test_health_and_start_wait_follow_the_cluster(cluster, tmp_path):
     assert "hunter2" not in str(failure.value) and "***" in redact(url)
 
 
-def _retrying(call, attempts: int = 60):
-    """Call until it succeeds (a failed call is retried, as a client of the gate would); its result."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except (redis.RedisError, ReplicaLag):
-            time.sleep(0.1)
-    raise AssertionError("still failing after the retries")
-
-
 def test_a_master_killed_while_enrolling_loses_no_acknowledged_enrollment(cluster):
     store = SubjectStore(connect(cluster.url, timeout=2.0))
     library = LibraryStore(store.redis, store.feed)
