@@ -157,6 +157,37 @@ def test_follower_applies_other_servers_changes_and_rebuilds_after_a_gap(externa
         here.stop()
 
 
+def test_follower_follows_each_collections_stream_and_rebuilds_after_a_gap_in_one(external_redis):
+    writer = LibraryStore(redis.Redis.from_url(external_redis.url))
+    writer.create_collection("old", "test", 4)
+    here = ChangeFeed(redis.Redis.from_url(external_redis.url), block_ms=200)
+    faces = []
+    here.subscribe(kinds.FACES_ADDED, lambda change: faces.append((change.fields["collection"], change.ids())))
+    rebuilds = []
+    here.on_resync(lambda: rebuilds.append(1))
+    here.mark()
+    here.start()
+    try:
+        quality = template(1, "p").quality
+        writer.create_collection("new", "test", 4)  # made after the follower started: followed from its start
+        for name in ("old", "new"):
+            writer.add_photos(name, [(f"{name}-sha", ["a.jpg"], [([0, 0, 10, 10], quality, template(1, "p").vector[:4])])])
+        deadline = time.monotonic() + 5
+        while {c for c, _ in faces} != {"old", "new"}:
+            assert time.monotonic() < deadline, faces
+            time.sleep(0.02)
+        assert not rebuilds
+        # One collection's stream trimmed past what the follower applied: it rebuilds.
+        external_redis.client().xtrim(ChangeFeed.collection_stream("old"), maxlen=0)
+        writer.add_photos("old", [("other", ["b.jpg"], [])])
+        deadline = time.monotonic() + 5
+        while not rebuilds:
+            assert time.monotonic() < deadline, "no rebuild after the gap"
+            time.sleep(0.02)
+    finally:
+        here.stop()
+
+
 def test_follower_survives_redis_restarts(tmp_path):
     server = RedisServer(tmp_path / "redis").start()
     try:
