@@ -24,7 +24,7 @@ from facegrid.server.store.photos import LibraryStore
 from facegrid.server.store.schema import SUBJECTS, photos_key, subject_key
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
 
-from helpers import RedisClusterProcesses
+from helpers import RedisClusterProcesses, facegrid, last_json
 
 QUALITY = FaceQuality(size=100.0, interocular=40.0, sharpness=50.0, yaw=0.0, pitch=0.0, roll=0.0, detector_score=0.9)
 
@@ -278,8 +278,12 @@ def test_serve_on_a_cluster_enrolls_and_verifies_through_a_failover(server_facto
     records = connect(cluster.url)
     until(lambda: any(f.get(b"decision") == b"match" for _, f in records.xrange("{fg:audit}")), 10, "the audit entries")
     server.kill()
+    # The first admin key made on the server's machine, straight into the cluster (`facegrid keys --redis-url`).
+    made = facegrid("keys", "create", "--scope", "gate", "--scope", "enroll", "--name", "desk", "--json", "--redis-url", cluster.url)
+    assert made.returncode == 0, made.stderr[-2000:]
+    key = last_json(made.stdout)["key"]
     again = server_factory(tmp_path / "data2", {"FACEGRID_REDIS_URL": cluster.url})
-    with again.client(timeout=60) as client:
+    with again.client(api_key=key, timeout=60) as client:
         assert client.verify("angelina", angelina[3].read_bytes()).match
         assert sorted(s.subject_id for s in client.subjects()) == ["angelina", "scarlett"]
 
