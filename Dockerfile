@@ -1,5 +1,5 @@
 # facegrid server image: encoder + gate services; Redis runs as its own service (docker-compose.yml).
-# RUNTIME=cpu (default) or gpu: which extra brings ONNX Runtime and FAISS (docker-compose.gpu.yml builds gpu;
+# RUNTIME=cpu (default) or gpu: which extra brings ONNX Runtime and FAISS (docker-compose.yml's gpu profile builds gpu;
 # the CUDA libraries come as NVIDIA wheels, the host's driver through the NVIDIA container toolkit).
 FROM python:3.11-slim
 ARG RUNTIME=cpu

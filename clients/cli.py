@@ -268,6 +268,30 @@ def cmd_bench_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    from facegrid.bench.scale import bench_scale
+    from facegrid.index.approximate import ApproximateSettings
+
+    settings = ApproximateSettings(exact_max_mb=args.exact_max_mb, recall_target=args.recall_target, memory_gib=args.memory_gib)
+    report = bench_scale(args.vectors, args.dim, args.queries, args.types, args.milvus_vectors, args.hnsw_max, settings,
+                         progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    for part in [report] + ([report["milvus"]] if "milvus" in report else []):
+        print(f"{part['vectors']:,} x {part['dim']}, {part['queries']} probes, batch 1:")
+        for name, row in part["types"].items():
+            if "skipped" in row:
+                print(f"  {name:9} skipped: {row['skipped']}")
+                continue
+            gib = f"{row['index_gib']:.2f} GiB" if row.get("index_gib") is not None else "   -    "
+            print(f"  {name:9} recall@10 {row['recall_at_10']:.3f}  {row['ms_per_query']:7.2f} ms/query (p99 {row['p99_ms']:.2f})"
+                  f"  {gib}  build {row['build_s']:.0f} s  {row['index']}")
+        print(f"  chosen for this size: {part['chosen_type']}")
+    print("target met" if report["met"] else "target NOT met", f"(recall@10 >= {report['target']['recall_at_10']}, <= 10 ms, <= 4 GiB)")
+    return 0
+
+
 def cmd_bench_gate(args: argparse.Namespace) -> int:
     from facegrid.bench.gate import bench_gate
 
@@ -431,6 +455,19 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--images", type=int, default=500, help="LFW photos to index (default 500)")
     index.add_argument("--no-baseline", action="store_true", help="skip face_recognition")
     index.set_defaults(run=cmd_bench_index)
+
+    scale = bench.add_parser("scale", help="index types at millions of face-like vectors: memory, build time, recall@10 vs latency")
+    scale.add_argument("--vectors", type=int, default=10_000_000, help="stored vectors (default 10M)")
+    scale.add_argument("--dim", type=int, default=128, help="dimension (default 128)")
+    scale.add_argument("--queries", type=int, default=1000, help="probes, searched one at a time (default 1000)")
+    scale.add_argument("--types", default="flat,ivf_flat,ivf_fp16,ivf_sq8,ivf_pq,hnsw", help="index types to measure (default all)")
+    scale.add_argument("--milvus-vectors", type=int, default=0, help="also this many through a real Milvus server, beside FAISS")
+    scale.add_argument("--hnsw-max", type=int, default=2_000_000, help="measure HNSW only up to this size (its build is slow)")
+    scale.add_argument("--exact-max-mb", type=float, default=256, help="the planner's exact-search limit (FACEGRID_EXACT_MAX_MB)")
+    scale.add_argument("--recall-target", type=float, default=0.95, help="recall@10 the IVF types are tuned to")
+    scale.add_argument("--memory-gib", type=float, default=4.0, help="index memory budget (FACEGRID_INDEX_MEMORY_GIB)")
+    scale.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    scale.set_defaults(run=cmd_bench_scale)
 
     gate = bench.add_parser("gate", help="Verify/Identify latency and gRPC overhead, against a facegrid serve it starts")
     _add_data_options(gate, model=False, workers=False)

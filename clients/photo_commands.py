@@ -86,7 +86,7 @@ def _status(stats) -> dict:
     reembed = stats.reembed
     return {"collection": stats.collection, "model": stats.model, "dim": stats.dim, "photos": stats.photos,
             "faces": stats.faces, "image_model": stats.image_model or None, "image_dim": stats.image_dim,
-            "photo_vectors": stats.photo_vectors,
+            "photo_vectors": stats.photo_vectors, "index": stats.index,
             "reembed": {"state": reembed.state or None, "done": reembed.done, "total": reembed.total,
                         "missing": reembed.missing} if reembed is not None else None}
 
@@ -104,7 +104,7 @@ def cmd_collections(args) -> int:
     if args.json:
         print(json.dumps(status))
         return 0
-    print(f"{status['collection']}: {status['photos']} photos, {status['faces']} faces ({status['model']})")
+    print(f"{status['collection']}: {status['photos']} photos, {status['faces']} faces ({status['model']}); index {status['index']}")
     if status["image_model"]:
         print(f"  image model {status['image_model']} ({status['image_dim']}-d): {status['photo_vectors']} photo vectors")
     reembed = status["reembed"]
@@ -138,7 +138,7 @@ def add_commands(commands) -> None:
     set_model.add_argument("model")
     add_server_option(set_model)
     set_model.set_defaults(run=cmd_collections)
-    status = actions.add_parser("status", help="models, counts and re-embedding progress (done/total/missing)")
+    status = actions.add_parser("status", help="models, counts, the index its vectors are searched with, and re-embedding progress (done/total/missing)")
     status.add_argument("collection")
     add_server_option(status)
     status.set_defaults(run=cmd_collections)

@@ -42,13 +42,14 @@ class Stats:
     image_dim: int = 0
     photo_vectors: int = 0
     reembed: Reembed | None = None
+    index: str = ""  # how its vectors are searched: "Flat" (exact) or the approximate index chosen for its size
 
     @classmethod
     def from_message(cls, reply: index_pb2.StatsResponse) -> "Stats":
         r = reply.reembed
         return cls(reply.collection, reply.model, reply.dim, reply.photos, reply.faces, reply.vectors, reply.image_model,
                    reply.image_dim, reply.photo_vectors,
-                   Reembed(r.state, r.done, r.total, r.missing) if reply.HasField("reembed") else None)
+                   Reembed(r.state, r.done, r.total, r.missing) if reply.HasField("reembed") else None, reply.index)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ except ImportError as error:  # neither faiss-cpu nor faiss-gpu-cu12
 
 import numpy as np
 
+from .approximate import ApproximateSettings
+
 GPU_LOCK = threading.Lock()  # every use of the shared GPU resources
 GPU_DEVICE = 0  # the first GPU: collections are small next to a GPU's memory
 
@@ -35,6 +37,7 @@ class IndexSettings:
     """Passed down from the server's Settings (or defaulted for library use)."""
 
     gpu: bool = True  # FAISS on the GPU where faiss-gpu sees one; False keeps it on the CPU
+    approximate: ApproximateSettings = ApproximateSettings()  # when and how collections leave exact search
 
 
 def gpu_count(settings: IndexSettings = IndexSettings()) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from facegrid.encoder.assets import data_dir
 from facegrid.encoder.runtime import EncoderSettings
+from facegrid.index.approximate import ApproximateSettings
 from facegrid.index.gpu import IndexSettings
 
 from .domain.probe_rules import ProbeCheck, ProbeRules
@@ -66,6 +67,11 @@ class Settings:
     # Serve beyond loopback while no API key exists (until the first key is made).
     insecure: bool = field(default_factory=lambda: _env("INSECURE", "").lower() in ("1", "true", "yes"))
     audit_retention_days: float = field(default_factory=lambda: float(_env("AUDIT_RETENTION_DAYS", "30")))
+    # FAISS collections: searched exactly while their vectors take up to exact_max_mb, then by an IVF index tuned
+    # to recall_target (recall@10 against exact search) within index_memory_gib each (index/approximate.py says why).
+    exact_max_mb: float = field(default_factory=lambda: float(_env("EXACT_MAX_MB", "256")))
+    recall_target: float = field(default_factory=lambda: float(_env("RECALL_TARGET", "0.95")))
+    index_memory_gib: float = field(default_factory=lambda: float(_env("INDEX_MEMORY_GIB", "4")))
     # Isolation: streams and long calls have their own caps and threads, so gate calls always find one of `workers`.
     max_streams: int = field(default_factory=lambda: int(_env("MAX_STREAMS", "8")))  # concurrent IndexPhotos streams
     max_long_calls: int = field(default_factory=lambda: int(_env("MAX_LONG_CALLS", "2")))  # concurrent Cluster / KMeans calls
@@ -104,8 +110,11 @@ class Settings:
                                batch_workers=self.batch_workers)
 
     def index(self) -> IndexSettings:
-        """What the FAISS collections and k-means need: whether they may use a GPU."""
-        return IndexSettings(gpu=self.index_gpu)
+        """What the FAISS collections and k-means need: whether they may use a GPU, when to leave exact search."""
+        if not 0 < self.recall_target <= 1:
+            raise ValueError(f"FACEGRID_RECALL_TARGET must be in (0, 1], got {self.recall_target}")
+        return IndexSettings(gpu=self.index_gpu, approximate=ApproximateSettings(
+            exact_max_mb=self.exact_max_mb, recall_target=self.recall_target, memory_gib=self.index_memory_gib))
 
     def probe_rules(self) -> ProbeRules:
         """The rule gate probes are held to."""

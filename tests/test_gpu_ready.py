@@ -94,10 +94,10 @@ def test_every_install_command_names_exactly_one_runtime_extra():
     assert "'.[cpu,test,import,train,bench]'" in readme and "'.[cpu,test,import,train,bench]'" in (ROOT / ".ci/run").read_text()
 
 
-def test_the_gpu_compose_override_builds_the_gpu_extra_and_reserves_a_gpu():
+def test_the_gpu_profile_builds_the_gpu_extra_and_reserves_a_gpu():
     yaml = pytest.importorskip("yaml", reason="PyYAML reads the compose files")
-    service = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())["services"]["facegrid"]
-    assert service["build"] == {"context": ".", "args": {"RUNTIME": "gpu"}}
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["encoder-gpu"]
+    assert service["profiles"] == ["gpu"] and service["build"] == {"context": ".", "args": {"RUNTIME": "gpu"}}
     devices = service["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     assert "ARG RUNTIME=cpu" in (ROOT / "Dockerfile").read_text()  # the plain compose file builds the CPU image

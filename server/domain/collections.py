@@ -65,6 +65,13 @@ class CollectionStats:
     image_model: str = ""
     image_dim: int = 0
     photo_vectors: int = 0  # photos with a whole-photo vector
+    index: str = ""  # how its vectors are searched (exact, or which approximate index)
+
+
+def index_description(store) -> str:
+    """How a vector store searches, in a line: FAISS's collections say which index; other engines their name."""
+    describe = getattr(store, "describe", None)
+    return describe() if callable(describe) else type(store).__name__
 
 
 class Collections:

@@ -28,7 +28,7 @@ from facegrid.index.errors import CollectionNotFound, VectorError
 from facegrid.index.gpu import IndexSettings
 
 from ..store.photos import FaceRecord, LibraryStore, PhotoRecord
-from .collections import Collections, CollectionStats, check_collection_name
+from .collections import Collections, CollectionStats, check_collection_name, index_description
 from .errors import BadPhotoRequest, ModelMismatch, PhotoNotHeld
 from .group_assignment import GroupAssigner
 from .pipelines import Pipelines
@@ -256,12 +256,13 @@ class Library:
     def stats(self, collection: str) -> CollectionStats:
         """Photos and faces of a face collection (and its photo vectors); vectors of a plain-vector one."""
         info = self.collections.info(collection)
-        count = self.collections.get(info.name).count()
+        store = self.collections.get(info.name)
+        count, index = store.count(), index_description(store)
         if info.plain:
-            return CollectionStats(info.name, info.model, info.dim, vectors=count)
+            return CollectionStats(info.name, info.model, info.dim, vectors=count, index=index)
         photo_vectors = self.collections.photo_vectors(info.name).count() if info.image_model else 0
         return CollectionStats(info.name, info.model, info.dim, photos=self.records.count_photos(info.name), faces=count,
-                               image_model=info.image_model, image_dim=info.image_dim, photo_vectors=photo_vectors)
+                               image_model=info.image_model, image_dim=info.image_dim, photo_vectors=photo_vectors, index=index)
 
 
 def capped_kmeans(what: str, ids: np.ndarray, vectors: np.ndarray, k: int | None, iterations: int,

@@ -354,7 +354,7 @@ class StatsRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ...) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("collection", "model", "dim", "photos", "faces", "vectors", "image_model", "image_dim", "photo_vectors", "reembed")
+    __slots__ = ("collection", "model", "dim", "photos", "faces", "vectors", "image_model", "image_dim", "photo_vectors", "reembed", "index")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -365,6 +365,7 @@ class StatsResponse(_message.Message):
     IMAGE_DIM_FIELD_NUMBER: _ClassVar[int]
     PHOTO_VECTORS_FIELD_NUMBER: _ClassVar[int]
     REEMBED_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     collection: str
     model: str
     dim: int
@@ -375,7 +376,8 @@ class StatsResponse(_message.Message):
     image_dim: int
     photo_vectors: int
     reembed: Reembed
-    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., photos: _Optional[int] = ..., faces: _Optional[int] = ..., vectors: _Optional[int] = ..., image_model: _Optional[str] = ..., image_dim: _Optional[int] = ..., photo_vectors: _Optional[int] = ..., reembed: _Optional[_Union[Reembed, _Mapping]] = ...) -> None: ...
+    index: str
+    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., photos: _Optional[int] = ..., faces: _Optional[int] = ..., vectors: _Optional[int] = ..., image_model: _Optional[str] = ..., image_dim: _Optional[int] = ..., photo_vectors: _Optional[int] = ..., reembed: _Optional[_Union[Reembed, _Mapping]] = ..., index: _Optional[str] = ...) -> None: ...
 
 class Reembed(_message.Message):
     __slots__ = ("state", "done", "total", "missing")
