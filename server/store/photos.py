@@ -72,6 +72,18 @@ class LibraryStore:
         """A feed entry of a change of the collection's own keys: into its stream, in its slot."""
         self.feed.publish(pipe, kind, stream=self.feed.collection_stream(collection), collection=collection, **fields)
 
+    def _take_ids(self, counter: str, count: int) -> int:
+        """The first of `count` new ids from a counter (0 for none).
+
+        In a transaction of its own: the counters live in the gate's slot, the records made with the ids in
+        the collection's, so on a cluster the transaction's WAIT is what keeps a failover of the gate's master
+        from handing out ids again that committed records already hold."""
+        if not count:
+            return 0
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incrby(counter, count)
+        return int(pipe.execute()[0]) - count + 1
+
     def collections(self) -> dict[str, dict]:
         return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(COLLECTIONS).items()}
 
@@ -177,9 +189,9 @@ class LibraryStore:
         in one durable transaction; each one's record, or None where another server stored that photo first
         (then its faces and photo vector from here are deleted again: one photo, one set of faces)."""
         count = sum(len(photo[2]) for photo in photos)
-        next_id = int(self.redis.incrby(NEXT_FACE, count)) - count + 1 if count else 0
+        next_id = self._take_ids(NEXT_FACE, count)
         with_vector = [photo for photo in photos if len(photo) > 3 and photo[3] is not None]
-        next_photo = int(self.redis.incrby(NEXT_PHOTO, len(with_vector))) - len(with_vector) + 1 if with_vector else 0
+        next_photo = self._take_ids(NEXT_PHOTO, len(with_vector))
         now = time.time()
         records, photo_ids = [], []
         pipe = self.redis.pipeline(transaction=True)
@@ -260,7 +272,7 @@ class LibraryStore:
         ids: list[int | None] = []
         pipe = self.redis.pipeline(transaction=True)
         if vectors:
-            first = int(self.redis.incrby(NEXT_PHOTO, len(vectors))) - len(vectors) + 1
+            first = self._take_ids(NEXT_PHOTO, len(vectors))
             for offset, (photo_sha256, vector) in enumerate(vectors):
                 self._queue_photo_vector(pipe, collection, first + offset, photo_sha256, vector)
                 ids.append(first + offset)
@@ -356,7 +368,9 @@ class LibraryStore:
         return int(pipe.execute()[0])
 
     def finish_reembed(self, collection: str) -> None:
-        self.redis.hset(reembed_key(collection), mapping={"state": "done", "finished_at": time.time()})
+        pipe = self.redis.pipeline(transaction=True)  # a transaction: on a cluster it waits for the replica
+        pipe.hset(reembed_key(collection), mapping={"state": "done", "finished_at": time.time()})
+        pipe.execute()
 
     def reembed_lock(self, collection: str) -> RedisLock:
         """The lock of the one server that re-embeds a collection (wait 0: another server holding it does the work)."""
@@ -371,8 +385,10 @@ class LibraryStore:
             record = held.get(digest)
             if record is not None and path not in record.paths:
                 held[digest] = changed[digest] = PhotoRecord(digest, record.paths + [path], record.face_ids, record.indexed_at)
-        if changed:
-            self.redis.hset(photos_key(collection), mapping={d: self._photo_json(r) for d, r in changed.items()})
+        if changed:  # in MULTI/EXEC though alone: on a cluster a transaction is what waits for the replica
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(photos_key(collection), mapping={d: self._photo_json(r) for d, r in changed.items()})
+            pipe.execute()
         return held
 
     def faces(self, collection: str, face_ids: list[int]) -> list[FaceRecord | None]:
