@@ -45,14 +45,17 @@ def _local_keys(args):
     from facegrid.server.domain.keys import Keys
     from facegrid.server.store.api_keys import KeyStore
     from facegrid.server.store.audit import AuditStore
+    from facegrid.server.store.connection import connect
     from facegrid.server.store.embedded_redis import EmbeddedRedis
+    from facegrid.server.store.migrate import upgrade_layout
 
     embedded = None
     if args.redis_url:
-        client = redis.Redis.from_url(args.redis_url, socket_timeout=10)
+        client = connect(args.redis_url, timeout=10)  # a Redis Cluster too
     else:
         embedded = EmbeddedRedis(Path(args.data_dir).expanduser() / "redis").start()
         client = redis.Redis.from_url(embedded.url, socket_timeout=10)
+    upgrade_layout(client)  # before a new key is written under the tagged names
     try:
         yield Keys(KeyStore(client)), AuditStore(client, retention_days=None)
     finally:

@@ -61,6 +61,7 @@ from .store.api_keys import KeyStore
 from .store.audit import AuditStore
 from .store.background import BackgroundWrites
 from .store.embedded_redis import EmbeddedRedis
+from .store.migrate import upgrade_layout
 from .store.feed import KEY_REVOKED, ChangeFeed
 from .store.photos import LibraryStore
 from .store.subjects import SubjectStore
@@ -131,6 +132,7 @@ def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | Non
         url = embedded.url
     metadata = SubjectStore.connect(url)
     wait_until_ready(metadata.redis, redact(url), settings.redis_start_timeout)
+    upgrade_layout(metadata.redis)  # data of an older version: its keys get their hash-tagged names
     return metadata, embedded, url
 
 
