@@ -13,9 +13,10 @@ from pathlib import Path
 class ServeProcess:
     """`facegrid serve` on an ephemeral port with its data directory and a metrics endpoint."""
 
-    def __init__(self, data_dir: Path, env: dict | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict | None = None, args: list[str] | tuple = ()) -> None:
         self.data_dir = Path(data_dir)
         self.env = {**os.environ, **(env or {})}
+        self.args = list(args)  # more `facegrid serve` flags (--role, --encoder)
         self.process: subprocess.Popen | None = None
         self.address = ""
         self.metrics_url = ""
@@ -24,7 +25,7 @@ class ServeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "facegrid.clients.cli", "serve", "--address", "127.0.0.1:0",
-             "--data-dir", str(self.data_dir), "--metrics-address", "127.0.0.1:0"],
+             "--data-dir", str(self.data_dir), "--metrics-address", "127.0.0.1:0", *self.args],
             stdout=subprocess.PIPE, stderr=open(self.data_dir / "server.log", "ab"), text=True, env=self.env,
         )
         for line in self.process.stdout:

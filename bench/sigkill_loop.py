@@ -32,8 +32,8 @@ COLLECTION = "bulk"
 
 def _redis_counts(client: redis.Redis) -> dict[str, int]:
     """Subjects and faces of COLLECTION as Redis holds them (the system of record)."""
-    faces = sum(len(json.loads(v)["faces"]) for v in client.hvals(f"fg:c:{COLLECTION}:photos"))
-    return {"subjects": int(client.zcard("fg:subjects")), f"collection:{COLLECTION}": faces}
+    faces = sum(len(json.loads(v)["faces"]) for v in client.hvals(f"{{fg:c:{COLLECTION}}}:photos"))
+    return {"subjects": int(client.zcard("{fg}:subjects")), f"collection:{COLLECTION}": faces}
 
 
 def sigkill_loop(kills: int = 20, data: str | None = None, enrollers: int = 4, seed: int = 1, progress=print) -> dict:

@@ -1,4 +1,4 @@
-"""CLI commands for administration: `facegrid keys create|list|revoke`, `facegrid audit`, `facegrid health`.
+"""CLI commands for administration: `facegrid keys create|list|revoke|digest`, `facegrid audit`, `facegrid health`.
 
 `keys` talks to a running server (AdminService, an `admin` key; or no key over loopback
 while none exists yet), or, on the server's own machine, to its Redis directly with
@@ -45,14 +45,17 @@ def _local_keys(args):
     from facegrid.server.domain.keys import Keys
     from facegrid.server.store.api_keys import KeyStore
     from facegrid.server.store.audit import AuditStore
+    from facegrid.server.store.connection import connect
     from facegrid.server.store.embedded_redis import EmbeddedRedis
+    from facegrid.server.store.migrate import upgrade_layout
 
     embedded = None
     if args.redis_url:
-        client = redis.Redis.from_url(args.redis_url, socket_timeout=10)
+        client = connect(args.redis_url, timeout=10)  # a Redis Cluster too
     else:
         embedded = EmbeddedRedis(Path(args.data_dir).expanduser() / "redis").start()
         client = redis.Redis.from_url(embedded.url, socket_timeout=10)
+    upgrade_layout(client)  # before a new key is written under the tagged names
     try:
         yield Keys(KeyStore(client)), AuditStore(client, retention_days=None)
     finally:
@@ -78,6 +81,20 @@ def _local_error(args, error: Exception) -> int:
     else:
         print(f"facegrid: {error}", file=sys.stderr)
     return 2
+
+
+def cmd_keys_digest(args) -> int:
+    """Print the key's SHA-256 hex digest (and name): one line of an encoder role's keys file."""
+    import hashlib
+    import sys
+
+    key = args.key if args.key is not None else sys.stdin.readline().strip()
+    if not key:
+        print("facegrid keys digest: no key given", file=sys.stderr)
+        return 2
+    line = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    print(f"{line} {args.name}" if args.name else line)
+    return 0
 
 
 def cmd_keys_create(args) -> int:
@@ -222,6 +239,11 @@ def add_commands(commands) -> None:
     add_server_option(revoke)
     local_options(revoke)
     revoke.set_defaults(run=cmd_keys_revoke)
+
+    digest = keys.add_parser("digest", help="a key's line for an encoder's FACEGRID_ENCODER_KEYS_FILE: its SHA-256, never the key")
+    digest.add_argument("key", nargs="?", help="the key (default: read from standard input, which keeps it out of the shell history)")
+    digest.add_argument("--name", default="", help="a name written after the digest (the encoder's log and audit use it)")
+    digest.set_defaults(run=cmd_keys_digest)
 
     audit = commands.add_parser("audit", help="the audit log: gate decisions, enrollments, forgets, key changes (scope admin)")
     audit.add_argument("--subject", help="only entries about this subject")

@@ -275,7 +275,7 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
 
     settings = ApproximateSettings(exact_max_mb=args.exact_max_mb, recall_target=args.recall_target, memory_gib=args.memory_gib)
     report = bench_scale(args.vectors, args.dim, args.queries, args.types, args.milvus_vectors, args.hnsw_max, settings,
-                         progress=(lambda *a: None) if args.json else print)
+                         progress=(lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -303,6 +303,20 @@ def cmd_bench_gate(args: argparse.Namespace) -> int:
     else:
         print(f"verify p50 {report['verify_p50_ms']} ms, p99 {report['verify_p99_ms']} ms; "
               f"identify at 100k p99 {report['identify_100k_p99_ms']} ms; gRPC overhead {report['grpc_overhead_ms']} ms")
+    return 0
+
+
+def cmd_bench_roles(args: argparse.Namespace) -> int:
+    from facegrid.bench.roles import bench_roles
+
+    report = bench_roles(args.data, args.repeats, args.photos, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        v, f = report["verify"], report["failover"]
+        print(f"verify p50 {v['all']['p50_ms']} ms in one process, {v['split']['p50_ms']} ms split: the hop costs "
+              f"{report['hop_p50_ms']} ms at p50 (target <= 2); failover: {f['photos_indexed']}/{f['distinct_photos']} photos, "
+              f"{f['duplicates']} duplicates, {f['failed']} failed, {f['seconds']} s")
     return 0
 
 
@@ -477,6 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--streams", type=int, default=0, help="... beside this many bulk-index streams")
     gate.add_argument("--load-seconds", type=float, default=30.0, help="how long each load phase runs (default 30)")
     gate.set_defaults(run=cmd_bench_gate)
+
+    roles = bench.add_parser("roles", help="Verify through an index server + encoder server vs one process; bulk index with an encoder killed")
+    _add_data_options(roles, model=False, workers=False)
+    roles.add_argument("--repeats", type=int, default=200, help="Verify calls per server (default 200)")
+    roles.add_argument("--photos", type=int, default=300, help="LFW photos in the failover run (default 300)")
+    roles.set_defaults(run=cmd_bench_roles)
 
     auth = bench.add_parser("auth", help="per-call cost of API keys + TLS against plaintext without keys, in the same run")
     _add_data_options(auth, model=False, workers=False)

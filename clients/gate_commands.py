@@ -50,6 +50,7 @@ def cmd_serve(args) -> int:
         metrics_address=args.metrics_address,
         tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca, insecure=args.insecure or None,
         audit_retention_days=args.audit_retention_days, models_dir=args.models_dir,
+        role=args.role, encoders=args.encoder,
     )
     return serve(settings)
 
@@ -167,6 +168,11 @@ def add_commands(commands) -> None:
                        help="listen beyond loopback although no API key exists (calls need no key until one is made)")
     serve.add_argument("--audit-retention-days", type=float, help="keep audit entries this long (default 30)")
     serve.add_argument("--models-dir", help="model folders to serve, one per model (default: FACEGRID_MODELS_DIR or <data-dir>/models)")
+    serve.add_argument("--role", choices=("all", "encoder", "index"),
+                       help="all: everything in one process (default, FACEGRID_ROLE); encoder: the models alone, stateless; "
+                            "index: gate, libraries and Redis, embedding on --encoder servers")
+    serve.add_argument("--encoder", metavar="ADDRESS[,ADDRESS...]",
+                       help="the index role's encoder servers, host:port, round-robin with failover (default: FACEGRID_ENCODERS)")
     serve.set_defaults(run=cmd_serve)
 
     enroll = commands.add_parser("enroll", help="add photos of a person")

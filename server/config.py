@@ -14,6 +14,9 @@ from facegrid.index.gpu import IndexSettings
 from .domain.probe_rules import ProbeCheck, ProbeRules
 
 
+ROLES = ("all", "encoder", "index")
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"FACEGRID_{name}", default)
 
@@ -23,6 +26,22 @@ class Settings:
     """Everything `facegrid serve` needs to know."""
 
     address: str = field(default_factory=lambda: _env("ADDRESS", "127.0.0.1:50051"))
+    # Roles (issue 12): "all" runs everything in one process; "encoder" only the EncoderService (stateless: no
+    # Redis); "index" everything else, its embedding done by the encoder servers at `encoders` (host:port, ...).
+    role: str = field(default_factory=lambda: _env("ROLE", "all"))
+    encoders: str = field(default_factory=lambda: _env("ENCODERS", ""))
+    # The index role's calls to its encoders: the key it sends, TLS (the CA that signed the encoders' certificates;
+    # a client certificate and key for mutual TLS), the time allowed per call before trying the next encoder, and
+    # how long to wait at start for a first encoder to answer.
+    encoder_api_key: str = field(default_factory=lambda: _env("ENCODER_API_KEY", ""))
+    encoder_ca: str = field(default_factory=lambda: _env("ENCODER_CA", ""))
+    encoder_cert: str = field(default_factory=lambda: _env("ENCODER_CERT", ""))
+    encoder_key: str = field(default_factory=lambda: _env("ENCODER_KEY", ""))
+    encoder_timeout_s: float = field(default_factory=lambda: float(_env("ENCODER_TIMEOUT_S", "30")))
+    encoder_start_timeout: float = field(default_factory=lambda: float(_env("ENCODER_START_TIMEOUT", "60")))
+    # The encoder role's keys (it has no Redis): a file of SHA-256 hex digests of the keys it accepts, one a line
+    # (`facegrid keys digest KEY`; an optional name after it); empty: loopback without keys, as today.
+    encoder_keys_file: str = field(default_factory=lambda: _env("ENCODER_KEYS_FILE", ""))
     data_dir: Path = field(default_factory=data_dir)
     # Converted model graphs; empty: <data_dir>/cache. Servers on one machine may share one.
     cache_dir: str = field(default_factory=lambda: _env("CACHE_DIR", ""))
@@ -90,6 +109,16 @@ class Settings:
     probe_min_face_px: float = field(default_factory=lambda: float(_env("PROBE_MIN_FACE_PX", "40")))
     probe_min_sharpness: float = field(default_factory=lambda: float(_env("PROBE_MIN_SHARPNESS", "6")))
     probe_max_yaw: float = field(default_factory=lambda: float(_env("PROBE_MAX_YAW", "60")))
+
+    def encoder_addresses(self) -> list[str]:
+        """The index role's encoder servers, in the order given (ValueError when the role needs them and none is given)."""
+        addresses = [a.strip() for a in self.encoders.split(",") if a.strip()]
+        if self.role not in ROLES:
+            raise ValueError(f"FACEGRID_ROLE must be one of {', '.join(ROLES)}, got {self.role!r}")
+        if self.role == "index" and not addresses:
+            raise ValueError("the index role embeds through encoder servers: give them with --encoder HOST:PORT[,HOST:PORT...] "
+                             "(FACEGRID_ENCODERS)")
+        return addresses
 
     def tls_files(self) -> tuple[str, str, str]:
         """(certificate, key, client CA) to serve with: the explicit ones, else those found in tls_dir."""

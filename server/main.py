@@ -1,4 +1,5 @@
-"""`facegrid serve`: encoder and gate services in one process, with the embedded Redis by default."""
+"""`facegrid serve`: every service in one process with the embedded Redis by default (`--role all`), or one role of
+the split: `--role encoder` (models only, stateless) or `--role index` (the rest, embedding on encoder servers)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,12 @@ from .domain.reembed import Reembedder
 from .domain.pipelines import Pipelines
 from .domain.sync import follow_changes
 from .domain.vectors import VectorCollections
+from .domain.key_file import KeyFileError, KeyFileRing
+from .remote.bulk import RemoteBulk
+from .remote.deadline import DeadlineInterceptor
+from .remote.encoders import EncoderLink, EncoderPool
+from .remote.models import EncoderModelList, RemoteFaceModel, RemotePipelines, RemoteRegistry
+from .remote.start import NO_KEYS, check_encoders, expected_dim
 from .rpc.admin_service import AdminService
 from .rpc.audit import Auditor
 from .rpc.auth import AuthInterceptor
@@ -55,6 +62,7 @@ from .store.api_keys import KeyStore
 from .store.audit import AuditStore
 from .store.background import BackgroundWrites
 from .store.embedded_redis import EmbeddedRedis
+from .store.migrate import upgrade_layout
 from .store.feed import KEY_REVOKED, ChangeFeed
 from .store.photos import LibraryStore
 from .store.subjects import SubjectStore
@@ -67,17 +75,19 @@ SERVICES = (
     index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
+ENCODER_SERVICES = SERVICES[:1]  # the encoder role
+INDEX_SERVICES = SERVICES[1:]  # the index role
 
 
 @dataclass
 class Running:
-    """A started server and what it owns."""
+    """A started server and what it owns (the encoder role has no gate, library, Redis or index service)."""
 
     server: grpc.Server
     port: int
-    gate: Gate
-    library: Library
-    index_service: IndexService
+    gate: Gate | None
+    library: Library | None
+    index_service: IndexService | None
     health: health.HealthServicer
     embedded: EmbeddedRedis | None
     metrics: Metrics
@@ -85,21 +95,24 @@ class Running:
     background: BackgroundWrites | None = None  # audit entries, key use times
     feed: ChangeFeed | None = None
     watchdog: RedisWatchdog | None = None
-    pipelines: Pipelines | None = None  # their models' batchers are stopped last
+    pipelines: Pipelines | RemotePipelines | None = None  # their models' batchers are stopped last
     reembedder: Reembedder | None = None
+    encoders: EncoderPool | None = None  # the index role's encoder servers
+    services: tuple[str, ...] = SERVICES
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
         if self.watchdog is not None:
             self.watchdog.stop()  # or it would say SERVING again
-        for name in SERVICES + ("",):
+        for name in self.services + ("",):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace).wait()
         if self.reembedder is not None:
             self.reembedder.stop()
         if self.feed is not None:
             self.feed.stop()
-        self.index_service.close()
+        if self.index_service is not None:
+            self.index_service.close()
         self.metrics.stop()
         if self.background is not None:
             self.background.stop()
@@ -107,6 +120,8 @@ class Running:
             self.embedded.stop()
         if self.pipelines is not None:
             self.pipelines.close()
+        if self.encoders is not None:
+            self.encoders.close()
 
 
 def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | None, str]:
@@ -118,6 +133,7 @@ def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | Non
         url = embedded.url
     metadata = SubjectStore.connect(url)
     wait_until_ready(metadata.redis, redact(url), settings.redis_start_timeout)
+    upgrade_layout(metadata.redis)  # data of an older version: its keys get their hash-tagged names
     return metadata, embedded, url
 
 
@@ -131,9 +147,138 @@ def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites) -> tupl
 
 
 def start(settings: Settings) -> Running:
-    """Build everything, rebuild the index from Redis, and start serving."""
+    """Start the role the settings name: all (one process), encoder (models only) or index (the rest)."""
+    if settings.encoder_addresses() and settings.role != "index":  # ValueError: an unknown role, or index without encoders
+        log.warning("--encoder / FACEGRID_ENCODERS is for the index role; --role %s embeds in this process", settings.role)
+    return {"all": start_all, "encoder": start_encoder, "index": start_index}[settings.role](settings)
+
+
+# --- the parts the roles are built of -------------------------------------------------------------------
+
+
+def decode_limits(settings: Settings) -> DecodeLimits:
+    return DecodeLimits(max_bytes=settings.max_photo_mb * 1_000_000, max_pixels=settings.max_photo_megapixels * 1_000_000)
+
+
+@dataclass
+class LocalModels:
+    """The models of this process (roles all and encoder), loaded and warmed up."""
+
+    pipeline: FacePipeline
+    pipelines: Pipelines
+    registry: ModelRegistry
+    embedder: Embedder
+
+
+def load_models(settings: Settings, limits: DecodeLimits) -> LocalModels:
+    """The default face model, every model folder, their batchers; warmed up."""
+    encoder = settings.encoder()
+    pipeline = FacePipeline(settings.model, settings.detector, limits, settings=encoder)
+    pipelines = Pipelines(pipeline, settings.detector, limits, encoder)
+    registry = ModelRegistry(encoder, wrap=batcher_wrap(encoder), default_face_model=pipeline.model.name)
+    registry.load()  # every model folder now: a broken one is named in the log and in ListModels, the rest serve
+    # On CUDA only: there the first run at each new batch size is slow (cuDNN picks algorithms per shape).
+    warm_up_face_model(pipeline.model, settings.batch_max or 16)
+    for name in registry.names():
+        warm_up_tower_model(registry.tower_model(name), settings.batch_max or 16)
+    return LocalModels(pipeline, pipelines, registry, Embedder(pipelines, registry, limits))
+
+
+@dataclass
+class RemoteModels:
+    """The index role's stand-ins for the models: the encoder servers, checked at start."""
+
+    pool: EncoderPool
+    pipelines: RemotePipelines
+    registry: RemoteRegistry
+    bulk: RemoteBulk
+
+
+def connect_encoders(settings: Settings) -> RemoteModels:
+    """The encoder servers, once one of them answers and serves the gate's model with the expected dimension."""
+    link = EncoderLink(tuple(settings.encoder_addresses()), settings.encoder_api_key, settings.encoder_ca,
+                       settings.encoder_cert, settings.encoder_key, settings.encoder_timeout_s,
+                       settings.max_message_mb * 1024 * 1024)
+    pool = EncoderPool(link)
+    try:
+        info = check_encoders(pool, settings.model, expected_dim(settings.model, settings.encoder()), settings.encoder_start_timeout)
+    except Exception:
+        pool.close()
+        raise
+    models = EncoderModelList(pool)
+    pipelines = RemotePipelines(pool, models, RemoteFaceModel(info.name, info.dim))
+    return RemoteModels(pool.start(), pipelines, RemoteRegistry(pool, models), RemoteBulk(pool))
+
+
+def grpc_server(settings: Settings, interceptors: list) -> grpc.Server:
+    """The gRPC server with the settings' thread count and message size."""
+    message_bytes = settings.max_message_mb * 1024 * 1024
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=thread_count(settings.workers, call_classes(settings)), thread_name_prefix="grpc"),
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", message_bytes),
+            ("grpc.max_send_message_length", message_bytes),
+        ],
+    )
+
+
+def call_classes(settings: Settings) -> dict:
+    """Streams and long calls have caps and threads of their own: gate calls always find one of `workers`."""
+    return {
+        STREAMS: CallClass("IndexPhotos or EmbedStream streams", settings.max_streams, "FACEGRID_MAX_STREAMS"),
+        LONG_CALLS: CallClass("Cluster, KMeans or SimilarPhotos calls", settings.max_long_calls, "FACEGRID_MAX_LONG_CALLS"),
+    }
+
+
+def open_server(server: grpc.Server, settings: Settings, credentials, services: tuple[str, ...]) -> tuple[int, health.HealthServicer]:
+    """Health and reflection added, the port opened, the server started; its port and health servicer."""
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(services + (reflection.SERVICE_NAME, health.SERVICE_NAME), server)
+    port = add_port(server, settings.address, credentials)
+    server.start()
+    return port, health_servicer
+
+
+# --- the roles ---------------------------------------------------------------------------------------------
+
+
+def start_encoder(settings: Settings) -> Running:
+    """The encoder role: the EncoderService alone, stateless (no Redis, gate or collections); keys from a file."""
+    keyring = KeyFileRing(settings.encoder_keys_file) if settings.encoder_keys_file else NO_KEYS
+    check_start(settings.address, keyring.any_keys(), settings.insecure)  # before the models load: a refusal is quick
+    credentials = server_credentials(*settings.tls_files())
+    models = load_models(settings, decode_limits(settings))
+    metrics = Metrics()
+    metrics.watch(sizes=dict, redis_up=None, batchers=lambda: [b.stats() for b in live_batchers()])
+    interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure)
+    server = grpc_server(settings, [metrics.interceptor(), interceptor, Admission(call_classes(settings))])
+    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(models.embedder), server)
+    port, health_servicer = open_server(server, settings, credentials, ENCODER_SERVICES)
+    for name in ENCODER_SERVICES + ("",):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
+    return Running(server, port, None, None, None, health_servicer, None, metrics, metrics_port,
+                   pipelines=models.pipelines, services=ENCODER_SERVICES)
+
+
+def start_all(settings: Settings) -> Running:
+    """Everything in one process (the default)."""
+    return start_on_redis(settings, local=True)
+
+
+def start_index(settings: Settings) -> Running:
+    """The index role: everything but the models, which run on the encoder servers."""
+    return start_on_redis(settings, local=False)
+
+
+def start_on_redis(settings: Settings, local: bool) -> Running:
+    """The gate, photo libraries and vectors on Redis; embedding in this process (local) or by encoder servers."""
     # The gate's thresholds first, before Redis starts: an unknown model or one without a calibration table (a
-    # folder model's is in its folder, written by `facegrid eval calibrate --model NAME`) refuses at once.
+    # folder model's is in its folder, written by `facegrid eval calibrate --model NAME`) refuses at once. The
+    # index role reads it here too, by model name: a folder model's folder must be in this server's models
+    # directory as well (only its card and calibration table are read; its graphs run on the encoders).
     calibration = load_calibration(settings.model, model_folder=model_folder(settings.model, settings.encoder()))
     check_engine(settings.index())  # an unknown vector engine, or a Milvus that does not answer, refuses at once too
     metadata, embedded, redis_url = open_metadata(settings)
@@ -141,7 +286,8 @@ def start(settings: Settings) -> Running:
     try:  # before the models load: a refusal is quick
         check_start(settings.address, keys.any_keys(), settings.insecure)
         credentials = server_credentials(*settings.tls_files())
-    except StartRefused:
+        remote = None if local else connect_encoders(settings)
+    except Exception:  # StartRefused, or a TLS file that cannot be read
         if embedded is not None:
             embedded.stop()
         raise
@@ -150,17 +296,13 @@ def start(settings: Settings) -> Running:
     persistence = metadata.persistence()
     if persistence and persistence.get("appendonly") != "yes":
         log.warning("Redis has AOF off (%s): acknowledged enrollments can be lost in a crash", persistence)
-    limits = DecodeLimits(max_bytes=settings.max_photo_mb * 1_000_000, max_pixels=settings.max_photo_megapixels * 1_000_000)
+    limits = decode_limits(settings)
     encoder = settings.encoder()
-    pipeline = FacePipeline(settings.model, settings.detector, limits, settings=encoder)
-    pipelines = Pipelines(pipeline, settings.detector, limits, encoder)
-    registry = ModelRegistry(encoder, wrap=batcher_wrap(encoder), default_face_model=pipeline.model.name)
-    registry.load()  # every model folder now: a broken one is named in the log and in ListModels, the rest serve
-    embedder = Embedder(pipelines, registry, limits)
-    # On CUDA only: there the first run at each new batch size is slow (cuDNN picks algorithms per shape).
-    warm_up_face_model(pipeline.model, settings.batch_max or 16)
-    for name in registry.names():
-        warm_up_tower_model(registry.tower_model(name), settings.batch_max or 16)
+    if remote is None:
+        models = load_models(settings, limits)
+        pipeline, pipelines, registry = models.pipeline, models.pipelines, models.registry
+    else:
+        pipeline, pipelines, registry = remote.pipelines.default, remote.pipelines, remote.registry
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
     gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules(), index_settings=settings.index())
     subjects = gate.rebuild()
@@ -181,46 +323,36 @@ def start(settings: Settings) -> Running:
         redis_up=lambda: bool(metadata.redis.ping()),
         batchers=lambda: [b.stats() for b in live_batchers()],
     )
-    message_bytes = settings.max_message_mb * 1024 * 1024
-    # Streams and long calls have caps and threads of their own: gate calls always find one of `workers`.
-    classes = {
-        STREAMS: CallClass("IndexPhotos or EmbedStream streams", settings.max_streams, "FACEGRID_MAX_STREAMS"),
-        LONG_CALLS: CallClass("Cluster, KMeans or SimilarPhotos calls", settings.max_long_calls, "FACEGRID_MAX_LONG_CALLS"),
-    }
+    if remote is not None:
+        metrics.registry.register(remote.pool.collector())
     writes = BackgroundWrites(metadata.redis).start()
     interceptor, admin_service = access(settings, keys, writes)
     feed.start()  # every subscriber is in
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=thread_count(settings.workers, classes), thread_name_prefix="grpc"),
-        # metrics outermost: refused calls are counted too; keys before caps: a refused caller takes no slot
-        interceptors=[metrics.interceptor(), interceptor, Admission(classes)],
-        options=[
-            ("grpc.max_receive_message_length", message_bytes),
-            ("grpc.max_send_message_length", message_bytes),
-        ],
-    )
+    # metrics outermost: refused calls are counted too; keys before caps: a refused caller takes no slot
+    interceptors = [metrics.interceptor(), interceptor, Admission(call_classes(settings))]
+    if remote is not None:
+        interceptors.append(DeadlineInterceptor())  # encoder calls end by the caller's deadline
+    server = grpc_server(settings, interceptors)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_service, server)
-    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(embedder), server)
+    if remote is None:  # the index role serves no EncoderService: callers embed on the encoders themselves
+        encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(models.embedder), server)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, metrics), server)
     index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics,
                                  budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None,
-                                 photos=photo_search)
+                                 photos=photo_search, remote=remote.bulk if remote is not None else None)
     # Photos indexed before their collection had an image model, embedded again in the index service's workers.
     reembedder = Reembedder(collections, index_service.embed_photo_vectors, settings.reembed_batch, settings.reembed_pause_s)
     index_service.reembedder = reembedder
     index_pb2_grpc.add_IndexServiceServicer_to_server(index_service, server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(SERVICES + (reflection.SERVICE_NAME, health.SERVICE_NAME), server)
-    port = add_port(server, settings.address, credentials)
-    server.start()
+    services = SERVICES if remote is None else INDEX_SERVICES
+    port, health_servicer = open_server(server, settings, credentials, services)
     # Health says SERVING while Redis answers, NOT_SERVING while it does not.
-    watchdog = RedisWatchdog(connect(redis_url, timeout=1.0), health_servicer, SERVICES + ("",), redact(redis_url))
+    watchdog = RedisWatchdog(connect(redis_url, timeout=1.0), health_servicer, services + ("",), redact(redis_url))
     watchdog.start()
     reembedder.start()  # picks up any re-embedding a stopped or killed server left running
     metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
     return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
-                   feed, watchdog, pipelines, reembedder)
+                   feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services)
 
 
 def serve(settings: Settings) -> int:
@@ -237,11 +369,15 @@ def serve(settings: Settings) -> int:
     except (CalibrationMissing, EncoderError) as error:  # FACEGRID_MODEL unknown, its folder broken, or no table
         print(f"facegrid serve: {error}", file=sys.stderr, flush=True)
         return 2
+    except (KeyFileError, ValueError) as error:  # a bad keys file, an unknown role, the index role without encoders
+        print(f"facegrid serve: {error}", file=sys.stderr, flush=True)
+        return 2
     host = settings.address.rsplit(":", 1)[0]
     cert, _, client_ca = settings.tls_files()
     transport = "mutual TLS" if client_ca else "TLS" if cert else "plaintext"
     # Tests and scripts read this line to learn an ephemeral port.
-    print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir}, {transport})", flush=True)
+    role = "" if settings.role == "all" else f", role {settings.role}" + (f" with encoders {settings.encoders}" if settings.role == "index" else "")
+    print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir}, {transport}{role})", flush=True)
     if running.metrics_port:
         print(f"facegrid metrics on {settings.metrics_address.rpartition(':')[0]}:{running.metrics_port}/metrics", flush=True)
     stopping = threading.Event()

@@ -165,6 +165,163 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
+class RedisClusterProcesses:
+    """A real Redis Cluster of `masters` masters with `replicas` replicas each, from Debian's redis-server, on free
+    loopback ports (and their bus ports, +10000) in `folder`: AOF on, node timeout 1000 ms (fast failovers).
+    Made with `redis-cli --cluster create`; skipped with the reason where redis-server or redis-cli is missing."""
+
+    def __init__(self, folder: Path, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 1000) -> None:
+        import shutil
+
+        self.binary, self.cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if self.binary is None or self.cli is None:
+            pytest.skip("redis-server / redis-cli are not installed (CI installs them: apt-get install redis-server)")
+        self.folder = Path(folder)
+        self.masters, self.replicas, self.node_timeout_ms = masters, replicas, node_timeout_ms
+        self.ports: list[int] = []
+        while len(self.ports) < masters * (1 + replicas):
+            port = free_port()
+            if port < 55000 and port not in self.ports and _port_free(port + 10000):
+                self.ports.append(port)
+        self.processes: dict[int, subprocess.Popen] = {}
+
+    @property
+    def url(self) -> str:
+        """facegrid's URL of the cluster (two nodes named; the client learns the rest)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:2])
+
+    def node(self, port: int):
+        """A plain client of one node (no retries, as RedisServer.client)."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        return redis.Redis(port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+
+    def _start_node(self, port: int) -> None:
+        folder = self.folder / str(port)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.processes[port] = subprocess.Popen(
+            [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--cluster-enabled", "yes",
+             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
+             "--cluster-replica-validity-factor", "0", "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+             "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0", "--logfile", "redis.log"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self) -> "RedisClusterProcesses":
+        import redis
+
+        try:
+            self._create()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _create(self) -> None:
+        for port in self.ports:
+            self._start_node(port)
+        for port in self.ports:
+            _until(lambda: _pings(self.node(port)), 10, f"redis-server on {port} did not start")
+        made = subprocess.run([self.cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+                               "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+                              capture_output=True, text=True, timeout=60)
+        if made.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {made.stdout[-2000:]} {made.stderr[-2000:]}")
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        """Until every live node says the cluster is ok and every live replica is in sync with its master."""
+        def healthy() -> bool:
+            for port in self.live_ports():
+                try:
+                    client = self.node(port)
+                    if client.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
+                        return False
+                    info = client.info("replication")
+                    if info.get("role") == "slave" and info.get("master_link_status") != "up":
+                        return False
+                except Exception:  # noqa: BLE001 - still starting
+                    return False
+            return True
+
+        _until(healthy, timeout, "the Redis Cluster did not become healthy")
+
+    def live_ports(self) -> list[int]:
+        return [p for p, process in self.processes.items() if process.poll() is None]
+
+    def masters_now(self) -> dict[int, str]:
+        """Port -> node id of each live master."""
+        found = {}
+        for port in self.live_ports():
+            client = self.node(port)
+            if client.info("replication").get("role") == "master":
+                found[port] = client.execute_command("CLUSTER MYID", NEVER_DECODE=True).decode()
+        return found
+
+    def master_of(self, key: str) -> int:
+        """The port of the master serving `key`'s slot now."""
+        client = self.node(self.live_ports()[0])
+        slot = int(client.execute_command("CLUSTER KEYSLOT", key))
+        for port in self.masters_now():
+            for start, end, *_ in _slot_ranges(self.node(port)):
+                if start <= slot <= end:
+                    return port
+        raise LookupError(f"no live master serves slot {slot}")
+
+    def kill(self, port: int) -> None:
+        """SIGKILL one node (no chance to clean up)."""
+        self.processes[port].kill()
+        self.processes[port].wait(timeout=10)
+
+    def reshard(self, source: int, target: int, slots: int) -> subprocess.CompletedProcess:
+        """Move `slots` slots from the master on port `source` to the one on `target` (redis-cli --cluster reshard)."""
+        ids = self.masters_now()
+        return subprocess.run([self.cli, "--cluster", "reshard", f"127.0.0.1:{target}", "--cluster-from", ids[source],
+                               "--cluster-to", ids[target], "--cluster-slots", str(slots), "--cluster-yes",
+                               "--cluster-pipeline", "100"], capture_output=True, text=True, timeout=120)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def _slot_ranges(client) -> list[tuple[int, int]]:
+    """The slot ranges the node itself serves, from its CLUSTER NODES line."""
+    for fields in client.execute_command("CLUSTER NODES").values():
+        if "myself" in fields["flags"]:
+            return [(int(r[0]), int(r[-1])) for r in fields["slots"]]
+    return []
+
+
+def _pings(client) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _until(condition, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(message)
+        time.sleep(0.1)
+
+
 # ---- checkpoints in the formats operators have (torch only here and in the importers) -----------------------
 
 def save_openclip_state_dict(arch: str, path: Path, seed: int = 0, wrap: bool = True):
@@ -232,3 +389,28 @@ def save_torchvision_state_dict(arch: str, path: Path, style: str = "full", seed
     else:
         raise ValueError(style)
     return model
+
+
+def make_test_pki(folder: Path) -> Path:
+    """A CA (ca.pem) with a server certificate for 127.0.0.1 / localhost (server.pem, server.key) and a client
+    certificate (client.pem, client.key), made by `openssl` (skipped where it is not installed)."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificates to test with")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=facegrid test CA")
+    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (folder / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for name in ("server", "client"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN=facegrid test {name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    return folder

@@ -308,7 +308,7 @@ def test_audit_log_holds_decisions_and_key_changes_but_no_face_data(server, keys
     # The stream itself: only the documented fields, short values, no key and no vector.
     from facegrid.server.store.embedded_redis import EmbeddedRedis
 
-    raw = redis.Redis.from_url(EmbeddedRedis(server.data_dir / "redis").url).xrange("fg:audit")
+    raw = redis.Redis.from_url(EmbeddedRedis(server.data_dir / "redis").url).xrange("{fg:audit}")
     assert len(raw) >= 8
     keys_made = set(keys.values())
     for _, fields in raw:

@@ -56,7 +56,7 @@ def test_first_enrollments_of_one_id_at_once_make_one_subject(external_redis):
         assert [first.new_subject, second.new_subject].count(True) == 1
         assert len(a.templates(subject)) == 2
     client = external_redis.client()
-    assert len(list(client.scan_iter("fg:subject_number:*"))) == 10
+    assert len(list(client.scan_iter("{fg}:subject_number:*"))) == 10
 
 
 def test_one_photo_enrolled_twice_at_once_makes_one_template(external_redis):
@@ -84,11 +84,16 @@ def test_every_change_has_its_feed_entry_in_the_same_transaction(external_redis)
     library.add_vectors("v", np.array([5, 6]), np.ones((2, 3), np.float32))
     library.remove_vectors("v", np.array([5]))
     library.save_groups("c", {1: 0}, 0.5, 1)
-    entries = external_redis.client().xrange("fg:changes")
-    seen = [(f[b"kind"].decode(), f.get(b"ids", f.get(b"subject", b"")).decode()) for _, f in entries]
-    assert seen == [(kinds.SUBJECT_CHANGED, "ann"), (kinds.SUBJECT_FORGOTTEN, "ann"), (kinds.COLLECTION_CREATED, ""),
-                    (kinds.FACES_ADDED, "1"), (kinds.VECTORS_ADDED, "5,6"), (kinds.VECTORS_REMOVED, "5"),
-                    (kinds.GROUPING_CHANGED, "")]
+    client = external_redis.client()
+
+    def seen(stream: str) -> list[tuple[str, str]]:
+        return [(f[b"kind"].decode(), f.get(b"ids", f.get(b"subject", b"")).decode()) for _, f in client.xrange(stream)]
+
+    # The gate's and the registry's changes in the main stream; each collection's in its own (its slot on a cluster).
+    assert seen("{fg}:changes") == [(kinds.SUBJECT_CHANGED, "ann"), (kinds.SUBJECT_FORGOTTEN, "ann"), (kinds.COLLECTION_CREATED, "")]
+    assert seen(ChangeFeed.collection_stream("c")) == [(kinds.FACES_ADDED, "1"), (kinds.GROUPING_CHANGED, "")]
+    assert seen(ChangeFeed.collection_stream("v")) == [(kinds.VECTORS_ADDED, "5,6"), (kinds.VECTORS_REMOVED, "5")]
+
 
 class Recorder:
     """A follower's handlers: what it was handed, and how often it had to rebuild."""
@@ -133,7 +138,7 @@ def test_follower_applies_other_servers_changes_and_rebuilds_after_a_gap(externa
 
         # Trimmed past the last entry it applied (as when it lagged by more than MAXLEN): rebuild.
         client = external_redis.client()
-        client.xtrim("fg:changes", maxlen=0)
+        client.xtrim("{fg}:changes", maxlen=0)
         pipe = there.redis.pipeline(transaction=True)
         there.publish(pipe, "thing", n=4)
         pipe.execute()
@@ -148,6 +153,37 @@ def test_follower_applies_other_servers_changes_and_rebuilds_after_a_gap(externa
         pipe.execute()
         seen.until(lambda: "5" in seen.values())
         assert seen.rebuilds == 2
+    finally:
+        here.stop()
+
+
+def test_follower_follows_each_collections_stream_and_rebuilds_after_a_gap_in_one(external_redis):
+    writer = LibraryStore(redis.Redis.from_url(external_redis.url))
+    writer.create_collection("old", "test", 4)
+    here = ChangeFeed(redis.Redis.from_url(external_redis.url), block_ms=200)
+    faces = []
+    here.subscribe(kinds.FACES_ADDED, lambda change: faces.append((change.fields["collection"], change.ids())))
+    rebuilds = []
+    here.on_resync(lambda: rebuilds.append(1))
+    here.mark()
+    here.start()
+    try:
+        quality = template(1, "p").quality
+        writer.create_collection("new", "test", 4)  # made after the follower started: followed from its start
+        for name in ("old", "new"):
+            writer.add_photos(name, [(f"{name}-sha", ["a.jpg"], [([0, 0, 10, 10], quality, template(1, "p").vector[:4])])])
+        deadline = time.monotonic() + 5
+        while {c for c, _ in faces} != {"old", "new"}:
+            assert time.monotonic() < deadline, faces
+            time.sleep(0.02)
+        assert not rebuilds
+        # One collection's stream trimmed past what the follower applied: it rebuilds.
+        external_redis.client().xtrim(ChangeFeed.collection_stream("old"), maxlen=0)
+        writer.add_photos("old", [("other", ["b.jpg"], [])])
+        deadline = time.monotonic() + 5
+        while not rebuilds:
+            assert time.monotonic() < deadline, "no rebuild after the gap"
+            time.sleep(0.02)
     finally:
         here.stop()
 
@@ -190,7 +226,7 @@ def test_grouping_lock_is_held_by_one_server_at_a_time(external_redis):
         time.sleep(0.8)
         with pytest.raises(LockBusy):
             b.grouping_lock("c", wait=0.1).acquire()
-    assert external_redis.client().get("fg:c:c:grouping_lock") is None
+    assert external_redis.client().get("{fg:c:c}:grouping_lock") is None
 
 
 def test_assignments_are_written_for_the_grouping_they_were_computed_from(external_redis):
@@ -282,4 +318,4 @@ def test_one_photo_stored_by_two_servers_keeps_one_set_of_faces(external_redis):
     assert second[0] is None and second[1] is not None
     assert a.photos("c", ["same"])["same"].face_ids == first[0].face_ids
     assert sorted(a.face_ids("c")) == sorted(first[0].face_ids + first[1].face_ids)
-    assert len(list(external_redis.client().scan_iter("fg:c:c:face:*"))) == 2  # B's two faces of it are gone
+    assert len(list(external_redis.client().scan_iter("{fg:c:c}:face:*"))) == 2  # B's two faces of it are gone

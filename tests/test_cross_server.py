@@ -103,9 +103,9 @@ def test_one_new_id_enrolled_on_both_at_once_is_one_subject(servers, faces_dir, 
         for server in servers:
             with server.client() as c:
                 assert len(c.subject(subject).templates) == templates
-        number = int(client.hget(f"fg:subject:{subject}", "number"))
-        assert client.get(f"fg:subject_number:{number}") == subject.encode()
-        assert [k for k in client.scan_iter("fg:subject_number:*") if client.get(k) == subject.encode()] == [f"fg:subject_number:{number}".encode()]
+        number = int(client.hget(f"{{fg}}:subject:{subject}", "number"))
+        assert client.get(f"{{fg}}:subject_number:{number}") == subject.encode()
+        assert [k for k in client.scan_iter("{fg}:subject_number:*") if client.get(k) == subject.encode()] == [f"{{fg}}:subject_number:{number}".encode()]
     ids = {replies[s.address, "retried"].photos[0].template_id for s in servers}
     assert len(ids) == 1  # both answers name the one template
 

@@ -55,10 +55,10 @@ def test_gate_on_external_redis(server_factory, redis_server, tmp_path, faces_di
         assert desk.verify("angelina", pictures[3].read_bytes()).match
     # The system of record is that Redis, and no embedded one was started.
     external = redis.Redis.from_url(redis_server)
-    assert external.zrange("fg:subjects", 0, -1) == [b"angelina"]
+    assert external.zrange("{fg}:subjects", 0, -1) == [b"angelina"]
     assert not (tmp_path / "data" / "redis").exists()
-    assert list(external.hkeys("fg:keys")) == [b"desk"] and key.encode() not in external.dump("fg:keys")
+    assert list(external.hkeys("{fg}:keys")) == [b"desk"] and key.encode() not in external.dump("{fg}:keys")
     deadline = time.monotonic() + 10  # audit entries are written in the background
-    while time.monotonic() < deadline and not any(f.get(b"key") == b"desk" for _, f in external.xrange("fg:audit")):
+    while time.monotonic() < deadline and not any(f.get(b"key") == b"desk" for _, f in external.xrange("{fg:audit}")):
         time.sleep(0.05)
-    assert any(f.get(b"key") == b"desk" and f[b"decision"] == b"match" for _, f in external.xrange("fg:audit"))
+    assert any(f.get(b"key") == b"desk" and f[b"decision"] == b"match" for _, f in external.xrange("{fg:audit}"))

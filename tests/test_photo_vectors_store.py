@@ -45,7 +45,7 @@ def test_one_photo_stored_by_two_servers_at_once_keeps_one_photo_vector(external
     vectors = list(a.all_photo_vectors("c"))
     assert len(vectors) == a.count_photo_vectors("c") == 10 and len({v.photo_sha256 for v in vectors}) == 10
     client = external_redis.client()
-    assert len(list(client.scan_iter("fg:c:c:photo:*"))) == 10  # the losers' vectors are gone, not orphaned
+    assert len(list(client.scan_iter("{fg:c:c}:photo:*"))) == 10  # the losers' vectors are gone, not orphaned
 
 
 def test_reembedding_writes_skip_photos_that_have_a_vector_and_count_the_missing(external_redis):
@@ -63,7 +63,7 @@ def test_reembedding_writes_skip_photos_that_have_a_vector_and_count_the_missing
     assert library.reembed_state("c").missing == 1 and library.count_photo_vectors("c") == 2
     (kept,) = [r for r in library.all_photo_vectors("c") if r.photo_sha256 == "p0"]
     assert np.allclose(kept.vector, unit(1))
-    assert len(list(external_redis.client().scan_iter("fg:c:c:photo:*"))) == 2
+    assert len(list(external_redis.client().scan_iter("{fg:c:c}:photo:*"))) == 2
 
 
 def test_a_second_server_follows_an_added_image_model_and_its_photo_vectors(external_redis):

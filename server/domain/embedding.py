@@ -55,6 +55,16 @@ class Embedder:
         pipeline = self.pipelines.get(model)
         return pipeline.faces(photo), pipeline.model.name
 
+    def probe(self, photo: bytes, model: str = "") -> tuple[list[Face], str, tuple[str, ...]]:
+        """A gate probe for an index server: the largest face (none or one), found with the probe detectors
+        (the cascade without its slow last resort), the model's name, and the detectors that looked."""
+        pipeline = self.pipelines.get(model)
+        found = pipeline.find_faces(photo, self.pipelines.probe_detector(pipeline))
+        if not found.detections:
+            return [], pipeline.model.name, found.detectors
+        largest = max(range(len(found.detections)), key=lambda i: found.qualities[i].size)
+        return [pipeline.embed_one(found, largest)], pipeline.model.name, found.detectors
+
     def tower_model(self, name: str) -> TowerModel:
         return self.registry.tower_model(name)
 

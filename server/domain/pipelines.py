@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from facegrid.encoder.detect import Detector, probe_detector
 from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.encoder.runtime import EncoderSettings
@@ -18,6 +19,7 @@ class Pipelines:
         self.limits = limits
         self.settings = settings
         self._built = {default.model.name: default}
+        self._probe_detectors: dict[str, Detector] = {}
         self._lock = threading.Lock()
 
     def get(self, model: str = "") -> FacePipeline:
@@ -27,6 +29,13 @@ class Pipelines:
             if name not in self._built:
                 self._built[name] = FacePipeline(name, self.detector, self.limits, settings=self.settings)
             return self._built[name]
+
+    def probe_detector(self, pipeline: FacePipeline) -> Detector:
+        """The detector of gate probes for a pipeline (as the gate's own: the cascade without MMOD), made once."""
+        with self._lock:
+            if pipeline.model.name not in self._probe_detectors:
+                self._probe_detectors[pipeline.model.name] = probe_detector(pipeline.detector)
+            return self._probe_detectors[pipeline.model.name]
 
     def close(self) -> None:
         """Stop every model's batcher (at shutdown, after the last call)."""

@@ -1,8 +1,8 @@
 """Embedding again, in the background, the photos a collection held before it was given an image model.
 
 Progress lives in Redis, so a restarted server (or another one on the same Redis) picks up where the
-last stopped: a photo is done once it has a photo id (`fg:c:<c>:photo_ids`), counted missing once none
-of its stored paths still holds it (`fg:c:<c>:reembed:missing`), and the job is `running` until a scan
+last stopped: a photo is done once it has a photo id (`{fg:c:<c>}:photo_ids`), counted missing once none
+of its stored paths still holds it (`{fg:c:<c>}:reembed:missing`), and the job is `running` until a scan
 finds neither left to do. One server at a time works on a collection (a lock in Redis; the others look
 again every few seconds, so a server that dies holding it is replaced once its lock expires). Photos
 indexed meanwhile get their vector as they are indexed and are simply skipped here.

@@ -22,6 +22,9 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
     def Embed(self, request: encoder_pb2.EmbedRequest, context) -> encoder_pb2.EmbedResponse:
         if not request.photo:
             raise BadRequest("photo is empty")
+        if request.probe:
+            faces, model, detectors = self.embedder.probe(request.photo, request.model)
+            return encoder_pb2.EmbedResponse(faces=[messages.face(f) for f in faces], model=model, detectors=detectors)
         faces, model = self.embedder.faces(request.photo, request.model)
         return encoder_pb2.EmbedResponse(faces=[messages.face(f) for f in faces], model=model)
 

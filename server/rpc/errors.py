@@ -17,6 +17,7 @@ from facegrid.index.errors import CollectionNotFound, EngineMismatch, EngineUnav
 from ..domain.errors import (BadPhotoRequest, CallerGone, CollectionExists, GroupingBusy, InvalidKeyRequest, InvalidSubjectId,
                              KeyExists, KeyNotFound, ModelMismatch, NoImageModel, NoUsableFace, NothingToUndo, PhotoNotHeld,
                              SubjectNotFound, ThresholdUnmeasured, WrongCollectionKind)
+from ..remote.errors import EncoderRefused, EncodersUnavailable
 from .batches import BudgetFull, StreamIdle
 from .error_details import details_of, status_with
 
@@ -25,6 +26,7 @@ log = logging.getLogger("facegrid.server")
 # Most specific first: the first matching class decides.
 STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (WorkerDied, grpc.StatusCode.UNAVAILABLE),  # retryable: a new worker takes the photo
+    (EncodersUnavailable, grpc.StatusCode.UNAVAILABLE),  # the index role's encoders: none answered
     (ImageTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ImageError, grpc.StatusCode.INVALID_ARGUMENT),
     (AudioTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),  # as photos over their limits
@@ -69,6 +71,8 @@ STATUS_OF.insert(0, (BadRequest, grpc.StatusCode.INVALID_ARGUMENT))
 
 
 def status_of(error: BaseException | None) -> grpc.StatusCode:
+    if isinstance(error, EncoderRefused):  # an encoder server's own status for the input, passed on as it is
+        return error.code
     for kind, code in STATUS_OF:
         if isinstance(error, kind):
             return code

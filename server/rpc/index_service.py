@@ -102,8 +102,10 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     def __init__(self, library: Library, people: PersonGroups, vectors: VectorCollections, detector: str, limits,
                  workers: int = 0, encoder: EncoderSettings | None = None, metrics: Metrics | None = None,
                  budget: ByteBudget | None = None, stream_idle_s: float | None = None,
-                 photos: PhotoSearch | None = None) -> None:
+                 photos: PhotoSearch | None = None, remote=None) -> None:
         self.library = library
+        # The index role: photos go to encoder servers (server/remote/bulk.py RemoteBulk), not to worker processes.
+        self.remote = remote
         self.photos = photos  # whole-photo search (None: a server without image models)
         self.reembedder: Reembedder | None = None  # set in main.py, which starts it with `embed_photo_vectors`
         self.budget = budget  # photo bytes held by all streams together
@@ -122,6 +124,8 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
     def close(self) -> None:
         """Stop the worker processes."""
         self.pools.close()
+        if self.remote is not None:
+            self.remote.close()
 
     def _count_batches(self, change: int) -> None:
         if self.metrics is not None:
@@ -145,12 +149,19 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
         by_model: dict[tuple[str, str], list[int]] = {}
         for position, item in enumerate(needing):
             by_model.setdefault((self.library.model_of(item.collection), item.image_model), []).append(position)
-        parts = [(positions, self.pools.submit(model, embed_photos, [needing[p].photo for p in positions], image_model))
+        def submit(model: str, photos: list[bytes], image_model: str) -> Future:
+            if self.remote is not None:
+                return self.remote.embed_photos(model, photos, image_model)
+            return self.pools.submit(model, embed_photos, photos, image_model)
+
+        parts = [(positions, submit(model, [needing[p].photo for p in positions], image_model))
                  for (model, image_model), positions in by_model.items()]
         return parts[0][1] if len(parts) == 1 else _Gathered(parts, len(needing))
 
     def embed_photo_vectors(self, face_model: str, image_model: str, photos: list[bytes]) -> list:
         """Whole-photo vectors of photos, in the face model's worker processes (the background re-embedding)."""
+        if self.remote is not None:
+            return self.remote.photo_vectors(image_model, photos)
         return self.pools.submit(face_model, photo_vectors_of, photos, image_model).result()
 
     @grpc_stream_errors

@@ -41,9 +41,10 @@ class Metrics:
                                    registry=self.registry)
         self._server = None
 
-    def watch(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool],
+    def watch(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool] | None,
               batchers: Callable[[], list[BatcherStats]] = list) -> None:
-        """Read sizes (subjects, per-collection vectors), Redis health and the model batchers' counters at each scrape."""
+        """Read sizes (subjects, per-collection vectors), Redis health and the model batchers' counters at each scrape
+        (redis_up None: a server without Redis, the encoder role, has no facegrid_redis_up)."""
         self.registry.register(_ScrapeTimeCollector(sizes, redis_up, batchers))
 
     def serve(self, address: str) -> int:
@@ -63,7 +64,7 @@ class Metrics:
 
 
 class _ScrapeTimeCollector:
-    def __init__(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool],
+    def __init__(self, sizes: Callable[[], dict[str, float]], redis_up: Callable[[], bool] | None,
                  batchers: Callable[[], list[BatcherStats]]) -> None:
         self._sizes, self._redis_up, self._batchers = sizes, redis_up, batchers
 
@@ -71,12 +72,13 @@ class _ScrapeTimeCollector:
         return []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        up = GaugeMetricFamily("facegrid_redis_up", "1 when Redis answers a PING")
-        try:
-            up.add_metric([], 1.0 if self._redis_up() else 0.0)
-        except Exception:  # noqa: BLE001 - a scrape never fails because Redis is down
-            up.add_metric([], 0.0)
-        yield up
+        if self._redis_up is not None:
+            up = GaugeMetricFamily("facegrid_redis_up", "1 when Redis answers a PING")
+            try:
+                up.add_metric([], 1.0 if self._redis_up() else 0.0)
+            except Exception:  # noqa: BLE001 - a scrape never fails because Redis is down
+                up.add_metric([], 0.0)
+            yield up
         sizes = GaugeMetricFamily("facegrid_vectors", "Vectors held: gate subjects and each collection", labels=["collection"])
         try:
             for name, count in self._sizes().items():

@@ -67,7 +67,7 @@ class KeyStore:
         A revoked key's name may be taken again: its old record is deleted, so the old key stays refused.
         """
         record = KeyRecord(name, scopes, time.time(), None, digest)
-        with self.redis.pipeline() as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(API_KEYS)

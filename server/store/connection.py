@@ -1,8 +1,10 @@
-"""Connecting to Redis: URLs without their passwords in logs, timeouts, and waiting at start-up.
+"""Connecting to Redis or a Redis Cluster: URLs without their passwords in logs, timeouts, waiting at start-up.
 
 A server may start before its Redis does, or while Redis is still loading a large AOF
 into memory. Start-up waits as long as Redis says it is loading (with its progress in
 the log) and otherwise up to a start timeout for Redis to answer at all.
+
+A Redis Cluster (redis+cluster://…) is reached through cluster.py.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .cluster import LazyCluster, ReplicaLag, is_cluster, is_cluster_url, redact_cluster_url  # noqa: F401 - ReplicaLag re-exported
+
 log = logging.getLogger("facegrid.server")
 
 _LOG_EVERY = 5.0  # seconds between progress lines while waiting
@@ -27,6 +31,8 @@ class RedisUnavailable(RuntimeError):
 
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, safe for logs and error messages."""
+    if is_cluster_url(url):
+        return redact_cluster_url(url)
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -38,10 +44,14 @@ def redact(url: str) -> str:
 
 
 def connect(url: str, timeout: float = 10.0) -> redis.Redis:
-    """A client for redis://host:port/db or unix:///path; calls give up after `timeout` s instead of hanging.
+    """A client for redis://host:port/db, unix:///path or redis+cluster://host:port,…; calls give up after
+    `timeout` s instead of hanging.
 
-    No retries inside the client: a call fails at once while Redis is down (the caller is told
-    UNAVAILABLE and retries), and a loading Redis says so instead of being waited for silently."""
+    No retries inside a one-Redis client: a call fails at once while Redis is down (the caller is
+    told UNAVAILABLE and retries), and a loading Redis says so instead of being waited for silently.
+    A cluster client is returned before any node answers (wait_until_ready waits for that)."""
+    if is_cluster_url(url):
+        return LazyCluster(url, timeout)
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0),
                                 health_check_interval=30, retry=Retry(NoBackoff(), 0))
 
@@ -59,7 +69,7 @@ def loading_progress(client: redis.Redis) -> str:
     return f"{float(done or 0):.1f}% loaded" + (f", about {int(eta)} s left" if eta is not None else "")
 
 
-def wait_until_ready(client: redis.Redis, where: str, timeout: float, alive: Callable[[], bool] | None = None) -> float:
+def wait_until_ready(client, where: str, timeout: float, alive: Callable[[], bool] | None = None) -> float:
     """Block until Redis answers PING; seconds spent waiting while it was loading.
 
     While Redis reports it is loading its data this waits however long that takes; otherwise it
@@ -73,7 +83,7 @@ def wait_until_ready(client: redis.Redis, where: str, timeout: float, alive: Cal
     while True:
         now = time.monotonic()
         try:
-            client.ping()
+            _answers(client)
             if loading:
                 log.info("Redis at %s has loaded its data (%.1f s)", where, loading)
             return loading
@@ -92,6 +102,15 @@ def wait_until_ready(client: redis.Redis, where: str, timeout: float, alive: Cal
                 log.warning("waiting for Redis at %s (%s); giving up in %.0f s", where, _reason(error), deadline - now)
                 next_log = now + _LOG_EVERY
         time.sleep(0.1)
+
+
+def _answers(client) -> None:
+    """PING; on a cluster also that it says its state is ok (every slot served), else as if it did not answer."""
+    client.ping()
+    if is_cluster(client):
+        state = client.cluster_info().get("cluster_state")
+        if state != "ok":
+            raise redis.ConnectionError(f"cluster state is {state}")
 
 
 def _reason(error: BaseException) -> str:

@@ -9,8 +9,18 @@ server to the handlers subscribed to its kind (a server applies its own changes 
 makes them). Handlers re-read the current state from Redis instead of replaying deltas,
 so an entry applied twice, or late, does no harm.
 
-Gaps: the stream is trimmed to about MAXLEN entries. A follower that finds the entry it
-applied last gone from the stream (trimmed while it lagged, or Redis lost its data)
+Streams: the gate's, keys' and collection registry's changes go to one stream ({fg}:changes),
+each photo collection's to a stream of its own ({fg:c:<c>}:changes), since on a Redis
+Cluster the entry must live in the slot of the keys its transaction writes (schema.py).
+The follower follows them all: the ones of the collections listed at `mark()`, and each
+new collection's from its start once the COLLECTION_CREATED entry names it. On one Redis
+one XREAD BLOCK waits on every stream; on a cluster (where one XREAD may not span slots)
+each stream is read without blocking, in one pipelined round trip per `poll_s`.
+Entries of one stream come in order; across streams there is no order, and none is
+needed (handlers re-read the state).
+
+Gaps: each stream is trimmed to about MAXLEN entries. A follower that finds the entry it
+applied last gone from a stream (trimmed while it lagged, or Redis lost its data)
 cannot know what it missed: it calls the resync handlers, which rebuild from Redis.
 
 Usage (an auth helper revoking keys, say):
@@ -32,7 +42,8 @@ from typing import Callable
 
 import redis
 
-from .schema import CHANGES
+from .connection import is_cluster
+from .schema import CHANGES, COLLECTIONS, collection_changes_key
 
 log = logging.getLogger("facegrid.server")
 
@@ -70,6 +81,7 @@ class Change:
 
 Handler = Callable[[Change], None]
 _NOWHERE = "0-1"  # an id no entry has: following from it always finds a gap
+_START = "0-0"  # a stream followed from its beginning (new, or empty when marked): no gap to look for
 
 
 def _text(value) -> str:
@@ -81,24 +93,35 @@ def _text(value) -> str:
 class ChangeFeed:
     """Publishes changes into transactions and follows other servers' changes in a thread."""
 
-    def __init__(self, client: redis.Redis, origin: str | None = None, maxlen: int = MAXLEN, block_ms: int = 1000) -> None:
+    def __init__(self, client: redis.Redis, origin: str | None = None, maxlen: int = MAXLEN, block_ms: int = 1000,
+                 poll_s: float = 0.05) -> None:
         self.redis = client
         self.origin = origin or uuid.uuid4().hex[:12]
         self.maxlen = maxlen
         self.block_ms = block_ms
+        self.poll_s = poll_s  # on a cluster: the pause between reads that found nothing
+        self._cluster = is_cluster(client)
         self._handlers: dict[str, list[tuple[Handler, bool]]] = {}
         self._resync: list[Callable[[], None]] = []
-        self._last: str | None = None  # id of the last entry applied
+        self._last: str | None = None  # id of the last entry applied from the main stream
+        self._positions: dict[str, str] = {}  # each collection stream followed -> id of its last entry applied
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- writing -------------------------------------------------------------------------------
 
-    def publish(self, pipe, kind: str, **fields) -> None:
-        """Queue an entry on `pipe` (a MULTI/EXEC pipeline): it is written if and only if the change is."""
+    def publish(self, pipe, kind: str, stream: str = CHANGES, **fields) -> None:
+        """Queue an entry on `pipe` (a MULTI/EXEC pipeline): it is written if and only if the change is.
+
+        `stream`: the stream in the slot of the transaction's keys (a collection's: `collection_stream`)."""
         entry = {"kind": kind, "origin": self.origin}
         entry.update({name: _text(value) for name, value in fields.items()})
-        pipe.xadd(CHANGES, entry, maxlen=self.maxlen, approximate=True)
+        pipe.xadd(stream, entry, maxlen=self.maxlen, approximate=True)
+
+    @staticmethod
+    def collection_stream(collection: str) -> str:
+        """The stream of a collection's own changes (in its slot)."""
+        return collection_changes_key(collection)
 
     # --- following -----------------------------------------------------------------------------
 
@@ -118,6 +141,12 @@ class ChangeFeed:
         self.publish(pipe, SERVER_STARTED)
         (marker,) = pipe.execute()
         self._last = marker.decode()
+        # Each collection's stream from its last entry now (what comes after is new to the rebuild's reader).
+        streams = [collection_changes_key(n.decode()) for n in self.redis.hkeys(COLLECTIONS)]
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xrevrange(stream, count=1)
+        self._positions = {s: (last[0][0].decode() if last else _START) for s, last in zip(streams, pipe.execute() if streams else [])}
         return self._last
 
     def start(self) -> None:
@@ -155,18 +184,37 @@ class ChangeFeed:
                 self._stopping.wait(0.5)
 
     def _poll(self) -> None:
-        """Read what came after the last entry applied (waiting up to block_ms) and apply it; rebuild
-        instead where that entry is gone, since what followed it may be gone too."""
-        before = self._last
-        reply = self.redis.xread({CHANGES: before}, count=1000, block=self.block_ms)
+        """Read what came after the last entries applied (waiting up to block_ms) and apply it; rebuild
+        instead where such an entry is gone, since what followed it may be gone too."""
+        before = {CHANGES: self._last, **self._positions}
+        replies = self._read(before)
         if self._gap(before):
             self._rebuild()
             return
-        for entry_id, raw in reply[0][1] if reply else []:
-            fields = {k.decode(): v.decode() for k, v in raw.items()}
-            change = Change(entry_id.decode(), fields.pop("kind", ""), fields.pop("origin", ""), fields)
-            self._apply(change)
-            self._last = change.id
+        for stream, entries in replies:
+            for entry_id, raw in entries:
+                fields = {k.decode(): v.decode() for k, v in raw.items()}
+                change = Change(entry_id.decode(), fields.pop("kind", ""), fields.pop("origin", ""), fields)
+                if change.kind == COLLECTION_CREATED:  # follow the new collection's own stream from its start
+                    self._positions.setdefault(collection_changes_key(change.fields.get("collection", "")), _START)
+                self._apply(change)
+                if stream == CHANGES:
+                    self._last = change.id
+                else:
+                    self._positions[stream] = change.id
+
+    def _read(self, positions: dict[str, str]) -> list[tuple[str, list]]:
+        """(stream, entries) of every stream with entries after its position."""
+        if not self._cluster:
+            reply = self.redis.xread(positions, count=1000, block=self.block_ms)
+            return [(name.decode(), entries) for name, entries in reply or []]
+        pipe = self.redis.pipeline(transaction=False)  # one XREAD per stream: each lives in its own slot
+        for stream, last in positions.items():
+            pipe.xread({stream: last}, count=1000)
+        found = [(stream, reply[0][1]) for stream, reply in zip(positions, pipe.execute()) if reply]
+        if not found:
+            self._stopping.wait(self.poll_s)
+        return found
 
     def _apply(self, change: Change) -> None:
         for handler, own in self._handlers.get(change.kind, ()):
@@ -179,9 +227,14 @@ class ChangeFeed:
             except Exception:  # noqa: BLE001 - one entry that cannot be applied must not stop the rest
                 log.exception("change feed: cannot apply %s %s", change.kind, change.id)
 
-    def _gap(self, last: str) -> bool:
-        """Whether entries after `last` may be lost: it is no longer in the stream (trimming goes oldest first)."""
-        return not self.redis.xrange(CHANGES, min=last, max=last, count=1)
+    def _gap(self, positions: dict[str, str]) -> bool:
+        """Whether entries after a position may be lost: that entry is no longer in its stream (trimming goes
+        oldest first), in one pipelined round trip."""
+        looked = [(stream, last) for stream, last in positions.items() if last != _START]
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, last in looked:
+            pipe.xrange(stream, min=last, max=last, count=1)
+        return not all(pipe.execute())
 
     def _rebuild(self) -> None:
         log.warning("change feed: entries after %s are gone (trimmed, or Redis lost its data): rebuilding from Redis", self._last)

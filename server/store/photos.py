@@ -14,7 +14,7 @@ from facegrid.encoder.quality import FaceQuality
 from .feed import (COLLECTION_CHANGED, COLLECTION_CREATED, FACES_ADDED, GROUPING_CHANGED, PHOTO_VECTORS_ADDED, VECTORS_ADDED,
                    VECTORS_REMOVED, ChangeFeed)
 from .locks import RedisLock
-from .schema import (COLLECTIONS, NEXT_FACE, NEXT_PHOTO, SEQ, clustering_key, corrections_key, face_key, grouping_lock_key,
+from .schema import (COLLECTIONS, NEXT_FACE, NEXT_PHOTO, SEQ, clustering_key, collection_seq_key, corrections_key, face_key, grouping_lock_key,
                      grouping_version_key, groups_key, photo_ids_key, photo_key, photos_key, pins_key, reembed_key,
                      reembed_lock_key, reembed_missing_key, vectors_key)
 
@@ -68,6 +68,22 @@ class LibraryStore:
         self.redis = client
         self.feed = feed or ChangeFeed(client)
 
+    def _publish(self, pipe, kind: str, collection: str, **fields) -> None:
+        """A feed entry of a change of the collection's own keys: into its stream, in its slot."""
+        self.feed.publish(pipe, kind, stream=self.feed.collection_stream(collection), collection=collection, **fields)
+
+    def _take_ids(self, counter: str, count: int) -> int:
+        """The first of `count` new ids from a counter (0 for none).
+
+        In a transaction of its own: the counters live in the gate's slot, the records made with the ids in
+        the collection's, so on a cluster the transaction's WAIT is what keeps a failover of the gate's master
+        from handing out ids again that committed records already hold."""
+        if not count:
+            return 0
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incrby(counter, count)
+        return int(pipe.execute()[0]) - count + 1
+
     def collections(self) -> dict[str, dict]:
         return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(COLLECTIONS).items()}
 
@@ -90,7 +106,13 @@ class LibraryStore:
 
     def set_image_model(self, name: str, image_model: str, image_dim: int) -> tuple[dict, bool]:
         """Give an existing collection an image model unless it has one (first writer wins), and start its
-        re-embedding in the same transaction; (its settings, whether this call set it)."""
+        re-embedding; (its settings, whether this call set it).
+
+        The settings live in the registry ({fg}) and the re-embedding's state in the collection's slot, so
+        they are two writes (one transaction may not span slots): the state "running" first, then the
+        settings. A crash between leaves a state the re-embedder ignores (it needs the image model too),
+        never an image model whose re-embedding did not start."""
+        started = False
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -102,11 +124,15 @@ class LibraryStore:
                     settings = json.loads(stored)
                     if settings.get("image_model"):
                         pipe.unwatch()
+                        if started:  # lost to another writer after writing our state: name the winner's model
+                            self.redis.hset(reembed_key(name), "model", settings["image_model"])
                         return settings, False
+                    self.redis.hset(reembed_key(name), mapping={"state": "running", "model": image_model,
+                                                                "started_at": time.time()})
+                    started = True
                     settings.update(image_model=image_model, image_dim=image_dim)
                     pipe.multi()
                     pipe.hset(COLLECTIONS, name, json.dumps(settings))
-                    pipe.hset(reembed_key(name), mapping={"state": "running", "model": image_model, "started_at": time.time()})
                     pipe.incr(SEQ)
                     self.feed.publish(pipe, COLLECTION_CHANGED, collection=name)
                     pipe.execute()
@@ -118,16 +144,16 @@ class LibraryStore:
         """Store plain vectors under the caller's ids (one durable transaction)."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(vectors_key(collection), mapping={str(int(i)): v.tobytes() for i, v in zip(ids, vectors)})
-        pipe.incr(SEQ)
-        self.feed.publish(pipe, VECTORS_ADDED, collection=collection, ids=[int(i) for i in ids])
+        pipe.incr(collection_seq_key(collection))
+        self._publish(pipe, VECTORS_ADDED, collection, ids=[int(i) for i in ids])
         pipe.execute()
 
     def remove_vectors(self, collection: str, ids: np.ndarray) -> None:
         if len(ids):
             pipe = self.redis.pipeline(transaction=True)
             pipe.hdel(vectors_key(collection), *[str(int(i)) for i in ids])
-            pipe.incr(SEQ)
-            self.feed.publish(pipe, VECTORS_REMOVED, collection=collection, ids=[int(i) for i in ids])
+            pipe.incr(collection_seq_key(collection))
+            self._publish(pipe, VECTORS_REMOVED, collection, ids=[int(i) for i in ids])
             pipe.execute()
 
     def vectors(self, collection: str, ids: list[int]) -> dict[int, np.ndarray]:
@@ -163,9 +189,9 @@ class LibraryStore:
         in one durable transaction; each one's record, or None where another server stored that photo first
         (then its faces and photo vector from here are deleted again: one photo, one set of faces)."""
         count = sum(len(photo[2]) for photo in photos)
-        next_id = int(self.redis.incrby(NEXT_FACE, count)) - count + 1 if count else 0
+        next_id = self._take_ids(NEXT_FACE, count)
         with_vector = [photo for photo in photos if len(photo) > 3 and photo[3] is not None]
-        next_photo = int(self.redis.incrby(NEXT_PHOTO, len(with_vector))) - len(with_vector) + 1 if with_vector else 0
+        next_photo = self._take_ids(NEXT_PHOTO, len(with_vector))
         now = time.time()
         records, photo_ids = [], []
         pipe = self.redis.pipeline(transaction=True)
@@ -193,29 +219,36 @@ class LibraryStore:
             photo_ids.append(photo_id)
         if not records:
             return []
-        pipe.incr(SEQ)
+        pipe.incr(collection_seq_key(collection))
         # Followers add only faces their photo's record names, so the faces of a photo lost to another server never count.
-        self.feed.publish(pipe, FACES_ADDED, collection=collection, ids=[i for r in records for i in r.face_ids])
+        self._publish(pipe, FACES_ADDED, collection, ids=[i for r in records for i in r.face_ids])
         if with_vector:
-            self.feed.publish(pipe, PHOTO_VECTORS_ADDED, collection=collection, ids=[i for i in photo_ids if i is not None])
+            self._publish(pipe, PHOTO_VECTORS_ADDED, collection, ids=[i for i in photo_ids if i is not None])
         replies = pipe.execute()
         stored, at = [], 0
-        lost_photos: list[tuple[int, str]] = []
         for record, photo_id in zip(records, photo_ids):
             at += len(record.face_ids)  # the reply to each face's HSET, then the photo's HSETNX
-            kept = bool(replies[at])
-            stored.append(record if kept else None)
-            at += 1
-            if photo_id is not None:
-                at += 2  # the photo vector's HSETNX into photo_ids, then its HSET
-                if not kept:
-                    lost_photos.append((photo_id, record.photo_sha256))
+            stored.append(record if replies[at] else None)
+            at += 1 + (2 if photo_id is not None else 0)  # a photo vector's HSETNX into photo_ids, then its HSET
+        stored = self._ours_after_all(collection, records, stored)
         lost = [face_key(collection, i) for record, kept in zip(records, stored) if kept is None for i in record.face_ids]
         if lost:
             self.redis.delete(*lost)
-        for photo_id, photo_sha256 in lost_photos:
-            self._drop_photo_vector(collection, photo_id, photo_sha256)
+        for record, kept, photo_id in zip(records, stored, photo_ids):
+            if kept is None and photo_id is not None:
+                self._drop_photo_vector(collection, photo_id, record.photo_sha256)
         return stored
+
+    def _ours_after_all(self, collection: str, records: list[PhotoRecord], stored: list[PhotoRecord | None]) -> list:
+        """`stored`, with each photo whose HSETNX said "held already" counted ours where the held record names our
+        own faces: the client ran the transaction twice (a Redis Cluster client retries one whose reply was lost
+        in a failover), and the first run stored it."""
+        doubtful = [r for r, kept in zip(records, stored) if kept is None]
+        if not doubtful:
+            return stored
+        held = self.photos(collection, [r.photo_sha256 for r in doubtful])
+        ours = {r.photo_sha256 for r in doubtful if r.photo_sha256 in held and held[r.photo_sha256].face_ids == r.face_ids}
+        return [r if kept is None and r.photo_sha256 in ours else kept for r, kept in zip(records, stored)]
 
     @staticmethod
     def _queue_photo_vector(pipe, collection: str, photo_id: int, photo_sha256: str, vector: np.ndarray) -> None:
@@ -239,20 +272,22 @@ class LibraryStore:
         ids: list[int | None] = []
         pipe = self.redis.pipeline(transaction=True)
         if vectors:
-            first = int(self.redis.incrby(NEXT_PHOTO, len(vectors))) - len(vectors) + 1
+            first = self._take_ids(NEXT_PHOTO, len(vectors))
             for offset, (photo_sha256, vector) in enumerate(vectors):
                 self._queue_photo_vector(pipe, collection, first + offset, photo_sha256, vector)
                 ids.append(first + offset)
-            self.feed.publish(pipe, PHOTO_VECTORS_ADDED, collection=collection, ids=ids)
+            self._publish(pipe, PHOTO_VECTORS_ADDED, collection, ids=ids)
         if missing:
             pipe.hset(reembed_missing_key(collection), mapping=missing)
         if not vectors and not missing:
             return []
-        pipe.incr(SEQ)
+        pipe.incr(collection_seq_key(collection))
         replies = pipe.execute()
+        # HSETNX said "held": another writer's vector, or ours from a first run of a transaction the client retried.
+        owners = self.photo_ids(collection, [vectors[o][0] for o in range(len(ids)) if not replies[2 * o]])
         kept: list[int | None] = []
         for offset, photo_id in enumerate(ids):
-            if replies[2 * offset]:
+            if replies[2 * offset] or owners.get(vectors[offset][0]) == photo_id:
                 kept.append(photo_id)
             else:
                 self.redis.delete(photo_key(collection, photo_id))
@@ -333,7 +368,9 @@ class LibraryStore:
         return int(pipe.execute()[0])
 
     def finish_reembed(self, collection: str) -> None:
-        self.redis.hset(reembed_key(collection), mapping={"state": "done", "finished_at": time.time()})
+        pipe = self.redis.pipeline(transaction=True)  # a transaction: on a cluster it waits for the replica
+        pipe.hset(reembed_key(collection), mapping={"state": "done", "finished_at": time.time()})
+        pipe.execute()
 
     def reembed_lock(self, collection: str) -> RedisLock:
         """The lock of the one server that re-embeds a collection (wait 0: another server holding it does the work)."""
@@ -348,8 +385,10 @@ class LibraryStore:
             record = held.get(digest)
             if record is not None and path not in record.paths:
                 held[digest] = changed[digest] = PhotoRecord(digest, record.paths + [path], record.face_ids, record.indexed_at)
-        if changed:
-            self.redis.hset(photos_key(collection), mapping={d: self._photo_json(r) for d, r in changed.items()})
+        if changed:  # in MULTI/EXEC though alone: on a cluster a transaction is what waits for the replica
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(photos_key(collection), mapping={d: self._photo_json(r) for d, r in changed.items()})
+            pipe.execute()
         return held
 
     def faces(self, collection: str, face_ids: list[int]) -> list[FaceRecord | None]:
@@ -387,8 +426,8 @@ class LibraryStore:
             pipe.hset(groups_key(collection), mapping={str(f): g for f, g in labels.items()})
         pipe.hset(clustering_key(collection), mapping={"threshold": threshold, "min_size": min_size, "created_at": time.time()})
         pipe.incr(grouping_version_key(collection))
-        pipe.incr(SEQ)
-        self.feed.publish(pipe, GROUPING_CHANGED, collection=collection)
+        pipe.incr(collection_seq_key(collection))
+        self._publish(pipe, GROUPING_CHANGED, collection)
         return int(pipe.execute()[-3])
 
     def assign_groups(self, collection: str, labels_for: Callable[[int], dict[int, int]]) -> None:
@@ -429,8 +468,8 @@ class LibraryStore:
         if record:
             pipe.rpush(corrections_key(collection), json.dumps(record))
         pipe.incr(grouping_version_key(collection))
-        pipe.incr(SEQ)
-        self.feed.publish(pipe, GROUPING_CHANGED, collection=collection)
+        pipe.incr(collection_seq_key(collection))
+        self._publish(pipe, GROUPING_CHANGED, collection)
         pipe.execute()
 
     def pop_correction(self, collection: str) -> dict | None:

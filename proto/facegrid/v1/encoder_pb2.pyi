@@ -7,12 +7,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EmbedRequest(_message.Message):
-    __slots__ = ("photo", "model")
+    __slots__ = ("photo", "model", "probe")
     PHOTO_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROBE_FIELD_NUMBER: _ClassVar[int]
     photo: bytes
     model: str
-    def __init__(self, photo: _Optional[bytes] = ..., model: _Optional[str] = ...) -> None: ...
+    probe: bool
+    def __init__(self, photo: _Optional[bytes] = ..., model: _Optional[str] = ..., probe: _Optional[bool] = ...) -> None: ...
 
 class Box(_message.Message):
     __slots__ = ("x", "y", "width", "height")
@@ -69,12 +71,14 @@ class Face(_message.Message):
     def __init__(self, box: _Optional[_Union[Box, _Mapping]] = ..., landmarks: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., quality: _Optional[_Union[Quality, _Mapping]] = ..., vector: _Optional[_Iterable[float]] = ..., model: _Optional[str] = ..., detector: _Optional[str] = ...) -> None: ...
 
 class EmbedResponse(_message.Message):
-    __slots__ = ("faces", "model")
+    __slots__ = ("faces", "model", "detectors")
     FACES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    DETECTORS_FIELD_NUMBER: _ClassVar[int]
     faces: _containers.RepeatedCompositeFieldContainer[Face]
     model: str
-    def __init__(self, faces: _Optional[_Iterable[_Union[Face, _Mapping]]] = ..., model: _Optional[str] = ...) -> None: ...
+    detectors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, faces: _Optional[_Iterable[_Union[Face, _Mapping]]] = ..., model: _Optional[str] = ..., detectors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EmbedPhotoRequest(_message.Message):
     __slots__ = ("photo", "model")

@@ -1,0 +1,1 @@
+"""The index role's side of the split: encoder servers called over gRPC in place of local models."""
