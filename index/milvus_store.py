@@ -26,6 +26,7 @@ derived data: Redis holds every acknowledged write and the owner rebuilds the co
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -35,6 +36,10 @@ import numpy as np
 
 from .collection import MAX_K, Hits, check_ids, check_vectors
 from .errors import EngineError, EngineMismatch, EngineUnavailable, VectorError
+
+# pymilvus logs every failed RPC with its traceback, including the expected ones (an alias looked up before it
+# exists); this module turns each into a typed error with a clean message instead, so its log stays quiet.
+logging.getLogger("pymilvus.decorators").setLevel(logging.CRITICAL)
 
 CONSISTENCY = "Strong"  # every acknowledged write is visible to the next call
 METRIC = "IP"  # inner product, as FAISS's IndexFlatIP: the cosine on unit vectors
