@@ -139,6 +139,21 @@ def _not_loaded(error: BaseException) -> bool:
     return getattr(error, "code", None) == 101 or "released" in text or "not loaded" in text
 
 
+_OUTAGES: dict[str, int] = {}  # Milvus URI (credentials removed) -> calls that found it unreachable, in this process
+_OUTAGES_LOCK = threading.Lock()
+
+
+def _note_outage(uri: str) -> None:
+    with _OUTAGES_LOCK:
+        _OUTAGES[uri] = _OUTAGES.get(uri, 0) + 1
+
+
+def outages(uri: str) -> int:
+    """How many calls in this process found the Milvus at `uri` unreachable (the server's catch-up watches it)."""
+    with _OUTAGES_LOCK:
+        return _OUTAGES.get(safe_uri(uri), 0)
+
+
 def probe(uri: str, timeout: float = 10.0) -> str:
     """The Milvus server's version, or EngineUnavailable naming the URI (credentials removed)."""
     from pymilvus import MilvusClient
@@ -195,6 +210,7 @@ class MilvusCollection:  # implements index.store.VectorStore
     def _typed(self, error: BaseException, what: str) -> Exception:
         message = self._scrub(str(getattr(error, "message", "") or error))
         if _unreachable(error):
+            _note_outage(self.uri)
             return EngineUnavailable(f"Milvus at {self.uri} does not answer ({what} on collection {self.name!r}): "
                                      f"{message[:300]}")
         return EngineError(f"Milvus at {self.uri} failed {what} on collection {self.name!r}: {message[:300]}")

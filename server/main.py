@@ -38,6 +38,7 @@ from .domain.library import Library
 from .domain.photo_search import PhotoSearch
 from .domain.reembed import Reembedder
 from .domain.pipelines import Pipelines
+from .domain.engine_catch_up import EngineCatchUp
 from .domain.sync import follow_changes
 from .domain.vectors import VectorCollections
 from .domain.key_file import KeyFileError, KeyFileRing
@@ -99,6 +100,7 @@ class Running:
     reembedder: Reembedder | None = None
     encoders: EncoderPool | None = None  # the index role's encoder servers
     services: tuple[str, ...] = SERVICES
+    catch_up: EngineCatchUp | None = None  # rebuilds from Redis after a Milvus outage
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -109,6 +111,8 @@ class Running:
         self.server.stop(grace).wait()
         if self.reembedder is not None:
             self.reembedder.stop()
+        if self.catch_up is not None:
+            self.catch_up.stop()
         if self.feed is not None:
             self.feed.stop()
         if self.index_service is not None:
@@ -316,6 +320,9 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     people = PersonGroups(collections, assigner, gate, encoder)
     vectors = VectorCollections(collections)
     follow_changes(feed, gate, collections, assigner)
+    catch_up = None
+    if settings.vector_engine == "milvus":  # what reached Redis while Milvus was down reaches Milvus when it is back
+        catch_up = EngineCatchUp(settings.milvus_uri, lambda: (gate.rebuild(), collections.rebuild())).start()
 
     metrics = Metrics()
     metrics.watch(
@@ -352,7 +359,7 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     reembedder.start()  # picks up any re-embedding a stopped or killed server left running
     metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
     return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
-                   feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services)
+                   feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services, catch_up)
 
 
 def serve(settings: Settings) -> int:

@@ -240,8 +240,22 @@ def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_ser
                 with pytest.raises(FacegridError) as down:
                     client.search(vector=vectors[7], k=1, collection=name)
                 assert down.value.code == grpc.StatusCode.UNAVAILABLE and milvus_server.uri.split("://")[1] in down.value.message
+                with pytest.raises(FacegridError) as lost:  # Redis takes it, Milvus cannot: UNAVAILABLE, and not retried
+                    client.add_vectors(name, [107], vectors[7:8])
+                assert lost.value.code == grpc.StatusCode.UNAVAILABLE
             finally:
                 milvus_server.start()
+            # The server's catch-up rebuilds from Redis once Milvus answers: the write Redis kept is found, no restart.
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.search(vector=vectors[7], k=1, collection=name).queries[0].hits[0].vector_id == 107:
+                        break
+                except FacegridError:
+                    pass
+                assert time.monotonic() < deadline, "the write kept in Redis never reached Milvus"
+                time.sleep(0.5)
+            client.remove_vectors(name, [107])
         stats = client.stats(name)
         assert stats.vectors == 39 and stats.index == "Milvus FLAT IP (Strong)"  # back: calls work again
     server.stop()
