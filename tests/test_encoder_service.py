@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 
 import grpc
 import numpy as np
 import pytest
+from PIL import Image
 
 from facegrid.encoder.image import decode_image
 from facegrid.encoder.runtime import EncoderSettings
@@ -110,3 +112,25 @@ def test_cli_embeds_texts_and_photos(tower_server, faces_dir):
     assert modalities[tower_server.model.name] == ["image", "text"] and modalities["fused"] == ["face"]
     refused = facegrid("embed", "--model", "fused", "--text", "x", "--server", tower_server.address)
     assert refused.returncode == 1 and "face model" in refused.stderr
+
+
+def test_a_probe_embed_gives_the_largest_face_only_and_the_same_errors(tower_server, faces_dir):
+    """Embed with `probe` (what an index server sends for Verify / Identify): one face at most, the detectors named."""
+    group = max((faces_dir / "faceapi_bbt").rglob("*.jpg"), key=lambda p: p.stat().st_size).read_bytes()
+    with tower_server.client() as client:
+        encoder = client._encoder
+        every = encoder.Embed(encoder_pb2.EmbedRequest(photo=group), timeout=60)
+        probed = encoder.Embed(encoder_pb2.EmbedRequest(photo=group, probe=True), timeout=60)
+        assert len(probed.faces) == 1 and probed.model == every.model and list(probed.detectors)
+        assert probed.faces[0].quality.size == max(f.quality.size for f in every.faces)
+        assert "dlib_mmod" not in probed.detectors  # the slow last resort is not a probe's
+        for request in (encoder_pb2.EmbedRequest(photo=b"not a photo", probe=True),
+                        encoder_pb2.EmbedRequest(photo=group, model="nope", probe=True),
+                        encoder_pb2.EmbedRequest(probe=True)):
+            with pytest.raises(grpc.RpcError) as refused:
+                encoder.Embed(request, timeout=30)
+            assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT, request
+        buffer = io.BytesIO()
+        Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(buffer, "PNG")
+        empty = encoder.Embed(encoder_pb2.EmbedRequest(photo=buffer.getvalue(), probe=True), timeout=60)
+        assert list(empty.faces) == [] and list(empty.detectors)  # no face: an empty list, not an error

@@ -78,8 +78,9 @@ class EncoderServiceServicer:
     """
 
     def Embed(self, request, context):
-        """Every face in one photo (an empty list when there is none), with a face model.
-        INVALID_ARGUMENT: unreadable photo or unknown model; RESOURCE_EXHAUSTED: photo over the size limits.
+        """Every face in one photo (an empty list when there is none), with a face model; with `probe`, the largest
+        face only (the same status codes, an empty list for no face).
+        INVALID_ARGUMENT: empty or unreadable photo, or unknown model; RESOURCE_EXHAUSTED: photo over the size limits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

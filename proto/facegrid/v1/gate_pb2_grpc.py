@@ -31,6 +31,9 @@ class GateServiceStub:
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
     admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
+    Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
+    no encoder server answers (the message names every address tried); with the Milvus engine also while
+    Milvus does not answer (the message names its URI, credentials removed). Retry: writes are idempotent.
     """
 
     def __init__(self, channel):
@@ -77,6 +80,9 @@ class GateServiceServicer:
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
     admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
+    Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
+    no encoder server answers (the message names every address tried); with the Milvus engine also while
+    Milvus does not answer (the message names its URI, credentials removed). Retry: writes are idempotent.
     """
 
     def Enroll(self, request, context):
@@ -177,6 +183,9 @@ class GateService:
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
     admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
+    Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
+    no encoder server answers (the message names every address tried); with the Milvus engine also while
+    Milvus does not answer (the message names its URI, credentials removed). Retry: writes are idempotent.
     """
 
     @staticmethod

@@ -28,6 +28,9 @@ if _version_not_supported:
 class IndexServiceStub:
     """Collection names: 1 to 64 characters, letters, digits and . _ - (created on first use).
     Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
+    Every call: UNAVAILABLE while Redis does not answer; with the Milvus engine also while Milvus does not
+    answer (the message names its URI, credentials removed); calls that embed photos or texts on an
+    index-role server also when no encoder server answers (the message names every address tried).
     """
 
     def __init__(self, channel):
@@ -116,6 +119,9 @@ class IndexServiceStub:
 class IndexServiceServicer:
     """Collection names: 1 to 64 characters, letters, digits and . _ - (created on first use).
     Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
+    Every call: UNAVAILABLE while Redis does not answer; with the Milvus engine also while Milvus does not
+    answer (the message names its URI, credentials removed); calls that embed photos or texts on an
+    index-role server also when no encoder server answers (the message names every address tried).
     """
 
     def IndexPhotos(self, request_iterator, context):
@@ -339,6 +345,9 @@ def add_IndexServiceServicer_to_server(servicer, server):
 class IndexService:
     """Collection names: 1 to 64 characters, letters, digits and . _ - (created on first use).
     Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
+    Every call: UNAVAILABLE while Redis does not answer; with the Milvus engine also while Milvus does not
+    answer (the message names its URI, credentials removed); calls that embed photos or texts on an
+    index-role server also when no encoder server answers (the message names every address tried).
     """
 
     @staticmethod
