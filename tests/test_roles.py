@@ -180,6 +180,16 @@ def test_all_encoders_down_is_unavailable_naming_them(tmp_path, faces_dir):
         lonely.kill()
 
 
+def indexes_one_photo(server: ServerProcess, faces_dir, collection: str) -> None:
+    """One photo indexed through an index server (its encoder did the embedding), then the server killed."""
+    try:
+        with server.client(timeout=60) as client:
+            [result] = client.index_photos([("a.jpg", photos(faces_dir, ANGELINA)[0])], collection)
+            assert result.faces == 1 and not result.error
+    finally:
+        server.kill()
+
+
 def test_an_encoder_that_requires_a_key(tmp_path, faces_dir):
     key = "fg_test_encoder_key_0123456789abcdef"
     keys_file = tmp_path / "encoder-keys"
@@ -195,13 +205,8 @@ def test_an_encoder_that_requires_a_key(tmp_path, faces_dir):
                 assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(RuntimeError, match="FACEGRID_ENCODER_API_KEY"):  # refused at start, not at the first call
             index_server(tmp_path / "keyless", keyed.address)
-        server = index_server(tmp_path / "index", keyed.address, env={"FACEGRID_ENCODER_API_KEY": key})
-        try:
-            with server.client(timeout=60) as client:
-                [result] = client.index_photos([("a.jpg", photos(faces_dir, ANGELINA)[0])], "keyed")
-                assert result.faces == 1 and not result.error
-        finally:
-            server.kill()
+        indexes_one_photo(index_server(tmp_path / "index", keyed.address, env={"FACEGRID_ENCODER_API_KEY": key}),
+                          faces_dir, "keyed")
     finally:
         keyed.kill()
 
@@ -215,14 +220,9 @@ def test_mutual_tls_between_the_roles(tmp_path, faces_dir):
         trusting = {"FACEGRID_ENCODER_CA": str(pki / "ca.pem"), "FACEGRID_ENCODER_START_TIMEOUT": "2"}
         with pytest.raises(RuntimeError, match="no encoder server answered"):  # no client certificate: no handshake
             index_server(tmp_path / "no-cert", secured.address, env=trusting)
-        server = index_server(tmp_path / "index", secured.address, env={
-            **trusting, "FACEGRID_ENCODER_CERT": str(pki / "client.pem"), "FACEGRID_ENCODER_KEY": str(pki / "client.key")})
-        try:
-            with server.client(timeout=60) as client:
-                [result] = client.index_photos([("a.jpg", photos(faces_dir, ANGELINA)[0])], "tls")
-                assert result.faces == 1 and not result.error
-        finally:
-            server.kill()
+        indexes_one_photo(index_server(tmp_path / "index", secured.address, env={
+            **trusting, "FACEGRID_ENCODER_CERT": str(pki / "client.pem"), "FACEGRID_ENCODER_KEY": str(pki / "client.key")}),
+            faces_dir, "tls")
     finally:
         secured.kill()
 
