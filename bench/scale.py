@@ -22,9 +22,9 @@ from typing import Callable
 import faiss
 import numpy as np
 
-from facegrid.index.approximate import (EXACT, IVF_FLAT, IVF_FP16, IVF_PQ, IVF_SQ8, NPROBES, TRAIN_PER_LIST, ApproximateSettings, IndexPlan, index_bytes,
+from facegrid.index.approximate import (EXACT, IVF_FLAT, IVF_FP16, IVF_PQ, IVF_SQ8, NPROBES, ApproximateSettings, IndexPlan, index_bytes,
                                         ivf_of, list_count, new_index, plan_index, recall_at, set_nprobe, tune_nprobe,
-                                        tuning_sample)
+                                        training_sample, tuning_sample)
 
 from .face_like_vectors import face_like_vectors
 
@@ -65,10 +65,10 @@ def _kmeans(vectors: np.ndarray, nlist: int, progress: Progress) -> tuple[np.nda
     started = time.perf_counter()
     dim = vectors.shape[1]
     ivf = ivf_of(new_index(IndexPlan(IVF_SQ8, len(vectors), nlist), dim))
-    rows = np.sort(np.random.default_rng(0).choice(len(vectors), min(len(vectors), nlist * TRAIN_PER_LIST), replace=False))
-    progress(f"  k-means: {nlist} lists on {len(rows):,} vectors")
+    sample = training_sample(vectors, nlist)
+    progress(f"  k-means: {nlist} lists on {len(sample):,} vectors")
     clustering = faiss.Clustering(dim, nlist, ivf.cp)
-    clustering.train(np.ascontiguousarray(vectors[rows]), faiss.IndexFlatIP(dim))
+    clustering.train(sample, faiss.IndexFlatIP(dim))
     return faiss.vector_to_array(clustering.centroids).reshape(nlist, dim), time.perf_counter() - started
 
 

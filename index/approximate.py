@@ -117,16 +117,16 @@ def _owning(outer, inner):
     return outer
 
 
-def _ivf(dim: int, nlist: int, codes: str) -> faiss.IndexIVF:
+def _ivf(plan: IndexPlan, dim: int) -> faiss.IndexIVF:
     quantizer = faiss.IndexFlatIP(dim)
     ip = faiss.METRIC_INNER_PRODUCT
-    if codes == "Flat":
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, ip)
-    elif codes.startswith("SQ"):
-        kind = {"SQ8": faiss.ScalarQuantizer.QT_8bit, "SQfp16": faiss.ScalarQuantizer.QT_fp16}[codes]
-        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, kind, ip)
+    if plan.kind == IVF_FLAT:
+        index = faiss.IndexIVFFlat(quantizer, dim, plan.nlist, ip)
+    elif plan.kind == IVF_PQ:
+        index = faiss.IndexIVFPQ(quantizer, dim, plan.nlist, plan.pq_bytes, 8, ip)
     else:
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, int(codes.removeprefix("PQ")), 8, ip)
+        codes = faiss.ScalarQuantizer.QT_fp16 if plan.kind == IVF_FP16 else faiss.ScalarQuantizer.QT_8bit
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, plan.nlist, codes, ip)
     index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
     index.cp.niter = KMEANS_ITERATIONS
     return _owning(index, quantizer)
@@ -137,7 +137,7 @@ def new_index(plan: IndexPlan, dim: int):
     if plan.kind == EXACT:
         flat = faiss.IndexFlatIP(dim)
         return _owning(faiss.IndexIDMap2(flat), flat)
-    return _ivf(dim, plan.nlist, {IVF_FLAT: "Flat", IVF_FP16: "SQfp16", IVF_SQ8: "SQ8", IVF_PQ: f"PQ{plan.pq_bytes}"}[plan.kind])
+    return _ivf(plan, dim)
 
 
 def index_bytes(index) -> int:
@@ -159,13 +159,16 @@ def stored_ids(index) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
+def training_sample(vectors: np.ndarray, nlist: int, seed: int = 0) -> np.ndarray:
+    """The vectors an IVF of nlist lists is trained on: TRAIN_PER_LIST a list, drawn at random, in stored order."""
+    rows = np.sort(np.random.default_rng(seed).choice(len(vectors), min(len(vectors), nlist * TRAIN_PER_LIST), replace=False))
+    return np.ascontiguousarray(vectors[rows])
+
+
 def train(index, plan: IndexPlan, vectors: np.ndarray, seed: int = 0) -> None:
     """Train an IVF index on a sample of the vectors (k-means for the lists, the codes' ranges)."""
-    if index.is_trained:
-        return
-    sample_size = min(len(vectors), plan.nlist * TRAIN_PER_LIST)
-    rows = np.sort(np.random.default_rng(seed).choice(len(vectors), sample_size, replace=False))
-    index.train(np.ascontiguousarray(vectors[rows]))
+    if not index.is_trained:
+        index.train(training_sample(vectors, plan.nlist, seed))
 
 
 def set_nprobe(index, nprobe: int) -> None:

@@ -95,6 +95,8 @@ class Collection:  # implements index.store.VectorStore
     def _install(self, index, plan: IndexPlan, nprobe: int = 0, recall: float = 1.0) -> None:
         """Make an index the live one (lock held, or before anyone else sees the collection)."""
         self._index, self._plan, self._nprobe, self._recall = index, plan, nprobe, recall
+        if plan.approximate:
+            set_nprobe(index, nprobe)  # once: every search of this index scans that many lists
         self._flat = faiss.downcast_index(index.index) if plan.kind == EXACT else None
         self._ids: np.ndarray | None = None  # position -> id of the exact index, cached between writes
         self._gpu = GpuFlat(self._flat) if self._flat is not None and self._use_gpu else None
@@ -259,7 +261,6 @@ class Collection:  # implements index.store.VectorStore
             n = self._index.ntotal
             k = min(k, max(n, 1))
             if self._plan.approximate:
-                set_nprobe(self._index, self._nprobe)
                 scores, ids = self._index.search(queries, k)
                 return Hits(scores=scores.astype(np.float32), ids=ids.astype(np.int64))
             if n > 0 and self._gpu is not None:

@@ -353,7 +353,6 @@ class MilvusCollection:  # implements index.store.VectorStore
         """How it searches, in a line (the Stats RPC shows it to callers: no address)."""
         return f"Milvus FLAT {METRIC} ({CONSISTENCY})"
 
-    index_description = describe  # the name `facegrid bench scale` asks for
 
     def add(self, ids, vectors: np.ndarray) -> None:
         """Add vectors under ids; an id already present is replaced (an upsert)."""

@@ -36,5 +36,8 @@ class VectorStore(Protocol):
     def items(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of everything stored."""
 
+    def describe(self) -> str:
+        """How it searches, in a line (Stats shows it): FAISS's index and tuning, or the engine's name."""
+
     def clear(self) -> None:
         """Remove everything (before a rebuild)."""

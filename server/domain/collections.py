@@ -69,12 +69,6 @@ class CollectionStats:
     index: str = ""  # how its vectors are searched (exact, or which approximate index)
 
 
-def index_description(store) -> str:
-    """How a vector store searches, in a line: FAISS's collections say which index; other engines their name."""
-    describe = getattr(store, "describe", None)
-    return describe() if callable(describe) else type(store).__name__
-
-
 class Collections:
     """FAISS collections by name, with the settings Redis holds for them."""
 

@@ -28,7 +28,7 @@ from facegrid.index.errors import CollectionNotFound, VectorError
 from facegrid.index.gpu import IndexSettings
 
 from ..store.photos import FaceRecord, LibraryStore, PhotoRecord
-from .collections import Collections, CollectionStats, check_collection_name, index_description
+from .collections import Collections, CollectionStats, check_collection_name
 from .errors import BadPhotoRequest, ModelMismatch, PhotoNotHeld
 from .group_assignment import GroupAssigner
 from .pipelines import Pipelines
@@ -257,7 +257,7 @@ class Library:
         """Photos and faces of a face collection (and its photo vectors); vectors of a plain-vector one."""
         info = self.collections.info(collection)
         store = self.collections.get(info.name)
-        count, index = store.count(), index_description(store)
+        count, index = store.count(), store.describe()
         if info.plain:
             return CollectionStats(info.name, info.model, info.dim, vectors=count, index=index)
         photo_vectors = self.collections.photo_vectors(info.name).count() if info.image_model else 0

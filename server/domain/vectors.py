@@ -7,7 +7,7 @@ import numpy as np
 from facegrid.index.collection import check_ids, check_vectors
 from facegrid.index.errors import VectorError
 
-from .collections import PLAIN_VECTORS, Collections, CollectionStats, check_collection_name, index_description
+from .collections import PLAIN_VECTORS, Collections, CollectionStats, check_collection_name
 from .errors import CollectionExists, WrongCollectionKind
 
 MAX_DIM = 4096
@@ -57,4 +57,4 @@ class VectorCollections:
     def stats(self, collection: str) -> CollectionStats:
         info = self.collections.info(collection)
         store = self.collections.get(info.name)
-        return CollectionStats(info.name, info.model, info.dim, vectors=store.count(), index=index_description(store))
+        return CollectionStats(info.name, info.model, info.dim, vectors=store.count(), index=store.describe())
