@@ -99,6 +99,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_port(low: int = 23000, high: int = 29999) -> int:
+    """A free port for a server the tests start (and may restart on the same port), below the kernel's ephemeral
+    range (32768 on), where any outgoing connection could take it between this check and the server's bind."""
+    import random
+
+    while True:
+        port = random.randint(low, high)
+        if _port_free(port):
+            return port
+
+
 class RedisServer:
     """A real `redis-server` on a free loopback port with AOF in its own folder; can be killed and restarted."""
 
@@ -110,7 +121,7 @@ class RedisServer:
             pytest.skip("redis-server is not installed (CI installs it: apt-get install redis-server)")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = server_port()
         self.extra = list(extra)
         self.process = None
 
@@ -178,12 +189,16 @@ class RedisClusterProcesses:
             pytest.skip("redis-server / redis-cli are not installed (CI installs them: apt-get install redis-server)")
         self.folder = Path(folder)
         self.masters, self.replicas, self.node_timeout_ms = masters, replicas, node_timeout_ms
-        self.ports: list[int] = []
-        while len(self.ports) < masters * (1 + replicas):
-            port = free_port()
-            if port < 55000 and port not in self.ports and _port_free(port + 10000):
-                self.ports.append(port)
+        self.ports: list[int] = [self._pick_port() for _ in range(masters * (1 + replicas))]
         self.processes: dict[int, subprocess.Popen] = {}
+
+    def _pick_port(self) -> int:
+        """A free port whose bus port (+10000) is free too, both below the kernel's ephemeral range (32768 on):
+        a port picked there can be taken by any outgoing connection before redis-server binds it (CI saw it)."""
+        while True:
+            port = server_port(20000, 22700)  # bus ports 30000-32700: also below the ephemeral range
+            if port not in getattr(self, "ports", []) and _port_free(port + 10000):
+                return port
 
     @property
     def url(self) -> str:
@@ -221,14 +236,31 @@ class RedisClusterProcesses:
     def _create(self) -> None:
         for port in self.ports:
             self._start_node(port)
-        for port in self.ports:
-            _until(lambda: _pings(self.node(port)), 10, f"redis-server on {port} did not start")
+        for index, port in enumerate(list(self.ports)):
+            self.ports[index] = self._until_answering(port)
         made = subprocess.run([self.cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
                                "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                               capture_output=True, text=True, timeout=60)
         if made.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {made.stdout[-2000:]} {made.stderr[-2000:]}")
         self.wait_healthy()
+
+    def _until_answering(self, port: int, tries: int = 5) -> int:
+        """The port the node answers on: a node that exited (its port taken meanwhile) is started on another."""
+        for _ in range(tries):
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and self.processes[port].poll() is None:
+                if _pings(self.node(port)):
+                    return port
+                time.sleep(0.1)
+            if self.processes[port].poll() is None:
+                break  # running but silent for 20 s: not a port race
+            del self.processes[port]
+            port = self._pick_port()
+            self._start_node(port)
+        log = self.folder / str(port) / "redis.log"
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else "(no log)"
+        raise RuntimeError(f"redis-server on {port} did not start: {tail}")
 
     def wait_healthy(self, timeout: float = 30) -> None:
         """Until every live node says the cluster is ok and every live replica is in sync with its master."""
