@@ -14,7 +14,7 @@ import pytest
 from facegrid.clients.sdk import Facegrid, FacegridError
 from facegrid.v1 import encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc
 
-from helpers import ServerProcess, facegrid, free_port, last_json, make_test_pki
+from helpers import ServerProcess, facegrid, free_port, last_json, make_test_pki, server_port
 
 ANGELINA, KATY, STRANGER = "deepface/id01_angelina_jolie", "deepface/id10_katy_perry", "deepface/id11_matt_damon"
 
@@ -285,7 +285,7 @@ def test_a_callers_deadline_bounds_the_encoder_call_and_marks_no_encoder_down(in
 
 
 def test_an_encoder_back_after_a_restart_takes_calls_again(tmp_path, faces_dir):
-    address = f"127.0.0.1:{free_port()}"
+    address = f"127.0.0.1:{server_port()}"  # restarted on the same port: below the ephemeral range
     first = ServerProcess(tmp_path / "first", args=["--role", "encoder", "--address", address]).start()
     second = encoder_server(tmp_path / "second")
     server = index_server(tmp_path / "index", address, second.address, args=("--metrics-address", "127.0.0.1:0"))
