@@ -221,7 +221,7 @@ def decode_details(error) -> list:
         status = rpc_status.from_call(error)
     except (ValueError, AttributeError):  # a status that does not match its details, or not a call
         return []
-    known = (error_details_pb2.ErrorInfo, gate_pb2.EnrollResponse, gate_pb2.PhotoRefusal)
+    known = (error_details_pb2.ErrorInfo, error_details_pb2.RetryInfo, gate_pb2.EnrollResponse, gate_pb2.PhotoRefusal)
     decoded = []
     for detail in status.details if status is not None else []:
         for kind in known:

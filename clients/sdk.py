@@ -14,6 +14,7 @@ second forget of a gone subject says NOT_FOUND.
 from __future__ import annotations
 
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,13 @@ class FacegridError(Exception):
     def reason(self) -> str:
         info = self._detail(error_details_pb2.ErrorInfo)
         return info.reason if info is not None else ""
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the server asks to wait before sending the call again (its RetryInfo: a refusal for load,
+        RESOURCE_EXHAUSTED with reason OVERLOADED); None when it asked for none."""
+        info = self._detail(error_details_pb2.RetryInfo)
+        return info.retry_delay.ToTimedelta().total_seconds() if info is not None else None
 
     @property
     def outcomes(self) -> list[PhotoOutcome]:
@@ -221,10 +229,13 @@ class Facegrid:
             try:
                 return method(request, timeout=timeout or self.timeout, wait_for_ready=attempt > 0, metadata=self._metadata)
             except grpc.RpcError as error:
-                if error.code() in _RETRYABLE and attempt + 1 < attempts:
-                    time.sleep(0.2 * 2**attempt)
+                failed = FacegridError.from_rpc(error)
+                # UNAVAILABLE and DEADLINE_EXCEEDED, and a refusal for load that says when to come back
+                if (error.code() in _RETRYABLE or failed.retry_after is not None) and attempt + 1 < attempts:
+                    # jittered, so that callers refused together do not all come back together
+                    time.sleep(max(0.2 * 2**attempt, failed.retry_after or 0.0) * random.uniform(1.0, 1.5))
                     continue
-                raise FacegridError.from_rpc(error) from None
+                raise failed from None
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the server accepts connections."""

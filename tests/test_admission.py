@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from facegrid.server.rpc.admission import LONG_CALLS, STREAMS, Admission, CallClass, thread_count
+from facegrid.server.rpc.error_details import is_overloaded
 
 SLOW, QUICK = "/facegrid.v1.IndexService/KMeans", "/facegrid.v1.GateService/Verify"
 
@@ -51,6 +52,7 @@ def test_a_long_call_over_the_cap_is_refused_and_short_calls_go_on(served):
     with pytest.raises(grpc.RpcError) as caught:
         slow(b"", timeout=10)
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "FACEGRID_MAX_LONG_CALLS" in caught.value.details()
+    assert is_overloaded(caught.value)  # busy, not broken: ErrorInfo OVERLOADED and a RetryInfo
     assert quick(b"", timeout=10) == b"quick"  # short calls still find a thread
     release.set()
     assert first.result() == b"slow" and classes[LONG_CALLS].running == 0

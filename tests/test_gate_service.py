@@ -126,7 +126,11 @@ def test_bad_requests_get_clear_status_codes_and_the_server_keeps_serving(server
         assert code_of(lambda: client.verify("no-such-person", probe)) == grpc.StatusCode.NOT_FOUND
         assert code_of(lambda: client.verify("angelina", b"not a photo")) == grpc.StatusCode.INVALID_ARGUMENT
         assert code_of(lambda: client.verify("angelina", b"")) == grpc.StatusCode.INVALID_ARGUMENT
-        assert code_of(lambda: client.identify(png_header_only(50_000, 50_000))) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        with pytest.raises(FacegridError) as huge:
+            client.identify(png_header_only(50_000, 50_000))
+        # The input's fault, refused anywhere: no OVERLOADED detail, so no client sends it again
+        assert huge.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and huge.value.reason != "OVERLOADED"
+        assert huge.value.retry_after is None
         assert code_of(lambda: client.identify(jpeg(np.zeros((300, 300, 3), np.uint8)))) == grpc.StatusCode.FAILED_PRECONDITION
         assert code_of(lambda: client.enroll("", [probe])) == grpc.StatusCode.INVALID_ARGUMENT
         assert code_of(lambda: client.enroll("x" * 10_000, [probe])) == grpc.StatusCode.INVALID_ARGUMENT

@@ -180,6 +180,71 @@ def test_all_encoders_down_is_unavailable_naming_them(tmp_path, faces_dir):
         lonely.kill()
 
 
+BUSY_ENCODER = {"FACEGRID_BATCH_QUEUE": "1", "FACEGRID_BATCH_MAX": "1", "FACEGRID_BATCH_WORKERS": "1"}  # a queue of one
+
+
+def burst(call, inputs: list) -> list:
+    """call(x) for every input at once, one thread each: each result, or the exception it raised."""
+    results: list = [None] * len(inputs)
+
+    def one(i: int) -> None:
+        try:
+            results[i] = call(inputs[i])
+        except Exception as error:  # noqa: BLE001 - kept for the assertions
+            results[i] = error
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_an_encoder_refusing_for_load_sends_calls_to_the_other_and_all_busy_is_resource_exhausted(tmp_path, faces_dir):
+    from facegrid.server.rpc.error_details import is_overloaded
+
+    busy = encoder_server(tmp_path / "busy", env=BUSY_ENCODER)
+    calm = encoder_server(tmp_path / "calm")
+    probes = (photos(faces_dir, ANGELINA) + photos(faces_dir, KATY)) * 2
+    servers = []
+    try:
+        with grpc.insecure_channel(busy.address) as channel:  # the busy encoder itself refuses, for load, with details
+            stub = encoder_pb2_grpc.EncoderServiceStub(channel)
+            direct = burst(lambda photo: stub.Embed(encoder_pb2.EmbedRequest(photo=photo, model="fused"), timeout=60), probes)
+        refused = [r for r in direct if isinstance(r, grpc.RpcError)]
+        assert refused and all(is_overloaded(r) for r in refused), direct
+        assert any(isinstance(r, encoder_pb2.EmbedResponse) for r in direct)
+
+        both = index_server(tmp_path / "both", busy.address, calm.address, args=("--metrics-address", "127.0.0.1:0"))
+        servers.append(both)
+        with both.client(timeout=60, retries=0) as client:
+            for _ in range(5):  # until the busy one has refused a call (the first burst nearly always does)
+                answers = burst(client.identify, probes)
+                assert not [a for a in answers if isinstance(a, Exception)], answers  # every call answered
+                scraped = urllib.request.urlopen(both.metrics_url, timeout=10).read().decode()
+                if f'facegrid_encoder_busy_total{{address="{busy.address}"}} 0.0' not in scraped:
+                    break
+            else:
+                pytest.fail("the busy encoder refused no call in five bursts")
+        assert f'facegrid_encoder_up{{address="{busy.address}"}} 1.0' in scraped  # busy is not down
+
+        alone = index_server(tmp_path / "alone", busy.address)
+        servers.append(alone)
+        with alone.client(timeout=60, retries=0) as client:
+            answers = burst(client.identify, probes)
+        failed = [a for a in answers if isinstance(a, Exception)]
+        assert failed and all(isinstance(f, FacegridError) and f.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+                              and f.reason == "OVERLOADED" and f.retry_after and busy.address in f.message
+                              for f in failed), failed
+        with alone.client(timeout=60, retries=6) as client:  # the SDK waits as told and sends the call again
+            answers = burst(client.identify, probes)
+        assert not [a for a in answers if isinstance(a, Exception)], answers
+    finally:
+        for server in servers + [busy, calm]:
+            server.kill()
+
+
 def indexes_one_photo(server: ServerProcess, faces_dir, collection: str) -> None:
     """One photo indexed through an index server (its encoder did the embedding), then the server killed."""
     try:

@@ -4,12 +4,15 @@ The IndexService hands batches here instead of to local worker processes. Each p
 one EmbedPhoto call where its collection has an image model), the calls of a batch spread over the encoders
 by the pool's round-robin; a photo whose encoder dies in flight is sent to the next one, so a bulk run
 survives an encoder going down and no photo is embedded twice into the library (the library stores a photo
-once, by its hash, whichever encoder embedded it).
+once, by its hash, whichever encoder embedded it). When every encoder is busy (queues full of other callers'
+work) a photo waits and is sent again, for up to BUSY_PATIENCE_S, rather than failing the photo: a bulk run is
+not in a hurry, a gate is.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -19,10 +22,12 @@ from facegrid.encoder.pipeline import PhotoEmbedding
 from facegrid.v1 import encoder_pb2
 
 from .encoders import EncoderPool
-from .errors import EncodersUnavailable
+from ..rpc.error_details import RETRY_AFTER_S
+from .errors import EncodersBusy, EncodersUnavailable
 from .models import face_of
 
 CALLS_PER_ENCODER = 4  # Embed calls in flight per encoder: enough to keep its batcher fed without queueing deep
+BUSY_PATIENCE_S = 60.0  # how long a photo is sent again while every encoder is busy, before it counts as failed
 
 
 class RemoteBulk:
@@ -33,12 +38,23 @@ class RemoteBulk:
         self._calls = ThreadPoolExecutor(max_workers=calls or CALLS_PER_ENCODER * len(pool.addresses),
                                          thread_name_prefix="encoder-call")
 
+    def _call(self, method: str, request):
+        """pool.call, sent again while every encoder is busy, for up to BUSY_PATIENCE_S."""
+        deadline = time.monotonic() + BUSY_PATIENCE_S
+        while True:
+            try:
+                return self.pool.call(method, request)
+            except EncodersBusy:
+                if time.monotonic() + RETRY_AFTER_S > deadline:
+                    raise
+                time.sleep(RETRY_AFTER_S)
+
     def _photo(self, photo: bytes, model: str, image_model: str) -> PhotoEmbedding | Exception:
         try:
-            reply = self.pool.call("Embed", encoder_pb2.EmbedRequest(photo=photo, model=model))
+            reply = self._call("Embed", encoder_pb2.EmbedRequest(photo=photo, model=model))
             vector = None
             if image_model:
-                found = self.pool.call("EmbedPhoto", encoder_pb2.EmbedPhotoRequest(photo=photo, model=image_model))
+                found = self._call("EmbedPhoto", encoder_pb2.EmbedPhotoRequest(photo=photo, model=image_model))
                 vector = np.asarray(found.vector, dtype=np.float32)
             return PhotoEmbedding([face_of(f) for f in reply.faces], vector)
         except (EncoderError, EncodersUnavailable) as error:  # one photo's failure is that photo's
@@ -53,7 +69,7 @@ class RemoteBulk:
         """Whole-photo vectors alone (the background re-embedding), one EmbedPhoto call each."""
         def one(photo: bytes):
             try:
-                found = self.pool.call("EmbedPhoto", encoder_pb2.EmbedPhotoRequest(photo=photo, model=image_model))
+                found = self._call("EmbedPhoto", encoder_pb2.EmbedPhotoRequest(photo=photo, model=image_model))
                 return np.asarray(found.vector, dtype=np.float32)
             except (EncoderError, EncodersUnavailable) as error:
                 return error

@@ -4,9 +4,11 @@ Why client-side: encoders are stateless and every call is idempotent (embedding 
 the same vector), so any encoder may take any call and a failed one can simply be sent to the next; no proxy
 sits between the roles. A call starts at the next encoder in turn among those that look up, and moves on when
 one answers UNAVAILABLE (down, restarting, a worker died) or DEADLINE_EXCEEDED (hung, overloaded); encoders
-marked down are tried last, so one that came back is found even before the health check sees it. Every other
-status is the input's fault (an unreadable photo, an unknown model) and is passed on as it is: another
-encoder would say the same. A background thread asks each encoder's gRPC health service once a second, so a
+marked down are tried last, so one that came back is found even before the health check sees it. An encoder
+that refuses for load (RESOURCE_EXHAUSTED with the OVERLOADED detail: its queue is full) is well, only busy:
+the call moves on without marking it down, and when every encoder that answered was busy the caller gets
+RESOURCE_EXHAUSTED, OVERLOADED, to retry shortly. Every other status is the input's fault (an unreadable photo,
+an unknown model, a photo over the size limits) and is passed on as it is: another encoder would say the same. A background thread asks each encoder's gRPC health service once a second, so a
 dead encoder costs a failed call once, not on every call.
 """
 
@@ -23,8 +25,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from facegrid.v1 import encoder_pb2, encoder_pb2_grpc
 
+from ..rpc.error_details import is_overloaded
 from .deadline import time_left
-from .errors import EncoderRefused, EncodersUnavailable
+from .errors import EncoderRefused, EncodersBusy, EncodersUnavailable
 
 log = logging.getLogger("facegrid.server")
 
@@ -72,6 +75,7 @@ class _Encoder:
     up: bool = True
     calls: int = 0  # answered calls, for the bench and the log
     failures: int = 0
+    busy: int = 0  # calls it refused for load, sent to another encoder
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ class EncoderPool:
     def call(self, method: str, request, timeout: float | None = None):
         """`method` (an EncoderService RPC name) on the next encoder that answers; EncoderRefused for the
         input's own errors, EncodersUnavailable naming every address tried when none answers."""
-        tried = []
+        tried, busy = [], False
         for encoder in self._order():
             allowed, left = timeout or self.link.timeout_s, time_left()
             callers = left is not None and left < allowed  # the caller's own deadline (a gate call) comes first
@@ -142,6 +146,10 @@ class EncoderPool:
                 reply = getattr(encoder.stub, method)(request, timeout=allowed, metadata=self._metadata)
             except grpc.RpcError as error:
                 code = error.code()
+                if is_overloaded(error):  # well but busy: the next encoder, without marking this one down
+                    encoder.busy, busy = encoder.busy + 1, True
+                    tried.append(f"{encoder.address} (busy: {error.details()})")
+                    continue
                 if code not in FAILOVER + KEY_REFUSED:
                     encoder.calls += 1
                     raise EncoderRefused(code, error.details() or code.name) from None
@@ -154,6 +162,8 @@ class EncoderPool:
             if not encoder.up:
                 self._mark(encoder, True)
             return reply
+        if busy:
+            raise EncodersBusy(f"every encoder server that answered is busy; {method} tried {'; '.join(tried)}; retry shortly")
         raise EncodersUnavailable(f"no encoder server could take {method}; tried {'; '.join(tried)}")
 
     def _mark(self, encoder: _Encoder, up: bool, why: str = "") -> None:
@@ -204,8 +214,8 @@ class EncoderPool:
         return self
 
     def stats(self) -> dict[str, dict]:
-        """Per encoder: up or not, calls answered, failures seen."""
-        return {e.address: {"up": e.up, "calls": e.calls, "failures": e.failures} for e in self._encoders}
+        """Per encoder: up or not, calls answered, failures seen, calls it refused for load."""
+        return {e.address: {"up": e.up, "calls": e.calls, "failures": e.failures, "busy": e.busy} for e in self._encoders}
 
     def collector(self) -> "EncoderCollector":
         """Prometheus figures of the encoders, read at each scrape (register it with a metrics registry)."""
@@ -221,7 +231,7 @@ class EncoderPool:
 
 
 class EncoderCollector:
-    """facegrid_encoder_up, _calls_total and _failures_total per encoder address, read at scrape time."""
+    """facegrid_encoder_up, _calls_total, _failures_total and _busy_total per encoder address, read at scrape time."""
 
     def __init__(self, pool: EncoderPool) -> None:
         self.pool = pool
@@ -235,8 +245,10 @@ class EncoderCollector:
         up = GaugeMetricFamily("facegrid_encoder_up", "1 while the encoder server answers (calls, health checks)", labels=["address"])
         calls = CounterMetricFamily("facegrid_encoder_calls", "Calls answered by the encoder server", labels=["address"])
         failures = CounterMetricFamily("facegrid_encoder_failures", "Calls or health checks the encoder failed", labels=["address"])
+        busy = CounterMetricFamily("facegrid_encoder_busy", "Calls the encoder refused for load (sent to another)", labels=["address"])
         for address, figures in self.pool.stats().items():
             up.add_metric([address], 1.0 if figures["up"] else 0.0)
             calls.add_metric([address], figures["calls"])
             failures.add_metric([address], figures["failures"])
-        yield from (up, calls, failures)
+            busy.add_metric([address], figures["busy"])
+        yield from (up, calls, failures, busy)

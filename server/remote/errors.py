@@ -19,3 +19,11 @@ class EncoderRefused(EncoderError):
 class EncodersUnavailable(Exception):
     """Every encoder server was tried and none answered (down, unreachable, past its deadline, or refusing this
     server's key): the message names each address and what it said."""
+
+
+class EncodersBusy(EncoderRefused):
+    """Every encoder server that answered refused the call for load (its queue full): RESOURCE_EXHAUSTED with
+    the OVERLOADED detail, so the caller retries shortly; the message names each address and what it said."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(grpc.StatusCode.RESOURCE_EXHAUSTED, message)

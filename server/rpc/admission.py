@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from .error_details import overload_details, status_with
+
 STREAMS = "streams"
 LONG_CALLS = "long calls"
 
@@ -43,9 +45,9 @@ class CallClass:
             if self.running < self.cap:
                 self.running += 1
                 return
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                      f"{self.cap} {self.name} are running, as many as this server takes at once ({self.setting}); "
-                      f"retry when one has ended")
+        message = (f"{self.cap} {self.name} are running, as many as this server takes at once ({self.setting}); "
+                   f"retry when one has ended")
+        context.abort_with_status(status_with(grpc.StatusCode.RESOURCE_EXHAUSTED, message, overload_details()))
 
     def leave(self) -> None:
         with self._lock:

@@ -30,6 +30,9 @@ class EncoderServiceStub:
     model of towers (CLIP-style: image, text, ...) embeds whole photos and texts into one space. Vectors are of
     the caller's own input; no call returns stored vectors. Scope `embed` (API key as call metadata, see admin.proto).
     Calls from every caller are batched together in front of each model: RESOURCE_EXHAUSTED when its queue is full.
+    A refusal for load (a full queue, every stream slot taken) carries a google.rpc.ErrorInfo with reason
+    OVERLOADED (domain facegrid.v1) and a google.rpc.RetryInfo: send the call again after the delay, or to
+    another server; RESOURCE_EXHAUSTED without them (a photo over the size limits) is the input's fault.
     """
 
     def __init__(self, channel):
@@ -75,6 +78,9 @@ class EncoderServiceServicer:
     model of towers (CLIP-style: image, text, ...) embeds whole photos and texts into one space. Vectors are of
     the caller's own input; no call returns stored vectors. Scope `embed` (API key as call metadata, see admin.proto).
     Calls from every caller are batched together in front of each model: RESOURCE_EXHAUSTED when its queue is full.
+    A refusal for load (a full queue, every stream slot taken) carries a google.rpc.ErrorInfo with reason
+    OVERLOADED (domain facegrid.v1) and a google.rpc.RetryInfo: send the call again after the delay, or to
+    another server; RESOURCE_EXHAUSTED without them (a photo over the size limits) is the input's fault.
     """
 
     def Embed(self, request, context):
@@ -175,6 +181,9 @@ class EncoderService:
     model of towers (CLIP-style: image, text, ...) embeds whole photos and texts into one space. Vectors are of
     the caller's own input; no call returns stored vectors. Scope `embed` (API key as call metadata, see admin.proto).
     Calls from every caller are batched together in front of each model: RESOURCE_EXHAUSTED when its queue is full.
+    A refusal for load (a full queue, every stream slot taken) carries a google.rpc.ErrorInfo with reason
+    OVERLOADED (domain facegrid.v1) and a google.rpc.RetryInfo: send the call again after the delay, or to
+    another server; RESOURCE_EXHAUSTED without them (a photo over the size limits) is the input's fault.
     """
 
     @staticmethod

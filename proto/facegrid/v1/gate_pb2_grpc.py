@@ -34,6 +34,8 @@ class GateServiceStub:
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
     Milvus does not answer (the message names its URI, credentials removed). Retry: writes are idempotent.
+    Calls that embed a photo: RESOURCE_EXHAUSTED with ErrorInfo OVERLOADED and a RetryInfo when the model's
+    queue is full (on an index-role server: when every encoder that answered was busy); retry after the delay.
     """
 
     def __init__(self, channel):
@@ -83,6 +85,8 @@ class GateServiceServicer:
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
     Milvus does not answer (the message names its URI, credentials removed). Retry: writes are idempotent.
+    Calls that embed a photo: RESOURCE_EXHAUSTED with ErrorInfo OVERLOADED and a RetryInfo when the model's
+    queue is full (on an index-role server: when every encoder that answered was busy); retry after the delay.
     """
 
     def Enroll(self, request, context):
@@ -186,6 +190,8 @@ class GateService:
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
     Milvus does not answer (the message names its URI, credentials removed). Retry: writes are idempotent.
+    Calls that embed a photo: RESOURCE_EXHAUSTED with ErrorInfo OVERLOADED and a RetryInfo when the model's
+    queue is full (on an index-role server: when every encoder that answered was busy); retry after the delay.
     """
 
     @staticmethod

@@ -30,7 +30,8 @@ class IndexServiceStub:
     Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
     Every call: UNAVAILABLE while Redis does not answer; with the Milvus engine also while Milvus does not
     answer (the message names its URI, credentials removed); calls that embed photos or texts on an
-    index-role server also when no encoder server answers (the message names every address tried).
+    index-role server also when no encoder server answers (the message names every address tried), and
+    RESOURCE_EXHAUSTED with ErrorInfo OVERLOADED and a RetryInfo when every encoder that answered was busy.
     """
 
     def __init__(self, channel):
@@ -121,7 +122,8 @@ class IndexServiceServicer:
     Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
     Every call: UNAVAILABLE while Redis does not answer; with the Milvus engine also while Milvus does not
     answer (the message names its URI, credentials removed); calls that embed photos or texts on an
-    index-role server also when no encoder server answers (the message names every address tried).
+    index-role server also when no encoder server answers (the message names every address tried), and
+    RESOURCE_EXHAUSTED with ErrorInfo OVERLOADED and a RetryInfo when every encoder that answered was busy.
     """
 
     def IndexPhotos(self, request_iterator, context):
@@ -347,7 +349,8 @@ class IndexService:
     Scope `library` (API key as call metadata, see admin.proto); Correct with `name` needs `enroll` too.
     Every call: UNAVAILABLE while Redis does not answer; with the Milvus engine also while Milvus does not
     answer (the message names its URI, credentials removed); calls that embed photos or texts on an
-    index-role server also when no encoder server answers (the message names every address tried).
+    index-role server also when no encoder server answers (the message names every address tried), and
+    RESOURCE_EXHAUSTED with ErrorInfo OVERLOADED and a RetryInfo when every encoder that answered was busy.
     """
 
     @staticmethod
