@@ -201,7 +201,15 @@ def burst(call, inputs: list) -> list:
     return results
 
 
-def test_an_encoder_refusing_for_load_sends_calls_to_the_other_and_all_busy_is_resource_exhausted(tmp_path, faces_dir):
+def busy_refusals(server: ServerProcess, encoder: str) -> float:
+    """The index server's count of calls `encoder` refused for load (its /metrics)."""
+    scraped = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
+    line = next(l for l in scraped.splitlines() if l.startswith(f'facegrid_encoder_busy_total{{address="{encoder}"}}'))
+    return float(line.split()[-1])
+
+
+def test_an_encoder_refusing_for_load_sends_calls_to_the_other_and_all_busy_is_resource_exhausted(
+        tmp_path, faces_dir, lfw_photos):
     from facegrid.server.rpc.error_details import is_overloaded
 
     busy = encoder_server(tmp_path / "busy", env=BUSY_ENCODER)
@@ -222,14 +230,14 @@ def test_an_encoder_refusing_for_load_sends_calls_to_the_other_and_all_busy_is_r
             for _ in range(5):  # until the busy one has refused a call (the first burst nearly always does)
                 answers = burst(client.identify, probes)
                 assert not [a for a in answers if isinstance(a, Exception)], answers  # every call answered
-                scraped = urllib.request.urlopen(both.metrics_url, timeout=10).read().decode()
-                if f'facegrid_encoder_busy_total{{address="{busy.address}"}} 0.0' not in scraped:
+                if busy_refusals(both, busy.address) > 0:
                     break
             else:
                 pytest.fail("the busy encoder refused no call in five bursts")
+        scraped = urllib.request.urlopen(both.metrics_url, timeout=10).read().decode()
         assert f'facegrid_encoder_up{{address="{busy.address}"}} 1.0' in scraped  # busy is not down
 
-        alone = index_server(tmp_path / "alone", busy.address)
+        alone = index_server(tmp_path / "alone", busy.address, args=("--metrics-address", "127.0.0.1:0"))
         servers.append(alone)
         with alone.client(timeout=60, retries=0) as client:
             answers = burst(client.identify, probes)
@@ -239,7 +247,12 @@ def test_an_encoder_refusing_for_load_sends_calls_to_the_other_and_all_busy_is_r
                               for f in failed), failed
         with alone.client(timeout=60, retries=6) as client:  # the SDK waits as told and sends the call again
             answers = burst(client.identify, probes)
-        assert not [a for a in answers if isinstance(a, Exception)], answers
+            assert not [a for a in answers if isinstance(a, Exception)], answers
+            refusals = busy_refusals(alone, busy.address)
+            # bulk indexing (several Embed calls in flight) waits for the busy encoder: no photo fails
+            results = list(client.index_photos(lfw_photos[:16], "patient"))
+            assert [r.error for r in results] == [""] * 16 and client.stats("patient").photos == 16
+        assert busy_refusals(alone, busy.address) > refusals  # it was refused, and waited
     finally:
         for server in servers + [busy, calm]:
             server.kill()
