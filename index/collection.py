@@ -149,6 +149,13 @@ class Collection:  # implements index.store.VectorStore
             self._rebuild_if_outgrown()
             return removed
 
+    def take_unsynced(self) -> set[int] | None:
+        """Ids whose last write failed for an outage of the engine: none in this process's own index."""
+        return set()
+
+    def mark_unsynced(self, ids: set[int] | None) -> None:
+        """Nothing to keep: a write here either happened or raised to its caller."""
+
     def clear(self) -> None:
         """Remove everything."""
         self.replace(np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32))

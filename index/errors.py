@@ -21,5 +21,10 @@ class EngineUnavailable(EngineError):
     """The vector engine (Milvus) does not answer; the message names its URI (never a secret)."""
 
 
+class EngineLost(EngineUnavailable):
+    """The vector engine answers but no longer holds a collection's alias (it came back without its data): unavailable
+    to callers until the server's catch-up has refilled it from Redis."""
+
+
 class EngineMismatch(VectorError):
     """The engine holds a collection under this name that does not fit (another dimension): refused, never dropped."""

@@ -25,6 +25,7 @@ derived data: Redis holds every acknowledged write and the owner rebuilds the co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -35,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from .collection import MAX_K, Hits, check_ids, check_vectors
-from .errors import EngineError, EngineMismatch, EngineUnavailable, VectorError
+from .errors import EngineError, EngineLost, EngineMismatch, EngineUnavailable, VectorError
 
 # pymilvus logs every failed RPC with its traceback, including the expected ones (an alias looked up before it
 # exists); this module turns each into a typed error with a clean message instead, so its log stays quiet.
@@ -56,6 +57,9 @@ _FLUSH_TIMEOUT_S = 600.0  # sealing a rebuilt collection: about 35 s per million
 _IDS_PER_FILTER = 1000  # ids per `id in [...]` expression
 _DROP_GRACE_S = 5.0  # a replaced generation lives this long after the alias left it
 _FLUSH_ROWS = 4096  # rows added before a flush: milvus-lite searches its unflushed rows ~20x slower than sealed ones
+# Ids whose write did not reach Milvus, kept for the catch-up to re-read from Redis; past this many, the catch-up
+# rebuilds the whole collection instead (a long outage under bulk load: a rebuild is cheaper than the id list).
+UNSYNCED_MAX = 100_000
 _NO_SCORE = -np.finfo(np.float32).max  # FAISS's padding score for inner product
 _CURRENT = object()  # stands for the current generation's name in `_call` arguments, looked up at each attempt
 
@@ -195,6 +199,8 @@ class MilvusCollection:  # implements index.store.VectorStore
         self._lock = threading.RLock()  # one writer at a time: milvus-lite's engine is single-writer per collection
         self._unflushed = 0  # rows this object added since its last flush
         self._connect_lock = threading.Lock()  # one reconnect at a time
+        self._unsynced: set[int] | None = set()  # ids whose last write failed for an outage; None: too many to list
+        self._unsynced_lock = threading.Lock()
         self._client = self._new_client()
         self._target: str | None = None
         self._target = self._open()  # the generation this object reads and writes
@@ -335,7 +341,12 @@ class MilvusCollection:  # implements index.store.VectorStore
     # --- the collection interface --------------------------------------------------------------
 
     def _follow_alias(self) -> None:
-        """Take the generation the alias points at now (another index server on this Milvus rebuilt the collection)."""
+        """Take the generation the alias points at now (another index server on this Milvus rebuilt the collection);
+        EngineLost where there is none: Milvus lost it, and the catch-up refills it (an outage is noted for it)."""
+        if self.alias not in self._call("follow", "list_aliases")["aliases"]:
+            _note_outage(self.uri)
+            raise EngineLost(f"Milvus at {self.uri} no longer holds collection {self.name!r} (did it lose its data?); "
+                             f"it is refilled from Redis shortly")
         target = self._call("follow", "describe_alias", self.alias)["collection_name"]
         if target != self._target:
             self._check(target)
@@ -359,7 +370,7 @@ class MilvusCollection:  # implements index.store.VectorStore
         vectors = check_vectors(vectors, self.dim)
         ids = check_ids(ids, len(vectors))
         ids, vectors = self._last_of_each(ids, vectors)
-        with self._lock:
+        with self._lock, self._noting_outages(ids):
             self._write(_CURRENT, ids, vectors)
             self._unflushed += len(ids)
             if self._unflushed >= _FLUSH_ROWS:  # seal what bulk adds wrote; single enrollments stay cheap
@@ -371,11 +382,39 @@ class MilvusCollection:  # implements index.store.VectorStore
         ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
         if not len(ids):
             return 0
-        with self._lock:
+        with self._lock, self._noting_outages(ids):
             present = self._present(ids)  # Milvus counts the ids asked for, not those it held
             for start in range(0, len(present), _IDS_PER_FILTER):
                 self._call("delete", "delete", _CURRENT, ids=present[start:start + _IDS_PER_FILTER])
             return len(present)
+
+    @contextlib.contextmanager
+    def _noting_outages(self, ids: np.ndarray):
+        """Around a write of `ids`: they are unsynced if it fails for an outage, and synced again if it succeeds
+        (the write carried what Redis holds now)."""
+        try:
+            yield
+        except EngineUnavailable:
+            self.mark_unsynced({int(i) for i in ids})
+            raise
+        with self._unsynced_lock:
+            if self._unsynced:
+                self._unsynced.difference_update(int(i) for i in ids)
+
+    def take_unsynced(self) -> set[int] | None:
+        """The ids whose last write failed for an outage, forgotten here (None: too many were, rebuild it all).
+        The caller re-reads them from Redis, and gives them back with `mark_unsynced` if it cannot finish."""
+        with self._unsynced_lock:
+            taken, self._unsynced = self._unsynced, set()
+            return taken
+
+    def mark_unsynced(self, ids: set[int] | None) -> None:
+        """Ids Milvus may hold wrongly (None: any of them)."""
+        with self._unsynced_lock:
+            if self._unsynced is not None:
+                self._unsynced = None if ids is None else self._unsynced | ids
+                if self._unsynced is not None and len(self._unsynced) > UNSYNCED_MAX:
+                    self._unsynced = None
 
     def search(self, queries: np.ndarray, k: int) -> Hits:
         """The k best-scoring vectors for each query, exactly; ids -1 (score -FLT_MAX) past the stored count."""
@@ -456,9 +495,14 @@ class MilvusCollection:  # implements index.store.VectorStore
                 # Sealed segments: milvus-lite searches unflushed rows far more slowly.
                 self._call("replace", "flush", fresh, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))
                 self._call("replace", "load_collection", fresh, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))
-                # What the alias points at now: another server on this Milvus may have rebuilt it meanwhile.
-                current = self._call("replace", "describe_alias", self.alias)["collection_name"]
-                self._call("replace", "alter_alias", fresh, self.alias)
+                # What the alias points at now: another server on this Milvus may have rebuilt it meanwhile. None where
+                # Milvus lost it (it came back without its data): the refill makes it again.
+                if self.alias in self._call("replace", "list_aliases")["aliases"]:
+                    current = self._call("replace", "describe_alias", self.alias)["collection_name"]
+                    self._call("replace", "alter_alias", fresh, self.alias)
+                else:
+                    current = fresh
+                    self._call("replace", "create_alias", fresh, self.alias)
             except Exception:
                 try:
                     self._client.drop_collection(fresh, timeout=self.timeout)

@@ -39,5 +39,13 @@ class VectorStore(Protocol):
     def describe(self) -> str:
         """How it searches, in a line (Stats shows it): FAISS's index and tuning, or the engine's name."""
 
+    def take_unsynced(self) -> set[int] | None:
+        """Ids whose last write failed because the engine was unreachable (a remote engine: Milvus), forgotten by
+        the store as they are handed over; None when too many did to list (rebuild everything). Its owner re-reads
+        them from Redis once the engine answers, and gives back with `mark_unsynced` what it could not finish."""
+
+    def mark_unsynced(self, ids: set[int] | None) -> None:
+        """Ids the engine may hold wrongly, for the next catch-up (None: any of them)."""
+
     def clear(self) -> None:
         """Remove everything (before a rebuild)."""

@@ -322,7 +322,7 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     follow_changes(feed, gate, collections, assigner)
     catch_up = None
     if settings.vector_engine == "milvus":  # what reached Redis while Milvus was down reaches Milvus when it is back
-        catch_up = EngineCatchUp(settings.milvus_uri, lambda: (gate.rebuild(), collections.rebuild())).start()
+        catch_up = EngineCatchUp(settings.milvus_uri, lambda: gate.catch_up() + collections.catch_up()).start()
 
     metrics = Metrics()
     metrics.watch(

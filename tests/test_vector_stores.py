@@ -1,11 +1,13 @@
 """One collection suite, run against both vector engines: FAISS in process and a real Milvus server (milvus-lite).
 
 Then what only Milvus has (another dimension under the name, the server killed and back), the engine
-setting, and a real `facegrid serve` on Milvus rebuilding a collection from Redis after a restart.
+setting, and a real `facegrid serve` on Milvus: rebuilding a collection from Redis after a restart, catching
+up the writes that missed Milvus while it was down, refilling what a Milvus back without its data lost.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
@@ -182,7 +184,7 @@ def test_messages_never_carry_the_uri_secrets():
 
 
 def test_milvus_killed_then_restarted_works_again(milvus_server):
-    from facegrid.index.milvus_store import MilvusCollection
+    from facegrid.index.milvus_store import UNSYNCED_MAX, MilvusCollection
 
     rng = np.random.default_rng(5)
     vectors = unit(rng, 10)
@@ -194,11 +196,20 @@ def test_milvus_killed_then_restarted_works_again(milvus_server):
             with pytest.raises(EngineUnavailable) as down:
                 call()
             assert milvus_server.uri.split("://")[1] in str(down.value)
+        with pytest.raises(EngineUnavailable):
+            store.remove([3])
     finally:
         milvus_server.start()  # the same port: the client reconnects by itself
     assert store.search(vectors[4:5], 1).ids[0, 0] == 4  # loaded again after the restart released it
     store.add([11], vectors[:1])
     assert store.count() == 11
+    # The writes that missed it are kept for the catch-up, until a later write of the id succeeds.
+    assert store.take_unsynced() == {3} and store.take_unsynced() == set()
+    store.mark_unsynced({3, 4})
+    store.remove([4])
+    assert store.take_unsynced() == {3}
+    store.mark_unsynced(set(range(UNSYNCED_MAX + 1)))  # too many to list: the owner refills it whole
+    assert store.take_unsynced() is None and store.take_unsynced() == set()
 
 
 def test_engine_setting_is_checked_at_start():
@@ -214,6 +225,22 @@ def test_engine_setting_is_checked_at_start():
 
 
 # ---- a real server on Milvus ---------------------------------------------------------------------------------------
+
+def until_answered(check, failure: str, timeout: float = 60.0):
+    """check()'s value once it is truthy, calls failing with FacegridError meanwhile (Milvus catching up)."""
+    from facegrid.clients.sdk import FacegridError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = check()
+            if found:
+                return found
+        except FacegridError:
+            pass
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.5)
+
 
 def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_server, server_factory, tmp_path):
     from pymilvus import MilvusClient
@@ -240,22 +267,25 @@ def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_ser
                 with pytest.raises(FacegridError) as down:
                     client.search(vector=vectors[7], k=1, collection=name)
                 assert down.value.code == grpc.StatusCode.UNAVAILABLE and milvus_server.uri.split("://")[1] in down.value.message
-                with pytest.raises(FacegridError) as lost:  # Redis takes it, Milvus cannot: UNAVAILABLE, and not retried
+                with pytest.raises(FacegridError) as lost:  # Redis takes it, Milvus cannot: UNAVAILABLE
                     client.add_vectors(name, [107], vectors[7:8])
+                assert lost.value.code == grpc.StatusCode.UNAVAILABLE
+                with pytest.raises(FacegridError) as lost:  # a removal too: gone from Redis, still in Milvus
+                    client.remove_vectors(name, [108])
                 assert lost.value.code == grpc.StatusCode.UNAVAILABLE
             finally:
                 milvus_server.start()
-            # The server's catch-up rebuilds from Redis once Milvus answers: the write Redis kept is found, no restart.
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if client.search(vector=vectors[7], k=1, collection=name).queries[0].hits[0].vector_id == 107:
-                        break
-                except FacegridError:
-                    pass
-                assert time.monotonic() < deadline, "the write kept in Redis never reached Milvus"
-                time.sleep(0.5)
+            # Once Milvus answers, the server's catch-up re-reads from Redis the two ids whose writes missed it
+            # (not everything): the vector Redis kept is found and the one it removed is gone, without a restart.
+            def caught_up() -> bool:
+                top = [client.search(vector=vectors[i], k=1, collection=name).queries[0].hits[0].vector_id for i in (7, 8)]
+                return top[0] == 107 and top[1] != 108
+
+            until_answered(caught_up, "the writes kept in Redis never reached Milvus")
+            log = (server.data_dir / "server.log").read_text()
+            assert "caught up from Redis, 2 vectors set again" in log, log[-3000:]
             client.remove_vectors(name, [107])
+            client.add_vectors(name, [108], vectors[8:9])
         stats = client.stats(name)
         assert stats.vectors == 39 and stats.index == "Milvus FLAT IP (Strong)"  # back: calls work again
     server.stop()
@@ -283,6 +313,50 @@ def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_ser
     with pytest.raises(RuntimeError, match="5-dimensional vectors, but facegrid's collection"):
         server_factory(tmp_path / "data", env)
     assert MilvusCollection(name, 5, milvus_server.uri).count() == 1
+
+
+def test_gate_writes_that_missed_milvus_reach_it_when_it_is_back(milvus_server, server_factory, tmp_path, faces_dir):
+    """A subject forgotten while Milvus was down leaves Milvus once it answers (no face of a forgotten person
+    is matched), and one enrolled meanwhile is found: the catch-up re-reads just those two from Redis."""
+    from facegrid.clients.sdk import FacegridError
+
+    if not getattr(milvus_server, "killable", True):
+        pytest.skip("the Milvus under test is not this run's to kill")
+    people = {who: [p.read_bytes() for p in sorted((faces_dir / "deepface" / folder).iterdir()) if p.is_file()]
+              for who, folder in (("angelina", "id01_angelina_jolie"), ("katy", "id10_katy_perry"), ("matt", "id11_matt_damon"))}
+    server = server_factory(tmp_path / "data", {"FACEGRID_VECTOR_ENGINE": "milvus", "FACEGRID_MILVUS_URI": milvus_server.uri})
+    with server.client(timeout=60, retries=0) as client:
+        for who in ("angelina", "katy"):
+            assert client.enroll(who, people[who][:2]).templates == 2
+        assert client.identify(people["angelina"][3]).subject == "angelina"
+        milvus_server.kill()
+        try:
+            for call in (lambda: client.forget("angelina"), lambda: client.enroll("matt", people["matt"][:2])):
+                with pytest.raises(FacegridError) as lost:  # Redis took it, Milvus could not
+                    call()
+                assert lost.value.code == grpc.StatusCode.UNAVAILABLE
+        finally:
+            milvus_server.start()
+        def caught_up():
+            angelina, matt = client.identify(people["angelina"][3]), client.identify(people["matt"][3])
+            return angelina if angelina.subject is None and matt.subject == "matt" else None
+
+        angelina = until_answered(caught_up, "Milvus never caught up with Redis")
+        assert all(not name.startswith("#") for name, _ in angelina.candidates)  # no number Redis no longer holds
+        assert client.identify(people["katy"][3]).subject == "katy"
+        assert "caught up from Redis, 2 vectors set again" in (server.data_dir / "server.log").read_text()
+
+        # Milvus back without its data: the first call finds the collection gone (UNAVAILABLE), and the catch-up
+        # refills it from Redis.
+        milvus_server.kill()
+        shutil.rmtree(milvus_server.folder / "data")
+        milvus_server.start()
+        with pytest.raises(FacegridError) as lost:
+            client.identify(people["katy"][3])
+        assert lost.value.code == grpc.StatusCode.UNAVAILABLE and "no longer holds" in lost.value.message
+        until_answered(lambda: client.identify(people["katy"][3]).subject == "katy", "the collection Milvus lost was never refilled")
+        assert client.identify(people["matt"][3]).subject == "matt" and client.identify(people["angelina"][3]).subject is None
+    assert "Milvus lost collection 'subjects:fused': refilled from Redis" in (server.data_dir / "server.log").read_text()
 
 
 def test_serve_refuses_at_once_when_milvus_does_not_answer(tmp_path, milvus_server):

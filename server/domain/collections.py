@@ -23,6 +23,7 @@ from facegrid.index.gpu import IndexSettings
 from facegrid.index.stores import open_store
 
 from ..store.photos import LibraryStore
+from .engine_catch_up import caught_up
 from .errors import ModelMismatch, NoImageModel, WrongCollectionKind
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -89,32 +90,67 @@ class Collections:
                 del self._info[name], self._vectors[name]
                 self._photos.pop(name, None)
             for name, settings in stored.items():
-                info = self._register(name, settings)
-                if info.plain:
-                    ids, vectors = self.store.all_vectors(name)
-                else:
-                    faces = list(self.store.all_faces(name))
-                    ids = np.array([f.face_id for f in faces], dtype=np.int64)
-                    vectors = np.stack([f.vector for f in faces]) if faces else None
-                self._vectors[name].replace(ids, vectors if vectors is not None else np.zeros((0, info.dim), np.float32))
-                if info.image_model:
-                    self._refill_photos(info)
+                self._fill(self._register(name, settings))
             return {name: c.count() for name, c in self._vectors.items()}
+
+    def catch_up(self) -> int:
+        """After the vector engine was unreachable: each vector whose write did not reach it is set again as Redis
+        holds it now, a collection made meanwhile is filled, and one with too many such writes is refilled whole;
+        how many vectors were set one by one."""
+        with self.lock:
+            done = 0
+            for name, settings in self.store.collections().items():
+                if name not in self._info:  # made, or followed, while the engine was unreachable
+                    self._fill(self._register(name, settings))
+                    continue
+                info = self._info[name]
+                sync = self._sync_vectors if info.plain else self._sync_faces
+                done += caught_up(self._vectors[name], lambda: self._fill(info, photos=False), lambda ids: sync(info, ids))
+                if info.image_model:
+                    done += caught_up(self._photos[name], lambda: self._refill_photos(info),
+                                       lambda ids: self._sync_photo_vectors(info, ids))
+            return done
+
+    def _fill(self, info: CollectionInfo, photos: bool = True) -> None:
+        """Replace a collection's vectors (and its photo vectors) with those Redis holds (lock held)."""
+        target = self._vectors[info.name]
+        target.take_unsynced()  # what missed the engine is in Redis, so in the fill
+        try:
+            if info.plain:
+                ids, vectors = self.store.all_vectors(info.name)
+            else:
+                faces = list(self.store.all_faces(info.name))
+                ids = np.array([f.face_id for f in faces], dtype=np.int64)
+                vectors = np.stack([f.vector for f in faces]) if faces else None
+            target.replace(ids, vectors if vectors is not None else np.zeros((0, info.dim), np.float32))
+        except BaseException:
+            target.mark_unsynced(None)  # not filled: the next catch-up fills it
+            raise
+        if photos and info.image_model:
+            self._refill_photos(info)
 
     def _refill_photos(self, info: CollectionInfo) -> None:
         """Replace a collection's photo vectors with those Redis holds (lock held)."""
-        records = list(self.store.all_photo_vectors(info.name))
-        ids = np.array([r.photo_id for r in records], dtype=np.int64)
-        vectors = np.stack([r.vector for r in records]) if records else np.zeros((0, info.image_dim), np.float32)
-        self._photos[info.name].replace(ids, vectors)
+        target = self._photos[info.name]
+        target.take_unsynced()
+        try:
+            records = list(self.store.all_photo_vectors(info.name))
+            ids = np.array([r.photo_id for r in records], dtype=np.int64)
+            vectors = np.stack([r.vector for r in records]) if records else np.zeros((0, info.image_dim), np.float32)
+            target.replace(ids, vectors)
+        except BaseException:
+            target.mark_unsynced(None)
+            raise
 
     def _register(self, name: str, settings: dict) -> CollectionInfo:
-        info = self._info[name] = CollectionInfo(name, settings["model"], int(settings["dim"]),
-                                                 settings.get("image_model", ""), int(settings.get("image_dim", 0)))
+        """Open a collection's stores and list it (an engine that does not answer: not listed, so tried again)."""
+        info = CollectionInfo(name, settings["model"], int(settings["dim"]),
+                              settings.get("image_model", ""), int(settings.get("image_dim", 0)))
         if name not in self._vectors or self._vectors[name].dim != info.dim:
             self._vectors[name] = open_store(name, info.dim, self.index_settings)
         if info.image_model and (name not in self._photos or self._photos[name].dim != info.image_dim):
             self._photos[name] = open_store(f"{name}/photos", info.image_dim, self.index_settings)
+        self._info[name] = info
         return info
 
     def _lookup(self, name: str) -> CollectionInfo | None:
@@ -146,14 +182,20 @@ class Collections:
         """Faces indexed on another server: into this server's copy (adding one twice replaces it)."""
         with self.lock:
             info = self._lookup(name)
-            if info is None or info.plain:
-                return
-            faces = [f for f in self.store.faces(name, face_ids) if f is not None]
-            photos = self.store.photos(name, [f.photo_sha256 for f in faces])
-            # Only faces their photo's record names: a photo two servers indexed at once keeps one set.
-            faces = [f for f in faces if f.photo_sha256 in photos and f.face_id in photos[f.photo_sha256].face_ids]
-            if faces:
-                self._vectors[name].add(np.array([f.face_id for f in faces], dtype=np.int64), np.stack([f.vector for f in faces]))
+            if info is not None and not info.plain:
+                self._sync_faces(info, face_ids)
+
+    def _sync_faces(self, info: CollectionInfo, face_ids: list[int]) -> None:
+        """These faces as Redis holds them now (lock held): added, or removed where Redis holds none."""
+        faces = [f for f in self.store.faces(info.name, face_ids) if f is not None]
+        photos = self.store.photos(info.name, [f.photo_sha256 for f in faces])
+        # Only faces their photo's record names: a photo two servers indexed at once keeps one set.
+        faces = [f for f in faces if f.photo_sha256 in photos and f.face_id in photos[f.photo_sha256].face_ids]
+        target = self._vectors[info.name]
+        kept = {f.face_id for f in faces}
+        target.remove([i for i in face_ids if i not in kept])
+        if faces:
+            target.add(np.array([f.face_id for f in faces], dtype=np.int64), np.stack([f.vector for f in faces]))
 
     def follow_changed(self, name: str) -> None:
         """A collection's settings changed on another server (an image model added): read them again,
@@ -174,12 +216,17 @@ class Collections:
             if info is not None and not info.image_model:  # the image model was added there: catch up
                 settings = self.store.collection(name)
                 info = self._register(name, settings) if settings is not None else None
-            if info is None or not info.image_model:
-                return
-            held = [r for r in self.store.photo_vectors(name, photo_ids) if r is not None]
-            target = self._photos[name]
-            if held:
-                target.add(np.array([r.photo_id for r in held], dtype=np.int64), np.stack([r.vector for r in held]))
+            if info is not None and info.image_model:
+                self._sync_photo_vectors(info, photo_ids)
+
+    def _sync_photo_vectors(self, info: CollectionInfo, photo_ids: list[int]) -> None:
+        """These photo vectors as Redis holds them now (lock held): added, or removed where Redis holds none."""
+        held = [r for r in self.store.photo_vectors(info.name, photo_ids) if r is not None]
+        target = self._photos[info.name]
+        kept = {r.photo_id for r in held}
+        target.remove([i for i in photo_ids if i not in kept])
+        if held:
+            target.add(np.array([r.photo_id for r in held], dtype=np.int64), np.stack([r.vector for r in held]))
 
     def add_photo_vectors(self, name: str, photo_ids: list[int], vectors: np.ndarray) -> None:
         """Photo vectors just stored in Redis by this server: into FAISS."""
@@ -198,13 +245,16 @@ class Collections:
         """Plain vectors added or removed on another server: each id as Redis holds it now."""
         with self.lock:
             info = self._lookup(name)
-            if info is None or not info.plain:
-                return
-            held = self.store.vectors(name, ids)
-            target = self._vectors[name]
-            target.remove([i for i in ids if i not in held])
-            if held:
-                target.add(np.array(list(held), dtype=np.int64), np.stack(list(held.values())))
+            if info is not None and info.plain:
+                self._sync_vectors(info, ids)
+
+    def _sync_vectors(self, info: CollectionInfo, ids: list[int]) -> None:
+        """These plain vectors as Redis holds them now (lock held)."""
+        held = self.store.vectors(info.name, ids)
+        target = self._vectors[info.name]
+        target.remove([i for i in ids if i not in held])
+        if held:
+            target.add(np.array(list(held), dtype=np.int64), np.stack(list(held.values())))
 
     def get(self, name: str) -> Collection:
         """A collection's FAISS vectors (NOT_FOUND when there is none)."""
@@ -260,3 +310,4 @@ class Collections:
     def names(self) -> list[str]:
         with self.lock:
             return sorted(self._info)
+

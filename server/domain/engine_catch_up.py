@@ -1,9 +1,12 @@
-"""After Milvus was unreachable, every collection is rebuilt from Redis once it answers again.
+"""After Milvus was unreachable, what did not reach it is set again from Redis once it answers.
 
 A write reaches Redis (the system of record) first and the vector engine second; while Milvus is
 down the second step fails (the caller gets UNAVAILABLE, Redis keeps the write) and a retried call
-may find its write already in Redis and go no further (a photo already indexed). Without a catch-up
-Milvus would miss those until the next start; with it, a few seconds after Milvus returns.
+may find its write already in Redis and go no further (a photo already indexed). Each Milvus store
+keeps the ids whose write failed so (index/milvus_store.py); a few seconds after Milvus answers
+again, the gate and the collections re-read exactly those from Redis and write them as Redis holds
+them now: an enrollment is added, a subject forgotten meanwhile leaves Milvus. A store that lost
+count (a long outage under bulk load) is refilled whole, as at start.
 """
 
 from __future__ import annotations
@@ -12,23 +15,25 @@ import logging
 import threading
 from typing import Callable
 
-from facegrid.index.errors import EngineError
+from facegrid.index.errors import EngineError, EngineLost
 from facegrid.index.milvus_store import outages, probe, safe_uri
 
 log = logging.getLogger("facegrid.server")
 
 
 class EngineCatchUp:
-    """A thread that rebuilds from Redis whenever Milvus was unreachable since the last look and answers now."""
+    """A thread that catches up from Redis whenever Milvus was unreachable since the last look and answers now.
 
-    def __init__(self, uri: str, rebuild: Callable[[], object], interval_s: float = 2.0) -> None:
+    `catch_up()` re-reads what missed Milvus and says how many vectors it set."""
+
+    def __init__(self, uri: str, catch_up: Callable[[], int], interval_s: float = 2.0) -> None:
         self._uri = uri
-        self._rebuild = rebuild
+        self._catch_up = catch_up
         self._interval = interval_s
         self._seen = outages(uri)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="milvus catch-up", daemon=True)
-        self.rebuilds = 0  # catch-ups done (for tests and logs)
+        self.catch_ups = 0  # catch-ups done (for tests and logs)
 
     def start(self) -> "EngineCatchUp":
         self._thread.start()
@@ -45,7 +50,7 @@ class EngineCatchUp:
                 continue
             try:
                 probe(self._uri, timeout=2.0)
-                self._rebuild()
+                done = self._catch_up()
             except EngineError as error:  # down still, or again: the next look tries once more
                 log.info("Milvus catch-up waits: %s", error)
                 continue
@@ -53,5 +58,27 @@ class EngineCatchUp:
                 log.exception("Milvus catch-up failed")
                 continue
             self._seen = count
-            self.rebuilds += 1
-            log.info("Milvus at %s answers again: every collection rebuilt from Redis", safe_uri(self._uri))
+            self.catch_ups += 1
+            log.info("Milvus at %s answers again: caught up from Redis, %d vectors set again", safe_uri(self._uri), done)
+
+
+def caught_up(store, refill: Callable[[], object], sync: Callable[[list[int]], None]) -> int:
+    """One vector store after an outage of its engine (the caller holds its owner's write lock): sync(ids) with
+    the ids whose write missed it, or refill() when it lost count of them or its collection is gone from the
+    engine (Milvus came back without its data); how many ids were synced. Ids not finished go back to the store."""
+    ids = store.take_unsynced()
+    if ids is None:
+        refill()
+        return 0
+    try:
+        if ids:
+            sync(sorted(ids))
+        store.count()  # the engine still holds the collection
+    except EngineLost:
+        log.warning("Milvus lost collection %r: refilled from Redis", store.name)
+        refill()
+        return 0
+    except BaseException:
+        store.mark_unsynced(ids)
+        raise
+    return len(ids)

@@ -27,6 +27,7 @@ from facegrid.index.identify import Decision, Policy, UnknownReason, identify, s
 
 from ..store.subjects import NewTemplate, StoredTemplates, SubjectRecord, SubjectStore, TemplateRecord
 from .enrollment import EnrollmentRules, normalise_subject_id
+from .engine_catch_up import caught_up
 from .errors import CallerGone, EnrollmentRefused, NoUsableFace, SubjectNotFound
 from .probe_rules import ProbeRules
 from .refusals import PhotoIssue, Refusal
@@ -131,6 +132,27 @@ class Gate:
 
         Identify calls meanwhile see the old contents until the new ones replace them at once."""
         with self._write_lock:
+            return self._rebuild()
+
+    def catch_up(self) -> int:
+        """After the vector engine was unreachable: each subject whose write did not reach it is set again as Redis
+        holds it now (gone, if it was forgotten meanwhile), or everything when too many were; how many were set."""
+        with self._write_lock:
+            return caught_up(self.subjects, self._rebuild, self._sync_numbers)
+
+    def _sync_numbers(self, numbers: list[int]) -> None:
+        """These subject numbers as Redis holds them now (write lock held): set, or removed where none is."""
+        subject_ids = self.metadata.subject_ids_of(numbers)
+        for number in numbers:
+            if number in subject_ids:
+                self._refresh(subject_ids[number], number)
+            else:
+                self.subjects.remove([number])
+
+    def _rebuild(self) -> int:
+        """rebuild, with the write lock held. Writes that missed the engine are covered by it: their marks go."""
+        self.subjects.take_unsynced()
+        try:
             skipped = 0
             numbers, vectors = [], []
             for record, templates in self.metadata.everything():
@@ -141,8 +163,11 @@ class Gate:
                     vectors.append(vector)
             stacked = np.stack(vectors) if vectors else np.zeros((0, self.subjects.dim), np.float32)
             self.subjects.replace(np.array(numbers, dtype=np.int64), stacked)
-            self.skipped_templates = skipped
-            return self.subjects.count()
+        except BaseException:
+            self.subjects.mark_unsynced(None)  # not rebuilt: the next catch-up rebuilds it all
+            raise
+        self.skipped_templates = skipped
+        return self.subjects.count()
 
     def refresh(self, subject_id: str, number: int | None = None) -> None:
         """Bring one subject's vector in line with Redis (another server changed it); `number`, the
