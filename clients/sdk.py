@@ -142,7 +142,7 @@ class IdentifyResult:
     margin: float
     candidates: list[tuple[str, float]] = field(default_factory=list)
     reason: str = ""
-    unknown_reason: str | None = None  # NO_SUBJECTS, BELOW_THRESHOLD, TOO_CLOSE_TO_RUNNER_UP; None when named
+    unknown_reason: str | None = None  # NO_SUBJECTS, BELOW_THRESHOLD, TOO_CLOSE_TO_RUNNER_UP, NOT_ENROLLED; None when named
     quality: Quality | None = None
     quality_issue: str | None = None  # as in VerifyResult
     quality_warning: str = ""

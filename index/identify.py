@@ -50,6 +50,7 @@ class UnknownReason(str, Enum):
     NO_SUBJECTS = "NO_SUBJECTS"
     BELOW_THRESHOLD = "BELOW_THRESHOLD"
     TOO_CLOSE_TO_RUNNER_UP = "TOO_CLOSE_TO_RUNNER_UP"
+    NOT_ENROLLED = "NOT_ENROLLED"  # the best match's number is no longer a subject's (the index is catching up)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from helpers import RedisServer, ServerProcess
 
 ANGELINA = "deepface/id01_angelina_jolie"
 KATY = "deepface/id10_katy_perry"
+MATT = "deepface/id11_matt_damon"
 STEP = 1.0  # seconds within which B must see what A did
 
 
@@ -76,6 +77,25 @@ def test_forgotten_on_a_never_named_by_b_again(servers, faces_dir):
         while time.monotonic() < ending:
             result = on_b.identify(pictures[3])
             assert result.subject is None and "katy" not in [c for c, _ in result.candidates]
+
+
+def test_a_number_redis_no_longer_names_is_no_one(servers, faces_dir, redis_server):
+    """Redis is the system of record: where a server's vector index still holds a subject Redis no longer names
+    (a change not applied there yet), Identify names no one, says why, and lists no such candidate."""
+    from facegrid.server.store.schema import subject_number_key
+    from facegrid.server.store.subjects import SubjectStore
+
+    a, _ = servers
+    pictures = photos(faces_dir, MATT)
+    with a.client(timeout=60) as client:
+        client.enroll("matt-drift", pictures[:2])
+        assert client.identify(pictures[3]).subject == "matt-drift"
+        store = SubjectStore.connect(redis_server.url)
+        store.redis.delete(subject_number_key(store.subject("matt-drift").number))  # no change-feed entry
+        result = client.identify(pictures[3])
+        assert result.subject is None and result.unknown_reason == "NOT_ENROLLED" and "no longer enrolled" in result.reason
+        assert result.candidates and all(not name.startswith("#") for name, _ in result.candidates)
+        client.forget("matt-drift")
 
 
 def test_one_new_id_enrolled_on_both_at_once_is_one_subject(servers, faces_dir, redis_server):

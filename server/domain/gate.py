@@ -355,8 +355,13 @@ class Gate:
         face, issue = self._probe(photo, still_wanted)
         result = identify(face.vector, self.subjects, self.policy, candidates)
         known = self.metadata.subject_ids_of([c.subject for c in result.candidates])
-        names = [(known.get(c.subject, f"#{c.subject}"), c.score) for c in result.candidates]
-        subject_id = known.get(result.subject) if result.subject is not None else None
+        # Redis is the system of record: a number it no longer names (forgotten, the index not caught up yet) is no
+        # one, and naming the next best instead would be a guess the threshold and margin never judged.
+        names = [(known[c.subject], c.score) for c in result.candidates if c.subject in known]
+        if result.subject is not None and result.subject not in known:
+            return Identified(None, result.margin, result.decision, names, face,
+                              "the best match is no longer enrolled (the index is catching up)", UnknownReason.NOT_ENROLLED, issue)
+        subject_id = known[result.subject] if result.subject is not None else None
         return Identified(subject_id, result.margin, result.decision, names, face, result.reason, result.why, issue)
 
     def forget(self, subject_id: str) -> int:

@@ -25,6 +25,7 @@ class UnknownReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NO_SUBJECTS: _ClassVar[UnknownReason]
     BELOW_THRESHOLD: _ClassVar[UnknownReason]
     TOO_CLOSE_TO_RUNNER_UP: _ClassVar[UnknownReason]
+    NOT_ENROLLED: _ClassVar[UnknownReason]
 PHOTO_ISSUE_UNSPECIFIED: PhotoIssue
 NO_FACE: PhotoIssue
 SEVERAL_FACES: PhotoIssue
@@ -37,6 +38,7 @@ UNKNOWN_REASON_UNSPECIFIED: UnknownReason
 NO_SUBJECTS: UnknownReason
 BELOW_THRESHOLD: UnknownReason
 TOO_CLOSE_TO_RUNNER_UP: UnknownReason
+NOT_ENROLLED: UnknownReason
 
 class EnrollRequest(_message.Message):
     __slots__ = ("subject_id", "photos", "display_name")
