@@ -320,6 +320,19 @@ def cmd_bench_roles(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_catch_up(args: argparse.Namespace) -> int:
+    from facegrid.bench.catch_up import bench_catch_up
+
+    report = bench_catch_up(args.vectors, args.missed, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        c, r = report["catch_up"], report["refill"]
+        print(f"after an outage: {c['vectors_set']} missed vectors caught up in {c['ms']:.0f} ms, against a refill of "
+              f"{r['vectors']} in {r['ms']:.0f} ms ({report['refill_over_catch_up']}x)")
+    return 0
+
+
 def _ints(text: str) -> list[int]:
     """'1,8,32' -> [1, 8, 32]."""
     try:
@@ -497,6 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--repeats", type=int, default=200, help="Verify calls per server (default 200)")
     roles.add_argument("--photos", type=int, default=300, help="LFW photos in the failover run (default 300)")
     roles.set_defaults(run=cmd_bench_roles)
+
+    catch_up = bench.add_parser("catch-up", help="Milvus back after an outage: the missed writes re-read from Redis vs a whole refill")
+    catch_up.add_argument("--vectors", type=int, default=100_000, help="vectors in the collection (default 100k)")
+    catch_up.add_argument("--missed", type=int, default=100, help="vectors added while Milvus is down (default 100)")
+    catch_up.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    catch_up.set_defaults(run=cmd_bench_catch_up)
 
     auth = bench.add_parser("auth", help="per-call cost of API keys + TLS against plaintext without keys, in the same run")
     _add_data_options(auth, model=False, workers=False)

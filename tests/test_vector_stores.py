@@ -376,3 +376,15 @@ def test_serve_refuses_at_once_when_milvus_does_not_answer(tmp_path, milvus_serv
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"Milvus at http://127.0.0.1:{port} does not answer" in done.stderr and "pw123" not in done.stderr
     assert not (tmp_path / "data" / "redis").exists()  # refused before Redis was started
+
+
+@pytest.mark.slow
+def test_bench_catch_up_json_on_a_small_run():
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'facegrid[cpu,milvus]')")
+    from helpers import facegrid, last_json
+
+    run = facegrid("bench", "catch-up", "--vectors", "3000", "--missed", "20", "--json", timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = last_json(run.stdout)
+    assert report["catch_up"]["vectors_set"] == 20 and report["catch_up"]["ms"] >= 0
+    assert report["refill"]["vectors"] == 3020 and report["refill"]["ms"] > 0 and report["refill_over_catch_up"] > 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from facegrid.index.errors import EngineError, EngineLost
@@ -50,6 +51,7 @@ class EngineCatchUp:
                 continue
             try:
                 probe(self._uri, timeout=2.0)
+                started = time.perf_counter()
                 done = self._catch_up()
             except EngineError as error:  # down still, or again: the next look tries once more
                 log.info("Milvus catch-up waits: %s", error)
@@ -59,7 +61,8 @@ class EngineCatchUp:
                 continue
             self._seen = count
             self.catch_ups += 1
-            log.info("Milvus at %s answers again: caught up from Redis, %d vectors set again", safe_uri(self._uri), done)
+            log.info("Milvus at %s answers again: caught up from Redis, %d vectors set again (%.0f ms)", safe_uri(self._uri),
+                     done, (time.perf_counter() - started) * 1000)
 
 
 def caught_up(store, refill: Callable[[], object], sync: Callable[[list[int]], None]) -> int:
