@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facegrid.clients.sdk import FacegridError
+from facegrid.clients.sdk import Facegrid, FacegridError
 
 from .serving import ServeProcess
 
@@ -75,7 +75,7 @@ def bench_catch_up(vectors: int = 100_000, missed: int = 100, dim: int = 128, pr
         env = {"FACEGRID_VECTOR_ENGINE": "milvus", "FACEGRID_MILVUS_URI": milvus.uri}
         server = ServeProcess(folder / "server", env).start()
         log = server.data_dir / "server.log"
-        with _client(server) as client:
+        with Facegrid(server.address, timeout=120, retries=0) as client:
             client.create_collection(COLLECTION, dim)
             started = time.monotonic()
             for start in range(0, vectors, BATCH):
@@ -113,8 +113,3 @@ def bench_catch_up(vectors: int = 100_000, missed: int = 100, dim: int = 128, pr
         milvus.kill()
         shutil.rmtree(folder, ignore_errors=True)
 
-
-def _client(server: ServeProcess):
-    from facegrid.clients.sdk import Facegrid
-
-    return Facegrid(server.address, timeout=120, retries=0)

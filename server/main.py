@@ -100,7 +100,7 @@ class Running:
     reembedder: Reembedder | None = None
     encoders: EncoderPool | None = None  # the index role's encoder servers
     services: tuple[str, ...] = SERVICES
-    catch_up: EngineCatchUp | None = None  # rebuilds from Redis after a Milvus outage
+    catch_up: EngineCatchUp | None = None  # sets again from Redis what missed Milvus during an outage
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -370,13 +370,9 @@ def serve(settings: Settings) -> int:
     except RedisUnavailable as error:  # an operator's problem, not a bug: one clear line, no traceback
         log.error("cannot start: %s", error)
         return 1
-    except StartRefused as refused:
-        print(f"facegrid serve: {refused}", file=sys.stderr, flush=True)
-        return 2
-    except (CalibrationMissing, EncoderError) as error:  # FACEGRID_MODEL unknown, its folder broken, or no table
-        print(f"facegrid serve: {error}", file=sys.stderr, flush=True)
-        return 2
-    except (KeyFileError, ValueError) as error:  # a bad keys file, an unknown role, the index role without encoders
+    # A refused start; FACEGRID_MODEL unknown, its folder broken, or no table; a bad keys file, an unknown role,
+    # the index role without encoders
+    except (StartRefused, CalibrationMissing, EncoderError, KeyFileError, ValueError) as error:
         print(f"facegrid serve: {error}", file=sys.stderr, flush=True)
         return 2
     host = settings.address.rsplit(":", 1)[0]

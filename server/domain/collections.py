@@ -23,7 +23,7 @@ from facegrid.index.gpu import IndexSettings
 from facegrid.index.stores import open_store
 
 from ..store.photos import LibraryStore
-from .engine_catch_up import caught_up
+from .engine_catch_up import caught_up, refilling
 from .errors import ModelMismatch, NoImageModel, WrongCollectionKind
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -114,8 +114,7 @@ class Collections:
     def _fill(self, info: CollectionInfo, photos: bool = True) -> None:
         """Replace a collection's vectors (and its photo vectors) with those Redis holds (lock held)."""
         target = self._vectors[info.name]
-        target.take_unsynced()  # what missed the engine is in Redis, so in the fill
-        try:
+        with refilling(target):
             if info.plain:
                 ids, vectors = self.store.all_vectors(info.name)
             else:
@@ -123,24 +122,17 @@ class Collections:
                 ids = np.array([f.face_id for f in faces], dtype=np.int64)
                 vectors = np.stack([f.vector for f in faces]) if faces else None
             target.replace(ids, vectors if vectors is not None else np.zeros((0, info.dim), np.float32))
-        except BaseException:
-            target.mark_unsynced(None)  # not filled: the next catch-up fills it
-            raise
         if photos and info.image_model:
             self._refill_photos(info)
 
     def _refill_photos(self, info: CollectionInfo) -> None:
         """Replace a collection's photo vectors with those Redis holds (lock held)."""
         target = self._photos[info.name]
-        target.take_unsynced()
-        try:
+        with refilling(target):
             records = list(self.store.all_photo_vectors(info.name))
             ids = np.array([r.photo_id for r in records], dtype=np.int64)
             vectors = np.stack([r.vector for r in records]) if records else np.zeros((0, info.image_dim), np.float32)
             target.replace(ids, vectors)
-        except BaseException:
-            target.mark_unsynced(None)
-            raise
 
     def _register(self, name: str, settings: dict) -> CollectionInfo:
         """Open a collection's stores and list it (an engine that does not answer: not listed, so tried again)."""

@@ -11,10 +11,11 @@ count (a long outage under bulk load) is refilled whole, as at start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 from facegrid.index.errors import EngineError, EngineLost
 from facegrid.index.milvus_store import outages, probe, safe_uri
@@ -85,3 +86,15 @@ def caught_up(store, refill: Callable[[], object], sync: Callable[[list[int]], N
         store.mark_unsynced(ids)
         raise
     return len(ids)
+
+
+@contextlib.contextmanager
+def refilling(store) -> Iterator[None]:
+    """Around refilling `store` whole from Redis (its owner's write lock held): the writes that missed its engine
+    are in what is read, so their marks go; a refill that fails leaves the store marked for a whole refill."""
+    store.take_unsynced()
+    try:
+        yield
+    except BaseException:
+        store.mark_unsynced(None)
+        raise

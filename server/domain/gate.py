@@ -27,7 +27,7 @@ from facegrid.index.identify import Decision, Policy, UnknownReason, identify, s
 
 from ..store.subjects import NewTemplate, StoredTemplates, SubjectRecord, SubjectStore, TemplateRecord
 from .enrollment import EnrollmentRules, normalise_subject_id
-from .engine_catch_up import caught_up
+from .engine_catch_up import caught_up, refilling
 from .errors import CallerGone, EnrollmentRefused, NoUsableFace, SubjectNotFound
 from .probe_rules import ProbeRules
 from .refusals import PhotoIssue, Refusal
@@ -150,11 +150,10 @@ class Gate:
                 self.subjects.remove([number])
 
     def _rebuild(self) -> int:
-        """rebuild, with the write lock held. Writes that missed the engine are covered by it: their marks go."""
-        self.subjects.take_unsynced()
-        try:
-            skipped = 0
-            numbers, vectors = [], []
+        """rebuild, with the write lock held."""
+        skipped = 0
+        numbers, vectors = [], []
+        with refilling(self.subjects):
             for record, templates in self.metadata.everything():
                 skipped += sum(t.model != self.model for t in templates)
                 vector = self._subject_vector(templates)
@@ -163,9 +162,6 @@ class Gate:
                     vectors.append(vector)
             stacked = np.stack(vectors) if vectors else np.zeros((0, self.subjects.dim), np.float32)
             self.subjects.replace(np.array(numbers, dtype=np.int64), stacked)
-        except BaseException:
-            self.subjects.mark_unsynced(None)  # not rebuilt: the next catch-up rebuilds it all
-            raise
         self.skipped_templates = skipped
         return self.subjects.count()
 
