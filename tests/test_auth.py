@@ -37,14 +37,15 @@ SERVICES = {
 DOCUMENTED = {
     "GateService/Verify": {"gate"}, "GateService/Identify": {"gate"},
     "GateService/Enroll": {"enroll"}, "GateService/Forget": {"enroll"}, "GateService/GetSubject": {"enroll"},
-    "GateService/ListSubjects": {"enroll"},
+    "GateService/ListSubjects": {"enroll"}, "GateService/UpdateSubject": {"enroll"}, "GateService/Pass": {"gate"},
     **{f"IndexService/{m}": {"library"} for m in (
         "IndexPhotos", "KnownPhotos", "Search", "Stats", "Cluster", "Groups", "Correct", "Undo", "KMeans",
         "CreateCollection", "AddVectors", "RemoveVectors", "SearchPhotos", "SimilarPhotos", "SetImageModel")},
     "IndexService/Correct(name)": {"library", "enroll"},
     "EncoderService/Embed": {"embed"}, "EncoderService/ListModels": {"embed"}, "EncoderService/EmbedPhoto": {"embed"},
     "EncoderService/EmbedText": {"embed"}, "EncoderService/EmbedStream": {"embed"}, "EncoderService/EmbedAudio": {"embed"},
-    **{f"AdminService/{m}": {"admin"} for m in ("CreateKey", "ListKeys", "RevokeKey", "ListAudit")},
+    **{f"AdminService/{m}": {"admin"} for m in ("CreateKey", "ListKeys", "RevokeKey", "ListAudit", "SetDoor",
+                                                  "ListDoors", "DeleteDoor")},
 }
 
 # A request for each case that, once past the key check, fails validation or finds nothing, or does nothing.
@@ -55,6 +56,8 @@ REQUESTS = {
     "GateService/Forget": gate_pb2.ForgetRequest(subject_id="no-such-subject"),
     "GateService/GetSubject": gate_pb2.GetSubjectRequest(subject_id="no-such-subject"),
     "GateService/ListSubjects": gate_pb2.ListSubjectsRequest(page_size=1),
+    "GateService/UpdateSubject": gate_pb2.UpdateSubjectRequest(subject_id="no-such-subject"),
+    "GateService/Pass": gate_pb2.PassRequest(door="front"),
     "IndexService/IndexPhotos": [],
     "IndexService/KnownPhotos": index_pb2.KnownPhotosRequest(collection="no-such", photo_sha256=["0" * 64]),
     "IndexService/Search": index_pb2.SearchRequest(collection="no-such", k=0),
@@ -81,6 +84,9 @@ REQUESTS = {
     "AdminService/ListKeys": admin_pb2.ListKeysRequest(),
     "AdminService/RevokeKey": admin_pb2.RevokeKeyRequest(name="no-such-key"),
     "AdminService/ListAudit": admin_pb2.ListAuditRequest(limit=1),
+    "AdminService/SetDoor": gate_pb2.Door(name="Not A Door Name"),
+    "AdminService/ListDoors": admin_pb2.ListDoorsRequest(),
+    "AdminService/DeleteDoor": admin_pb2.DeleteDoorRequest(name="no-such-door"),
 }
 SCOPES = ("gate", "enroll", "library", "embed", "admin")
 REFUSED = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}

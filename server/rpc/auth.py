@@ -38,6 +38,8 @@ METHOD_SCOPES: dict[str, str] = {
     "/facegrid.v1.GateService/Forget": ENROLL,
     "/facegrid.v1.GateService/GetSubject": ENROLL,
     "/facegrid.v1.GateService/ListSubjects": ENROLL,
+    "/facegrid.v1.GateService/UpdateSubject": ENROLL,
+    "/facegrid.v1.GateService/Pass": GATE,  # a key bound to a door passes only as that door (domain/doors.py)
     "/facegrid.v1.IndexService/IndexPhotos": LIBRARY,
     "/facegrid.v1.IndexService/KnownPhotos": LIBRARY,
     "/facegrid.v1.IndexService/Search": LIBRARY,
@@ -63,6 +65,9 @@ METHOD_SCOPES: dict[str, str] = {
     "/facegrid.v1.AdminService/ListKeys": ADMIN,
     "/facegrid.v1.AdminService/RevokeKey": ADMIN,
     "/facegrid.v1.AdminService/ListAudit": ADMIN,
+    "/facegrid.v1.AdminService/SetDoor": ADMIN,
+    "/facegrid.v1.AdminService/ListDoors": ADMIN,
+    "/facegrid.v1.AdminService/DeleteDoor": ADMIN,
 }
 
 # Scopes a request needs beyond its RPC's, decided by its fields (requests that are not streams).

@@ -22,33 +22,40 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from facegrid.v1 import gate_pb2 as facegrid_dot_v1_dot_gate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x61\x63\x65grid/v1/admin.proto\x12\x0b\x66\x61\x63\x65grid.v1\"0\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\"u\n\x06\x41piKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x12\x14\n\x0clast_used_at\x18\x04 \x01(\x01\x12\x0f\n\x07revoked\x18\x05 \x01(\x08\x12\x12\n\nrevoked_at\x18\x06 \x01(\x01\"E\n\x11\x43reateKeyResponse\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x06record\x18\x02 \x01(\x0b\x32\x13.facegrid.v1.ApiKey\"\x11\n\x0fListKeysRequest\"5\n\x10ListKeysResponse\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.facegrid.v1.ApiKey\" \n\x10RevokeKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xcd\x01\n\nAuditEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04time\x18\x02 \x01(\x01\x12\x10\n\x08key_name\x18\x03 \x01(\t\x12\x0b\n\x03rpc\x18\x04 \x01(\t\x12\x12\n\nsubject_id\x18\x05 \x01(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x06 \x01(\t\x12\x12\n\x05score\x18\x07 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\tthreshold\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x0c\n\x04peer\x18\t \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\n \x01(\tB\x08\n\x06_scoreB\x0c\n\n_threshold\"X\n\x10ListAuditRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\r\n\x05since\x18\x02 \x01(\x01\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"V\n\x11ListAuditResponse\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.facegrid.v1.AuditEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb0\x02\n\x0c\x41\x64minService\x12J\n\tCreateKey\x12\x1d.facegrid.v1.CreateKeyRequest\x1a\x1e.facegrid.v1.CreateKeyResponse\x12G\n\x08ListKeys\x12\x1c.facegrid.v1.ListKeysRequest\x1a\x1d.facegrid.v1.ListKeysResponse\x12?\n\tRevokeKey\x12\x1d.facegrid.v1.RevokeKeyRequest\x1a\x13.facegrid.v1.ApiKey\x12J\n\tListAudit\x12\x1d.facegrid.v1.ListAuditRequest\x1a\x1e.facegrid.v1.ListAuditResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x61\x63\x65grid/v1/admin.proto\x12\x0b\x66\x61\x63\x65grid.v1\x1a\x16\x66\x61\x63\x65grid/v1/gate.proto\">\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12\x0c\n\x04\x64oor\x18\x03 \x01(\t\"\x83\x01\n\x06\x41piKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x12\x14\n\x0clast_used_at\x18\x04 \x01(\x01\x12\x0f\n\x07revoked\x18\x05 \x01(\x08\x12\x12\n\nrevoked_at\x18\x06 \x01(\x01\x12\x0c\n\x04\x64oor\x18\x07 \x01(\t\"E\n\x11\x43reateKeyResponse\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x06record\x18\x02 \x01(\x0b\x32\x13.facegrid.v1.ApiKey\"\x11\n\x0fListKeysRequest\"5\n\x10ListKeysResponse\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.facegrid.v1.ApiKey\" \n\x10RevokeKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xeb\x01\n\nAuditEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04time\x18\x02 \x01(\x01\x12\x10\n\x08key_name\x18\x03 \x01(\t\x12\x0b\n\x03rpc\x18\x04 \x01(\t\x12\x12\n\nsubject_id\x18\x05 \x01(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x06 \x01(\t\x12\x12\n\x05score\x18\x07 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\tthreshold\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x0c\n\x04peer\x18\t \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\n \x01(\t\x12\x0c\n\x04\x64oor\x18\x0b \x01(\t\x12\x0e\n\x06reason\x18\x0c \x01(\tB\x08\n\x06_scoreB\x0c\n\n_threshold\"f\n\x10ListAuditRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\r\n\x05since\x18\x02 \x01(\x01\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x0c\n\x04\x64oor\x18\x05 \x01(\t\"\x12\n\x10ListDoorsRequest\"5\n\x11ListDoorsResponse\x12 \n\x05\x64oors\x18\x01 \x03(\x0b\x32\x11.facegrid.v1.Door\"!\n\x11\x44\x65leteDoorRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"V\n\x11ListAuditResponse\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.facegrid.v1.AuditEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xee\x03\n\x0c\x41\x64minService\x12J\n\tCreateKey\x12\x1d.facegrid.v1.CreateKeyRequest\x1a\x1e.facegrid.v1.CreateKeyResponse\x12G\n\x08ListKeys\x12\x1c.facegrid.v1.ListKeysRequest\x1a\x1d.facegrid.v1.ListKeysResponse\x12?\n\tRevokeKey\x12\x1d.facegrid.v1.RevokeKeyRequest\x1a\x13.facegrid.v1.ApiKey\x12J\n\tListAudit\x12\x1d.facegrid.v1.ListAuditRequest\x1a\x1e.facegrid.v1.ListAuditResponse\x12/\n\x07SetDoor\x12\x11.facegrid.v1.Door\x1a\x11.facegrid.v1.Door\x12J\n\tListDoors\x12\x1d.facegrid.v1.ListDoorsRequest\x1a\x1e.facegrid.v1.ListDoorsResponse\x12?\n\nDeleteDoor\x12\x1e.facegrid.v1.DeleteDoorRequest\x1a\x11.facegrid.v1.Doorb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'facegrid.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATEKEYREQUEST']._serialized_start=40
-  _globals['_CREATEKEYREQUEST']._serialized_end=88
-  _globals['_APIKEY']._serialized_start=90
-  _globals['_APIKEY']._serialized_end=207
-  _globals['_CREATEKEYRESPONSE']._serialized_start=209
-  _globals['_CREATEKEYRESPONSE']._serialized_end=278
-  _globals['_LISTKEYSREQUEST']._serialized_start=280
-  _globals['_LISTKEYSREQUEST']._serialized_end=297
-  _globals['_LISTKEYSRESPONSE']._serialized_start=299
-  _globals['_LISTKEYSRESPONSE']._serialized_end=352
-  _globals['_REVOKEKEYREQUEST']._serialized_start=354
-  _globals['_REVOKEKEYREQUEST']._serialized_end=386
-  _globals['_AUDITENTRY']._serialized_start=389
-  _globals['_AUDITENTRY']._serialized_end=594
-  _globals['_LISTAUDITREQUEST']._serialized_start=596
-  _globals['_LISTAUDITREQUEST']._serialized_end=684
-  _globals['_LISTAUDITRESPONSE']._serialized_start=686
-  _globals['_LISTAUDITRESPONSE']._serialized_end=772
-  _globals['_ADMINSERVICE']._serialized_start=775
-  _globals['_ADMINSERVICE']._serialized_end=1079
+  _globals['_CREATEKEYREQUEST']._serialized_start=64
+  _globals['_CREATEKEYREQUEST']._serialized_end=126
+  _globals['_APIKEY']._serialized_start=129
+  _globals['_APIKEY']._serialized_end=260
+  _globals['_CREATEKEYRESPONSE']._serialized_start=262
+  _globals['_CREATEKEYRESPONSE']._serialized_end=331
+  _globals['_LISTKEYSREQUEST']._serialized_start=333
+  _globals['_LISTKEYSREQUEST']._serialized_end=350
+  _globals['_LISTKEYSRESPONSE']._serialized_start=352
+  _globals['_LISTKEYSRESPONSE']._serialized_end=405
+  _globals['_REVOKEKEYREQUEST']._serialized_start=407
+  _globals['_REVOKEKEYREQUEST']._serialized_end=439
+  _globals['_AUDITENTRY']._serialized_start=442
+  _globals['_AUDITENTRY']._serialized_end=677
+  _globals['_LISTAUDITREQUEST']._serialized_start=679
+  _globals['_LISTAUDITREQUEST']._serialized_end=781
+  _globals['_LISTDOORSREQUEST']._serialized_start=783
+  _globals['_LISTDOORSREQUEST']._serialized_end=801
+  _globals['_LISTDOORSRESPONSE']._serialized_start=803
+  _globals['_LISTDOORSRESPONSE']._serialized_end=856
+  _globals['_DELETEDOORREQUEST']._serialized_start=858
+  _globals['_DELETEDOORREQUEST']._serialized_end=891
+  _globals['_LISTAUDITRESPONSE']._serialized_start=893
+  _globals['_LISTAUDITRESPONSE']._serialized_end=979
+  _globals['_ADMINSERVICE']._serialized_start=982
+  _globals['_ADMINSERVICE']._serialized_end=1476
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from facegrid.v1 import gate_pb2 as _gate_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -7,28 +8,32 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("name", "scopes")
+    __slots__ = ("name", "scopes", "door")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
+    DOOR_FIELD_NUMBER: _ClassVar[int]
     name: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    door: str
+    def __init__(self, name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., door: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("name", "scopes", "created_at", "last_used_at", "revoked", "revoked_at")
+    __slots__ = ("name", "scopes", "created_at", "last_used_at", "revoked", "revoked_at", "door")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    DOOR_FIELD_NUMBER: _ClassVar[int]
     name: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
     created_at: float
     last_used_at: float
     revoked: bool
     revoked_at: float
-    def __init__(self, name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., created_at: _Optional[float] = ..., last_used_at: _Optional[float] = ..., revoked: _Optional[bool] = ..., revoked_at: _Optional[float] = ...) -> None: ...
+    door: str
+    def __init__(self, name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., created_at: _Optional[float] = ..., last_used_at: _Optional[float] = ..., revoked: _Optional[bool] = ..., revoked_at: _Optional[float] = ..., door: _Optional[str] = ...) -> None: ...
 
 class CreateKeyResponse(_message.Message):
     __slots__ = ("key", "record")
@@ -55,7 +60,7 @@ class RevokeKeyRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class AuditEntry(_message.Message):
-    __slots__ = ("id", "time", "key_name", "rpc", "subject_id", "decision", "score", "threshold", "peer", "detail")
+    __slots__ = ("id", "time", "key_name", "rpc", "subject_id", "decision", "score", "threshold", "peer", "detail", "door", "reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     KEY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +71,8 @@ class AuditEntry(_message.Message):
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     PEER_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    DOOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     time: float
     key_name: str
@@ -76,19 +83,39 @@ class AuditEntry(_message.Message):
     threshold: float
     peer: str
     detail: str
-    def __init__(self, id: _Optional[str] = ..., time: _Optional[float] = ..., key_name: _Optional[str] = ..., rpc: _Optional[str] = ..., subject_id: _Optional[str] = ..., decision: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., peer: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    door: str
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., time: _Optional[float] = ..., key_name: _Optional[str] = ..., rpc: _Optional[str] = ..., subject_id: _Optional[str] = ..., decision: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., peer: _Optional[str] = ..., detail: _Optional[str] = ..., door: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListAuditRequest(_message.Message):
-    __slots__ = ("subject_id", "since", "limit", "page_token")
+    __slots__ = ("subject_id", "since", "limit", "page_token", "door")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DOOR_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     since: float
     limit: int
     page_token: str
-    def __init__(self, subject_id: _Optional[str] = ..., since: _Optional[float] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    door: str
+    def __init__(self, subject_id: _Optional[str] = ..., since: _Optional[float] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., door: _Optional[str] = ...) -> None: ...
+
+class ListDoorsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListDoorsResponse(_message.Message):
+    __slots__ = ("doors",)
+    DOORS_FIELD_NUMBER: _ClassVar[int]
+    doors: _containers.RepeatedCompositeFieldContainer[_gate_pb2.Door]
+    def __init__(self, doors: _Optional[_Iterable[_Union[_gate_pb2.Door, _Mapping]]] = ...) -> None: ...
+
+class DeleteDoorRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ListAuditResponse(_message.Message):
     __slots__ = ("entries", "next_page_token")

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from facegrid.v1 import admin_pb2 as facegrid_dot_v1_dot_admin__pb2
+from facegrid.v1 import gate_pb2 as facegrid_dot_v1_dot_gate__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -68,6 +69,21 @@ class AdminServiceStub:
                 request_serializer=facegrid_dot_v1_dot_admin__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=facegrid_dot_v1_dot_admin__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.SetDoor = channel.unary_unary(
+                '/facegrid.v1.AdminService/SetDoor',
+                request_serializer=facegrid_dot_v1_dot_gate__pb2.Door.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_gate__pb2.Door.FromString,
+                _registered_method=True)
+        self.ListDoors = channel.unary_unary(
+                '/facegrid.v1.AdminService/ListDoors',
+                request_serializer=facegrid_dot_v1_dot_admin__pb2.ListDoorsRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_admin__pb2.ListDoorsResponse.FromString,
+                _registered_method=True)
+        self.DeleteDoor = channel.unary_unary(
+                '/facegrid.v1.AdminService/DeleteDoor',
+                request_serializer=facegrid_dot_v1_dot_admin__pb2.DeleteDoorRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_gate__pb2.Door.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -120,6 +136,27 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetDoor(self, request, context):
+        """Create or replace a door's rule. INVALID_ARGUMENT: a bad name, group, hours or time zone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDoors(self, request, context):
+        """Every door, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDoor(self, request, context):
+        """Remove a door's rule. NOT_FOUND: no such door.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -142,6 +179,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=facegrid_dot_v1_dot_admin__pb2.ListAuditRequest.FromString,
                     response_serializer=facegrid_dot_v1_dot_admin__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'SetDoor': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDoor,
+                    request_deserializer=facegrid_dot_v1_dot_gate__pb2.Door.FromString,
+                    response_serializer=facegrid_dot_v1_dot_gate__pb2.Door.SerializeToString,
+            ),
+            'ListDoors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDoors,
+                    request_deserializer=facegrid_dot_v1_dot_admin__pb2.ListDoorsRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_admin__pb2.ListDoorsResponse.SerializeToString,
+            ),
+            'DeleteDoor': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDoor,
+                    request_deserializer=facegrid_dot_v1_dot_admin__pb2.DeleteDoorRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_gate__pb2.Door.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +318,87 @@ class AdminService:
             '/facegrid.v1.AdminService/ListAudit',
             facegrid_dot_v1_dot_admin__pb2.ListAuditRequest.SerializeToString,
             facegrid_dot_v1_dot_admin__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDoor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.AdminService/SetDoor',
+            facegrid_dot_v1_dot_gate__pb2.Door.SerializeToString,
+            facegrid_dot_v1_dot_gate__pb2.Door.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDoors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.AdminService/ListDoors',
+            facegrid_dot_v1_dot_admin__pb2.ListDoorsRequest.SerializeToString,
+            facegrid_dot_v1_dot_admin__pb2.ListDoorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDoor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.AdminService/DeleteDoor',
+            facegrid_dot_v1_dot_admin__pb2.DeleteDoorRequest.SerializeToString,
+            facegrid_dot_v1_dot_gate__pb2.Door.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,6 +26,55 @@ class UnknownReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BELOW_THRESHOLD: _ClassVar[UnknownReason]
     TOO_CLOSE_TO_RUNNER_UP: _ClassVar[UnknownReason]
     NOT_ENROLLED: _ClassVar[UnknownReason]
+
+class SubjectStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUBJECT_ACTIVE: _ClassVar[SubjectStatus]
+    SUBJECT_SUSPENDED: _ClassVar[SubjectStatus]
+
+class PassDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DENY: _ClassVar[PassDecision]
+    ACCEPT: _ClassVar[PassDecision]
+
+class PassReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PASS_REASON_UNSPECIFIED: _ClassVar[PassReason]
+    ADMITTED: _ClassVar[PassReason]
+    NO_MATCH: _ClassVar[PassReason]
+    UNKNOWN_PERSON: _ClassVar[PassReason]
+    PRESENTATION_ATTACK: _ClassVar[PassReason]
+    LIVENESS_UNCERTAIN: _ClassVar[PassReason]
+    MORE_THAN_ONE_FACE: _ClassVar[PassReason]
+    POOR_QUALITY: _ClassVar[PassReason]
+    NOT_ALLOWED_HERE: _ClassVar[PassReason]
+    OUTSIDE_HOURS: _ClassVar[PassReason]
+    SUSPENDED: _ClassVar[PassReason]
+    EXPIRED: _ClassVar[PassReason]
+    UNKNOWN_DOOR: _ClassVar[PassReason]
+    CHALLENGE_FAILED: _ClassVar[PassReason]
+    SERVER_UNAVAILABLE: _ClassVar[PassReason]
+
+class Liveness(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NOT_CHECKED: _ClassVar[Liveness]
+    LIVE: _ClassVar[Liveness]
+    ATTACK: _ClassVar[Liveness]
+    UNCERTAIN: _ClassVar[Liveness]
+
+class ScoreBand(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BAND_UNSPECIFIED: _ClassVar[ScoreBand]
+    LOW: _ClassVar[ScoreBand]
+    MEDIUM: _ClassVar[ScoreBand]
+    HIGH: _ClassVar[ScoreBand]
+
+class Challenge(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NO_CHALLENGE: _ClassVar[Challenge]
+    TURN_LEFT: _ClassVar[Challenge]
+    TURN_RIGHT: _ClassVar[Challenge]
+    LOOK_UP: _ClassVar[Challenge]
 PHOTO_ISSUE_UNSPECIFIED: PhotoIssue
 NO_FACE: PhotoIssue
 SEVERAL_FACES: PhotoIssue
@@ -39,16 +88,49 @@ NO_SUBJECTS: UnknownReason
 BELOW_THRESHOLD: UnknownReason
 TOO_CLOSE_TO_RUNNER_UP: UnknownReason
 NOT_ENROLLED: UnknownReason
+SUBJECT_ACTIVE: SubjectStatus
+SUBJECT_SUSPENDED: SubjectStatus
+DENY: PassDecision
+ACCEPT: PassDecision
+PASS_REASON_UNSPECIFIED: PassReason
+ADMITTED: PassReason
+NO_MATCH: PassReason
+UNKNOWN_PERSON: PassReason
+PRESENTATION_ATTACK: PassReason
+LIVENESS_UNCERTAIN: PassReason
+MORE_THAN_ONE_FACE: PassReason
+POOR_QUALITY: PassReason
+NOT_ALLOWED_HERE: PassReason
+OUTSIDE_HOURS: PassReason
+SUSPENDED: PassReason
+EXPIRED: PassReason
+UNKNOWN_DOOR: PassReason
+CHALLENGE_FAILED: PassReason
+SERVER_UNAVAILABLE: PassReason
+NOT_CHECKED: Liveness
+LIVE: Liveness
+ATTACK: Liveness
+UNCERTAIN: Liveness
+BAND_UNSPECIFIED: ScoreBand
+LOW: ScoreBand
+MEDIUM: ScoreBand
+HIGH: ScoreBand
+NO_CHALLENGE: Challenge
+TURN_LEFT: Challenge
+TURN_RIGHT: Challenge
+LOOK_UP: Challenge
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("subject_id", "photos", "display_name")
+    __slots__ = ("subject_id", "photos", "display_name", "groups")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PHOTOS_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     photos: _containers.RepeatedScalarFieldContainer[bytes]
     display_name: str
-    def __init__(self, subject_id: _Optional[str] = ..., photos: _Optional[_Iterable[bytes]] = ..., display_name: _Optional[str] = ...) -> None: ...
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, subject_id: _Optional[str] = ..., photos: _Optional[_Iterable[bytes]] = ..., display_name: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PhotoRefusal(_message.Message):
     __slots__ = ("issue", "reason", "face", "quality")
@@ -205,16 +287,122 @@ class Template(_message.Message):
     def __init__(self, template_id: _Optional[str] = ..., model: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., created_at: _Optional[float] = ...) -> None: ...
 
 class Subject(_message.Message):
-    __slots__ = ("subject_id", "display_name", "created_at", "templates")
+    __slots__ = ("subject_id", "display_name", "created_at", "templates", "groups", "status", "expires_at")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     display_name: str
     created_at: float
     templates: _containers.RepeatedCompositeFieldContainer[Template]
-    def __init__(self, subject_id: _Optional[str] = ..., display_name: _Optional[str] = ..., created_at: _Optional[float] = ..., templates: _Optional[_Iterable[_Union[Template, _Mapping]]] = ...) -> None: ...
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    status: SubjectStatus
+    expires_at: float
+    def __init__(self, subject_id: _Optional[str] = ..., display_name: _Optional[str] = ..., created_at: _Optional[float] = ..., templates: _Optional[_Iterable[_Union[Template, _Mapping]]] = ..., groups: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[SubjectStatus, str]] = ..., expires_at: _Optional[float] = ...) -> None: ...
+
+class UpdateSubjectRequest(_message.Message):
+    __slots__ = ("subject_id", "groups", "set_groups", "status", "expires_at")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    SET_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    set_groups: bool
+    status: SubjectStatus
+    expires_at: float
+    def __init__(self, subject_id: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., set_groups: _Optional[bool] = ..., status: _Optional[_Union[SubjectStatus, str]] = ..., expires_at: _Optional[float] = ...) -> None: ...
+
+class PassRequest(_message.Message):
+    __slots__ = ("frames", "subject_id", "door", "track", "challenge", "frame_times")
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    DOOR_FIELD_NUMBER: _ClassVar[int]
+    TRACK_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    FRAME_TIMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedScalarFieldContainer[bytes]
+    subject_id: str
+    door: str
+    track: str
+    challenge: Challenge
+    frame_times: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, frames: _Optional[_Iterable[bytes]] = ..., subject_id: _Optional[str] = ..., door: _Optional[str] = ..., track: _Optional[str] = ..., challenge: _Optional[_Union[Challenge, str]] = ..., frame_times: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class PassTimings(_message.Message):
+    __slots__ = ("decode", "detect", "liveness", "embed", "search", "rule", "total")
+    DECODE_FIELD_NUMBER: _ClassVar[int]
+    DETECT_FIELD_NUMBER: _ClassVar[int]
+    LIVENESS_FIELD_NUMBER: _ClassVar[int]
+    EMBED_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    decode: float
+    detect: float
+    liveness: float
+    embed: float
+    search: float
+    rule: float
+    total: float
+    def __init__(self, decode: _Optional[float] = ..., detect: _Optional[float] = ..., liveness: _Optional[float] = ..., embed: _Optional[float] = ..., search: _Optional[float] = ..., rule: _Optional[float] = ..., total: _Optional[float] = ...) -> None: ...
+
+class PassResponse(_message.Message):
+    __slots__ = ("decision", "reason", "message", "subject_id", "display_name", "band", "score", "threshold", "liveness", "liveness_score", "frame_liveness", "frame_used", "door", "fallback", "timings")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    LIVENESS_FIELD_NUMBER: _ClassVar[int]
+    LIVENESS_SCORE_FIELD_NUMBER: _ClassVar[int]
+    FRAME_LIVENESS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_USED_FIELD_NUMBER: _ClassVar[int]
+    DOOR_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    decision: PassDecision
+    reason: PassReason
+    message: str
+    subject_id: str
+    display_name: str
+    band: ScoreBand
+    score: float
+    threshold: float
+    liveness: Liveness
+    liveness_score: float
+    frame_liveness: _containers.RepeatedScalarFieldContainer[float]
+    frame_used: int
+    door: str
+    fallback: str
+    timings: PassTimings
+    def __init__(self, decision: _Optional[_Union[PassDecision, str]] = ..., reason: _Optional[_Union[PassReason, str]] = ..., message: _Optional[str] = ..., subject_id: _Optional[str] = ..., display_name: _Optional[str] = ..., band: _Optional[_Union[ScoreBand, str]] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., liveness_score: _Optional[float] = ..., frame_liveness: _Optional[_Iterable[float]] = ..., frame_used: _Optional[int] = ..., door: _Optional[str] = ..., fallback: _Optional[str] = ..., timings: _Optional[_Union[PassTimings, _Mapping]] = ...) -> None: ...
+
+class Door(_message.Message):
+    __slots__ = ("name", "groups", "hours", "timezone", "fallback", "updated_at", "last_seen_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    HOURS_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    hours: str
+    timezone: str
+    fallback: str
+    updated_at: float
+    last_seen_at: float
+    def __init__(self, name: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., hours: _Optional[str] = ..., timezone: _Optional[str] = ..., fallback: _Optional[str] = ..., updated_at: _Optional[float] = ..., last_seen_at: _Optional[float] = ...) -> None: ...
 
 class ListSubjectsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

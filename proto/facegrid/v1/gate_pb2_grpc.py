@@ -74,6 +74,16 @@ class GateServiceStub:
                 request_serializer=facegrid_dot_v1_dot_gate__pb2.ListSubjectsRequest.SerializeToString,
                 response_deserializer=facegrid_dot_v1_dot_gate__pb2.ListSubjectsResponse.FromString,
                 _registered_method=True)
+        self.UpdateSubject = channel.unary_unary(
+                '/facegrid.v1.GateService/UpdateSubject',
+                request_serializer=facegrid_dot_v1_dot_gate__pb2.UpdateSubjectRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_gate__pb2.Subject.FromString,
+                _registered_method=True)
+        self.Pass = channel.unary_unary(
+                '/facegrid.v1.GateService/Pass',
+                request_serializer=facegrid_dot_v1_dot_gate__pb2.PassRequest.SerializeToString,
+                response_deserializer=facegrid_dot_v1_dot_gate__pb2.PassResponse.FromString,
+                _registered_method=True)
 
 
 class GateServiceServicer:
@@ -140,6 +150,30 @@ class GateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateSubject(self, request, context):
+        """Sets a subject's groups and status (active, suspended, expiring at a time). Scope `enroll`.
+        NOT_FOUND for an unknown subject; INVALID_ARGUMENT for a bad group name (1..64 of a-z 0-9 . _ -).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Pass(self, request, context):
+        """A door's decision on one approach: the best frames of one tracked face, sent together. Scope `gate`;
+        a key bound to a door may only pass as that door (PERMISSION_DENIED otherwise). With `subject_id`
+        (a card) the burst is verified against that subject; without, identified. Identity and liveness are
+        decided first, then the door's rule (groups, hours, the subject's status).
+        Every refusal of the person is an answer, never an error: decision DENY with the reason. Errors are
+        for the call itself: INVALID_ARGUMENT (no frames, more than 10, a frame over the size limits, a bad
+        door name), FAILED_PRECONDITION when liveness is required and no liveness model is imported (the
+        message names `facegrid models import minifasnet`), UNAVAILABLE as for every call.
+        To a key with scope `gate` alone, an unknown card id and a known one that does not match give the same
+        answer (NO_MATCH) in the same time, and scores come as a band, not a number.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +206,16 @@ def add_GateServiceServicer_to_server(servicer, server):
                     servicer.ListSubjects,
                     request_deserializer=facegrid_dot_v1_dot_gate__pb2.ListSubjectsRequest.FromString,
                     response_serializer=facegrid_dot_v1_dot_gate__pb2.ListSubjectsResponse.SerializeToString,
+            ),
+            'UpdateSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSubject,
+                    request_deserializer=facegrid_dot_v1_dot_gate__pb2.UpdateSubjectRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_gate__pb2.Subject.SerializeToString,
+            ),
+            'Pass': grpc.unary_unary_rpc_method_handler(
+                    servicer.Pass,
+                    request_deserializer=facegrid_dot_v1_dot_gate__pb2.PassRequest.FromString,
+                    response_serializer=facegrid_dot_v1_dot_gate__pb2.PassResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -346,6 +390,60 @@ class GateService:
             '/facegrid.v1.GateService/ListSubjects',
             facegrid_dot_v1_dot_gate__pb2.ListSubjectsRequest.SerializeToString,
             facegrid_dot_v1_dot_gate__pb2.ListSubjectsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.GateService/UpdateSubject',
+            facegrid_dot_v1_dot_gate__pb2.UpdateSubjectRequest.SerializeToString,
+            facegrid_dot_v1_dot_gate__pb2.Subject.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pass(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facegrid.v1.GateService/Pass',
+            facegrid_dot_v1_dot_gate__pb2.PassRequest.SerializeToString,
+            facegrid_dot_v1_dot_gate__pb2.PassResponse.FromString,
             options,
             channel_credentials,
             insecure,
