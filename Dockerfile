@@ -6,7 +6,7 @@ ARG RUNTIME=cpu
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 FACEGRID_DATA_DIR=/data FACEGRID_TLS_DIR=/certs
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY encoder encoder
 COPY index index
 COPY server server

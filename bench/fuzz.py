@@ -22,6 +22,9 @@ from collections import Counter
 from pathlib import Path
 
 import grpc
+from facegrid.encoder.extras import require
+
+require("hypothesis", "bench")  # before hypothesis itself: the error names the extra
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from google.protobuf import descriptor as _descriptor

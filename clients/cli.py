@@ -404,6 +404,18 @@ def cmd_bench_auth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_keyless_streams(args: argparse.Namespace) -> int:
+    from facegrid.bench.keyless_streams import bench_keyless_streams
+
+    report = bench_keyless_streams(args.data, args.calls, args.rounds, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"Verify p99 {report['verify_p99_beside_streams_ms']} ms beside {report['streams_tried']} keyless streams "
+              f"against {report['verify_p99_alone_ms']} ms alone: {report['p99_ratio']}x")
+    return 0
+
+
 def cmd_bench_near_duplicates(args: argparse.Namespace) -> int:
     from facegrid.bench.near_duplicates import bench_near_duplicates
 
@@ -521,6 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(auth, model=False, workers=False)
     auth.add_argument("--repeats", type=int, default=300, help="calls per measurement (default 300)")
     auth.set_defaults(run=cmd_bench_auth)
+
+    keyless = bench.add_parser("keyless-streams", help="Verify p99 while 200 keyless health/reflection streams are tried, against none")
+    _add_data_options(keyless, model=False, workers=False)
+    keyless.add_argument("--calls", type=int, default=60, help="Verify calls per phase and round (default 60)")
+    keyless.add_argument("--rounds", type=int, default=3, help="rounds of (alone, beside the streams) (default 3)")
+    keyless.set_defaults(run=cmd_bench_keyless_streams)
 
     enc = bench.add_parser("encoder", help="items/s and latency with 1/8/32 concurrent callers, batched vs unbatched, per model")
     _add_data_options(enc, model=False, workers=False)

@@ -48,7 +48,7 @@ def cmd_serve(args) -> int:
     settings = Settings().with_overrides(
         address=args.address, data_dir=args.data_dir, redis_url=args.redis_url, model=args.model, target_far=args.target_far,
         metrics_address=args.metrics_address,
-        tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca, insecure=args.insecure or None,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca, insecure=args.insecure or None, reflection=args.reflection or None,
         audit_retention_days=args.audit_retention_days, models_dir=args.models_dir,
         role=args.role, encoders=args.encoder,
     )
@@ -166,6 +166,8 @@ def add_commands(commands) -> None:
     serve.add_argument("--client-ca", help="mutual TLS: require client certificates signed by this CA (default: FACEGRID_CLIENT_CA)")
     serve.add_argument("--insecure", action="store_true",
                        help="listen beyond loopback although no API key exists (calls need no key until one is made)")
+    serve.add_argument("--reflection", action="store_true",
+                       help="serve gRPC reflection (grpcurl without -proto); off by default (FACEGRID_REFLECTION)")
     serve.add_argument("--audit-retention-days", type=float, help="keep audit entries this long (default 30)")
     serve.add_argument("--models-dir", help="model folders to serve, one per model (default: FACEGRID_MODELS_DIR or <data-dir>/models)")
     serve.add_argument("--role", choices=("all", "encoder", "index"),

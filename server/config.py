@@ -100,6 +100,13 @@ class Settings:
     max_long_calls: int = field(default_factory=lambda: int(_env("MAX_LONG_CALLS", "2")))  # concurrent Cluster / KMeans calls
     stream_idle_s: float = field(default_factory=lambda: float(_env("STREAM_IDLE_S", "120")))  # a stream silent this long is ended
     inflight_mb: int = field(default_factory=lambda: int(_env("INFLIGHT_MB", "512")))  # photo bytes held by all streams together
+    # Streams anyone may open without a key (health Watch, reflection): capped per peer host and in all, with
+    # threads of their own, and ended when idle, so they can never take the gate's threads.
+    max_open_streams: int = field(default_factory=lambda: int(_env("MAX_OPEN_STREAMS", "16")))
+    max_open_streams_per_peer: int = field(default_factory=lambda: int(_env("MAX_OPEN_STREAMS_PER_PEER", "4")))
+    open_stream_idle_s: float = field(default_factory=lambda: float(_env("OPEN_STREAM_IDLE_S", "300")))
+    # Server reflection (grpcurl without .proto files): off unless asked; the .proto files are published.
+    reflection: bool = field(default_factory=lambda: _env("REFLECTION", "").lower() in ("1", "true", "yes"))
     # Background re-embedding of photos indexed before their collection had an image model: photos per
     # step, and a pause between steps so it never crowds out indexing and searches.
     reembed_batch: int = field(default_factory=lambda: int(_env("REEMBED_BATCH", "8")))

@@ -13,7 +13,6 @@ from functools import partial
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from facegrid.encoder.batcher import batcher_wrap, live_batchers
 from facegrid.encoder.errors import EncoderError
@@ -58,6 +57,8 @@ from .rpc.index_service import IndexService
 from .rpc.redis_health import RedisWatchdog
 from .store.connection import RedisUnavailable, connect, redact, wait_until_ready
 from .rpc.metrics import Metrics
+from .rpc.open_streams import OpenStreamLimits, OpenStreams
+from .rpc.reflection import enable_reflection
 from .rpc.listen import StartRefused, add_port, check_start, is_loopback, server_credentials
 from .store.api_keys import KeyStore
 from .store.audit import AuditStore
@@ -214,12 +215,21 @@ def connect_encoders(settings: Settings) -> RemoteModels:
     return RemoteModels(pool.start(), pipelines, RemoteRegistry(pool, models), RemoteBulk(pool))
 
 
+def open_stream_limits(settings: Settings) -> OpenStreamLimits:
+    return OpenStreamLimits(settings.max_open_streams, settings.max_open_streams_per_peer, settings.open_stream_idle_s)
+
+
 def grpc_server(settings: Settings, interceptors: list) -> grpc.Server:
-    """The gRPC server with the settings' thread count and message size."""
+    """The gRPC server with the settings' thread count and message size.
+
+    Keyless streams (health Watch, reflection) are capped first of all (after metrics: refusals are counted),
+    and have threads of their own beside the gate's `workers` and the capped classes'."""
     message_bytes = settings.max_message_mb * 1024 * 1024
+    limits = open_stream_limits(settings)
+    threads = thread_count(settings.workers, call_classes(settings)) + limits.total
     return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=thread_count(settings.workers, call_classes(settings)), thread_name_prefix="grpc"),
-        interceptors=interceptors,
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        interceptors=[*interceptors[:1], OpenStreams(limits), *interceptors[1:]],
         options=[
             ("grpc.max_receive_message_length", message_bytes),
             ("grpc.max_send_message_length", message_bytes),
@@ -236,10 +246,11 @@ def call_classes(settings: Settings) -> dict:
 
 
 def open_server(server: grpc.Server, settings: Settings, credentials, services: tuple[str, ...]) -> tuple[int, health.HealthServicer]:
-    """Health and reflection added, the port opened, the server started; its port and health servicer."""
+    """Health (and reflection, when asked for) added, the port opened, the server started; its port and health servicer."""
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(services + (reflection.SERVICE_NAME, health.SERVICE_NAME), server)
+    if settings.reflection:
+        enable_reflection(server, services + (health.SERVICE_NAME,))
     port = add_port(server, settings.address, credentials)
     server.start()
     return port, health_servicer

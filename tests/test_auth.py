@@ -158,7 +158,7 @@ def test_every_rpc_has_a_scope_and_the_table_names_no_other():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = ServerProcess(tmp_path_factory.mktemp("auth") / "data", args=["--address", "0.0.0.0:0", "--insecure"]).start()
+    server = ServerProcess(tmp_path_factory.mktemp("auth") / "data", args=["--address", "0.0.0.0:0", "--insecure", "--reflection"]).start()
     yield server
     server.kill()
 
@@ -219,6 +219,12 @@ def test_health_and_reflection_need_no_key(server, channel, keys):
         iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
     names = {s.name for reply in listing for s in reply.list_services_response.service}
     assert "facegrid.v1.AdminService" in names
+    # The same under reflection v1, the name grpcurl and Postman ask for first (same messages on the wire).
+    v1 = channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                               request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                               response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+    listing = v1(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
+    assert "facegrid.v1.GateService" in {s.name for reply in listing for s in reply.list_services_response.service}
     run = cli("health", "--server", server.local_address)
     assert run.returncode == 0 and run.stdout.strip() == "SERVING", run.stderr
 

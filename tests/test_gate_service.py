@@ -182,19 +182,13 @@ def test_encoder_service_embeds_and_lists_models(server, faces_dir):
         assert models["fused"].is_default and models["fused"].dim == 256
 
 
-def test_health_and_reflection(server):
+def test_health(server):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     channel = grpc.insecure_channel(server.address)
     status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="facegrid.v1.GateService"), timeout=5)
     assert status.status == health_pb2.HealthCheckResponse.SERVING
-    replies = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
-        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
-    )
-    names = {s.name for reply in replies for s in reply.list_services_response.service}
-    assert {"facegrid.v1.GateService", "facegrid.v1.EncoderService", "grpc.health.v1.Health"} <= names
-    channel.close()
+    channel.close()  # reflection is off by default: tests/test_open_streams.py; on with --reflection: tests/test_auth.py
 
 
 @pytest.mark.slow

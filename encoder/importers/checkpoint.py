@@ -12,6 +12,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..extras import require
+
+require("torch", "import")  # before torch itself: the error names the extra
 import torch
 
 from ..errors import ImportFailed

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..extras import require
+
+require("torch", "import")  # before torch itself: the error names the extra
 import torch
 
 from ..towers.preprocess import ImagePreprocess

@@ -6,6 +6,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from ..extras import require
+
+require("torch", "import")  # before torch itself: the error names the extra
 import torch
 
 from ..errors import ImportFailed
