@@ -57,6 +57,7 @@ from .rpc.index_service import IndexService
 from .rpc.redis_health import RedisWatchdog
 from .store.connection import RedisUnavailable, connect, redact, wait_until_ready
 from .rpc.metrics import Metrics
+from .rpc.malformed import MalformedRequests
 from .rpc.open_streams import OpenStreamLimits, OpenStreams
 from .rpc.reflection import enable_reflection
 from .rpc.listen import StartRefused, add_port, check_start, is_loopback, server_credentials
@@ -223,13 +224,14 @@ def grpc_server(settings: Settings, interceptors: list) -> grpc.Server:
     """The gRPC server with the settings' thread count and message size.
 
     Keyless streams (health Watch, reflection) are capped first of all (after metrics: refusals are counted),
-    and have threads of their own beside the gate's `workers` and the capped classes'."""
+    and have threads of their own beside the gate's `workers` and the capped classes'. Requests that do not parse
+    end INVALID_ARGUMENT before any key check or handler sees them."""
     message_bytes = settings.max_message_mb * 1024 * 1024
     limits = open_stream_limits(settings)
     threads = thread_count(settings.workers, call_classes(settings)) + limits.total
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-        interceptors=[*interceptors[:1], OpenStreams(limits), *interceptors[1:]],
+        interceptors=[*interceptors[:1], OpenStreams(limits), MalformedRequests(), *interceptors[1:]],
         options=[
             ("grpc.max_receive_message_length", message_bytes),
             ("grpc.max_send_message_length", message_bytes),

@@ -1,4 +1,5 @@
-"""Streams anyone may open without a key (health Watch, reflection) never starve the gate.
+"""Keyless abuse: streams anyone may open without a key (health Watch, reflection) never starve the gate, and
+bytes that are not protobuf get INVALID_ARGUMENT and one log line.
 
 Before the caps, 18 idle Watch streams opened with no key took every gRPC thread and every Verify timed out.
 Here 200 are attempted against a real server listening on both IPv4 and IPv6 loopback (two peer hosts):
@@ -110,3 +111,25 @@ def test_reflection_is_off_unless_asked_for(server):
         with pytest.raises(grpc.RpcError) as refused:
             list(replies)
     assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_malformed_request_bytes_are_invalid_argument_with_one_log_line(server):
+    raw = dict(request_serializer=lambda data: data, response_deserializer=lambda data: data)
+    garbage = b"\xff\xff\xff\xff\x0f not a protobuf"
+    with grpc.insecure_channel(server.local_address) as channel:
+        verify = channel.unary_unary("/facegrid.v1.GateService/Verify", **raw)
+        for _ in range(20):
+            with pytest.raises(grpc.RpcError) as refused:
+                verify(garbage, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "not a valid message for Verify" in refused.value.details()
+        stream = channel.stream_stream("/facegrid.v1.EncoderService/EmbedStream", **raw)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(stream(iter([garbage]), timeout=10))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # The server is fine: a well-formed call right after is answered.
+        with server.client(timeout=30) as client:
+            assert client.verify("biden", server.probe).match
+    log = (server.data_dir / "server.log").read_text()
+    assert "Traceback" not in log and "Exception deserializing" not in log
+    assert 1 <= log.count("malformed request to ") <= 5  # a line a second at most, not one per call
