@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from google.rpc import error_details_pb2
 from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
                          index_pb2_grpc)
 
+from .reach import diagnose
 from .results import (Clusters, Embedding, EnrollResult, ModelInfo, NearDuplicates, PhotoOutcome, PhotoSearchResult, ProbeRefusal,
                       Quality, SearchResult, Stats, decode_details, issue_name)
 
@@ -195,10 +197,14 @@ class Facegrid:
     """A connection to a facegrid server."""
 
     def __init__(self, address: str | None = None, timeout: float = 10.0, retries: int = 3, max_message_mb: int = 64,
-                 api_key: str | None = None, tls: TLS | bool | None = None) -> None:
+                 api_key: str | None = None, tls: TLS | bool | None = None, connect_timeout: float = 5.0) -> None:
         self.address = address or default_address()
         self.timeout = timeout
         self.retries = retries
+        # The first call waits at most this long for a connection, then says why there is none (clients/reach.py).
+        self.connect_timeout = connect_timeout
+        self._connected = False
+        self._tls = (TLS() if tls is True else tls) or None
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else None
         size = max_message_mb * 1024 * 1024
         options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
@@ -224,6 +230,8 @@ class Facegrid:
         self.close()
 
     def _call(self, method, request, retry: bool = True, timeout: float | None = None):
+        if not self._connected:
+            self._connect(min(self.connect_timeout, timeout or self.timeout))
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
@@ -235,7 +243,43 @@ class Facegrid:
                     # jittered, so that callers refused together do not all come back together
                     time.sleep(max(0.2 * 2**attempt, failed.retry_after or 0.0) * random.uniform(1.0, 1.5))
                     continue
+                if error.code() in _RETRYABLE:  # the server gone, or its own UNAVAILABLE (Redis down): say which
+                    reason = diagnose(self.address, self._tls)
+                    if reason is not None:
+                        raise FacegridError(grpc.StatusCode.UNAVAILABLE, f"cannot reach facegrid at {self.address} ({reason})") from None
                 raise failed from None
+
+    def _connect(self, seconds: float) -> None:
+        """Wait up to `seconds` for a connection; UNAVAILABLE saying why (refused, timed out, TLS) when none comes.
+
+        A failed attempt is looked into at once: "connection refused" needs no waiting out."""
+        states: list[grpc.ChannelConnectivity] = []
+        changed = threading.Condition()
+
+        def note(state: grpc.ChannelConnectivity) -> None:
+            with changed:
+                states.append(state)
+                changed.notify_all()
+
+        self._channel.subscribe(note, try_to_connect=True)
+        deadline = time.monotonic() + seconds
+        reason = None
+        try:
+            with changed:
+                while time.monotonic() < deadline:
+                    if grpc.ChannelConnectivity.READY in states:
+                        self._connected = True
+                        return
+                    if grpc.ChannelConnectivity.TRANSIENT_FAILURE in states:
+                        states.clear()
+                        reason = diagnose(self.address, self._tls)
+                        if reason is not None:
+                            break
+                    changed.wait(timeout=max(0.0, deadline - time.monotonic()))
+        finally:
+            self._channel.unsubscribe(note)
+        reason = reason or diagnose(self.address, self._tls) or f"no connection within {seconds:g} s"
+        raise FacegridError(grpc.StatusCode.UNAVAILABLE, f"cannot reach facegrid at {self.address} ({reason})")
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the server accepts connections."""

@@ -67,8 +67,31 @@ def test_tls_serves_a_client_that_trusts_the_ca_and_refuses_plaintext(tls_server
     with pytest.raises(FacegridError) as plaintext:
         models(tls_server.address)  # a grpcurl -plaintext style client on a TLS port
     assert plaintext.value.code is grpc.StatusCode.UNAVAILABLE
-    with pytest.raises(FacegridError):
+    assert f"cannot reach facegrid at {tls_server.address}" in plaintext.value.message
+    assert "the server speaks TLS" in plaintext.value.message
+    with pytest.raises(FacegridError) as untrusted:
         models(tls_server.address, tls=TLS(ca=pki / "stranger.pem"))  # does not trust the server's CA
+    assert "TLS handshake failed" in untrusted.value.message and "certificate verify failed" in untrusted.value.message
+
+
+def test_a_server_that_is_not_there_or_not_tls_is_named_at_once(tls_server, pki, tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nobody = f"127.0.0.1:{unused.getsockname()[1]}"
+    started = time.monotonic()
+    run = facegrid("subjects", "--server", nobody)
+    assert run.returncode == 2 and time.monotonic() - started < 15  # it used to hang 33 s
+    assert f"cannot reach facegrid at {nobody} (connection refused" in run.stderr, run.stderr
+    plain = ServerProcess(tmp_path / "plain").start()  # TLS from the client, plaintext at the server
+    try:
+        with pytest.raises(FacegridError) as caught:
+            models(plain.address, tls=TLS(ca=pki / "ca.pem"))
+        assert "TLS handshake failed: the server does not speak TLS" in caught.value.message
+    finally:
+        plain.kill()
 
 
 def test_mutual_tls_needs_a_client_certificate_from_the_ca(mtls_server, pki):
@@ -78,6 +101,10 @@ def test_mutual_tls_needs_a_client_certificate_from_the_ca(mtls_server, pki):
         with pytest.raises(FacegridError) as caught:
             models(mtls_server.address, tls=refused)
         assert caught.value.code is grpc.StatusCode.UNAVAILABLE
+        assert "TLS handshake failed" in caught.value.message, caught.value.message
+    with pytest.raises(FacegridError) as caught:
+        models(mtls_server.address, tls=TLS(ca=pki / "ca.pem"))
+    assert "requires a client certificate" in caught.value.message
 
 
 def test_the_command_line_takes_ca_cert_and_key(mtls_server, pki):
