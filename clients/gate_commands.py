@@ -50,7 +50,7 @@ def cmd_serve(args) -> int:
         metrics_address=args.metrics_address,
         tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca, insecure=args.insecure or None,
         audit_retention_days=args.audit_retention_days, models_dir=args.models_dir,
-        role=args.role, encoders=args.encoder,
+        role=args.role, encoders=args.encoder, liveness=args.liveness,
     )
     return serve(settings)
 
@@ -173,6 +173,9 @@ def add_commands(commands) -> None:
                             "index: gate, libraries and Redis, embedding on --encoder servers")
     serve.add_argument("--encoder", metavar="ADDRESS[,ADDRESS...]",
                        help="the index role's encoder servers, host:port, round-robin with failover (default: FACEGRID_ENCODERS)")
+    serve.add_argument("--liveness", choices=("require", "report", "off"),
+                       help="a door's Pass: require (deny attacks; refused until a liveness model is imported), report "
+                            "(score, never deny on it) or off (default: FACEGRID_LIVENESS or require)")
     serve.set_defaults(run=cmd_serve)
 
     enroll = commands.add_parser("enroll", help="add photos of a person")
