@@ -84,8 +84,7 @@ class DoorStore:
                         return None
                     seen = pipe.hget(DOORS_SEEN, name)
                     pipe.multi()
-                    pipe.hdel(DOORS, name)
-                    pipe.hdel(DOORS_SEEN, name)
+                    pipe.hdel(DOORS, name)  # its last_seen_at stays: still true if the door is set again
                     pipe.incr(SEQ)
                     self.feed.publish(pipe, DOOR_CHANGED, door=name)
                     pipe.execute()

@@ -79,7 +79,7 @@ Several servers on one Redis:
 Doors (who may pass where; read by every Pass, cached nowhere):
     {fg}:doors                     hash    door name -> JSON {groups, hours, timezone, fallback, updated_at}
     {fg}:doors:seen                hash    door name -> when its last Pass came (Unix time, to ~10 s; written in the
-                                           background, only for doors that have a record)
+                                           background, only for doors that have a record; kept when one is deleted)
 
 Access (API keys are random; only their SHA-256 is stored, never the key):
     {fg}:keys                      hash    key name -> hex SHA-256 of the key (revoked keys stay listed)
