@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -97,11 +98,19 @@ def parse_hours(text: str) -> list[Interval]:
     return intervals
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    """Every IANA zone this machine knows (read once): a name is looked up here before it becomes a file path."""
+    return frozenset(available_timezones())
+
+
 def time_zone(name: str) -> ZoneInfo:
     """The IANA zone of this name ("" is UTC); BadHours for one zoneinfo does not know."""
     try:
+        if name and name not in _zone_names():
+            raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise BadHours(f"time zone: {name[:80]!r} is not an IANA time zone name (like Europe/Berlin or America/New_York)") from None
 
 
