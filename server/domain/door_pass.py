@@ -9,14 +9,16 @@ reason and skipping the rest:
    No frame whose largest face passes the probe rule (size, sharpness, pose): POOR_QUALITY.
 2. Liveness (FACEGRID_LIVENESS): `require` scores every frame with a face through the LivenessChecker
    (encoder/liveness_port.py) and denies an attack, an uncertain burst, or a challenge not followed; `report`
-   scores and never denies; `off` scores nothing (NOT_CHECKED). Required with no model loaded: the call fails
-   (LivenessUnavailable), never a silent accept.
+   scores and never denies; `off` scores nothing (NOT_CHECKED; an active challenge is then not checked either:
+   the checker checks it). Required with no model loaded: the call fails (LivenessUnavailable), never a silent
+   accept. A challenge the checker cannot judge (challenge_followed None) counts as not followed.
 3. Identity, with the gate's policy, thresholds and index: the best frame (largest, then sharpest face) is
    embedded and verified against the card's subject, or identified without a card. A second frame (the last
    usable other than the best) is embedded too: a burst whose face is not one person (below the 1% FAR
    threshold between the two) denies PRESENTATION_ATTACK, since a live approach never changes face, while a
    replay spliced onto a live face does (the liveness evidence and the identity would come from two people).
-4. The door's rule (domain/doors.py): SUSPENDED, EXPIRED, UNKNOWN_DOOR, NOT_ALLOWED_HERE, OUTSIDE_HOURS.
+4. The door's rule (`door_rule`, doors in domain/doors.py): SUSPENDED, EXPIRED, UNKNOWN_DOOR, NOT_ALLOWED_HERE,
+   OUTSIDE_HOURS. The door's record is read once per call (its fallback note goes with any denial).
 
 Least disclosure: to a caller without `full` (a key with scope `gate` alone) an unknown card id and a known
 one that does not match give the same answer, NO_MATCH with the same message, after the same work (an
