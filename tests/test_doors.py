@@ -21,8 +21,7 @@ from PIL import Image
 from facegrid.clients.sdk import FacegridError
 from facegrid.server.domain.door_hours import DAYS
 
-from conftest import ServerProcess
-from helpers import facegrid, last_json
+from helpers import ServerProcess, facegrid, last_json
 
 PEOPLE = {  # subject -> (photo folder, groups)
     "angelina": ("deepface/id01_angelina_jolie", ["athletes"]),
@@ -174,22 +173,24 @@ def test_door_rules_are_set_listed_and_deleted(server, keys):
     listed = last_json(facegrid("doors", "list", *common).stdout)["doors"]
     assert [d["name"] for d in listed] == ["gym", "library"] and listed[1]["timezone"] == "UTC" and listed[1]["hours"] == ""
 
-    for args, names in ((["--hours", "Mon-Fro 06:00-22:00"], "'Fro' is not a day"),
-                        (["--hours", "Mon 06:00-25:00"], "'25:00' is not a time"),
-                        (["--tz", "Mars/Olympus"], "not an IANA time zone"),
-                        (["--groups", "Athletes"], "group name 'Athletes'")):
-        refused = facegrid("doors", "set", "gym", *args, *common)
-        assert refused.returncode == 2 and last_json(refused.stdout)["error"] == "INVALID_ARGUMENT", refused.stdout
-        assert names in last_json(refused.stdout)["message"]
-    bad_name = last_json(facegrid("doors", "set", "Main Entrance", *common).stdout)
-    assert bad_name["error"] == "INVALID_ARGUMENT" and "door name" in bad_name["message"]
-    assert last_json(facegrid("doors", "list", *common).stdout)["doors"][0] == listed[0]  # refusals changed nothing
-
-    assert facegrid("doors", "delete", "library", *common).returncode == 0
+    refused = facegrid("doors", "set", "gym", "--hours", "Mon-Fro 06:00-22:00", *common)
+    assert refused.returncode == 2 and last_json(refused.stdout)["error"] == "INVALID_ARGUMENT", refused.stdout
+    assert "'Fro' is not a day" in last_json(refused.stdout)["message"]
+    with server.client(api_key=keys["admin"]) as admin:
+        for rule, names in ((dict(hours="Mon 06:00-25:00"), "'25:00' is not a time"),
+                            (dict(timezone="Mars/Olympus"), "not an IANA time zone"),
+                            (dict(groups=["Athletes"]), "group name 'Athletes'"),
+                            (dict(fallback="x" * 201), "at most 200 characters"),
+                            (dict(name="Main Entrance"), "door name")):
+            bad = code_of(lambda: admin.set_door(**{"name": "gym", **rule}))
+            assert bad.code is grpc.StatusCode.INVALID_ARGUMENT and names in bad.message, bad.message
+        assert [vars(d) for d in admin.doors()][0]["hours"] == listed[0]["hours"]  # refusals changed nothing
+        assert admin.delete_door("library").name == "library"
+        assert code_of(lambda: admin.delete_door("library")).code is grpc.StatusCode.NOT_FOUND
     missing = facegrid("doors", "delete", "library", *common)
     assert missing.returncode == 2 and last_json(missing.stdout)["error"] == "NOT_FOUND"
-    refused = facegrid("doors", "list", "--server", server.address, "--api-key", keys["enroll"], "--json")
-    assert last_json(refused.stdout)["error"] == "PERMISSION_DENIED"
+    with server.client(api_key=keys["enroll"]) as desk:
+        assert code_of(desk.doors).code is grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_with_no_door_rule_every_door_admits_every_active_subject(server, keys, enrolled):
