@@ -30,7 +30,8 @@ def _when(timestamp: float | None) -> str:
 
 def _key_json(record: ApiKeyInfo) -> dict:
     return {"name": record.name, "scopes": record.scopes, "created_at": record.created_at,
-            "last_used_at": record.last_used_at, "revoked": record.revoked, "revoked_at": record.revoked_at}
+            "last_used_at": record.last_used_at, "revoked": record.revoked, "revoked_at": record.revoked_at,
+            "door": record.door or None}
 
 
 def _local(args) -> bool:
@@ -72,7 +73,8 @@ def _local_audit(audit, decision: str, detail: str) -> None:
 
 
 def _as_info(record) -> ApiKeyInfo:
-    return ApiKeyInfo(record.name, list(record.scopes), record.created_at, record.last_used_at, record.revoked, record.revoked_at)
+    return ApiKeyInfo(record.name, list(record.scopes), record.created_at, record.last_used_at, record.revoked, record.revoked_at,
+                      record.door)
 
 
 def _local_error(args, error: Exception) -> int:
@@ -100,26 +102,28 @@ def cmd_keys_digest(args) -> int:
 def cmd_keys_create(args) -> int:
     scopes = list(dict.fromkeys(args.scope))
     if _local(args):
-        from facegrid.server.domain.errors import InvalidKeyRequest, KeyExists
+        from facegrid.server.domain.errors import InvalidKeyRequest, InvalidName, KeyExists
 
         try:
             with _local_keys(args) as (keys, audit):
-                key, record = keys.create(args.name, scopes)
-                _local_audit(audit, "created", f"key {record.name!r} scopes {','.join(record.scopes)}")
-        except (InvalidKeyRequest, KeyExists) as error:
+                key, record = keys.create(args.name, scopes, args.door or "")
+                _local_audit(audit, "created", f"key {record.name!r} scopes {','.join(record.scopes)}"
+                             + (f" door {record.door!r}" if record.door else ""))
+        except (InvalidKeyRequest, InvalidName, KeyExists) as error:
             return _local_error(args, error)
         info = _as_info(record)
     else:
         try:
             with connect(args) as client:
-                created = client.create_key(args.name, scopes)
+                created = client.create_key(args.name, scopes, args.door or "")
         except FacegridError as error:
             return report_error(args, error)
         key, info = created.key, created.record
     if args.json:
-        print(json.dumps({"key": key, "name": info.name, "scopes": info.scopes}))
+        print(json.dumps({"key": key, "name": info.name, "scopes": info.scopes, "door": info.door or None}))
     else:
-        print(f"key {info.name!r} with scopes {', '.join(info.scopes)} (shown once: keep it now)")
+        door = f", bound to door {info.door!r}" if info.door else ""
+        print(f"key {info.name!r} with scopes {', '.join(info.scopes)}{door} (shown once: keep it now)")
         print(key)
     return 0
 
@@ -139,7 +143,8 @@ def cmd_keys_list(args) -> int:
         return 0
     for r in records:
         state = f"revoked {_when(r.revoked_at)}" if r.revoked else f"last used {_when(r.last_used_at)}"
-        print(f"{r.name:24s} {','.join(r.scopes):32s} created {_when(r.created_at)}  {state}")
+        door = f"  door {r.door}" if r.door else ""
+        print(f"{r.name:24s} {','.join(r.scopes):32s} created {_when(r.created_at)}  {state}{door}")
     print(f"{len(records)} keys")
     return 0
 
@@ -183,7 +188,7 @@ def cmd_audit(args) -> int:
     entries = []
     try:
         with connect(args) as client:
-            for entry in client.audit(args.subject or "", args.since or 0.0):
+            for entry in client.audit(args.subject or "", args.since or 0.0, door=args.door or ""):
                 entries.append(entry)
                 if args.limit and len(entries) >= args.limit:
                     break
@@ -196,7 +201,8 @@ def cmd_audit(args) -> int:
         score = f" score {e.score:.3f}" if e.score is not None else ""
         threshold = f" threshold {e.threshold:.3f}" if e.threshold is not None else ""
         when = datetime.fromtimestamp(e.time, timezone.utc).astimezone().isoformat(timespec="milliseconds")
-        print(f"{when} {e.key_name or '-':20s} {e.rpc:22s} {e.subject_id or '-':20s} {e.decision}{score}{threshold}"
+        door = f" door {e.door}" + (f" {e.reason}" if e.reason else "") if e.door else ""
+        print(f"{when} {e.key_name or '-':20s} {e.rpc:22s} {e.subject_id or '-':20s} {e.decision}{door}{score}{threshold}"
               f"{'  ' + e.detail if e.detail else ''}  [{e.peer}]")
     print(f"{len(entries)} entries")
     return 0
@@ -225,6 +231,8 @@ def add_commands(commands) -> None:
     create.add_argument("--scope", action="append", required=True, choices=SCOPE_NAMES,
                         help="what it may do (repeat for several): gate (verify, identify), enroll (enroll, forget, "
                              "subjects, naming groups), library (photo libraries, vectors), embed, admin (keys, audit)")
+    create.add_argument("--door", help="bind a gate key to this door: it may then only call Pass as that door "
+                                       "(give it --scope gate alone)")
     add_server_option(create)
     local_options(create)
     create.set_defaults(run=cmd_keys_create)
@@ -247,6 +255,7 @@ def add_commands(commands) -> None:
 
     audit = commands.add_parser("audit", help="the audit log: gate decisions, enrollments, forgets, key changes (scope admin)")
     audit.add_argument("--subject", help="only entries about this subject")
+    audit.add_argument("--door", help="only entries of this door (its Pass calls and rule changes)")
     audit.add_argument("--since", type=_since, help="from this time: ISO date/time, Unix time, or an age such as 24h or 7d")
     audit.add_argument("--limit", type=int, default=0, help="at most this many entries (default: all)")
     add_server_option(audit)

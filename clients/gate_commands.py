@@ -1,11 +1,13 @@
-"""CLI commands that talk to a running server: enroll, verify, identify, forget, subjects (and serve)."""
+"""CLI commands that talk to a running server: enroll, verify, identify, forget, subjects [update] (and serve)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import datetime
 
+from .door_results import SubjectInfo
 from .sdk import TLS, Facegrid, FacegridError, default_address, default_api_key
 
 
@@ -50,7 +52,7 @@ def cmd_serve(args) -> int:
         metrics_address=args.metrics_address,
         tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca, insecure=args.insecure or None, reflection=args.reflection or None,
         audit_retention_days=args.audit_retention_days, models_dir=args.models_dir,
-        role=args.role, encoders=args.encoder,
+        role=args.role, encoders=args.encoder, liveness=args.liveness,
     )
     return serve(settings)
 
@@ -58,7 +60,7 @@ def cmd_serve(args) -> int:
 def cmd_enroll(args) -> int:
     try:
         with connect(args) as client:
-            reply = client.enroll(args.subject, args.photos, args.name or "")
+            reply = client.enroll(args.subject, args.photos, args.name or "", group_list(args.groups) if args.groups else ())
     except FacegridError as error:
         if not error.outcomes:
             return report_error(args, error)
@@ -137,18 +139,60 @@ def cmd_forget(args) -> int:
     return 0
 
 
+def group_list(text: str) -> list[str]:
+    """'students,athletes' -> ['students', 'athletes'] ('' -> [], no groups)."""
+    return [g.strip() for g in text.split(",") if g.strip()]
+
+
+def _expires(text: str) -> float:
+    """'never' -> 0; an ISO date or date/time (local time unless it says otherwise) or a Unix time -> Unix time."""
+    if text.strip().lower() == "never":
+        return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (try 2027-07-01, 2027-07-01T18:00 or never)") from None
+
+
+def _subject_json(s: SubjectInfo) -> dict:
+    return {"subject": s.subject_id, "name": s.display_name or None, "groups": s.groups, "status": s.status,
+            "expires_at": s.expires_at}
+
+
+def _subject_line(s: SubjectInfo) -> str:
+    expires = f", expires {datetime.fromtimestamp(s.expires_at).isoformat(timespec='minutes')}" if s.expires_at else ""
+    return (s.subject_id + (f"  ({s.display_name})" if s.display_name else "")
+            + f"  [{','.join(s.groups) or 'no groups'}; {s.status}{expires}]")
+
+
 def cmd_subjects(args) -> int:
     try:
         with connect(args) as client:
-            subjects = [(s.subject_id, s.display_name) for s in client.subjects()]
+            subjects = [SubjectInfo.from_message(s) for s in client.subjects()]
     except FacegridError as error:
         return report_error(args, error)
     if args.json:
-        print(json.dumps({"subjects": [{"subject": s, "name": n or None} for s, n in subjects], "total": len(subjects)}))
+        print(json.dumps({"subjects": [_subject_json(s) for s in subjects], "total": len(subjects)}))
     else:
-        for subject, name in subjects:
-            print(subject + (f"  ({name})" if name else ""))
+        for subject in subjects:
+            print(_subject_line(subject))
         print(f"{len(subjects)} subjects")
+    return 0
+
+
+def cmd_subjects_update(args) -> int:
+    suspended = True if args.suspend else False if args.activate else None
+    groups = group_list(args.groups) if args.groups is not None else None
+    try:
+        with connect(args) as client:
+            subject = client.update_subject(args.subject, groups, suspended, args.expires)
+    except FacegridError as error:
+        return report_error(args, error)
+    print(json.dumps(_subject_json(subject)) if args.json else _subject_line(subject))
     return 0
 
 
@@ -175,12 +219,16 @@ def add_commands(commands) -> None:
                             "index: gate, libraries and Redis, embedding on --encoder servers")
     serve.add_argument("--encoder", metavar="ADDRESS[,ADDRESS...]",
                        help="the index role's encoder servers, host:port, round-robin with failover (default: FACEGRID_ENCODERS)")
+    serve.add_argument("--liveness", choices=("require", "report", "off"),
+                       help="a door's Pass: require (deny attacks; refused until a liveness model is imported), report "
+                            "(score, never deny on it) or off (default: FACEGRID_LIVENESS or require)")
     serve.set_defaults(run=cmd_serve)
 
     enroll = commands.add_parser("enroll", help="add photos of a person")
     enroll.add_argument("subject")
     enroll.add_argument("photos", nargs="+", metavar="PHOTO")
     enroll.add_argument("--name", help="display name")
+    enroll.add_argument("--groups", metavar="A,B", help="groups the subject joins (added to those it has), e.g. students,athletes")
     add_server_option(enroll)
     enroll.set_defaults(run=cmd_enroll)
 
@@ -201,6 +249,17 @@ def add_commands(commands) -> None:
     add_server_option(forget)
     forget.set_defaults(run=cmd_forget)
 
-    subjects = commands.add_parser("subjects", help="list enrolled subjects")
+    subjects = commands.add_parser("subjects", help="list enrolled subjects with their groups and status; `update` one")
     add_server_option(subjects)
     subjects.set_defaults(run=cmd_subjects)
+    update = subjects.add_subparsers(dest="subjects_command").add_parser(
+        "update", help="set a subject's groups, suspend or activate it, set when it expires (scope enroll)")
+    update.add_argument("subject")
+    update.add_argument("--groups", metavar="A,B", help="the subject's groups from now on (replacing its others; '' for none)")
+    status = update.add_mutually_exclusive_group()
+    status.add_argument("--suspend", action="store_true", help="deny it at every door (kept, not forgotten)")
+    status.add_argument("--activate", action="store_true", help="let it pass again")
+    update.add_argument("--expires", type=_expires, metavar="WHEN",
+                        help="from when every door denies it: a date such as 2027-07-01 (local midnight), a date/time, or never")
+    add_server_option(update)
+    update.set_defaults(run=cmd_subjects_update)

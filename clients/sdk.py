@@ -1,5 +1,5 @@
 """Python client: `Facegrid(address, api_key=..., tls=...)` with enroll, verify, identify, forget, subjects,
-embed, the photo library, and key management.
+a door's pass_burst, doors, embed, the photo library, and key management.
 
 The API key goes with every call as metadata `authorization: Bearer <key>`. `tls`: True
 for TLS checked against the system's roots, or a `TLS` with the CA to trust and, for
@@ -29,6 +29,7 @@ from google.rpc import error_details_pb2
 from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
                          index_pb2_grpc)
 
+from .door_results import CHALLENGES, DoorInfo, PassResult, SubjectInfo
 from .reach import diagnose
 from .results import (Clusters, Embedding, EnrollResult, ModelInfo, NearDuplicates, PhotoOutcome, PhotoSearchResult, ProbeRefusal,
                       Quality, SearchResult, Stats, decode_details, issue_name)
@@ -160,6 +161,7 @@ class ApiKeyInfo:
     last_used_at: float | None
     revoked: bool
     revoked_at: float | None
+    door: str = ""  # the door a gate key is bound to; "" for none
 
 
 @dataclass
@@ -182,11 +184,13 @@ class AuditRecord:
     threshold: float | None
     peer: str
     detail: str
+    door: str = ""  # Pass: the door
+    reason: str = ""  # Pass: the PassReason name
 
 
 def _key_info(message) -> ApiKeyInfo:
     return ApiKeyInfo(message.name, list(message.scopes), message.created_at, message.last_used_at or None,
-                      message.revoked, message.revoked_at or None)
+                      message.revoked, message.revoked_at or None, message.door)
 
 
 def _photo(photo: bytes | str | Path) -> bytes:
@@ -294,11 +298,13 @@ class Facegrid:
 
     # --- gate ------------------------------------------------------------------------------
 
-    def enroll(self, subject: str, photos: Iterable[bytes | str | Path], display_name: str = "") -> EnrollResult:
-        """Add photos of a subject; each photo's outcome (accepted, or refused with the reason).
+    def enroll(self, subject: str, photos: Iterable[bytes | str | Path], display_name: str = "",
+               groups: Iterable[str] = ()) -> EnrollResult:
+        """Add photos of a subject (and `groups` to those it has); each photo's outcome (accepted, or refused with the reason).
 
         When no photo is accepted, FacegridError (FAILED_PRECONDITION) has every outcome in `.outcomes`."""
-        request = gate_pb2.EnrollRequest(subject_id=subject, photos=[_photo(p) for p in photos], display_name=display_name)
+        request = gate_pb2.EnrollRequest(subject_id=subject, photos=[_photo(p) for p in photos], display_name=display_name,
+                                         groups=list(groups))
         return EnrollResult.from_message(self._call(self._gate.Enroll, request, timeout=max(self.timeout, 60.0)))
 
     def verify(self, subject: str, photo: bytes | str | Path) -> VerifyResult:
@@ -333,6 +339,34 @@ class Facegrid:
 
     def subject(self, subject: str) -> gate_pb2.Subject:
         return self._call(self._gate.GetSubject, gate_pb2.GetSubjectRequest(subject_id=subject))
+
+    def update_subject(self, subject: str, groups: Iterable[str] | None = None, suspended: bool | None = None,
+                       expires_at: float | None = None) -> SubjectInfo:
+        """Set a subject's groups (None: kept; [] : none), suspend or reactivate it, set when it expires (Unix time;
+        0: never; None: kept); its record after (scope enroll)."""
+        request = gate_pb2.UpdateSubjectRequest(subject_id=subject)
+        if groups is not None:
+            request.groups.extend(groups)
+            request.set_groups = True
+        if suspended is not None:
+            request.status = gate_pb2.SUBJECT_SUSPENDED if suspended else gate_pb2.SUBJECT_ACTIVE
+        if expires_at is not None:
+            request.expires_at = expires_at
+        return SubjectInfo.from_message(self._call(self._gate.UpdateSubject, request))
+
+    def pass_burst(self, frames: list[bytes], door: str, subject_id: str = "", track: str = "", challenge: str = "none",
+                   frame_times=None, timeout: float | None = None, allow_groups: bool = False) -> PassResult:
+        """A door's decision on one approach: its best frames (encoded photos, best first), verified against the card's
+        `subject_id` or identified. Refusals of the person come back as decision "DENY" with the reason; a
+        FacegridError means the call itself failed, which a door must treat as a denial too. Not retried: a door
+        answers now or denies (SERVER_UNAVAILABLE is the client's to set). `challenge`: none, turn_left, turn_right,
+        look_up; `frame_times`: seconds since the first frame, one per frame."""
+        if challenge not in CHALLENGES:
+            raise ValueError(f"challenge must be one of {', '.join(CHALLENGES)}, got {challenge!r}")
+        request = gate_pb2.PassRequest(frames=list(frames), door=door, subject_id=subject_id, track=track,
+                                       challenge=CHALLENGES[challenge], frame_times=list(frame_times or ()),
+                                       allow_groups=allow_groups)
+        return PassResult.from_message(self._call(self._gate.Pass, request, retry=False, timeout=timeout))
 
     def subjects(self, page_size: int = 100) -> Iterable[gate_pb2.Subject]:
         """Every subject, page by page."""
@@ -515,9 +549,11 @@ class Facegrid:
 
     # --- administration (scope admin) -------------------------------------------------------
 
-    def create_key(self, name: str, scopes: Iterable[str]) -> CreatedKey:
-        """A new API key; `key` is shown this once (the server keeps its hash only)."""
-        reply = self._call(self._admin.CreateKey, admin_pb2.CreateKeyRequest(name=name, scopes=list(scopes)), retry=False)
+    def create_key(self, name: str, scopes: Iterable[str], door: str = "") -> CreatedKey:
+        """A new API key; `key` is shown this once (the server keeps its hash only). `door`: a gate key bound to that
+        door, which may only call Pass as it."""
+        request = admin_pb2.CreateKeyRequest(name=name, scopes=list(scopes), door=door)
+        reply = self._call(self._admin.CreateKey, request, retry=False)
         return CreatedKey(reply.key, _key_info(reply.record))
 
     def list_keys(self) -> list[ApiKeyInfo]:
@@ -527,16 +563,33 @@ class Facegrid:
         """Revoke a key: refused from the next call on."""
         return _key_info(self._call(self._admin.RevokeKey, admin_pb2.RevokeKeyRequest(name=name)))
 
-    def audit(self, subject: str = "", since: float = 0.0, page_size: int = 500) -> Iterable[AuditRecord]:
-        """Audit entries, oldest first, from `since` (Unix time), of one subject if given; page by page."""
+    def audit(self, subject: str = "", since: float = 0.0, page_size: int = 500, door: str = "") -> Iterable[AuditRecord]:
+        """Audit entries, oldest first, from `since` (Unix time), of one subject and one door if given; page by page."""
         token = ""
         while True:
-            request = admin_pb2.ListAuditRequest(subject_id=subject, since=since, limit=page_size, page_token=token)
+            request = admin_pb2.ListAuditRequest(subject_id=subject, since=since, limit=page_size, page_token=token, door=door)
             reply = self._call(self._admin.ListAudit, request)
             for e in reply.entries:
                 yield AuditRecord(e.id, e.time, e.key_name, e.rpc, e.subject_id, e.decision,
                                   e.score if e.HasField("score") else None,
-                                  e.threshold if e.HasField("threshold") else None, e.peer, e.detail)
+                                  e.threshold if e.HasField("threshold") else None, e.peer, e.detail, e.door, e.reason)
             token = reply.next_page_token
             if not token:
                 return
+
+    # --- doors (scope admin) -----------------------------------------------------------------
+
+    def set_door(self, name: str, groups: Iterable[str] = (), hours: str = "", timezone: str = "",
+                 fallback: str = "") -> DoorInfo:
+        """Create or replace a door's rule: the groups it admits (none: nobody), weekly hours in its IANA time zone
+        ("Mon-Fri 06:00-22:00; Sat 08:00-18:00"; "" always open), a fallback note for those it denies."""
+        door = gate_pb2.Door(name=name, groups=list(groups), hours=hours, timezone=timezone, fallback=fallback)
+        return DoorInfo.from_message(self._call(self._admin.SetDoor, door))
+
+    def doors(self) -> list[DoorInfo]:
+        """Every door's rule, by name."""
+        return [DoorInfo.from_message(d) for d in self._call(self._admin.ListDoors, admin_pb2.ListDoorsRequest()).doors]
+
+    def delete_door(self, name: str) -> DoorInfo:
+        """Remove a door's rule; the rule removed."""
+        return DoorInfo.from_message(self._call(self._admin.DeleteDoor, admin_pb2.DeleteDoorRequest(name=name)))

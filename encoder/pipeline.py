@@ -176,7 +176,10 @@ class FacePipeline:
 
     def find_faces(self, data: bytes, detector: Detector | None = None) -> FoundFaces:
         """Decode a photo and find and measure its faces (with `detector`, else the pipeline's own), embedding none."""
-        image = decode_image(data, self.limits)
+        return self.find_faces_in_image(decode_image(data, self.limits), detector)
+
+    def find_faces_in_image(self, image: np.ndarray, detector: Detector | None = None) -> FoundFaces:
+        """`find_faces` of an image already decoded (RGB uint8): a caller timing decoding and detection apart."""
         detections, tried = detect_traced(detector or self.detector, image)
         return FoundFaces(image, detections, [assess(image, d) for d in detections], tried)
 

@@ -11,6 +11,7 @@ from facegrid.encoder.runtime import EncoderSettings
 from facegrid.index.approximate import ApproximateSettings
 from facegrid.index.gpu import IndexSettings
 
+from .domain.liveness_mode import LivenessMode
 from .domain.probe_rules import ProbeCheck, ProbeRules
 
 
@@ -116,6 +117,9 @@ class Settings:
     probe_min_face_px: float = field(default_factory=lambda: float(_env("PROBE_MIN_FACE_PX", "40")))
     probe_min_sharpness: float = field(default_factory=lambda: float(_env("PROBE_MIN_SHARPNESS", "6")))
     probe_max_yaw: float = field(default_factory=lambda: float(_env("PROBE_MAX_YAW", "60")))
+    # A door's Pass: require (score liveness, deny attacks; refused while no liveness model is imported), report
+    # (score, never deny on it) or off (NOT_CHECKED). server/domain/door_pass.py says what each does.
+    liveness: str = field(default_factory=lambda: _env("LIVENESS", "require"))
 
     def encoder_addresses(self) -> list[str]:
         """The index role's encoder servers, in the order given (ValueError when the role needs them and none is given)."""
@@ -163,6 +167,13 @@ class Settings:
         if self.probe_quality not in choices:
             raise ValueError(f"FACEGRID_PROBE_QUALITY must be one of {', '.join(choices)}, got {self.probe_quality!r}")
         return ProbeRules(ProbeCheck(self.probe_quality), self.probe_min_face_px, self.probe_min_sharpness, self.probe_max_yaw)
+
+    def liveness_mode(self) -> LivenessMode:
+        """What Pass does with liveness."""
+        choices = [m.value for m in LivenessMode]
+        if self.liveness not in choices:
+            raise ValueError(f"FACEGRID_LIVENESS must be one of {', '.join(choices)}, got {self.liveness!r}")
+        return LivenessMode(self.liveness)
 
     def with_overrides(self, **overrides) -> "Settings":
         """A copy with the non-None overrides applied (command-line flags)."""

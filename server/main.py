@@ -27,7 +27,12 @@ from facegrid.index.stores import check_engine
 from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
 from .config import Settings
+from facegrid.encoder.liveness_port import LivenessChecker
+
 from .domain.collections import Collections
+from .domain.door_pass import DoorPass
+from .domain.doors import Doors
+from .domain.liveness_mode import LivenessMode
 from .domain.embedding import Embedder
 from .domain.gate import Gate
 from .domain.group_assignment import GroupAssigner
@@ -63,6 +68,7 @@ from .rpc.reflection import enable_reflection
 from .rpc.listen import StartRefused, add_port, check_start, is_loopback, server_credentials
 from .store.api_keys import KeyStore
 from .store.audit import AuditStore
+from .store.doors import DoorStore
 from .store.background import BackgroundWrites
 from .store.embedded_redis import EmbeddedRedis
 from .store.migrate import upgrade_layout
@@ -143,13 +149,47 @@ def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | Non
     return metadata, embedded, url
 
 
-def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites) -> tuple[AuthInterceptor, AdminService]:
-    """The key check on every call (with the audit log it feeds) and the service that manages keys."""
+def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites, doors: DoorStore) -> tuple[AuthInterceptor, AdminService]:
+    """The key check on every call (with the audit log it feeds) and the service that manages keys and doors."""
     keyring = KeyRing(keys, note_use=lambda name, when: writes.submit(partial(KeyStore.touch, name=name, when=when)))
     audit = AuditStore(keys.redis, settings.audit_retention_days)
     keys.feed.subscribe(KEY_REVOKED, lambda change: keyring.forget_cached(change.fields["key_hash"]))  # revoked elsewhere
     interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure, Auditor(audit, writes))
-    return interceptor, AdminService(Keys(keys), keyring, audit)
+    return interceptor, AdminService(Keys(keys), keyring, audit, Doors(doors))
+
+
+def load_liveness(settings: Settings) -> LivenessChecker | None:
+    """The imported liveness model from the models folder, or None (none imported, or this build has no liveness code).
+
+    A model that fails to load is logged and left out: Pass then refuses (require) rather than accepting unchecked."""
+    if settings.liveness_mode() is LivenessMode.OFF:
+        return None
+    try:
+        from facegrid.encoder.liveness import load_checker
+    except ModuleNotFoundError as missing:
+        if missing.name != "facegrid.encoder.liveness":
+            log.error("liveness model code cannot be imported: %s", missing)
+        return None
+    encoder = settings.encoder()
+    try:
+        return load_checker(encoder.models_dir, encoder)
+    except Exception:  # noqa: BLE001 - a broken model must not stop the gate; Pass says it is missing
+        log.exception("the liveness model in %s cannot be loaded", encoder.models_dir)
+        return None
+
+
+def door_pass(settings: Settings, gate: Gate, doors: DoorStore, writes: BackgroundWrites, models_here: bool) -> DoorPass:
+    """Pass's decider, with the liveness model where one is imported; says at start when Pass cannot decide."""
+    mode = settings.liveness_mode()
+    checker = load_liveness(settings) if models_here else None
+    decider = DoorPass(gate, doors, mode, checker, models_here,
+                       note_seen=lambda door, when: writes.submit(partial(DoorStore.touch, name=door, when=when)))
+    why_not = decider.unavailable()
+    if why_not:
+        log.warning("Pass (doors) refuses every call with FAILED_PRECONDITION: %s", why_not)
+    else:
+        log.info("Pass (doors): liveness %s%s", mode.value, f" with {checker.name}" if checker is not None else " (no model)")
+    return decider
 
 
 def start(settings: Settings) -> Running:
@@ -298,6 +338,7 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     # directory as well (only its card and calibration table are read; its graphs run on the encoders).
     calibration = load_calibration(settings.model, model_folder=model_folder(settings.model, settings.encoder()))
     check_engine(settings.index())  # an unknown vector engine, or a Milvus that does not answer, refuses at once too
+    settings.liveness_mode()  # and an unknown FACEGRID_LIVENESS (ValueError)
     metadata, embedded, redis_url = open_metadata(settings)
     keys = KeyStore(metadata.redis, metadata.feed)
     try:  # before the models load: a refusal is quick
@@ -346,7 +387,8 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     if remote is not None:
         metrics.registry.register(remote.pool.collector())
     writes = BackgroundWrites(metadata.redis).start()
-    interceptor, admin_service = access(settings, keys, writes)
+    doors = DoorStore(metadata.redis, feed)
+    interceptor, admin_service = access(settings, keys, writes, doors)
     feed.start()  # every subscriber is in
     # metrics outermost: refused calls are counted too; keys before caps: a refused caller takes no slot
     interceptors = [metrics.interceptor(), interceptor, Admission(call_classes(settings))]
@@ -356,7 +398,8 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_service, server)
     if remote is None:  # the index role serves no EncoderService: callers embed on the encoders themselves
         encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(models.embedder), server)
-    gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, metrics), server)
+    decider = door_pass(settings, gate, doors, writes, models_here=remote is None)
+    gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, decider, metrics), server)
     index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics,
                                  budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None,
                                  photos=photo_search, remote=remote.bulk if remote is not None else None)

@@ -324,7 +324,8 @@ def test_audit_log_holds_decisions_and_key_changes_but_no_face_data(server, keys
     assert len(raw) >= 8
     keys_made = set(keys.values())
     for _, fields in raw:
-        assert set(fields) <= {b"key", b"rpc", b"subject", b"decision", b"score", b"threshold", b"peer", b"detail"}
+        assert set(fields) <= {b"key", b"rpc", b"subject", b"decision", b"score", b"threshold", b"peer", b"detail", b"door",
+                               b"reason"}
         assert all(len(v) < 200 for v in fields.values()) and not any(v.decode() in keys_made for v in fields.values())
         assert not any(b"fgk_" in v for v in fields.values())
 

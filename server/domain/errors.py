@@ -86,3 +86,31 @@ class NoImageModel(Exception):
 
 class ThresholdUnmeasured(Exception):
     """No near-duplicate threshold has been measured for the collection's image model, and none was given."""
+
+
+class InvalidName(ValueError):
+    """A group or door name that breaks the naming rule (domain/groups.py)."""
+
+
+class InvalidDoor(ValueError):
+    """A door's rule that cannot be used: bad hours, time zone or fallback note."""
+
+
+class DoorNotFound(LookupError):
+    """No door has this name."""
+
+
+class InvalidSubjectUpdate(ValueError):
+    """An UpdateSubject request with a status or expiry that cannot be stored."""
+
+
+class BadPassRequest(ValueError):
+    """A Pass call that cannot be decided as sent: no frames or too many, a frame that is not a photo, bad timings."""
+
+
+class LivenessUnavailable(Exception):
+    """Liveness is required and no liveness model is loaded: Pass cannot decide (never a silent accept)."""
+
+
+class PassNotHere(Exception):
+    """Pass on a server without the models (the index role): the frames must be decoded where the models are."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -29,6 +29,7 @@ from ..store.subjects import NewTemplate, StoredTemplates, SubjectRecord, Subjec
 from .enrollment import EnrollmentRules, normalise_subject_id
 from .engine_catch_up import caught_up, refilling
 from .errors import CallerGone, EnrollmentRefused, NoUsableFace, SubjectNotFound
+from .groups import group_names
 from .probe_rules import ProbeRules
 from .refusals import PhotoIssue, Refusal
 
@@ -195,19 +196,22 @@ class Gate:
         usable = [t.vector for t in templates if t.model == self.model]
         return subject_vector(np.stack(usable)) if usable else None
 
-    def _store(self, subject_id: str, fresh: list[NewTemplate], display_name: str = "") -> StoredTemplates:
+    def _store(self, subject_id: str, fresh: list[NewTemplate], display_name: str = "",
+               groups: tuple[str, ...] = ()) -> StoredTemplates:
         """Write new templates to Redis (one per photo, atomically), then the subject's vector as
         Redis now holds it (another server may have added templates too) to the collection (write lock held)."""
-        stored = self.metadata.add_templates(subject_id, fresh, display_name)
+        stored = self.metadata.add_templates(subject_id, fresh, display_name, groups)
         self._refresh(subject_id, stored.subject.number)
         return stored
 
     # --- the four operations -------------------------------------------------------------
 
     def enroll(self, subject_id: str, photos: list[bytes], display_name: str = "",
-               still_wanted: StillWanted = _always) -> Enrollment:
-        """Add one template per acceptable photo; refused photos come back with the reason."""
+               still_wanted: StillWanted = _always, groups: tuple[str, ...] = ()) -> Enrollment:
+        """Add one template per acceptable photo; refused photos come back with the reason. `groups` are added to
+        the subject's (InvalidName for a bad one, before any photo is looked at)."""
         subject_id = normalise_subject_id(subject_id)
+        groups = group_names(groups)
         if not photos:
             raise NoUsableFace("no photo given")
         outcomes: list[PhotoOutcome] = []
@@ -244,9 +248,9 @@ class Gate:
             else:
                 existing = self.metadata.templates(subject_id)
                 self._warn_unlike(existing, fresh)
-                stored = self._store(subject_id, [t for _, t in fresh], display_name)
+                stored = self._store(subject_id, [t for _, t in fresh], display_name, groups)
         if stored is None:
-            return self.enroll(subject_id, photos, display_name, still_wanted)  # start again: now every photo is new
+            return self.enroll(subject_id, photos, display_name, still_wanted, groups)  # start again: now every photo is new
         for (outcome, _), template_id, created in zip(fresh, stored.template_ids, stored.created):
             # Not created: the photo came twice in this call, or another call enrolled it meanwhile.
             outcome.accepted, outcome.template_id, outcome.duplicate = True, template_id, not created
@@ -349,6 +353,10 @@ class Gate:
     def identify(self, photo: bytes, candidates: int = 5, still_wanted: StillWanted = _always) -> Identified:
         """1:N open-set: who the largest face in the photo is, or unknown."""
         face, issue = self._probe(photo, still_wanted)
+        return replace(self.identify_face(face, candidates), issue=issue)
+
+    def identify_face(self, face: Face, candidates: int = 5) -> Identified:
+        """1:N open-set for a face already embedded (a door's burst): who it is, or unknown."""
         result = identify(face.vector, self.subjects, self.policy, candidates)
         known = self.metadata.subject_ids_of([c.subject for c in result.candidates])
         # Redis is the system of record: a number it no longer names (forgotten, the index not caught up yet) is no
@@ -356,9 +364,9 @@ class Gate:
         names = [(known[c.subject], c.score) for c in result.candidates if c.subject in known]
         if result.subject is not None and result.subject not in known:
             return Identified(None, result.margin, result.decision, names, face,
-                              "the best match is no longer enrolled (the index is catching up)", UnknownReason.NOT_ENROLLED, issue)
+                              "the best match is no longer enrolled (the index is catching up)", UnknownReason.NOT_ENROLLED)
         subject_id = known[result.subject] if result.subject is not None else None
-        return Identified(subject_id, result.margin, result.decision, names, face, result.reason, result.why, issue)
+        return Identified(subject_id, result.margin, result.decision, names, face, result.reason, result.why)
 
     def forget(self, subject_id: str) -> int:
         """Delete a subject and its templates everywhere; how many templates went."""

@@ -16,6 +16,7 @@ from typing import Callable
 
 from ..store.api_keys import KeyRecord, KeyStore
 from .errors import InvalidKeyRequest, KeyExists, KeyNotFound
+from .groups import door_name
 
 # What each scope allows is in server/rpc/auth.py (every RPC is listed there).
 SCOPES = ("gate", "enroll", "library", "embed", "admin")
@@ -45,13 +46,18 @@ class Keys:
     def __init__(self, store: KeyStore) -> None:
         self.store = store
 
-    def create(self, name: str, scopes) -> tuple[str, KeyRecord]:
-        """A new key and its record; the key itself is never stored and cannot be shown again."""
+    def create(self, name: str, scopes, door: str = "") -> tuple[str, KeyRecord]:
+        """A new key and its record; the key itself is never stored and cannot be shown again. With `door`, a gate
+        key bound to that door: it may only call Pass as that door (domain/doors.py)."""
         if not _NAME.match(name or ""):
             raise InvalidKeyRequest(f"key names are 1 to 64 letters, digits and . _ -; got {name[:80]!r}")
         scopes = check_scopes(scopes)
+        if door:
+            door_name(door)
+            if scopes != ("gate",):
+                raise InvalidKeyRequest("a key bound to a door is a gate key: give it scope gate alone")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        record = self.store.create(name, scopes, key_digest(key))
+        record = self.store.create(name, scopes, key_digest(key), door)
         if record is None:
             raise KeyExists(f"a key named {name!r} exists; revoke it first or choose another name")
         return key, record

@@ -1,8 +1,8 @@
 """What goes into the audit log from each audited RPC (the entry itself is store/audit.py's AuditEntry).
 
-Audited: Verify, Identify, Enroll and Forget (decisions and changes at the gate), key
-changes, and every call refused for a missing scope (the key is known, so someone is
-accountable). Calls with no key or a bad key are not written: anyone can send those,
+Audited: Verify, Identify, Enroll, Forget, UpdateSubject and every door's Pass (decisions and
+changes at the gate; Pass with its door and reason), key and door changes, and every call
+refused for a missing scope or a door key's door (the key is known, so someone is accountable). Calls with no key or a bad key are not written: anyone can send those,
 and the log would become a way to fill Redis.
 
 The entry is queued after the call's outcome is known and written in the background
@@ -16,6 +16,8 @@ from functools import partial
 from typing import Callable
 
 import grpc
+
+from facegrid.v1 import gate_pb2
 
 from ..domain.enrollment import normalise_subject_id
 from ..domain.errors import InvalidSubjectId
@@ -70,9 +72,44 @@ def _forget(request, reply) -> dict:
     return fields
 
 
+def _pass(request, reply) -> dict:
+    # The door as sent (cut short: a bad name is refused, but still audited); the person recognised, if anyone.
+    fields = {"door": request.door[:64], "detail": f"{len(request.frames)} frames" + (
+        f", track {request.track[:32]!r}" if request.track else "") + (", card" if request.subject_id else "")}
+    if reply is not None:
+        fields.update(subject_id=reply.subject_id, decision="accept" if reply.decision == gate_pb2.ACCEPT else "deny",
+                      reason=gate_pb2.PassReason.Name(reply.reason))
+        if reply.liveness:
+            fields["detail"] += f", liveness {gate_pb2.Liveness.Name(reply.liveness)} {reply.liveness_score:.2f}"
+    return fields
+
+
+def _update_subject(request, reply) -> dict:
+    fields = {"subject_id": subject_of(request.subject_id)}
+    if reply is not None:
+        fields.update(decision="updated", detail=f"groups {','.join(reply.groups)[:80] or '-'}; "
+                      f"{gate_pb2.SubjectStatus.Name(reply.status)}; expires {reply.expires_at:.0f}")
+    return fields
+
+
+def _set_door(request, reply) -> dict:
+    fields = {"door": request.name[:64]}
+    if reply is not None:
+        fields.update(decision="door_set", detail=f"groups {','.join(reply.groups)[:60] or '-'}; hours {reply.hours[:50] or 'always'}")
+    return fields
+
+
+def _delete_door(request, reply) -> dict:
+    fields = {"door": request.name[:64]}
+    if reply is not None:
+        fields["decision"] = "door_deleted"
+    return fields
+
+
 def _create_key(request, reply) -> dict:
     scopes = reply.record.scopes if reply is not None else request.scopes
-    fields = {"detail": f"key {request.name[:_MAX_TEXT]!r} scopes {','.join(s[:20] for s in list(scopes)[:10])}"}
+    fields = {"detail": f"key {request.name[:_MAX_TEXT]!r} scopes {','.join(s[:20] for s in list(scopes)[:10])}"
+                        + (f" door {request.door[:64]!r}" if request.door else "")}
     if reply is not None:
         fields["decision"] = "created"
     return fields
@@ -100,6 +137,10 @@ AUDITED: dict[str, Callable[[object, object], dict]] = {
     "/facegrid.v1.GateService/Identify": _identify,
     "/facegrid.v1.GateService/Enroll": _enroll,
     "/facegrid.v1.GateService/Forget": _forget,
+    "/facegrid.v1.GateService/Pass": _pass,
+    "/facegrid.v1.GateService/UpdateSubject": _update_subject,
+    "/facegrid.v1.AdminService/SetDoor": _set_door,
+    "/facegrid.v1.AdminService/DeleteDoor": _delete_door,
     "/facegrid.v1.IndexService/Correct": _correct,
     "/facegrid.v1.AdminService/CreateKey": _create_key,
     "/facegrid.v1.AdminService/RevokeKey": _revoke_key,
@@ -124,11 +165,13 @@ class Auditor:
         """Queue one entry (never raises)."""
         self.writes.submit(partial(self.store.append, entry=entry))
 
-    def ended(self, method: str, caller: Caller, request, reply, code: grpc.StatusCode) -> None:
-        """An audited call is over: its outcome (reply) or the status it failed with."""
+    def ended(self, method: str, caller: Caller, request, reply, code: grpc.StatusCode, noted: dict | None = None) -> None:
+        """An audited call is over: its outcome (reply) or the status it failed with; `noted`: what the handler added
+        that the reply does not carry (auth.note_audit)."""
         if method in AUDITED_WHEN and not AUDITED_WHEN[method](request):
             return
         fields = AUDITED[method](request, reply if code is grpc.StatusCode.OK else None)
+        fields.update(noted or {})
         fields.setdefault("decision", code.name)
         self.record(AuditEntry(key_name=caller.key_name, rpc=rpc_name(method), peer=caller.peer, **fields))
 
@@ -136,5 +179,5 @@ class Auditor:
         """A call refused for a missing scope, by a known key."""
         fields = {}
         if method in AUDITED and request is not None and (method not in AUDITED_WHEN or AUDITED_WHEN[method](request)):
-            fields = {k: v for k, v in AUDITED[method](request, None).items() if k in ("subject_id", "detail")}
+            fields = {k: v for k, v in AUDITED[method](request, None).items() if k in ("subject_id", "detail", "door")}
         self.record(AuditEntry(key_name=caller.key_name, rpc=rpc_name(method), decision=code.name, peer=caller.peer, **fields))

@@ -24,6 +24,7 @@ from typing import Callable
 import grpc
 import redis
 
+from ..domain.doors import door_key_refusal
 from ..domain.keys import SCOPES, KeyRing
 
 log = logging.getLogger("facegrid.server")
@@ -90,6 +91,7 @@ class Caller:
     key_name: str
     scopes: frozenset[str]
     peer: str = ""
+    door: str = ""  # the door the key is bound to: it may only Pass as that door
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes
@@ -109,14 +111,22 @@ def rpc_name(method: str) -> str:
 
 
 class AuthorizedContext:
-    """The call's gRPC context with its `caller` attached (everything else is the context's own)."""
+    """The call's gRPC context with its `caller` attached (everything else is the context's own), and fields
+    the handler adds to the call's audit entry beyond its reply (`note_audit`)."""
 
     def __init__(self, context, caller: Caller) -> None:
         self._context = context
         self.caller = caller
+        self.audit_fields: dict = {}
 
     def __getattr__(self, name):
         return getattr(self._context, name)
+
+
+def note_audit(context, **fields) -> None:
+    """Add fields to the call's audit entry that its reply does not carry (a score the caller may not see)."""
+    if isinstance(context, AuthorizedContext):
+        context.audit_fields.update(fields)
 
 
 def presented_key(metadata) -> str | None:
@@ -161,7 +171,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         record = self.keyring.lookup(key)
         if record is None:
             raise Denied(grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked API key")
-        caller = Caller(record.name, frozenset(record.scopes), peer)
+        caller = Caller(record.name, frozenset(record.scopes), peer, getattr(record, "door", ""))
         if scope is None:
             raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"{rpc_name(method)} has no scope; nobody may call it", caller)
         needed: tuple[str, ...] = (scope,)
@@ -173,6 +183,10 @@ class AuthInterceptor(grpc.ServerInterceptor):
             raise Denied(grpc.StatusCode.PERMISSION_DENIED,
                          f"key {record.name!r} (scopes {', '.join(record.scopes)}) may not call {rpc_name(method)}: "
                          f"it needs scope {' and '.join(missing)}", caller)
+        # A door key: Pass as its own door only (a request that cannot be looked at is refused: fail closed).
+        refusal = door_key_refusal(caller.door, method, getattr(request, "door", None))
+        if refusal:
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"key {record.name!r}: {refusal}", caller)
         return caller
 
     def _check(self, details, request, context) -> AuthorizedContext:
@@ -199,7 +213,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
             except Exception:
                 self.auditor.ended(method, authorized.caller, request, None, context.code() or grpc.StatusCode.UNKNOWN)
                 raise
-            self.auditor.ended(method, authorized.caller, request, reply, grpc.StatusCode.OK)
+            self.auditor.ended(method, authorized.caller, request, reply, grpc.StatusCode.OK, authorized.audit_fields)
             return reply
 
         return checked

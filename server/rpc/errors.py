@@ -14,9 +14,10 @@ from facegrid.encoder.errors import (AudioError, AudioTooLarge, BadText, ImageTo
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, EngineMismatch, EngineUnavailable, VectorError
 
-from ..domain.errors import (BadPhotoRequest, CallerGone, CollectionExists, GroupingBusy, InvalidKeyRequest, InvalidSubjectId,
-                             KeyExists, KeyNotFound, ModelMismatch, NoImageModel, NoUsableFace, NothingToUndo, PhotoNotHeld,
-                             SubjectNotFound, ThresholdUnmeasured, WrongCollectionKind)
+from ..domain.errors import (BadPassRequest, BadPhotoRequest, CallerGone, CollectionExists, DoorNotFound, GroupingBusy, InvalidDoor,
+                             InvalidKeyRequest, InvalidName, InvalidSubjectId, InvalidSubjectUpdate, KeyExists, KeyNotFound,
+                             LivenessUnavailable, ModelMismatch, NoImageModel, NoUsableFace, NothingToUndo, PassNotHere,
+                             PhotoNotHeld, SubjectNotFound, ThresholdUnmeasured, WrongCollectionKind)
 from ..remote.errors import EncoderRefused, EncodersUnavailable
 from .batches import BudgetFull, StreamIdle
 from .error_details import details_of, status_with
@@ -56,6 +57,13 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (ModelMismatch, grpc.StatusCode.FAILED_PRECONDITION),  # the collection keeps its models: no silent mix
     (NoImageModel, grpc.StatusCode.FAILED_PRECONDITION),
     (ThresholdUnmeasured, grpc.StatusCode.FAILED_PRECONDITION),
+    (InvalidName, grpc.StatusCode.INVALID_ARGUMENT),  # a group or door name
+    (InvalidDoor, grpc.StatusCode.INVALID_ARGUMENT),  # a door's hours, time zone or fallback note
+    (InvalidSubjectUpdate, grpc.StatusCode.INVALID_ARGUMENT),
+    (BadPassRequest, grpc.StatusCode.INVALID_ARGUMENT),  # no frames, too many, one that is not a photo
+    (DoorNotFound, grpc.StatusCode.NOT_FOUND),
+    (LivenessUnavailable, grpc.StatusCode.FAILED_PRECONDITION),  # required, no model: the message names the import
+    (PassNotHere, grpc.StatusCode.FAILED_PRECONDITION),  # the index role: no models to decode and score frames
     (redis.RedisError, grpc.StatusCode.UNAVAILABLE),
     (CallerGone, grpc.StatusCode.CANCELLED),  # nobody reads it: the caller has gone
     (StreamIdle, grpc.StatusCode.DEADLINE_EXCEEDED),  # the server's own time limit for a silent stream

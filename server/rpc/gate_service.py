@@ -1,19 +1,28 @@
-"""gRPC GateService: thin adapter over server.gate.Gate (validation and messages only)."""
+"""gRPC GateService: thin adapter over domain/gate.py's Gate, door_pass.py's DoorPass and subject_access.py
+(validation and messages only)."""
 
 from __future__ import annotations
 
 from facegrid.v1 import gate_pb2, gate_pb2_grpc
 
+from facegrid.encoder.liveness_port import Challenge
+
 from . import messages, page_tokens
-from .auth import ENROLL, caller_of
+from .auth import ADMIN, ENROLL, caller_of, note_audit
 from .errors import BadRequest, grpc_errors
 from .metrics import Metrics
+from ..domain.door_pass import DoorPass, PassQuery
 from ..domain.enrollment import normalise_subject_id
 from ..domain.gate import Gate
+from ..domain.subject_access import AccessChange, update_subject
+from ..store.subjects import ACTIVE, SUSPENDED
 
 MAX_CANDIDATES = 100
 MAX_PAGE = 1000
 MAX_PHOTOS_PER_ENROLL = 20
+STATUSES = {gate_pb2.SUBJECT_ACTIVE: ACTIVE, gate_pb2.SUBJECT_SUSPENDED: SUSPENDED}
+CHALLENGES = {gate_pb2.NO_CHALLENGE: Challenge.NONE, gate_pb2.TURN_LEFT: Challenge.TURN_LEFT,
+              gate_pb2.TURN_RIGHT: Challenge.TURN_RIGHT, gate_pb2.LOOK_UP: Challenge.LOOK_UP}
 
 
 def _limit(value: int, default: int, maximum: int, name: str) -> int:
@@ -25,8 +34,9 @@ def _limit(value: int, default: int, maximum: int, name: str) -> int:
 
 
 class GateService(gate_pb2_grpc.GateServiceServicer):
-    def __init__(self, gate: Gate, metrics: Metrics | None = None) -> None:
+    def __init__(self, gate: Gate, door_pass: DoorPass, metrics: Metrics | None = None) -> None:
         self.gate = gate
+        self.door_pass = door_pass
         self.metrics = metrics
 
     def _embedded(self, kind: str, faces: int) -> None:
@@ -39,7 +49,8 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
             raise BadRequest("no photos: send at least one")
         if len(request.photos) > MAX_PHOTOS_PER_ENROLL:
             raise BadRequest(f"at most {MAX_PHOTOS_PER_ENROLL} photos per call, got {len(request.photos)}")
-        result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name, context.is_active)
+        result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name, context.is_active,
+                                  tuple(request.groups))
         self._embedded("enroll", sum(o.face is not None for o in result.photos))
         return messages.enroll_response(result.subject.subject_id, result.photos, result.templates)
 
@@ -90,21 +101,32 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
     @grpc_errors
     def GetSubject(self, request: gate_pb2.GetSubjectRequest, context) -> gate_pb2.Subject:
         record, templates = self.gate.subject(request.subject_id)
-        return gate_pb2.Subject(
-            subject_id=record.subject_id,
-            display_name=record.display_name,
-            created_at=record.created_at,
-            templates=[
-                gate_pb2.Template(
-                    template_id=str(t.template_id),
-                    model=t.model,
-                    photo_sha256=t.photo_sha256,
-                    quality=messages.quality(t.quality),
-                    created_at=t.created_at,
-                )
-                for t in templates
-            ],
-        )
+        return messages.subject(record, templates)
+
+    @grpc_errors
+    def UpdateSubject(self, request: gate_pb2.UpdateSubjectRequest, context) -> gate_pb2.Subject:
+        status = None
+        if request.HasField("status"):
+            if request.status not in STATUSES:
+                raise BadRequest(f"status must be SUBJECT_ACTIVE or SUBJECT_SUSPENDED, got {request.status}")
+            status = STATUSES[request.status]
+        change = AccessChange(groups=list(request.groups) if request.set_groups else None, status=status,
+                              expires_at=request.expires_at if request.HasField("expires_at") else None)
+        return messages.subject(update_subject(self.gate.metadata, request.subject_id, change))
+
+    @grpc_errors
+    def Pass(self, request: gate_pb2.PassRequest, context) -> gate_pb2.PassResponse:
+        if request.challenge not in CHALLENGES:
+            raise BadRequest(f"challenge {request.challenge} is not one of {', '.join(gate_pb2.Challenge.keys())}")
+        caller = caller_of(context)
+        query = PassQuery(frames=list(request.frames), door=request.door, subject_id=request.subject_id, track=request.track,
+                          challenge=CHALLENGES[request.challenge], frame_times=list(request.frame_times),
+                          allow_groups=request.allow_groups, full=caller.may(ENROLL) or caller.may(ADMIN))
+        result = self.door_pass.decide(query)
+        self._embedded("probe", result.faces_embedded)
+        if result.decision is not None:  # the audit log keeps the score whoever the caller is (admins read it)
+            note_audit(context, score=result.decision.score, threshold=result.decision.threshold)
+        return messages.pass_response(result)
 
     @grpc_errors
     def ListSubjects(self, request: gate_pb2.ListSubjectsRequest, context) -> gate_pb2.ListSubjectsResponse:
@@ -117,8 +139,6 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         for subject_id in page:
             record = metadata.subject(subject_id)
             if record is not None:
-                subjects.append(
-                    gate_pb2.Subject(subject_id=subject_id, display_name=record.display_name, created_at=record.created_at)
-                )
+                subjects.append(messages.subject(record))
         token = page_tokens.encode(page[-1]) if more else ""
         return gate_pb2.ListSubjectsResponse(subjects=subjects, next_page_token=token, total=metadata.count_subjects())

@@ -7,8 +7,10 @@ from facegrid.encoder.quality import FaceQuality
 from facegrid.index.identify import Decision, UnknownReason
 from facegrid.v1 import encoder_pb2, gate_pb2
 
+from ..domain.door_pass import PassResult
 from ..domain.gate import PhotoOutcome
 from ..domain.refusals import PhotoIssue
+from ..store.subjects import SUSPENDED, SubjectRecord, TemplateRecord
 
 
 def box(face: Face) -> encoder_pb2.Box:
@@ -63,3 +65,43 @@ def photo_outcome(o: PhotoOutcome) -> gate_pb2.PhotoOutcome:
 
 def enroll_response(subject_id: str, outcomes: list[PhotoOutcome], templates: int) -> gate_pb2.EnrollResponse:
     return gate_pb2.EnrollResponse(subject_id=subject_id, photos=[photo_outcome(o) for o in outcomes], templates=templates)
+
+
+def subject(record: SubjectRecord, templates: list[TemplateRecord] = ()) -> gate_pb2.Subject:
+    """A subject with its groups, status and expiry, and its templates where given (never their vectors)."""
+    return gate_pb2.Subject(
+        subject_id=record.subject_id,
+        display_name=record.display_name,
+        created_at=record.created_at,
+        groups=list(record.groups),
+        status=gate_pb2.SUBJECT_SUSPENDED if record.status == SUSPENDED else gate_pb2.SUBJECT_ACTIVE,
+        expires_at=record.expires_at,
+        templates=[
+            gate_pb2.Template(template_id=str(t.template_id), model=t.model, photo_sha256=t.photo_sha256,
+                              quality=quality(t.quality), created_at=t.created_at)
+            for t in templates
+        ],
+    )
+
+
+def pass_response(result: PassResult) -> gate_pb2.PassResponse:
+    """A door's answer; score and threshold are set only where the domain filled them in (callers allowed to see them)."""
+    t = result.timings
+    return gate_pb2.PassResponse(
+        decision=gate_pb2.ACCEPT if result.accepted else gate_pb2.DENY,
+        reason=gate_pb2.PassReason.Value(result.reason.value),
+        message=result.message,
+        subject_id=result.subject_id,
+        display_name=result.display_name,
+        band=gate_pb2.ScoreBand.Value(result.band.value) if result.band is not None else gate_pb2.BAND_UNSPECIFIED,
+        score=result.score or 0.0,
+        threshold=result.threshold or 0.0,
+        liveness=gate_pb2.Liveness.Value(result.liveness.value),
+        liveness_score=result.liveness_score,
+        frame_liveness=result.frame_liveness,
+        frame_used=result.frame_used,
+        door=result.door,
+        fallback=result.fallback,
+        timings=gate_pb2.PassTimings(decode=t.decode, detect=t.detect, liveness=t.liveness, embed=t.embed, search=t.search,
+                                     rule=t.rule, total=t.total),
+    )

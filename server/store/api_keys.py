@@ -22,6 +22,7 @@ class KeyRecord:
     revoked_at: float | None
     digest: str
     last_used_at: float | None = None
+    door: str = ""  # the door a gate key is bound to (it may only Pass as that door); "" for none
 
     @property
     def revoked(self) -> bool:
@@ -39,6 +40,7 @@ def _record(digest: str, fields: dict, last_used: bytes | None = None) -> KeyRec
         revoked_at=float(revoked) if revoked else None,
         digest=digest,
         last_used_at=float(last_used) if last_used else None,
+        door=fields.get(b"door", b"").decode(),
     )
 
 
@@ -61,12 +63,12 @@ class KeyStore:
         digest = self.redis.hget(API_KEYS, name)
         return digest.decode() if digest else None
 
-    def create(self, name: str, scopes: tuple[str, ...], digest: str) -> KeyRecord | None:
-        """Store a new key under `name`; None when a live key already has that name.
+    def create(self, name: str, scopes: tuple[str, ...], digest: str, door: str = "") -> KeyRecord | None:
+        """Store a new key under `name` (bound to `door` if given); None when a live key already has that name.
 
         A revoked key's name may be taken again: its old record is deleted, so the old key stays refused.
         """
-        record = KeyRecord(name, scopes, time.time(), None, digest)
+        record = KeyRecord(name, scopes, time.time(), None, digest, door=door)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -81,8 +83,10 @@ class KeyStore:
                     if old is not None:
                         pipe.delete(api_key_key(old.decode()))
                         pipe.hdel(API_KEYS_USED, name)
-                    pipe.hset(api_key_key(digest), mapping={
-                        "name": name, "scopes": json.dumps(list(scopes)), "created_at": repr(record.created_at)})
+                    fields = {"name": name, "scopes": json.dumps(list(scopes)), "created_at": repr(record.created_at)}
+                    if door:
+                        fields["door"] = door
+                    pipe.hset(api_key_key(digest), mapping=fields)
                     pipe.hset(API_KEYS, name, digest)
                     pipe.execute()
                     return record

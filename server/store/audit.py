@@ -1,8 +1,8 @@
 """The audit log: a Redis Stream (`fg:audit`, schema.py) of gate decisions and key changes.
 
 What an entry holds is fixed by `AuditEntry`: who (the key's name), what (the RPC), about
-whom (the subject id), the outcome (decision, score, threshold), from where (the peer)
-and a short detail. Never face data, photos, vectors or keys. The stream id is the
+whom (the subject id), the outcome (decision, score, threshold), from where (the peer),
+a short detail, and for a door's Pass the door and the reason. Never face data, photos, vectors or keys. The stream id is the
 entry's time (Redis's clock, milliseconds), and every append trims entries older
 than the retention period (MINID, approximate: Redis drops whole nodes, cheaply).
 """
@@ -18,7 +18,7 @@ import redis
 from .schema import AUDIT
 
 _ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-_FIELDS = ("key", "rpc", "subject", "decision", "score", "threshold", "peer", "detail")
+_FIELDS = ("key", "rpc", "subject", "decision", "score", "threshold", "peer", "detail", "door", "reason")
 MAX_SCAN = 50_000  # entries looked at per read, so a rare subject's search is paged, not unbounded
 
 
@@ -34,6 +34,8 @@ class AuditEntry:
     threshold: float | None = None
     peer: str = ""
     detail: str = ""
+    door: str = ""  # Pass: the door
+    reason: str = ""  # Pass: the PassReason name
     entry_id: str = ""  # set when read back: the stream id
     time: float = 0.0  # set when read back: Unix time, seconds
 
@@ -41,7 +43,7 @@ class AuditEntry:
         values = {"key": self.key_name, "rpc": self.rpc, "subject": self.subject_id, "decision": self.decision,
                   "score": "" if self.score is None else f"{self.score:.6f}",
                   "threshold": "" if self.threshold is None else f"{self.threshold:.6f}",
-                  "peer": self.peer, "detail": self.detail}
+                  "peer": self.peer, "detail": self.detail, "door": self.door, "reason": self.reason}
         return {k: v for k, v in values.items() if v != ""}
 
 
@@ -53,7 +55,7 @@ def _entry(entry_id: bytes, fields: dict) -> AuditEntry:
         subject_id=text.get("subject", ""),
         score=float(text["score"]) if "score" in text else None,
         threshold=float(text["threshold"]) if "threshold" in text else None,
-        peer=text.get("peer", ""), detail=text.get("detail", ""),
+        peer=text.get("peer", ""), detail=text.get("detail", ""), door=text.get("door", ""), reason=text.get("reason", ""),
         entry_id=ident, time=int(ident.split("-")[0]) / 1000,
     )
 
@@ -78,8 +80,9 @@ class AuditStore:
         cutoff_ms = int((time.time() - self.retention_s) * 1000)
         pipe.xadd(AUDIT, entry.fields(), minid=max(cutoff_ms, 0), approximate=True)
 
-    def read(self, subject_id: str = "", since: float = 0.0, limit: int = 100, after: str = "") -> tuple[list[AuditEntry], str]:
-        """Entries oldest first from `since` (Unix time) or after the entry id `after`, of one subject if given.
+    def read(self, subject_id: str = "", since: float = 0.0, limit: int = 100, after: str = "",
+             door: str = "") -> tuple[list[AuditEntry], str]:
+        """Entries oldest first from `since` (Unix time) or after the entry id `after`, of one subject and one door if given.
 
         Returns the entries and the id to continue after ("" at the end of the stream).
         """
@@ -95,7 +98,7 @@ class AuditStore:
                 scanned += 1
                 last = entry_id.decode()
                 entry = _entry(entry_id, fields)
-                if not subject_id or entry.subject_id == subject_id:
+                if (not subject_id or entry.subject_id == subject_id) and (not door or entry.door == door):
                     found.append(entry)
                     if len(found) == limit:
                         break

@@ -32,7 +32,9 @@ Gate:
     {fg}:seq                       int     change sequence number, +1 per change of the gate, keys and registry
     {fg}:next:subject, {fg}:next:template  int  id counters
     {fg}:subjects                  zset    subject ids, all score 0 (listed in lexical order)
-    {fg}:subject:<id>              hash    number, display_name, created_at
+    {fg}:subject:<id>              hash    number, display_name, created_at; groups (comma-separated, sorted; absent:
+                                           none), status (suspended; absent: active), expires_at (Unix time; absent or
+                                           0: never)
     {fg}:subject_number:<n>        string  subject id of a subject number
     {fg}:subject:<id>:templates    set     template ids
     {fg}:subject:<id>:photos       hash    photo sha256 -> template ids, comma-separated: one per model
@@ -74,13 +76,19 @@ Several servers on one Redis:
                                            MULTI/EXEC, trimmed to about 100k entries (feed.py); each collection's
                                            own changes go to {fg:c:<c>}:changes, in its slot
 
+Doors (who may pass where; read by every Pass, cached nowhere):
+    {fg}:doors                     hash    door name -> JSON {groups, hours, timezone, fallback, updated_at}
+    {fg}:doors:seen                hash    door name -> when its last Pass came (Unix time, to ~10 s; written in the
+                                           background, only for doors that have a record; kept when one is deleted)
+
 Access (API keys are random; only their SHA-256 is stored, never the key):
     {fg}:keys                      hash    key name -> hex SHA-256 of the key (revoked keys stay listed)
-    {fg}:key:<sha256>              hash    name, scopes (JSON list), created_at, revoked_at (absent: live)
+    {fg}:key:<sha256>              hash    name, scopes (JSON list), created_at, revoked_at (absent: live), door (the
+                                           door a gate key is bound to; absent: none)
     {fg}:keys:used                 hash    key name -> when it was last used (Unix time, to the minute)
     {fg:audit}                     stream  one entry per gate decision and key change: key, rpc, subject,
-                                           decision, score, threshold, peer, detail; the entry id is its
-                                           time; trimmed (MINID) to the retention period
+                                           decision, score, threshold, peer, detail, and for Pass door and
+                                           reason; the entry id is its time; trimmed (MINID) to the retention period
 """
 
 from __future__ import annotations
@@ -188,6 +196,8 @@ def grouping_lock_key(collection: str) -> str:
     return _c(collection) + "grouping_lock"
 
 
+DOORS = PREFIX + "doors"
+DOORS_SEEN = PREFIX + "doors:seen"
 API_KEYS = PREFIX + "keys"
 API_KEYS_USED = PREFIX + "keys:used"
 AUDIT = "{fg:audit}"

@@ -12,7 +12,7 @@ import redis
 
 from facegrid.encoder.quality import FaceQuality
 from .connection import connect
-from .feed import SUBJECT_CHANGED, SUBJECT_FORGOTTEN, SUBJECTS_IMPORTED, ChangeFeed
+from .feed import SUBJECT_CHANGED, SUBJECT_FORGOTTEN, SUBJECT_UPDATED, SUBJECTS_IMPORTED, ChangeFeed
 from .schema import NEXT_SUBJECT, NEXT_TEMPLATE, SEQ, SUBJECTS, subject_key, subject_number_key, subject_photos_key, subject_templates_key, template_key
 
 
@@ -29,12 +29,27 @@ class TemplateRecord:
     created_at: float
 
 
+ACTIVE, SUSPENDED = "active", "suspended"  # a subject's status (the subject hash's `status`; absent: active)
+
+
 @dataclass(frozen=True)
 class SubjectRecord:
     subject_id: str
     number: int
     display_name: str
     created_at: float
+    groups: tuple[str, ...] = ()  # sorted; the doors whose groups include one of these admit the subject
+    status: str = ACTIVE  # ACTIVE or SUSPENDED
+    expires_at: float = 0.0  # Unix time from which every door denies the subject; 0: never
+
+
+@dataclass(frozen=True)
+class SubjectUpdate:
+    """What UpdateSubject changes; None leaves a field as it is."""
+
+    groups: tuple[str, ...] | None = None
+    status: str | None = None
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -160,11 +175,15 @@ class SubjectStore:
 
     @staticmethod
     def _subject(subject_id: str, fields: dict) -> SubjectRecord:
+        groups = fields.get(b"groups", b"").decode()
         return SubjectRecord(
             subject_id=subject_id,
             number=int(fields[b"number"]),
             display_name=fields.get(b"display_name", b"").decode(),
             created_at=float(fields[b"created_at"]),
+            groups=tuple(groups.split(",")) if groups else (),
+            status=fields.get(b"status", ACTIVE.encode()).decode(),
+            expires_at=float(fields.get(b"expires_at", 0) or 0),
         )
 
     @staticmethod
@@ -181,8 +200,10 @@ class SubjectStore:
 
     # --- writes --------------------------------------------------------------------------
 
-    def add_templates(self, subject_id: str, templates: list[NewTemplate], display_name: str = "") -> StoredTemplates:
-        """Store templates for a subject (created if new) in one durable transaction, one per photo and model.
+    def add_templates(self, subject_id: str, templates: list[NewTemplate], display_name: str = "",
+                      groups: tuple[str, ...] = ()) -> StoredTemplates:
+        """Store templates for a subject (created if new) in one durable transaction, one per photo and model;
+        `groups` are added to those the subject has (checked names, see domain/groups.py).
 
         Atomic against every other writer, on this server or another: the subject's keys are
         WATCHed while its number and known photos are read, and the transaction is retried if
@@ -205,7 +226,9 @@ class SubjectStore:
                         if (template.photo_sha256, template.model) not in known:
                             fresh.setdefault((template.photo_sha256, template.model), template)
                     existing = self._subject(subject_id, fields) if fields else None
-                    if existing is not None and not fresh and not display_name:
+                    joined = _joined(existing.groups if existing else (), groups)
+                    regrouped = existing is not None and joined != existing.groups
+                    if existing is not None and not fresh and not display_name and not regrouped:
                         pipe.unwatch()
                         ids = [known[t.photo_sha256, t.model] for t in templates]
                         return StoredTemplates(existing, ids, [False] * len(templates), held, False)
@@ -216,9 +239,11 @@ class SubjectStore:
                     now = time.time()
                     pipe.multi()
                     if existing is None:
-                        _write_subject(pipe, subject_id, number, display_name, now)
+                        _write_subject(pipe, subject_id, number, display_name, now, joined)
                     elif display_name:
                         pipe.hset(keys[0], "display_name", display_name)
+                    if regrouped:
+                        pipe.hset(keys[0], "groups", ",".join(joined))
                     for key, template in fresh.items():
                         _write_template(pipe, new_ids[key], subject_id, template, now)
                     by_photo: dict[bytes, list[bytes]] = {}
@@ -233,7 +258,8 @@ class SubjectStore:
                     continue  # another writer changed this subject meanwhile: read it again
                 break
         record = SubjectRecord(subject_id, number, display_name or (existing.display_name if existing else ""),
-                               existing.created_at if existing else now)
+                               existing.created_at if existing else now, joined,
+                               existing.status if existing else ACTIVE, existing.expires_at if existing else 0.0)
         ids, created, seen = [], [], set()
         for template in templates:
             key = (template.photo_sha256, template.model)
@@ -241,6 +267,36 @@ class SubjectStore:
             created.append(key in new_ids and key not in seen)
             seen.add(key)
         return StoredTemplates(record, ids, created, held + len(fresh), existing is None)
+
+    def update_subject(self, subject_id: str, update: SubjectUpdate) -> SubjectRecord | None:
+        """Set a subject's groups, status or expiry (those given) in one transaction; its record after, or None when
+        there is no such subject. Nothing caches these (each Pass reads them), so every server sees the change at once;
+        the feed entry is for followers that may."""
+        key = subject_key(subject_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if not pipe.exists(key):
+                        pipe.unwatch()
+                        return None
+                    changes: dict[str, str] = {}
+                    if update.groups is not None:
+                        changes["groups"] = ",".join(_joined((), update.groups))
+                    if update.status is not None:
+                        changes["status"] = update.status
+                    if update.expires_at is not None:
+                        changes["expires_at"] = repr(float(update.expires_at))
+                    pipe.multi()
+                    if changes:
+                        pipe.hset(key, mapping=changes)
+                        pipe.incr(SEQ)
+                        self.feed.publish(pipe, SUBJECT_UPDATED, subject=subject_id)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        return self.subject(subject_id)
 
     def delete_subject(self, subject_id: str, only_if_empty: bool = False) -> tuple[SubjectRecord, int] | None:
         """Remove a subject and its templates in one transaction: its record and how many templates
@@ -320,8 +376,16 @@ class SubjectStore:
         pipe.execute()
 
 
-def _write_subject(pipe, subject_id: str, number: int, display_name: str, now: float) -> None:
-    pipe.hset(subject_key(subject_id), mapping={"number": number, "display_name": display_name, "created_at": now})
+def _joined(held: tuple[str, ...], added) -> tuple[str, ...]:
+    """Groups held plus those added, sorted, each once."""
+    return tuple(sorted(set(held) | set(added)))
+
+
+def _write_subject(pipe, subject_id: str, number: int, display_name: str, now: float, groups: tuple[str, ...] = ()) -> None:
+    fields = {"number": number, "display_name": display_name, "created_at": now}
+    if groups:
+        fields["groups"] = ",".join(groups)
+    pipe.hset(subject_key(subject_id), mapping=fields)
     pipe.set(subject_number_key(number), subject_id)
     pipe.zadd(SUBJECTS, {subject_id: 0})
 

@@ -32,9 +32,10 @@ class AdminServiceStub:
     x-api-key: fgk_...
     UNAUTHENTICATED: no key where one is needed, or an unknown or revoked one.
     PERMISSION_DENIED: the key lacks the RPC's scope. The scopes:
-    gate     GateService Verify, Identify (the decision, subject and score; no candidates)
-    enroll   GateService Enroll, Forget, GetSubject, ListSubjects; Identify's candidates and margin;
-    IndexService Correct with `name` (together with `library`)
+    gate     GateService Verify, Identify (the decision, subject and score; no candidates), Pass (a score
+    band, no score); a gate key bound to a door may only call Pass as that door
+    enroll   GateService Enroll, Forget, GetSubject, ListSubjects, UpdateSubject; Identify's candidates
+    and margin; Pass's score; IndexService Correct with `name` (together with `library`)
     library  IndexService (indexing, search, grouping, corrections, KMeans, vector collections)
     embed    EncoderService
     admin    AdminService
@@ -92,9 +93,10 @@ class AdminServiceServicer:
     x-api-key: fgk_...
     UNAUTHENTICATED: no key where one is needed, or an unknown or revoked one.
     PERMISSION_DENIED: the key lacks the RPC's scope. The scopes:
-    gate     GateService Verify, Identify (the decision, subject and score; no candidates)
-    enroll   GateService Enroll, Forget, GetSubject, ListSubjects; Identify's candidates and margin;
-    IndexService Correct with `name` (together with `library`)
+    gate     GateService Verify, Identify (the decision, subject and score; no candidates), Pass (a score
+    band, no score); a gate key bound to a door may only call Pass as that door
+    enroll   GateService Enroll, Forget, GetSubject, ListSubjects, UpdateSubject; Identify's candidates
+    and margin; Pass's score; IndexService Correct with `name` (together with `library`)
     library  IndexService (indexing, search, grouping, corrections, KMeans, vector collections)
     embed    EncoderService
     admin    AdminService
@@ -209,9 +211,10 @@ class AdminService:
     x-api-key: fgk_...
     UNAUTHENTICATED: no key where one is needed, or an unknown or revoked one.
     PERMISSION_DENIED: the key lacks the RPC's scope. The scopes:
-    gate     GateService Verify, Identify (the decision, subject and score; no candidates)
-    enroll   GateService Enroll, Forget, GetSubject, ListSubjects; Identify's candidates and margin;
-    IndexService Correct with `name` (together with `library`)
+    gate     GateService Verify, Identify (the decision, subject and score; no candidates), Pass (a score
+    band, no score); a gate key bound to a door may only call Pass as that door
+    enroll   GateService Enroll, Forget, GetSubject, ListSubjects, UpdateSubject; Identify's candidates
+    and margin; Pass's score; IndexService Correct with `name` (together with `library`)
     library  IndexService (indexing, search, grouping, corrections, KMeans, vector collections)
     embed    EncoderService
     admin    AdminService

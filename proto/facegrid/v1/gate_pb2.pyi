@@ -319,20 +319,22 @@ class UpdateSubjectRequest(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., set_groups: _Optional[bool] = ..., status: _Optional[_Union[SubjectStatus, str]] = ..., expires_at: _Optional[float] = ...) -> None: ...
 
 class PassRequest(_message.Message):
-    __slots__ = ("frames", "subject_id", "door", "track", "challenge", "frame_times")
+    __slots__ = ("frames", "subject_id", "door", "track", "challenge", "frame_times", "allow_groups")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     DOOR_FIELD_NUMBER: _ClassVar[int]
     TRACK_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     FRAME_TIMES_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_GROUPS_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedScalarFieldContainer[bytes]
     subject_id: str
     door: str
     track: str
     challenge: Challenge
     frame_times: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, frames: _Optional[_Iterable[bytes]] = ..., subject_id: _Optional[str] = ..., door: _Optional[str] = ..., track: _Optional[str] = ..., challenge: _Optional[_Union[Challenge, str]] = ..., frame_times: _Optional[_Iterable[float]] = ...) -> None: ...
+    allow_groups: bool
+    def __init__(self, frames: _Optional[_Iterable[bytes]] = ..., subject_id: _Optional[str] = ..., door: _Optional[str] = ..., track: _Optional[str] = ..., challenge: _Optional[_Union[Challenge, str]] = ..., frame_times: _Optional[_Iterable[float]] = ..., allow_groups: _Optional[bool] = ...) -> None: ...
 
 class PassTimings(_message.Message):
     __slots__ = ("decode", "detect", "liveness", "embed", "search", "rule", "total")

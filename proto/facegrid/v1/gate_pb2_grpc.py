@@ -30,7 +30,8 @@ class GateServiceStub:
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
-    admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
+    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and Identify's candidates.
+    A gate key bound to a door (CreateKeyRequest.door) may call Pass as that door and nothing else.
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
     Milvus does not answer (the message names its URI, credentials removed). Retry: writes are idempotent.
@@ -91,7 +92,8 @@ class GateServiceServicer:
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
-    admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
+    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and Identify's candidates.
+    A gate key bound to a door (CreateKeyRequest.door) may call Pass as that door and nothing else.
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
     Milvus does not answer (the message names its URI, credentials removed). Retry: writes are idempotent.
@@ -164,9 +166,12 @@ class GateServiceServicer:
         (a card) the burst is verified against that subject; without, identified. Identity and liveness are
         decided first, then the door's rule (groups, hours, the subject's status).
         Every refusal of the person is an answer, never an error: decision DENY with the reason. Errors are
-        for the call itself: INVALID_ARGUMENT (no frames, more than 10, a frame over the size limits, a bad
-        door name), FAILED_PRECONDITION when liveness is required and no liveness model is imported (the
-        message names `facegrid models import minifasnet`), UNAVAILABLE as for every call.
+        for the call itself: INVALID_ARGUMENT (no frames, more than 10, a frame that is empty, not a photo or
+        over the size limits, a bad door name or card id, frame_times not one per frame), FAILED_PRECONDITION
+        when liveness is required and no liveness model is imported (the message names `facegrid models import
+        minifasnet`) or on an index-role server (Pass runs where the models are: --role all), UNAVAILABLE as for
+        every call. A burst whose two embedded frames are not one person is a PRESENTATION_ATTACK (a face
+        swapped mid-burst).
         To a key with scope `gate` alone, an unknown card id and a known one that does not match give the same
         answer (NO_MATCH) in the same time, and scores come as a band, not a number.
         """
@@ -230,7 +235,8 @@ class GateService:
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
-    admin.proto. Scope `gate`: Verify, Identify. Scope `enroll`: the rest, and Identify's candidates.
+    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and Identify's candidates.
+    A gate key bound to a door (CreateKeyRequest.door) may call Pass as that door and nothing else.
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
     Milvus does not answer (the message names its URI, credentials removed). Retry: writes are idempotent.
