@@ -1,0 +1,1 @@
+"""Presentation-attack detection (liveness) on the server."""
