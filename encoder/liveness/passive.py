@@ -1,10 +1,12 @@
-"""The passive score of one face: the liveness folder's networks on their patches, softmaxes averaged.
+"""The passive score of faces: the liveness folder's networks on their patches, softmaxes averaged.
 
-Upstream sums the two networks' softmaxes and takes the live class; the mean of them is the same decision on a
+Upstream sums the two networks' softmaxes and takes the live class; their mean is the same decision on a
 0..1 scale. The networks read the context around the face (2.7x and 4x the box): a phone's edge, a hand.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
@@ -22,15 +24,17 @@ class PassiveModel:
         self.card = card
         self.name = card.name
         self._sessions = [(model, runtime.settings_session(card.folder / model.onnx, settings)) for model in card.models]
+        self._inputs = [session.get_inputs()[0].name for _, session in self._sessions]
 
-    def score(self, bgr: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> np.ndarray:
-        """Live probability (0..1) of each face box in a BGR uint8 image."""
-        if not boxes:
+    def score(self, faces: Sequence[tuple[np.ndarray, tuple[float, float, float, float]]]) -> np.ndarray:
+        """Live probability (0..1) of each (RGB uint8 image, face box) pair, all run as one batch per network."""
+        if not faces:
             return np.zeros(0, np.float32)
-        total = np.zeros(len(boxes), np.float64)
-        for model, session in self._sessions:
-            patches = np.stack([cut_patch(bgr, box, model.scale, model.size) for box in boxes])
-            batch = patches.transpose(0, 3, 1, 2).astype(np.float32)  # 0..255, not divided: as the model was trained
-            probabilities = session.run(None, {session.get_inputs()[0].name: batch})[0]
+        total = np.zeros(len(faces), np.float64)
+        for (model, session), input_name in zip(self._sessions, self._inputs):
+            patches = np.stack([cut_patch(rgb, box, model.scale, model.size) for rgb, box in faces])
+            # BGR values 0..255, not divided: as the networks were trained (the patch is cut from RGB, then flipped).
+            batch = np.ascontiguousarray(patches[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+            probabilities = session.run(None, {input_name: batch})[0]
             total += probabilities[:, self.card.live_class]
         return (total / len(self._sessions)).astype(np.float32)
