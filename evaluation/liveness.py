@@ -13,6 +13,7 @@ only on set-ups those thresholds were not fixed on (docs/door.md says which).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -80,6 +81,8 @@ class Tally:
     no_face: dict[str, int] = field(default_factory=lambda: {"live": 0, "spoof": 0})
     not_confident: dict[str, int] = field(default_factory=lambda: {"live": 0, "spoof": 0})
     unreadable: int = 0
+    check_seconds: float = 0.0  # time in the checker (passive model and cues), for its cost per frame
+    checked_frames: int = 0
 
 
 def _frame(item: Sample) -> LivenessFrame:
@@ -90,7 +93,10 @@ def _frame(item: Sample) -> LivenessFrame:
 def _score_frames(checker: MiniFASNetChecker, items: Sequence[Sample], media: Media, tally: Tally, with_cues: bool):
     """The checker on these frames as one burst; each scorable frame recorded; the result."""
     frames = [_frame(item) for item in items]
+    started = time.perf_counter()
     result = checker.check(frames)
+    tally.check_seconds += time.perf_counter() - started
+    tally.checked_frames += len(frames)
     for frame, passive in zip(frames, result.frame_scores):
         if not checker.scorable(frame):
             tally.not_confident[media.label] += 1
@@ -262,6 +268,9 @@ def evaluate_liveness(data: Sequence[str | Path], models_dir: str | Path | None 
               "closeup_window": CLOSEUP_WINDOW if closeup else None,
               "threshold": threshold, "attack_threshold": checker.thresholds.attack, "thresholds_fixed_on": THRESHOLDS_FIXED_ON}
     report.update(_figures(frames, videos, list(tallies.values()), threshold))
+    checked = sum(t.checked_frames for t in tallies.values())
+    report["checker_ms_per_frame"] = round(1000 * sum(t.check_seconds for t in tallies.values()) / max(checked, 1), 2)
+    report["threads"] = settings.threads
     report["challenge"] = _challenge_figures(videos)
     report["setups"] = {name: _figures(t.frames, t.videos, [t], threshold) for name, t in tallies.items()}
     if cues:

@@ -77,7 +77,7 @@ def test_import_loads_both_checkpoints_strictly_into_a_liveness_folder(liveness_
     assert all(len(m["sha256"]) == 64 for m in written["models"])
 
 
-def test_a_wrong_file_is_refused_naming_the_keys_and_nothing_is_written(pad, tmp_path):
+def test_a_wrong_file_is_refused_naming_the_keys_and_nothing_is_written(pad, tmp_path, capsys):
     pytest.importorskip("torch", reason="torch is not installed (pip install 'facegrid[import]')")
     from facegrid.encoder.importers.minifasnet import import_minifasnet
 
@@ -86,14 +86,17 @@ def test_a_wrong_file_is_refused_naming_the_keys_and_nothing_is_written(pad, tmp
     with pytest.raises(ImportFailed, match=r"not a MiniFASNetV2 checkpoint.*conv_3\.model\.1\.conv\.conv\.weight.*se_module"):
         import_minifasnet([misnamed], tmp_path / "models")
     assert not (tmp_path / "models" / "minifasnet").exists()
-    # The command says so too, naming the missing weights of a file that is no MiniFASNet at all.
+    # The command says so too, naming the missing weights of a file that is no MiniFASNet at all (run in-process:
+    # a second interpreter would spend its time importing torch).
     import torch
+
+    from facegrid.clients.cli import main
 
     other = tmp_path / "other.pth"
     torch.save({"module.fc.weight": torch.zeros(2, 2)}, other)
-    run = facegrid("models", "import", "minifasnet", "--checkpoint", str(other), "--models-dir", str(tmp_path / "models"), timeout=300)
-    assert run.returncode == 1
-    assert "weights of MiniFASNetV2 missing: conv1.conv.weight" in run.stderr and "does not have: fc.weight" in run.stderr
+    assert main(["models", "import", "minifasnet", "--checkpoint", str(other), "--models-dir", str(tmp_path / "models")]) == 1
+    error = capsys.readouterr().err
+    assert "weights of MiniFASNetV2 missing: conv1.conv.weight" in error and "does not have: fc.weight" in error
 
 
 def test_upstream_samples_score_as_upstream_says(pad, checker, detector):
@@ -190,10 +193,12 @@ def test_eval_liveness_json_on_a_small_subset(pad, liveness_models, tmp_path):
     assert 0.0 <= report["challenge"]["replay"]["follows_random_challenge"] <= 1.0
 
 
-def test_eval_without_a_liveness_model_says_which_command_imports_one(tmp_path):
+def test_eval_without_a_liveness_model_says_which_command_imports_one(tmp_path, capsys):
+    from facegrid.clients.cli import main
+
     (tmp_path / "data" / "live").mkdir(parents=True)
-    run = facegrid("eval", "liveness", "--data", str(tmp_path / "data"), "--models-dir", str(tmp_path / "models"), timeout=120)
-    assert run.returncode == 2 and "facegrid models import minifasnet" in run.stderr
+    assert main(["eval", "liveness", "--data", str(tmp_path / "data"), "--models-dir", str(tmp_path / "models")]) == 2
+    assert "facegrid models import minifasnet" in capsys.readouterr().err
 
 
 def test_the_registry_loads_its_other_folders_beside_a_liveness_folder(liveness_models, resnet_model_dir, tmp_path):
