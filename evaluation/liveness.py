@@ -14,7 +14,7 @@ only on set-ups those thresholds were not fixed on (docs/door.md says which).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -242,7 +242,7 @@ def evaluate_liveness(data: Sequence[str | Path], models_dir: str | Path | None 
     """The liveness figures on each --data folder (live/ and spoof/ inside) and pooled over them."""
     settings = settings or EncoderSettings()
     if models_dir is not None:
-        settings = EncoderSettings(**{**settings.__dict__, "models_dir": Path(models_dir).expanduser()})
+        settings = replace(settings, models_dir=Path(models_dir).expanduser())
     checker = load_checker(settings.models_dir, settings)
     if checker is None:
         raise ModelWeightsMissing(f"no liveness model in {settings.models_dir}: import one with "

@@ -75,10 +75,14 @@ def video_frames(path: Path, gap_s: float = BURST_GAP_S) -> Iterator[tuple[float
     """
     capture = cv2.VideoCapture(str(path))
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
-    last = None
+    rate = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    last, index = None, -1
     try:
         while capture.grab():
+            index += 1
             seconds = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if index and seconds <= 0:  # a container without timestamps: the frame rate's clock instead
+                seconds = index / rate
             if last is not None and seconds < last + gap_s - 1e-3:
                 continue
             ok, bgr = capture.retrieve()

@@ -145,13 +145,44 @@ def test_a_burst_of_live_frames_passes_and_a_replay_burst_does_not(pad, checker,
     assert set(live.cues) >= {"passive", "glare", "parallax", "yaw_change"}
 
 
-def _head(yaw_degrees: float, nose_depth: float = 0.8, shear: float = 0.0) -> np.ndarray:
-    """Five ArcFace-order landmarks of a head turned by yaw (to the person's left when positive), in pixels;
-    nose_depth 0 is a flat picture, which `shear` tilts as a photo tilted towards the camera would."""
+def _rotated_video(path: Path) -> None:
+    """A 64x48 mp4 (a white band on the left) whose track says: display turned 90 degrees, as phones record."""
+    import struct
+
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for _ in range(6):
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[:, :16] = 255
+        writer.write(frame)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    box = data.find(b"tkhd") - 4
+    matrix = box + 8 + 4 + (20 if data[box + 8] == 0 else 32) + 16  # the track header's display matrix
+    data[matrix:matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(data)
+
+
+def test_phone_videos_are_read_upright_and_sampled_by_time(tmp_path):
+    from facegrid.evaluation.liveness_data import video_frames
+
+    _rotated_video(tmp_path / "phone.mp4")
+    frames = list(video_frames(tmp_path / "phone.mp4", gap_s=0.2))
+    assert [round(seconds, 1) for seconds, _ in frames] == [0.0, 0.2, 0.4]  # 10 fps, every other frame
+    image = frames[0][1]
+    assert image.shape == (64, 48, 3)  # turned upright: taller than wide
+    assert image[:16].mean() > 200 and image[24:].mean() < 50  # the band that was on the left is now on top
+
+
+def _head(yaw_degrees: float, nose_depth: float = 0.8, shear: float = 0.0, up_degrees: float = 0.0) -> np.ndarray:
+    """Five ArcFace-order landmarks of a head turned by yaw (to the person's left when positive) and raised by
+    up_degrees, in pixels; nose_depth 0 is a flat picture, which `shear` tilts as a photo held at a slant would."""
     points = np.array([[-1, 0, 0], [1, 0, 0], [0, 1.1, nose_depth], [-0.8, 2.2, 0], [0.8, 2.2, 0]], np.float64) * 30
-    angle = math.radians(yaw_degrees)
-    x = points[:, 0] * math.cos(angle) + points[:, 2] * math.sin(angle) + shear * points[:, 1]
-    return np.stack([x + 320, points[:, 1] + 240], axis=1).astype(np.float32)
+    yaw, up = math.radians(yaw_degrees), math.radians(up_degrees)
+    x = points[:, 0] * math.cos(yaw) + points[:, 2] * math.sin(yaw) + shear * points[:, 1]
+    y = points[:, 1] * math.cos(up) - points[:, 2] * math.sin(up)  # the nose rises as the head tips back
+    return np.stack([x + 320, y + 240], axis=1).astype(np.float32)
 
 
 def test_the_challenge_needs_the_asked_turn_and_a_head_not_a_plane():
@@ -160,11 +191,26 @@ def test_the_challenge_needs_the_asked_turn_and_a_head_not_a_plane():
     assert not follows(Challenge.TURN_RIGHT, turning_left)[0] and not follows(Challenge.LOOK_UP, turning_left)[0]
     assert follows(Challenge.TURN_RIGHT, [_head(-a) for a in (0, 5, 12, 20, 25)])[0]
     assert not follows_pose(Challenge.TURN_LEFT, [_head(0)] * 5)  # standing still follows nothing
+    looking_up = [_head(0, up_degrees=a) for a in (0, 5, 10, 15, 20)]
+    assert follows(Challenge.LOOK_UP, looking_up) == (True, "") and not follows(Challenge.TURN_LEFT, looking_up)[0]
     # A flat photo sheared to fake the turn moves the nose off the eye midpoint but never off the face's plane.
     flat = [_head(0, nose_depth=0, shear=s) for s in (0, 0.1, 0.2, 0.3, 0.35)]
     assert follows_pose(Challenge.TURN_LEFT, flat)
     followed, why = follows(Challenge.TURN_LEFT, flat)
     assert not followed and "flat picture" in why
+
+
+def test_pad_metrics_on_known_scores():
+    from facegrid.evaluation.liveness_metrics import apcer_at_bpcer, auc, summary
+
+    live = np.array([0.1, 0.6, 0.7, 0.8, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99])
+    attack = np.array([0.0, 0.05, 0.2, 0.65, 0.3])
+    figures = summary(live, attack, 0.5)
+    assert (figures["apcer"], figures["bpcer"]) == (0.2, 0.1)  # 0.65 accepted; 0.1 refused
+    assert apcer_at_bpcer(live, attack, 0.1) == 0.2  # one live score may fall below: the threshold is 0.6
+    assert apcer_at_bpcer(live, attack, 0.05) == 0.6  # none may: the threshold is 0.1, three attacks pass
+    assert auc(live, attack) == pytest.approx(1 - 4 / 50)  # 0.1 below three attacks, 0.6 below one
+    assert auc([0.5], [0.5]) == 0.5 and auc([], attack) is None
 
 
 def test_eval_liveness_json_on_a_small_subset(pad, liveness_models, tmp_path):

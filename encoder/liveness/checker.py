@@ -92,10 +92,10 @@ class MiniFASNetChecker:
         scores = self.frame_scores(frames)
         scored = [i for i, s in enumerate(scores) if s is not None]
         frame_scores = [0.0 if s is None else s for s in scores]  # an unscored frame never counts as live
-        given = None if challenge is Challenge.NONE else False
-        if len(scored) * 2 < len(frames) or not scored:
+        if len(scored) * 2 < len(frames) or not scored:  # judged on at least half the burst, never on one lucky frame
             detail = f"{len(scored)} of {len(frames)} frames hold a confident face of at least {t.min_face:.0f} px"
-            return LivenessResult(Verdict.UNCERTAIN, 0.0, frame_scores, given, detail, {"frames_scored": float(len(scored))})
+            followed = None if challenge is Challenge.NONE else False
+            return LivenessResult(Verdict.UNCERTAIN, 0.0, frame_scores, followed, detail, {"frames_scored": float(len(scored))})
         passive = float(np.mean([scores[i] for i in scored]))
         burst_glare = float(np.median([glare(frames[i].image, frames[i].box) for i in scored]))
         glare_factor = self.glare_factor(burst_glare)
