@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegrid.encoder.errors import ImportFailed
+from facegrid.encoder.errors import BadModelFolder, ImportFailed
 from facegrid.encoder.liveness import load_checker
 from facegrid.encoder.liveness.card import read_liveness_card
 from facegrid.encoder.liveness.pose import follows, follows_pose
@@ -259,3 +259,8 @@ def test_the_registry_loads_its_other_folders_beside_a_liveness_folder(liveness_
     assert model_folders(models) == [models / resnet_model_dir.name]
     assert load_checker(models, EncoderSettings(models_dir=models)).name == "minifasnet"
     assert load_checker(tmp_path / "empty", EncoderSettings()) is None
+    (models / "minifasnet" / "MiniFASNetV2.onnx").write_bytes(b"not an onnx graph")  # broken: said, never skipped
+    with pytest.raises(BadModelFolder, match="MiniFASNetV2.onnx: ONNX Runtime cannot load it"):
+        load_checker(models, EncoderSettings(models_dir=models))
+    again = ModelRegistry(EncoderSettings(models_dir=models))  # the tower registry still leaves it alone
+    assert len(again.load()) == 1 and again.broken == {}

@@ -11,9 +11,21 @@ from typing import Sequence
 import numpy as np
 
 from .. import runtime
+from ..errors import BadModelFolder
 from ..runtime import EncoderSettings
 from .card import LivenessCard
 from .patch import cut_patch
+
+
+def _session(path, settings: EncoderSettings):
+    try:
+        session = runtime.settings_session(path, settings)
+    except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own untyped errors for bad graphs
+        raise BadModelFolder(f"{path}: ONNX Runtime cannot load it ({type(error).__name__}: {str(error)[:300]})") from None
+    shape = session.get_inputs()[0].shape
+    if len(session.get_inputs()) != 1 or len(shape) != 4 or shape[1] != 3:
+        raise BadModelFolder(f"{path}: expected one input of shape (n, 3, size, size), found {[i.shape for i in session.get_inputs()]}")
+    return session
 
 
 class PassiveModel:
@@ -23,7 +35,7 @@ class PassiveModel:
         settings = settings or EncoderSettings()
         self.card = card
         self.name = card.name
-        self._sessions = [(model, runtime.settings_session(card.folder / model.onnx, settings)) for model in card.models]
+        self._sessions = [(model, _session(card.folder / model.onnx, settings)) for model in card.models]
         self._inputs = [session.get_inputs()[0].name for _, session in self._sessions]
 
     def score(self, faces: Sequence[tuple[np.ndarray, tuple[float, float, float, float]]]) -> np.ndarray:
