@@ -28,6 +28,7 @@ from .library_commands import add_commands as add_library_commands  # noqa: E402
 from .model_commands import add_commands as add_model_commands  # noqa: E402
 from .train_commands import add_commands as add_train_commands  # noqa: E402
 from .bind_commands import add_eval_bind  # noqa: E402
+from .liveness_commands import add_eval_liveness  # noqa: E402
 
 
 def _add_face_model(parser: argparse.ArgumentParser) -> None:
@@ -485,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(cluster, folder_models=True)
     cluster.set_defaults(run=cmd_eval_cluster)
     add_eval_bind(evaluate)
+    add_eval_liveness(evaluate)
 
     bench = commands.add_parser("bench", help="speed against a baseline measured in the same run").add_subparsers(dest="target", required=True)
     pipe = bench.add_parser("pipeline", help="images/s of decode+detect+align+embed vs face_recognition")

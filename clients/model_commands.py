@@ -1,4 +1,4 @@
-"""CLI: `facegrid models import openclip|torchvision|imagebind` — operators' checkpoints into model folders.
+"""CLI: `facegrid models import openclip|torchvision|imagebind|minifasnet` — operators' checkpoints into model folders.
 
 The folder goes into the models directory a server loads at start (--models-dir, else FACEGRID_MODELS_DIR,
 else <data_dir>/models). torch, torchvision and open_clip are imported only when one of these commands runs.
@@ -51,6 +51,30 @@ def cmd_models_import(args) -> int:
     return 0
 
 
+def cmd_models_import_minifasnet(args) -> int:
+    """MiniFASNet checkpoints into one liveness folder (<models_dir>/minifasnet) that `facegrid serve` finds."""
+    from facegrid.encoder.errors import EncoderError
+
+    try:
+        from facegrid.encoder.importers.minifasnet import import_minifasnet
+        from facegrid.encoder.liveness.card import read_liveness_card
+
+        folder = import_minifasnet([Path(c) for c in args.checkpoint], _models_dir(args), name=args.name or "minifasnet")
+        card = read_liveness_card(folder)
+    except EncoderError as error:
+        print(f"facegrid models import minifasnet: {error}", file=sys.stderr)
+        return 1
+    report = {"folder": str(card.folder), "name": card.name, "kind": "liveness", "family": card.family, "licence": card.licence,
+              "models": [{"arch": m.arch, "scale": m.scale, "size": m.size, "checkpoint": m.checkpoint} for m in card.models]}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        networks = ", ".join(f"{m.arch} ({m.scale:g}x the face box, {m.size}x{m.size})" for m in card.models)
+        print(f"imported liveness model {card.name}: {networks}, into {card.folder}")
+        print("a server loads it at its next start (the same models directory)")
+    return 0
+
+
 def cmd_models_list(args) -> int:
     """The models a running server serves, with their modalities and dimension."""
     import json
@@ -96,5 +120,14 @@ def add_commands(commands) -> None:
         parser.add_argument("--models-dir", help="where model folders live (default FACEGRID_MODELS_DIR, else <data_dir>/models)")
         parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
         parser.set_defaults(run=cmd_models_import, family=family)
+    text = "MiniFASNet presentation-attack checkpoints (Silent-Face-Anti-Spoofing, Apache-2.0): the liveness model"
+    minifasnet = families.add_parser("minifasnet", help=text, description=text + ". Give each architecture's file once "
+                                     "(2.7_80x80_MiniFASNetV2.pth, 4_0_0_80x80_MiniFASNetV1SE.pth); the patch scale is read "
+                                     "from the upstream file name.")
+    minifasnet.add_argument("--checkpoint", required=True, action="append", metavar="FILE", help="a MiniFASNet .pth (repeat for each)")
+    minifasnet.add_argument("--name", help="folder name (default minifasnet)")
+    minifasnet.add_argument("--models-dir", help="where model folders live (default FACEGRID_MODELS_DIR, else <data_dir>/models)")
+    minifasnet.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    minifasnet.set_defaults(run=cmd_models_import_minifasnet, family="minifasnet")
 
 

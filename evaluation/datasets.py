@@ -41,6 +41,23 @@ def faces_dir(explicit: str | Path | None = None) -> Path:
     raise DatasetMissing(f"evaluation photos not found (tried {tried}); pass --data DIR or set FACEGRID_FACES_DIR")
 
 
+def pad_dir(explicit: str | Path | None = None) -> Path:
+    """The presentation-attack recordings (`pad/`: one folder per recording set-up with live/ and spoof/, and
+    minifasnet/ with the upstream weights): --data, FACEGRID_PAD_DIR, or shared/data/pad beside the checkout or
+    one of its parents (a worktree sits a level deeper)."""
+    if explicit:
+        candidates = [Path(explicit)]
+    elif os.environ.get("FACEGRID_PAD_DIR"):
+        candidates = [Path(os.environ["FACEGRID_PAD_DIR"])]
+    else:
+        candidates = [parent / "shared" / "data" / "pad" for parent in _REPO.parents[:3]]
+    for path in candidates:
+        if path.is_dir():
+            return path.resolve()
+    tried = ", ".join(str(p) for p in candidates)
+    raise DatasetMissing(f"presentation-attack recordings not found (tried {tried}); set FACEGRID_PAD_DIR")
+
+
 def lfw_dir(explicit: str | Path | None = None) -> Path:
     """The LFW folder: DIR itself if it holds `_meta/pairs.txt`, else DIR/lfw."""
     if explicit and _is_lfw(Path(explicit)):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadModelFolder, EncoderError, UnknownModel
+from ..liveness.card import is_liveness_folder
 from ..models import DEFAULT_MODEL, model_dim, model_names
 from ..runtime import EncoderSettings
 from .card import ModelCard, read_card
@@ -34,11 +35,11 @@ class ModelEntry:
 
 
 def model_folders(models_dir: Path) -> list[Path]:
-    """The folders under a models directory, by name (hidden ones skipped)."""
+    """The embedding model folders under a models directory, by name (hidden ones and liveness models skipped)."""
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
         return []
-    return sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and not is_liveness_folder(p))
 
 
 def find_card(models_dir: Path, name: str) -> ModelCard:
