@@ -14,7 +14,7 @@ from .quality import FaceQuality
 from .sources import Frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # identity: frames hold arrays
 class Candidate:
     """A frame worth sending, with the track's face in it and how good that face is."""
 
@@ -51,7 +51,8 @@ class Burst:
             return
         self._kept.append(candidate)
         if len(self._kept) > self.size:
-            self._kept.remove(min(self._kept, key=lambda c: c.quality.score))
+            worst = min(range(len(self._kept)), key=lambda i: self._kept[i].quality.score)
+            del self._kept[worst]
 
     def ready(self, now: float) -> bool:
         """Whether the burst's time is up at source time `now`."""

@@ -32,6 +32,7 @@ class DoorDecision:
     challenge: str              # none, turn_left, turn_right, look_up
     fallback: str               # the door's note for a denied person (card + PIN, call the desk)
     error: str                  # what failed when the client denied for the server; "" otherwise
+    server_timings: dict        # the server's time, ms: decode, detect, liveness, embed, search, rule, total
 
     @property
     def accepted(self) -> bool:
@@ -55,5 +56,5 @@ def door_decision(result: PassResult, door: str, track: int, first_usable_wall: 
         time=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         latency_ms=round((time.monotonic() - first_usable_wall) * 1000, 1),
         server_ms=None if server_ms is None else round(server_ms, 1), frames=frames, card=card, challenge=challenge,
-        fallback=result.fallback, error=result.error,
+        fallback=result.fallback, error=result.error, server_timings=dict(result.timings),
     )

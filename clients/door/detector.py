@@ -21,7 +21,7 @@ SCORE_THRESHOLD = 0.6   # YuNet's cut for a detection; tracks need more (tracker
 NMS_THRESHOLD = 0.3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # identity: frames hold arrays
 class Face:
     """One detected face, in the frame's pixels."""
 

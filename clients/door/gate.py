@@ -25,7 +25,7 @@ from .outputs import Outputs
 from .pass_client import PassClient, PassResult, denied
 from .quality import assess
 from .sources import Frame, Source
-from .tracker import Tracker
+from .tracker import Track, Tracker
 from .zone import Zone
 
 log = logging.getLogger("facegrid.door")
@@ -47,6 +47,7 @@ class DoorConfig:
     challenge_seconds: float = 2.0
     allow_groups: bool = False
     cooldown: float = 5.0
+    subject_cooldown: float | None = None   # an ACCEPT of the same subject within this is not repeated (None: cooldown)
     max_gap: float = 0.7
     max_yaw: float = 40.0
     workers: int = 2
@@ -57,7 +58,8 @@ class DoorStats:
     """What the loop did: frames processed and the time it spent on them."""
 
     frames: int = 0
-    busy_s: float = 0.0
+    busy_s: float = 0.0   # in `process`, decoding excluded
+    wall_s: float = 0.0   # from the first frame asked for to the last processed, decoding included
     decisions: int = 0
     lag_s: deque = field(default_factory=lambda: deque(maxlen=100_000))   # live frames: done minus arrival, s
 
@@ -79,9 +81,11 @@ class DoorGate:
 
     def run(self, source: Source) -> DoorStats:
         """Every frame of the source, then the decisions still owed; the statistics."""
+        started = time.perf_counter()
         try:
             for frame in source.frames():
                 self.process(frame, live=source.live)
+                self.stats.wall_s = time.perf_counter() - started
         finally:
             self.finish()
         return self.stats
@@ -113,8 +117,8 @@ class DoorGate:
             if self.bursts.pop(track.id, None) is not None:
                 log.info("track %d left before its burst was complete: no decision", track.id)
         for track_id, burst in list(self.bursts.items()):
-            if burst.ready(frame.time):
-                self._decide(burst, faces_in_zone=len(present), now=frame.time)
+            if self.bursts.get(track_id) is burst and burst.ready(frame.time):   # a group's DENY may have taken it
+                self._decide(burst, [track for track, _ in present], now=frame.time)
         self.stats.frames += 1
         self.stats.busy_s += time.perf_counter() - started
         if live:
@@ -123,29 +127,38 @@ class DoorGate:
     def finish(self) -> None:
         """At the end of a file: decide the bursts still collecting, wait for every answer, close the outputs."""
         for burst in list(self.bursts.values()):
-            self._decide(burst, faces_in_zone=1, now=burst.started + burst.seconds)
+            if self.bursts.get(burst.track_id) is burst:
+                self._decide(burst, [], now=burst.started + burst.seconds)
         for future in self._pending:
             future.result()
         self._workers.shutdown(wait=True)
         self.outputs.close()
         self.passer.close()
 
-    def _decide(self, burst: Burst, faces_in_zone: int, now: float) -> None:
+    def _decide(self, burst: Burst, in_zone: list[Track], now: float) -> None:
+        """A ready burst: DENY at once for a group in the zone (one decision for all of them), else ask the server."""
         del self.bursts[burst.track_id]
-        track = self.tracker.tracks.get(burst.track_id)
-        if track is not None:
-            track.decided += 1
-            track.next_decision_at = now + min(MAX_COOLDOWN_S, self.config.cooldown * 2 ** (track.decided - 1))
         card = self.cards.take() if self.cards else ""
-        if faces_in_zone > 1 and not self.config.allow_groups:
-            result = denied("MORE_THAN_ONE_FACE", f"{faces_in_zone} faces in the entry zone")
+        group = len(in_zone) > 1 and not self.config.allow_groups
+        for track_id in {burst.track_id} | ({t.id for t in in_zone} if group else set()):
+            self._cool_down(track_id, now)
+        if group:
+            for track in in_zone:
+                self.bursts.pop(track.id, None)
+            result = denied("MORE_THAN_ONE_FACE", f"{len(in_zone)} faces in the entry zone")
             log.info("track %d: %d faces in the zone: DENY MORE_THAN_ONE_FACE without asking the server",
-                     burst.track_id, faces_in_zone)
+                     burst.track_id, len(in_zone))
             self._emit(door_decision(result, self.config.door, burst.track_id, burst.first.frame.wall, 0, bool(card),
                                      burst.challenge), now)
             return
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(self._workers.submit(self._ask_server, burst, card, now))
+
+    def _cool_down(self, track_id: int, now: float) -> None:
+        track = self.tracker.tracks.get(track_id)
+        if track is not None:
+            track.decided += 1
+            track.next_decision_at = now + min(MAX_COOLDOWN_S, self.config.cooldown * 2 ** (track.decided - 1))
 
     def _ask_server(self, burst: Burst, card: str, now: float) -> None:
         chosen = burst.chosen()
@@ -168,9 +181,9 @@ class DoorGate:
             if decision.accepted and decision.subject:
                 last = self._admitted.get(decision.subject)
                 self._admitted[decision.subject] = now
-                if last is not None and now - last < self.config.cooldown:
-                    log.info("track %d: %s admitted again within %.0f s: not repeated", decision.track,
-                             decision.subject, self.config.cooldown)
+                quiet = self.config.cooldown if self.config.subject_cooldown is None else self.config.subject_cooldown
+                if last is not None and now - last < quiet:
+                    log.info("track %d: %s admitted again within %.0f s: not repeated", decision.track, decision.subject, quiet)
                     return
             self.stats.decisions += 1
         if decision.accepted:

@@ -132,7 +132,7 @@ def run_gate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         source.stop()
         return 130
-    fps = stats.frames / stats.busy_s if stats.busy_s else 0.0
-    log.info("door %s: %d frames (%.0f a second of processing), %d dropped, %d decisions", door, stats.frames, fps,
-             source.dropped, stats.decisions)
+    fps = stats.frames / stats.wall_s if stats.wall_s else 0.0
+    log.info("door %s: %d frames in %.1f s (%.1f a second, reading included), %d dropped, %d decisions", door, stats.frames,
+             stats.wall_s, fps, source.dropped, stats.decisions)
     return 0

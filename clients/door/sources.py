@@ -26,7 +26,7 @@ RECONNECT_MAX_S = 10.0
 STREAM_TIMEOUT_MS = 5000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # identity: frames hold arrays
 class Frame:
     """One picture, upright, BGR, with its time in the source (seconds) and when it reached us (monotonic)."""
 
@@ -114,40 +114,32 @@ def read_video(path: str) -> Iterator[tuple[np.ndarray, float]]:
         capture.release()
 
 
-class VideoFile(Source):
-    """A video file: at its own frame rate as a camera would deliver it (dropping frames the door has no time
-    for), or with `fast`, every frame one after the other."""
+class Paced(Source):
+    """Recorded frames delivered at their own times, as a camera would: a grabber thread puts each in the
+    one-frame slot when its time comes, so frames the door has no time for are dropped, not queued."""
 
-    def __init__(self, path: str, fast: bool = False) -> None:
-        if not Path(path).is_file():
-            raise SourceError(f"no such video file: {path}")
-        open_video(path).release()   # unreadable: say so now, not from the grabber thread
-        self.path, self.fast, self.live = path, fast, not fast
-        self.description = f"video {path}" + (" (as fast as possible)" if fast else "")
+    def __init__(self, recording: Callable[[], Iterator[tuple[np.ndarray, float]]], description: str) -> None:
+        self._recording, self.description = recording, description
         self._slot = LatestFrame()
         self._stopping = threading.Event()
 
     def frames(self) -> Iterator[Frame]:
-        if self.fast:
-            for index, (image, seconds) in enumerate(read_video(self.path)):
-                if self._stopping.is_set():
-                    return
-                yield Frame(image, index, seconds, time.monotonic())
-            return
-        threading.Thread(target=self._play, name="door-video", daemon=True).start()
+        threading.Thread(target=self._play, name="door-playback", daemon=True).start()
         while (frame := self._slot.take()) is not None:
             yield frame
 
     def _play(self) -> None:
         try:
             start = time.monotonic()
-            for index, (image, seconds) in enumerate(read_video(self.path)):
+            for index, (image, seconds) in enumerate(self._recording()):
                 delay = start + seconds - time.monotonic()
                 if delay > 0 and self._stopping.wait(delay):
                     return
+                if self._stopping.is_set():
+                    return
                 self._slot.put(Frame(image, index, seconds, time.monotonic()))
-        except Exception:  # noqa: BLE001 - a decoder failure mid-file ends the video, it must not hang the door
-            log.exception("reading %s failed", self.path)
+        except Exception:  # noqa: BLE001 - a decoder failure mid-file ends the playback, it must not hang the door
+            log.exception("%s: reading failed", self.description)
         finally:
             self._slot.end()
 
@@ -158,6 +150,38 @@ class VideoFile(Source):
     @property
     def dropped(self) -> int:
         return self._slot.dropped
+
+
+class VideoFile(Source):
+    """A video file: at its own frame rate as a camera would deliver it (dropping frames the door has no time
+    for), or with `fast`, every frame one after the other."""
+
+    def __init__(self, path: str, fast: bool = False) -> None:
+        if not Path(path).is_file():
+            raise SourceError(f"no such video file: {path}")
+        open_video(path).release()   # unreadable: say so now, not from the grabber thread
+        self.path, self.fast, self.live = path, fast, not fast
+        self.description = f"video {path}" + (" (as fast as possible)" if fast else "")
+        self._stopping = threading.Event()
+        self._paced = None if fast else Paced(lambda: read_video(path), self.description)
+
+    def frames(self) -> Iterator[Frame]:
+        if self._paced is not None:
+            yield from self._paced.frames()
+            return
+        for index, (image, seconds) in enumerate(read_video(self.path)):
+            if self._stopping.is_set():
+                return
+            yield Frame(image, index, seconds, time.monotonic())
+
+    def stop(self) -> None:
+        super().stop()
+        if self._paced is not None:
+            self._paced.stop()
+
+    @property
+    def dropped(self) -> int:
+        return self._paced.dropped if self._paced is not None else 0
 
 
 class FramesFolder(Source):
