@@ -35,6 +35,11 @@ from facegrid.clients.door.quality import assess  # noqa: E402
 from facegrid.clients.door.sources import VideoFile  # noqa: E402
 from facegrid.clients.door.tracker import Tracker  # noqa: E402
 from facegrid.clients.door.zone import Zone  # noqa: E402
+from facegrid.clients.door.gate import DoorConfig, DoorGate  # noqa: E402
+from facegrid.clients.door.outputs import Outputs  # noqa: E402
+from facegrid.clients.door.pass_client import PassClient  # noqa: E402
+from facegrid.clients.door.sources import Frame  # noqa: E402
+from facegrid.clients.sdk import Facegrid  # noqa: E402
 
 APPROACH = "videos_apfol/live/real2.webm"    # 640x480 webcam, one person, 11.6 s
 SHORT = "videos_crop_lestari/live/real.mp4"  # 1080x720, 3.7 s, another person
@@ -64,6 +69,30 @@ def frames_dir(approach, tmp_path_factory) -> Path:
 def nowhere() -> str:
     """A loopback address where no server listens: every Pass is refused at once."""
     return f"127.0.0.1:{free_port()}"
+
+
+class Collected:
+    """An output keeping the decisions in a list (the door's own outputs are tested on their own below)."""
+
+    def __init__(self) -> None:
+        self.decisions: list[DoorDecision] = []
+
+    def emit(self, decision: DoorDecision) -> None:
+        self.decisions.append(decision)
+
+    def close(self) -> None:
+        pass
+
+
+def run_door(frames, detector, **options) -> list[DoorDecision]:
+    """The door in this process over frames, against an address where nothing listens; its decisions."""
+    collected = Collected()
+    gate = DoorGate(DoorConfig(door="lobby", **options), detector, PassClient(lambda: Facegrid(nowhere()), timeout=3),
+                    Outputs([collected]))
+    for frame in frames:
+        gate.process(frame)
+    gate.finish()
+    return collected.decisions
 
 
 def decisions(run: subprocess.CompletedProcess) -> list[dict]:
@@ -125,19 +154,17 @@ def test_tracker_keeps_one_id_across_an_approach(approach, detector):
     assert [t.id for t, _ in seen] == [2]
 
 
-def test_zone_keeps_faces_outside_it_from_being_decided(frames_dir, approach, detector):
+def test_zone_keeps_faces_outside_it_from_being_decided(approach, detector):
     face = detector.detect(approach[0].image)[0]
     cx, cy = face.centre
     assert Zone.parse("0.25,0.1,0.75,0.9").contains(face, 640, 480) == (0.25 <= cx / 640 <= 0.75 and 0.1 <= cy / 480 <= 0.9)
     assert not Zone(0.0, 0.0, 0.1, 0.1).contains(face, 640, 480)
     with pytest.raises(ValueError):
         Zone.parse("0.5,0,0.4,1")
-    outside = facegrid("gate", "--frames", str(frames_dir), "--fps", "15", "--json", "--server", nowhere(),
-                       "--door", "zone-test", "--zone", "0,0,0.1,0.1", timeout=120)
-    assert decisions(outside) == []
-    inside = facegrid("gate", "--frames", str(frames_dir), "--fps", "15", "--json", "--server", nowhere(),
-                      "--door", "zone-test", "--zone", f"{max(0, cx / 640 - 0.2)},0,{min(1, cx / 640 + 0.2)},1", timeout=120)
-    assert len(decisions(inside)) == 1
+    first = [f for f in approach if f.time <= 1.5]
+    assert run_door(first, detector, zone=Zone(0.0, 0.0, 0.1, 0.1)) == []
+    around = Zone(max(0.0, cx / 640 - 0.2), 0.0, min(1.0, cx / 640 + 0.2), 1.0)
+    assert [d.reason for d in run_door(first, detector, zone=around)] == ["SERVER_UNAVAILABLE"]
 
 
 def test_burst_sends_the_best_n_frames_of_one_track(approach, detector):
@@ -215,24 +242,20 @@ def test_a_video_plays_at_its_own_rate_and_exits_after_the_last_decision():
     assert "decisions" in run.stderr.splitlines()[-1]   # the summary comes after the last decision
 
 
-def test_two_faces_in_the_zone_are_denied_without_asking_the_server(approach, tmp_path):
+def test_two_faces_in_the_zone_are_denied_without_asking_the_server(approach, detector):
     # Two real people side by side in each frame: the approach and another person from a second video.
     other = [f.image for f in VideoFile(str(pad_video(SHORT)), fast=True).frames()]
-    folder = tmp_path / "two"
-    folder.mkdir()
+    frames = []
     for i, frame in enumerate(approach[:20]):
-        left = cv2.resize(frame.image, (320, 240))
-        right = cv2.resize(other[i], (320, 213))
         canvas = np.full((480, 640, 3), 90, np.uint8)
-        canvas[120:360, :320], canvas[120:333, 320:] = left, right
-        cv2.imwrite(str(folder / f"{i:03d}.jpg"), canvas)
-    common = ["gate", "--frames", str(folder), "--fps", "15", "--json", "--server", nowhere(), "--door", "lobby",
-              "--min-face", "40"]
-    [denied] = decisions(facegrid(*common, timeout=120))
-    assert denied["reason"] == "MORE_THAN_ONE_FACE" and denied["server_ms"] is None and denied["error"] == ""
-    groups = decisions(facegrid(*common, "--allow-groups", timeout=120))
-    assert sorted(d["track"] for d in groups) == [1, 2]
-    assert {d["reason"] for d in groups} == {"SERVER_UNAVAILABLE"}
+        canvas[120:360, :320] = cv2.resize(frame.image, (320, 240))
+        canvas[120:333, 320:] = cv2.resize(other[i], (320, 213))
+        frames.append(Frame(canvas, i, i / 15, time.monotonic()))
+    [denied] = run_door(frames, detector, min_face=40)
+    assert denied.reason == "MORE_THAN_ONE_FACE" and denied.server_ms is None and denied.error == ""
+    groups = run_door(frames, detector, min_face=40, allow_groups=True)
+    assert sorted(d.track for d in groups) == [1, 2]
+    assert {d.reason for d in groups} == {"SERVER_UNAVAILABLE"}
 
 
 def test_webhook_is_signed_and_verifies_on_a_real_receiver(frames_dir, tmp_path):
