@@ -8,6 +8,7 @@ gives the fail-closed DENY, which is what reaches the outputs.
 from __future__ import annotations
 
 import hashlib
+import io
 import hmac
 import json
 import os
@@ -27,6 +28,7 @@ from door_helpers import Mosquitto, WebhookReceiver, pad_video  # noqa: E402
 from helpers import facegrid, free_port  # noqa: E402
 
 from facegrid.clients.door.burst import Burst, Candidate  # noqa: E402
+from facegrid.clients.door.card_reader import hid_lines  # noqa: E402
 from facegrid.clients.door.crops import CONTEXT, MAX_SIDE, crop_region, encode_jpeg, face_crop  # noqa: E402
 from facegrid.clients.door.decision import DoorDecision  # noqa: E402
 from facegrid.clients.door.detector import FaceDetector  # noqa: E402
@@ -216,10 +218,11 @@ def test_crops_are_four_times_the_face_box_clipped_to_the_frame(approach, detect
     assert decoded.shape == crop.shape and len(detector.detect(decoded)) == 1
 
 
-def test_fails_closed_without_a_server_and_exits_after_the_last_decision(tmp_path):
+def test_fails_closed_without_a_server_and_exits_after_the_last_decision():
     video = pad_video(APPROACH)
-    run = facegrid("gate", "--video", str(video), "--as-fast-as-possible", "--json", "--server", nowhere(),
-                   "--door", "lobby", "--card-reader", "stdin", timeout=120)
+    run = subprocess.run([sys.executable, "-m", "facegrid.clients.cli", "gate", "--video", str(video), "--as-fast-as-possible",
+                          "--json", "--server", nowhere(), "--door", "lobby", "--card-reader", "stdin"],
+                         input="card-4711\n", capture_output=True, text=True, timeout=120)
     lines = decisions(run)
     # One approach of 11.6 s: decided at once, then again after the 5 s cooldown; the 10 s one would be past the end.
     assert len(lines) == 2
@@ -228,7 +231,16 @@ def test_fails_closed_without_a_server_and_exits_after_the_last_decision(tmp_pat
         assert line["door"] == "lobby" and line["track"] == 1 and line["subject"] is None and line["score"] is None
         assert "UNAVAILABLE" in line["error"] and line["frames"] >= 2 and line["latency_ms"] > 0
         assert {"liveness", "time", "latency_ms"} <= set(line)
+    assert [line["card"] for line in lines] == [True, False]   # a card counts for one decision
     assert "SERVER_UNAVAILABLE" in run.stderr   # logged too
+    assert "card-4711" not in run.stderr        # card ids are not logged
+
+
+def test_a_keyboard_card_reader_is_read_from_its_hid_reports():
+    press = {"a": 0x04, "b": 0x05, "1": 0x1E, "0": 0x27, "\n": 0x28}
+    reports = b"".join(bytes([0, 0, press[c], 0, 0, 0, 0, 0]) + bytes(8) for c in "ab10\nb\n")
+    reports += bytes([0x02, 0, 0x04, 0, 0, 0, 0, 0]) + bytes(8) + bytes([0, 0, 0x28, 0, 0, 0, 0, 0])  # shift+a, Enter
+    assert list(hid_lines(io.BytesIO(reports))) == ["ab10", "b", "A"]
 
 
 def test_a_video_plays_at_its_own_rate_and_exits_after_the_last_decision():
@@ -310,12 +322,17 @@ def test_mqtt_decisions_availability_and_last_will_on_a_real_broker(frames_dir, 
     broker = Mosquitto(tmp_path / "mqtt").start()
     watch = broker.subscribe("facegrid/door/lobby/availability")
     decisions_topic = broker.subscribe("facegrid/door/lobby")
+    challenges = broker.subscribe("facegrid/door/lobby/challenge")
     try:
         run = facegrid("gate", "--frames", str(frames_dir), "--fps", "15", "--json", "--server", nowhere(), "--door", "lobby",
-                       "--mqtt", broker.address, timeout=120)
+                       "--mqtt", broker.address, "--challenge", "--no-speak", timeout=120)
         [printed] = decisions(run)
         [(topic, payload, _)] = decisions_topic.wait_for(lambda m: len(m) >= 1)
         assert topic == "facegrid/door/lobby" and json.loads(payload) == printed
+        [(_, payload, _)] = challenges.wait_for(lambda m: len(m) >= 1)
+        challenge = json.loads(payload)
+        assert challenge["challenge"] in ("turn_left", "turn_right", "look_up") and challenge["text"]
+        assert printed["challenge"] == challenge["challenge"] and printed["track"] == challenge["track"]
         states = watch.wait_for(lambda m: [p for _, p, _ in m] == ["online", "offline"])
         assert {t for t, _, _ in states} == {"facegrid/door/lobby/availability"}
         # A door that dies without a goodbye: the broker publishes its last will.
@@ -338,6 +355,7 @@ def test_mqtt_decisions_availability_and_last_will_on_a_real_broker(frames_dir, 
     finally:
         watch.close()
         decisions_topic.close()
+        challenges.close()
         broker.stop()
 
 
@@ -366,3 +384,11 @@ def test_the_cli_names_the_missing_extra_when_opencv_is_absent(tmp_path):
     assert run.returncode == 2, run.stderr
     assert "pip install 'facegrid[door]'" in run.stderr and "OpenCV" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_the_door_client_loads_no_server_side_runtime():
+    code = ("import sys, facegrid.clients.door.main, facegrid.clients.door_commands\n"
+            "print([m for m in sys.modules if m.split('.')[0] in ('onnxruntime', 'faiss', 'torch', 'onnx')"
+            " or m.startswith(('facegrid.encoder', 'facegrid.server', 'facegrid.index'))])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr
