@@ -130,8 +130,9 @@ def run_gate(args: argparse.Namespace) -> int:
     try:
         stats = gate.run(source)
     except KeyboardInterrupt:
-        source.stop()
         return 130
+    finally:
+        source.close()
     fps = stats.frames / stats.wall_s if stats.wall_s else 0.0
     log.info("door %s: %d frames in %.1f s (%.1f a second, reading included), %d dropped, %d decisions", door, stats.frames,
              stats.wall_s, fps, source.dropped, stats.decisions)

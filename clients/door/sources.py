@@ -83,6 +83,11 @@ class Source:
     def stop(self) -> None:
         self._stopping.set()
 
+    def close(self) -> None:
+        """Stop, and wait for a reader thread to let go of its capture (an interpreter exiting under a thread
+        still inside FFmpeg aborts)."""
+        self.stop()
+
     @property
     def dropped(self) -> int:
         return 0
@@ -124,9 +129,15 @@ class Paced(Source):
         self._stopping = threading.Event()
 
     def frames(self) -> Iterator[Frame]:
-        threading.Thread(target=self._play, name="door-playback", daemon=True).start()
+        self._thread = threading.Thread(target=self._play, name="door-playback", daemon=True)
+        self._thread.start()
         while (frame := self._slot.take()) is not None:
             yield frame
+
+    def close(self) -> None:
+        self.stop()
+        if getattr(self, "_thread", None) is not None:
+            self._thread.join(timeout=10)
 
     def _play(self) -> None:
         try:
@@ -179,6 +190,11 @@ class VideoFile(Source):
         if self._paced is not None:
             self._paced.stop()
 
+    def close(self) -> None:
+        self.stop()
+        if self._paced is not None:
+            self._paced.close()
+
     @property
     def dropped(self) -> int:
         return self._paced.dropped if self._paced is not None else 0
@@ -221,9 +237,15 @@ class LiveCapture(Source):
         self._stopping = threading.Event()
 
     def frames(self) -> Iterator[Frame]:
-        threading.Thread(target=self._grab, name="door-capture", daemon=True).start()
+        self._thread = threading.Thread(target=self._grab, name="door-capture", daemon=True)
+        self._thread.start()
         while (frame := self._slot.take()) is not None:
             yield frame
+
+    def close(self) -> None:
+        self.stop()
+        if getattr(self, "_thread", None) is not None:
+            self._thread.join(timeout=STREAM_TIMEOUT_MS / 1000 + 2)
 
     def _grab(self) -> None:
         delay, index, capture = RECONNECT_FIRST_S, 0, None
@@ -255,6 +277,10 @@ class LiveCapture(Source):
             if capture is not None:
                 capture.release()
             self._slot.end()
+
+    def stop(self) -> None:
+        super().stop()
+        self._slot.end()   # the door stops now, not when a stalled read gives up
 
     @property
     def dropped(self) -> int:
