@@ -32,7 +32,7 @@ from facegrid.clients.door.card_reader import hid_lines  # noqa: E402
 from facegrid.clients.door.crops import CONTEXT, MAX_SIDE, crop_region, encode_jpeg, face_crop  # noqa: E402
 from facegrid.clients.door.decision import DoorDecision  # noqa: E402
 from facegrid.clients.door.detector import FaceDetector  # noqa: E402
-from facegrid.clients.door.outputs import CommandHooks  # noqa: E402
+from facegrid.clients.door.outputs import CommandHooks, verify_signature  # noqa: E402
 from facegrid.clients.door.quality import assess  # noqa: E402
 from facegrid.clients.door.sources import VideoFile  # noqa: E402
 from facegrid.clients.door.tracker import Tracker  # noqa: E402
@@ -286,6 +286,11 @@ def test_webhook_is_signed_and_verifies_on_a_real_receiver(frames_dir, tmp_path)
     assert abs(time.time() - int(timestamp)) < 60
     expected = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     assert headers["x-facegrid-signature"] == f"sha256={expected}"
+    # The receiver's check we document: the signature, and a recent timestamp (an old one is a replay).
+    assert verify_signature(secret, timestamp, body, headers["x-facegrid-signature"])
+    assert not verify_signature(secret, timestamp, body + b" ", headers["x-facegrid-signature"])
+    old = str(int(timestamp) - 3600)
+    assert not verify_signature(secret, old, body, f"sha256={hmac.new(secret, old.encode() + b'.' + body, hashlib.sha256).hexdigest()}")
     assert json.loads(body) == printed
     assert secret.decode(errors="replace") not in run.stderr
 
