@@ -76,7 +76,8 @@ def from_sdk(result) -> PassResult:
     if dataclasses.is_dataclass(timings):
         timings = dataclasses.asdict(timings)
     values = {f.name: getattr(result, f.name) for f in dataclasses.fields(PassResult) if hasattr(result, f.name)}
-    return PassResult(**{**values, "timings": dict(timings or {}), "frame_liveness": list(values.get("frame_liveness") or [])})
+    return PassResult(**{**values, "subject": values.get("subject") or None, "timings": dict(timings or {}),
+                          "frame_liveness": list(values.get("frame_liveness") or [])})
 
 
 def status_code(error: BaseException) -> grpc.StatusCode | None:
