@@ -177,6 +177,10 @@ class DoorGate:
                                  challenge, server_ms), now)
 
     def _emit(self, decision: DoorDecision, now: float) -> None:
+        if decision.accepted:
+            track = self.tracker.tracks.get(decision.track)
+            if track is not None:
+                track.next_decision_at = float("inf")   # let in: nothing more to decide while they stand there
         with self._lock:
             if decision.accepted and decision.subject:
                 last = self._admitted.get(decision.subject)
@@ -186,8 +190,4 @@ class DoorGate:
                     log.info("track %d: %s admitted again within %.0f s: not repeated", decision.track, decision.subject, quiet)
                     return
             self.stats.decisions += 1
-        if decision.accepted:
-            track = self.tracker.tracks.get(decision.track)
-            if track is not None:
-                track.next_decision_at = float("inf")   # let in: nothing more to decide while they stand there
         self.outputs.emit(decision)
