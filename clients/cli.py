@@ -29,6 +29,7 @@ from .model_commands import add_commands as add_model_commands  # noqa: E402
 from .train_commands import add_commands as add_train_commands  # noqa: E402
 from .bind_commands import add_eval_bind  # noqa: E402
 from .liveness_commands import add_eval_liveness  # noqa: E402
+from .door_client_commands import add_bench as add_bench_door, add_commands as add_door_client_commands  # noqa: E402
 
 
 def _add_face_model(parser: argparse.ArgumentParser) -> None:
@@ -445,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_embed_commands(commands)
     add_model_commands(commands)
     add_train_commands(commands)
+    add_door_client_commands(commands)
 
     faces = commands.add_parser("faces", help="find and embed every face in photos")
     faces.add_argument("photos", nargs="+", metavar="PHOTO")
@@ -583,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(kill, model=False, workers=False)
     kill.add_argument("--kills", type=int, default=20, help="how many times to SIGKILL the server (default 20)")
     kill.set_defaults(run=cmd_bench_sigkill)
+    add_bench_door(bench)
     return parser
 
 
