@@ -48,7 +48,7 @@ def add_commands(commands) -> None:
     gate.add_argument("--door", help="this door's name, 1-64 of a-z 0-9 . _ - (default: the host name)")
     gate.add_argument("--zone", metavar="X1,Y1,X2,Y2", help="entry zone in fractions of the frame (default: all of it)")
     gate.add_argument("--min-face", type=float, default=48.0, metavar="PX", help="decide faces from this width (default 48)")
-    gate.add_argument("--burst", type=int, default=5, metavar="N", help="frames sent per approach, best first (default 5)")
+    gate.add_argument("--burst", type=int, default=5, metavar="N", help="the best N frames of an approach, sent in the order taken (default 5)")
     gate.add_argument("--burst-ms", type=float, default=150.0, help="how long a burst collects from the first usable face (default 150)")
     gate.add_argument("--cooldown", type=float, default=5.0, metavar="S",
                       help="seconds before a track is decided again, doubling each time (default 5)")

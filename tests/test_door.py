@@ -185,7 +185,8 @@ def test_burst_sends_the_best_n_frames_of_one_track(approach, detector):
                 burst.add(candidate)
     assert len(scores) >= 20 and len(set(scores)) > 5
     chosen = burst.chosen()
-    assert [c.quality.score for c in chosen] == sorted(scores, reverse=True)[:5]
+    assert sorted(c.quality.score for c in chosen) == sorted(scores)[-5:]  # the best five
+    assert [c.frame.time for c in chosen] == sorted(c.frame.time for c in chosen)  # sent in the order taken
     assert len({c.frame.index for c in chosen}) == 5
     # With a challenge the frames spread over the burst: the best of each fifth of its time.
     spread = Burst(1, Candidate(approach[0], detector.detect(approach[0].image)[0], scores and assess(

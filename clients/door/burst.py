@@ -59,6 +59,8 @@ class Burst:
         return now - self.started >= self.seconds
 
     def chosen(self) -> list[Candidate]:
-        """The frames to send, best first."""
+        """The frames to send: the best N, in the order they were taken (the server's multi-frame checks and an
+        active challenge read the burst as a sequence; it picks the frame to compare itself)."""
         kept = list(self._kept.values()) if self.spread else list(self._kept)
-        return sorted(kept, key=lambda c: c.quality.score, reverse=True)
+        best = sorted(kept, key=lambda c: c.quality.score, reverse=True)
+        return sorted(best, key=lambda c: c.frame.time)

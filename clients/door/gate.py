@@ -165,7 +165,7 @@ class DoorGate:
         challenge = burst.challenge
         try:
             frames = [encode_jpeg(face_crop(c.frame.image, c.face.box)) for c in chosen]
-            # Seconds from the first frame sent (the best; earlier frames have negative times).
+            # Seconds from the first frame sent (they go in the order taken).
             times = [round(c.frame.time - chosen[0].frame.time, 4) for c in chosen]
             started = time.perf_counter()
             result = self.passer.decide(frames, self.config.door, card, str(burst.track_id), challenge, times)
