@@ -196,8 +196,10 @@ def _enroll_from_video(address: str, video: str, subject: str) -> None:
 
 
 def bench_door(video: str, approaches: int = 40, server: str | None = None, api_key: str | None = None,
-               min_face: float = 48.0, burst: int = 5, progress=print) -> dict:
-    """The JSON object printed by `facegrid bench door --json`."""
+               min_face: float = 48.0, burst: int = 5, progress=print, liveness_checkpoints: tuple[str, ...] = ()) -> dict:
+    """The JSON object printed by `facegrid bench door --json`. The server this starts scores liveness when given
+    the MiniFASNet checkpoints (imported into its data directory, liveness required: the door's default), and
+    runs with liveness off otherwise."""
     if not Path(video).is_file():
         raise FileNotFoundError(f"no such video: {video}")
     fps = client_fps(video, min_face, burst)
@@ -212,7 +214,13 @@ def bench_door(video: str, approaches: int = 40, server: str | None = None, api_
         if server is None:
             from .serving import ServeProcess
 
-            started = ServeProcess(Path(folder)).start()
+            if liveness_checkpoints:
+                from facegrid.encoder.importers.minifasnet import import_minifasnet
+
+                import_minifasnet([Path(c) for c in liveness_checkpoints], Path(folder) / "models")
+            env = {} if liveness_checkpoints else {"FACEGRID_LIVENESS": "off"}
+            report["server_liveness"] = "require" if liveness_checkpoints else "off"
+            started = ServeProcess(Path(folder), env=env).start()
             server = started.address
             _enroll_from_video(server, video, "bench-door-person")
         try:

@@ -86,7 +86,8 @@ def cmd_bench_door(args: argparse.Namespace) -> int:
     from facegrid.bench.door import bench_door
 
     report = bench_door(args.video, args.approaches, args.server, args.api_key, args.min_face, args.burst,
-                        progress=(lambda *a: None) if args.json else print)
+                        progress=(lambda *a: None) if args.json else print,
+                        liveness_checkpoints=tuple(args.liveness_checkpoint))
     if args.json:
         print(json.dumps(report))
     else:
@@ -104,6 +105,9 @@ def add_bench(bench) -> None:
     door.add_argument("--approaches", type=int, default=40, help="approaches to replay for the latency (default 40)")
     door.add_argument("--server", default=None, help="a running server (default: start one with the person enrolled)")
     door.add_argument("--api-key", default=None, help="its key (gate or enroll scope)")
+    door.add_argument("--liveness-checkpoint", action="append", default=[], metavar="FILE",
+                      help="the started server scores liveness with MiniFASNet from these checkpoints (give both); "
+                           "without them it runs with liveness off")
     door.add_argument("--min-face", type=float, default=48.0)
     door.add_argument("--burst", type=int, default=5)
     door.add_argument("--json", action="store_true", help="one JSON object on the last line")
