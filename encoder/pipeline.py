@@ -185,10 +185,16 @@ class FacePipeline:
 
     def embed_one(self, found: FoundFaces, index: int) -> Face:
         """The vector of one found face."""
-        detection, quality = found.detections[index], found.qualities[index]
-        vector = self.model.embed([self.model.chip(found.image, detection)])[0]
-        return Face(box=detection.box, landmarks=detection.landmarks, detector=detection.detector, quality=quality,
-                    vector=vector, model=self.model.name)
+        return self.embed_some([(found, index)])[0]
+
+    def embed_some(self, faces: Sequence[tuple[FoundFaces, int]]) -> list[Face]:
+        """The vectors of several found faces (of one photo or several), in one run of the model."""
+        chips = [self.model.chip(found.image, found.detections[index]) for found, index in faces]
+        vectors = self.model.embed(chips) if chips else []
+        return [Face(box=found.detections[index].box, landmarks=found.detections[index].landmarks,
+                     detector=found.detections[index].detector, quality=found.qualities[index], vector=vector,
+                     model=self.model.name)
+                for (found, index), vector in zip(faces, vectors)]
 
     def _find(self, image: np.ndarray, subject: Subject, guess_when_missing: bool) -> "_Found":
         detections = self._detections(image, subject, guess_when_missing)

@@ -330,8 +330,9 @@ class DoorPass:
         best = max(usable, key=lambda f: (f.quality.size, f.quality.sharpness))
         second = next((f for f in reversed(usable) if f is not best), None)
         mark = time.perf_counter()
-        face = self.gate.pipeline.embed_one(best.found, best.largest)
-        other = self.gate.pipeline.embed_one(second.found, second.largest) if second is not None else None
+        pair = [(best.found, best.largest)] + ([(second.found, second.largest)] if second is not None else [])
+        face, *rest = self.gate.pipeline.embed_some(pair)  # one run of the model for both
+        other = rest[0] if rest else None
         result.timings.embed = _ms(mark)
         result.faces_embedded, result.frame_used = 1 + (other is not None), best.index
         if other is not None and float(face.vector @ other.vector) < self.gate.policy.calibration.threshold(SAME_PERSON_FAR):
