@@ -22,7 +22,7 @@ from facegrid.evaluation.datasets import faces_dir
 from facegrid.server.config import Settings
 from facegrid.server.main import start
 
-from .gate import camera_frame
+from .photos import camera_frame
 
 
 def _certificates(folder: Path) -> dict[str, Path]:

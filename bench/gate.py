@@ -10,14 +10,12 @@ behave as strangers) up to 1k / 10k / 100k subjects of one template each.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from facegrid.clients.sdk import Facegrid
 from facegrid.evaluation.datasets import faces_dir
@@ -27,31 +25,10 @@ from facegrid.encoder.quality import FaceQuality
 from facegrid.server.store.subjects import NewTemplate
 
 from .gate_load import verify_under_load
+from .photos import camera_frame, percentiles
 from .serving import ServeProcess
 
 GALLERIES = (1_000, 10_000, 100_000)
-
-
-def camera_frame(path: Path, size: tuple[int, int] = (640, 480)) -> bytes:
-    """A photo cropped to 4:3 and resized to a camera-like JPEG frame."""
-    image = Image.open(path).convert("RGB")
-    width, height = image.size
-    target = size[0] / size[1]
-    if width / height > target:
-        crop = int(height * target)
-        image = image.crop(((width - crop) // 2, 0, (width - crop) // 2 + crop, height))
-    else:
-        crop = int(width / target)
-        image = image.crop((0, (height - crop) // 2, width, (height - crop) // 2 + crop))
-    buffer = io.BytesIO()
-    image.resize(size, Image.LANCZOS).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def percentiles(samples: list[float]) -> dict:
-    ms = np.array(samples) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "mean_ms": round(float(ms.mean()), 2)}
 
 
 def timed(call, repeats: int) -> list[float]:

@@ -21,7 +21,7 @@ from facegrid.evaluation.datasets import faces_dir
 from facegrid.server.config import Settings
 from facegrid.server.main import start
 
-from .gate import camera_frame
+from .photos import camera_frame
 
 STREAMS = 200
 

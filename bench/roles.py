@@ -24,7 +24,7 @@ import numpy as np
 from facegrid.clients.sdk import Facegrid, FacegridError
 from facegrid.evaluation.datasets import faces_dir
 
-from .gate import camera_frame, percentiles
+from .photos import camera_frame, percentiles
 from .serving import ServeProcess
 
 

@@ -13,40 +13,12 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import UnknownModel
+from ..catalog import DEFAULT_MODEL, FUSED_WEIGHTS, MIRROR_BY_DEFAULT, is_shipped, model_dim, model_names, parts as _parts
 from ..runtime import EncoderSettings
 from .base import FaceModel, l2_normalise
 
-DEFAULT_MODEL = "fused"
-
-# Mirroring lifts dlib's LFW accuracy from 98.8% to 99.1% for ~5 ms a face;
-# SFace gains nothing from it (99.43% vs 99.45%) at twice its cost.
-MIRROR_BY_DEFAULT = {"dlib": True, "sface": False}
-
-# Fused score = sum of weight * cosine. The weights are inversely proportional to
-# each model's impostor-score spread (std 0.034 for dlib, 0.099 for SFace, measured
-# on the ORL, deepface, face_recognition, faceapi_bbt and dlib photo sets, not LFW):
-# dlib's cosines span a far narrower range, so equal weights would let SFace dominate.
-FUSED_WEIGHTS = {"dlib": 0.74, "sface": 0.26}
-
-_PARTS = {"dlib": ["dlib"], "sface": ["sface"], "fused": ["dlib", "sface"]}
-_DIMS = {"dlib": 128, "sface": 128}
-
-
-def model_names() -> list[str]:
-    """Names of the shipped face models."""
-    return list(_PARTS)
-
-
-def is_shipped(name: str) -> bool:
-    """Whether `name` is a shipped face model (else it may be a folder model)."""
-    return name in _PARTS
-
-
-def model_dim(name: str) -> int:
-    """Vector length of a model, without loading it."""
-    return sum(_DIMS[part] for part in _parts(name))
-
+__all__ = ["DEFAULT_MODEL", "FUSED_WEIGHTS", "MIRROR_BY_DEFAULT", "FaceModel", "is_shipped", "l2_normalise", "load_model",
+           "model_dim", "model_folder", "model_names", "mirror_settings", "vectors_setup"]
 
 def mirror_settings(name: str, mirror: bool | None = None, settings: EncoderSettings | None = None) -> dict[str, bool]:
     """Whether each part of a model mirrors: `mirror` forces all, None takes each part's default (a folder
@@ -79,13 +51,6 @@ def _folder_card(name: str, settings: EncoderSettings | None):
     from .folder import find_face_card
 
     return find_face_card(name, (settings or EncoderSettings()).models_dir)
-
-
-def _parts(name: str) -> list[str]:
-    try:
-        return _PARTS[name]
-    except KeyError:
-        raise UnknownModel(f"unknown model {name!r}; available: {', '.join(_PARTS)}") from None
 
 
 def _single(name: str, mirror: bool, settings: EncoderSettings | None) -> FaceModel:

@@ -12,13 +12,7 @@ from ..batcher import Batcher, batched
 from ..detect import Detection
 from .. import runtime
 from ..runtime import EncoderSettings
-
-
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+from ..vectors import l2_normalise  # noqa: F401 - here for the models that import it from base
 
 
 class FaceModel(ABC):

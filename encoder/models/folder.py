@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..align import DlibChipper, arcface_chip
+from ..catalog import model_names
 from ..detect import Detection
 from ..errors import BadModelFolder, MissingModality, UnknownModel
 from ..runtime import EncoderSettings
@@ -44,8 +45,6 @@ def find_face_card(name: str, models_dir: Path) -> ModelCard:
 
 def _card_named(name: str, models_dir: Path) -> ModelCard:
     """Whichever readable folder's card gives this name (folders may be named apart from their models)."""
-    from . import model_names  # lazily: the package imports this module lazily too
-
     faces, others = [], []
     for folder in model_folders(models_dir):
         try:

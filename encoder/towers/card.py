@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..catalog import model_dim, model_names
 from ..errors import BadModelFolder
 from .preprocess import ImagePreprocess
 
@@ -225,8 +226,6 @@ def _face_tower(entry: dict, source: Path) -> FaceTower:
 
 
 def _face_head(entry: dict, source: Path) -> FaceTower:
-    from ..models import model_dim, model_names  # lazily: models/ imports nothing of towers/, and listing it is cheap
-
     base = entry["base"]
     if base not in model_names():
         raise BadModelFolder(f"{source}: face head base {str(base)[:40]!r} is not a shipped face model ({', '.join(model_names())})")

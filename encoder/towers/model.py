@@ -14,11 +14,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import BadModelFolder, BadText, MissingModality
-from ..models.base import l2_normalise
 from ..runtime import EncoderSettings, settings_session
 from .audio import Audio, AudioPreprocess
 from .card import ModelCard, TowerCard
 from .tokenizer import ClipTokenizer
+from ..vectors import l2_normalise
 
 
 Run = Callable[[np.ndarray], np.ndarray]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import BadModelFolder, EncoderError, UnknownModel
 from ..liveness.card import is_liveness_folder
-from ..models import DEFAULT_MODEL, model_dim, model_names
+from ..catalog import DEFAULT_MODEL, model_dim, model_names
 from ..runtime import EncoderSettings
 from .card import ModelCard, read_card
 from .model import TowerModel, Wrap, unbatched
