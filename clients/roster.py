@@ -234,9 +234,10 @@ class RosterSummary:
         """The summary in words."""
         verb = "would be sent" if self.dry_run else "enrolled"
         out = [("dry run: nothing was sent. " if self.dry_run else "")
-               + f"{self.subjects} subjects, {self.photos} photos: {self.enrolled} {verb}, {self.skipped} already there, "
-               f"{len(self.refused)} refused; {len(self.created)} subjects {'to create' if self.dry_run else 'created'}, "
-               f"groups {'to update' if self.dry_run else 'updated'} for {len(self.groups_updated)}"]
+               + f"{_count(self.subjects, 'subject')}, {_count(self.photos, 'photo')}: {self.enrolled} {verb}, "
+               f"{self.skipped} already there, {len(self.refused)} refused, {len(self.resembles)} flagged as like another "
+               f"subject; {_count(len(self.created), 'subject')} {'to create' if self.dry_run else 'created'}, "
+               f"groups {'to update' if self.dry_run else 'updated'} for {_count(len(self.groups_updated), 'subject')}"]
         for r in self.refused:
             out.append(f"  refused {r.subject_id} {r.photo}: {r.issue}: {r.reason}")
         for r in self.resembles:
@@ -256,6 +257,10 @@ class RosterSummary:
         if self.error:
             out.append(f"  stopped: {self.error}")
         return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # --- the run --------------------------------------------------------------------------------
