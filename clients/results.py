@@ -183,7 +183,7 @@ class PhotoOutcome:
     warnings: list[str] = field(default_factory=list)
     duplicate: bool = False
     quality: Quality | None = None
-    resembles: str = ""  # accepted, but as like this other subject as the gate's threshold (flagged, never merged)
+    resembles: str = ""  # accepted, but as like this other subject as Identify's threshold (flagged, never merged)
 
     @classmethod
     def from_message(cls, o: gate_pb2.PhotoOutcome) -> "PhotoOutcome":

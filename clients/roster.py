@@ -152,7 +152,7 @@ class RefusedPhoto:
 
 @dataclass(frozen=True)
 class Resemblance:
-    """An accepted photo as like another subject as the gate's threshold: flagged, never merged."""
+    """An accepted photo as like another subject as Identify's threshold: flagged, never merged."""
 
     subject_id: str
     photo: str

@@ -50,7 +50,7 @@ class PhotoOutcome:
     duplicate: bool = False
     face: Face | None = None
     issue: PhotoIssue | None = None  # why it was refused, for a machine
-    resembles: str = ""  # accepted, but as like this other subject as the gate's threshold (flagged, never merged)
+    resembles: str = ""  # accepted, but as like this other subject as Identify's threshold (flagged, never merged)
 
 
 @dataclass
@@ -216,7 +216,7 @@ class Gate:
         A new photo unlike the subject's enrolled ones is refused (NOT_LIKE_SUBJECT): an enroll key must not add
         someone else's face to a subject. With `replace` (an admin's call) it is taken, and once the new templates
         are stored every older template that is not one of this call's accepted photos is removed. Each new
-        photo as like another subject as the gate's threshold is flagged with that subject (`resembles`)."""
+        photo as like another subject as Identify's threshold is flagged with that subject (`resembles`)."""
         subject_id = normalise_subject_id(subject_id)
         groups = group_names(groups)
         if not photos:
@@ -304,8 +304,11 @@ class Gate:
         return kept
 
     def _flag_resembling(self, subject_id: str, fresh: list[tuple[PhotoOutcome, NewTemplate]]) -> None:
-        """Flag each new photo whose face is as like another subject as the gate's identification threshold (the same
-        face under a second id, e.g. a typo in a roster): a warning and that subject's id, never a merge."""
+        """Flag each new photo whose face scores Identify's threshold against another subject (the same face under a
+        second id, e.g. a typo in a roster): a warning and that subject's id, never a merge (write lock held).
+
+        Identify's threshold (target FAR / N), not Verify's: with N subjects, Verify's would flag some stranger
+        for most photos of a large campus (about N x 0.001 of them score that high)."""
         if not fresh or self.subjects.count() == 0:
             return
         record = self.metadata.subject(subject_id)
@@ -320,7 +323,7 @@ class Gate:
         for (outcome, _), found in zip(fresh, best):
             if found is not None and found[0] in names:
                 outcome.resembles = names[found[0]]
-                outcome.warnings.append(f"as like subject {names[found[0]]!r} as the gate's threshold (score {found[1]:.3f}, "
+                outcome.warnings.append(f"as like subject {names[found[0]]!r} as Identify's threshold (score {found[1]:.3f}, "
                                         f"threshold {limit:.3f}): the same person under two ids?")
 
     def _warn_unlike(self, existing: list[TemplateRecord], fresh: list[tuple[PhotoOutcome, NewTemplate]]) -> None:
