@@ -86,6 +86,7 @@ class SubjectInfo:
     status: str  # "active" or "suspended"
     expires_at: float | None  # None: never
     templates: int  # how many (GetSubject); 0 where the listing does not say
+    status_reason: str = ""  # why the status was set, as its setter said ("" : not said)
 
     @property
     def active(self) -> bool:
@@ -95,4 +96,4 @@ class SubjectInfo:
     def from_message(cls, subject: gate_pb2.Subject) -> "SubjectInfo":
         return cls(subject.subject_id, subject.display_name, subject.created_at, list(subject.groups),
                    "suspended" if subject.status == gate_pb2.SUBJECT_SUSPENDED else "active",
-                   subject.expires_at or None, len(subject.templates))
+                   subject.expires_at or None, len(subject.templates), subject.status_reason)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 
 from .door_results import SubjectInfo
 from .sdk import TLS, Facegrid, FacegridError, default_address, default_api_key
@@ -58,6 +59,14 @@ def cmd_serve(args) -> int:
 
 
 def cmd_enroll(args) -> int:
+    if args.roster:
+        if args.subject or args.photos:
+            print("facegrid: enroll takes SUBJECT PHOTO... or --roster FILE --photos DIR, not both", file=sys.stderr)
+            return 2
+        return cmd_enroll_roster(args)
+    if not args.subject or not args.photos:
+        print("facegrid: enroll needs SUBJECT PHOTO... (or --roster FILE --photos DIR)", file=sys.stderr)
+        return 2
     try:
         with connect(args) as client:
             reply = client.enroll(args.subject, args.photos, args.name or "", group_list(args.groups) if args.groups else ())
@@ -84,6 +93,35 @@ def cmd_enroll(args) -> int:
     else:
         print(f"{reply.subject_id}: {reply.templates} template{'s' if reply.templates != 1 else ''}")
     return 0
+
+
+def cmd_enroll_roster(args) -> int:
+    """`facegrid enroll --roster FILE --photos DIR`: clients/roster*.py do the work; this reads the options and prints."""
+    from .roster import RosterOptions, run_roster
+    from .roster_file import RosterColumns, RosterError, read_roster
+
+    if args.photos_dir is None:
+        print("facegrid: --roster needs --photos DIR (the folder the roster's photo paths are relative to)", file=sys.stderr)
+        return 2
+    if args.forget_missing and not args.sync:
+        print("facegrid: --forget-missing goes with --sync", file=sys.stderr)
+        return 2
+    given = {kind for kind in ("name", "groups") if getattr(args, f"{kind}_column") is not None}
+    columns = RosterColumns(args.id_column, args.name_column or "name", args.photo_column, args.groups_column or "groups")
+    options = RosterOptions(args.workers, args.dry_run, args.sync, args.forget_missing, args.replace)
+    try:
+        roster = read_roster(Path(args.roster), Path(args.photos_dir), columns, frozenset({"id", "photo"} | given))
+        with connect(args) as client:
+            summary = run_roster(client, roster, options)
+    except RosterError as error:
+        print(json.dumps({"error": "ROSTER", "message": str(error)}) if args.json else f"facegrid: {error}",
+              file=sys.stdout if args.json else sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary.as_json()))
+    else:
+        print("\n".join(summary.lines()))
+    return summary.exit_code
 
 
 def cmd_verify(args) -> int:
@@ -224,11 +262,32 @@ def add_commands(commands) -> None:
                             "(score, never deny on it) or off (default: FACEGRID_LIVENESS or require)")
     serve.set_defaults(run=cmd_serve)
 
-    enroll = commands.add_parser("enroll", help="add photos of a person")
-    enroll.add_argument("subject")
-    enroll.add_argument("photos", nargs="+", metavar="PHOTO")
+    enroll = commands.add_parser(
+        "enroll", help="add photos of a person, or of everyone in a roster (--roster FILE --photos DIR)",
+        description="facegrid enroll SUBJECT PHOTO... adds photos of one person; facegrid enroll --roster roster.csv "
+                    "--photos DIR enrolls everyone in a roster export (resumable: photos the server has are skipped). "
+                    "Exit 0: nothing refused; 1: a photo or row refused; 2: the server could not be reached or refused the key.")
+    enroll.add_argument("subject", nargs="?")
+    enroll.add_argument("photos", nargs="*", metavar="PHOTO")
     enroll.add_argument("--name", help="display name")
     enroll.add_argument("--groups", metavar="A,B", help="groups the subject joins (added to those it has), e.g. students,athletes")
+    roster = enroll.add_argument_group("roster", "a CSV with a header row (UTF-8, with or without a BOM); several photos "
+                                                 "or groups in a cell separated by ;")
+    roster.add_argument("--roster", metavar="FILE", help="the roster CSV")
+    roster.add_argument("--photos", dest="photos_dir", metavar="DIR", help="the folder the roster's photo paths are relative to")
+    roster.add_argument("--id-column", default="id", help="column of subject ids (default: id)")
+    roster.add_argument("--name-column", default=None, help="column of display names (default: name, where present)")
+    roster.add_argument("--photo-column", default="photo", help="column of photo paths (default: photo)")
+    roster.add_argument("--groups-column", default=None, help="column of groups (default: groups, where present)")
+    roster.add_argument("--workers", type=int, default=4, help="subjects sent at once (default 4)")
+    roster.add_argument("--dry-run", action="store_true",
+                        help="read and check everything, say what would be sent or skipped, and send nothing")
+    roster.add_argument("--sync", action="store_true",
+                        help="the export is the whole campus: subjects absent from it are suspended (a later sync "
+                             "reactivates them), each subject's groups become the export's")
+    roster.add_argument("--forget-missing", action="store_true", help="with --sync: forget absent subjects instead")
+    roster.add_argument("--replace", action="store_true",
+                        help="photos refused as unlike the subject's enrolled ones replace those (an admin key)")
     add_server_option(enroll)
     enroll.set_defaults(run=cmd_enroll)
 

@@ -178,15 +178,17 @@ class PhotoOutcome:
     accepted: bool
     template_id: str = ""
     reason: str = ""
-    issue: str | None = None  # NO_FACE, SEVERAL_FACES, FACE_TOO_SMALL, BLURRED, TURNED_AWAY, UNCLEAR, UNREADABLE
+    # NO_FACE, SEVERAL_FACES, FACE_TOO_SMALL, BLURRED, TURNED_AWAY, UNCLEAR, UNREADABLE, NOT_LIKE_SUBJECT
+    issue: str | None = None
     warnings: list[str] = field(default_factory=list)
     duplicate: bool = False
     quality: Quality | None = None
+    resembles: str = ""  # accepted, but as like this other subject as Identify's threshold (flagged, never merged)
 
     @classmethod
     def from_message(cls, o: gate_pb2.PhotoOutcome) -> "PhotoOutcome":
         return cls(o.index, o.accepted, o.template_id, o.reason, issue_name(o.issue), list(o.warnings), o.duplicate,
-                   Quality.from_message(o.quality) if o.HasField("quality") else None)
+                   Quality.from_message(o.quality) if o.HasField("quality") else None, o.resembles)
 
 
 @dataclass(frozen=True)
@@ -194,10 +196,12 @@ class EnrollResult:
     subject_id: str
     photos: list[PhotoOutcome]
     templates: int  # the subject's templates after the call
+    templates_removed: int = 0  # with replace: the older templates removed
 
     @classmethod
     def from_message(cls, reply: gate_pb2.EnrollResponse) -> "EnrollResult":
-        return cls(reply.subject_id, [PhotoOutcome.from_message(o) for o in reply.photos], reply.templates)
+        return cls(reply.subject_id, [PhotoOutcome.from_message(o) for o in reply.photos], reply.templates,
+                   reply.templates_removed)
 
 
 @dataclass(frozen=True)

@@ -299,12 +299,14 @@ class Facegrid:
     # --- gate ------------------------------------------------------------------------------
 
     def enroll(self, subject: str, photos: Iterable[bytes | str | Path], display_name: str = "",
-               groups: Iterable[str] = ()) -> EnrollResult:
+               groups: Iterable[str] = (), replace: bool = False) -> EnrollResult:
         """Add photos of a subject (and `groups` to those it has); each photo's outcome (accepted, or refused with the reason).
 
-        When no photo is accepted, FacegridError (FAILED_PRECONDITION) has every outcome in `.outcomes`."""
+        A photo unlike the subject's enrolled ones is refused (issue NOT_LIKE_SUBJECT); `replace` (an admin key) takes
+        it and then removes every older template that is not one of these photos. When no photo is accepted,
+        FacegridError (FAILED_PRECONDITION) has every outcome in `.outcomes`."""
         request = gate_pb2.EnrollRequest(subject_id=subject, photos=[_photo(p) for p in photos], display_name=display_name,
-                                         groups=list(groups))
+                                         groups=list(groups), replace=replace)
         return EnrollResult.from_message(self._call(self._gate.Enroll, request, timeout=max(self.timeout, 60.0)))
 
     def verify(self, subject: str, photo: bytes | str | Path) -> VerifyResult:
@@ -341,10 +343,10 @@ class Facegrid:
         return self._call(self._gate.GetSubject, gate_pb2.GetSubjectRequest(subject_id=subject))
 
     def update_subject(self, subject: str, groups: Iterable[str] | None = None, suspended: bool | None = None,
-                       expires_at: float | None = None) -> SubjectInfo:
-        """Set a subject's groups (None: kept; [] : none), suspend or reactivate it, set when it expires (Unix time;
-        0: never; None: kept); its record after (scope enroll)."""
-        request = gate_pb2.UpdateSubjectRequest(subject_id=subject)
+                       expires_at: float | None = None, status_reason: str = "") -> SubjectInfo:
+        """Set a subject's groups (None: kept; [] : none), suspend or reactivate it (with `status_reason`, why: kept
+        with the status), set when it expires (Unix time; 0: never; None: kept); its record after (scope enroll)."""
+        request = gate_pb2.UpdateSubjectRequest(subject_id=subject, status_reason=status_reason)
         if groups is not None:
             request.groups.extend(groups)
             request.set_groups = True

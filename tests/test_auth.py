@@ -42,6 +42,7 @@ DOCUMENTED = {
         "IndexPhotos", "KnownPhotos", "Search", "Stats", "Cluster", "Groups", "Correct", "Undo", "KMeans",
         "CreateCollection", "AddVectors", "RemoveVectors", "SearchPhotos", "SimilarPhotos", "SetImageModel")},
     "IndexService/Correct(name)": {"library", "enroll"},
+    "GateService/Enroll(replace)": {"enroll", "admin"},  # replacing a subject's templates with unlike photos
     "EncoderService/Embed": {"embed"}, "EncoderService/ListModels": {"embed"}, "EncoderService/EmbedPhoto": {"embed"},
     "EncoderService/EmbedText": {"embed"}, "EncoderService/EmbedStream": {"embed"}, "EncoderService/EmbedAudio": {"embed"},
     **{f"AdminService/{m}": {"admin"} for m in ("CreateKey", "ListKeys", "RevokeKey", "ListAudit", "SetDoor",
@@ -53,6 +54,7 @@ REQUESTS = {
     "GateService/Verify": gate_pb2.VerifyRequest(subject_id="nobody"),
     "GateService/Identify": gate_pb2.IdentifyRequest(),
     "GateService/Enroll": gate_pb2.EnrollRequest(subject_id="nobody"),
+    "GateService/Enroll(replace)": gate_pb2.EnrollRequest(subject_id="nobody", replace=True),
     "GateService/Forget": gate_pb2.ForgetRequest(subject_id="no-such-subject"),
     "GateService/GetSubject": gate_pb2.GetSubjectRequest(subject_id="no-such-subject"),
     "GateService/ListSubjects": gate_pb2.ListSubjectsRequest(page_size=1),
@@ -149,7 +151,7 @@ def test_every_rpc_has_a_scope_and_the_table_names_no_other():
     assert full - METHOD_SCOPES.keys() == set(), "RPCs without a scope in server/rpc/auth.py"
     assert METHOD_SCOPES.keys() - full == set(), "scopes for RPCs that do not exist"
     assert set(METHOD_SCOPES.values()) <= set(SERVER_SCOPES) and SCOPE_NAMES == SERVER_SCOPES == SCOPES
-    assert every_rpc() | {"IndexService/Correct(name)"} == DOCUMENTED.keys() == REQUESTS.keys()
+    assert every_rpc() | {"IndexService/Correct(name)", "GateService/Enroll(replace)"} == DOCUMENTED.keys() == REQUESTS.keys()
     for method in REQUEST_SCOPES:  # scopes decided by a request's fields need a request that is not a stream
         service, name = method.rsplit(".", 1)[-1].split("/")
         descriptor = SERVICES[service][0].DESCRIPTOR.services_by_name[service].methods_by_name[name]
@@ -173,6 +175,7 @@ def keys(server) -> dict[str, str]:
             made[scope] = client.create_key(f"only-{scope}", [scope]).key
         made["library+enroll"] = client.create_key("library-enroll", ["library", "enroll"]).key
         made["gate+enroll"] = client.create_key("desk", ["gate", "enroll"]).key
+        made["enroll+admin"] = client.create_key("head-registrar", ["enroll", "admin"]).key
         made["revoked"] = client.create_key("revoked", list(SCOPES)).key
         client.revoke_key("revoked")
     return made
@@ -186,7 +189,7 @@ def channel(server):
 
 def test_every_rpc_answers_each_kind_of_caller_with_the_documented_code(channel, keys):
     callers = {"no key": None, "bad key": bearer("fgk_" + "x" * 43), "revoked key": bearer(keys["revoked"]),
-               **{name: bearer(keys[name]) for name in (*SCOPES, "library+enroll")}}
+               **{name: bearer(keys[name]) for name in (*SCOPES, "library+enroll", "enroll+admin")}}
     wrong = []
     for case, needed in DOCUMENTED.items():
         for caller, metadata in callers.items():

@@ -222,12 +222,14 @@ def test_state_survives_a_graceful_restart(server_factory, tmp_path, faces_dir):
         assert client.verify("scarlett", pictures[3]).match
 
 
-def test_a_photo_of_someone_else_is_enrolled_with_a_warning(server, enrolled, faces_dir):
+def test_a_photo_of_someone_else_is_refused_for_an_enrolled_subject(server, enrolled, faces_dir):
     with server.client(timeout=60) as client:
         reply = client.enroll("angelina-mixed", photos(faces_dir, PEOPLE["angelina"])[:2])
-        assert all(not o.warnings for o in reply.photos)
-        odd = client.enroll("angelina-mixed", photos(faces_dir, PEOPLE["katy"])[:1])
-        assert odd.photos[0].accepted and "same person" in odd.photos[0].warnings[0]
+        assert all(o.accepted and o.resembles == "angelina" for o in reply.photos)  # flagged: she is enrolled already
+        with pytest.raises(FacegridError) as odd:  # replacing them is an admin's call: tests/test_roster.py
+            client.enroll("angelina-mixed", photos(faces_dir, STRANGER)[:1])
+        assert odd.value.outcomes[0].issue == "NOT_LIKE_SUBJECT" and "unlike" in odd.value.outcomes[0].reason
+        assert len(client.subject("angelina-mixed").templates) == 2
         client.forget("angelina-mixed")
 
 

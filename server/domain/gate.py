@@ -50,6 +50,7 @@ class PhotoOutcome:
     duplicate: bool = False
     face: Face | None = None
     issue: PhotoIssue | None = None  # why it was refused, for a machine
+    resembles: str = ""  # accepted, but as like this other subject as Identify's threshold (flagged, never merged)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Enrollment:
     subject: SubjectRecord
     photos: list[PhotoOutcome]
     templates: int
+    removed: int = 0  # with replace: the older templates removed
 
 
 @dataclass
@@ -207,9 +209,14 @@ class Gate:
     # --- the four operations -------------------------------------------------------------
 
     def enroll(self, subject_id: str, photos: list[bytes], display_name: str = "",
-               still_wanted: StillWanted = _always, groups: tuple[str, ...] = ()) -> Enrollment:
+               still_wanted: StillWanted = _always, groups: tuple[str, ...] = (), replace: bool = False) -> Enrollment:
         """Add one template per acceptable photo; refused photos come back with the reason. `groups` are added to
-        the subject's (InvalidName for a bad one, before any photo is looked at)."""
+        the subject's (InvalidName for a bad one, before any photo is looked at).
+
+        A new photo unlike the subject's enrolled ones is refused (NOT_LIKE_SUBJECT): an enroll key must not add
+        someone else's face to a subject. With `replace` (an admin's call) it is taken, and once the new templates
+        are stored every older template that is not one of this call's accepted photos is removed. Each new
+        photo as like another subject as Identify's threshold is flagged with that subject (`resembles`)."""
         subject_id = normalise_subject_id(subject_id)
         groups = group_names(groups)
         if not photos:
@@ -239,22 +246,85 @@ class Gate:
             outcome.face = faces[0]
             fresh.append((outcome, NewTemplate(self.model, faces[0].vector, digest, faces[0].quality)))
         if not any(o.accepted for o in outcomes) and not fresh:
-            raise EnrollmentRefused("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes), subject_id, outcomes,
-                                    len(self.metadata.templates(subject_id)))
+            raise self._refused(subject_id, outcomes)
 
+        removed = 0
         with self._write_lock:
             if not fresh and self.metadata.subject(subject_id) is None:
                 stored = None  # its photos were enrolled, but the subject has been forgotten since
             else:
                 existing = self.metadata.templates(subject_id)
-                self._warn_unlike(existing, fresh)
+                fresh = self._unlike_existing(existing, fresh, replace)
+                if not any(o.accepted for o in outcomes) and not fresh:
+                    raise self._refused(subject_id, outcomes)
+                self._warn_unlike([] if replace else existing, fresh)
+                self._flag_resembling(subject_id, fresh)
                 stored = self._store(subject_id, [t for _, t in fresh], display_name, groups)
+                if replace:  # the new templates are stored: only now do the old ones go
+                    kept = {o.template_id for o in outcomes if o.accepted} | set(stored.template_ids)
+                    older = [t.template_id for t in existing if t.template_id not in kept]
+                    removed = len(self.metadata.remove_templates(subject_id, older)) if older else 0
+                    if removed:
+                        self._refresh(subject_id, stored.subject.number)
         if stored is None:
-            return self.enroll(subject_id, photos, display_name, still_wanted, groups)  # start again: now every photo is new
+            return self.enroll(subject_id, photos, display_name, still_wanted, groups, replace)  # start again: now every photo is new
         for (outcome, _), template_id, created in zip(fresh, stored.template_ids, stored.created):
             # Not created: the photo came twice in this call, or another call enrolled it meanwhile.
             outcome.accepted, outcome.template_id, outcome.duplicate = True, template_id, not created
-        return Enrollment(stored.subject, outcomes, stored.total)
+        return Enrollment(stored.subject, outcomes, stored.total - removed, removed)
+
+    def _refused(self, subject_id: str, outcomes: list[PhotoOutcome]) -> EnrollmentRefused:
+        """No photo of the call was accepted: the error carrying each one's reason."""
+        return EnrollmentRefused("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes), subject_id, outcomes,
+                                 len(self.metadata.templates(subject_id)))
+
+    def _unlike_existing(self, existing: list[TemplateRecord], fresh: list[tuple[PhotoOutcome, NewTemplate]],
+                         replace: bool) -> list[tuple[PhotoOutcome, NewTemplate]]:
+        """The new photos that may be stored: those like the subject's enrolled templates (below the `unlike_far`
+        threshold against their mean is someone else, or a changed face), or all of them with `replace`, where
+        the unlike ones say they replace the old ones (write lock held)."""
+        enrolled = [t.vector for t in existing if t.model == self.model]
+        if not enrolled:
+            return fresh
+        mean = subject_vector(np.stack(enrolled))
+        limit = self.policy.calibration.threshold(self.rules.unlike_far)
+        kept = []
+        for outcome, template in fresh:
+            score = float(template.vector @ mean)
+            if score >= limit:
+                kept.append((outcome, template))
+            elif replace:
+                outcome.warnings.append(f"unlike the subject's earlier photos (score {score:.3f}, below {limit:.3f}): "
+                                        "they are replaced")
+                kept.append((outcome, template))
+            else:
+                outcome.issue = PhotoIssue.NOT_LIKE_SUBJECT
+                outcome.reason = (f"unlike the subject's enrolled photos (score {score:.3f}, below {limit:.3f}): someone "
+                                  "else? A changed face needs an admin key to replace the old photos")
+        return kept
+
+    def _flag_resembling(self, subject_id: str, fresh: list[tuple[PhotoOutcome, NewTemplate]]) -> None:
+        """Flag each new photo whose face scores Identify's threshold against another subject (the same face under a
+        second id, e.g. a typo in a roster): a warning and that subject's id, never a merge (write lock held).
+
+        Identify's threshold (target FAR / N), not Verify's: with N subjects, Verify's would flag some stranger
+        for most photos of a large campus (about N x 0.001 of them score that high)."""
+        if not fresh or self.subjects.count() == 0:
+            return
+        record = self.metadata.subject(subject_id)
+        own = record.number if record is not None else None
+        limit = self.policy.identification_threshold(self.subjects.count())
+        hits = self.subjects.search(np.stack([t.vector for _, t in fresh]), 2)  # the best two: one may be its own
+        best: list[tuple[int, float] | None] = []
+        for scores, ids in zip(hits.scores, hits.ids):
+            others = [(int(i), float(v)) for v, i in zip(scores, ids) if i >= 0 and int(i) != own]
+            best.append(others[0] if others and others[0][1] >= limit else None)
+        names = self.metadata.subject_ids_of([b[0] for b in best if b is not None])
+        for (outcome, _), found in zip(fresh, best):
+            if found is not None and found[0] in names:
+                outcome.resembles = names[found[0]]
+                outcome.warnings.append(f"as like subject {names[found[0]]!r} as Identify's threshold (score {found[1]:.3f}, "
+                                        f"threshold {limit:.3f}): the same person under two ids?")
 
     def _warn_unlike(self, existing: list[TemplateRecord], fresh: list[tuple[PhotoOutcome, NewTemplate]]) -> None:
         others = [t.vector for t in existing if t.model == self.model] + [t.vector for _, t in fresh]

@@ -16,6 +16,7 @@ class PhotoIssue(str, Enum):
     TURNED_AWAY = "TURNED_AWAY"  # head turned (yaw) or tilted up or down (pitch) too far
     UNCLEAR = "UNCLEAR"  # the detector is unsure it is a face
     UNREADABLE = "UNREADABLE"  # not a photo, or one that cannot be decoded
+    NOT_LIKE_SUBJECT = "NOT_LIKE_SUBJECT"  # unlike the subject's enrolled photos: someone else? (an admin may replace)
 
 
 @dataclass(frozen=True)

@@ -55,13 +55,30 @@ def _identify(request, reply) -> dict:
 
 
 def _enroll(request, reply) -> dict:
-    fields = {"subject_id": subject_of(request.subject_id)}
+    fields = {"subject_id": subject_of(request.subject_id), "detail": f"{len(request.photos)} photos"
+              + (", replace" if request.replace else "")}
     if reply is not None:
         accepted = sum(o.accepted for o in reply.photos)
         duplicates = sum(o.duplicate for o in reply.photos)
-        fields.update(subject_id=reply.subject_id, decision="enrolled",
+        unlike = sum(o.issue == gate_pb2.NOT_LIKE_SUBJECT for o in reply.photos)
+        resembling = sorted({o.resembles for o in reply.photos if o.resembles})
+        fields.update(subject_id=reply.subject_id, decision="replaced" if reply.templates_removed else "enrolled",
                       detail=f"{accepted} of {len(reply.photos)} photos accepted ({duplicates} already enrolled), "
-                             f"{reply.templates} templates")
+                             f"{reply.templates} templates"
+                             + (f", {reply.templates_removed} older removed" if reply.templates_removed else "")
+                             + (f", {unlike} refused NOT_LIKE_SUBJECT" if unlike else "")
+                             + (f", resembles {','.join(resembling)[:40]}" if resembling else ""))
+        if unlike:
+            fields["reason"] = "NOT_LIKE_SUBJECT"
+    return fields
+
+
+def refused_enrollment(outcomes: list) -> dict:
+    """The audit fields of an Enroll call none of whose photos was accepted (domain PhotoOutcomes): why, per issue."""
+    issues = sorted({o.issue.value for o in outcomes if o.issue is not None})
+    fields = {"decision": "refused", "detail": f"{len(outcomes)} photos refused: {', '.join(issues)[:80] or 'no reason'}"}
+    if "NOT_LIKE_SUBJECT" in issues:
+        fields["reason"] = "NOT_LIKE_SUBJECT"
     return fields
 
 

@@ -75,6 +75,8 @@ METHOD_SCOPES: dict[str, str] = {
 REQUEST_SCOPES: dict[str, Callable[[object], tuple[str, ...]]] = {
     # Naming a group enrolls its faces at the gate.
     "/facegrid.v1.IndexService/Correct": lambda request: (ENROLL,) if request.WhichOneof("action") == "name" else (),
+    # Replacing a subject's templates with photos unlike them (a changed face, or someone else's) is an admin's call.
+    "/facegrid.v1.GateService/Enroll": lambda request: (ADMIN,) if request.replace else (),
 }
 
 # Open to every caller, key or not.
@@ -211,7 +213,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
             try:
                 reply = behaviour(request, authorized)
             except Exception:
-                self.auditor.ended(method, authorized.caller, request, None, context.code() or grpc.StatusCode.UNKNOWN)
+                self.auditor.ended(method, authorized.caller, request, None, context.code() or grpc.StatusCode.UNKNOWN,
+                                   authorized.audit_fields)
                 raise
             self.auditor.ended(method, authorized.caller, request, reply, grpc.StatusCode.OK, authorized.audit_fields)
             return reply

@@ -7,12 +7,13 @@ from facegrid.v1 import gate_pb2, gate_pb2_grpc
 
 from facegrid.encoder.liveness_port import Challenge
 
-from . import messages, page_tokens
+from . import audit, messages, page_tokens
 from .auth import ADMIN, ENROLL, caller_of, note_audit
 from .errors import BadRequest, grpc_errors
 from .metrics import Metrics
 from ..domain.door_pass import DoorPass, PassQuery
 from ..domain.enrollment import normalise_subject_id
+from ..domain.errors import EnrollmentRefused
 from ..domain.gate import Gate
 from ..domain.subject_access import AccessChange, update_subject
 from ..store.subjects import ACTIVE, SUSPENDED
@@ -49,10 +50,15 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
             raise BadRequest("no photos: send at least one")
         if len(request.photos) > MAX_PHOTOS_PER_ENROLL:
             raise BadRequest(f"at most {MAX_PHOTOS_PER_ENROLL} photos per call, got {len(request.photos)}")
-        result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name, context.is_active,
-                                  tuple(request.groups))
+        try:
+            result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name, context.is_active,
+                                      tuple(request.groups), request.replace)  # replace: scope admin (auth.REQUEST_SCOPES)
+        except EnrollmentRefused as refused:
+            self._embedded("enroll", sum(o.face is not None for o in refused.outcomes))
+            note_audit(context, **audit.refused_enrollment(refused.outcomes))
+            raise
         self._embedded("enroll", sum(o.face is not None for o in result.photos))
-        return messages.enroll_response(result.subject.subject_id, result.photos, result.templates)
+        return messages.enroll_response(result.subject.subject_id, result.photos, result.templates, result.removed)
 
     @grpc_errors
     def Verify(self, request: gate_pb2.VerifyRequest, context) -> gate_pb2.VerifyResponse:
@@ -111,7 +117,8 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
                 raise BadRequest(f"status must be SUBJECT_ACTIVE or SUBJECT_SUSPENDED, got {request.status}")
             status = STATUSES[request.status]
         change = AccessChange(groups=list(request.groups) if request.set_groups else None, status=status,
-                              expires_at=request.expires_at if request.HasField("expires_at") else None)
+                              expires_at=request.expires_at if request.HasField("expires_at") else None,
+                              status_reason=request.status_reason)
         return messages.subject(update_subject(self.gate.metadata, request.subject_id, change))
 
     @grpc_errors

@@ -60,11 +60,13 @@ def photo_outcome(o: PhotoOutcome) -> gate_pb2.PhotoOutcome:
         duplicate=o.duplicate,
         quality=quality(o.face.quality) if o.face else None,
         issue=photo_issue(o.issue),
+        resembles=o.resembles,
     )
 
 
-def enroll_response(subject_id: str, outcomes: list[PhotoOutcome], templates: int) -> gate_pb2.EnrollResponse:
-    return gate_pb2.EnrollResponse(subject_id=subject_id, photos=[photo_outcome(o) for o in outcomes], templates=templates)
+def enroll_response(subject_id: str, outcomes: list[PhotoOutcome], templates: int, removed: int = 0) -> gate_pb2.EnrollResponse:
+    return gate_pb2.EnrollResponse(subject_id=subject_id, photos=[photo_outcome(o) for o in outcomes], templates=templates,
+                                   templates_removed=removed)
 
 
 def subject(record: SubjectRecord, templates: list[TemplateRecord] = ()) -> gate_pb2.Subject:
@@ -76,6 +78,7 @@ def subject(record: SubjectRecord, templates: list[TemplateRecord] = ()) -> gate
         groups=list(record.groups),
         status=gate_pb2.SUBJECT_SUSPENDED if record.status == SUSPENDED else gate_pb2.SUBJECT_ACTIVE,
         expires_at=record.expires_at,
+        status_reason=record.status_reason,
         templates=[
             gate_pb2.Template(template_id=str(t.template_id), model=t.model, photo_sha256=t.photo_sha256,
                               quality=quality(t.quality), created_at=t.created_at)

@@ -28,14 +28,15 @@ class AuditEntry:
 
     key_name: str  # the caller's key; "" where the server was open (loopback, no keys yet); "local" for the CLI on the server's machine
     rpc: str  # e.g. "GateService/Verify"
-    decision: str  # "match", "no_match", "known", "unknown", "enrolled", "forgotten", "created", "revoked", or a status name
+    decision: str  # "match", "no_match", "known", "unknown", "enrolled", "replaced", "refused", "forgotten", "created",
+    # "revoked", or a status name
     subject_id: str = ""
     score: float | None = None
     threshold: float | None = None
     peer: str = ""
     detail: str = ""
     door: str = ""  # Pass: the door
-    reason: str = ""  # Pass: the PassReason name
+    reason: str = ""  # Pass: the PassReason name; Enroll: NOT_LIKE_SUBJECT where a photo was refused as unlike
     entry_id: str = ""  # set when read back: the stream id
     time: float = 0.0  # set when read back: Unix time, seconds
 

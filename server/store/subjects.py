@@ -41,15 +41,17 @@ class SubjectRecord:
     groups: tuple[str, ...] = ()  # sorted; the doors whose groups include one of these admit the subject
     status: str = ACTIVE  # ACTIVE or SUSPENDED
     expires_at: float = 0.0  # Unix time from which every door denies the subject; 0: never
+    status_reason: str = ""  # why the status was set, as its setter said (e.g. a roster sync); "" : not said
 
 
 @dataclass(frozen=True)
 class SubjectUpdate:
-    """What UpdateSubject changes; None leaves a field as it is."""
+    """What UpdateSubject changes; None leaves a field as it is. `status_reason` goes with a status set."""
 
     groups: tuple[str, ...] | None = None
     status: str | None = None
     expires_at: float | None = None
+    status_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class SubjectStore:
             groups=tuple(groups.split(",")) if groups else (),
             status=fields.get(b"status", ACTIVE.encode()).decode(),
             expires_at=float(fields.get(b"expires_at", 0) or 0),
+            status_reason=fields.get(b"status_reason", b"").decode(),
         )
 
     @staticmethod
@@ -285,6 +288,7 @@ class SubjectStore:
                         changes["groups"] = ",".join(_joined((), update.groups))
                     if update.status is not None:
                         changes["status"] = update.status
+                        changes["status_reason"] = update.status_reason  # a status set without one clears the last
                     if update.expires_at is not None:
                         changes["expires_at"] = repr(float(update.expires_at))
                     pipe.multi()

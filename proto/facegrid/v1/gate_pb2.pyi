@@ -18,6 +18,7 @@ class PhotoIssue(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TURNED_AWAY: _ClassVar[PhotoIssue]
     UNCLEAR: _ClassVar[PhotoIssue]
     UNREADABLE: _ClassVar[PhotoIssue]
+    NOT_LIKE_SUBJECT: _ClassVar[PhotoIssue]
 
 class UnknownReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -83,6 +84,7 @@ BLURRED: PhotoIssue
 TURNED_AWAY: PhotoIssue
 UNCLEAR: PhotoIssue
 UNREADABLE: PhotoIssue
+NOT_LIKE_SUBJECT: PhotoIssue
 UNKNOWN_REASON_UNSPECIFIED: UnknownReason
 NO_SUBJECTS: UnknownReason
 BELOW_THRESHOLD: UnknownReason
@@ -121,16 +123,18 @@ TURN_RIGHT: Challenge
 LOOK_UP: Challenge
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("subject_id", "photos", "display_name", "groups")
+    __slots__ = ("subject_id", "photos", "display_name", "groups", "replace")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PHOTOS_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     photos: _containers.RepeatedScalarFieldContainer[bytes]
     display_name: str
     groups: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, subject_id: _Optional[str] = ..., photos: _Optional[_Iterable[bytes]] = ..., display_name: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
+    replace: bool
+    def __init__(self, subject_id: _Optional[str] = ..., photos: _Optional[_Iterable[bytes]] = ..., display_name: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., replace: _Optional[bool] = ...) -> None: ...
 
 class PhotoRefusal(_message.Message):
     __slots__ = ("issue", "reason", "face", "quality")
@@ -145,7 +149,7 @@ class PhotoRefusal(_message.Message):
     def __init__(self, issue: _Optional[_Union[PhotoIssue, str]] = ..., reason: _Optional[str] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ...) -> None: ...
 
 class PhotoOutcome(_message.Message):
-    __slots__ = ("index", "accepted", "template_id", "reason", "warnings", "duplicate", "quality", "issue")
+    __slots__ = ("index", "accepted", "template_id", "reason", "warnings", "duplicate", "quality", "issue", "resembles")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +158,7 @@ class PhotoOutcome(_message.Message):
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     ISSUE_FIELD_NUMBER: _ClassVar[int]
+    RESEMBLES_FIELD_NUMBER: _ClassVar[int]
     index: int
     accepted: bool
     template_id: str
@@ -162,17 +167,20 @@ class PhotoOutcome(_message.Message):
     duplicate: bool
     quality: _encoder_pb2.Quality
     issue: PhotoIssue
-    def __init__(self, index: _Optional[int] = ..., accepted: _Optional[bool] = ..., template_id: _Optional[str] = ..., reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., duplicate: _Optional[bool] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., issue: _Optional[_Union[PhotoIssue, str]] = ...) -> None: ...
+    resembles: str
+    def __init__(self, index: _Optional[int] = ..., accepted: _Optional[bool] = ..., template_id: _Optional[str] = ..., reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., duplicate: _Optional[bool] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., issue: _Optional[_Union[PhotoIssue, str]] = ..., resembles: _Optional[str] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("subject_id", "photos", "templates")
+    __slots__ = ("subject_id", "photos", "templates", "templates_removed")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PHOTOS_FIELD_NUMBER: _ClassVar[int]
     TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATES_REMOVED_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     photos: _containers.RepeatedCompositeFieldContainer[PhotoOutcome]
     templates: int
-    def __init__(self, subject_id: _Optional[str] = ..., photos: _Optional[_Iterable[_Union[PhotoOutcome, _Mapping]]] = ..., templates: _Optional[int] = ...) -> None: ...
+    templates_removed: int
+    def __init__(self, subject_id: _Optional[str] = ..., photos: _Optional[_Iterable[_Union[PhotoOutcome, _Mapping]]] = ..., templates: _Optional[int] = ..., templates_removed: _Optional[int] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("score", "threshold", "estimated_far", "target_far")
@@ -287,7 +295,7 @@ class Template(_message.Message):
     def __init__(self, template_id: _Optional[str] = ..., model: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., created_at: _Optional[float] = ...) -> None: ...
 
 class Subject(_message.Message):
-    __slots__ = ("subject_id", "display_name", "created_at", "templates", "groups", "status", "expires_at")
+    __slots__ = ("subject_id", "display_name", "created_at", "templates", "groups", "status", "expires_at", "status_reason")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -295,6 +303,7 @@ class Subject(_message.Message):
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     display_name: str
     created_at: float
@@ -302,21 +311,24 @@ class Subject(_message.Message):
     groups: _containers.RepeatedScalarFieldContainer[str]
     status: SubjectStatus
     expires_at: float
-    def __init__(self, subject_id: _Optional[str] = ..., display_name: _Optional[str] = ..., created_at: _Optional[float] = ..., templates: _Optional[_Iterable[_Union[Template, _Mapping]]] = ..., groups: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[SubjectStatus, str]] = ..., expires_at: _Optional[float] = ...) -> None: ...
+    status_reason: str
+    def __init__(self, subject_id: _Optional[str] = ..., display_name: _Optional[str] = ..., created_at: _Optional[float] = ..., templates: _Optional[_Iterable[_Union[Template, _Mapping]]] = ..., groups: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[SubjectStatus, str]] = ..., expires_at: _Optional[float] = ..., status_reason: _Optional[str] = ...) -> None: ...
 
 class UpdateSubjectRequest(_message.Message):
-    __slots__ = ("subject_id", "groups", "set_groups", "status", "expires_at")
+    __slots__ = ("subject_id", "groups", "set_groups", "status", "expires_at", "status_reason")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     SET_GROUPS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     groups: _containers.RepeatedScalarFieldContainer[str]
     set_groups: bool
     status: SubjectStatus
     expires_at: float
-    def __init__(self, subject_id: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., set_groups: _Optional[bool] = ..., status: _Optional[_Union[SubjectStatus, str]] = ..., expires_at: _Optional[float] = ...) -> None: ...
+    status_reason: str
+    def __init__(self, subject_id: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., set_groups: _Optional[bool] = ..., status: _Optional[_Union[SubjectStatus, str]] = ..., expires_at: _Optional[float] = ..., status_reason: _Optional[str] = ...) -> None: ...
 
 class PassRequest(_message.Message):
     __slots__ = ("frames", "subject_id", "door", "track", "challenge", "frame_times", "allow_groups")
