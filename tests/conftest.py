@@ -8,23 +8,16 @@ from pathlib import Path
 
 import pytest
 
-# Converted models and cached evaluation vectors go to one folder for the whole run
-# (FACEGRID_DATA_DIR, if the caller set one, is kept: CI points it at a run-local folder).
-os.environ.setdefault("FACEGRID_DATA_DIR", tempfile.mkdtemp(prefix="facegrid-test-"))
-# Every test server (each with its own data directory) shares the run's converted-model cache.
-os.environ.setdefault("FACEGRID_CACHE_DIR", os.path.join(os.environ["FACEGRID_DATA_DIR"], "cache"))
-
-from facegrid.evaluation.datasets import DatasetMissing, faces_dir as find_faces_dir  # noqa: E402
-
-from helpers import RedisServer, ServerProcess  # noqa: E402,F401 - re-exported: tests import it from here too
+from helpers import RedisServer, ServerProcess, faces_dir_or_skip
 
 
-def faces_dir_or_skip() -> Path:
-    """../shared/data/faces; the calling test is skipped with the reason when it is absent (a user's clone)."""
-    try:
-        return find_faces_dir()
-    except DatasetMissing as missing:
-        pytest.skip(f"real face photos not available: {missing}")
+def pytest_configure(config) -> None:
+    """One data folder for the run, set before any test module is imported (not when this file is)."""
+    # Converted models and cached evaluation vectors go to one folder for the whole run
+    # (FACEGRID_DATA_DIR, if the caller set one, is kept: CI points it at a run-local folder).
+    os.environ.setdefault("FACEGRID_DATA_DIR", tempfile.mkdtemp(prefix="facegrid-test-"))
+    # Every test server (each with its own data directory) shares the run's converted-model cache.
+    os.environ.setdefault("FACEGRID_CACHE_DIR", os.path.join(os.environ["FACEGRID_DATA_DIR"], "cache"))
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,16 @@ from pathlib import Path
 import pytest
 
 
+def faces_dir_or_skip() -> Path:
+    """../shared/data/faces; the calling test is skipped with the reason when it is absent (a user's clone)."""
+    from facegrid.evaluation.datasets import DatasetMissing, faces_dir
+
+    try:
+        return faces_dir()
+    except DatasetMissing as missing:
+        pytest.skip(f"real face photos not available: {missing}")
+
+
 def facegrid(*args: str, timeout: int = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the `facegrid` command as a user would; its completed process."""
     return subprocess.run(

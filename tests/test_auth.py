@@ -22,7 +22,7 @@ from facegrid.clients.sdk import FacegridError
 from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
                          index_pb2_grpc)
 
-from conftest import ServerProcess
+from helpers import ServerProcess
 from helpers import last_json
 
 SERVICES = {

@@ -24,7 +24,7 @@ from facegrid.encoder.errors import EncoderError, QueueFull
 from facegrid.encoder.runtime import EncoderSettings
 from facegrid.server.rpc.errors import status_of
 
-from conftest import ServerProcess
+from helpers import ServerProcess
 
 
 def call_many(batcher, requests: list[np.ndarray], threads: int) -> list[np.ndarray]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import faces_dir_or_skip
+from helpers import faces_dir_or_skip
 
 cv2 = pytest.importorskip("cv2")
 dlib = pytest.importorskip("dlib")

@@ -13,7 +13,7 @@ from PIL import Image
 
 from facegrid.clients.sdk import FacegridError
 
-from conftest import ServerProcess
+from helpers import ServerProcess
 
 PEOPLE = {
     "angelina": "deepface/id01_angelina_jolie",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import faces_dir_or_skip
+from helpers import faces_dir_or_skip
 from PIL import Image, ImageFile
 
 from facegrid.encoder.errors import ImageError, ImageTooLarge, UnreadableImage

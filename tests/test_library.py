@@ -15,7 +15,7 @@ from PIL import Image
 
 from facegrid.clients.sdk import FacegridError
 
-from conftest import ServerProcess
+from helpers import ServerProcess
 from helpers import facegrid, last_json
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from facegrid.clients.sdk import FacegridError
 
-from conftest import ServerProcess
+from helpers import ServerProcess
 from helpers import facegrid, last_json
 
 PEOPLE = ("id01_angelina_jolie", "id10_katy_perry", "id11_matt_damon")

@@ -163,7 +163,7 @@ def test_pca_whitening_gives_unit_covariance_on_its_own_data():
 
 def test_faces_train_on_detected_chips_and_export_a_face_model_facegrid_loads(tmp_path):
     """--faces on real photos: chips cut by facegrid's detector (cached), layer 3, mirroring and whitening in the graph."""
-    from conftest import faces_dir_or_skip
+    from helpers import faces_dir_or_skip
     from facegrid.encoder.models import load_model
     from facegrid.encoder.pipeline import FacePipeline
     from facegrid.encoder.runtime import EncoderSettings
