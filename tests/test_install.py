@@ -170,6 +170,13 @@ def test_the_thin_client_runs_the_gate_and_admin_commands_against_a_server(thin_
     assert enrolled["templates"] == 2
     assert thin("verify", "thin-1", photos[2])["match"] is True
     assert thin("identify", photos[2])["subject"] == "thin-1"
+    assert thin("health")["status"] == "SERVING"
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for photo in photos:
+        shutil.copy(photo, folder)
+    indexed = thin("index", str(folder), "--collection", "thin")  # sent to the server; no tqdm here, only the summary
+    assert (indexed["indexed"], indexed["errors"]) == (3, 0)
     # The first admin key, over loopback while no key exists; from then on every call needs a key.
     admin = thin("keys", "create", "--scope", "admin", "--scope", "enroll", "--name", "first-admin")["key"]
     assert thin("subjects", expect=2)["error"] == "UNAUTHENTICATED"
