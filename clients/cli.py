@@ -613,13 +613,14 @@ def _one_line_error(error: Exception) -> bool:
     return False
 
 
+# The dests of the subcommands' own subcommands (`keys create`, `bench gate`, ...), in the order they are typed.
+_SUBCOMMANDS = ("protocol", "target", "keys_command", "doors_command", "models_command", "family", "subjects_command", "action")
+
+
 def _command_name(args: argparse.Namespace) -> str:
     """`facegrid keys create`, `facegrid bench gate`, ...: the command as typed, for messages."""
     words = [args.command] + [getattr(args, dest) for dest in _SUBCOMMANDS if isinstance(getattr(args, dest, None), str)]
     return " ".join(["facegrid", *words])
-
-
-_SUBCOMMANDS = ("protocol", "target", "keys_command", "doors_command", "models_command", "family", "subjects_command", "action")
 
 
 def _missing_extra(args: argparse.Namespace, error: ImportError) -> str:
