@@ -19,11 +19,7 @@ RUN pip install --no-cache-dir ".[${RUNTIME},milvus]" \
 
 VOLUME /data
 EXPOSE 50051
-# Health needs no key; over TLS when the image serves TLS (certificates mounted in /certs).
+# Health needs no key; over TLS (mutual TLS too) when the image serves TLS from the certificates mounted in /certs.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD python -c "import grpc, os, sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; \
-ca = '/certs/server.pem'; tls = os.path.isfile(ca) and os.path.isfile('/certs/server.key'); \
-c = grpc.secure_channel('localhost:50051', grpc.ssl_channel_credentials(open(ca, 'rb').read())) if tls else grpc.insecure_channel('127.0.0.1:50051'); \
-s = g.HealthStub(c).Check(h.HealthCheckRequest(service=''), timeout=3); \
-sys.exit(0 if s.status == h.HealthCheckResponse.SERVING else 1)"
+    CMD python -m facegrid.server.healthcheck localhost:50051 --tls-dir /certs
 CMD ["facegrid", "serve", "--address", "0.0.0.0:50051"]

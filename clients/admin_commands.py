@@ -223,8 +223,9 @@ def add_commands(commands) -> None:
     keys = commands.add_parser("keys", help="API keys: create (shown once), list, revoke").add_subparsers(dest="keys_command", required=True)
 
     def local_options(parser) -> None:
-        parser.add_argument("--data-dir", help="on the server's machine: its data directory (the embedded Redis), instead of --server")
-        parser.add_argument("--redis-url", help="on the server's machine: its Redis, instead of --server")
+        parser.add_argument("--data-dir", help="on the server's machine: its data directory (the embedded Redis), instead of "
+                                               "--server (needs the server install, facegrid[cpu] or [gpu])")
+        parser.add_argument("--redis-url", help="on the server's machine: its Redis, instead of --server (needs the server install)")
 
     create = keys.add_parser("create", help="make a key; it is printed once")
     create.add_argument("--name", required=True, help="what the key is for, e.g. dining-hall-north (letters, digits, . _ -)")

@@ -1,4 +1,8 @@
-"""The `facegrid` command."""
+"""The `facegrid` command.
+
+The thin install (`pip install facegrid`) has no encoder, index or server stack, so nothing here loads them until
+a command that needs them runs; such a command, run without them, says which extra to install (main()).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,6 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from facegrid.encoder.errors import EncoderError  # noqa: E402
-from facegrid.encoder.models import DEFAULT_MODEL, model_names  # noqa: E402 - after the thread settings
-from facegrid.index.calibration import CalibrationMissing  # noqa: E402
-from facegrid.index.errors import EngineError, EngineMismatch  # noqa: E402
-
 from .admin_commands import add_commands as add_admin_commands  # noqa: E402
 from .door_commands import add_commands as add_door_commands  # noqa: E402
 from .embed_commands import add_commands as add_embed_commands  # noqa: E402
@@ -31,11 +30,16 @@ from .bind_commands import add_eval_bind  # noqa: E402
 from .liveness_commands import add_eval_liveness  # noqa: E402
 from .door_client_commands import add_bench as add_bench_door, add_commands as add_door_client_commands  # noqa: E402
 
+# The shipped face models, named here so that building the parser loads no encoder; tests/test_install.py checks
+# them against facegrid.encoder.models.
+FACE_MODELS = ("dlib", "sface", "fused")
+DEFAULT_FACE_MODEL = "fused"
+
 
 def _add_face_model(parser: argparse.ArgumentParser) -> None:
     """--model (shipped or a folder face model) and --models-dir, where folder models are."""
-    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME",
-                        help=f"face model: {', '.join(model_names())} or a folder model with a face tower (default: %(default)s)")
+    parser.add_argument("--model", default=DEFAULT_FACE_MODEL, metavar="NAME",
+                        help=f"face model: {', '.join(FACE_MODELS)} or a folder model with a face tower (default: %(default)s)")
     parser.add_argument("--models-dir", default=None,
                         help="where folder models are (default: FACEGRID_MODELS_DIR, else <data_dir>/models)")
 
@@ -65,7 +69,7 @@ def _add_data_options(parser: argparse.ArgumentParser, model: bool = True, worke
     if model and folder_models:
         _add_face_model(parser)
     elif model:
-        parser.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(), help="embedding model (default: %(default)s)")
+        parser.add_argument("--model", default=DEFAULT_FACE_MODEL, choices=FACE_MODELS, help="embedding model (default: %(default)s)")
     if workers:
         parser.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
@@ -589,6 +593,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors of the libraries that end a command with one clear line: an unknown model, a broken folder, no calibration
+# table, Milvus down at start or holding a collection that does not fit. Named, not imported: a command that raised
+# one has loaded its module, and the thin install has none of them.
+_ONE_LINE_ERRORS = {"facegrid.encoder.errors": ("EncoderError",), "facegrid.index.calibration": ("CalibrationMissing",),
+                    "facegrid.index.errors": ("EngineError", "EngineMismatch")}
+
+# Modules of an extra other than the server stack; any other missing module comes with `cpu` (or `gpu`).
+_MODULE_EXTRAS = {"torch": "import", "torchvision": "import", "open_clip": "import", "hypothesis": "bench",
+                  "pymilvus": "milvus", "milvus_lite": "milvus"}
+
+
+def _one_line_error(error: Exception) -> bool:
+    """Whether `error` is one of the library errors that is said in one line, without a traceback."""
+    for module, names in _ONE_LINE_ERRORS.items():
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(error, tuple(getattr(loaded, name) for name in names)):
+            return True
+    return False
+
+
+# The dests of the subcommands' own subcommands (`keys create`, `bench gate`, ...), in the order they are typed.
+_SUBCOMMANDS = ("protocol", "target", "keys_command", "doors_command", "models_command", "family", "subjects_command", "action")
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """`facegrid keys create`, `facegrid bench gate`, ...: the command as typed, for messages."""
+    words = [args.command] + [getattr(args, dest) for dest in _SUBCOMMANDS if isinstance(getattr(args, dest, None), str)]
+    return " ".join(["facegrid", *words])
+
+
+def _missing_extra(args: argparse.Namespace, error: ImportError) -> str:
+    """What to install, for a command that needs a module this install lacks; empty when it is not that (a bug)."""
+    if "pip install 'facegrid[" in str(error):  # said already (encoder/extras.py, encoder/runtime.py)
+        return f"{_command_name(args)}: {error}"
+    top = (error.name or "").split(".")[0]
+    if not isinstance(error, ModuleNotFoundError) or not top or top == "facegrid":
+        return ""
+    from facegrid.encoder.extras import missing  # the message of every missing extra, in one place
+
+    extra = _MODULE_EXTRAS.get(top, "cpu")
+    if extra == "cpu":
+        return f"{_command_name(args)} needs the server stack: {missing(top, extra)} (or 'facegrid[gpu]' on an NVIDIA GPU)"
+    return f"{_command_name(args)}: {missing(top, extra)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `facegrid` console command."""
     parser = build_parser()
@@ -603,14 +652,19 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"facegrid: {error}", file=sys.stderr)
         return 2
-    except (EncoderError, CalibrationMissing) as error:  # an unknown model, a broken folder, no table: one clear line
-        print(f"facegrid: {error}", file=sys.stderr)
-        return 2
-    except (EngineError, EngineMismatch) as error:  # Milvus down at start, or holding a collection that does not fit
-        print(f"facegrid: {error}", file=sys.stderr)
+    except ImportError as error:  # a command of an extra this install lacks (the thin install has no server stack)
+        message = _missing_extra(args, error)
+        if not message:
+            raise
+        print(message, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        if not _one_line_error(error):
+            raise
+        print(f"facegrid: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

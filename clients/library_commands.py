@@ -44,8 +44,27 @@ def _requests(paths: list[Path], client, collection: str, failed: dict) -> Itera
             yield path, (b"" if digest in known else data), digest
 
 
+class _Count:
+    """The progress of `facegrid index` where tqdm is not installed (the thin install): only the count, for the summary."""
+
+    def __init__(self, **_options) -> None:
+        self.n = 0
+
+    def update(self, done: int = 1) -> None:
+        self.n += done
+
+    def set_postfix(self, **_values) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def cmd_index(args) -> int:
-    from tqdm import tqdm
+    try:
+        from tqdm import tqdm
+    except ModuleNotFoundError:  # the thin install: no bar; the summary at the end says what happened
+        tqdm = _Count
 
     folder = Path(args.folder)
     if not folder.is_dir():

@@ -13,6 +13,7 @@ from facegrid.index.gpu import IndexSettings
 
 from .domain.liveness_mode import LivenessMode
 from .domain.probe_rules import ProbeCheck, ProbeRules
+from .tls_folder import calling_files, served_files
 
 
 ROLES = ("all", "encoder", "index")
@@ -38,6 +39,10 @@ class Settings:
     encoder_ca: str = field(default_factory=lambda: _env("ENCODER_CA", ""))
     encoder_cert: str = field(default_factory=lambda: _env("ENCODER_CERT", ""))
     encoder_key: str = field(default_factory=lambda: _env("ENCODER_KEY", ""))
+    # Or a folder of TLS files shared with the encoders (docker-compose's /certs, server/tls_folder.py): when it holds
+    # server.pem and server.key the encoders serve TLS, so they are called over TLS, trusting its ca.pem (else
+    # server.pem) and presenting its client.pem and client.key. The files named one by one above win.
+    encoder_tls_dir: str = field(default_factory=lambda: _env("ENCODER_TLS_DIR", ""))
     encoder_timeout_s: float = field(default_factory=lambda: float(_env("ENCODER_TIMEOUT_S", "30")))
     encoder_start_timeout: float = field(default_factory=lambda: float(_env("ENCODER_START_TIMEOUT", "60")))
     # The encoder role's keys (it has no Redis): a file of SHA-256 hex digests of the keys it accepts, one a line
@@ -135,11 +140,15 @@ class Settings:
         """(certificate, key, client CA) to serve with: the explicit ones, else those found in tls_dir."""
         if self.tls_cert or self.tls_key or not self.tls_dir:
             return self.tls_cert, self.tls_key, self.client_ca
-        folder = Path(self.tls_dir).expanduser()
-        found = [str(folder / name) if (folder / name).is_file() else "" for name in ("server.pem", "server.key", "client-ca.pem")]
-        if not (found[0] and found[1]):
-            return "", "", self.client_ca
-        return found[0], found[1], self.client_ca or found[2]
+        cert, key, client_ca = served_files(self.tls_dir)
+        return cert, key, self.client_ca or client_ca
+
+    def encoder_tls(self) -> tuple[str, str, str]:
+        """(CA, client certificate, client key) for calling the encoders: the files named, else those of encoder_tls_dir;
+        all empty for plaintext."""
+        if self.encoder_ca or self.encoder_cert or self.encoder_key or not self.encoder_tls_dir:
+            return self.encoder_ca, self.encoder_cert, self.encoder_key
+        return calling_files(self.encoder_tls_dir)
 
     def encoder(self) -> EncoderSettings:
         """What the encoder needs: its cache under this data directory, the device, thread count and batching.

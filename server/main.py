@@ -242,9 +242,8 @@ class RemoteModels:
 
 def connect_encoders(settings: Settings) -> RemoteModels:
     """The encoder servers, once one of them answers and serves the gate's model with the expected dimension."""
-    link = EncoderLink(tuple(settings.encoder_addresses()), settings.encoder_api_key, settings.encoder_ca,
-                       settings.encoder_cert, settings.encoder_key, settings.encoder_timeout_s,
-                       settings.max_message_mb * 1024 * 1024)
+    link = EncoderLink(tuple(settings.encoder_addresses()), settings.encoder_api_key, *settings.encoder_tls(),
+                       settings.encoder_timeout_s, settings.max_message_mb * 1024 * 1024)
     pool = EncoderPool(link)
     try:
         info = check_encoders(pool, settings.model, expected_dim(settings.model, settings.encoder()), settings.encoder_start_timeout)

@@ -373,16 +373,7 @@ def test_the_cli_names_the_missing_extra_when_opencv_is_absent(tmp_path):
         "        if name == 'cv2' or name.startswith('cv2.'):\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
         "sys.meta_path.insert(0, NoOpenCV())\n"
-        "try:\n"
-        "    import facegrid.clients.cli as cli\n"
-        "except ImportError:\n"
-        "    # The CLI still loads OpenCV through the encoder before the thin-client install lands (issue 21):\n"
-        "    # load it with OpenCV, then take OpenCV away before the door command runs.\n"
-        "    sys.meta_path.pop(0)\n"
-        "    import facegrid.clients.cli as cli\n"
-        "    for name in [m for m in sys.modules if m == 'cv2' or m.startswith('cv2.')]:\n"
-        "        del sys.modules[name]\n"
-        "    sys.meta_path.insert(0, NoOpenCV())\n"
+        "import facegrid.clients.cli as cli\n"  # the CLI itself loads without OpenCV (the thin install)
         f"sys.exit(cli.main(['gate', '--video', {str(tmp_path / 'x.mp4')!r}]))\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,

@@ -301,6 +301,9 @@ def test_mutual_tls_between_the_roles(tmp_path, faces_dir):
         indexes_one_photo(index_server(tmp_path / "index", secured.address, env={
             **trusting, "FACEGRID_ENCODER_CERT": str(pki / "client.pem"), "FACEGRID_ENCODER_KEY": str(pki / "client.key")}),
             faces_dir, "tls")
+        # As docker-compose wires it: the folder of TLS files the encoders serve from (ca.pem, client.pem, client.key).
+        indexes_one_photo(index_server(tmp_path / "index-folder", secured.address, env={"FACEGRID_ENCODER_TLS_DIR": str(pki)}),
+                          faces_dir, "tls-folder")
     finally:
         secured.kill()
 

@@ -107,6 +107,16 @@ def test_mutual_tls_needs_a_client_certificate_from_the_ca(mtls_server, pki):
     assert "requires a client certificate" in caught.value.message
 
 
+def test_the_container_health_check_speaks_tls_as_the_certificate_folder_says(tls_server, mtls_server, pki, tmp_path, capsys):
+    from facegrid.server.healthcheck import main
+
+    # The folder holds what docker-compose's ./certs holds (server.pem, ca.pem, client.pem): TLS, client certificate too.
+    assert main([tls_server.address, "--tls-dir", str(pki)]) == 0
+    assert main([mtls_server.address, "--tls-dir", str(pki)]) == 0
+    assert main([tls_server.address, "--tls-dir", str(tmp_path)]) == 1  # no certificates: plaintext, which a TLS port refuses
+    assert "UNAVAILABLE" in capsys.readouterr().err
+
+
 def test_the_command_line_takes_ca_cert_and_key(mtls_server, pki):
     run = facegrid("subjects", "--json", "--server", mtls_server.address, "--ca", str(pki / "ca.pem"),
                    "--cert", str(pki / "client.pem"), "--key", str(pki / "client.key"))
