@@ -20,6 +20,7 @@ from facegrid.index.calibration import CalibrationMissing  # noqa: E402
 from facegrid.index.errors import EngineError, EngineMismatch  # noqa: E402
 
 from .admin_commands import add_commands as add_admin_commands  # noqa: E402
+from .backup_commands import add_commands as add_backup_commands  # noqa: E402
 from .door_commands import add_commands as add_door_commands  # noqa: E402
 from .embed_commands import add_commands as add_embed_commands  # noqa: E402
 from .gate_commands import add_commands as add_gate_commands  # noqa: E402
@@ -442,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_gate_commands(commands)
     add_library_commands(commands)
     add_admin_commands(commands)
+    add_backup_commands(commands)
     add_door_commands(commands)
     add_embed_commands(commands)
     add_model_commands(commands)

@@ -55,7 +55,7 @@ class EmbeddedRedis:
     def _client(self) -> redis.Redis:
         return connect(self.url, timeout=1.0)
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         """Whether a server answers on our socket (one still loading its data counts: it is ours)."""
         if not self.socket.exists():
             return False
@@ -69,7 +69,7 @@ class EmbeddedRedis:
     def start(self, timeout: float = 20.0) -> "EmbeddedRedis":
         """Start the server unless one already answers on our socket; wait until it accepts commands
         (while it loads its data, however long; otherwise up to `timeout` seconds)."""
-        if self._answers():
+        if self.answers():
             wait_until_ready(self._client(), self.url, timeout)
             return self
         self.socket.unlink(missing_ok=True)

@@ -18,7 +18,8 @@ PRIVATE_UMASK = 0o077
 def private_folder(path: Path) -> Path:
     """Make the folder (and missing parents) 0700, or take group and other permissions from one that exists."""
     path = Path(path)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in reversed([p for p in (path, *path.parents) if not p.exists()]):  # parents 0700 too
+        folder.mkdir(mode=0o700, exist_ok=True)
     _tighten(path, 0o700)
     return path
 
