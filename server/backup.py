@@ -41,7 +41,7 @@ import redis
 
 from .config import Settings
 from .store.connection import connect, redact, wait_until_ready
-from .store.embedded_redis import EmbeddedRedis
+from .store.embedded_redis import RESTORING as _RESTORED_RDB, EmbeddedRedis
 from .store.forget_names import unname_subject
 from .store.forget_scrub import ForgetScrub
 from .store.migrate import upgrade_layout, upgrade_privacy
@@ -55,7 +55,6 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 PREFIX = "facegrid-backup-"
 RDB, DUMP = "redis/dump.rdb", "redis/keys.dump"
-_RESTORED_RDB = "restore.rdb"  # the RDB a restore has the data directory's Valkey load, deleted after
 
 
 class BackupError(RuntimeError):

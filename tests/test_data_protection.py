@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from facegrid.server.backup import BackupError, restore_backup, take_backup
+from facegrid.server.config import Settings
 from facegrid.server.store.embedded_redis import EmbeddedRedis
 from facegrid.server.store.pseudonyms import is_pseudonym
 from facegrid.server.store.subjects import SubjectStore
@@ -52,6 +54,11 @@ def files_holding(folder: Path, needles: dict[str, bytes]) -> dict[str, list[str
                 if needle in data:
                     found.setdefault(name, []).append(str(path.relative_to(folder)))
     return found
+
+
+def on(data_dir: Path) -> Settings:
+    """The settings of a server on this data directory (its embedded Redis, its models directory)."""
+    return Settings().with_overrides(data_dir=data_dir, redis_url="", models_dir="")
 
 
 def stored_vectors(data_dir: Path, subject: str) -> list[bytes]:
@@ -164,13 +171,9 @@ def test_backup_restores_onto_a_new_data_directory_and_a_forget_since_is_applied
     # Forgotten after the first backup: a second backup records it, and restoring the first forgets it again.
     with server.client(api_key=admin_key) as admin:
         admin.forget("scarlett")
-    time.sleep(0.01)
-    made = facegrid("backup", str(backups), "--data-dir", str(server.data_dir), "--json")
-    assert made.returncode == 0, made.stderr
+    take_backup(on(server.data_dir), backups)
     older = tmp_path / "older"
-    run = facegrid("restore", str(first), "--data-dir", str(older), "--json")
-    assert run.returncode == 0, run.stderr
-    assert len(last_json(run.stdout)["forgotten_again"]) == 1
+    assert len(restore_backup(on(older), first).forgotten_again) == 1
     embedded = EmbeddedRedis(older / "redis").start()
     try:
         store = SubjectStore.connect(embedded.url)
@@ -188,17 +191,15 @@ def test_backup_restores_onto_a_new_data_directory_and_a_forget_since_is_applied
         byte = rdb.read(1)
         rdb.seek(100)
         rdb.write(bytes([byte[0] ^ 0xFF]))
-    refused = facegrid("restore", str(damaged), "--data-dir", str(tmp_path / "never"))
-    assert refused.returncode == 2 and "SHA-256" in refused.stderr and not (tmp_path / "never" / "redis").exists()
-    made = facegrid("backup", str(backups), "--data-dir", str(server.data_dir), "--keep-days", "0", "--json")
-    assert made.returncode == 0, made.stderr
-    assert len(last_json(made.stdout)["pruned"]) == 2 and len(list(backups.iterdir())) == 1
+    with pytest.raises(BackupError, match="SHA-256"):
+        restore_backup(on(tmp_path / "never"), damaged)
+    assert not (tmp_path / "never").exists()
+    assert len(take_backup(on(server.data_dir), backups, keep_days=0).pruned) == 2 and len(list(backups.iterdir())) == 1
 
 
 def test_restore_refuses_a_data_directory_its_server_is_running_on(server, admin_key, tmp_path):
-    made = facegrid("backup", str(tmp_path), "--data-dir", str(server.data_dir), "--json")
-    assert made.returncode == 0, made.stderr
-    run = facegrid("restore", last_json(made.stdout)["path"], "--data-dir", str(server.data_dir), "--force")
-    assert run.returncode == 2 and "stop it" in run.stderr
+    backup = take_backup(on(server.data_dir), tmp_path).path
+    with pytest.raises(BackupError, match="stop it"):
+        restore_backup(on(server.data_dir), backup, force=True)
     with server.client(api_key=admin_key) as client:
         assert client.health() == "SERVING"

