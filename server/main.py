@@ -387,7 +387,10 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     scrub = forget_scrub(settings, metadata, embedded, also=(lambda: gate.subjects.compact(),))
 
     def forgotten(subject_id: str) -> None:
-        unname_subject(metadata.redis, subject_id, metadata.pseudonyms.of(subject_id))
+        try:  # the Forget itself is done: what follows is logged if it fails, not the caller's failure
+            unname_subject(metadata.redis, subject_id, metadata.pseudonyms.of(subject_id))
+        except Exception:  # noqa: BLE001
+            log.exception("Forget: the subject's names in photo collections could not be replaced")
         if scrub is not None:
             scrub.request()
 

@@ -1,6 +1,7 @@
 """Forget reaches every file, the data directory is private, and backups restore onto a new machine.
 
-A real `facegrid serve` (embedded Valkey, liveness off) for the module, real photos, the SDK and the CLI. Forget:
+A real `facegrid serve` (embedded Valkey, liveness off) for the module, real photos, the SDK and the CLI; the
+conversion of an older Redis and the unnaming of photo groups at the store level, on a Valkey of their own. Forget:
 the subject's name, id and template vectors are looked for, byte for byte, in every file under the data
 directory until none is left (at most 60 s); a subject not forgotten is still found the same way, so the search
 can see what is there. Backup: two people, a door and a door key backed up while the server runs, restored into a
@@ -16,14 +17,21 @@ import stat
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from facegrid.encoder.quality import FaceQuality
 from facegrid.server.backup import BackupError, restore_backup, take_backup
 from facegrid.server.config import Settings
+from facegrid.server.store.audit import AuditStore
 from facegrid.server.store.embedded_redis import EmbeddedRedis
+from facegrid.server.store.forget_names import unname_subject
+from facegrid.server.store.migrate import upgrade_privacy
+from facegrid.server.store.photos import LibraryStore
 from facegrid.server.store.pseudonyms import is_pseudonym
-from facegrid.server.store.subjects import SubjectStore
+from facegrid.server.store.schema import AUDIT, CHANGES, PRIVACY_KEY
+from facegrid.server.store.subjects import NewTemplate, SubjectStore
 
 from helpers import ServerProcess, facegrid, last_json
 
@@ -203,3 +211,39 @@ def test_restore_refuses_a_data_directory_its_server_is_running_on(server, admin
         restore_backup(on(server.data_dir), backup, force=True)
     with server.client(api_key=admin_key) as client:
         assert client.health() == "SERVING"
+
+
+def test_an_older_redis_gets_pseudonyms_and_a_forget_unnames_photo_groups(tmp_path):
+    """Store level, on a Valkey of its own: an audit log and change feed written with subject ids (as before this
+    version) are converted at start, entry ids kept; a Forget relabels the collection pins that named the subject."""
+    embedded = EmbeddedRedis(tmp_path / "redis").start()
+    try:
+        store = SubjectStore.connect(embedded.url)
+        client = store.redis
+        store.add_templates("ann", [NewTemplate("fused", np.ones(8, np.float32), "p1", FaceQuality.from_dict({}))])
+        client.delete("{fg}:pseudonyms", PRIVACY_KEY)  # as a Redis of before pseudonyms has it
+        old = [client.xadd(AUDIT, {"rpc": "GateService/Verify", "subject": subject, "decision": "match"})
+               for subject in ("ann", "ann", "bob")]
+        client.xadd(CHANGES, {"kind": "subject_changed", "subject": "ann", "number": 1})
+
+        assert upgrade_privacy(client) == 3 and upgrade_privacy(client) == 0
+        raw = client.xrange(AUDIT)
+        assert [i for i, _ in raw] == old and all(f[b"subject"].startswith(b"~") for _, f in raw)
+        assert client.xlen(CHANGES) == 0
+        entries, _ = AuditStore(client).read()
+        assert [e.subject_id for e in entries][:2] == ["ann", "ann"] and entries[2].subject_id.startswith("~")
+        assert len(AuditStore(client).read(subject_id="bob")[0]) == 1  # the id still finds its entries
+
+        library = LibraryStore(client)
+        library.create_collection("album", "fused", 8)
+        library.apply_correction("album", {1: "ann", 2: "ann", 3: "~group-x"}, {}, {"action": "name", "subject": "ann",
+                                                                                   "before": {"1": ["", 0]}})
+        store.delete_subject("ann")
+        label = store.pseudonyms.of("ann")
+        assert unname_subject(client, "ann", label) == 3
+        assert library.pins("album") == {1: label, 2: label, 3: "~group-x"}
+        assert library.pop_correction("album")["subject"] == label
+        assert AuditStore(client).read()[0][0].subject_id == label  # forgotten: its entries show the pseudonym
+        client.close()
+    finally:
+        embedded.stop()
