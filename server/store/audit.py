@@ -1,7 +1,7 @@
 """The audit log: a Redis Stream (`fg:audit`, schema.py) of gate decisions and key changes.
 
 What an entry holds is fixed by `AuditEntry`: who (the key's name), what (the RPC), about
-whom (the subject id), the outcome (decision, score, threshold), from where (the peer),
+whom (the subject, stored as its pseudonym), the outcome (decision, score, threshold), from where (the peer),
 a short detail, and for a door's Pass the door and the reason. Never face data, photos, vectors or keys. The stream id is the
 entry's time (Redis's clock, milliseconds), and every append trims entries older
 than the retention period (MINID, approximate: Redis drops whole nodes, cheaply).
