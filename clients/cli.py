@@ -19,6 +19,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .admin_commands import add_commands as add_admin_commands  # noqa: E402
+from .backup_commands import add_commands as add_backup_commands  # noqa: E402
 from .door_commands import add_commands as add_door_commands  # noqa: E402
 from .embed_commands import add_commands as add_embed_commands  # noqa: E402
 from .gate_commands import add_commands as add_gate_commands  # noqa: E402
@@ -446,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_gate_commands(commands)
     add_library_commands(commands)
     add_admin_commands(commands)
+    add_backup_commands(commands)
     add_door_commands(commands)
     add_embed_commands(commands)
     add_model_commands(commands)

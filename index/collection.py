@@ -160,6 +160,9 @@ class Collection:  # implements index.store.VectorStore
         """Remove everything."""
         self.replace(np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32))
 
+    def compact(self) -> None:
+        """Nothing to do: removed vectors are gone from memory, and nothing is written to disk."""
+
     def replace(self, ids, vectors: np.ndarray) -> None:
         """Replace everything at once (a rebuild): a search sees the old contents or the new, never half.
 

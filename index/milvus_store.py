@@ -377,6 +377,12 @@ class MilvusCollection:  # implements index.store.VectorStore
                 self._call("flush", "flush", _CURRENT, timeout=max(self.timeout, _FLUSH_TIMEOUT_S))
                 self._unflushed = 0
 
+    def compact(self) -> None:
+        """Ask Milvus to compact the collection: a delete only marks rows until compaction rewrites the segments
+        that held them (Milvus runs it in the background; this does not wait)."""
+        with self._lock:
+            self._call("compact", "compact", _CURRENT)
+
     def remove(self, ids) -> int:
         """Remove ids (absent ones are ignored); how many were removed."""
         ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))

@@ -49,3 +49,7 @@ class VectorStore(Protocol):
 
     def clear(self) -> None:
         """Remove everything (before a rebuild)."""
+
+    def compact(self) -> None:
+        """Make removed vectors unrecoverable from the engine's own storage (after a Forget): Milvus compacts, since
+        its deletes are soft until then; an in-process index keeps nothing on disk."""

@@ -96,6 +96,9 @@ class Settings:
     # Serve beyond loopback while no API key exists (until the first key is made).
     insecure: bool = field(default_factory=lambda: _env("INSECURE", "").lower() in ("1", "true", "yes"))
     audit_retention_days: float = field(default_factory=lambda: float(_env("AUDIT_RETENTION_DAYS", "30")))
+    # After a Forget, Redis's append-only file is rewritten so the subject leaves the disk: at most one rewrite per
+    # this many seconds, however many Forgets (server/store/forget_scrub.py); 0: never (not recommended).
+    forget_scrub_s: float = field(default_factory=lambda: float(_env("FORGET_SCRUB_S", "10")))
     # FAISS collections: searched exactly while their vectors take up to exact_max_mb, then by an IVF index tuned
     # to recall_target (recall@10 against exact search) within index_memory_gib each (index/approximate.py says why).
     exact_max_mb: float = field(default_factory=lambda: float(_env("EXACT_MAX_MB", "256")))

@@ -4,6 +4,7 @@ the split: `--role encoder` (models only, stateless) or `--role index` (the rest
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -71,7 +72,10 @@ from .store.audit import AuditStore
 from .store.doors import DoorStore
 from .store.background import BackgroundWrites
 from .store.embedded_redis import EmbeddedRedis
-from .store.migrate import upgrade_layout
+from .store.forget_names import unname_subject
+from .store.forget_scrub import ForgetScrub
+from .store.migrate import upgrade_layout, upgrade_privacy
+from .store.private_files import PRIVATE_UMASK, private_folder
 from .store.feed import KEY_REVOKED, ChangeFeed
 from .store.photos import LibraryStore
 from .store.subjects import SubjectStore
@@ -109,6 +113,7 @@ class Running:
     encoders: EncoderPool | None = None  # the index role's encoder servers
     services: tuple[str, ...] = SERVICES
     catch_up: EngineCatchUp | None = None  # sets again from Redis what missed Milvus during an outage
+    scrub: ForgetScrub | None = None  # rewrites Redis's append-only file after a Forget
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -128,6 +133,8 @@ class Running:
         self.metrics.stop()
         if self.background is not None:
             self.background.stop()
+        if self.scrub is not None:
+            self.scrub.stop()
         if self.embedded is not None:
             self.embedded.stop()
         if self.pipelines is not None:
@@ -146,7 +153,20 @@ def open_metadata(settings: Settings) -> tuple[SubjectStore, EmbeddedRedis | Non
     metadata = SubjectStore.connect(url)
     wait_until_ready(metadata.redis, redact(url), settings.redis_start_timeout)
     upgrade_layout(metadata.redis)  # data of an older version: its keys get their hash-tagged names
+    upgrade_privacy(metadata.redis)  # and subject ids in its audit log become pseudonyms
     return metadata, embedded, url
+
+
+def forget_scrub(settings: Settings, metadata: SubjectStore, embedded: EmbeddedRedis | None,
+                 also: tuple = ()) -> ForgetScrub | None:
+    """The rewrite of Redis's append-only file after a Forget, where Redis keeps one (None: it does not, or it is off)."""
+    if settings.forget_scrub_s <= 0:
+        log.warning("FACEGRID_FORGET_SCRUB_S is 0: forgotten subjects stay in Redis's append-only file until it is rewritten")
+        return None
+    if metadata.persistence().get("appendonly") == "no":
+        return None  # no AOF to scrub (its RDB snapshots, if any, are the operator's: docs/security.md)
+    aof_dir = embedded.folder / "appendonlydir" if embedded is not None else None
+    return ForgetScrub(metadata.redis, settings.forget_scrub_s, aof_dir, also)
 
 
 def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites, doors: DoorStore) -> tuple[AuthInterceptor, AdminService]:
@@ -194,6 +214,7 @@ def door_pass(settings: Settings, gate: Gate, doors: DoorStore, writes: Backgrou
 
 def start(settings: Settings) -> Running:
     """Start the role the settings name: all (one process), encoder (models only) or index (the rest)."""
+    private_folder(settings.data_dir)  # biometric data: the owner's alone
     if settings.encoder_addresses() and settings.role != "index":  # ValueError: an unknown role, or index without encoders
         log.warning("--encoder / FACEGRID_ENCODERS is for the index role; --role %s embeds in this process", settings.role)
     return {"all": start_all, "encoder": start_encoder, "index": start_index}[settings.role](settings)
@@ -361,7 +382,19 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     else:
         pipeline, pipelines, registry = remote.pipelines.default, remote.pipelines, remote.registry
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
-    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules(), index_settings=settings.index())
+    # After a Forget: the subject's id out of photo collections' names, then Redis's files (and Milvus) scrubbed.
+    scrub = forget_scrub(settings, metadata, embedded, also=(lambda: gate.subjects.compact(),))
+
+    def forgotten(subject_id: str) -> None:
+        try:  # the Forget itself is done: what follows is logged if it fails, not the caller's failure
+            unname_subject(metadata.redis, subject_id, metadata.pseudonyms.of(subject_id))
+        except Exception:  # noqa: BLE001
+            log.exception("Forget: the subject's names in photo collections could not be replaced")
+        if scrub is not None:
+            scrub.request()
+
+    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules(), index_settings=settings.index(),
+                on_forget=forgotten)
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
     log.info("vector engine %s; searches on the %s", settings.vector_engine, "GPU" if gate.subjects.on_gpu else "CPU")
@@ -412,14 +445,18 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     watchdog = RedisWatchdog(connect(redis_url, timeout=1.0), health_servicer, services + ("",), redact(redis_url))
     watchdog.start()
     reembedder.start()  # picks up any re-embedding a stopped or killed server left running
+    if scrub is not None:
+        scrub.start()
     metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
     return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
-                   feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services, catch_up)
+                   feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services, catch_up,
+                   scrub)
 
 
 def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.umask(PRIVATE_UMASK)  # what the server writes (converted models, imports) is the owner's alone
     try:
         running = start(settings)
     except RedisUnavailable as error:  # an operator's problem, not a bug: one clear line, no traceback

@@ -114,8 +114,12 @@ class Gate:
         rules: EnrollmentRules = EnrollmentRules(),
         probe_rules: ProbeRules = ProbeRules(),
         index_settings: IndexSettings = IndexSettings(),
+        on_forget: Callable[[str], None] | None = None,
     ) -> None:
         self.metadata = metadata
+        # Told the id of each subject forgotten here, once Redis no longer holds it: the scrub of the files, the
+        # subject's names in photo collections (wired in main.py).
+        self.on_forget = on_forget or (lambda subject_id: None)
         self.pipeline = pipeline
         self.model = pipeline.model.name
         self.policy = policy
@@ -406,6 +410,8 @@ class Gate:
                 self.subjects.remove([deleted[0].number])
             else:
                 self._refresh(subject_id)
+        if deleted is not None:
+            self.on_forget(subject_id)
         return len(removed)
 
     def verify(self, subject_id: str, photo: bytes, still_wanted: StillWanted = _always) -> Verification:
@@ -447,6 +453,7 @@ class Gate:
                 raise SubjectNotFound(f"no subject {subject_id!r}")
             record, removed = deleted
             self.subjects.remove([record.number])
+        self.on_forget(subject_id)
         return removed
 
     def subject(self, subject_id: str) -> tuple[SubjectRecord, list[TemplateRecord]]:

@@ -28,6 +28,7 @@ from facegrid.index.errors import CollectionNotFound, VectorError
 
 from ..store.locks import LockBusy
 from ..store.photos import FaceRecord
+from ..store.pseudonyms import is_pseudonym
 from .collections import Collections
 from .errors import GroupingBusy, NoUsableFace, NothingToUndo
 from .gate import Gate, NamedEnrollment
@@ -195,7 +196,7 @@ class PersonGroups:
                 name, {f: pin for f, (pin, _) in before.items()},
                 {f: g for f, (_, g) in before.items() if g != UNASSIGNED}, {},
             )
-            if record["action"] == "name":
+            if record["action"] == "name" and not is_pseudonym(record["subject"]):  # a pseudonym: forgotten since
                 # Exactly the templates the naming added; the subject itself only if the naming made it
                 # and nothing was enrolled for it since.
                 self.gate.remove_templates(record["subject"], record.get("templates", []), forget_if_empty=record.get("created", False))

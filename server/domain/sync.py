@@ -21,7 +21,12 @@ def follow_changes(feed: ChangeFeed, gate: Gate, collections: Collections, assig
     """Subscribe the gate, the collections and the group assigner to other servers' changes."""
 
     def subject_changed(change: Change) -> None:
-        gate.refresh(change.fields["subject"], int(change.fields["number"]))
+        number = int(change.fields["number"])
+        subject_id = change.fields.get("subject") or gate.metadata.subject_ids_of([number]).get(number)
+        if subject_id is None:
+            gate.drop(number)  # forgotten since: its number names no one any more
+        else:
+            gate.refresh(subject_id, number)
 
     def subject_forgotten(change: Change) -> None:
         gate.drop(int(change.fields["number"]))

@@ -1,20 +1,25 @@
 """The audit log: a Redis Stream (`fg:audit`, schema.py) of gate decisions and key changes.
 
 What an entry holds is fixed by `AuditEntry`: who (the key's name), what (the RPC), about
-whom (the subject id), the outcome (decision, score, threshold), from where (the peer),
+whom (the subject, stored as its pseudonym), the outcome (decision, score, threshold), from where (the peer),
 a short detail, and for a door's Pass the door and the reason. Never face data, photos, vectors or keys. The stream id is the
 entry's time (Redis's clock, milliseconds), and every append trims entries older
 than the retention period (MINID, approximate: Redis drops whole nodes, cheaply).
+
+The subject is stored as its keyed pseudonym (pseudonyms.py), never as the id: reading maps it back
+to the id while the subject is enrolled; after its Forget the entries, earlier ones too, show the
+pseudonym only, with nothing rewritten.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 
+from .pseudonyms import Pseudonyms, is_pseudonym
 from .schema import AUDIT
 
 _ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -68,18 +73,23 @@ def valid_entry_id(text: str) -> bool:
 class AuditStore:
     """Appends to and reads the audit stream."""
 
-    def __init__(self, client: redis.Redis, retention_days: float | None = 30.0) -> None:
+    def __init__(self, client: redis.Redis, retention_days: float | None = 30.0, pseudonyms: Pseudonyms | None = None) -> None:
         self.redis = client
+        self.pseudonyms = pseudonyms or Pseudonyms(client)
         # None: append without trimming (the CLI on the server's machine leaves trimming to the server).
         self.retention_s = None if retention_days is None else retention_days * 86400
 
     def append(self, pipe, entry: AuditEntry) -> None:
-        """One XADD on a pipeline (or the client itself), trimming what is past the retention period."""
+        """One XADD on a pipeline (or the client itself), trimming what is past the retention period; the subject as
+        its pseudonym."""
+        fields = entry.fields()
+        if "subject" in fields:
+            fields["subject"] = self.pseudonyms.of(fields["subject"])
         if self.retention_s is None:
-            pipe.xadd(AUDIT, entry.fields())
+            pipe.xadd(AUDIT, fields)
             return
         cutoff_ms = int((time.time() - self.retention_s) * 1000)
-        pipe.xadd(AUDIT, entry.fields(), minid=max(cutoff_ms, 0), approximate=True)
+        pipe.xadd(AUDIT, fields, minid=max(cutoff_ms, 0), approximate=True)
 
     def read(self, subject_id: str = "", since: float = 0.0, limit: int = 100, after: str = "",
              door: str = "") -> tuple[list[AuditEntry], str]:
@@ -88,22 +98,28 @@ class AuditStore:
         Returns the entries and the id to continue after ("" at the end of the stream).
         """
         start = f"({after}" if after else f"{max(int(since * 1000), 0)}-0"
+        wanted = {subject_id, self.pseudonyms.of(subject_id)} if subject_id else set()  # the id: entries of before pseudonyms
         found: list[AuditEntry] = []
         scanned = 0
         last = ""
         while len(found) < limit and scanned < MAX_SCAN:
             chunk = self.redis.xrange(AUDIT, min=start, max="+", count=min(1000, max(limit - len(found), 100)))
             if not chunk:
-                return found, ""
+                return self._named(found), ""
             for entry_id, fields in chunk:
                 scanned += 1
                 last = entry_id.decode()
                 entry = _entry(entry_id, fields)
-                if (not subject_id or entry.subject_id == subject_id) and (not door or entry.door == door):
+                if (not wanted or entry.subject_id in wanted) and (not door or entry.door == door):
                     found.append(entry)
                     if len(found) == limit:
                         break
             start = f"({last}"
         # More may follow: the caller continues after the last entry looked at.
         more = bool(last) and bool(self.redis.xrange(AUDIT, min=f"({last}", max="+", count=1))
-        return found, last if more else ""
+        return self._named(found), last if more else ""
+
+    def _named(self, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """Entries with each pseudonym of an enrolled subject shown as its id (a forgotten one's stays a pseudonym)."""
+        ids = self.pseudonyms.subject_ids([e.subject_id for e in entries if is_pseudonym(e.subject_id)])
+        return [replace(e, subject_id=ids[e.subject_id]) if e.subject_id in ids else e for e in entries]

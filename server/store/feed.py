@@ -51,9 +51,10 @@ MAXLEN = 100_000  # entries kept (approximately); a follower further behind rebu
 
 # Kinds written by the stores (others may publish their own: any short name).
 SERVER_STARTED = "server_started"  # origin: marks where a starting follower begins
-SUBJECT_CHANGED = "subject_changed"  # subject, number: templates added (or display name)
-SUBJECT_FORGOTTEN = "subject_forgotten"  # subject, number
-SUBJECT_UPDATED = "subject_updated"  # subject: its groups, status or expiry (no server caches them: Pass reads them)
+# Subjects are named by number, never by id (subjects.py says why); older servers also wrote `subject`.
+SUBJECT_CHANGED = "subject_changed"  # number: templates added (or display name)
+SUBJECT_FORGOTTEN = "subject_forgotten"  # number
+SUBJECT_UPDATED = "subject_updated"  # number: its groups, status or expiry (no server caches them: Pass reads them)
 DOOR_CHANGED = "door_changed"  # door: set or deleted (no server caches doors: Pass reads them)
 SUBJECTS_IMPORTED = "subjects_imported"  # count: a bulk import; followers rebuild the gate
 COLLECTION_CREATED = "collection_created"  # collection, model, dim

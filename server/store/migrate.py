@@ -1,4 +1,5 @@
-"""Upgrading a Redis written with the untagged key names of before (layout 1) to the hash tags of schema.py.
+"""Upgrades of a Redis written by an older facegrid: the untagged key names of before (layout 1) to the hash tags
+of schema.py, and subject ids in the audit log and change feed to pseudonyms and numbers (`upgrade_privacy`).
 
 Run once at start, before anything reads or writes: every key named `fg:…` is moved to its
 tagged name (`schema.legacy_name_map`), and `{fg}:layout` is set to LAYOUT once none is left,
@@ -20,7 +21,8 @@ import logging
 import redis
 
 from .connection import is_cluster
-from .schema import LAYOUT, LAYOUT_KEY, LEGACY_PREFIX, legacy_name_map
+from .pseudonyms import Pseudonyms, is_pseudonym
+from .schema import AUDIT, CHANGES, LAYOUT, LAYOUT_KEY, LEGACY_PREFIX, PRIVACY, PRIVACY_KEY, SUBJECTS, legacy_name_map
 
 log = logging.getLogger("facegrid.server")
 
@@ -83,3 +85,76 @@ def _move_across_slots(client: redis.Redis, old: str, new: str) -> int:
             raise LayoutConflict(old) from None
     client.delete(old)
     return 1
+
+
+# --- pseudonyms (schema PRIVACY) ---------------------------------------------------------------------
+
+
+def upgrade_privacy(client: redis.Redis, page: int = 1000) -> int:
+    """Bring a Redis of before pseudonyms to PRIVACY: every enrolled subject gets its pseudonym's lookup, the audit
+    stream's subject ids become pseudonyms, and the gate's change feed (whose entries named subject ids) is emptied
+    (followers rebuild once). How many audit entries were rewritten (0 on a new or upgraded Redis).
+
+    Idempotent: a start that dies midway is followed by one that does it again. The stream is copied under a
+    name in its own slot and swapped in with RENAME under WATCH, so entries appended meanwhile are never lost."""
+    if int(client.get(PRIVACY_KEY) or 0) >= PRIVACY:
+        return 0
+    pseudonyms = Pseudonyms(client)
+    after = "-"
+    while True:
+        ids = [s.decode() for s in client.zrangebylex(SUBJECTS, after, "+", start=0, num=page)]
+        if ids:
+            pipe = client.pipeline(transaction=False)
+            for subject_id in ids:
+                pseudonyms.remember(pipe, subject_id)
+            pipe.execute()
+        if len(ids) < page:
+            break
+        after = f"({ids[-1]}"
+    rewritten = _pseudonymise_audit(client, pseudonyms, page)
+    client.xtrim(CHANGES, maxlen=0, approximate=False)
+    client.set(PRIVACY_KEY, PRIVACY)
+    if rewritten:
+        log.info("audit log: %d entries now name subjects by pseudonym", rewritten)
+    return rewritten
+
+
+def _pseudonymise_audit(client: redis.Redis, pseudonyms: Pseudonyms, page: int) -> int:
+    """Copy the audit stream with pseudonyms for subject ids, then swap the copy in; entries rewritten."""
+    copy = AUDIT + ":rewrite"  # `{fg:audit}…`: the stream's own slot, so RENAME may replace it on a cluster
+    client.delete(copy)
+    rewritten, last = 0, "-"
+
+    def copy_from(reader, start: str) -> tuple[int, str]:
+        done, position = 0, start
+        while True:
+            chunk = reader.xrange(AUDIT, min=position, max="+", count=page)
+            if not chunk:
+                return done, position
+            pipe = client.pipeline(transaction=False)
+            for entry_id, fields in chunk:
+                subject = fields.get(b"subject", b"").decode()
+                if subject and not is_pseudonym(subject):
+                    fields = {**fields, b"subject": pseudonyms.of(subject)}
+                    done += 1
+                pipe.xadd(copy, fields, id=entry_id)
+            pipe.execute()
+            position = "(" + chunk[-1][0].decode()
+
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                count, last = copy_from(client, last)
+                rewritten += count
+                pipe.watch(AUDIT)
+                count, last = copy_from(pipe, last)  # what was appended meanwhile (watch mode runs at once)
+                rewritten += count
+                pipe.multi()
+                if rewritten:
+                    pipe.rename(copy, AUDIT)
+                else:
+                    pipe.delete(copy)  # nothing to rewrite: the stream stays as it is
+                pipe.execute()
+                return rewritten
+            except redis.WatchError:
+                continue  # appended to after the tail was copied: copy on from there

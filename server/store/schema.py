@@ -86,9 +86,18 @@ Access (API keys are random; only their SHA-256 is stored, never the key):
     {fg}:key:<sha256>              hash    name, scopes (JSON list), created_at, revoked_at (absent: live), door (the
                                            door a gate key is bound to; absent: none)
     {fg}:keys:used                 hash    key name -> when it was last used (Unix time, to the minute)
-    {fg:audit}                     stream  one entry per gate decision and key change: key, rpc, subject,
-                                           decision, score, threshold, peer, detail, and for Pass door and
-                                           reason; the entry id is its time; trimmed (MINID) to the retention period
+    {fg:audit}                     stream  one entry per gate decision and key change: key, rpc, subject (its
+                                           pseudonym, never the id), decision, score, threshold, peer, detail, and
+                                           for Pass door and reason; the entry id is its time; trimmed (MINID) to the
+                                           retention period
+
+Pseudonyms (pseudonyms.py; the audit log and Forget):
+    {fg}:pseudonym_secret          string  32 random bytes: the HMAC key of subject pseudonyms (made once)
+    {fg}:pseudonyms                hash    pseudonym -> subject id, for enrolled subjects only (Forget removes it)
+    {fg}:forgotten                 zset    pseudonyms of forgotten subjects, scored by when they were forgotten
+    {fg}:privacy                   int     PRIVACY once this Redis has pseudonyms (migrate.py: `upgrade_privacy`)
+    {fg}:scrubbed_at               float   when the last append-only file rewrite after a Forget was asked for
+                                           (forget_scrub.py: a start finds out whether one is owed)
 """
 
 from __future__ import annotations
@@ -201,6 +210,14 @@ DOORS_SEEN = PREFIX + "doors:seen"
 API_KEYS = PREFIX + "keys"
 API_KEYS_USED = PREFIX + "keys:used"
 AUDIT = "{fg:audit}"
+
+
+PSEUDONYM_SECRET = PREFIX + "pseudonym_secret"
+PSEUDONYMS = PREFIX + "pseudonyms"
+FORGOTTEN = PREFIX + "forgotten"
+PRIVACY_KEY = PREFIX + "privacy"
+SCRUBBED_AT = PREFIX + "scrubbed_at"
+PRIVACY = 1  # audit entries name pseudonyms; the change feed names subjects by number
 
 
 def api_key_key(digest: str) -> str:

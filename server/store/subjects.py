@@ -13,6 +13,7 @@ import redis
 from facegrid.encoder.quality import FaceQuality
 from .connection import connect
 from .feed import SUBJECT_CHANGED, SUBJECT_FORGOTTEN, SUBJECT_UPDATED, SUBJECTS_IMPORTED, ChangeFeed
+from .pseudonyms import Pseudonyms
 from .schema import NEXT_SUBJECT, NEXT_TEMPLATE, SEQ, SUBJECTS, subject_key, subject_number_key, subject_photos_key, subject_templates_key, template_key
 
 
@@ -76,11 +77,15 @@ class StoredTemplates:
 
 
 class SubjectStore:
-    """Reads and writes the schema above on one Redis connection pool; every change goes into the feed."""
+    """Reads and writes the schema above on one Redis connection pool; every change goes into the feed.
 
-    def __init__(self, client: redis.Redis, feed: ChangeFeed | None = None) -> None:
+    The feed names a subject by its number, never its id: a stream keeps an entry's bytes until its whole node is
+    trimmed, so an id written there would outlive the subject's Forget. Followers read the id from the number's key."""
+
+    def __init__(self, client: redis.Redis, feed: ChangeFeed | None = None, pseudonyms: Pseudonyms | None = None) -> None:
         self.redis = client
         self.feed = feed or ChangeFeed(client)
+        self.pseudonyms = pseudonyms or Pseudonyms(client)
 
     @classmethod
     def connect(cls, url: str) -> "SubjectStore":
@@ -243,6 +248,7 @@ class SubjectStore:
                     pipe.multi()
                     if existing is None:
                         _write_subject(pipe, subject_id, number, display_name, now, joined)
+                        self.pseudonyms.remember(pipe, subject_id)
                     elif display_name:
                         pipe.hset(keys[0], "display_name", display_name)
                     if regrouped:
@@ -255,7 +261,7 @@ class SubjectStore:
                     if by_photo:
                         pipe.hset(keys[2], mapping={d: b",".join(t for t in tids if t) for d, tids in by_photo.items()})
                     pipe.incr(SEQ)
-                    self.feed.publish(pipe, SUBJECT_CHANGED, subject=subject_id, number=number)
+                    self.feed.publish(pipe, SUBJECT_CHANGED, number=number)
                     pipe.execute()
                 except redis.WatchError:
                     continue  # another writer changed this subject meanwhile: read it again
@@ -280,7 +286,8 @@ class SubjectStore:
             while True:
                 try:
                     pipe.watch(key)
-                    if not pipe.exists(key):
+                    number = pipe.hget(key, "number")
+                    if number is None:
                         pipe.unwatch()
                         return None
                     changes: dict[str, str] = {}
@@ -295,7 +302,7 @@ class SubjectStore:
                     if changes:
                         pipe.hset(key, mapping=changes)
                         pipe.incr(SEQ)
-                        self.feed.publish(pipe, SUBJECT_UPDATED, subject=subject_id)
+                        self.feed.publish(pipe, SUBJECT_UPDATED, number=int(number))
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -325,8 +332,9 @@ class SubjectStore:
                         pipe.delete(template_key(template_id))
                     pipe.delete(keys[0], keys[1], subject_photos_key(subject_id), subject_number_key(record.number))
                     pipe.zrem(SUBJECTS, subject_id)
+                    self.pseudonyms.forget(pipe, subject_id, time.time())
                     pipe.incr(SEQ)
-                    self.feed.publish(pipe, SUBJECT_FORGOTTEN, subject=subject_id, number=record.number)
+                    self.feed.publish(pipe, SUBJECT_FORGOTTEN, number=record.number)
                     pipe.execute()
                     return record, len(ids)
                 except redis.WatchError:
@@ -358,7 +366,7 @@ class SubjectStore:
                         elif len(tids) != len(photos[digest].split(b",")):
                             pipe.hset(keys[2], digest, b",".join(tids))
                     pipe.incr(SEQ)
-                    self.feed.publish(pipe, SUBJECT_CHANGED, subject=subject_id, number=int(fields[b"number"]))
+                    self.feed.publish(pipe, SUBJECT_CHANGED, number=int(fields[b"number"]))
                     pipe.execute()
                     return gone
                 except redis.WatchError:
@@ -373,6 +381,7 @@ class SubjectStore:
         pipe = self.redis.pipeline(transaction=True)
         for offset, (subject_id, template) in enumerate(subjects):
             _write_subject(pipe, subject_id, first_subject + offset, "", now)
+            self.pseudonyms.remember(pipe, subject_id)
             _write_template(pipe, first_template + offset, subject_id, template, now)
             pipe.hset(subject_photos_key(subject_id), template.photo_sha256, first_template + offset)
         pipe.incr(SEQ)
