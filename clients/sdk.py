@@ -252,8 +252,10 @@ class Facegrid:
                 return method(request, timeout=timeout or self.timeout, wait_for_ready=attempt > 0, metadata=self._metadata)
             except grpc.RpcError as error:
                 failed = FacegridError.from_rpc(error)
-                # UNAVAILABLE and DEADLINE_EXCEEDED, and a refusal for load that says when to come back
-                if (error.code() in _RETRYABLE or failed.retry_after is not None) and attempt + 1 < attempts:
+                # UNAVAILABLE and DEADLINE_EXCEEDED, and a refusal for load that says when to come back (not a refused
+                # key's RetryInfo, AUTH_PENALTY: the same key would be refused again)
+                busy = error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and failed.retry_after is not None
+                if (error.code() in _RETRYABLE or busy) and attempt + 1 < attempts:
                     # jittered, so that callers refused together do not all come back together
                     time.sleep(max(0.2 * 2**attempt, failed.retry_after or 0.0) * random.uniform(1.0, 1.5))
                     continue

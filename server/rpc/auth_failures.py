@@ -4,11 +4,11 @@ peer host they come from.
 Failed means refused by the key check: no key, a malformed header, an unknown or revoked key (UNAUTHENTICATED), or a
 live key without the RPC's scope (PERMISSION_DENIED).
 
-Audit, bounded per minute: the first `audited_per_peer` failures of each peer host, up to `audited_total` in all, are
-written one by one (method, peer, why); the rest are counted, and when the minute is over each of the
-`summarised_peers` busiest hosts gets one summary entry (how many, with which codes, on which methods), the others
-one entry together. A live key's refusals are the key holder's doing: they have their own budget per key name, so a
-flood from elsewhere cannot hide them.
+Audit, bounded per minute: the first `audited_per_peer` failures without a live key of each peer host, up to
+`audited_total` from all hosts, are written one by one (method, peer, why); a live key's refusals are the key
+holder's doing and have their own budget, `audited_per_key` per key name, so a keyless flood cannot hide them. The
+rest are counted, and when the minute is over each of the `summarised_peers` busiest hosts (and keys) gets one
+summary entry (how many, with which codes, on which methods), the others one entry together.
 
 Penalty: a host with more than `threshold` failures within `window_s` is in penalty for `first_penalty_s`, doubled
 with each further failure, at most `max_penalty_s`. While it lasts, calls from that host that fail authentication are
@@ -43,9 +43,10 @@ class FailureLimits:
     window_s: float = 60.0
     first_penalty_s: float = 1.0
     max_penalty_s: float = 60.0
-    audited_per_peer: int = 5  # failures per host (or per key name) and minute written one by one
-    audited_total: int = 100  # ... and per minute in all
-    summarised_peers: int = 100  # hosts with a summary entry of their own per minute
+    audited_per_peer: int = 5  # failures without a live key per host and minute written one by one
+    audited_total: int = 100  # ... and per minute from all hosts together
+    audited_per_key: int = 20  # refusals of a live key (a missing scope) per key and minute written one by one
+    summarised_peers: int = 100  # hosts (and keys) with a summary entry of their own per minute
 
 
 @dataclass
@@ -106,7 +107,10 @@ class AuthFailures:
             self._roll_minute()
             who = f"key:{key_name}" if key_name else host
             limits = self.limits
-            if self._written[who] < limits.audited_per_peer and self._written_total < limits.audited_total:
+            if key_name and self._written[who] < limits.audited_per_key:
+                self._written[who] += 1
+                return True
+            if not key_name and self._written[who] < limits.audited_per_peer and self._written_total < limits.audited_total:
                 self._written[who] += 1
                 self._written_total += 1
                 return True
