@@ -325,7 +325,7 @@ class DoorPass:
     def _verify(self, card: str, face: Face, full: bool, result: PassResult) -> SubjectRecord:
         """The card's subject, if the face is theirs; the same denial, after the same work, for an unknown card."""
         record = self.gate.metadata.subject(card)
-        vector = self.gate.subjects.vector(record.number) if record is not None else None
+        vector = self.gate.subjects.vector(record.number if record is not None else -1)  # the same lookup either way
         decision = verify(face.vector, vector if vector is not None else self.gate.decoy, self.gate.policy)
         if vector is not None:
             result.decision = decision
