@@ -30,7 +30,8 @@ class GateServiceStub:
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
-    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and (with `gate`) Identify's candidates.
+    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and (with `gate`) the scores and
+    Identify's candidates.
     A gate key bound to a door (CreateKeyRequest.door) may call Pass as that door and nothing else.
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
@@ -92,7 +93,8 @@ class GateServiceServicer:
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
-    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and (with `gate`) Identify's candidates.
+    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and (with `gate`) the scores and
+    Identify's candidates.
     A gate key bound to a door (CreateKeyRequest.door) may call Pass as that door and nothing else.
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
@@ -244,7 +246,8 @@ class GateService:
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
-    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and (with `gate`) Identify's candidates.
+    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and (with `gate`) the scores and
+    Identify's candidates.
     A gate key bound to a door (CreateKeyRequest.door) may call Pass as that door and nothing else.
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
