@@ -412,6 +412,15 @@ def cmd_bench_auth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_oracle(args: argparse.Namespace) -> int:
+    from facegrid.bench.oracle import bench_oracle
+
+    report = bench_oracle(args.data, args.repeats, progress=(lambda *a: None) if args.json else print)
+    print(json.dumps(report) if args.json else f"unknown ids answer {report['p50_difference_ms']} ms apart from known ones "
+          f"(p50 {report['unknown_id_p50_ms']} vs {report['known_no_match_p50_ms']} ms)")
+    return 0 if report["same_answer"] else 1
+
+
 def cmd_bench_keyless_streams(args: argparse.Namespace) -> int:
     from facegrid.bench.keyless_streams import bench_keyless_streams
 
@@ -545,6 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(auth, model=False, workers=False)
     auth.add_argument("--repeats", type=int, default=300, help="calls per measurement (default 300)")
     auth.set_defaults(run=cmd_bench_auth)
+
+    oracle = bench.add_parser("oracle", help="Verify time to a gate key: a known id that does not match against unknown ids")
+    _add_data_options(oracle, model=False, workers=False)
+    oracle.add_argument("--repeats", type=int, default=200, help="calls of each kind (default 200)")
+    oracle.set_defaults(run=cmd_bench_oracle)
 
     keyless = bench.add_parser("keyless-streams", help="Verify p99 while 200 keyless health/reflection streams are tried, against none")
     _add_data_options(keyless, model=False, workers=False)

@@ -131,16 +131,27 @@ def cmd_verify(args) -> int:
     except FacegridError as error:
         return report_error(args, error)
     if args.json:
-        print(json.dumps({"subject": args.subject, "match": result.match, "score": round(result.score, 4),
-                          "threshold": round(result.threshold, 4), "estimated_far": result.estimated_far,
+        print(json.dumps({"subject": args.subject, "match": result.match, "band": result.band,
+                          "score": _rounded(result.score), "threshold": _rounded(result.threshold),
+                          "estimated_far": result.estimated_far, "other_faces": result.other_faces,
                           "quality_issue": result.quality_issue, "quality_warning": result.quality_warning or None}))
     else:
         verdict = "MATCH" if result.match else "NO MATCH"
-        print(f"{verdict}: {args.subject} score {result.score:.3f} (threshold {result.threshold:.3f}, "
-              f"impostors score this high {result.estimated_far:.2g} of the time)")
+        if result.score is None:  # a gate key is told the band, not the numbers
+            print(f"{verdict}: {args.subject} (score band {result.band or 'not given'})")
+        else:
+            print(f"{verdict}: {args.subject} score {result.score:.3f} (threshold {result.threshold:.3f}, "
+                  f"impostors score this high {result.estimated_far:.2g} of the time)")
+        if result.other_faces:
+            print(f"  note: {result.other_faces} other face{'s' if result.other_faces != 1 else ''} in the photo; "
+                  f"the largest was compared")
         if result.quality_warning:
             print(f"  warning: {result.quality_warning}")
     return 0 if result.match else 1
+
+
+def _rounded(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
 
 
 def cmd_identify(args) -> int:
@@ -150,12 +161,15 @@ def cmd_identify(args) -> int:
     except FacegridError as error:
         return report_error(args, error)
     if args.json:
-        print(json.dumps({"subject": result.subject, "score": result.score, "threshold": result.threshold,
+        print(json.dumps({"subject": result.subject, "band": result.band, "score": result.score, "threshold": result.threshold,
                           "estimated_far": result.estimated_far, "margin": result.margin, "reason": result.reason or None,
                           "unknown_reason": result.unknown_reason, "quality_issue": result.quality_issue,
+                          "other_faces": result.other_faces,
                           "candidates": [{"subject": s, "score": round(v, 4)} for s, v in result.candidates]}))
     else:
-        if result.subject:
+        if result.subject and result.score is None:  # a gate key is told the band, not the numbers
+            print(f"{result.subject} (score band {result.band or 'not given'})")
+        elif result.subject:
             print(f"{result.subject}: score {result.score:.3f} (threshold {result.threshold:.3f}, margin {result.margin:.3f})")
         else:
             print(f"unknown: {result.reason}")
@@ -242,7 +256,8 @@ def add_commands(commands) -> None:
     serve.add_argument("--redis-url", help="external Redis instead of the embedded one (default: FACEGRID_REDIS_URL)")
     serve.add_argument("--model", help="face model of the gate (default: FACEGRID_MODEL or fused)")
     serve.add_argument("--target-far", type=float, help="false-accept rate the thresholds are set for (default 0.001)")
-    serve.add_argument("--metrics-address", help="host:port of a Prometheus /metrics endpoint (default: FACEGRID_METRICS_ADDRESS; off when empty)")
+    serve.add_argument("--metrics-address", help="host:port of a Prometheus /metrics endpoint, or a port alone on loopback "
+                       "(default: FACEGRID_METRICS_ADDRESS; off when empty); FACEGRID_METRICS_KEY requires a bearer token")
     serve.add_argument("--tls-cert", help="TLS: the server's certificate chain, PEM (default: FACEGRID_TLS_CERT)")
     serve.add_argument("--tls-key", help="TLS: the server's private key, PEM (default: FACEGRID_TLS_KEY)")
     serve.add_argument("--client-ca", help="mutual TLS: require client certificates signed by this CA (default: FACEGRID_CLIENT_CA)")

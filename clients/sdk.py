@@ -127,13 +127,16 @@ class FacegridError(Exception):
 @dataclass
 class VerifyResult:
     match: bool
-    score: float
-    threshold: float
-    estimated_far: float
+    # The numbers go only to keys with scope enroll or admin; a gate key gets None and the band.
+    score: float | None
+    threshold: float | None
+    estimated_far: float | None
     face_box: tuple[float, float, float, float]
     quality: Quality | None = None
     quality_issue: str | None = None  # probe rule "report": what is wrong with the face, e.g. "BLURRED"
     quality_warning: str = ""
+    band: str | None = None  # "LOW" (no match), "MEDIUM", "HIGH"; None from a server that sends none
+    other_faces: int = 0  # faces of usable size besides the one compared (keys with enroll or admin)
 
 
 @dataclass
@@ -149,6 +152,8 @@ class IdentifyResult:
     quality: Quality | None = None
     quality_issue: str | None = None  # as in VerifyResult
     quality_warning: str = ""
+    band: str | None = None  # as in VerifyResult (None also when nobody is enrolled)
+    other_faces: int = 0  # as in VerifyResult
 
 
 @dataclass
@@ -191,6 +196,11 @@ class AuditRecord:
 def _key_info(message) -> ApiKeyInfo:
     return ApiKeyInfo(message.name, list(message.scopes), message.created_at, message.last_used_at or None,
                       message.revoked, message.revoked_at or None, message.door)
+
+
+def band_name(value: int) -> str | None:
+    """gate.proto's ScoreBand as its name ("LOW", "MEDIUM", "HIGH"); None when unset."""
+    return gate_pb2.ScoreBand.Name(value) if value else None
 
 
 def _photo(photo: bytes | str | Path) -> bytes:
@@ -242,8 +252,10 @@ class Facegrid:
                 return method(request, timeout=timeout or self.timeout, wait_for_ready=attempt > 0, metadata=self._metadata)
             except grpc.RpcError as error:
                 failed = FacegridError.from_rpc(error)
-                # UNAVAILABLE and DEADLINE_EXCEEDED, and a refusal for load that says when to come back
-                if (error.code() in _RETRYABLE or failed.retry_after is not None) and attempt + 1 < attempts:
+                # UNAVAILABLE and DEADLINE_EXCEEDED, and a refusal for load that says when to come back (not a refused
+                # key's RetryInfo, AUTH_PENALTY: the same key would be refused again)
+                busy = error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and failed.retry_after is not None
+                if (error.code() in _RETRYABLE or busy) and attempt + 1 < attempts:
                     # jittered, so that callers refused together do not all come back together
                     time.sleep(max(0.2 * 2**attempt, failed.retry_after or 0.0) * random.uniform(1.0, 1.5))
                     continue
@@ -312,9 +324,11 @@ class Facegrid:
     def verify(self, subject: str, photo: bytes | str | Path) -> VerifyResult:
         """Is the person in the photo this subject?"""
         reply = self._call(self._gate.Verify, gate_pb2.VerifyRequest(subject_id=subject, photo=_photo(photo)))
-        d, b = reply.decision, reply.face
-        return VerifyResult(reply.match, d.score, d.threshold, d.estimated_far, (b.x, b.y, b.width, b.height),
-                            Quality.from_message(reply.quality), issue_name(reply.quality_issue), reply.quality_warning)
+        decided, d, b = reply.HasField("decision"), reply.decision, reply.face
+        return VerifyResult(reply.match, d.score if decided else None, d.threshold if decided else None,
+                            d.estimated_far if decided else None, (b.x, b.y, b.width, b.height),
+                            Quality.from_message(reply.quality), issue_name(reply.quality_issue), reply.quality_warning,
+                            band_name(reply.band), reply.other_faces)
 
     def identify(self, photo: bytes | str | Path, candidates: int = 5) -> IdentifyResult:
         """Who is in the photo (subject None: unknown)."""
@@ -333,6 +347,8 @@ class Facegrid:
             quality=Quality.from_message(reply.quality),
             quality_issue=issue_name(reply.quality_issue),
             quality_warning=reply.quality_warning,
+            band=band_name(reply.band),
+            other_faces=reply.other_faces,
         )
 
     def forget(self, subject: str) -> int:

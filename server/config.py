@@ -84,8 +84,11 @@ class Settings:
     batch_queue: int = field(default_factory=lambda: int(_env("BATCH_QUEUE", "1024")))
     batch_workers: int = field(default_factory=lambda: int(_env("BATCH_WORKERS", "2")))
     batch_threads: int = field(default_factory=lambda: int(_env("BATCH_THREADS", "0")))
-    # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464); empty: no metrics endpoint.
+    # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464; a port alone binds loopback); empty: no metrics endpoint.
     metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
+    # A bearer token /metrics requires (`Authorization: Bearer <token>`, Prometheus's `authorization` setting);
+    # without it a scrape gets 401. Empty: /metrics answers anyone who can reach it (keep it on loopback then).
+    metrics_key: str = field(default_factory=lambda: _env("METRICS_KEY", ""))
     # TLS: PEM files; with client_ca, clients must present a certificate it signed (mutual TLS).
     tls_cert: str = field(default_factory=lambda: _env("TLS_CERT", ""))
     tls_key: str = field(default_factory=lambda: _env("TLS_KEY", ""))
@@ -120,6 +123,12 @@ class Settings:
     # step, and a pause between steps so it never crowds out indexing and searches.
     reembed_batch: int = field(default_factory=lambda: int(_env("REEMBED_BATCH", "8")))
     reembed_pause_s: float = field(default_factory=lambda: float(_env("REEMBED_PAUSE_S", "0")))
+    # Failed authentications (server/rpc/auth_failures.py): a peer host with more than auth_fail_threshold within
+    # auth_fail_window_s has its failed calls refused with a RetryInfo for a delay doubling per failure, up to
+    # auth_penalty_max_s; calls with a live key are never held back.
+    auth_fail_threshold: int = field(default_factory=lambda: int(_env("AUTH_FAIL_THRESHOLD", "20")))
+    auth_fail_window_s: float = field(default_factory=lambda: float(_env("AUTH_FAIL_WINDOW_S", "60")))
+    auth_penalty_max_s: float = field(default_factory=lambda: float(_env("AUTH_PENALTY_MAX_S", "60")))
     # Gate probes (Verify, Identify): off | report | refuse faces below these (server/domain/probe_rules.py says why).
     probe_quality: str = field(default_factory=lambda: _env("PROBE_QUALITY", "refuse"))
     probe_min_face_px: float = field(default_factory=lambda: float(_env("PROBE_MIN_FACE_PX", "40")))

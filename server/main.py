@@ -31,6 +31,7 @@ from .config import Settings
 from facegrid.encoder.liveness_port import LivenessChecker
 
 from .domain.collections import Collections
+from .domain.confusables import skeleton_digest
 from .domain.door_pass import DoorPass
 from .domain.doors import Doors
 from .domain.liveness_mode import LivenessMode
@@ -54,7 +55,8 @@ from .remote.models import EncoderModelList, RemoteFaceModel, RemotePipelines, R
 from .remote.start import NO_KEYS, check_encoders, expected_dim
 from .rpc.admin_service import AdminService
 from .rpc.audit import Auditor
-from .rpc.auth import AuthInterceptor
+from .rpc.auth import AuthInterceptor, RequestFacts
+from .rpc.auth_failures import AuthFailures, FailureLimits
 from .rpc.admission import LONG_CALLS, STREAMS, Admission, CallClass, thread_count
 from .rpc.budget import ByteBudget
 from .rpc.encoder_service import EncoderService
@@ -62,7 +64,7 @@ from .rpc.gate_service import GateService
 from .rpc.index_service import IndexService
 from .rpc.redis_health import RedisWatchdog
 from .store.connection import RedisUnavailable, connect, redact, wait_until_ready
-from .rpc.metrics import Metrics
+from .rpc.metrics import Metrics, metrics_bind
 from .rpc.malformed import MalformedRequests
 from .rpc.open_streams import OpenStreamLimits, OpenStreams
 from .rpc.reflection import enable_reflection
@@ -114,6 +116,7 @@ class Running:
     services: tuple[str, ...] = SERVICES
     catch_up: EngineCatchUp | None = None  # sets again from Redis what missed Milvus during an outage
     scrub: ForgetScrub | None = None  # rewrites Redis's append-only file after a Forget
+    auth_failures: AuthFailures | None = None  # writes its last summary entries at stop
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -131,6 +134,8 @@ class Running:
         if self.index_service is not None:
             self.index_service.close()
         self.metrics.stop()
+        if self.auth_failures is not None:
+            self.auth_failures.stop()
         if self.background is not None:
             self.background.stop()
         if self.scrub is not None:
@@ -169,12 +174,22 @@ def forget_scrub(settings: Settings, metadata: SubjectStore, embedded: EmbeddedR
     return ForgetScrub(metadata.redis, settings.forget_scrub_s, aof_dir, also)
 
 
-def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites, doors: DoorStore) -> tuple[AuthInterceptor, AdminService]:
-    """The key check on every call (with the audit log it feeds) and the service that manages keys and doors."""
+def failure_limits(settings: Settings) -> FailureLimits:
+    """How failed authentications are penalised (and audited)."""
+    return FailureLimits(threshold=settings.auth_fail_threshold, window_s=settings.auth_fail_window_s,
+                         max_penalty_s=settings.auth_penalty_max_s)
+
+
+def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites, doors: DoorStore,
+           facts: RequestFacts) -> tuple[AuthInterceptor, AdminService]:
+    """The key check on every call (with the audit log it feeds, failures included) and the service that manages keys
+    and doors; `facts`: what the scope table may look up about a request's target (its collection)."""
     keyring = KeyRing(keys, note_use=lambda name, when: writes.submit(partial(KeyStore.touch, name=name, when=when)))
     audit = AuditStore(keys.redis, settings.audit_retention_days)
     keys.feed.subscribe(KEY_REVOKED, lambda change: keyring.forget_cached(change.fields["key_hash"]))  # revoked elsewhere
-    interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure, Auditor(audit, writes))
+    auditor = Auditor(audit, writes)
+    failures = AuthFailures(failure_limits(settings), record=auditor.record).start()
+    interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure, auditor, facts, failures)
     return interceptor, AdminService(Keys(keys), keyring, audit, Doors(doors))
 
 
@@ -329,13 +344,15 @@ def start_encoder(settings: Settings) -> Running:
     models = load_models(settings, decode_limits(settings))
     metrics = Metrics()
     metrics.watch(sizes=dict, redis_up=None, batchers=lambda: [b.stats() for b in live_batchers()])
-    interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure)
+    # Failures are counted for the penalty (the encoder role has no audit log to write them to).
+    interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure,
+                                  failures=AuthFailures(failure_limits(settings)))
     server = grpc_server(settings, [metrics.interceptor(), interceptor, Admission(call_classes(settings))])
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(models.embedder), server)
     port, health_servicer = open_server(server, settings, credentials, ENCODER_SERVICES)
     for name in ENCODER_SERVICES + ("",):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
+    metrics_port = metrics.serve(settings.metrics_address, settings.metrics_key) if settings.metrics_address else 0
     return Running(server, port, None, None, None, health_servicer, None, metrics, metrics_port,
                    pipelines=models.pipelines, services=ENCODER_SERVICES)
 
@@ -360,6 +377,10 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     check_engine(settings.index())  # an unknown vector engine, or a Milvus that does not answer, refuses at once too
     settings.liveness_mode()  # and an unknown FACEGRID_LIVENESS (ValueError)
     metadata, embedded, redis_url = open_metadata(settings)
+    # Subjects enrolled before look-alike ids were refused get their skeleton (idempotent; nothing to do once done).
+    for subject, holder in metadata.set_skeletons(skeleton_digest):
+        log.warning("subject %r looks like subject %r (same skeleton, both enrolled before look-alikes were refused): "
+                    "forget one of them if they are one person", subject, holder)
     keys = KeyStore(metadata.redis, metadata.feed)
     try:  # before the models load: a refusal is quick
         check_start(settings.address, keys.any_keys(), settings.insecure)
@@ -420,7 +441,7 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
         metrics.registry.register(remote.pool.collector())
     writes = BackgroundWrites(metadata.redis).start()
     doors = DoorStore(metadata.redis, feed)
-    interceptor, admin_service = access(settings, keys, writes, doors)
+    interceptor, admin_service = access(settings, keys, writes, doors, facts=collections)
     feed.start()  # every subscriber is in
     # metrics outermost: refused calls are counted too; keys before caps: a refused caller takes no slot
     interceptors = [metrics.interceptor(), interceptor, Admission(call_classes(settings))]
@@ -447,10 +468,10 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     reembedder.start()  # picks up any re-embedding a stopped or killed server left running
     if scrub is not None:
         scrub.start()
-    metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
+    metrics_port = metrics.serve(settings.metrics_address, settings.metrics_key) if settings.metrics_address else 0
     return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
                    feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services, catch_up,
-                   scrub)
+                   scrub=scrub, auth_failures=interceptor.failures)
 
 
 def serve(settings: Settings) -> int:
@@ -474,7 +495,10 @@ def serve(settings: Settings) -> int:
     role = "" if settings.role == "all" else f", role {settings.role}" + (f" with encoders {settings.encoders}" if settings.role == "index" else "")
     print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir}, {transport}{role})", flush=True)
     if running.metrics_port:
-        print(f"facegrid metrics on {settings.metrics_address.rpartition(':')[0]}:{running.metrics_port}/metrics", flush=True)
+        metrics_host = metrics_bind(settings.metrics_address)[0]
+        shown = f"[{metrics_host}]" if ":" in metrics_host else metrics_host
+        key = " (key required)" if settings.metrics_key else ""
+        print(f"facegrid metrics on {shown}:{running.metrics_port}/metrics{key}", flush=True)
     stopping = threading.Event()
 
     def on_signal(number, frame) -> None:

@@ -163,6 +163,14 @@ class Collections:
                 raise CollectionNotFound(f"no collection {name!r}")
             return info
 
+    def holds_plain_vectors(self, name: str) -> bool:
+        """Whether `name` is an existing collection of the caller's own plain vectors (False for any other name, valid
+        or not: the scope table asks this to fail closed)."""
+        try:
+            return self.info(name).plain
+        except (VectorError, CollectionNotFound):
+            return False
+
     # --- changes made by other servers (the change feed) -------------------------------------
 
     def follow_collection(self, name: str) -> None:

@@ -34,7 +34,6 @@ from enum import Enum
 from functools import lru_cache
 from typing import Callable
 
-import numpy as np
 
 from facegrid.encoder.errors import ImageError
 from facegrid.encoder.image import decode_image
@@ -44,16 +43,17 @@ from facegrid.index.identify import Decision, verify
 
 from ..store.doors import DoorRecord, DoorStore
 from ..store.subjects import ACTIVE, SubjectRecord
+from .crowd import largest_and_others
 from .door_hours import Interval, is_open, parse_hours, time_zone
 from .enrollment import normalise_subject_id
 from .errors import BadPassRequest, LivenessUnavailable, PassNotHere
 from .gate import Gate
 from .groups import door_name
 from .liveness_mode import LivenessMode
+from .score_band import ScoreBand, band_of  # noqa: F401 - ScoreBand is part of PassResult
 
 MAX_FRAMES = 10
 SAME_PERSON_FAR = 1e-2  # the two embedded frames must score above the 1% FAR threshold to be one person
-CROWD_FRACTION = 1 / 3  # another face counts from a third of the largest face's size
 SEEN_EVERY_S = 10.0  # a door's last_seen_at is written at most this often per server
 IMPORT_COMMAND = "facegrid models import minifasnet --checkpoint FILE --checkpoint FILE"
 
@@ -83,14 +83,6 @@ class Liveness(str, Enum):
     LIVE = "LIVE"
     ATTACK = "ATTACK"
     UNCERTAIN = "UNCERTAIN"
-
-
-class ScoreBand(str, Enum):
-    """A score against its threshold, coarsely (gate.proto's ScoreBand): what a gate key is told."""
-
-    LOW = "LOW"  # below the threshold
-    MEDIUM = "MEDIUM"  # at or above it
-    HIGH = "HIGH"  # estimated FAR below a hundredth of the target
 
 
 _VERDICTS = {Verdict.LIVE: Liveness.LIVE, Verdict.ATTACK: Liveness.ATTACK, Verdict.UNCERTAIN: Liveness.UNCERTAIN}
@@ -175,13 +167,6 @@ def _schedule(hours: str, zone: str) -> tuple[list[Interval], object]:
     return parse_hours(hours), time_zone(zone)
 
 
-def band_of(decision: Decision) -> ScoreBand:
-    """The band of a comparison: below, at or well above its threshold."""
-    if not decision.accepted:
-        return ScoreBand.LOW
-    return ScoreBand.HIGH if decision.estimated_far < decision.target_far / 100 else ScoreBand.MEDIUM
-
-
 def door_rule(subject: SubjectRecord, door: DoorRecord | None, doors_configured: bool, now: float) -> tuple[PassReason, str]:
     """The door's rule for a recognised subject at `now` (Unix time): ADMITTED, or the reason it denies and why."""
     if subject.status != ACTIVE:  # suspended, or a status this version does not know: fail closed
@@ -215,10 +200,6 @@ class DoorPass:
         self._clock = clock
         self._seen: dict[str, float] = {}
         self._seen_lock = threading.Lock()
-        # What an unknown card's burst is compared with, so that it costs what a known card's does.
-        rng = np.random.default_rng(20)
-        decoy = rng.standard_normal(gate.subjects.dim).astype(np.float32)
-        self._decoy = decoy / np.linalg.norm(decoy)
 
     def unavailable(self) -> str | None:
         """Why this server cannot decide Pass at all, or None when it can (for the start-up log too)."""
@@ -283,10 +264,7 @@ class DoorPass:
             mark = time.perf_counter()
             found = pipeline.find_faces_in_image(image, self.gate.probe_detector)
             timings.detect += _ms(mark)
-            sizes = [q.size for q in found.qualities]
-            largest = max(range(len(sizes)), key=sizes.__getitem__) if sizes else None
-            least = max(rules.min_face_size, max(sizes, default=0.0) * CROWD_FRACTION)
-            others = sum(1 for i, size in enumerate(sizes) if i != largest and size >= least)
+            largest, others = largest_and_others([q.size for q in found.qualities], rules.min_face_size)
             frames.append(_Frame(index, found, largest, others))
         if not query.allow_groups and any(f.crowd for f in frames):
             raise _Denied(PassReason.MORE_THAN_ONE_FACE, "more than one person in view: one at a time, please")
@@ -348,8 +326,8 @@ class DoorPass:
     def _verify(self, card: str, face: Face, full: bool, result: PassResult) -> SubjectRecord:
         """The card's subject, if the face is theirs; the same denial, after the same work, for an unknown card."""
         record = self.gate.metadata.subject(card)
-        vector = self.gate.subjects.vector(record.number) if record is not None else None
-        decision = verify(face.vector, vector if vector is not None else self._decoy, self.gate.policy)
+        vector = self.gate.subjects.vector(record.number if record is not None else -1)  # the same lookup either way
+        decision = verify(face.vector, vector if vector is not None else self.gate.decoy, self.gate.policy)
         if vector is not None:
             result.decision = decision
         if vector is not None and decision.accepted:

@@ -19,6 +19,14 @@ class SubjectNotFound(GateError, LookupError):
     pass
 
 
+class ConfusableSubjectId(GateError):
+    """A new subject id looks like an enrolled subject's (`existing`): a person reading either could not tell them apart."""
+
+    def __init__(self, message: str, existing: str) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
 class NoUsableFace(GateError):
     """The photo has no face the gate can use: the message says why in the operator's words, `issue` in a
     machine's (None where no photo is at fault, e.g. a subject without templates of this model)."""

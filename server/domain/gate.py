@@ -25,10 +25,12 @@ from facegrid.index.stores import open_store
 from facegrid.index.gpu import IndexSettings
 from facegrid.index.identify import Decision, Policy, UnknownReason, identify, subject_vector, verify
 
-from ..store.subjects import NewTemplate, StoredTemplates, SubjectRecord, SubjectStore, TemplateRecord
+from ..store.subjects import NewTemplate, SkeletonTaken, StoredTemplates, SubjectRecord, SubjectStore, TemplateRecord
+from .confusables import mixed_scripts, skeleton, skeleton_digest
 from .enrollment import EnrollmentRules, normalise_subject_id
 from .engine_catch_up import caught_up, refilling
-from .errors import CallerGone, EnrollmentRefused, NoUsableFace, SubjectNotFound
+from .errors import CallerGone, ConfusableSubjectId, EnrollmentRefused, InvalidSubjectId, NoUsableFace, SubjectNotFound
+from .crowd import largest_and_others
 from .groups import group_names
 from .probe_rules import ProbeRules
 from .refusals import PhotoIssue, Refusal
@@ -85,6 +87,8 @@ class Verification:
     decision: Decision
     face: Face
     issue: Refusal | None = None  # what is wrong with the probe, where the probe rule only reports
+    other_faces: int = 0  # faces of usable size besides the one compared (only a `full` caller gets an answer then)
+    enrolled: bool = True  # False: the subject is unknown (or has no template of this model), compared with the decoy
 
 
 @dataclass
@@ -97,10 +101,26 @@ class Identified:
     reason: str
     why: UnknownReason | None = None  # set when unknown
     issue: Refusal | None = None  # what is wrong with the probe, where the probe rule only reports
+    other_faces: int = 0  # as in Verification
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The face of a probe photo that is compared, and what else the photo showed."""
+
+    face: Face
+    issue: Refusal | None  # what is wrong with it, where the probe rule only reports
+    other_faces: int  # faces of usable size besides it
 
 
 def photo_digest(photo: bytes) -> str:
     return hashlib.sha256(photo).hexdigest()
+
+
+def _confusable(subject_id: str, existing: str) -> ConfusableSubjectId:
+    return ConfusableSubjectId(f"subject id {subject_id!r} looks like the enrolled subject {existing!r} (same skeleton "
+                               f"{skeleton(subject_id)!r}): enroll under {existing!r}, or choose an id that does not look "
+                               f"like it", existing)
 
 
 class Gate:
@@ -128,6 +148,10 @@ class Gate:
         # Probes skip the detector cascade's slow last resort (MMOD): "no face" must fit a gate's budget.
         self.probe_detector = probe_detector(pipeline.detector)
         self.subjects = open_store(f"subjects:{self.model}", pipeline.model.dim, index_settings)
+        # What a probe for an unknown subject (Verify, or a door's card) is compared with, so that it costs what a
+        # known subject's does: a fixed random unit vector, far below any threshold from every face.
+        decoy = np.random.default_rng(20).standard_normal(pipeline.model.dim).astype(np.float32)
+        self.decoy = decoy / np.linalg.norm(decoy)
         # Writes to Redis and the collection happen under one lock so they stay in step.
         self._write_lock = threading.Lock()
         self.skipped_templates = 0  # of another model, found at rebuild
@@ -205,10 +229,27 @@ class Gate:
     def _store(self, subject_id: str, fresh: list[NewTemplate], display_name: str = "",
                groups: tuple[str, ...] = ()) -> StoredTemplates:
         """Write new templates to Redis (one per photo, atomically), then the subject's vector as
-        Redis now holds it (another server may have added templates too) to the collection (write lock held)."""
-        stored = self.metadata.add_templates(subject_id, fresh, display_name, groups)
+        Redis now holds it (another server may have added templates too) to the collection (write lock held).
+        A new subject claims its id's skeleton there: ConfusableSubjectId when a look-alike took it meanwhile."""
+        try:
+            stored = self.metadata.add_templates(subject_id, fresh, display_name, groups, skeleton_digest(subject_id))
+        except SkeletonTaken as taken:
+            raise _confusable(subject_id, taken.owner) from None
         self._refresh(subject_id, stored.subject.number)
         return stored
+
+    def check_new_subject_id(self, subject_id: str) -> None:
+        """Before a subject is made: InvalidSubjectId for an id mixing scripts, ConfusableSubjectId for a look-alike of
+        an enrolled id (domain/confusables.py). Subjects that exist are left as they are."""
+        if self.metadata.subject(subject_id) is not None:
+            return
+        mixed = mixed_scripts(subject_id)
+        if mixed:
+            raise InvalidSubjectId(f"subject id {subject_id!r} mixes scripts ({', '.join(sorted(mixed))}): it could pass "
+                                   f"for another id; write it in one script")
+        owner = self.metadata.skeleton_owner(skeleton_digest(subject_id))
+        if owner is not None and owner != subject_id:
+            raise _confusable(subject_id, owner)
 
     # --- the four operations -------------------------------------------------------------
 
@@ -225,6 +266,7 @@ class Gate:
         groups = group_names(groups)
         if not photos:
             raise NoUsableFace("no photo given")
+        self.check_new_subject_id(subject_id)
         outcomes: list[PhotoOutcome] = []
         fresh: list[tuple[PhotoOutcome, NewTemplate]] = []
         for index, photo in enumerate(photos):
@@ -353,6 +395,7 @@ class Gate:
         largest, sharpest usable faces are enrolled. NoUsableFace when none is usable (nothing changes).
         """
         subject_id = normalise_subject_id(subject_id)
+        self.check_new_subject_id(subject_id)
         outcomes = [NamedFace(f.face_id) for f in faces]
         usable: list[tuple[NamedFace, object]] = []
         for outcome, face in zip(outcomes, faces):
@@ -414,22 +457,28 @@ class Gate:
             self.on_forget(subject_id)
         return len(removed)
 
-    def verify(self, subject_id: str, photo: bytes, still_wanted: StillWanted = _always) -> Verification:
-        """1:1: is the largest face in the photo this subject?"""
+    def verify(self, subject_id: str, photo: bytes, still_wanted: StillWanted = _always, full: bool = True) -> Verification:
+        """1:1: is the largest face in the photo this subject?
+
+        `full` False (a gate device's key): a second face of usable size refuses the photo (SEVERAL_FACES), and an
+        unknown subject, or one without templates of this model, is answered as a known one that does not match,
+        after the same work (the probe is embedded and compared with the decoy): neither the answer nor its time
+        tells who is enrolled. `full`: SubjectNotFound at once, and the other faces are counted in the answer."""
         subject_id = normalise_subject_id(subject_id)
         record = self.metadata.subject(subject_id)
-        if record is None:
+        if record is None and full:
             raise SubjectNotFound(f"no subject {subject_id!r}")
-        face, issue = self._probe(photo, still_wanted)
-        vector = self.subjects.vector(record.number)
-        if vector is None:
+        probe = self._probe(photo, still_wanted, refuse_others=not full)
+        vector = self.subjects.vector(record.number if record is not None else -1)  # the same lookup either way
+        if vector is None and full:
             raise NoUsableFace(f"subject {subject_id!r} has no templates for model {self.model}; enroll again")
-        return Verification(verify(face.vector, vector, self.policy), face, issue)
+        decision = verify(probe.face.vector, vector if vector is not None else self.decoy, self.policy)
+        return Verification(decision, probe.face, probe.issue, probe.other_faces, enrolled=vector is not None)
 
-    def identify(self, photo: bytes, candidates: int = 5, still_wanted: StillWanted = _always) -> Identified:
-        """1:N open-set: who the largest face in the photo is, or unknown."""
-        face, issue = self._probe(photo, still_wanted)
-        return replace(self.identify_face(face, candidates), issue=issue)
+    def identify(self, photo: bytes, candidates: int = 5, still_wanted: StillWanted = _always, full: bool = True) -> Identified:
+        """1:N open-set: who the largest face in the photo is, or unknown (`full` False: a second face refuses)."""
+        probe = self._probe(photo, still_wanted, refuse_others=not full)
+        return replace(self.identify_face(probe.face, candidates), issue=probe.issue, other_faces=probe.other_faces)
 
     def identify_face(self, face: Face, candidates: int = 5) -> Identified:
         """1:N open-set for a face already embedded (a door's burst): who it is, or unknown."""
@@ -463,16 +512,21 @@ class Gate:
             raise SubjectNotFound(f"no subject {subject_id!r}")
         return record, self.metadata.templates(subject_id)
 
-    def _probe(self, photo: bytes, still_wanted: StillWanted) -> tuple[Face, Refusal | None]:
+    def _probe(self, photo: bytes, still_wanted: StillWanted, refuse_others: bool = False) -> Probe:
         """The probe's largest face, embedded once it has passed the probe rule (and only while the caller
-        still waits); with it, what is wrong with it where the rule only reports."""
+        still waits); with it, what is wrong with it where the rule only reports, and how many other faces of
+        usable size the photo shows (`refuse_others`: any such face refuses the photo, SEVERAL_FACES)."""
         found = self.pipeline.find_faces(photo, self.probe_detector)
         if not found.detections:
             raise NoUsableFace(f"no face found in the photo (looked with {', '.join(found.detectors)})", PhotoIssue.NO_FACE)
-        largest = max(range(len(found.detections)), key=lambda i: found.qualities[i].size)
+        largest, others = largest_and_others([q.size for q in found.qualities], self.probe_rules.min_face_size)
+        if others and refuse_others:
+            raise NoUsableFace(f"{others + 1} people in the photo: one person at a time, please (someone behind them "
+                               f"would pass on their face)", PhotoIssue.SEVERAL_FACES, found.qualities[largest],
+                               found.detections[largest].box)
         issue = self.probe_rules.issue(found.qualities[largest])
         if issue is not None and self.probe_rules.refuses:
             raise NoUsableFace(issue.reason, issue.issue, found.qualities[largest], found.detections[largest].box)
         if not still_wanted():
             raise CallerGone("the caller has gone; the probe was not embedded")
-        return self.pipeline.embed_one(found, largest), issue
+        return Probe(self.pipeline.embed_one(found, largest), issue, others)

@@ -2,8 +2,9 @@
 
 Audited: Verify, Identify, Enroll, Forget, UpdateSubject and every door's Pass (decisions and
 changes at the gate; Pass with its door and reason), key and door changes, and every call
-refused for a missing scope or a door key's door (the key is known, so someone is accountable). Calls with no key or a bad key are not written: anyone can send those,
-and the log would become a way to fill Redis.
+refused by the key check (no key, a bad or revoked key, a missing scope, a door key's other door) with
+its peer and method. Anyone can send refused calls, so they are written at a bounded rate
+(auth_failures.py: a few per peer host and minute one by one, the rest in a summary per minute).
 
 The entry is queued after the call's outcome is known and written in the background
 (one XADD, pipelined with others), so the gate answers no later for it; an entry that
@@ -192,9 +193,12 @@ class Auditor:
         fields.setdefault("decision", code.name)
         self.record(AuditEntry(key_name=caller.key_name, rpc=rpc_name(method), peer=caller.peer, **fields))
 
-    def denied(self, method: str, caller: Caller, request, code: grpc.StatusCode) -> None:
-        """A call refused for a missing scope, by a known key."""
+    def denied(self, method: str, caller: Caller, request, code: grpc.StatusCode, why: str = "") -> None:
+        """A call refused by the key check (`caller` with no key name where no live key was presented); `why` in a few
+        words: no key, unknown or revoked key, missing scope ..."""
         fields = {}
         if method in AUDITED and request is not None and (method not in AUDITED_WHEN or AUDITED_WHEN[method](request)):
             fields = {k: v for k, v in AUDITED[method](request, None).items() if k in ("subject_id", "detail", "door")}
+        if why:
+            fields["detail"] = f"{why}: {fields['detail']}"[:_MAX_TEXT] if fields.get("detail") else why
         self.record(AuditEntry(key_name=caller.key_name, rpc=rpc_name(method), decision=code.name, peer=caller.peer, **fields))

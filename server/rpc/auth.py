@@ -8,6 +8,14 @@ unless the operator said `--insecure`). gRPC health and reflection stay open: he
 must answer load balancers and orchestrators that hold no key, and reflection only tells
 what the published .proto files tell.
 
+Some requests need more than their RPC's scope, decided by their fields (REQUEST_SCOPES): naming a
+photo-library group enrolls it (`enroll`), and a raw vector searched against stored vectors of people's
+photos needs `admin` (one call per basis vector reads a stored face vector back from the scores).
+
+Every refusal is counted per peer host (auth_failures.py): audited with peer and method, at a bounded
+rate, and a host with many failures gets its failed calls refused with a RetryInfo; a live key is
+never held back.
+
 Why an interceptor rather than the `grpc_errors` decorator: it sees every RPC of every
 service by its full name, so a new RPC that is not in the table is refused
 (PERMISSION_DENIED) instead of silently open, and the check is written once. The
@@ -19,13 +27,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import grpc
 import redis
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
 
 from ..domain.doors import door_key_refusal
 from ..domain.keys import SCOPES, KeyRing
+from .auth_failures import AuthFailures
+from .error_details import DOMAIN, status_with
 
 log = logging.getLogger("facegrid.server")
 
@@ -71,12 +83,47 @@ METHOD_SCOPES: dict[str, str] = {
     "/facegrid.v1.AdminService/DeleteDoor": ADMIN,
 }
 
+class RequestFacts(Protocol):
+    """What the scope table may ask about the target of a request (main.py wires it to the server's collections)."""
+
+    def holds_plain_vectors(self, collection: str) -> bool:
+        """Whether the collection exists and holds the caller's own plain vectors (not vectors of people's photos)."""
+
+
+@dataclass(frozen=True)
+class RequestRule:
+    """Scopes a request needs beyond its RPC's, from its fields (`facts` None: nothing may be looked up, fail closed),
+    and why, for the refusal's message."""
+
+    needs: Callable[[object, RequestFacts | None], tuple[str, ...]]
+    why: str
+
+
+def _raw_vector_search(request, facts: RequestFacts | None) -> tuple[str, ...]:
+    """Search by a raw vector: `admin`, unless the collection holds the caller's own plain vectors. With one call per
+    basis vector of the space, the scores rebuild every stored vector (cosine 1.0), and a rebuilt face vector passes
+    the gate as its owner: only a search by photo or by words is the library's (docs/security.md)."""
+    if request.WhichOneof("query") != "vector":
+        return ()
+    return () if facts is not None and facts.holds_plain_vectors(request.collection) else (ADMIN,)
+
+
 # Scopes a request needs beyond its RPC's, decided by its fields (requests that are not streams).
-REQUEST_SCOPES: dict[str, Callable[[object], tuple[str, ...]]] = {
+REQUEST_SCOPES: dict[str, RequestRule] = {
     # Naming a group enrolls its faces at the gate.
-    "/facegrid.v1.IndexService/Correct": lambda request: (ENROLL,) if request.WhichOneof("action") == "name" else (),
+    "/facegrid.v1.IndexService/Correct": RequestRule(
+        lambda request, facts: (ENROLL,) if request.WhichOneof("action") == "name" else (),
+        "naming a group enrolls its faces at the gate"),
+    "/facegrid.v1.IndexService/Search": RequestRule(
+        _raw_vector_search, "a raw vector against stored face vectors reads them back from the scores; search by photo"),
+    # Whole-photo vectors of people's photos: the same reconstruction (plain collections have none).
+    "/facegrid.v1.IndexService/SearchPhotos": RequestRule(
+        lambda request, facts: (ADMIN,) if request.WhichOneof("query") == "vector" else (),
+        "a raw vector against stored photo vectors reads them back from the scores; search by words or by photo"),
     # Replacing a subject's templates with photos unlike them (a changed face, or someone else's) is an admin's call.
-    "/facegrid.v1.GateService/Enroll": lambda request: (ADMIN,) if request.replace else (),
+    "/facegrid.v1.GateService/Enroll": RequestRule(
+        lambda request, facts: (ADMIN,) if request.replace else (),
+        "replacing a subject's templates with photos unlike them is an administrator's call"),
 }
 
 # Open to every caller, key or not.
@@ -100,6 +147,12 @@ class Caller:
 
 
 NOBODY = Caller("", frozenset())
+
+
+def sees_everything(caller: Caller) -> bool:
+    """Whether a caller gets the numbers and reasons behind gate decisions (scores, FARs, runners-up, an unknown
+    subject id): a key with `enroll` or `admin`, which may list the subjects anyway. A gate device gets decisions."""
+    return caller.may(ENROLL) or caller.may(ADMIN)
 
 
 def caller_of(context) -> Caller:
@@ -143,20 +196,26 @@ def presented_key(metadata) -> str | None:
 
 
 class Denied(Exception):
-    """A call refused by the key check: the status code and a message (never the key)."""
+    """A call refused by the key check: the status code, a message (never the key), and why in a few words (audit)."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, caller: Caller | None = None) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, caller: Caller | None = None, why: str = "") -> None:
         super().__init__(message)
-        self.code, self.message, self.caller = code, message, caller
+        self.code, self.message, self.caller, self.why = code, message, caller, why
+
+
+AUTH_PENALTY = "AUTH_PENALTY"  # ErrorInfo.reason of a refusal to a host in penalty for failed authentications
 
 
 class AuthInterceptor(grpc.ServerInterceptor):
     """Checks the key of every call against METHOD_SCOPES; hands the call's Caller to the audit log."""
 
-    def __init__(self, keyring: KeyRing, open_without_keys: bool, auditor=None) -> None:
+    def __init__(self, keyring: KeyRing, open_without_keys: bool, auditor=None, facts: RequestFacts | None = None,
+                 failures: AuthFailures | None = None) -> None:
         self.keyring = keyring
         self.open_without_keys = open_without_keys
         self.auditor = auditor  # rpc/audit.py Auditor, or None
+        self.facts = facts  # what REQUEST_SCOPES may look up; None: those rules fail closed
+        self.failures = failures  # failed authentications per peer host; None: not counted
 
     def caller(self, method: str, metadata, peer: str, request=None) -> Caller:
         """The caller of `method`, or Denied."""
@@ -167,37 +226,61 @@ class AuthInterceptor(grpc.ServerInterceptor):
                 return Caller("", frozenset(SCOPES), peer)
             raise Denied(grpc.StatusCode.UNAUTHENTICATED,
                          "this server needs an API key: send it as call metadata `authorization: Bearer <key>` "
-                         "(facegrid --api-key or FACEGRID_API_KEY)")
+                         "(facegrid --api-key or FACEGRID_API_KEY)", why="no key")
         if not key:
-            raise Denied(grpc.StatusCode.UNAUTHENTICATED, "malformed authorization header: use `authorization: Bearer <key>`")
+            raise Denied(grpc.StatusCode.UNAUTHENTICATED, "malformed authorization header: use `authorization: Bearer <key>`",
+                         why="malformed authorization header")
         record = self.keyring.lookup(key)
         if record is None:
-            raise Denied(grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked API key")
+            raise Denied(grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked API key", why="unknown or revoked key")
         caller = Caller(record.name, frozenset(record.scopes), peer, getattr(record, "door", ""))
         if scope is None:
-            raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"{rpc_name(method)} has no scope; nobody may call it", caller)
-        needed: tuple[str, ...] = (scope,)
-        if method in REQUEST_SCOPES:
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"{rpc_name(method)} has no scope; nobody may call it", caller,
+                         why="an RPC without a scope")
+        missing = [s for s in (scope,) if not caller.may(s)]
+        rule = REQUEST_SCOPES.get(method)
+        if rule is not None and not missing:
             # Unary requests only; a request that cannot be looked at needs every scope (fail closed).
-            needed += REQUEST_SCOPES[method](request) if request is not None else SCOPES
-        missing = [s for s in needed if not caller.may(s)]
+            extra = rule.needs(request, self.facts) if request is not None else SCOPES
+            missing = [s for s in extra if not caller.may(s)]
+            if missing:
+                raise Denied(grpc.StatusCode.PERMISSION_DENIED,
+                             f"key {record.name!r} (scopes {', '.join(record.scopes)}) may not call {rpc_name(method)} "
+                             f"with this request: it needs scope {' and '.join(missing)} ({rule.why})", caller,
+                             why=f"missing scope {' and '.join(missing)}")
         if missing:
             raise Denied(grpc.StatusCode.PERMISSION_DENIED,
                          f"key {record.name!r} (scopes {', '.join(record.scopes)}) may not call {rpc_name(method)}: "
-                         f"it needs scope {' and '.join(missing)}", caller)
+                         f"it needs scope {' and '.join(missing)}", caller, why=f"missing scope {' and '.join(missing)}")
         # A door key: Pass as its own door only (a request that cannot be looked at is refused: fail closed).
         refusal = door_key_refusal(caller.door, method, getattr(request, "door", None))
         if refusal:
-            raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"key {record.name!r}: {refusal}", caller)
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"key {record.name!r}: {refusal}", caller, why="another door")
         return caller
+
+    def _refused(self, method: str, denied: Denied, request, context) -> None:
+        """Count and audit a refusal (at a bounded rate), then end the call; a host in penalty is told to back off."""
+        peer = context.peer()
+        caller = denied.caller or Caller("", frozenset(), peer)
+        one_by_one = True
+        if self.failures is not None:
+            one_by_one = self.failures.failed(method, peer, denied.code.name, caller.key_name)
+        if one_by_one and self.auditor is not None:
+            self.auditor.denied(method, caller, request, denied.code, denied.why)
+        wait = self.failures.penalty(peer) if self.failures is not None and denied.caller is None else 0.0
+        if wait > 0:  # a failed authentication from a host in penalty: refused all the same, with when to retry
+            delay = duration_pb2.Duration()
+            delay.FromMilliseconds(int(wait * 1000))
+            context.abort_with_status(status_with(
+                denied.code, f"{denied.message}; too many failed calls from your address: retry in {wait:.0f} s",
+                [error_details_pb2.ErrorInfo(reason=AUTH_PENALTY, domain=DOMAIN), error_details_pb2.RetryInfo(retry_delay=delay)]))
+        context.abort(denied.code, denied.message)
 
     def _check(self, details, request, context) -> AuthorizedContext:
         try:
             caller = self.caller(details.method, details.invocation_metadata, context.peer(), request)
         except Denied as denied:
-            if denied.caller is not None and self.auditor is not None:
-                self.auditor.denied(details.method, denied.caller, request, denied.code)
-            context.abort(denied.code, denied.message)
+            self._refused(details.method, denied, request, context)
         except redis.RedisError as error:
             log.warning("checking an API key failed: %s: %s", type(error).__name__, error)
             context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot check the API key: Redis unavailable ({type(error).__name__})")

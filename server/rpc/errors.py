@@ -14,7 +14,7 @@ from facegrid.encoder.errors import (AudioError, AudioTooLarge, BadText, ImageTo
 from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import CollectionNotFound, EngineMismatch, EngineUnavailable, VectorError
 
-from ..domain.errors import (BadPassRequest, BadPhotoRequest, CallerGone, CollectionExists, DoorNotFound, GroupingBusy, InvalidDoor,
+from ..domain.errors import (BadPassRequest, BadPhotoRequest, CallerGone, CollectionExists, ConfusableSubjectId, DoorNotFound, GroupingBusy, InvalidDoor,
                              InvalidKeyRequest, InvalidName, InvalidSubjectId, InvalidSubjectUpdate, KeyExists, KeyNotFound,
                              LivenessUnavailable, ModelMismatch, NoImageModel, NoUsableFace, NothingToUndo, PassNotHere,
                              PhotoNotHeld, SubjectNotFound, ThresholdUnmeasured, WrongCollectionKind)
@@ -38,6 +38,7 @@ STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),  # the batcher's queue: past what the server can take now
     (ModelError, grpc.StatusCode.FAILED_PRECONDITION),
     (InvalidSubjectId, grpc.StatusCode.INVALID_ARGUMENT),
+    (ConfusableSubjectId, grpc.StatusCode.ALREADY_EXISTS),  # a look-alike of an enrolled id: the message names it
     (EngineMismatch, grpc.StatusCode.FAILED_PRECONDITION),  # Milvus holds the name with another dimension: refused
     (VectorError, grpc.StatusCode.INVALID_ARGUMENT),
     (EngineUnavailable, grpc.StatusCode.UNAVAILABLE),  # Milvus does not answer; retry once it is back (Redis kept the writes)

@@ -8,13 +8,14 @@ from facegrid.v1 import gate_pb2, gate_pb2_grpc
 from facegrid.encoder.liveness_port import Challenge
 
 from . import audit, messages, page_tokens
-from .auth import ADMIN, ENROLL, caller_of, note_audit
+from .auth import caller_of, note_audit, sees_everything
 from .errors import BadRequest, grpc_errors
 from .metrics import Metrics
 from ..domain.door_pass import DoorPass, PassQuery
 from ..domain.enrollment import normalise_subject_id
 from ..domain.errors import EnrollmentRefused
 from ..domain.gate import Gate
+from ..domain.score_band import band_of
 from ..domain.subject_access import AccessChange, update_subject
 from ..store.subjects import ACTIVE, SUSPENDED
 
@@ -64,11 +65,18 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
     def Verify(self, request: gate_pb2.VerifyRequest, context) -> gate_pb2.VerifyResponse:
         if not request.photo:
             raise BadRequest("photo is empty")
-        result = self.gate.verify(request.subject_id, request.photo, context.is_active)
+        full = sees_everything(caller_of(context))
+        result = self.gate.verify(request.subject_id, request.photo, context.is_active, full=full)
         self._embedded("probe", 1)
+        # The audit log keeps the score, and whether the subject exists, whoever the caller is (admins read it).
+        note_audit(context, score=result.decision.score, threshold=result.decision.threshold,
+                   **({} if result.enrolled else {"decision": "not_enrolled"}))
         return gate_pb2.VerifyResponse(
-            match=result.decision.accepted,
-            decision=messages.decision(result.decision),
+            match=result.enrolled and result.decision.accepted,
+            # Least disclosure: a gate device gets the decision and a band; numbers help hill-climb a fake face.
+            decision=messages.decision(result.decision) if full else None,
+            band=messages.band(band_of(result.decision)),
+            other_faces=result.other_faces,
             face=messages.box(result.face),
             quality=messages.quality(result.face.quality),
             quality_issue=messages.photo_issue(result.issue.issue if result.issue else None),
@@ -80,15 +88,19 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         if not request.photo:
             raise BadRequest("photo is empty")
         candidates = _limit(request.candidates, 5, MAX_CANDIDATES, "candidates")
-        result = self.gate.identify(request.photo, candidates, context.is_active)
+        full = sees_everything(caller_of(context))
+        result = self.gate.identify(request.photo, candidates, context.is_active, full=full)
         self._embedded("probe", 1)
-        # Least disclosure: a gate device gets the decision, the subject and the score; the runners-up
-        # (who else is enrolled, how close) only go to a key that may see the subjects anyway.
-        full = caller_of(context).may(ENROLL)
+        if result.decision is not None:
+            note_audit(context, score=result.decision.score, threshold=result.decision.threshold)
+        # Least disclosure: a gate device gets the decision, the subject and a band; the numbers, and the runners-up
+        # (who else is enrolled, how close), only go to a key that may see the subjects anyway.
         return gate_pb2.IdentifyResponse(
             known=result.subject_id is not None,
             subject_id=result.subject_id or "",
-            decision=messages.decision(result.decision),
+            decision=messages.decision(result.decision) if full else None,
+            band=messages.band(band_of(result.decision)) if result.decision is not None else 0,
+            other_faces=result.other_faces,
             margin=result.margin if full else 0.0,
             candidates=[gate_pb2.Candidate(subject_id=s, score=score) for s, score in result.candidates] if full else [],
             face=messages.box(result.face),
@@ -125,10 +137,9 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
     def Pass(self, request: gate_pb2.PassRequest, context) -> gate_pb2.PassResponse:
         if request.challenge not in CHALLENGES:
             raise BadRequest(f"challenge {request.challenge} is not one of {', '.join(gate_pb2.Challenge.keys())}")
-        caller = caller_of(context)
         query = PassQuery(frames=list(request.frames), door=request.door, subject_id=request.subject_id, track=request.track,
                           challenge=CHALLENGES[request.challenge], frame_times=list(request.frame_times),
-                          allow_groups=request.allow_groups, full=caller.may(ENROLL) or caller.may(ADMIN))
+                          allow_groups=request.allow_groups, full=sees_everything(caller_of(context)))
         result = self.door_pass.decide(query)
         self._embedded("probe", result.faces_embedded)
         if result.decision is not None:  # the audit log keeps the score whoever the caller is (admins read it)

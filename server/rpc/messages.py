@@ -10,6 +10,7 @@ from facegrid.v1 import encoder_pb2, gate_pb2
 from ..domain.door_pass import PassResult
 from ..domain.gate import PhotoOutcome
 from ..domain.refusals import PhotoIssue
+from ..domain.score_band import ScoreBand
 from ..store.subjects import SUSPENDED, SubjectRecord, TemplateRecord
 
 
@@ -38,6 +39,11 @@ def decision(d: Decision | None) -> gate_pb2.Decision | None:
     if d is None:
         return None
     return gate_pb2.Decision(score=d.score, threshold=d.threshold, estimated_far=d.estimated_far, target_far=d.target_far)
+
+
+def band(value: ScoreBand | None) -> int:
+    """A domain ScoreBand as gate.proto's enum value of the same name (0, unspecified, for None)."""
+    return gate_pb2.ScoreBand.Value(value.value) if value is not None else gate_pb2.BAND_UNSPECIFIED
 
 
 def photo_issue(value: PhotoIssue | None) -> int:
@@ -96,7 +102,7 @@ def pass_response(result: PassResult) -> gate_pb2.PassResponse:
         message=result.message,
         subject_id=result.subject_id,
         display_name=result.display_name,
-        band=gate_pb2.ScoreBand.Value(result.band.value) if result.band is not None else gate_pb2.BAND_UNSPECIFIED,
+        band=band(result.band),
         score=result.score or 0.0,
         threshold=result.threshold or 0.0,
         liveness=gate_pb2.Liveness.Value(result.liveness.value),

@@ -1,19 +1,27 @@
 """Prometheus metrics: per-RPC latency and status codes, faces embedded, queue depths, sizes, Redis up.
 
-Served over HTTP by `prometheus-client` on `--metrics-address` (off when empty). Each server
+Served over HTTP on `--metrics-address` (off when empty; a port alone binds loopback). Each server
 has its own registry, so several servers in one process (tests, benchmarks) do not collide.
 RPC figures come from a gRPC interceptor; sizes and Redis health are read at scrape time.
+With FACEGRID_METRICS_KEY set, a scrape must send `Authorization: Bearer <that key>` (Prometheus:
+`authorization: {credentials_file: ...}`); any other request gets 401. The metrics hold counts and
+collection names, never face data; a non-loopback endpoint without a key is logged as a warning.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import socket
+import threading
 import time
 from typing import Callable, Iterator
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from facegrid.encoder.batcher import BatcherStats
 
@@ -47,20 +55,57 @@ class Metrics:
         (redis_up None: a server without Redis, the encoder role, has no facegrid_redis_up)."""
         self.registry.register(_ScrapeTimeCollector(sizes, redis_up, batchers))
 
-    def serve(self, address: str) -> int:
-        """Start the HTTP endpoint (host:port; port 0 picks one); the port it listens on."""
-        host, _, port = address.rpartition(":")
-        server, _ = start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
+    def serve(self, address: str, key: str = "") -> int:
+        """Start the HTTP endpoint (host:port, or a port alone on loopback; port 0 picks one), requiring `key` as a
+        bearer token where given; the port it listens on."""
+        host, port = metrics_bind(address)
+        app = make_wsgi_app(self.registry)
+
+        class Server(ThreadingWSGIServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        server = make_server(host, port, _bearer_only(app, key) if key else app, Server, handler_class=_Quiet)
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+        if not key and host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("metrics on %s:%d answer without a key: set FACEGRID_METRICS_KEY, or keep them on loopback", host,
+                        server.server_port)
         self._server = server
         return server.server_port
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
+            self._server.server_close()
             self._server = None
 
     def interceptor(self) -> grpc.ServerInterceptor:
         return _MetricsInterceptor(self)
+
+
+def metrics_bind(address: str) -> tuple[str, int]:
+    """The (host, port) of a metrics address: host:port, [v6]:port, :port or a port alone (loopback)."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _bearer_only(app, key: str):
+    """The WSGI app behind a bearer-token check (compared in constant time); 401 otherwise."""
+    expected = key.encode()
+
+    def checked(environ, start_response):
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected):
+            return app(environ, start_response)
+        start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
+                                            ("WWW-Authenticate", 'Bearer realm="facegrid metrics"')])
+        return [b"401 Unauthorized: /metrics needs `Authorization: Bearer <FACEGRID_METRICS_KEY>`\n"]
+
+    return checked
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format, *args) -> None:  # noqa: A002 - no access log line per scrape
+        pass
 
 
 class _ScrapeTimeCollector:

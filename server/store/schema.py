@@ -34,7 +34,9 @@ Gate:
     {fg}:subjects                  zset    subject ids, all score 0 (listed in lexical order)
     {fg}:subject:<id>              hash    number, display_name, created_at; groups (comma-separated, sorted; absent:
                                            none), status (suspended; absent: active), expires_at (Unix time; absent or
-                                           0: never)
+                                           0: never); skeleton (hex SHA-256 of the id's look-alike skeleton)
+    {fg}:skeleton:<sha256>         string  the subject id holding a skeleton (domain/confusables.py): a new id whose
+                                           skeleton is held by another is refused (set at start for older subjects)
     {fg}:subject_number:<n>        string  subject id of a subject number
     {fg}:subject:<id>:templates    set     template ids
     {fg}:subject:<id>:photos       hash    photo sha256 -> template ids, comma-separated: one per model
@@ -126,6 +128,10 @@ def subject_templates_key(subject_id: str) -> str:
 
 def subject_photos_key(subject_id: str) -> str:
     return f"{PREFIX}subject:{subject_id}:photos"
+
+
+def skeleton_key(digest: str) -> str:
+    return f"{PREFIX}skeleton:{digest}"
 
 
 def subject_number_key(number: int) -> str:

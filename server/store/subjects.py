@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import redis
@@ -14,7 +14,8 @@ from facegrid.encoder.quality import FaceQuality
 from .connection import connect
 from .feed import SUBJECT_CHANGED, SUBJECT_FORGOTTEN, SUBJECT_UPDATED, SUBJECTS_IMPORTED, ChangeFeed
 from .pseudonyms import Pseudonyms
-from .schema import NEXT_SUBJECT, NEXT_TEMPLATE, SEQ, SUBJECTS, subject_key, subject_number_key, subject_photos_key, subject_templates_key, template_key
+from .schema import (NEXT_SUBJECT, NEXT_TEMPLATE, SEQ, SUBJECTS, skeleton_key, subject_key, subject_number_key, subject_photos_key,
+                     subject_templates_key, template_key)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,14 @@ class StoredTemplates:
     new_subject: bool
 
 
+class SkeletonTaken(Exception):
+    """A new subject's id looks like an enrolled one's: `owner` holds its skeleton (domain/confusables.py)."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(owner)
+        self.owner = owner
+
+
 class SubjectStore:
     """Reads and writes the schema above on one Redis connection pool; every change goes into the feed.
 
@@ -116,6 +125,11 @@ class SubjectStore:
             return {}
         values = self.redis.mget([subject_number_key(n) for n in numbers])
         return {n: v.decode() for n, v in zip(numbers, values) if v is not None}
+
+    def skeleton_owner(self, digest: str) -> str | None:
+        """The subject id holding a skeleton (by its digest), or None."""
+        owner = self.redis.get(skeleton_key(digest))
+        return owner.decode() if owner is not None else None
 
     def template_ids(self, subject_id: str) -> list[int]:
         return sorted(int(t) for t in self.redis.smembers(subject_templates_key(subject_id)))
@@ -209,21 +223,29 @@ class SubjectStore:
     # --- writes --------------------------------------------------------------------------
 
     def add_templates(self, subject_id: str, templates: list[NewTemplate], display_name: str = "",
-                      groups: tuple[str, ...] = ()) -> StoredTemplates:
+                      groups: tuple[str, ...] = (), skeleton: str = "") -> StoredTemplates:
         """Store templates for a subject (created if new) in one durable transaction, one per photo and model;
-        `groups` are added to those the subject has (checked names, see domain/groups.py).
+        `groups` are added to those the subject has (checked names, see domain/groups.py). A new subject claims
+        `skeleton` (the digest of its id's look-alike skeleton): SkeletonTaken when another subject holds it.
 
-        Atomic against every other writer, on this server or another: the subject's keys are
-        WATCHed while its number and known photos are read, and the transaction is retried if
-        they change before it commits. So two first enrollments of one id make one subject, and
-        a photo enrolled twice at once (a retry racing the original) makes one template.
+        Atomic against every other writer, on this server or another: the subject's keys (and the skeleton's)
+        are WATCHed while its number and known photos are read, and the transaction is retried if
+        they change before it commits. So two first enrollments of one id make one subject, two of
+        look-alike ids one subject and one refusal, and a photo enrolled twice at once (a retry racing
+        the original) makes one template.
         """
         keys = (subject_key(subject_id), subject_templates_key(subject_id), subject_photos_key(subject_id))
+        claimed = skeleton_key(skeleton) if skeleton else None
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(*keys)
+                    pipe.watch(*keys, *([claimed] if claimed else []))
                     fields = pipe.hgetall(keys[0])
+                    if claimed and not fields:
+                        owner = pipe.get(claimed)
+                        if owner is not None and owner.decode() != subject_id:
+                            pipe.unwatch()
+                            raise SkeletonTaken(owner.decode())
                     asked = {t.photo_sha256 for t in templates}
                     photos = {k: v for k, v in pipe.hgetall(keys[2]).items() if k.decode() in asked}
                     held = int(pipe.scard(keys[1]))
@@ -249,6 +271,9 @@ class SubjectStore:
                     if existing is None:
                         _write_subject(pipe, subject_id, number, display_name, now, joined)
                         self.pseudonyms.remember(pipe, subject_id)
+                        if claimed:
+                            pipe.set(claimed, subject_id)
+                            pipe.hset(keys[0], "skeleton", skeleton)
                     elif display_name:
                         pipe.hset(keys[0], "display_name", display_name)
                     if regrouped:
@@ -327,9 +352,16 @@ class SubjectStore:
                     if ids and only_if_empty:
                         pipe.unwatch()
                         return None
+                    # Its skeleton goes with it, where it holds it (a look-alike may be enrolled again then).
+                    claimed = skeleton_key(fields[b"skeleton"].decode()) if b"skeleton" in fields else None
+                    if claimed:
+                        pipe.watch(claimed)
+                        claimed = claimed if pipe.get(claimed) == subject_id.encode() else None
                     pipe.multi()
                     for template_id in ids:
                         pipe.delete(template_key(template_id))
+                    if claimed:
+                        pipe.delete(claimed)
                     pipe.delete(keys[0], keys[1], subject_photos_key(subject_id), subject_number_key(record.number))
                     pipe.zrem(SUBJECTS, subject_id)
                     self.pseudonyms.forget(pipe, subject_id, time.time())
@@ -369,6 +401,61 @@ class SubjectStore:
                     self.feed.publish(pipe, SUBJECT_CHANGED, number=int(fields[b"number"]))
                     pipe.execute()
                     return gone
+                except redis.WatchError:
+                    continue
+
+    def set_skeletons(self, digest_of: Callable[[str], str], batch: int = 1000) -> list[tuple[str, str]]:
+        """Give every subject the skeleton `digest_of(subject_id)` names (subjects enrolled before skeletons, or by a
+        bulk import, or under an older skeleton map); idempotent, two round trips per `batch` subjects where nothing
+        is missing. A skeleton already held by another subject stays with it: the pairs (subject, the holder) of
+        those are returned."""
+        collisions: list[tuple[str, str]] = []
+        after = ""
+        while True:
+            page = self.list_subjects(after=after, limit=batch)
+            if not page:
+                return collisions
+            after = page[-1]
+            digests = [digest_of(subject_id) for subject_id in page]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for subject_id, digest in zip(page, digests):
+                    pipe.hget(subject_key(subject_id), "skeleton")
+                    pipe.get(skeleton_key(digest))
+                found = pipe.execute()
+            for subject_id, digest, current, owner in zip(page, digests, found[0::2], found[1::2]):
+                if current is not None and current.decode() == digest and owner is not None:
+                    if owner.decode() != subject_id:
+                        collisions.append((subject_id, owner.decode()))
+                    continue
+                holder = self._claim_skeleton(subject_id, digest)
+                if holder not in (None, subject_id):
+                    collisions.append((subject_id, holder))
+
+    def _claim_skeleton(self, subject_id: str, digest: str) -> str | None:
+        """Set one existing subject's skeleton (releasing an older one it held); who holds the skeleton after (None:
+        the subject is gone)."""
+        key, claimed = subject_key(subject_id), skeleton_key(digest)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key, claimed)
+                    current = pipe.hget(key, "skeleton")
+                    if not pipe.exists(key):
+                        pipe.unwatch()
+                        return None  # forgotten meanwhile: no skeleton for a subject that is not there
+                    old = skeleton_key(current.decode()) if current is not None and current.decode() != digest else None
+                    if old:
+                        pipe.watch(old)
+                        old = old if pipe.get(old) == subject_id.encode() else None
+                    owner = pipe.get(claimed)
+                    pipe.multi()
+                    if old:  # the map changed since: the old skeleton is let go
+                        pipe.delete(old)
+                    if owner is None:
+                        pipe.set(claimed, subject_id)
+                    pipe.hset(key, "skeleton", digest)
+                    pipe.execute()
+                    return owner.decode() if owner is not None else subject_id
                 except redis.WatchError:
                     continue
 

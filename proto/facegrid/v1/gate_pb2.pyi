@@ -203,20 +203,24 @@ class VerifyRequest(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ..., photo: _Optional[bytes] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
-    __slots__ = ("match", "decision", "face", "quality", "quality_issue", "quality_warning")
+    __slots__ = ("match", "decision", "face", "quality", "quality_issue", "quality_warning", "band", "other_faces")
     MATCH_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     FACE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     QUALITY_ISSUE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_WARNING_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
+    OTHER_FACES_FIELD_NUMBER: _ClassVar[int]
     match: bool
     decision: Decision
     face: _encoder_pb2.Box
     quality: _encoder_pb2.Quality
     quality_issue: PhotoIssue
     quality_warning: str
-    def __init__(self, match: _Optional[bool] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., quality_issue: _Optional[_Union[PhotoIssue, str]] = ..., quality_warning: _Optional[str] = ...) -> None: ...
+    band: ScoreBand
+    other_faces: int
+    def __init__(self, match: _Optional[bool] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., quality_issue: _Optional[_Union[PhotoIssue, str]] = ..., quality_warning: _Optional[str] = ..., band: _Optional[_Union[ScoreBand, str]] = ..., other_faces: _Optional[int] = ...) -> None: ...
 
 class IdentifyRequest(_message.Message):
     __slots__ = ("photo", "candidates")
@@ -235,7 +239,7 @@ class Candidate(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class IdentifyResponse(_message.Message):
-    __slots__ = ("known", "subject_id", "decision", "margin", "candidates", "face", "quality", "reason", "unknown_reason", "quality_issue", "quality_warning")
+    __slots__ = ("known", "subject_id", "decision", "margin", "candidates", "face", "quality", "reason", "unknown_reason", "quality_issue", "quality_warning", "band", "other_faces")
     KNOWN_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +251,8 @@ class IdentifyResponse(_message.Message):
     UNKNOWN_REASON_FIELD_NUMBER: _ClassVar[int]
     QUALITY_ISSUE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_WARNING_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
+    OTHER_FACES_FIELD_NUMBER: _ClassVar[int]
     known: bool
     subject_id: str
     decision: Decision
@@ -258,7 +264,9 @@ class IdentifyResponse(_message.Message):
     unknown_reason: UnknownReason
     quality_issue: PhotoIssue
     quality_warning: str
-    def __init__(self, known: _Optional[bool] = ..., subject_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., margin: _Optional[float] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., reason: _Optional[str] = ..., unknown_reason: _Optional[_Union[UnknownReason, str]] = ..., quality_issue: _Optional[_Union[PhotoIssue, str]] = ..., quality_warning: _Optional[str] = ...) -> None: ...
+    band: ScoreBand
+    other_faces: int
+    def __init__(self, known: _Optional[bool] = ..., subject_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., margin: _Optional[float] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., face: _Optional[_Union[_encoder_pb2.Box, _Mapping]] = ..., quality: _Optional[_Union[_encoder_pb2.Quality, _Mapping]] = ..., reason: _Optional[str] = ..., unknown_reason: _Optional[_Union[UnknownReason, str]] = ..., quality_issue: _Optional[_Union[PhotoIssue, str]] = ..., quality_warning: _Optional[str] = ..., band: _Optional[_Union[ScoreBand, str]] = ..., other_faces: _Optional[int] = ...) -> None: ...
 
 class ForgetRequest(_message.Message):
     __slots__ = ("subject_id",)

@@ -30,7 +30,8 @@ class GateServiceStub:
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
-    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and Identify's candidates.
+    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and (with `gate`) the scores and
+    Identify's candidates.
     A gate key bound to a door (CreateKeyRequest.door) may call Pass as that door and nothing else.
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
@@ -92,7 +93,8 @@ class GateServiceServicer:
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
-    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and Identify's candidates.
+    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and (with `gate`) the scores and
+    Identify's candidates.
     A gate key bound to a door (CreateKeyRequest.door) may call Pass as that door and nothing else.
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while
@@ -114,17 +116,26 @@ class GateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Verify(self, request, context):
-        """Is the person in the photo this subject? NOT_FOUND for an unknown subject,
-        FAILED_PRECONDITION when the photo shows no face, or (probe rule "refuse", the default)
-        a face too small, blurred or turned away; the error details then hold an ErrorInfo
-        (reason: the PhotoIssue name, domain facegrid.v1) and a PhotoRefusal.
+        """Is the person in the photo this subject? FAILED_PRECONDITION when the photo shows no face, or (probe
+        rule "refuse", the default) a face too small, blurred or turned away; the error details then hold an
+        ErrorInfo (reason: the PhotoIssue name, domain facegrid.v1) and a PhotoRefusal.
+        Least disclosure, to a key with scope `gate` but neither `enroll` nor `admin` (a gate device):
+        - a second face of usable size in the photo (at least the probe minimum, 40 px, and a third of the
+        largest face: someone behind the person) is FAILED_PRECONDITION with issue SEVERAL_FACES (the door's
+        Pass says MORE_THAN_ONE_FACE): a tailgater is never decided on silently;
+        - an unknown subject id, or one without templates of the server's model, answers as a known id that
+        does not match (match false, band LOW) after the same work: the answer does not tell who is enrolled;
+        - the decision's numbers are not sent (decision unset), only `band`.
+        Keys with `enroll` or `admin` get NOT_FOUND for an unknown subject, the decision's numbers, and the
+        largest face compared with the others counted in `other_faces`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Identify(self, request, context):
-        """Who is in the photo, or unknown. FAILED_PRECONDITION as for Verify.
+        """Who is in the photo, or unknown. FAILED_PRECONDITION as for Verify (SEVERAL_FACES included, to gate keys);
+        to gate keys the decision's numbers are not sent either, only `band`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -235,7 +246,8 @@ class GateService:
     digits of any script and . _ - @ : + (no spaces, no control characters).
     Anything else is INVALID_ARGUMENT.
     API keys go in call metadata, `authorization: Bearer <key>` (or `x-api-key: <key>`); see
-    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and Identify's candidates.
+    admin.proto. Scope `gate`: Verify, Identify, Pass. Scope `enroll`: the rest, and (with `gate`) the scores and
+    Identify's candidates.
     A gate key bound to a door (CreateKeyRequest.door) may call Pass as that door and nothing else.
     Every call: UNAVAILABLE while Redis does not answer; on an index-role server (`--role index`) also when
     no encoder server answers (the message names every address tried); with the Milvus engine also while

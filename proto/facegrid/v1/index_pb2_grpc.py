@@ -150,6 +150,9 @@ class IndexServiceServicer:
         """The k nearest faces to a vector, or to each face in a photo. NOT_FOUND: no such collection;
         INVALID_ARGUMENT: a vector of the wrong length or with NaN, or k outside 1..1000;
         FAILED_PRECONDITION: a vector said (`model`) to be of another model than the collection's.
+        By a vector, only a collection of the caller's own plain vectors is open to scope `library` alone; any
+        other (faces of photos) also needs scope `admin` (PERMISSION_DENIED otherwise): one search per basis
+        vector would read the stored face vectors back from the scores. By a photo: `library`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -234,6 +237,7 @@ class IndexServiceServicer:
         of that model. FAILED_PRECONDITION: the collection has no image model, its model has no text
         tower, this server cannot load the model, or a vector of another model; INVALID_ARGUMENT: a
         vector of the wrong length, an empty text or photo, k outside 1..1000; NOT_FOUND: no such collection.
+        By a vector it also needs scope `admin` (PERMISSION_DENIED otherwise), as Search of faces does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
