@@ -22,6 +22,7 @@ from facegrid.encoder.detect import probe_detector
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
 from facegrid.index.stores import open_store
+from facegrid.index.errors import EngineUnavailable
 from facegrid.index.gpu import IndexSettings
 from facegrid.index.identify import Decision, Policy, UnknownReason, identify, subject_vector, verify
 
@@ -355,12 +356,18 @@ class Gate:
 
         Identify's threshold (target FAR / N), not Verify's: with N subjects, Verify's would flag some stranger
         for most photos of a large campus (about N x 0.001 of them score that high)."""
-        if not fresh or self.subjects.count() == 0:
+        try:
+            if not fresh or self.subjects.count() == 0:
+                return
+            limit = self.policy.identification_threshold(self.subjects.count())
+            hits = self.subjects.search(np.stack([t.vector for _, t in fresh]), 2)  # the best two: one may be its own
+        except EngineUnavailable:
+            # Redis takes the enrollment while the vector engine is away (it is caught up later); only the flag waits.
+            for outcome, _ in fresh:
+                outcome.warnings.append("not checked against other subjects: the vector engine does not answer")
             return
         record = self.metadata.subject(subject_id)
         own = record.number if record is not None else None
-        limit = self.policy.identification_threshold(self.subjects.count())
-        hits = self.subjects.search(np.stack([t.vector for _, t in fresh]), 2)  # the best two: one may be its own
         best: list[tuple[int, float] | None] = []
         for scores, ids in zip(hits.scores, hits.ids):
             others = [(int(i), float(v)) for v, i in zip(scores, ids) if i >= 0 and int(i) != own]
