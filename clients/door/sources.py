@@ -119,27 +119,53 @@ def read_video(path: str) -> Iterator[tuple[np.ndarray, float]]:
         capture.release()
 
 
-class Paced(Source):
-    """Recorded frames delivered at their own times, as a camera would: a grabber thread puts each in the
-    one-frame slot when its time comes, so frames the door has no time for are dropped, not queued."""
+class Grabbed(Source):
+    """A source whose frames a grabber thread puts in a one-frame slot: frames the door has no time for are
+    dropped, not queued. Subclasses say how frames are grabbed (`_grab`) and how long closing may wait."""
 
-    def __init__(self, recording: Callable[[], Iterator[tuple[np.ndarray, float]]], description: str) -> None:
-        self._recording, self.description = recording, description
+    thread_name = "door-grabber"
+    close_wait_s = 10.0
+
+    def __init__(self, description: str) -> None:
+        self.description = description
         self._slot = LatestFrame()
         self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def frames(self) -> Iterator[Frame]:
-        self._thread = threading.Thread(target=self._play, name="door-playback", daemon=True)
+        self._thread = threading.Thread(target=self._grab, name=self.thread_name, daemon=True)
         self._thread.start()
         while (frame := self._slot.take()) is not None:
             yield frame
 
+    def _grab(self) -> None:
+        raise NotImplementedError
+
     def close(self) -> None:
         self.stop()
-        if getattr(self, "_thread", None) is not None:
-            self._thread.join(timeout=10)
+        if self._thread is not None:
+            self._thread.join(timeout=self.close_wait_s)
 
-    def _play(self) -> None:
+    def stop(self) -> None:
+        super().stop()
+        self._slot.end()   # the door stops now, not when a stalled read gives up
+
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
+
+class Paced(Grabbed):
+    """Recorded frames delivered at their own times, as a camera would: a grabber thread puts each in the
+    one-frame slot when its time comes, so frames the door has no time for are dropped, not queued."""
+
+    thread_name = "door-playback"
+
+    def __init__(self, recording: Callable[[], Iterator[tuple[np.ndarray, float]]], description: str) -> None:
+        super().__init__(description)
+        self._recording = recording
+
+    def _grab(self) -> None:
         try:
             start = time.monotonic()
             for index, (image, seconds) in enumerate(self._recording()):
@@ -153,14 +179,6 @@ class Paced(Source):
             log.exception("%s: reading failed", self.description)
         finally:
             self._slot.end()
-
-    def stop(self) -> None:
-        super().stop()
-        self._slot.end()
-
-    @property
-    def dropped(self) -> int:
-        return self._slot.dropped
 
 
 class VideoFile(Source):
@@ -227,25 +245,15 @@ class FramesFolder(Source):
             yield Frame(image, index, index / self.fps, time.monotonic())
 
 
-class LiveCapture(Source):
+class LiveCapture(Grabbed):
     """A camera or stream read by a grabber thread; reconnects with backoff for as long as the door runs."""
 
+    thread_name = "door-capture"
+    close_wait_s = STREAM_TIMEOUT_MS / 1000 + 2
+
     def __init__(self, opener: Callable[[], cv2.VideoCapture], description: str) -> None:
+        super().__init__(description)
         self._opener = opener
-        self.description = description
-        self._slot = LatestFrame()
-        self._stopping = threading.Event()
-
-    def frames(self) -> Iterator[Frame]:
-        self._thread = threading.Thread(target=self._grab, name="door-capture", daemon=True)
-        self._thread.start()
-        while (frame := self._slot.take()) is not None:
-            yield frame
-
-    def close(self) -> None:
-        self.stop()
-        if getattr(self, "_thread", None) is not None:
-            self._thread.join(timeout=STREAM_TIMEOUT_MS / 1000 + 2)
 
     def _grab(self) -> None:
         delay, index, capture = RECONNECT_FIRST_S, 0, None
@@ -277,14 +285,6 @@ class LiveCapture(Source):
             if capture is not None:
                 capture.release()
             self._slot.end()
-
-    def stop(self) -> None:
-        super().stop()
-        self._slot.end()   # the door stops now, not when a stalled read gives up
-
-    @property
-    def dropped(self) -> int:
-        return self._slot.dropped
 
 
 def camera(index: int, width: int = 640, height: int = 480) -> LiveCapture:

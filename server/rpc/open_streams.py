@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from contextlib import contextmanager
+from typing import Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -98,37 +100,37 @@ class OpenStreams(grpc.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(self._watch(handler.unary_stream), **serial)
         return grpc.stream_stream_rpc_method_handler(self._reflect(handler.stream_stream), **serial)
 
+    @contextmanager
+    def _held(self, context) -> Iterator[_Idle]:
+        """A slot for the stream's life (or RESOURCE_EXHAUSTED), and its idle timer."""
+        host = self._enter(context)
+        idle = _Idle(context, self.limits.idle_s)
+        try:
+            yield idle
+        finally:
+            idle.stop()
+            self._leave(host)
+
     def _watch(self, behaviour):
         def capped(request, context):
-            host = self._enter(context)
-            idle = _Idle(context, self.limits.idle_s)
-            try:
+            with self._held(context) as idle:
                 for response in _responses(behaviour, request, context):
                     idle.touch()
                     yield response
-            finally:
-                idle.stop()
-                self._leave(host)
 
         return capped
 
     def _reflect(self, behaviour):
         def capped(requests, context):
-            host = self._enter(context)
-            idle = _Idle(context, self.limits.idle_s)
+            with self._held(context) as idle:
+                def touched():
+                    for request in requests:
+                        idle.touch()
+                        yield request
 
-            def touched():
-                for request in requests:
-                    idle.touch()
-                    yield request
-
-            try:
                 for response in behaviour(touched(), context):
                     idle.touch()
                     yield response
-            finally:
-                idle.stop()
-                self._leave(host)
 
         return capped
 
