@@ -31,6 +31,8 @@ class AdminServiceStub:
     authorization: Bearer fgk_...
     x-api-key: fgk_...
     UNAUTHENTICATED: no key where one is needed, or an unknown or revoked one.
+    A host whose calls keep failing the key check (more than FACEGRID_AUTH_FAIL_THRESHOLD in the window) gets
+    UNAUTHENTICATED with ErrorInfo AUTH_PENALTY and a RetryInfo for its failing calls; valid keys are served.
     PERMISSION_DENIED: the key lacks the RPC's scope. The scopes:
     gate     GateService Verify, Identify (the decision, subject and score; no candidates), Pass (a score
     band, no score); a gate key bound to a door may only call Pass as that door
@@ -92,6 +94,8 @@ class AdminServiceServicer:
     authorization: Bearer fgk_...
     x-api-key: fgk_...
     UNAUTHENTICATED: no key where one is needed, or an unknown or revoked one.
+    A host whose calls keep failing the key check (more than FACEGRID_AUTH_FAIL_THRESHOLD in the window) gets
+    UNAUTHENTICATED with ErrorInfo AUTH_PENALTY and a RetryInfo for its failing calls; valid keys are served.
     PERMISSION_DENIED: the key lacks the RPC's scope. The scopes:
     gate     GateService Verify, Identify (the decision, subject and score; no candidates), Pass (a score
     band, no score); a gate key bound to a door may only call Pass as that door
@@ -108,7 +112,8 @@ class AdminServiceServicer:
     def CreateKey(self, request, context):
         """A new key, shown in this answer only (the server keeps its SHA-256). ALREADY_EXISTS when a
         live key has the name (a revoked key's name may be used again); INVALID_ARGUMENT for a bad
-        name (1 to 64 letters, digits and . _ -) or scope.
+        name (1 to 64 letters, digits and . _ -) or scope, a bad door name, or a door given to a key
+        that is not scope `gate` alone.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -210,6 +215,8 @@ class AdminService:
     authorization: Bearer fgk_...
     x-api-key: fgk_...
     UNAUTHENTICATED: no key where one is needed, or an unknown or revoked one.
+    A host whose calls keep failing the key check (more than FACEGRID_AUTH_FAIL_THRESHOLD in the window) gets
+    UNAUTHENTICATED with ErrorInfo AUTH_PENALTY and a RetryInfo for its failing calls; valid keys are served.
     PERMISSION_DENIED: the key lacks the RPC's scope. The scopes:
     gate     GateService Verify, Identify (the decision, subject and score; no candidates), Pass (a score
     band, no score); a gate key bound to a door may only call Pass as that door

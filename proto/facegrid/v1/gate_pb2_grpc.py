@@ -109,7 +109,10 @@ class GateServiceServicer:
         the same photo again is a no-op. FAILED_PRECONDITION when no photo was accepted; its
         error details (google.rpc.Status in the grpc-status-details-bin trailer) then hold an
         ErrorInfo (reason NO_USABLE_PHOTO, domain facegrid.v1) and the EnrollResponse with every
-        photo's outcome.
+        photo's outcome. A photo unlike an enrolled subject's templates is refused (issue NOT_LIKE_SUBJECT)
+        unless `replace`, which needs scope `admin` as well (PERMISSION_DENIED otherwise). A new subject id
+        mixing scripts is INVALID_ARGUMENT; one that looks like an enrolled subject's id (TR39 skeleton) is
+        ALREADY_EXISTS naming that subject.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -165,7 +168,8 @@ class GateServiceServicer:
 
     def UpdateSubject(self, request, context):
         """Sets a subject's groups and status (active, suspended, expiring at a time). Scope `enroll`.
-        NOT_FOUND for an unknown subject; INVALID_ARGUMENT for a bad group name (1..64 of a-z 0-9 . _ -).
+        NOT_FOUND for an unknown subject; INVALID_ARGUMENT for a bad group name (1..64 of a-z 0-9 . _ -) or a
+        negative expiry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
