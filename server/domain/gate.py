@@ -357,9 +357,10 @@ class Gate:
         Identify's threshold (target FAR / N), not Verify's: with N subjects, Verify's would flag some stranger
         for most photos of a large campus (about N x 0.001 of them score that high)."""
         try:
-            if not fresh or self.subjects.count() == 0:
+            subjects = self.subjects.count() if fresh else 0  # one count: with Milvus it is a round trip
+            if not subjects:
                 return
-            limit = self.policy.identification_threshold(self.subjects.count())
+            limit = self.policy.identification_threshold(subjects)
             hits = self.subjects.search(np.stack([t.vector for _, t in fresh]), 2)  # the best two: one may be its own
         except EngineUnavailable:
             # Redis takes the enrollment while the vector engine is away (it is caught up later); only the flag waits.
