@@ -129,6 +129,9 @@ class Settings:
     auth_fail_threshold: int = field(default_factory=lambda: int(_env("AUTH_FAIL_THRESHOLD", "20")))
     auth_fail_window_s: float = field(default_factory=lambda: float(_env("AUTH_FAIL_WINDOW_S", "60")))
     auth_penalty_max_s: float = field(default_factory=lambda: float(_env("AUTH_PENALTY_MAX_S", "60")))
+    # ... and audited one by one up to these per peer host and in all, each minute; the rest as summary entries.
+    auth_fail_audited_per_peer: int = field(default_factory=lambda: int(_env("AUTH_FAIL_AUDITED_PER_PEER", "5")))
+    auth_fail_audited_total: int = field(default_factory=lambda: int(_env("AUTH_FAIL_AUDITED_TOTAL", "100")))
     # Gate probes (Verify, Identify): off | report | refuse faces below these (server/domain/probe_rules.py says why).
     probe_quality: str = field(default_factory=lambda: _env("PROBE_QUALITY", "refuse"))
     probe_min_face_px: float = field(default_factory=lambda: float(_env("PROBE_MIN_FACE_PX", "40")))

@@ -177,7 +177,9 @@ def forget_scrub(settings: Settings, metadata: SubjectStore, embedded: EmbeddedR
 def failure_limits(settings: Settings) -> FailureLimits:
     """How failed authentications are penalised (and audited)."""
     return FailureLimits(threshold=settings.auth_fail_threshold, window_s=settings.auth_fail_window_s,
-                         max_penalty_s=settings.auth_penalty_max_s)
+                         max_penalty_s=settings.auth_penalty_max_s,
+                         audited_per_peer=settings.auth_fail_audited_per_peer,
+                         audited_total=settings.auth_fail_audited_total)
 
 
 def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites, doors: DoorStore,
