@@ -39,6 +39,7 @@ def convert_yunet(path: Path) -> bytes:
 
 
 def cached_yunet(settings: EncoderSettings | None = None) -> Path:
+    """The path of the converted YuNet graph, converting once and caching it in the data folder."""
     folder = (settings or EncoderSettings()).converted_dir()
     return cached_graph(opencv_zoo_model(YUNET_FILE), f"yunet-{CONVERSION}", convert_yunet, folder)
 

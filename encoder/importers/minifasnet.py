@@ -70,6 +70,7 @@ if torch is not None:
                 self.prelu = nn.PReLU(c_out)
 
         def forward(self, x):
+            """Convolve and normalise, then apply PReLU when the block has one."""
             x = self.bn(self.conv(x))
             return self.prelu(x) if hasattr(self, "prelu") else x
 
@@ -83,6 +84,7 @@ if torch is not None:
             self.fc2, self.bn2 = nn.Conv2d(inner, channels, 1, bias=False), nn.BatchNorm2d(channels)
 
         def forward(self, x):
+            """Rescale each channel by a gate learnt from the pooled channels."""
             gate = x.mean(dim=(2, 3), keepdim=True)
             gate = torch.relu(self.bn1(self.fc1(gate)))
             return x * torch.sigmoid(self.bn2(self.fc2(gate)))
@@ -100,6 +102,7 @@ if torch is not None:
                 self.se_module = SqueezeExcite(c_out)
 
         def forward(self, x):
+            """Expand, filter depthwise and project; add the input back when the block is residual."""
             out = self.project(self.conv_dw(self.conv(x)))
             if not self.residual:
                 return out
@@ -116,6 +119,7 @@ if torch is not None:
                                          for i, inner in enumerate(inners)])
 
         def forward(self, x):
+            """Run the stage's blocks in order."""
             return self.model(x)
 
     class MiniFASNet(nn.Module):
@@ -140,6 +144,7 @@ if torch is not None:
             self.prob = nn.Linear(EMBEDDING, CLASSES, bias=False)
 
         def forward(self, patch):
+            """Class probabilities (n, 3) of a batch of patches; column 1 is "live"."""
             x = self.conv2_dw(self.conv1(patch))
             for name in ("conv_23", "conv_3", "conv_34", "conv_4", "conv_45", "conv_5"):
                 x = getattr(self, name)(x)

@@ -131,6 +131,7 @@ class HeadFaceModel(FaceModel):
 
     @property
     def mirror_parts(self) -> dict[str, bool]:
+        """Whether each base part mirrors, by part name (shown by describe())."""
         return {p.name: p.mirror for p in self.parts}
 
     def chip(self, image: np.ndarray, detection: Detection) -> Any:

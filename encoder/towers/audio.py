@@ -42,6 +42,7 @@ class Audio:
 
     @property
     def seconds(self) -> float:
+        """The clip's length in seconds."""
         return len(self.samples) / self.sample_rate
 
 

@@ -55,6 +55,7 @@ class FaceTower:
 
     @property
     def is_head(self) -> bool:
+        """Whether this tower is a head over a shipped base model's vectors rather than a network over chips."""
         return bool(self.base)
 
 
@@ -86,6 +87,7 @@ class ModelCard:
 
     @property
     def modalities(self) -> tuple[str, ...]:
+        """The modalities the model embeds, in the card's order."""
         return tuple(self.towers)
 
     def as_json(self) -> dict:

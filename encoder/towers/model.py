@@ -90,6 +90,7 @@ class TowerModel:
 
     @property
     def modalities(self) -> tuple[str, ...]:
+        """The modalities this model can embed (from its card)."""
         return self.card.modalities
 
     def require(self, modality: str) -> None:

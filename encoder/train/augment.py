@@ -46,10 +46,12 @@ def crop(s: AugmentSettings) -> v2.Transform:
 
 
 def flip() -> v2.Transform:
+    """A horizontal flip half the time."""
     return v2.RandomHorizontalFlip(0.5)
 
 
 def rotate(s: AugmentSettings) -> v2.Transform:
+    """A random rotation up to the settings' angle, or nothing when it is 0."""
     return v2.RandomRotation(s.rotation) if s.rotation > 0 else v2.Identity()
 
 
@@ -82,6 +84,7 @@ class TwoViews:
         self.transform = transform
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two independent augmentations of the same photo (a SimCLR positive pair)."""
         return self.transform(image), self.transform(image)
 
 

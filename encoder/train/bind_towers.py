@@ -26,6 +26,7 @@ class ImageTower(nn.Module):
         self.project = nn.Linear(4 * width, dim)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Embed a batch of images."""
         return self.project(self.features(image).mean(dim=(2, 3)))
 
 
@@ -46,6 +47,7 @@ class TextTower(nn.Module):
         self.project = nn.Sequential(nn.GELU(), nn.Linear(width, dim))
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
+        """Embed a batch of token ids, pooling only up to each text's end token."""
         ids = text.long()
         end = torch.argmax((ids == self.eot_id).to(torch.int32), dim=1, keepdim=True)  # (n, 1)
         positions = torch.arange(ids.shape[1], device=ids.device)[None, :]
@@ -73,5 +75,6 @@ class AudioTower(nn.Module):
         self.project = nn.Linear(4 * width, dim)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """Embed a batch of log-mel spectrograms."""
         h = self.features(self.norm(audio))
         return self.project(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))

@@ -39,6 +39,7 @@ class Temperature(torch.nn.Module):
         self.log_scale = torch.nn.Parameter(torch.tensor(math.log(1 / initial)))
 
     def forward(self) -> torch.Tensor:
+        """The current temperature (1 / logit scale), with the scale capped at 100."""
         return 1 / self.log_scale.clamp(max=math.log(100)).exp()
 
 

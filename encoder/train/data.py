@@ -129,10 +129,12 @@ class DetectionCache:
         return [stat.st_size, stat.st_mtime_ns]
 
     def get(self, path: Path) -> list[list[float]] | None:
+        """The cached landmarks of a photo, or None when it is new or changed since."""
         entry = self.entries.get(str(path))
         return entry["faces"] if entry is not None and entry["stamp"] == self._stamp(path) else None
 
     def put(self, path: Path, faces: list[list[float]]) -> None:
+        """Remember the landmarks found in a photo (written by save())."""
         self.entries[str(path)] = {"stamp": self._stamp(path), "faces": faces}
 
     def save(self) -> None:

@@ -79,6 +79,7 @@ class Checkpoint:
         self.arch = arch
 
     def exists(self) -> bool:
+        """Whether a checkpoint file is there to resume from."""
         return self.path.is_file()
 
     def save(self, state: dict[str, Any]) -> None:
@@ -127,5 +128,6 @@ class Progress:
               file=self.stream, flush=True)
 
     def close(self) -> None:
+        """End the progress line so later output starts on a fresh line."""
         if self.stream.isatty():
             print(file=self.stream, flush=True)

@@ -81,6 +81,7 @@ class SimclrNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(width, width), nn.ReLU(inplace=True), nn.Linear(width, projection))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The projections the contrastive loss compares."""
         return self.head(self.backbone(x))
 
 
@@ -96,6 +97,7 @@ class Features(nn.Module):
         self.mirror = mirror
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features (mirror-averaged when asked), through the linear probe if there is one."""
         x = (self._pooled(x) + self._pooled(x.flip(-1))) / 2 if self.mirror else self._pooled(x)
         return self.linear(x) if self.linear is not None else x
 

@@ -109,6 +109,7 @@ class FaceHead(nn.Module):
             self.linear.weight.copy_(torch.eye(dim, base_dim))
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Map base unit vectors to the head's unit vectors."""
         x = vectors if self.residual is None else vectors + self.residual(vectors)
         return F.normalize(self.linear(x), dim=1)
 
