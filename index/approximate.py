@@ -69,6 +69,7 @@ class IndexPlan:
 
     @property
     def approximate(self) -> bool:
+        """Whether the plan is an approximate index (IVF or HNSW) rather than exact search."""
         return self.kind != EXACT
 
     def describe(self) -> str:

@@ -49,6 +49,7 @@ class Calibration:
         return float(np.exp(np.interp(score, self.scores, np.log(np.maximum(self.far, 1e-12)))))
 
     def to_json(self) -> dict:
+        """The curve as the JSON shipped in index/calibration/ (scores rounded, FARs to 4 significant digits)."""
         return {
             "model": self.model,
             "impostor_pairs": self.impostor_pairs,
@@ -59,6 +60,7 @@ class Calibration:
 
     @classmethod
     def from_json(cls, data: dict) -> "Calibration":
+        """Read a curve back from its JSON (the inverse of to_json)."""
         return cls(
             model=data["model"],
             scores=np.array(data["scores"], dtype=np.float64),

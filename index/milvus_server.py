@@ -59,6 +59,7 @@ class MilvusLiteServer:
 
     @property
     def log_path(self) -> Path:
+        """The server's log file (read when it fails to start)."""
         return self.folder / "milvus.log"
 
     def start(self) -> str:
@@ -99,6 +100,7 @@ class MilvusLiteServer:
             return "(no log)"
 
     def running(self) -> bool:
+        """Whether the server process was started and has not exited."""
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 15.0) -> None:
