@@ -62,6 +62,7 @@ class BindReport:
     data: str
 
     def as_json(self) -> dict:
+        """The report as plain JSON data (what `--json` prints)."""
         return asdict(self)
 
 

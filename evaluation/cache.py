@@ -49,8 +49,10 @@ class EmbeddingCache:
         )
 
     def commit(self) -> None:
+        """Make the vectors added so far durable (a long run keeps them if it is stopped)."""
         self._db.commit()
 
     def close(self) -> None:
+        """Commit what is pending and close the SQLite file."""
         self._db.commit()
         self._db.close()

@@ -28,4 +28,5 @@ def all_vectors(root: Path, model: str, detector: str = "cascade", workers: int 
 
 
 def stack(vectors: dict[str, np.ndarray], images: list[str]) -> np.ndarray:
+    """The vectors of `images`, in that order, as one float32 (n, dim) array."""
     return np.stack([vectors[i] for i in images]).astype(np.float32)

@@ -56,6 +56,7 @@ def summary(live: np.ndarray, attack: np.ndarray, threshold: float) -> dict:
 
 
 def band_name(low: int, high: int | None) -> str:
+    """A face-size band's label in reports, such as "40-80px" or "160px+"."""
     return f"{low}-{high}px" if high else f"{low}px+"
 
 

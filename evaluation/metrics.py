@@ -32,10 +32,12 @@ class FoldResult:
 
     @property
     def mean(self) -> float:
+        """The mean accuracy over the folds."""
         return float(self.accuracies.mean())
 
     @property
     def std(self) -> float:
+        """The standard deviation of the accuracy over the folds."""
         return float(self.accuracies.std())
 
 

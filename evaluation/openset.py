@@ -38,6 +38,7 @@ KNOWN_ALIASES = [
 
 @dataclass
 class Probes:
+    """Each probe's best and runner-up match and its true subject, for the open-set figures."""
     scores: np.ndarray  # best score per probe
     best: np.ndarray  # best subject number per probe
     second: np.ndarray  # runner-up score per probe
@@ -60,6 +61,7 @@ def build_gallery(by_person: dict[str, list[str]], vectors: dict, max_templates:
 
 
 def search_probes(collection: Collection, vectors: dict, probes: list[tuple[str, int]]) -> Probes:
+    """Search every probe's vector in the gallery and keep its two best matches."""
     hits = collection.search(stack(vectors, [image for image, _ in probes]), 2)
     return Probes(
         scores=hits.scores[:, 0],

@@ -54,6 +54,7 @@ class ProbeReport:
     seconds: float
 
     def as_json(self) -> dict:
+        """The report as plain JSON data, the figures rounded for reading."""
         report = asdict(self)
         for key in ("accuracy", "majority_accuracy", "train_accuracy"):
             report[key] = round(report[key], 6)
