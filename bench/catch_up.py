@@ -62,6 +62,7 @@ def _until_found(client, vector: np.ndarray, vector_id: int, timeout: float = 60
 
 
 def bench_catch_up(vectors: int = 100_000, missed: int = 100, dim: int = 128, progress=print) -> dict:
+    """Time Milvus's catch-up of the missed writes after an outage against refilling it whole (the module's figures)."""
     from facegrid.index.milvus_server import MilvusLiteServer
 
     rng = np.random.default_rng(0)

@@ -176,6 +176,7 @@ def bench_cross_server(data: str | Path | None = None, rounds: int = 20, redis_u
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of the cross-server delay benchmark: prints its report as one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=None, help="the faces/ folder (default: ../shared/data/faces)")
     parser.add_argument("--rounds", type=int, default=20)

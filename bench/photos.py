@@ -26,6 +26,7 @@ def camera_frame(path: Path, size: tuple[int, int] = (640, 480)) -> bytes:
 
 
 def percentiles(samples: list[float]) -> dict:
+    """The p50, p99 and mean of latency samples (seconds) in milliseconds."""
     ms = np.array(samples) * 1000
     return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
             "mean_ms": round(float(ms.mean()), 2)}

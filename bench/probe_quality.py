@@ -99,6 +99,7 @@ def no_face_latency(repeats: int = 5) -> dict:
 
 
 def main() -> None:
+    """Command line of the probe-quality benchmark: prints the report, or one JSON object with --json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", help="faces/ folder (default: ../shared/data/faces or FACEGRID_FACES_DIR)")
     parser.add_argument("--json", action="store_true", help="one JSON object on the last line")

@@ -22,6 +22,7 @@ class ServeProcess:
         self.metrics_url = ""
 
     def start(self) -> "ServeProcess":
+        """Start the server and wait until it prints its serving and metrics addresses."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "facegrid.clients.cli", "serve", "--address", "127.0.0.1:0",
@@ -42,11 +43,13 @@ class ServeProcess:
         return {m.group(1): float(m.group(2)) for m in re.finditer(r'^facegrid_vectors\{collection="([^"]+)"\} (\S+)$', text, re.M)}
 
     def kill(self) -> None:
+        """Kill the server at once (a crash, for the recovery figures)."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=30)
 
     def stop(self) -> None:
+        """Stop the server gracefully and wait for it to exit."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=60)
