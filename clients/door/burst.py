@@ -37,6 +37,7 @@ class Burst:
 
     @property
     def started(self) -> float:
+        """When the burst began: the time of its first usable face."""
         return self.first.frame.time
 
     def add(self, candidate: Candidate) -> None:

@@ -53,6 +53,7 @@ def hid_lines(device: BinaryIO) -> Iterator[str]:
 
 
 def text_lines(stream: TextIO) -> Iterator[str]:
+    """Each line of a text stream, stripped: a card reader that types into a terminal or a pipe."""
     for line in stream:
         yield line.strip()
 

@@ -36,6 +36,7 @@ class DoorDecision:
 
     @property
     def accepted(self) -> bool:
+        """Whether the door opens for this decision."""
         return self.decision == "ACCEPT"
 
     def as_json(self) -> dict:

@@ -31,10 +31,12 @@ class Face:
 
     @property
     def width(self) -> float:
+        """The face's width in pixels (what --min-face compares)."""
         return self.box[2]
 
     @property
     def centre(self) -> tuple[float, float]:
+        """The centre of the face's box (what the zone and the tracker use)."""
         x, y, w, h = self.box
         return x + w / 2, y + h / 2
 

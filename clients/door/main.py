@@ -37,6 +37,7 @@ def default_door() -> str:
 
 
 def door_name(text: str | None) -> str:
+    """The door's name from --door (the host name by default), checked against the allowed characters."""
     name = text if text is not None else default_door()
     if not DOOR_NAME.match(name):
         raise DoorSetupError(f"--door: 1 to 64 of a-z 0-9 . _ - (got {name!r})")
@@ -44,6 +45,7 @@ def door_name(text: str | None) -> str:
 
 
 def make_source(args: argparse.Namespace) -> Source:
+    """The frame source the options ask for: a video file, a folder of frames, a stream URL or a camera."""
     if args.video:
         return VideoFile(args.video, fast=args.as_fast_as_possible)
     if args.frames:
@@ -67,6 +69,7 @@ def mqtt_address(text: str, tls: bool) -> tuple[str, int]:
 
 
 def make_outputs(args: argparse.Namespace, door: str) -> tuple[Outputs, MqttOutput | None]:
+    """The door's outputs from the options (printer, hooks, webhook, MQTT), and the MQTT one for challenges."""
     outputs: list[Output] = [Printer(args.json)]
     if args.on_accept or args.on_deny:
         outputs.append(CommandHooks(args.on_accept, args.on_deny))

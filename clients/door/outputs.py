@@ -34,8 +34,13 @@ SIGNATURE_TOLERANCE_S = 300
 
 
 class Output(Protocol):
-    def emit(self, decision: DoorDecision) -> None: ...
-    def close(self) -> None: ...
+    """Where a door's decisions go: stdout, commands, a webhook or MQTT."""
+
+    def emit(self, decision: DoorDecision) -> None:
+        """Deliver one decision; must not block the door for long."""
+
+    def close(self) -> None:
+        """Finish what is pending and release the output when the door stops."""
 
 
 class Printer:
@@ -45,6 +50,7 @@ class Printer:
         self.json_lines, self.stream = json_lines, stream or sys.stdout
 
     def emit(self, decision: DoorDecision) -> None:
+        """Print one decision."""
         if self.json_lines:
             line = json.dumps(decision.as_json(), ensure_ascii=False)
         else:
@@ -55,6 +61,7 @@ class Printer:
         self.stream.flush()
 
     def close(self) -> None:
+        """Nothing to release: stdout stays open."""
         pass
 
 
@@ -89,6 +96,7 @@ class CommandHooks:
         self._running: list[threading.Thread] = []
 
     def emit(self, decision: DoorDecision) -> None:
+        """Start the accept or deny command for a decision without waiting for it (a thread reaps it)."""
         argv = self.on_accept if decision.accepted else self.on_deny
         if not argv:
             return
@@ -114,6 +122,7 @@ class CommandHooks:
             log.error("%s exited with status %d", name, code)
 
     def close(self) -> None:
+        """Wait for the commands still running."""
         for waiter in self._running:
             waiter.join()
 
@@ -146,6 +155,7 @@ class Webhook:
         self._thread.start()
 
     def emit(self, decision: DoorDecision) -> None:
+        """Queue a decision for posting; logged and dropped when the queue is full."""
         try:
             self._queue.put_nowait(decision)
         except queue.Full:
@@ -179,6 +189,7 @@ class Webhook:
         log.error("webhook: track %s not delivered after %d attempts (%s)", decision.track, WEBHOOK_ATTEMPTS, problem)
 
     def close(self) -> None:
+        """Post what is queued, then stop the sending thread (waiting at most the retries' time)."""
         self._queue.put(None)
         self._thread.join(timeout=self.timeout * WEBHOOK_ATTEMPTS + 5)
 
@@ -221,6 +232,7 @@ class MqttOutput:
         log.warning("MQTT %s: disconnected (%s); reconnecting", self.where, reason_code)
 
     def emit(self, decision: DoorDecision) -> None:
+        """Publish a decision to the door's topic."""
         self.publish(self.topic, decision.as_json())
 
     def publish(self, topic: str, message: dict) -> None:
@@ -231,6 +243,7 @@ class MqttOutput:
         self._client.publish(topic, json.dumps(message, ensure_ascii=False), qos=1)
 
     def close(self) -> None:
+        """Say "offline" to the broker, then disconnect."""
         if self._client.is_connected():
             self._client.publish(self.availability, "offline", qos=1, retain=True).wait_for_publish(timeout=2)
         self._client.disconnect()
@@ -245,6 +258,7 @@ class Outputs:
         self._lock = threading.Lock()
 
     def emit(self, decision: DoorDecision) -> None:
+        """Send a decision to every output; one that fails is logged and does not stop the others."""
         with self._lock:
             for output in self.outputs:
                 try:
@@ -253,6 +267,7 @@ class Outputs:
                     log.exception("%s failed on track %s", type(output).__name__, decision.track)
 
     def close(self) -> None:
+        """Close every output, logging any that fails."""
         for output in self.outputs:
             try:
                 output.close()

@@ -48,6 +48,7 @@ class PassResult:
 
     @property
     def accepted(self) -> bool:
+        """Whether the door opens for this result."""
         return self.decision == "ACCEPT"
 
 
@@ -142,4 +143,5 @@ class PassClient:
                 pass
 
     def close(self) -> None:
+        """Close the SDK client, if one is open."""
         self._reset()

@@ -50,6 +50,7 @@ class LatestFrame:
         self.dropped = 0
 
     def put(self, frame: Frame) -> None:
+        """Hand the door the newest frame, dropping one it has not taken yet."""
         with self._ready:
             if self._frame is not None:
                 self.dropped += 1
@@ -57,6 +58,7 @@ class LatestFrame:
             self._ready.notify()
 
     def end(self) -> None:
+        """Say that no more frames will come, waking a door waiting for one."""
         with self._ready:
             self._ended = True
             self._ready.notify()
@@ -78,9 +80,11 @@ class Source:
     _stopping: threading.Event
 
     def frames(self) -> Iterator[Frame]:
+        """The frames, in order, until the source ends or is stopped."""
         raise NotImplementedError
 
     def stop(self) -> None:
+        """Ask the frames to end; safe from another thread or a signal handler."""
         self._stopping.set()
 
     def close(self) -> None:
@@ -90,6 +94,7 @@ class Source:
 
     @property
     def dropped(self) -> int:
+        """How many frames were dropped because the door was busy (none for a source read on demand)."""
         return 0
 
 
@@ -133,6 +138,7 @@ class Grabbed(Source):
         self._thread: threading.Thread | None = None
 
     def frames(self) -> Iterator[Frame]:
+        """Start the grabber thread and yield the newest frame each time the door is ready for one."""
         self._thread = threading.Thread(target=self._grab, name=self.thread_name, daemon=True)
         self._thread.start()
         while (frame := self._slot.take()) is not None:
@@ -142,16 +148,19 @@ class Grabbed(Source):
         raise NotImplementedError
 
     def close(self) -> None:
+        """Stop, and wait a while for the grabber thread to let go of its capture."""
         self.stop()
         if self._thread is not None:
             self._thread.join(timeout=self.close_wait_s)
 
     def stop(self) -> None:
+        """Stop the grabber and wake the door at once."""
         super().stop()
         self._slot.end()   # the door stops now, not when a stalled read gives up
 
     @property
     def dropped(self) -> int:
+        """How many frames the door had no time for."""
         return self._slot.dropped
 
 
@@ -195,6 +204,7 @@ class VideoFile(Source):
         self._paced = None if fast else Paced(lambda: read_video(path), self.description)
 
     def frames(self) -> Iterator[Frame]:
+        """The video's frames: paced like a camera, or one by one as fast as the door takes them."""
         if self._paced is not None:
             yield from self._paced.frames()
             return
@@ -204,17 +214,20 @@ class VideoFile(Source):
             yield Frame(image, index, seconds, time.monotonic())
 
     def stop(self) -> None:
+        """Stop reading the video."""
         super().stop()
         if self._paced is not None:
             self._paced.stop()
 
     def close(self) -> None:
+        """Stop and release the video."""
         self.stop()
         if self._paced is not None:
             self._paced.close()
 
     @property
     def dropped(self) -> int:
+        """How many frames the door had no time for (none when read as fast as possible)."""
         return self._paced.dropped if self._paced is not None else 0
 
 
@@ -235,6 +248,7 @@ class FramesFolder(Source):
         self._stopping = threading.Event()
 
     def frames(self) -> Iterator[Frame]:
+        """The folder's readable images as frames, skipping (and logging) files OpenCV cannot read."""
         for index, path in enumerate(self.paths):
             if self._stopping.is_set():
                 return

@@ -35,6 +35,7 @@ class Track:
 
     @property
     def confident(self) -> bool:
+        """Whether the detector has been sure enough of this face to send it to the server."""
         return self.score >= CONFIDENT_SCORE
 
 
