@@ -26,6 +26,7 @@ class KeyRecord:
 
     @property
     def revoked(self) -> bool:
+        """Whether the key was revoked (revoked keys stay listed, refused)."""
         return self.revoked_at is not None
 
 
@@ -60,6 +61,7 @@ class KeyStore:
         return _record(digest, self.redis.hgetall(api_key_key(digest)))
 
     def digest_of(self, name: str) -> str | None:
+        """The stored SHA-256 of the named key, or None when no key has that name."""
         digest = self.redis.hget(API_KEYS, name)
         return digest.decode() if digest else None
 

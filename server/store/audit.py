@@ -46,6 +46,7 @@ class AuditEntry:
     time: float = 0.0  # set when read back: Unix time, seconds
 
     def fields(self) -> dict[str, str]:
+        """The entry as stream fields, leaving out the empty ones."""
         values = {"key": self.key_name, "rpc": self.rpc, "subject": self.subject_id, "decision": self.decision,
                   "score": "" if self.score is None else f"{self.score:.6f}",
                   "threshold": "" if self.threshold is None else f"{self.threshold:.6f}",
@@ -67,6 +68,7 @@ def _entry(entry_id: bytes, fields: dict) -> AuditEntry:
 
 
 def valid_entry_id(text: str) -> bool:
+    """Whether `text` has the shape of an audit entry id ("<ms>-<seq>"), checked before it reaches Redis."""
     return bool(_ID.match(text))
 
 

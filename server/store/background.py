@@ -32,6 +32,7 @@ class BackgroundWrites:
         self._last_warning = 0.0
 
     def start(self) -> "BackgroundWrites":
+        """Start the writer thread; returns self so it can be made and started in one line."""
         self._thread.start()
         return self
 

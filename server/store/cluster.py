@@ -102,6 +102,7 @@ class DurableCluster(redis.RedisCluster):
         self._connected: dict[tuple[str, int], tuple[int, float]] = {}  # master -> (replicas connected, when seen)
 
     def execute_command(self, *args, **kwargs):
+        """Run a command, an unreachable node raised as a connection error (UNAVAILABLE to the caller)."""
         with _unreachable_as_connection_error():
             return super().execute_command(*args, **kwargs)
 
@@ -157,10 +158,12 @@ class DurablePipeline(ClusterPipeline):
     _REDIRECTS = (AskError, MovedError, TryAgainError)
 
     def execute_command(self, *args, **kwargs):
+        """Queue or run a command, a slot moving under a watch raised as WatchError (read again)."""
         with self._redirect_as_watch_error():
             return super().execute_command(*args, **kwargs)
 
     def watch(self, *names):
+        """WATCH keys, a slot moving meanwhile raised as WatchError (read again)."""
         with self._redirect_as_watch_error():
             return super().watch(*names)
 
@@ -175,6 +178,7 @@ class DurablePipeline(ClusterPipeline):
             raise redis.WatchError(f"the slot moved while watched ({type(error).__name__}): read again") from None
 
     def execute(self, raise_on_error: bool = True):
+        """Run the queued commands, wait for the replicas, and resend an unwatched transaction whose slot moved."""
         queued = [(c.args, c.options) for c in getattr(self._execution_strategy, "_command_queue", [])]
         watched = bool(getattr(self._execution_strategy, "_watching", False))
         try:

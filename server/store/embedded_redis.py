@@ -56,6 +56,7 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
+        """The redis-py URL of the server's Unix socket."""
         return f"unix://{self.socket}"
 
     def _client(self) -> redis.Redis:

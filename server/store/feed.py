@@ -160,6 +160,7 @@ class ChangeFeed:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop following the feed and wait for the follower thread to end."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=self.block_ms / 1000 + 5)

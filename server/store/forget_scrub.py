@@ -67,6 +67,7 @@ class ForgetScrub:
         return self
 
     def stop(self) -> None:
+        """Stop the scrub thread (a rewrite not yet due is left to the next start)."""
         with self._wake:
             self._stopping = True
             self._wake.notify_all()

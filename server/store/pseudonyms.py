@@ -33,6 +33,7 @@ _HEX_DIGITS = 24  # 96 bits: collisions among even billions of ids are out of re
 
 
 def is_pseudonym(text: str) -> bool:
+    """Whether `text` has the shape of a pseudonym (audit entries name these, never subject ids)."""
     return text.startswith(PREFIX) and len(text) == len(PREFIX) + _HEX_DIGITS
 
 

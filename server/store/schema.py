@@ -119,26 +119,32 @@ LAYOUT_KEY = PREFIX + "layout"
 
 
 def subject_key(subject_id: str) -> str:
+    """The hash of one subject's fields (number, name, groups, status, expiry, skeleton)."""
     return f"{PREFIX}subject:{subject_id}"
 
 
 def subject_templates_key(subject_id: str) -> str:
+    """The set of one subject's template ids."""
     return f"{PREFIX}subject:{subject_id}:templates"
 
 
 def subject_photos_key(subject_id: str) -> str:
+    """One subject's enrolled photos: photo sha256 -> template ids."""
     return f"{PREFIX}subject:{subject_id}:photos"
 
 
 def skeleton_key(digest: str) -> str:
+    """Which subject holds a look-alike skeleton (a new id with the same one is refused)."""
     return f"{PREFIX}skeleton:{digest}"
 
 
 def subject_number_key(number: int) -> str:
+    """The subject id of a subject number."""
     return f"{PREFIX}subject_number:{number}"
 
 
 def template_key(template_id: int) -> str:
+    """The hash of one template: subject, model, vector, photo and quality."""
     return f"{PREFIX}template:{template_id}"
 
 
@@ -148,66 +154,82 @@ def _c(collection: str) -> str:
 
 
 def collection_seq_key(collection: str) -> str:
+    """A collection's change sequence number."""
     return _c(collection) + "seq"
 
 
 def collection_changes_key(collection: str) -> str:
+    """A collection's own change feed stream."""
     return _c(collection) + "changes"
 
 
 def photos_key(collection: str) -> str:
+    """A collection's photos: sha256 -> paths, face ids and when indexed."""
     return _c(collection) + "photos"
 
 
 def face_key(collection: str, face_id: int) -> str:
+    """The hash of one face of a collection: photo, box, quality and vector."""
     return _c(collection) + f"face:{face_id}"
 
 
 def photo_ids_key(collection: str) -> str:
+    """A collection's photo sha256 -> photo id, for photos with a whole-photo vector."""
     return _c(collection) + "photo_ids"
 
 
 def photo_key(collection: str, photo_id: int) -> str:
+    """The hash of one whole-photo vector of a collection."""
     return _c(collection) + f"photo:{photo_id}"
 
 
 def reembed_key(collection: str) -> str:
+    """The state of a collection's background re-embedding."""
     return _c(collection) + "reembed"
 
 
 def reembed_missing_key(collection: str) -> str:
+    """A collection's photos that could not be embedded again, with why."""
     return _c(collection) + "reembed:missing"
 
 
 def reembed_lock_key(collection: str) -> str:
+    """The lock of the server running a collection's re-embedding."""
     return _c(collection) + "reembed_lock"
 
 
 def groups_key(collection: str) -> str:
+    """A collection's face id -> group id."""
     return _c(collection) + "groups"
 
 
 def clustering_key(collection: str) -> str:
+    """The settings of a collection's last clustering (threshold, min size, when)."""
     return _c(collection) + "clustering"
 
 
 def vectors_key(collection: str) -> str:
+    """A plain-vector collection's id -> float32 bytes."""
     return _c(collection) + "vectors"
 
 
 def pins_key(collection: str) -> str:
+    """A collection's face id -> person label pinned by a user's correction."""
     return _c(collection) + "pins"
 
 
 def corrections_key(collection: str) -> str:
+    """A collection's list of corrections, with what each replaced (for undo)."""
     return _c(collection) + "corrections"
 
 
 def grouping_version_key(collection: str) -> str:
+    """A collection's grouping version, +1 per clustering, correction or undo."""
     return _c(collection) + "grouping_version"
 
 
 def grouping_lock_key(collection: str) -> str:
+    """The lock of the server regrouping or correcting a collection."""
     return _c(collection) + "grouping_lock"
 
 
@@ -227,6 +249,7 @@ PRIVACY = 1  # audit entries name pseudonyms; the change feed names subjects by 
 
 
 def api_key_key(digest: str) -> str:
+    """The hash of one API key's record, by the key's SHA-256."""
     return f"{PREFIX}key:{digest}"
 
 

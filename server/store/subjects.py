@@ -36,6 +36,7 @@ ACTIVE, SUSPENDED = "active", "suspended"  # a subject's status (the subject has
 
 @dataclass(frozen=True)
 class SubjectRecord:
+    """One subject as stored: id, number, name, groups, status and expiry."""
     subject_id: str
     number: int
     display_name: str
@@ -116,6 +117,7 @@ class SubjectStore:
         return int(self.redis.get(SEQ) or 0)
 
     def subject(self, subject_id: str) -> SubjectRecord | None:
+        """The record of a subject, or None when it is not enrolled."""
         fields = self.redis.hgetall(subject_key(subject_id))
         return self._subject(subject_id, fields) if fields else None
 
@@ -132,6 +134,7 @@ class SubjectStore:
         return owner.decode() if owner is not None else None
 
     def template_ids(self, subject_id: str) -> list[int]:
+        """The ids of a subject's templates, in order."""
         return sorted(int(t) for t in self.redis.smembers(subject_templates_key(subject_id)))
 
     def templates(self, subject_id: str) -> list[TemplateRecord]:
@@ -159,6 +162,7 @@ class SubjectStore:
         return {(digest, models[t]): t for digest, tids in ids.items() for t in tids if t in models}
 
     def count_subjects(self) -> int:
+        """How many subjects are enrolled."""
         return int(self.redis.zcard(SUBJECTS))
 
     def list_subjects(self, after: str = "", limit: int = 100) -> list[str]:
