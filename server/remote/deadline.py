@@ -26,6 +26,7 @@ class DeadlineInterceptor(grpc.ServerInterceptor):
     """Notes the deadline of every unary call (streams run for long: their encoder calls keep the pool's own)."""
 
     def intercept_service(self, continuation, handler_call_details):
+        """Wrap each unary handler so the call's deadline is noted for the encoder calls it makes."""
         handler = continuation(handler_call_details)
         if handler is None or not handler.unary_unary:
             return handler

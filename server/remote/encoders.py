@@ -117,6 +117,7 @@ class EncoderPool:
 
     @property
     def addresses(self) -> list[str]:
+        """The encoder servers' addresses, in failover order."""
         return [e.address for e in self._encoders]
 
     def up(self) -> list[str]:
@@ -237,9 +238,11 @@ class EncoderCollector:
         self.pool = pool
 
     def describe(self):
+        """Declare nothing at registration, so the registry does not call collect() before the first scrape."""
         return []
 
     def collect(self):
+        """The per-encoder figures of the pool at this scrape."""
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         up = GaugeMetricFamily("facegrid_encoder_up", "1 while the encoder server answers (calls, health checks)", labels=["address"])

@@ -102,6 +102,7 @@ class EncoderModelList:
             return self._models.get(name)
 
     def all(self) -> list[encoder_pb2.ModelInfo]:
+        """Every model the encoders serve, as last listed."""
         with self._lock:
             return list(self._models.values())
 
@@ -199,4 +200,5 @@ class RemoteRegistry:
         return sorted(m.name for m in self.models.all() if m.source != "shipped")
 
     def entries(self) -> list[ModelEntry]:
+        """The registry entries of the models the encoders serve (what ListModels answers)."""
         return [ModelEntry(m.name, tuple(m.modalities), m.dim, m.metric, m.source, m.is_default) for m in self.models.all()]

@@ -19,9 +19,11 @@ class NoKeys:
     """The encoder role without a keys file: no key exists (loopback serves without keys, as today)."""
 
     def lookup(self, key: str):
+        """No key is ever found: there are none."""
         return None
 
     def any_keys(self) -> bool:
+        """Whether any key exists: never, so the auth layer serves loopback without keys."""
         return False
 
     def forget_cached(self, digest: str) -> None:
