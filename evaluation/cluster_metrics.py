@@ -21,6 +21,7 @@ def _singletons(labels: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class ClusterScores:
     """How a grouping compares with the true identities: BCubed and pairwise precision, recall and F."""
+
     bcubed_precision: float
     bcubed_recall: float
     bcubed_f: float

@@ -39,6 +39,7 @@ KNOWN_ALIASES = [
 @dataclass
 class Probes:
     """Each probe's best and runner-up match and its true subject, for the open-set figures."""
+
     scores: np.ndarray  # best score per probe
     best: np.ndarray  # best subject number per probe
     second: np.ndarray  # runner-up score per probe

@@ -35,6 +35,7 @@ UNASSIGNED = -1
 @dataclass(frozen=True)
 class KMeansResult:
     """What k-means found: the centroids, each vector's cluster and the k used."""
+
     centroids: np.ndarray  # (k, dim) float32
     labels: np.ndarray  # (n,) int64
     k: int

@@ -41,6 +41,7 @@ class Decision:
 @dataclass(frozen=True)
 class Candidate:
     """One subject's best score against a probe, before the open-set decision."""
+
     subject: int  # the subject's number in the collection
     score: float
 

@@ -37,6 +37,7 @@ ACTIVE, SUSPENDED = "active", "suspended"  # a subject's status (the subject has
 @dataclass(frozen=True)
 class SubjectRecord:
     """One subject as stored: id, number, name, groups, status and expiry."""
+
     subject_id: str
     number: int
     display_name: str
