@@ -51,6 +51,7 @@ class CollectionInfo:
 
     @property
     def plain(self) -> bool:
+        """Whether the collection holds plain vectors given by callers rather than faces of a model."""
         return self.model == PLAIN_VECTORS
 
 
@@ -308,6 +309,7 @@ class Collections:
         return info, changed
 
     def names(self) -> list[str]:
+        """The names of the loaded collections, sorted."""
         with self.lock:
             return sorted(self._info)
 

@@ -48,6 +48,7 @@ class Doors:
         return self.store.put(checked_door(record))
 
     def all(self) -> list[DoorRecord]:
+        """Every door rule."""
         return self.store.all()
 
     def delete(self, name: str) -> DoorRecord:

@@ -24,6 +24,8 @@ MAX_TEXT_BYTES = 64 * 1024  # far beyond any context length; longer text is refu
 
 @dataclass(frozen=True)
 class PhotoVector:
+    """A whole-photo (or audio) vector and the model that made it."""
+
     vector: np.ndarray  # (dim,) float32, unit length
     model: str
 
@@ -66,6 +68,7 @@ class Embedder:
         return [pipeline.embed_one(found, largest)], pipeline.model.name, found.detectors
 
     def tower_model(self, name: str) -> TowerModel:
+        """A folder model by name (UnknownModel when there is none)."""
         return self.registry.tower_model(name)
 
     def photo(self, photo: bytes, model: str) -> PhotoVector:
@@ -93,4 +96,5 @@ class Embedder:
         return tower_model.embed_texts([decode_text(t) for t in texts])
 
     def models(self) -> list[ModelEntry]:
+        """The models this server can embed with (ListModels)."""
         return self.registry.entries()

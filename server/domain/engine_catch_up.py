@@ -38,10 +38,12 @@ class EngineCatchUp:
         self.catch_ups = 0  # catch-ups done (for tests and logs)
 
     def start(self) -> "EngineCatchUp":
+        """Start the watching thread; returns self so it can be made and started in one line."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop the watching thread and wait for it."""
         self._stop.set()
         self._thread.join(timeout=10)
 

@@ -12,10 +12,12 @@ class GateError(Exception):
 
 
 class InvalidSubjectId(GateError, ValueError):
+    """A subject id that breaks the id rule (empty, too long, a character not allowed): INVALID_ARGUMENT."""
     pass
 
 
 class SubjectNotFound(GateError, LookupError):
+    """No subject has this id: NOT_FOUND."""
     pass
 
 

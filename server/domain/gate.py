@@ -45,6 +45,8 @@ def _always() -> bool:
 
 @dataclass
 class PhotoOutcome:
+    """What became of one photo of an enrollment: its template, or why it was refused."""
+
     index: int
     accepted: bool
     template_id: int | None = None
@@ -69,6 +71,8 @@ class NamedFace:
 
 @dataclass
 class NamedEnrollment:
+    """What naming a photo-library group enrolled at the gate (Undo removes exactly this)."""
+
     subject_id: str
     created: bool  # the subject did not exist before the naming
     template_ids: list[int]  # exactly the templates the naming added (Undo removes these)
@@ -77,6 +81,8 @@ class NamedEnrollment:
 
 @dataclass
 class Enrollment:
+    """The result of Enroll: the subject, each photo's outcome and how many templates it now has."""
+
     subject: SubjectRecord
     photos: list[PhotoOutcome]
     templates: int
@@ -85,6 +91,8 @@ class Enrollment:
 
 @dataclass
 class Verification:
+    """The result of Verify: the decision on the compared face, with what is wrong with the probe."""
+
     decision: Decision
     face: Face
     issue: Refusal | None = None  # what is wrong with the probe, where the probe rule only reports
@@ -94,6 +102,8 @@ class Verification:
 
 @dataclass
 class Identified:
+    """The result of Identify: the subject named (or None for unknown), the evidence and why."""
+
     subject_id: str | None
     margin: float
     decision: Decision | None
@@ -115,6 +125,7 @@ class Probe:
 
 
 def photo_digest(photo: bytes) -> str:
+    """The hex SHA-256 of a photo's bytes: how a photo is known again (re-enrolling it is a no-op)."""
     return hashlib.sha256(photo).hexdigest()
 
 
@@ -514,6 +525,7 @@ class Gate:
         return removed
 
     def subject(self, subject_id: str) -> tuple[SubjectRecord, list[TemplateRecord]]:
+        """A subject's record and templates (SubjectNotFound when there is none)."""
         subject_id = normalise_subject_id(subject_id)
         record = self.metadata.subject(subject_id)
         if record is None:

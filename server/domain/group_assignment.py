@@ -25,6 +25,7 @@ class GroupAssigner:
         self._lock = threading.Lock()
 
     def remember(self, collection: str, version: int, group_ids: np.ndarray, means: np.ndarray, threshold: float) -> None:
+        """Keep a collection's group means as of a grouping version, for assigning new faces."""
         with self._lock:
             self._means[collection] = (version, group_ids, means, threshold)
 

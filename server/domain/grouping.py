@@ -39,6 +39,8 @@ DEFAULT_LINK_FAR = 1e-5  # faces link where one pair of strangers in 100,000 wou
 
 @dataclass(frozen=True)
 class Grouping:
+    """The groups of a collection's faces (largest first), with the names given and what a naming enrolled."""
+
     groups: list[tuple[int, list[FaceRecord]]]  # largest first
     unassigned: int
     threshold: float

@@ -84,6 +84,7 @@ class KeyFileRing:
         return KeyRecord(name=name, scopes=self.scopes, created_at=0.0, revoked_at=None, digest=digest)
 
     def any_keys(self) -> bool:
+        """Whether the keys file holds any key (read again when it changed)."""
         return bool(self._fresh())
 
     def forget_cached(self, digest: str) -> None:

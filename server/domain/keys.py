@@ -70,6 +70,7 @@ class Keys:
         return record
 
     def all(self) -> list[KeyRecord]:
+        """Every key record, revoked ones included."""
         return self.store.all()
 
 

@@ -40,6 +40,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 @dataclass
 class IndexOutcome:
+    """What became of one photo of an IndexPhotos call: its faces, already indexed, or the error."""
+
     path: str
     photo_sha256: str
     already_indexed: bool = False
@@ -71,6 +73,7 @@ class IncomingPhoto:
 
     @property
     def needs_faces(self) -> bool:
+        """Whether the photo is new and its faces are still to be found."""
         return bool(self.photo)
 
 
@@ -94,6 +97,7 @@ class Library:
             return self.model
 
     def known(self, collection: str, digests: list[str]) -> list[str]:
+        """The photos of `digests` already indexed in the collection (a resumed run skips them)."""
         return self.records.known(check_collection_name(collection), digests)
 
     def image_dim(self, image_model: str) -> int:

@@ -28,7 +28,8 @@ from .library import capped_kmeans
 class Towers(Protocol):
     """Where the server's folder models are found by name (encoder.towers.ModelRegistry)."""
 
-    def tower_model(self, name: str): ...
+    def tower_model(self, name: str):
+        """The folder model of that name (UnknownModel when there is none)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class PhotoHit:
 
 @dataclass(frozen=True)
 class PhotoHits:
+    """The result of a photo search: the hits and the image model the query was embedded with."""
+
     hits: list[PhotoHit]
     model: str  # the image model the query was embedded with
     text_truncated: bool = False  # the query text was cut to the model's context length

@@ -61,4 +61,5 @@ class ProbeRules:
 
     @property
     def refuses(self) -> bool:
+        """Whether a probe that fails the rule is refused rather than only reported."""
         return self.check is ProbeCheck.REFUSE

@@ -75,6 +75,7 @@ class Reembedder:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "Reembedder":
+        """Start the background thread; returns self so it can be made and started in one line."""
         self._thread = threading.Thread(target=self._run, name="reembed", daemon=True)
         self._thread.start()
         return self
@@ -84,6 +85,7 @@ class Reembedder:
         self._wake.set()
 
     def stop(self) -> None:
+        """Stop the thread and wait for it; a collection left unfinished goes on at the next start (still running)."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:

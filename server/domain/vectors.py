@@ -47,6 +47,7 @@ class VectorCollections:
         return self.stats(info.name)
 
     def remove(self, collection: str, ids) -> CollectionStats:
+        """Remove vectors by id from Redis, then from the index; the collection's figures after."""
         info, target = self._plain(collection)
         ids = np.asarray(ids, dtype=np.int64)
         with self.collections.lock:
@@ -55,6 +56,7 @@ class VectorCollections:
         return self.stats(info.name)
 
     def stats(self, collection: str) -> CollectionStats:
+        """A collection's figures: model, dimension, vector count and the index that holds them."""
         info = self.collections.info(collection)
         store = self.collections.get(info.name)
         return CollectionStats(info.name, info.model, info.dim, vectors=store.count(), index=store.describe())
