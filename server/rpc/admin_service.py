@@ -29,11 +29,13 @@ def api_key(record: KeyRecord) -> admin_pb2.ApiKey:
 
 
 def door(record: DoorRecord) -> gate_pb2.Door:
+    """A door rule as admin.proto's Door message."""
     return gate_pb2.Door(name=record.name, groups=list(record.groups), hours=record.hours, timezone=record.timezone,
                          fallback=record.fallback, updated_at=record.updated_at, last_seen_at=record.last_seen_at)
 
 
 def audit_entry(entry: AuditEntry) -> admin_pb2.AuditEntry:
+    """An audit entry as admin.proto's message (score and threshold only where it has them)."""
     message = admin_pb2.AuditEntry(id=entry.entry_id, time=entry.time, key_name=entry.key_name, rpc=entry.rpc,
                                    subject_id=entry.subject_id, decision=entry.decision, peer=entry.peer, detail=entry.detail,
                                    door=entry.door, reason=entry.reason)
@@ -45,6 +47,7 @@ def audit_entry(entry: AuditEntry) -> admin_pb2.AuditEntry:
 
 
 def page_token(entry_id: str) -> str:
+    """The page token of the next audit page after `entry_id` ("" when there is no next page)."""
     return base64.urlsafe_b64encode(entry_id.encode()).decode().rstrip("=") if entry_id else ""
 
 MAX_SINCE = 1e11  # seconds: the year 5138
@@ -62,6 +65,8 @@ def entry_id_of(token: str) -> str:
 
 
 class AdminService(admin_pb2_grpc.AdminServiceServicer):
+    """The AdminService RPCs (keys, audit log, door rules) translated to and from the domain."""
+
     def __init__(self, keys: Keys, keyring: KeyRing, audit: AuditStore, doors: Doors | None = None) -> None:
         self.keys = keys
         self.keyring = keyring
@@ -70,22 +75,26 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
 
     @grpc_errors
     def CreateKey(self, request: admin_pb2.CreateKeyRequest, context) -> admin_pb2.CreateKeyResponse:
+        """Make a key with scopes (and a door); the key itself is answered only this once."""
         key, record = self.keys.create(request.name, list(request.scopes), request.door)
         self.keyring.note_created()
         return admin_pb2.CreateKeyResponse(key=key, record=api_key(record))
 
     @grpc_errors
     def ListKeys(self, request, context) -> admin_pb2.ListKeysResponse:
+        """Every key record, live or revoked (never the key or its hash)."""
         return admin_pb2.ListKeysResponse(keys=[api_key(r) for r in self.keys.all()])
 
     @grpc_errors
     def RevokeKey(self, request: admin_pb2.RevokeKeyRequest, context) -> admin_pb2.ApiKey:
+        """Revoke a key by name; this server refuses it from the next call on."""
         record = self.keys.revoke(request.name)
         self.keyring.forget_cached(record.digest)  # refused on this server from the next call on
         return api_key(record)
 
     @grpc_errors
     def ListAudit(self, request: admin_pb2.ListAuditRequest, context) -> admin_pb2.ListAuditResponse:
+        """One page of the audit log, oldest first, filtered by subject, time and door."""
         limit = request.limit or 100
         if not 1 <= limit <= MAX_AUDIT_PAGE:
             raise BadRequest(f"limit must be between 1 and {MAX_AUDIT_PAGE}, got {request.limit}")
@@ -99,13 +108,16 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
 
     @grpc_errors
     def SetDoor(self, request: gate_pb2.Door, context) -> gate_pb2.Door:
+        """Create or replace a door's rule."""
         record = DoorRecord(request.name, tuple(request.groups), request.hours, request.timezone, request.fallback)
         return door(self.doors.set(record))
 
     @grpc_errors
     def ListDoors(self, request, context) -> admin_pb2.ListDoorsResponse:
+        """Every door rule, by name."""
         return admin_pb2.ListDoorsResponse(doors=[door(r) for r in self.doors.all()])
 
     @grpc_errors
     def DeleteDoor(self, request: admin_pb2.DeleteDoorRequest, context) -> gate_pb2.Door:
+        """Remove a door's rule."""
         return door(self.doors.delete(request.name))

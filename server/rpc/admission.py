@@ -50,6 +50,7 @@ class CallClass:
         context.abort_with_status(status_with(grpc.StatusCode.RESOURCE_EXHAUSTED, message, overload_details()))
 
     def leave(self) -> None:
+        """Give back the slot a call took."""
         with self._lock:
             self.running -= 1
 
@@ -67,6 +68,7 @@ class Admission(grpc.ServerInterceptor):
         self.class_of = class_of
 
     def intercept_service(self, continuation, handler_call_details):
+        """Wrap a capped method's handler so each call holds a slot of its class while it runs."""
         handler = continuation(handler_call_details)
         name = self.class_of.get(handler_call_details.method)
         if handler is None or name is None:

@@ -177,6 +177,7 @@ class Auditor:
         self.writes = writes
 
     def audits(self, method: str) -> bool:
+        """Whether calls of this method go into the audit log."""
         return method in AUDITED
 
     def record(self, entry: AuditEntry) -> None:

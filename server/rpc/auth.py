@@ -143,6 +143,7 @@ class Caller:
     door: str = ""  # the door the key is bound to: it may only Pass as that door
 
     def may(self, scope: str) -> bool:
+        """Whether the caller holds `scope`."""
         return scope in self.scopes
 
 
@@ -313,6 +314,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         return checked
 
     def intercept_service(self, continuation, handler_call_details):
+        """Wrap each method's handler with the key check (health and reflection pass unchecked)."""
         handler = continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(OPEN_PREFIXES):
             return handler

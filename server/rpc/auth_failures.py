@@ -182,6 +182,7 @@ class AuthFailures:
         return self
 
     def stop(self) -> None:
+        """Stop the summarising thread and record this minute's summaries before going."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

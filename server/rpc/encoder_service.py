@@ -20,6 +20,7 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
 
     @grpc_errors
     def Embed(self, request: encoder_pb2.EmbedRequest, context) -> encoder_pb2.EmbedResponse:
+        """The faces of a photo (or the probe face only) with a face model."""
         if not request.photo:
             raise BadRequest("photo is empty")
         if request.probe:
@@ -30,6 +31,7 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
 
     @grpc_errors
     def EmbedPhoto(self, request: encoder_pb2.EmbedPhotoRequest, context) -> encoder_pb2.EmbedPhotoResponse:
+        """One vector for a whole photo with a model's image tower."""
         if not request.photo:
             raise BadRequest("photo is empty")
         if not request.model:
@@ -39,6 +41,7 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
 
     @grpc_errors
     def EmbedAudio(self, request: encoder_pb2.EmbedAudioRequest, context) -> encoder_pb2.EmbedAudioResponse:
+        """One vector for an audio clip with a model's audio tower."""
         if not request.audio:
             raise BadRequest("audio is empty")
         if not request.model:
@@ -48,6 +51,7 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
 
     @grpc_errors
     def EmbedText(self, request: encoder_pb2.EmbedTextRequest, context) -> encoder_pb2.EmbedTextResponse:
+        """One vector per text with a model's text tower, marking texts cut to its context length."""
         if not request.model:
             raise BadRequest("model is empty: name a model with a text tower (ListModels)")
         texts = self.embedder.texts(list(request.texts), request.model)
@@ -90,6 +94,7 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
 
     @grpc_errors
     def ListModels(self, request, context) -> encoder_pb2.ListModelsResponse:
+        """The models this server can run, and the model folders it could not load (paths hidden)."""
         listed = [
             encoder_pb2.ModelInfo(name=e.name, modality=e.modalities[0], modalities=list(e.modalities), dim=e.dim,
                                   metric=e.metric, is_default=e.is_default,

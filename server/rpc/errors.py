@@ -80,6 +80,7 @@ STATUS_OF.insert(0, (BadRequest, grpc.StatusCode.INVALID_ARGUMENT))
 
 
 def status_of(error: BaseException | None) -> grpc.StatusCode:
+    """The gRPC status code of an error (INTERNAL for one not in the table)."""
     if isinstance(error, EncoderRefused):  # an encoder server's own status for the input, passed on as it is
         return error.code
     for kind, code in STATUS_OF:

@@ -36,6 +36,8 @@ def _limit(value: int, default: int, maximum: int, name: str) -> int:
 
 
 class GateService(gate_pb2_grpc.GateServiceServicer):
+    """The GateService RPCs (enroll, verify, identify, pass, subjects) translated to and from the domain's Gate."""
+
     def __init__(self, gate: Gate, door_pass: DoorPass, metrics: Metrics | None = None) -> None:
         self.gate = gate
         self.door_pass = door_pass
@@ -47,6 +49,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
 
     @grpc_errors
     def Enroll(self, request: gate_pb2.EnrollRequest, context) -> gate_pb2.EnrollResponse:
+        """Enroll a subject from photos; a refused enrollment answers why for each photo."""
         if not request.photos:
             raise BadRequest("no photos: send at least one")
         if len(request.photos) > MAX_PHOTOS_PER_ENROLL:
@@ -63,6 +66,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
 
     @grpc_errors
     def Verify(self, request: gate_pb2.VerifyRequest, context) -> gate_pb2.VerifyResponse:
+        """1:1: whether the photo shows the subject, told to the caller as much as its scopes allow."""
         if not request.photo:
             raise BadRequest("photo is empty")
         full = sees_everything(caller_of(context))
@@ -85,6 +89,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
 
     @grpc_errors
     def Identify(self, request: gate_pb2.IdentifyRequest, context) -> gate_pb2.IdentifyResponse:
+        """1:N: who is in the photo, or unknown, told to the caller as much as its scopes allow."""
         if not request.photo:
             raise BadRequest("photo is empty")
         candidates = _limit(request.candidates, 5, MAX_CANDIDATES, "candidates")
@@ -113,16 +118,19 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
 
     @grpc_errors
     def Forget(self, request: gate_pb2.ForgetRequest, context) -> gate_pb2.ForgetResponse:
+        """Delete a subject and all its templates."""
         removed = self.gate.forget(request.subject_id)
         return gate_pb2.ForgetResponse(subject_id=normalise_subject_id(request.subject_id), templates_removed=removed)
 
     @grpc_errors
     def GetSubject(self, request: gate_pb2.GetSubjectRequest, context) -> gate_pb2.Subject:
+        """A subject and its templates (never their vectors)."""
         record, templates = self.gate.subject(request.subject_id)
         return messages.subject(record, templates)
 
     @grpc_errors
     def UpdateSubject(self, request: gate_pb2.UpdateSubjectRequest, context) -> gate_pb2.Subject:
+        """Set a subject's groups, status and expiry."""
         status = None
         if request.HasField("status"):
             if request.status not in STATUSES:
@@ -135,6 +143,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
 
     @grpc_errors
     def Pass(self, request: gate_pb2.PassRequest, context) -> gate_pb2.PassResponse:
+        """A door's decision on a burst of frames: face, liveness and door rule."""
         if request.challenge not in CHALLENGES:
             raise BadRequest(f"challenge {request.challenge} is not one of {', '.join(gate_pb2.Challenge.keys())}")
         query = PassQuery(frames=list(request.frames), door=request.door, subject_id=request.subject_id, track=request.track,
@@ -148,6 +157,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
 
     @grpc_errors
     def ListSubjects(self, request: gate_pb2.ListSubjectsRequest, context) -> gate_pb2.ListSubjectsResponse:
+        """One page of the subjects, in lexical order."""
         size = _limit(request.page_size, 100, MAX_PAGE, "page_size")
         metadata = self.gate.metadata
         # One more than asked for tells whether another page follows: no token after the last page.

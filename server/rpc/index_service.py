@@ -228,12 +228,14 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def KnownPhotos(self, request, context) -> index_pb2.KnownPhotosResponse:
+        """Which of the given photo hashes the collection already holds (to resume without re-sending)."""
         if len(request.photo_sha256) > MAX_HASHES:
             raise BadRequest(f"at most {MAX_HASHES} hashes per call, got {len(request.photo_sha256)}")
         return index_pb2.KnownPhotosResponse(photo_sha256=self.library.known(request.collection, list(request.photo_sha256)))
 
     @grpc_errors
     def Search(self, request: index_pb2.SearchRequest, context) -> index_pb2.SearchResponse:
+        """The nearest faces (or plain vectors) of a collection to a vector or to each face of a photo."""
         k = request.k
         if not 1 <= k <= MAX_K:
             raise BadRequest(f"k must be between 1 and {MAX_K}, got {request.k}")
@@ -273,6 +275,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def Cluster(self, request: index_pb2.ClusterRequest, context) -> index_pb2.GroupsResponse:
+        """Group the collection's faces by person, keeping users' corrections."""
         link_far = request.link_far or 1e-5
         if not 0 < link_far < 1:
             raise BadRequest(f"link_far must be between 0 and 1, got {link_far}")
@@ -283,10 +286,12 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def Groups(self, request: index_pb2.GroupsRequest, context) -> index_pb2.GroupsResponse:
+        """The groups as they stand: the last clustering plus the faces assigned since."""
         return self._groups(request.collection, self.people.groups(request.collection))
 
     @grpc_errors
     def Correct(self, request: index_pb2.CorrectRequest, context) -> index_pb2.GroupsResponse:
+        """Apply a user's correction: merge two groups, split a face out, or name a group (enrolling it)."""
         action = request.WhichOneof("action")
         if action == "merge":
             if request.merge.group_id == request.merge.other_group_id:
@@ -305,14 +310,17 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def Undo(self, request: index_pb2.UndoRequest, context) -> index_pb2.GroupsResponse:
+        """Take back the last correction."""
         return self._groups(request.collection, self.people.undo(request.collection))
 
     @grpc_errors
     def CreateCollection(self, request, context) -> index_pb2.StatsResponse:
+        """Make a collection of plain vectors of a given dimension."""
         return _stats(self.vectors.create(request.collection, request.dim))
 
     @grpc_errors
     def AddVectors(self, request, context) -> index_pb2.StatsResponse:
+        """Add or replace plain vectors under the caller's ids."""
         if len(request.ids) != len(request.vectors):
             raise BadRequest(f"{len(request.ids)} ids for {len(request.vectors)} vectors")
         lengths = {len(v.values) for v in request.vectors}
@@ -323,10 +331,12 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def RemoveVectors(self, request, context) -> index_pb2.StatsResponse:
+        """Remove plain vectors by id."""
         return _stats(self.vectors.remove(request.collection, list(request.ids)))
 
     @grpc_errors
     def KMeans(self, request: index_pb2.KMeansRequest, context) -> index_pb2.KMeansResponse:
+        """k-means over a collection's vectors (or its photo vectors): each one's cluster and the sizes, no centroids."""
         if request.k < 0 or not 0 <= request.iterations <= 1000:
             raise BadRequest("k must be positive (0 to choose) and iterations between 0 and 1000")
         photos: list[index_pb2.PhotoRef] = []
@@ -352,6 +362,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def SearchPhotos(self, request: index_pb2.SearchPhotosRequest, context) -> index_pb2.SearchPhotosResponse:
+        """Photos of a collection found by text, by a photo or by a vector, with the image model."""
         if not 1 <= request.k <= MAX_K:
             raise BadRequest(f"k must be between 1 and {MAX_K}, got {request.k}")
         query, search = request.WhichOneof("query"), self._photo_search()
@@ -373,6 +384,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def SimilarPhotos(self, request: index_pb2.SimilarPhotosRequest, context) -> index_pb2.SimilarPhotosResponse:
+        """Groups of near-duplicate photos of a collection."""
         if not (request.threshold == 0 or -1 <= request.threshold <= 1) or request.min_size < 0:
             raise BadRequest(f"threshold must be between -1 and 1 (0: the measured one) and min_size positive, "
                              f"got {request.threshold} and {request.min_size}")
@@ -383,6 +395,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def SetImageModel(self, request: index_pb2.SetImageModelRequest, context) -> index_pb2.StatsResponse:
+        """Give a collection an image model; its photos are embedded again in the background."""
         if not request.image_model:
             raise BadRequest("name the image model")
         info, changed = self.library.collections.set_image_model(request.collection, request.image_model,
@@ -398,4 +411,5 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def Stats(self, request, context) -> index_pb2.StatsResponse:
+        """A collection's counts (and the progress of its re-embedding)."""
         return self._stats_of(request.collection)

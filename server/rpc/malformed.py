@@ -66,6 +66,7 @@ class MalformedRequests(grpc.ServerInterceptor):
                       f"the request is not a valid message for {method.rsplit('/', 1)[-1]}: {malformed.error}")
 
     def intercept_service(self, continuation, handler_call_details):
+        """Wrap each handler so a request that does not parse ends with INVALID_ARGUMENT."""
         handler = continuation(handler_call_details)
         if handler is None:
             return handler

@@ -15,16 +15,19 @@ from ..store.subjects import SUSPENDED, SubjectRecord, TemplateRecord
 
 
 def box(face: Face) -> encoder_pb2.Box:
+    """A face's box as encoder.proto's Box."""
     x, y, w, h = face.box
     return encoder_pb2.Box(x=x, y=y, width=w, height=h)
 
 
 def quality(q: FaceQuality | dict) -> encoder_pb2.Quality:
+    """Face quality (the dataclass or its dict) as encoder.proto's Quality."""
     values = q.as_dict() if isinstance(q, FaceQuality) else q
     return encoder_pb2.Quality(**{k: float(v) for k, v in values.items()})
 
 
 def face(f: Face) -> encoder_pb2.Face:
+    """A face (box, landmarks, quality, vector, model) as encoder.proto's Face."""
     return encoder_pb2.Face(
         box=box(f),
         landmarks=[encoder_pb2.Point(x=float(x), y=float(y)) for x, y in f.landmarks],
@@ -36,6 +39,7 @@ def face(f: Face) -> encoder_pb2.Face:
 
 
 def decision(d: Decision | None) -> gate_pb2.Decision | None:
+    """A decision's numbers as gate.proto's Decision (None stays None)."""
     if d is None:
         return None
     return gate_pb2.Decision(score=d.score, threshold=d.threshold, estimated_far=d.estimated_far, target_far=d.target_far)
@@ -57,6 +61,7 @@ def unknown_reason(value: UnknownReason | None) -> int:
 
 
 def photo_outcome(o: PhotoOutcome) -> gate_pb2.PhotoOutcome:
+    """What became of one enrollment photo as gate.proto's PhotoOutcome."""
     return gate_pb2.PhotoOutcome(
         index=o.index,
         accepted=o.accepted,
@@ -71,6 +76,7 @@ def photo_outcome(o: PhotoOutcome) -> gate_pb2.PhotoOutcome:
 
 
 def enroll_response(subject_id: str, outcomes: list[PhotoOutcome], templates: int, removed: int = 0) -> gate_pb2.EnrollResponse:
+    """Enroll's answer: the subject, each photo's outcome and the template counts."""
     return gate_pb2.EnrollResponse(subject_id=subject_id, photos=[photo_outcome(o) for o in outcomes], templates=templates,
                                    templates_removed=removed)
 

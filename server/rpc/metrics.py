@@ -73,12 +73,14 @@ class Metrics:
         return server.server_port
 
     def stop(self) -> None:
+        """Stop the metrics HTTP server, if it runs."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
 
     def interceptor(self) -> grpc.ServerInterceptor:
+        """The interceptor that counts and times every RPC into these metrics."""
         return _MetricsInterceptor(self)
 
 

@@ -92,6 +92,7 @@ class OpenStreams(grpc.ServerInterceptor):
                 del self._by_host[host]
 
     def intercept_service(self, continuation, handler_call_details):
+        """Wrap health Watch and reflection streams so each counts against the caps while open."""
         handler = continuation(handler_call_details)
         if handler is None or handler_call_details.method not in OPEN_STREAMS:
             return handler

@@ -49,6 +49,7 @@ class RedisWatchdog:
         return up
 
     def start(self) -> None:
+        """Check Redis once now, then every `interval` seconds in a thread."""
         self.check()
         self._thread = threading.Thread(target=self._run, name="redis-watchdog", daemon=True)
         self._thread.start()
