@@ -336,7 +336,7 @@ class IndexService(index_pb2_grpc.IndexServiceServicer):
 
     @grpc_errors
     def KMeans(self, request: index_pb2.KMeansRequest, context) -> index_pb2.KMeansResponse:
-        """k-means over a collection's vectors (or its photo vectors): each one's cluster and the sizes, no centroids."""
+        """k-means over a collection's face or photo vectors: each one's cluster and the sizes, never centroids."""
         if request.k < 0 or not 0 <= request.iterations <= 1000:
             raise BadRequest("k must be positive (0 to choose) and iterations between 0 and 1000")
         photos: list[index_pb2.PhotoRef] = []
