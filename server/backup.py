@@ -63,6 +63,8 @@ class BackupError(RuntimeError):
 
 @dataclass
 class BackupResult:
+    """What a backup wrote: its folder, its manifest and the old backups pruned."""
+
     path: Path
     manifest: dict
     pruned: list[Path] = field(default_factory=list)
@@ -70,6 +72,8 @@ class BackupResult:
 
 @dataclass
 class RestoreResult:
+    """What a restore did: from where, to where, and how many keys, model files and forgets it applied."""
+
     source: Path
     target: str  # the data directory, or the Redis URL (without its password)
     keys: int

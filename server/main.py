@@ -241,6 +241,7 @@ def start(settings: Settings) -> Running:
 
 
 def decode_limits(settings: Settings) -> DecodeLimits:
+    """The photo size and pixel limits from the settings, as the decoder takes them."""
     return DecodeLimits(max_bytes=settings.max_photo_mb * 1_000_000, max_pixels=settings.max_photo_megapixels * 1_000_000)
 
 
@@ -294,6 +295,7 @@ def connect_encoders(settings: Settings) -> RemoteModels:
 
 
 def open_stream_limits(settings: Settings) -> OpenStreamLimits:
+    """The caps on open health Watch and reflection streams from the settings."""
     return OpenStreamLimits(settings.max_open_streams, settings.max_open_streams_per_peer, settings.open_stream_idle_s)
 
 
