@@ -100,6 +100,7 @@ def cmd_keys_digest(args) -> int:
 
 
 def cmd_keys_create(args) -> int:
+    """`facegrid keys create`: make a key on the server (or in its Redis directly) and print it, once."""
     scopes = list(dict.fromkeys(args.scope))
     if _local(args):
         from facegrid.server.domain.errors import InvalidKeyRequest, InvalidName, KeyExists
@@ -129,6 +130,7 @@ def cmd_keys_create(args) -> int:
 
 
 def cmd_keys_list(args) -> int:
+    """`facegrid keys list`: every key's name, scopes, door and state (never the key)."""
     if _local(args):
         with _local_keys(args) as (keys, _):
             records = [_as_info(r) for r in keys.all()]
@@ -150,6 +152,7 @@ def cmd_keys_list(args) -> int:
 
 
 def cmd_keys_revoke(args) -> int:
+    """`facegrid keys revoke`: revoke a key by name, on the server or directly in its Redis."""
     if _local(args):
         from facegrid.server.domain.errors import KeyNotFound
 
@@ -185,6 +188,7 @@ def _since(text: str) -> float:
 
 
 def cmd_audit(args) -> int:
+    """`facegrid audit`: print the audit log's entries, filtered by subject, time and door."""
     entries = []
     try:
         with connect(args) as client:
@@ -209,6 +213,7 @@ def cmd_audit(args) -> int:
 
 
 def cmd_health(args) -> int:
+    """`facegrid health`: print a service's health status; exit 0 only when SERVING."""
     try:
         with connect(args) as client:
             status = client.health(args.service)

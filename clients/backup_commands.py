@@ -18,6 +18,7 @@ def _settings(args):
 
 
 def cmd_backup(args) -> int:
+    """`facegrid backup`: a backup of the Redis and the models directory (--keep-days prunes old ones)."""
     from facegrid.server.backup import BackupError, SnapshotError, take_backup
 
     os.umask(0o077)
@@ -42,6 +43,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_restore(args) -> int:
+    """`facegrid restore`: put a backup back into the data directory (or Redis) and the models directory."""
     from facegrid.server.backup import BackupError, SnapshotError, restore_backup
 
     os.umask(0o077)

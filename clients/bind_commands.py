@@ -32,6 +32,7 @@ def _checkpoint_dir(args) -> Path:
 
 
 def cmd_train_bind(args) -> int:
+    """`facegrid train bind`: bind a new modality's tower to a frozen pivot model (ImageBind's recipe)."""
     from facegrid.encoder.errors import EncoderError
     from facegrid.encoder.train.bind import BindSettings, train_bind
 
@@ -48,6 +49,7 @@ def cmd_train_bind(args) -> int:
 
 
 def cmd_train_clip(args) -> int:
+    """`facegrid train clip`: train a small image-text pivot model with CLIP's contrastive loss."""
     from facegrid.encoder.errors import EncoderError
     from facegrid.encoder.train.clip_pivot import ClipSettings, train_clip
 
@@ -85,6 +87,7 @@ def add_bind(recipes, common) -> None:
 
 
 def cmd_eval_bind(args) -> int:
+    """`facegrid eval bind`: train and score the binding recipe on the emoji data set, in one run."""
     from facegrid.encoder.errors import EncoderError
     from facegrid.evaluation.bind import evaluate_bind
 

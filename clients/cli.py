@@ -96,6 +96,7 @@ def _progress(label: str):
 
 
 def cmd_faces(args: argparse.Namespace) -> int:
+    """`facegrid faces`: find and embed every face of photos in this process; exit 1 when no photo could be read."""
     from facegrid.encoder.errors import EncoderError
     from facegrid.encoder.image import DecodeLimits
     from facegrid.encoder.pipeline import FacePipeline
@@ -132,6 +133,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
+    """`facegrid eval lfw`: LFW verification accuracy by the 10-fold protocol (a trained head with --train-head)."""
     if args.train_head:
         return cmd_eval_heads(args, _models_dir(args))
     from facegrid.evaluation.lfw import evaluate_lfw, plot_roc
@@ -160,6 +162,7 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
+    """`facegrid bench pipeline`: images/s of decode, detect, align and embed against face_recognition."""
     from facegrid.bench.pipeline import bench_pipeline
 
     report = bench_pipeline(args.data, args.images, args.model, args.workers, baseline=not args.no_baseline)
@@ -175,6 +178,7 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_openset(args: argparse.Namespace) -> int:
+    """`facegrid eval openset`: open-set identification (DIR at FAR) on LFW through the gate's index code."""
     if args.train_head:
         return cmd_eval_heads(args, _models_dir(args))
     from facegrid.evaluation.openset import evaluate_openset
@@ -204,6 +208,7 @@ def cmd_eval_openset(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_calibrate(args: argparse.Namespace) -> int:
+    """`facegrid eval calibrate`: measure a model's impostor curve on LFW and save its thresholds."""
     from facegrid.evaluation.calibrate import calibrate
 
     summary = calibrate(args.data, args.model, args.workers, progress=_progress("embedding LFW images"), save=not args.dry_run,
@@ -220,6 +225,7 @@ def cmd_eval_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_probe(args: argparse.Namespace) -> int:
+    """`facegrid eval probe`: a linear probe's accuracy on a labelled photo folder."""
     from facegrid.evaluation.probe import linear_probe
 
     report = linear_probe(args.data, args.model, args.min_photos, args.test_share, args.seed, args.workers,
@@ -240,6 +246,7 @@ def cmd_eval_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_cluster(args: argparse.Namespace) -> int:
+    """`facegrid eval cluster`: grouping LFW faces by person, scored with BCubed and pairwise F."""
     from facegrid.evaluation.cluster import evaluate_cluster
 
     report = evaluate_cluster(args.data, args.model, args.workers, progress=_progress("embedding LFW images"),
@@ -265,6 +272,7 @@ def cmd_eval_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_index(args: argparse.Namespace) -> int:
+    """`facegrid bench index`: bulk indexing against face_recognition, k-means, grouping and search at scale."""
     from facegrid.bench.index import bench_index
 
     report = bench_index(args.data, args.images, args.model, args.workers, baseline=not args.no_baseline,
@@ -278,6 +286,7 @@ def cmd_bench_index(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_scale(args: argparse.Namespace) -> int:
+    """`facegrid bench scale`: memory, build time, recall and latency of the index types at millions of vectors."""
     from facegrid.bench.scale import bench_scale
     from facegrid.index.approximate import ApproximateSettings
 
@@ -302,6 +311,7 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_gate(args: argparse.Namespace) -> int:
+    """`facegrid bench gate`: Verify and Identify latency over gRPC, and the gRPC overhead per call."""
     from facegrid.bench.gate import bench_gate
 
     report = bench_gate(args.data, args.repeats, progress=(lambda *a: None) if args.json else print,
@@ -315,6 +325,7 @@ def cmd_bench_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_roles(args: argparse.Namespace) -> int:
+    """`facegrid bench roles`: what the split into encoder and index servers costs, and what failover keeps."""
     from facegrid.bench.roles import bench_roles
 
     report = bench_roles(args.data, args.repeats, args.photos, progress=(lambda *a: None) if args.json else print)
@@ -329,6 +340,7 @@ def cmd_bench_roles(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_catch_up(args: argparse.Namespace) -> int:
+    """`facegrid bench catch-up`: Milvus's catch-up after an outage against refilling it whole."""
     from facegrid.bench.catch_up import bench_catch_up
 
     report = bench_catch_up(args.vectors, args.missed, progress=(lambda *a: None) if args.json else print)
@@ -353,6 +365,7 @@ def _ints(text: str) -> list[int]:
 
 
 def cmd_bench_encoder(args: argparse.Namespace) -> int:
+    """`facegrid bench encoder`: items/s and latency with concurrent callers, batched and unbatched."""
     from facegrid.bench.encoder import bench_encoder
     from facegrid.server.config import Settings
 
@@ -377,6 +390,7 @@ def cmd_bench_encoder(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_fuzz(args: argparse.Namespace) -> int:
+    """`facegrid bench fuzz`: generated requests over every RPC; exit 1 on any UNKNOWN/INTERNAL or crash."""
     from facegrid.bench.fuzz import fuzz, sample_photos
 
     report = fuzz(args.calls, sample_photos(args.data), progress=(lambda *a: None) if args.json else print)
@@ -389,6 +403,7 @@ def cmd_bench_fuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_sigkill(args: argparse.Namespace) -> int:
+    """`facegrid bench sigkill`: writes under random SIGKILLs; exit 1 if one acknowledged write is lost or doubled."""
     from facegrid.bench.sigkill_loop import sigkill_loop
 
     report = sigkill_loop(args.kills, args.data, progress=(lambda *a: None) if args.json else print)
@@ -401,6 +416,7 @@ def cmd_bench_sigkill(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_auth(args: argparse.Namespace) -> int:
+    """`facegrid bench auth`: what API keys and TLS cost per call against plaintext without keys."""
     from facegrid.bench.auth import bench_auth
 
     report = bench_auth(args.data, args.repeats, progress=(lambda *a: None) if args.json else print)
@@ -413,6 +429,7 @@ def cmd_bench_auth(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_oracle(args: argparse.Namespace) -> int:
+    """`facegrid bench oracle`: whether Verify's timing tells enrolled ids from unknown; exit 1 if answers differ."""
     from facegrid.bench.oracle import bench_oracle
 
     report = bench_oracle(args.data, args.repeats, progress=(lambda *a: None) if args.json else print)
@@ -422,6 +439,7 @@ def cmd_bench_oracle(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_keyless_streams(args: argparse.Namespace) -> int:
+    """`facegrid bench keyless-streams`: Verify latency while keyless streams are tried, against none."""
     from facegrid.bench.keyless_streams import bench_keyless_streams
 
     report = bench_keyless_streams(args.data, args.calls, args.rounds, progress=(lambda *a: None) if args.json else print)
@@ -434,6 +452,7 @@ def cmd_bench_keyless_streams(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_near_duplicates(args: argparse.Namespace) -> int:
+    """`facegrid bench near-duplicates`: measure an image model's near-duplicate threshold on real photos."""
     from facegrid.bench.near_duplicates import bench_near_duplicates
 
     report = bench_near_duplicates(args.model, args.models_dir, args.data, args.photos, args.edited, args.false_merge_rate,
@@ -451,6 +470,7 @@ def cmd_bench_near_duplicates(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `facegrid` argument parser with every command's subparser."""
     parser = argparse.ArgumentParser(prog="facegrid", description="Face detection, embedding, verification and search.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_gate_commands(commands)

@@ -24,6 +24,7 @@ def missing_door_extra(error: ImportError) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    """`facegrid gate`: run the door client (needs the door extra, said before the camera opens)."""
     try:
         from .door.main import run_gate
         if args.mqtt:
@@ -79,6 +80,7 @@ def add_commands(commands) -> None:
 
 
 def cmd_bench_door(args: argparse.Namespace) -> int:
+    """`facegrid bench door`: the door client's frames per second and decision latency on a video."""
     try:
         from .door.detector import FaceDetector  # noqa: F401 - the door extra, said before anything starts
     except ImportError as error:

@@ -25,6 +25,7 @@ def _door_line(door: DoorInfo) -> str:
 
 
 def cmd_doors_set(args) -> int:
+    """`facegrid doors set`: create or replace a door's rule."""
     try:
         with connect(args) as client:
             door = client.set_door(args.name, group_list(args.groups or ""), args.hours or "", args.tz or "", args.fallback or "")
@@ -35,6 +36,7 @@ def cmd_doors_set(args) -> int:
 
 
 def cmd_doors_list(args) -> int:
+    """`facegrid doors list`: print every door's rule."""
     try:
         with connect(args) as client:
             doors = client.doors()
@@ -50,6 +52,7 @@ def cmd_doors_list(args) -> int:
 
 
 def cmd_doors_delete(args) -> int:
+    """`facegrid doors delete`: remove a door's rule."""
     try:
         with connect(args) as client:
             door = client.delete_door(args.name)

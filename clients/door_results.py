@@ -32,6 +32,7 @@ class PassResult:
 
     @property
     def accepted(self) -> bool:
+        """Whether the door opens for this result."""
         return self.decision == "ACCEPT"
 
     @classmethod
@@ -90,6 +91,7 @@ class SubjectInfo:
 
     @property
     def active(self) -> bool:
+        """Whether the subject is active (not suspended)."""
         return self.status == "active"
 
     @classmethod

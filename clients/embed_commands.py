@@ -11,6 +11,7 @@ from .sdk import FacegridError
 
 
 def cmd_embed(args) -> int:
+    """`facegrid embed`: vectors of texts, photos and audio clips from a running server."""
     items = [(f"text:{i}", args.model, "text", t) for i, t in enumerate(args.text or [])]
     for kind, paths in (("photo", args.photo), ("audio", args.audio)):
         for path in paths or []:

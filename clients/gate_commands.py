@@ -13,6 +13,7 @@ from .sdk import TLS, Facegrid, FacegridError, default_address, default_api_key
 
 
 def add_server_option(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
+    """Add the options every command that talks to a server takes (address, key, TLS, --json)."""
     parser.add_argument("--server", default=None, help=f"server address (default: FACEGRID_SERVER or {default_address()})")
     parser.add_argument("--api-key", default=None, help="API key, sent as `authorization: Bearer KEY` (default: FACEGRID_API_KEY)")
     parser.add_argument("--ca", default=None, help="TLS: the CA certificate (PEM) to trust; connects with TLS")
@@ -45,6 +46,7 @@ def _outcome(outcome, path: str) -> dict:
 
 
 def cmd_serve(args) -> int:
+    """`facegrid serve`: run the server with the settings and flags given."""
     from facegrid.server.config import Settings
     from facegrid.server.main import serve
 
@@ -59,6 +61,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_enroll(args) -> int:
+    """`facegrid enroll`: enroll a subject from photos (or a whole roster with --roster)."""
     if args.roster:
         if args.subject or args.photos:
             print("facegrid: enroll takes SUBJECT PHOTO... or --roster FILE --photos DIR, not both", file=sys.stderr)
@@ -125,6 +128,7 @@ def cmd_enroll_roster(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    """`facegrid verify`: whether a photo shows the subject; exit 0 on a match, 1 otherwise."""
     try:
         with connect(args) as client:
             result = client.verify(args.subject, args.photo)
@@ -155,6 +159,7 @@ def _rounded(value: float | None) -> float | None:
 
 
 def cmd_identify(args) -> int:
+    """`facegrid identify`: who is in a photo, or unknown; exit 0 when named, 1 otherwise."""
     try:
         with connect(args) as client:
             result = client.identify(args.photo, args.candidates)
@@ -181,6 +186,7 @@ def cmd_identify(args) -> int:
 
 
 def cmd_forget(args) -> int:
+    """`facegrid forget`: delete a subject and all its templates."""
     try:
         with connect(args) as client:
             removed = client.forget(args.subject)
@@ -222,6 +228,7 @@ def _subject_line(s: SubjectInfo) -> str:
 
 
 def cmd_subjects(args) -> int:
+    """`facegrid subjects`: list the enrolled subjects."""
     try:
         with connect(args) as client:
             subjects = [SubjectInfo.from_message(s) for s in client.subjects()]
@@ -237,6 +244,7 @@ def cmd_subjects(args) -> int:
 
 
 def cmd_subjects_update(args) -> int:
+    """`facegrid subjects update`: set a subject's groups, suspend or reactivate it, or set its expiry."""
     suspended = True if args.suspend else False if args.activate else None
     groups = group_list(args.groups) if args.groups is not None else None
     try:

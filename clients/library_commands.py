@@ -61,6 +61,7 @@ class _Count:
 
 
 def cmd_index(args) -> int:
+    """`facegrid index`: index every face of the photos in a folder, skipping photos already indexed (resumable)."""
     try:
         from tqdm import tqdm
     except ModuleNotFoundError:  # the thin install: no bar; the summary at the end says what happened
@@ -115,6 +116,7 @@ def _vector(path: str) -> np.ndarray:
 
 
 def cmd_search(args) -> int:
+    """`facegrid search`: nearest faces to a photo's faces or a vector, or photos by words or likeness."""
     if sum(q is not None for q in (args.photo, args.vector, args.text, args.like)) != 1:
         print("facegrid: give one of PHOTO (its faces), --vector FILE, --text WORDS or --like PHOTO (whole photos)", file=sys.stderr)
         return 2
@@ -150,6 +152,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_group(args) -> int:
+    """`facegrid group`: group a collection's faces by person; an HTML contact sheet and a folder of links."""
     from .contact_sheet import write_html, write_links
 
     try:
@@ -178,6 +181,7 @@ def cmd_group(args) -> int:
 
 
 def cmd_correct(args) -> int:
+    """`facegrid correct`: merge or split groups, name one (enrolling it), or undo the last correction."""
     try:
         with connect(args) as client:
             if args.action == "merge":
@@ -200,6 +204,7 @@ def cmd_correct(args) -> int:
 
 
 def add_commands(commands) -> None:
+    """Add the photo-library commands (index, group, correct, search) to the parser."""
     index = commands.add_parser("index", help="index every face of the photos in a folder (resumable)")
     index.add_argument("folder")
     index.add_argument("--collection", default="photos", help="collection name (default: photos)")

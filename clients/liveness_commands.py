@@ -34,6 +34,7 @@ def _print_figures(name: str, f: dict) -> None:
 
 
 def cmd_eval_liveness(args) -> int:
+    """`facegrid eval liveness`: APCER/BPCER of the liveness model on labelled live and attack recordings."""
     from facegrid.encoder.errors import EncoderError
     from facegrid.encoder.runtime import EncoderSettings
     from facegrid.evaluation.datasets import DatasetMissing

@@ -20,6 +20,7 @@ def _models_dir(args) -> Path:
 
 
 def cmd_models_import(args) -> int:
+    """`facegrid models import`: convert an operator's checkpoint into a model folder the server loads."""
     from facegrid.encoder.errors import EncoderError, ImportFailed
 
     try:

@@ -38,6 +38,7 @@ def search_photos(args) -> int:
 
 
 def cmd_similar(args) -> int:
+    """`facegrid similar`: groups of near-duplicate photos of a collection."""
     try:
         with connect(args) as client:
             found = client.similar_photos(args.collection, args.threshold or 0.0, args.min_size)
@@ -58,6 +59,7 @@ def cmd_similar(args) -> int:
 
 
 def cmd_kmeans(args) -> int:
+    """`facegrid kmeans`: k-means over a collection's face vectors, or its whole photos with --photos."""
     try:
         with connect(args) as client:
             clusters = client.kmeans(args.collection, args.k, photos=args.photos)
@@ -92,6 +94,7 @@ def _status(stats) -> dict:
 
 
 def cmd_collections(args) -> int:
+    """`facegrid collections`: a collection's models, counts and re-embedding (status), or set its image model."""
     try:
         with connect(args) as client:
             if args.action == "set-image-model":
@@ -114,6 +117,7 @@ def cmd_collections(args) -> int:
 
 
 def add_commands(commands) -> None:
+    """Add the whole-photo commands (similar, kmeans, collections) to the parser."""
     similar = commands.add_parser("similar", help="groups of near-duplicate photos (whole-photo vectors)")
     similar.add_argument("--collection", default="photos")
     similar.add_argument("--threshold", type=float, default=None,

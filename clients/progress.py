@@ -17,15 +17,18 @@ class ProgressLine:
         self._postfix = ""
 
     def update(self, n: int) -> None:
+        """Count `n` more items done; redraw at most five times a second, and at the end."""
         self.n += n
         if self.shown and (time.monotonic() - self._last > 0.2 or self.n >= self.total):
             self._last = time.monotonic()
             print(f"\r{self.n}/{self.total} {self.unit}s {self._postfix}", end="", file=sys.stderr, flush=True)
 
     def set_postfix(self, **values) -> None:
+        """Show these values after the count (tqdm's set_postfix)."""
         self._postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
     def close(self) -> None:
+        """End the line, if one was drawn."""
         if self.shown and self._last:
             print(file=sys.stderr, flush=True)
 

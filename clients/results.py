@@ -67,6 +67,8 @@ class PhotoHit:
 
 @dataclass(frozen=True)
 class PhotoSearchResult:
+    """Photos found by SearchPhotos, best first, and the image model the query was embedded with."""
+
     hits: list[PhotoHit]  # best first
     model: str  # the image model the query was embedded with
     text_truncated: bool = False  # the text was cut to the model's context length
@@ -136,6 +138,8 @@ class QueryHits:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """Search's answer: the hits of each query face (or of the query vector)."""
+
     queries: list[QueryHits]  # one per query face, largest first; one for a vector query
 
     @classmethod
@@ -193,6 +197,8 @@ class PhotoOutcome:
 
 @dataclass(frozen=True)
 class EnrollResult:
+    """Enroll's answer: the subject, each photo's outcome and how many templates it now has."""
+
     subject_id: str
     photos: list[PhotoOutcome]
     templates: int  # the subject's templates after the call

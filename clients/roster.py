@@ -40,6 +40,8 @@ class ServerTrouble(Exception):
 
 @dataclass(frozen=True)
 class RosterOptions:
+    """How `facegrid enroll --roster` runs: workers, dry run, sync and what it may forget or replace."""
+
     workers: int = 4
     dry_run: bool = False
     sync: bool = False

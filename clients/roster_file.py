@@ -27,6 +27,8 @@ class RosterColumns:
 
 @dataclass(frozen=True)
 class RosterRow:
+    """One usable row of a roster: the subject id, name, photos and groups."""
+
     line: int  # in the file, the header being line 1
     subject_id: str  # NFC, as the server normalises it
     name: str
@@ -45,6 +47,8 @@ class RosterProblem:
 
 @dataclass
 class Roster:
+    """A read roster: its usable rows, the problems found, and every id it names."""
+
     rows: list[RosterRow]
     problems: list[RosterProblem]
     ids: set[str]  # every id in the export, its row usable or not: --sync never suspends these
@@ -52,6 +56,7 @@ class Roster:
 
     @property
     def photo_count(self) -> int:
+        """How many photos the usable rows name."""
         return sum(len(row.photos) for row in self.rows)
 
 

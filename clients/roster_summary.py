@@ -9,6 +9,8 @@ from .roster_file import RosterProblem
 
 @dataclass(frozen=True)
 class RefusedPhoto:
+    """A roster photo the server (or the file system) refused, and why."""
+
     subject_id: str
     photo: str
     issue: str  # the server's PhotoIssue name (NOT_LIKE_SUBJECT, NO_FACE, ...), FILE_NOT_READ, or the call's status
@@ -63,6 +65,7 @@ class RosterSummary:
     error: str = ""  # the server trouble that stopped the run
 
     def add(self, run: SubjectRun) -> None:
+        """Add one subject's run to the counts and lists."""
         self.enrolled += len(run.enrolled)
         self.skipped += len(run.skipped)
         self.refused += run.refused
@@ -84,6 +87,7 @@ class RosterSummary:
         return 2 if self.error else 1 if self.refused or self.problems else 0
 
     def as_json(self) -> dict:
+        """The summary as plain JSON data, lists sorted (what --json prints)."""
         values = asdict(self)
         for name in ("created", "groups_updated", "reactivated", "suspended", "forgotten", "left_suspended"):
             values[name] = sorted(values[name])

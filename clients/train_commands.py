@@ -136,6 +136,7 @@ def head_settings(args: argparse.Namespace, epochs: int, lr: float):
 
 
 def cmd_train_triplet(args: argparse.Namespace) -> int:
+    """`facegrid train triplet`: a head over a face model (or a network with --arch) by triplet loss; its JSON last."""
     import sys
     from pathlib import Path
 
