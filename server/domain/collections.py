@@ -1,11 +1,11 @@
-"""The registry of a server's FAISS collections: one per photo-library or plain-vector collection.
+"""The registry of a server's vector stores: one per photo-library or plain-vector collection.
 
 Each collection is registered in Redis with the model that made its vectors and their
-dimension (first writer wins), and its FAISS copy here is rebuilt from Redis on start.
+dimension (first writer wins), and its vector store (FAISS or Milvus) is rebuilt from Redis on start.
 A collection keeps its model for life: photos and queries for it are embedded with that
 model, whatever the server's default is. A photo collection may also have an image model (set
 when it is made, or added once later): then each photo has one whole-photo vector too, kept in a
-second FAISS collection under photo ids. Collections, faces and vectors added by other
+second vector store under photo ids. Collections, faces and vectors added by other
 servers on the same Redis arrive through the change feed (`follow_*`).
 """
 
@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facegrid.index.collection import Collection
 from facegrid.index.errors import CollectionNotFound, VectorError
-from facegrid.index.gpu import IndexSettings
-from facegrid.index.stores import open_store
+from facegrid.index.store import VectorStore
+from facegrid.index.stores import VectorStores
 
 from ..store.photos import LibraryStore
 from .engine_catch_up import caught_up, refilling
@@ -71,13 +70,14 @@ class CollectionStats:
 
 
 class Collections:
-    """FAISS collections by name, with the settings Redis holds for them."""
+    """Vector stores by collection name, with the settings Redis holds for them."""
 
-    def __init__(self, store: LibraryStore, index_settings: IndexSettings = IndexSettings()) -> None:
+    def __init__(self, store: LibraryStore, stores: VectorStores | None = None) -> None:
         self.store = store
-        self.index_settings = index_settings  # GPU or CPU FAISS, for the collections and k-means over them
-        self._vectors: dict[str, Collection] = {}
-        self._photos: dict[str, Collection] = {}  # whole-photo vectors of collections with an image model, by photo id
+        self.stores = stores or VectorStores()  # opens each collection's vector store in the deployment's engine
+        self.index_settings = self.stores.settings  # GPU or CPU FAISS, for the collections and k-means over them
+        self._vectors: dict[str, VectorStore] = {}
+        self._photos: dict[str, VectorStore] = {}  # whole-photo vectors of collections with an image model, by photo id
         self._info: dict[str, CollectionInfo] = {}
         self.lock = threading.Lock()  # guards the registry and every multi-step Redis change
 
@@ -139,9 +139,9 @@ class Collections:
         info = CollectionInfo(name, settings["model"], int(settings["dim"]),
                               settings.get("image_model", ""), int(settings.get("image_dim", 0)))
         if name not in self._vectors or self._vectors[name].dim != info.dim:
-            self._vectors[name] = open_store(name, info.dim, self.index_settings)
+            self._vectors[name] = self.stores.open(name, info.dim)
         if info.image_model and (name not in self._photos or self._photos[name].dim != info.image_dim):
-            self._photos[name] = open_store(f"{name}/photos", info.image_dim, self.index_settings)
+            self._photos[name] = self.stores.open(f"{name}/photos", info.image_dim)
         self._info[name] = info
         return info
 
@@ -229,11 +229,11 @@ class Collections:
             target.add(np.array([r.photo_id for r in held], dtype=np.int64), np.stack([r.vector for r in held]))
 
     def add_photo_vectors(self, name: str, photo_ids: list[int], vectors: np.ndarray) -> None:
-        """Photo vectors just stored in Redis by this server: into FAISS."""
+        """Photo vectors just stored in Redis by this server: into its vector store."""
         if photo_ids:
             self.photo_vectors(name).add(np.array(photo_ids, dtype=np.int64), vectors)
 
-    def photo_vectors(self, name: str) -> Collection:
+    def photo_vectors(self, name: str) -> VectorStore:
         """A collection's whole-photo vectors (FAILED_PRECONDITION where it has no image model)."""
         info = self.info(name)
         if not info.image_model:
@@ -256,8 +256,8 @@ class Collections:
         if held:
             target.add(np.array(list(held), dtype=np.int64), np.stack(list(held.values())))
 
-    def get(self, name: str) -> Collection:
-        """A collection's FAISS vectors (NOT_FOUND when there is none)."""
+    def get(self, name: str) -> VectorStore:
+        """A collection's vector store (NOT_FOUND when there is none)."""
         info = self.info(name)
         return self._vectors[info.name]
 

@@ -25,7 +25,7 @@ import numpy as np
 from facegrid.encoder.pipeline import Face, PhotoEmbedding
 from facegrid.index.cluster import KMeansResult, choose_k, kmeans
 from facegrid.index.errors import CollectionNotFound, VectorError
-from facegrid.index.gpu import IndexSettings
+from facegrid.index.settings import IndexSettings
 
 from ..store.photos import FaceRecord, LibraryStore, PhotoRecord
 from .collections import Collections, CollectionStats, check_collection_name

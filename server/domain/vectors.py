@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facegrid.index.collection import check_ids, check_vectors
+from facegrid.index.checks import check_ids, check_vectors
 from facegrid.index.errors import VectorError
 
 from .collections import PLAIN_VECTORS, Collections, CollectionStats, check_collection_name
@@ -14,7 +14,7 @@ MAX_DIM = 4096
 
 
 class VectorCollections:
-    """Plain-vector collections: Redis first, then FAISS."""
+    """Plain-vector collections: Redis first, then the vector store."""
 
     def __init__(self, collections: Collections) -> None:
         self.collections = collections
