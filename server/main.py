@@ -79,7 +79,7 @@ from .store.forget_scrub import ForgetScrub
 from .store.migrate import upgrade_layout, upgrade_privacy
 from .store.private_files import PRIVATE_UMASK, private_folder
 from .store.feed import KEY_REVOKED, ChangeFeed
-from .store.photos import LibraryStore
+from .store.library import LibraryStore
 from .store.subjects import SubjectStore
 
 log = logging.getLogger("facegrid.server")

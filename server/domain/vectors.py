@@ -42,7 +42,7 @@ class VectorCollections:
         vectors = check_vectors(vectors, target.dim)
         ids = check_ids(ids, len(vectors))
         with self.collections.lock:
-            self.store.add_vectors(info.name, ids, vectors)
+            self.store.plain_vectors.add(info.name, ids, vectors)
             target.add(ids, vectors)
         return self.stats(info.name)
 
@@ -50,7 +50,7 @@ class VectorCollections:
         info, target = self._plain(collection)
         ids = np.asarray(ids, dtype=np.int64)
         with self.collections.lock:
-            self.store.remove_vectors(info.name, ids)
+            self.store.plain_vectors.remove(info.name, ids)
             target.remove(ids)
         return self.stats(info.name)
 
