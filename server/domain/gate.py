@@ -22,8 +22,8 @@ from facegrid.encoder.detect import probe_detector
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
 from facegrid.index.errors import EngineUnavailable
-from facegrid.index.stores import VectorStores
 from facegrid.index.identify import Decision, Policy, UnknownReason, identify, subject_vector, verify
+from facegrid.index.stores import VectorStores
 
 from ..store.subjects import NewTemplate, SkeletonTaken, StoredTemplates, SubjectRecord, SubjectStore, TemplateRecord
 from .confusables import mixed_scripts, skeleton, skeleton_digest
