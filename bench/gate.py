@@ -61,13 +61,13 @@ def grpc_overhead(client: Facegrid, probe: bytes, repeats: int) -> dict:
 def fill_gallery(running, total: int, seed: int = 0) -> None:
     """Synthetic subjects (random unit vectors) until the gallery holds `total`."""
     gate = running.gate
-    missing = total - gate.subjects.count()
+    missing = total - gate.subject_vectors.count()
     rng = np.random.default_rng(seed + total)
     for first in range(0, missing, 5_000):
         count = min(5_000, missing - first)
-        vectors = rng.standard_normal((count, gate.subjects.dim)).astype(np.float32)
+        vectors = rng.standard_normal((count, gate.subject_vectors.dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        gate.metadata.add_subjects_bulk(
+        gate.subject_store.add_subjects_bulk(
             [(f"synthetic-{total}-{first + i}", NewTemplate(gate.model, v, f"synthetic-{total}-{first + i}", FaceQuality.from_dict({})))
              for i, v in enumerate(vectors)]
         )
@@ -97,7 +97,7 @@ def bench_gate(data: str | Path | None, repeats: int = 200, progress=print, conc
                 fill_gallery(running, total)
                 g = percentiles(timed(lambda: client.identify(probe), repeats))
                 lib = percentiles(timed(lambda: running.gate.identify(probe), repeats))
-                search = percentiles(timed(lambda: running.gate.subjects.search(face.vector, 5), repeats))
+                search = percentiles(timed(lambda: running.gate.subject_vectors.search(face.vector, 5), repeats))
                 overhead = grpc_overhead(client, probe, repeats)["p50_ms"]
                 answer = client.identify(probe)
                 progress(f"identify at {total:>7,} subjects: gRPC {g}, library {lib}, search alone {search}, "

@@ -28,7 +28,7 @@ import numpy as np
 from facegrid.clients.sdk import Facegrid
 from facegrid.evaluation.datasets import faces_dir
 from facegrid.index.cluster import group_faces, kmeans, knn_pairs
-from facegrid.index.collection import Collection
+from facegrid.index.faiss_store import FaissStore
 from facegrid.server.config import Settings
 from facegrid.server.main import start
 
@@ -101,7 +101,7 @@ def bench_search(n: int = 1_000_000, dim: int = 128, queries: int = 50) -> dict:
     rng = np.random.default_rng(1)
     vectors = rng.standard_normal((n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    collection = Collection("bench", dim)
+    collection = FaissStore("bench", dim)
     collection.add(np.arange(n), vectors)
     probes = vectors[rng.integers(0, n, queries)]
     collection.search(probes[0], 10)

@@ -145,7 +145,7 @@ def _milvus(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray, progres
     """The same vectors through a real Milvus server (milvus-lite on loopback), by the engine facegrid uses."""
     try:
         from facegrid.index.milvus_server import MilvusLiteServer
-        from facegrid.index.milvus_store import MilvusCollection
+        from facegrid.index.milvus_store import MilvusStore
     except ImportError as error:
         return {"type": "milvus", "skipped": f"Milvus engine not available: {error}"}
     with tempfile.TemporaryDirectory(prefix="facegrid-milvus-") as folder:
@@ -153,7 +153,7 @@ def _milvus(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray, progres
         uri = server.start()
         try:
             started = time.perf_counter()
-            collection = MilvusCollection("bench-scale", vectors.shape[1], uri)
+            collection = MilvusStore("bench-scale", vectors.shape[1], uri)
             ids = np.arange(len(vectors), dtype=np.int64)
             for start in range(0, len(vectors), 50_000):
                 collection.add(ids[start:start + 50_000], vectors[start:start + 50_000])

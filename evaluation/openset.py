@@ -5,7 +5,7 @@ Gallery: every person with at least two photos, enrolled from their first photo
 four or more. Probes: their remaining photos (genuine) and every photo of the
 4,069 people with a single photo (impostors, never enrolled). Each subject is one
 vector, the normalised mean of its templates (`index.identify.subject_vector`),
-in a `Collection`, searched exactly as the service does.
+in a `FaissStore`, searched exactly as the service does.
 
 DIR at FAR f: the threshold is set so that a share f of the impostor probes
 reach it with their best match; DIR is the share of genuine probes whose best
@@ -21,7 +21,7 @@ import numpy as np
 
 from facegrid.encoder.models import model_folder
 from facegrid.index.calibration import load_calibration
-from facegrid.index.collection import Collection
+from facegrid.index.faiss_store import FaissStore
 from facegrid.index.identify import Policy, identify, subject_vector
 
 from .datasets import lfw_dir
@@ -47,10 +47,10 @@ class Probes:
     names: list[str]  # probe image paths
 
 
-def build_gallery(by_person: dict[str, list[str]], vectors: dict, max_templates: int) -> tuple[Collection, dict, list]:
+def build_gallery(by_person: dict[str, list[str]], vectors: dict, max_templates: int) -> tuple[FaissStore, dict, list]:
     """Collection of subject vectors, person -> subject number, and the genuine probe images."""
     enrolled = {name: paths for name, paths in by_person.items() if len(paths) >= 2}
-    collection = Collection("openset", len(next(iter(vectors.values()))))
+    collection = FaissStore("openset", len(next(iter(vectors.values()))))
     numbers, rows, genuine = {}, [], []
     for number, (name, paths) in enumerate(sorted(enrolled.items())):
         templates = paths[:max_templates] if len(paths) >= max_templates + 1 else paths[:1]
@@ -61,7 +61,7 @@ def build_gallery(by_person: dict[str, list[str]], vectors: dict, max_templates:
     return collection, numbers, genuine
 
 
-def search_probes(collection: Collection, vectors: dict, probes: list[tuple[str, int]]) -> Probes:
+def search_probes(collection: FaissStore, vectors: dict, probes: list[tuple[str, int]]) -> Probes:
     """Search every probe's vector in the gallery and keep its two best matches."""
     hits = collection.search(stack(vectors, [image for image, _ in probes]), 2)
     return Probes(

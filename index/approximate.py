@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from .settings import ApproximateSettings
+
 EXACT = "flat"
 IVF_FLAT = "ivf_flat"
 IVF_FP16 = "ivf_fp16"
@@ -36,19 +38,6 @@ NPROBES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 80, 96, 128, 160, 192, 224, 256, 
 TRAIN_PER_LIST = 40  # k-means sample per list: FAISS wants at least 39 points per centroid
 KMEANS_ITERATIONS = 10  # FAISS's default is 25; lists for a coarse quantiser settle in 10 (2.5x less k-means at 10M)
 TUNE_QUERIES = 200
-
-
-@dataclass(frozen=True)
-class ApproximateSettings:
-    """When a collection leaves exact search, and what an approximate index must reach."""
-
-    exact_max_mb: float = 256  # collections whose vectors take up to this are searched exactly; beyond, an IVF index
-
-    def exact_max(self, dim: int) -> int:
-        """The most vectors of dim searched exactly."""
-        return int(self.exact_max_mb * 2**20 // (4 * dim))
-    recall_target: float = 0.95  # recall@10 an approximate index is tuned to (against exact search)
-    memory_gib: float = 4.0  # index memory a collection may take; IVF-PQ when SQ8 codes do not fit
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from .collection import check_vectors
-from .gpu import IndexSettings, gpu_count
+from .checks import check_vectors
+from .gpu import gpu_count
+from .settings import IndexSettings
 
 UNASSIGNED = -1
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from dataclasses import dataclass
 
 try:
     import faiss
@@ -26,28 +25,10 @@ except ImportError as error:  # neither faiss-cpu nor faiss-gpu-cu12
 
 import numpy as np
 
-from .approximate import ApproximateSettings
+from .settings import IndexSettings
 
 GPU_LOCK = threading.Lock()  # every use of the shared GPU resources
 GPU_DEVICE = 0  # the first GPU: collections are small next to a GPU's memory
-ENGINES = ("faiss", "milvus")  # the vector engines a deployment may choose (index/stores.py opens them)
-
-
-@dataclass(frozen=True)
-class IndexSettings:
-    """Passed down from the server's Settings (or defaulted for library use)."""
-
-    gpu: bool = True  # FAISS on the GPU where faiss-gpu sees one; False keeps it on the CPU
-    approximate: ApproximateSettings = ApproximateSettings()  # when and how collections leave exact search
-    engine: str = "faiss"  # the engine behind every collection: faiss (in process) or milvus (a server, milvus_uri)
-    milvus_uri: str = ""  # e.g. http://milvus:19530 (user:password@ in it become the pymilvus token)
-
-    def __post_init__(self) -> None:
-        # Checked here so that a wrong setting stops the server at start, not at the first collection.
-        if self.engine not in ENGINES:
-            raise ValueError(f"FACEGRID_VECTOR_ENGINE must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if self.engine == "milvus" and not self.milvus_uri:
-            raise ValueError("FACEGRID_VECTOR_ENGINE=milvus needs FACEGRID_MILVUS_URI (e.g. http://127.0.0.1:19530)")
 
 
 def gpu_count(settings: IndexSettings = IndexSettings()) -> int:

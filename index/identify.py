@@ -1,6 +1,6 @@
 """Verification and open-set identification decisions over subject vectors.
 
-Each subject is one vector in a Collection: the L2-normalised mean of its
+Each subject is one vector in a vector store: the L2-normalised mean of its
 templates, so a probe's score against a subject aggregates all of its photos
 (its cosine to their mean direction). A probe is accepted when that score
 reaches the calibrated threshold; identification also asks for a margin over
@@ -24,7 +24,8 @@ from enum import Enum
 import numpy as np
 
 from .calibration import Calibration
-from .collection import Collection, check_vectors
+from .checks import check_vectors
+from .store import VectorStore
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def verify(probe: np.ndarray, subject: np.ndarray, policy: Policy) -> Decision:
     return policy.decide(float(probe @ subject))
 
 
-def identify(probe: np.ndarray, subjects: Collection, policy: Policy, candidates: int = 5) -> Identification:
+def identify(probe: np.ndarray, subjects: VectorStore, policy: Policy, candidates: int = 5) -> Identification:
     """1:N open-set - the best subject if it clears the threshold and the margin, else unknown."""
     if subjects.count() == 0:
         return Identification(None, None, 0.0, [], "no subjects enrolled", UnknownReason.NO_SUBJECTS)

@@ -1,4 +1,5 @@
-"""A collection kept in a Milvus server (through pymilvus): the same methods as index/collection.py's `Collection`.
+"""The Milvus vector store: a collection kept in a Milvus server (through pymilvus), implementing index/store.py's
+`VectorStore` as index/faiss_store.py does in process.
 
 Each facegrid collection is one Milvus collection (int64 primary key `id`, float vector `vector`,
 a FLAT index with the inner-product metric: exact search, scores equal to FAISS's `IndexFlatIP`
@@ -35,8 +36,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from .collection import MAX_K, Hits, check_ids, check_vectors
+from .checks import check_ids, check_k, check_vectors, id_array
 from .errors import EngineError, EngineLost, EngineMismatch, EngineUnavailable, VectorError
+from .outages import EngineOutages
+from .store import Hits
 
 # pymilvus logs every failed RPC with its traceback, including the expected ones (an alias looked up before it
 # exists); this module turns each into a typed error with a clean message instead, so its log stays quiet.
@@ -143,21 +146,6 @@ def _not_loaded(error: BaseException) -> bool:
     return getattr(error, "code", None) == 101 or "released" in text or "not loaded" in text
 
 
-_OUTAGES: dict[str, int] = {}  # Milvus URI (credentials removed) -> calls that found it unreachable, in this process
-_OUTAGES_LOCK = threading.Lock()
-
-
-def _note_outage(uri: str) -> None:
-    with _OUTAGES_LOCK:
-        _OUTAGES[uri] = _OUTAGES.get(uri, 0) + 1
-
-
-def outages(uri: str) -> int:
-    """How many calls in this process found the Milvus at `uri` unreachable (the server's catch-up watches it)."""
-    with _OUTAGES_LOCK:
-        return _OUTAGES.get(safe_uri(uri), 0)
-
-
 def probe(uri: str, timeout: float = 10.0) -> str:
     """The Milvus server's version, or EngineUnavailable naming the URI (credentials removed)."""
     from pymilvus import MilvusClient
@@ -174,12 +162,12 @@ def probe(uri: str, timeout: float = 10.0) -> str:
         raise EngineUnavailable(f"Milvus at {safe_uri(uri)} does not answer: {message}") from None
 
 
-class MilvusCollection:  # implements index.store.VectorStore
+class MilvusStore:  # implements index.store.VectorStore
     """Vectors of one dimension under int64 ids in a Milvus server, searched exactly by inner product."""
 
     on_gpu = False  # Milvus does the searching, wherever it runs
 
-    def __init__(self, name: str, dim: int, uri: str, timeout: float = 10.0) -> None:
+    def __init__(self, name: str, dim: int, uri: str, timeout: float = 10.0, outages: EngineOutages | None = None) -> None:
         if dim <= 0:
             raise VectorError(f"dimension must be positive, got {dim}")
         if not uri:
@@ -191,6 +179,7 @@ class MilvusCollection:  # implements index.store.VectorStore
         self.uri = safe_uri(uri)
         self.timeout = timeout
         self.alias = milvus_name(name)
+        self.outages = outages or EngineOutages()  # counts the calls that found Milvus unreachable (the catch-up watches)
         bare, token = split_credentials(uri)
         self._scrub = lambda message: scrub(message, uri)  # keeps the secret-bearing URI out of sight
         # Dedicated, on a subchannel of its own: pymilvus shares one channel per URI and gRPC one subchannel per
@@ -216,7 +205,7 @@ class MilvusCollection:  # implements index.store.VectorStore
     def _typed(self, error: BaseException, what: str) -> Exception:
         message = self._scrub(str(getattr(error, "message", "") or error))
         if _unreachable(error):
-            _note_outage(self.uri)
+            self.outages.note()
             return EngineUnavailable(f"Milvus at {self.uri} does not answer ({what} on collection {self.name!r}): "
                                      f"{message[:300]}")
         return EngineError(f"Milvus at {self.uri} failed {what} on collection {self.name!r}: {message[:300]}")
@@ -344,7 +333,7 @@ class MilvusCollection:  # implements index.store.VectorStore
         """Take the generation the alias points at now (another index server on this Milvus rebuilt the collection);
         EngineLost where there is none: Milvus lost it, and the catch-up refills it (an outage is noted for it)."""
         if self.alias not in self._call("follow", "list_aliases")["aliases"]:
-            _note_outage(self.uri)
+            self.outages.note()
             raise EngineLost(f"Milvus at {self.uri} no longer holds collection {self.name!r} (did it lose its data?); "
                              f"it is refilled from Redis shortly")
         target = self._call("follow", "describe_alias", self.alias)["collection_name"]
@@ -385,7 +374,7 @@ class MilvusCollection:  # implements index.store.VectorStore
 
     def remove(self, ids) -> int:
         """Remove ids (absent ones are ignored); how many were removed."""
-        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        ids = id_array(ids)
         if not len(ids):
             return 0
         with self._lock, self._noting_outages(ids):
@@ -425,11 +414,10 @@ class MilvusCollection:  # implements index.store.VectorStore
     def search(self, queries: np.ndarray, k: int) -> Hits:
         """The k best-scoring vectors for each query, exactly; ids -1 (score -FLT_MAX) past the stored count."""
         queries = check_vectors(queries, self.dim)
-        if not 1 <= k <= MAX_K:
-            raise VectorError(f"k must be between 1 and {MAX_K}, got {k}")
+        k = check_k(k)
         found = self._call("search", "search", _CURRENT, data=queries, limit=k, output_fields=[_ID],
                            search_params={"metric_type": METRIC}, consistency_level=CONSISTENCY)
-        width = max([1, *(len(row) for row in found)])  # as FAISS's Collection: min(k, max(count, 1)) columns
+        width = max([1, *(len(row) for row in found)])  # as FaissStore: min(k, max(count, 1)) columns
         scores = np.full((len(queries), width), _NO_SCORE, dtype=np.float32)
         ids = np.full((len(queries), width), -1, dtype=np.int64)
         for q, row in enumerate(found):
@@ -482,6 +470,7 @@ class MilvusCollection:  # implements index.store.VectorStore
         return np.asarray(rows[0][_VECTOR], dtype=np.float32) if rows else None
 
     def __contains__(self, id_: int) -> bool:
+        """Whether a vector is stored under the id."""
         return bool(self._present(np.array([id_], dtype=np.int64)))
 
     def clear(self) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .cluster import knn_pairs
-from .collection import check_vectors
+from .checks import check_vectors
 
 NEIGHBOURS = 16  # pairs are looked for among each photo's 16 nearest: a photo rarely has more copies
 CALIBRATION_FILE = "near_duplicates.json"

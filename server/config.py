@@ -8,8 +8,7 @@ from pathlib import Path
 
 from facegrid.encoder.assets import data_dir
 from facegrid.encoder.runtime import EncoderSettings
-from facegrid.index.approximate import ApproximateSettings
-from facegrid.index.gpu import IndexSettings
+from facegrid.index.settings import ApproximateSettings, IndexSettings
 
 from .domain.liveness_mode import LivenessMode
 from .domain.probe_rules import ProbeCheck, ProbeRules

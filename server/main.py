@@ -24,7 +24,7 @@ from facegrid.encoder.towers.registry import ModelRegistry
 from facegrid.encoder.warmup import warm_up_face_model, warm_up_tower_model
 from facegrid.index.calibration import CalibrationMissing, load_calibration
 from facegrid.index.identify import Policy
-from facegrid.index.stores import check_engine
+from facegrid.index.stores import VectorStores, check_engine
 from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2, index_pb2_grpc
 
 from .config import Settings
@@ -79,7 +79,7 @@ from .store.forget_scrub import ForgetScrub
 from .store.migrate import upgrade_layout, upgrade_privacy
 from .store.private_files import PRIVATE_UMASK, private_folder
 from .store.feed import KEY_REVOKED, ChangeFeed
-from .store.photos import LibraryStore
+from .store.library import LibraryStore
 from .store.subjects import SubjectStore
 
 log = logging.getLogger("facegrid.server")
@@ -408,7 +408,7 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
         pipeline, pipelines, registry = remote.pipelines.default, remote.pipelines, remote.registry
     policy = Policy(calibration, settings.target_far, settings.identify_margin)
     # After a Forget: the subject's id out of photo collections' names, then Redis's files (and Milvus) scrubbed.
-    scrub = forget_scrub(settings, metadata, embedded, also=(lambda: gate.subjects.compact(),))
+    scrub = forget_scrub(settings, metadata, embedded, also=(lambda: gate.subject_vectors.compact(),))
 
     def forgotten(subject_id: str) -> None:
         try:  # the Forget itself is done: what follows is logged if it fails, not the caller's failure
@@ -418,12 +418,12 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
         if scrub is not None:
             scrub.request()
 
-    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules(), index_settings=settings.index(),
-                on_forget=forgotten)
+    stores = VectorStores(settings.index())  # every vector store of this server, in the one engine configured
+    gate = Gate(metadata, pipeline, policy, probe_rules=settings.probe_rules(), stores=stores, on_forget=forgotten)
     subjects = gate.rebuild()
     log.info("index rebuilt from Redis: %d subjects (%d templates of other models skipped)", subjects, gate.skipped_templates)
-    log.info("vector engine %s; searches on the %s", settings.vector_engine, "GPU" if gate.subjects.on_gpu else "CPU")
-    collections = Collections(LibraryStore(metadata.redis, feed), settings.index())
+    log.info("vector engine %s; searches on the %s", settings.vector_engine, "GPU" if gate.subject_vectors.on_gpu else "CPU")
+    collections = Collections(LibraryStore(metadata.redis, feed), stores)
     log.info("photo collections rebuilt from Redis: %s", collections.rebuild())
     assigner = GroupAssigner(collections.store)
     library = Library(collections, pipelines, assigner, registry)  # image models of photo collections: the registry's
@@ -433,11 +433,11 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     follow_changes(feed, gate, collections, assigner)
     catch_up = None
     if settings.vector_engine == "milvus":  # what reached Redis while Milvus was down reaches Milvus when it is back
-        catch_up = EngineCatchUp(settings.milvus_uri, lambda: gate.catch_up() + collections.catch_up()).start()
+        catch_up = EngineCatchUp(stores, lambda: gate.catch_up() + collections.catch_up()).start()
 
     metrics = Metrics()
     metrics.watch(
-        sizes=lambda: {"subjects": gate.subjects.count(), **{f"collection:{n}": collections.get(n).count() for n in collections.names()}},
+        sizes=lambda: {"subjects": gate.subject_vectors.count(), **{f"collection:{n}": collections.get(n).count() for n in collections.names()}},
         redis_up=lambda: bool(metadata.redis.ping()),
         batchers=lambda: [b.stats() for b in live_batchers()],
     )

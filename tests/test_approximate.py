@@ -11,9 +11,9 @@ import pytest
 
 from facegrid.bench.face_like_vectors import face_like_vectors
 from facegrid.index.approximate import EXACT, IVF_FP16, IVF_PQ, IVF_SQ8, ApproximateSettings, list_count, plan_index, recall_at
-from facegrid.index.collection import Collection
 from facegrid.index.errors import VectorError
-from facegrid.index.gpu import IndexSettings
+from facegrid.index.faiss_store import FaissStore
+from facegrid.index.settings import IndexSettings
 
 DIM = 64
 
@@ -49,7 +49,7 @@ def test_sizes_choose_exact_then_ivf_fp16_then_sq8_then_pq_as_memory_binds():
 
 
 def test_a_growing_collection_moves_to_ivf_in_the_background_and_keeps_every_write(data):
-    collection = Collection("grow", DIM, small())
+    collection = FaissStore("grow", DIM, small())
     ids = np.arange(len(data.vectors), dtype=np.int64) + 1000
     collection.add(ids[:1500], data.vectors[:1500])
     assert collection.state().plan.kind == EXACT
@@ -75,7 +75,7 @@ def test_a_growing_collection_moves_to_ivf_in_the_background_and_keeps_every_wri
 
 
 def test_removal_on_an_ivf_index_is_visible_to_the_next_search(data):
-    collection = Collection("remove", DIM, small())
+    collection = FaissStore("remove", DIM, small())
     ids = np.arange(len(data.vectors), dtype=np.int64)
     collection.replace(ids, data.vectors)  # a rebuild from the system of record: straight to IVF
     assert collection.state().plan.kind == IVF_FP16
@@ -90,7 +90,7 @@ def test_removal_on_an_ivf_index_is_visible_to_the_next_search(data):
 
 
 def test_ivf_pq_when_memory_binds_still_removes(data):
-    collection = Collection("tight", DIM, small(memory_gib=0.00046))
+    collection = FaissStore("tight", DIM, small(memory_gib=0.00046))
     ids = np.arange(len(data.vectors), dtype=np.int64)
     collection.replace(ids, data.vectors)
     state = collection.state()
@@ -102,7 +102,7 @@ def test_ivf_pq_when_memory_binds_still_removes(data):
 
 
 def test_mass_deletion_returns_to_exact_search(data):
-    collection = Collection("shrink", DIM, small())
+    collection = FaissStore("shrink", DIM, small())
     ids = np.arange(len(data.vectors), dtype=np.int64)
     collection.replace(ids, data.vectors)
     collection.remove(ids[500:])
@@ -114,7 +114,7 @@ def test_mass_deletion_returns_to_exact_search(data):
 
 
 def test_a_replace_during_a_rebuild_wins(data):
-    collection = Collection("race", DIM, small())
+    collection = FaissStore("race", DIM, small())
     ids = np.arange(len(data.vectors), dtype=np.int64)
     collection.add(ids, data.vectors)  # starts a background rebuild of these
     collection.replace(ids[:100], data.vectors[:100])  # the system of record says: only these
@@ -123,7 +123,7 @@ def test_a_replace_during_a_rebuild_wins(data):
 
 
 def test_bad_input_is_refused_on_an_approximate_index(data):
-    collection = Collection("bad", DIM, small())
+    collection = FaissStore("bad", DIM, small())
     collection.replace(np.arange(len(data.vectors)), data.vectors)
     with pytest.raises(VectorError):
         collection.search(np.full((1, DIM), np.nan, np.float32), 5)
@@ -134,7 +134,7 @@ def test_bad_input_is_refused_on_an_approximate_index(data):
 
 
 def test_searches_go_on_while_a_rebuild_trains(data):
-    collection = Collection("busy", DIM, small())
+    collection = FaissStore("busy", DIM, small())
     ids = np.arange(len(data.vectors), dtype=np.int64)
     collection.add(ids[:1900], data.vectors[:1900])
     errors: list[BaseException] = []

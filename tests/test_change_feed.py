@@ -16,7 +16,9 @@ from facegrid.server.store.connection import RedisUnavailable, connect, redact, 
 from facegrid.server.store.embedded_redis import EmbeddedRedis
 from facegrid.server.store.feed import ChangeFeed
 from facegrid.server.store.locks import LockBusy
-from facegrid.server.store.photos import LibraryStore
+from facegrid.server.store.faces import NewFace
+from facegrid.server.store.library import LibraryStore
+from facegrid.server.store.photos import NewPhoto
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
 
 from helpers import RedisServer, free_port
@@ -79,11 +81,11 @@ def test_every_change_has_its_feed_entry_in_the_same_transaction(external_redis)
     library = LibraryStore(store.redis, store.feed)
     store.add_templates("ann", [template(1, "p1")])
     store.delete_subject("ann")
-    library.create_collection("c", "test", 8)
-    library.add_photos("c", [("sha", ["a.jpg"], [([0, 0, 10, 10], template(1, "p").quality, template(1, "p").vector)])])
-    library.add_vectors("v", np.array([5, 6]), np.ones((2, 3), np.float32))
-    library.remove_vectors("v", np.array([5]))
-    library.save_groups("c", {1: 0}, 0.5, 1)
+    library.collections.create("c", "test", 8)
+    library.photos.add("c", [NewPhoto("sha", ["a.jpg"], [NewFace([0, 0, 10, 10], template(1, "p").quality, template(1, "p").vector)])])
+    library.plain_vectors.add("v", np.array([5, 6]), np.ones((2, 3), np.float32))
+    library.plain_vectors.remove("v", np.array([5]))
+    library.grouping.save("c", {1: 0}, 0.5, 1)
     client = external_redis.client()
 
     def seen(stream: str) -> list[tuple[str, str]]:
@@ -161,7 +163,7 @@ def test_follower_applies_other_servers_changes_and_rebuilds_after_a_gap(externa
 
 def test_follower_follows_each_collections_stream_and_rebuilds_after_a_gap_in_one(external_redis):
     writer = LibraryStore(redis.Redis.from_url(external_redis.url))
-    writer.create_collection("old", "test", 4)
+    writer.collections.create("old", "test", 4)
     here = ChangeFeed(redis.Redis.from_url(external_redis.url), block_ms=200)
     faces = []
     here.subscribe(kinds.FACES_ADDED, lambda change: faces.append((change.fields["collection"], change.ids())))
@@ -171,9 +173,9 @@ def test_follower_follows_each_collections_stream_and_rebuilds_after_a_gap_in_on
     here.start()
     try:
         quality = template(1, "p").quality
-        writer.create_collection("new", "test", 4)  # made after the follower started: followed from its start
+        writer.collections.create("new", "test", 4)  # made after the follower started: followed from its start
         for name in ("old", "new"):
-            writer.add_photos(name, [(f"{name}-sha", ["a.jpg"], [([0, 0, 10, 10], quality, template(1, "p").vector[:4])])])
+            writer.photos.add(name, [NewPhoto(f"{name}-sha", ["a.jpg"], [NewFace([0, 0, 10, 10], quality, template(1, "p").vector[:4])])])
         deadline = time.monotonic() + 5
         while {c for c, _ in faces} != {"old", "new"}:
             assert time.monotonic() < deadline, faces
@@ -181,7 +183,7 @@ def test_follower_follows_each_collections_stream_and_rebuilds_after_a_gap_in_on
         assert not rebuilds
         # One collection's stream trimmed past what the follower applied: it rebuilds.
         external_redis.client().xtrim(ChangeFeed.collection_stream("old"), maxlen=0)
-        writer.add_photos("old", [("other", ["b.jpg"], [])])
+        writer.photos.add("old", [NewPhoto("other", ["b.jpg"], [])])
         deadline = time.monotonic() + 5
         while not rebuilds:
             assert time.monotonic() < deadline, "no rebuild after the gap"
@@ -214,20 +216,20 @@ def test_follower_survives_redis_restarts(tmp_path):
 def test_grouping_lock_is_held_by_one_server_at_a_time(external_redis):
     a = LibraryStore(redis.Redis.from_url(external_redis.url))
     b = LibraryStore(redis.Redis.from_url(external_redis.url))
-    with a.grouping_lock("c"):
+    with a.grouping.lock("c"):
         with pytest.raises(LockBusy):
-            b.grouping_lock("c", wait=0.2).acquire()
-        with b.grouping_lock("other", wait=0.2):
+            b.grouping.lock("c", wait=0.2).acquire()
+        with b.grouping.lock("other", wait=0.2):
             pass  # another collection's lock is free
-    with b.grouping_lock("c", wait=0.2):
+    with b.grouping.lock("c", wait=0.2):
         pass
     # Held past its expiry by the holder's renewals; another server's release cannot free it.
-    lock = a.grouping_lock("c")
+    lock = a.grouping.lock("c")
     lock.ttl_ms = 300
     with lock:
         time.sleep(0.8)
         with pytest.raises(LockBusy):
-            b.grouping_lock("c", wait=0.1).acquire()
+            b.grouping.lock("c", wait=0.1).acquire()
     assert external_redis.client().get("{fg:c:c}:grouping_lock") is None
 
 
@@ -239,12 +241,12 @@ def test_assignments_are_written_for_the_grouping_they_were_computed_from(extern
     def labels_for(version):
         versions.append(version)
         if len(versions) == 1:
-            other.save_groups("c", {1: 7}, 0.5, 1)  # another server regroups meanwhile
+            other.grouping.save("c", {1: 7}, 0.5, 1)  # another server regroups meanwhile
         return {2: 100 + version}
 
-    store.assign_groups("c", labels_for)
+    store.grouping.assign("c", labels_for)
     assert versions == [0, 1]
-    assert store.groups("c") == {1: 7, 2: 101}
+    assert store.grouping.groups("c") == {1: 7, 2: 101}
 
 
 def test_start_waits_while_redis_loads_however_long(tmp_path):
@@ -312,12 +314,12 @@ def test_embedded_redis_waits_for_a_slow_aof_load(tmp_path):
 def test_one_photo_stored_by_two_servers_keeps_one_set_of_faces(external_redis):
     a = LibraryStore(redis.Redis.from_url(external_redis.url))
     b = LibraryStore(redis.Redis.from_url(external_redis.url))
-    face = ([0, 0, 10, 10], template(1, "p").quality, template(1, "p").vector)
+    face = NewFace([0, 0, 10, 10], template(1, "p").quality, template(1, "p").vector)
     # B decided the photo was new before A's write landed (the check and the write are on different servers).
-    first = a.add_photos("c", [("same", ["a.jpg"], [face]), ("only-a", ["x.jpg"], [face])])
-    second = b.add_photos("c", [("same", ["b.jpg"], [face, face]), ("only-b", ["y.jpg"], [])])
+    first = a.photos.add("c", [NewPhoto("same", ["a.jpg"], [face]), NewPhoto("only-a", ["x.jpg"], [face])])
+    second = b.photos.add("c", [NewPhoto("same", ["b.jpg"], [face, face]), NewPhoto("only-b", ["y.jpg"], [])])
     assert first[0] is not None and first[1] is not None
     assert second[0] is None and second[1] is not None
-    assert a.photos("c", ["same"])["same"].face_ids == first[0].face_ids
-    assert sorted(a.face_ids("c")) == sorted(first[0].face_ids + first[1].face_ids)
+    assert a.photos.get("c", ["same"])["same"].face_ids == first[0].face_ids
+    assert sorted(a.faces.ids("c")) == sorted(first[0].face_ids + first[1].face_ids)
     assert len(list(external_redis.client().scan_iter("{fg:c:c}:face:*"))) == 2  # B's two faces of it are gone

@@ -28,7 +28,7 @@ from facegrid.server.store.audit import AuditStore
 from facegrid.server.store.embedded_redis import EmbeddedRedis
 from facegrid.server.store.forget_names import unname_subject
 from facegrid.server.store.migrate import upgrade_privacy
-from facegrid.server.store.photos import LibraryStore
+from facegrid.server.store.library import LibraryStore
 from facegrid.server.store.pseudonyms import is_pseudonym
 from facegrid.server.store.schema import AUDIT, CHANGES, PRIVACY_KEY
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
@@ -235,14 +235,14 @@ def test_an_older_redis_gets_pseudonyms_and_a_forget_unnames_photo_groups(tmp_pa
         assert len(AuditStore(client).read(subject_id="bob")[0]) == 1  # the id still finds its entries
 
         library = LibraryStore(client)
-        library.create_collection("album", "fused", 8)
-        library.apply_correction("album", {1: "ann", 2: "ann", 3: "~group-x"}, {}, {"action": "name", "subject": "ann",
+        library.collections.create("album", "fused", 8)
+        library.grouping.apply_correction("album", {1: "ann", 2: "ann", 3: "~group-x"}, {}, {"action": "name", "subject": "ann",
                                                                                    "before": {"1": ["", 0]}})
         store.delete_subject("ann")
         label = store.pseudonyms.of("ann")
         assert unname_subject(client, "ann", label) == 3
-        assert library.pins("album") == {1: label, 2: label, 3: "~group-x"}
-        assert library.pop_correction("album")["subject"] == label
+        assert library.grouping.pins("album") == {1: label, 2: label, 3: "~group-x"}
+        assert library.grouping.pop_correction("album")["subject"] == label
         assert AuditStore(client).read()[0][0].subject_id == label  # forgotten: its entries show the pseudonym
         client.close()
     finally:

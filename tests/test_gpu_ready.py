@@ -18,8 +18,9 @@ from facegrid.encoder import runtime
 from facegrid.encoder.models import load_model
 from facegrid.encoder.warmup import warm_up, warm_up_face_model
 from facegrid.index.cluster import kmeans
-from facegrid.index.collection import Collection
-from facegrid.index.gpu import IndexSettings, gpu_count
+from facegrid.index.faiss_store import FaissStore
+from facegrid.index.gpu import gpu_count
+from facegrid.index.settings import IndexSettings
 from facegrid.server.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +112,8 @@ def test_the_gpu_profile_builds_the_gpu_extra_and_reserves_a_gpu():
 def test_faiss_uses_the_gpus_it_sees_unless_the_settings_turn_them_off():
     assert gpu_count(IndexSettings()) == faiss.get_num_gpus()  # 0 here: faiss-cpu, no GPU
     assert gpu_count(IndexSettings(gpu=False)) == 0
-    assert Collection("on", 8).on_gpu == (faiss.get_num_gpus() > 0)
-    assert not Collection("off", 8, IndexSettings(gpu=False)).on_gpu
+    assert FaissStore("on", 8).on_gpu == (faiss.get_num_gpus() > 0)
+    assert not FaissStore("off", 8, IndexSettings(gpu=False)).on_gpu
 
 
 def test_the_server_setting_reaches_the_index(monkeypatch):
@@ -128,7 +129,7 @@ def test_search_stays_exact_through_adds_replacements_removals_and_rebuilds(sett
     go through the GPU copy, rebuilt after each removal)."""
     rng = np.random.default_rng(7)
     dim = 16
-    collection = Collection("churn", dim, settings)
+    collection = FaissStore("churn", dim, settings)
     truth: dict[int, np.ndarray] = {}
 
     def check():

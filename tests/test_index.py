@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from facegrid.index.calibration import Calibration, load_calibration, save_calibration
-from facegrid.index.collection import MAX_K, Collection
+from facegrid.index.checks import MAX_K
 from facegrid.index.errors import VectorError
+from facegrid.index.faiss_store import FaissStore
 from facegrid.index.identify import Policy, identify, subject_vector, verify
 
 
@@ -18,7 +19,7 @@ def unit(rows: int, dim: int, seed: int = 0) -> np.ndarray:
 
 def test_search_is_exact_and_matches_numpy():
     vectors = unit(500, 64)
-    collection = Collection("test", 64)
+    collection = FaissStore("test", 64)
     ids = np.arange(1000, 1500)
     collection.add(ids, vectors)
     queries = unit(7, 64, seed=1)
@@ -29,7 +30,7 @@ def test_search_is_exact_and_matches_numpy():
 
 
 def test_remove_and_replace():
-    collection = Collection("test", 8)
+    collection = FaissStore("test", 8)
     vectors = unit(3, 8)
     collection.add([1, 2, 3], vectors)
     assert collection.remove([2, 99]) == 1
@@ -53,7 +54,7 @@ def test_remove_and_replace():
     ],
 )
 def test_bad_vectors_are_refused(bad, message):
-    collection = Collection("test", 8)
+    collection = FaissStore("test", 8)
     with pytest.raises(VectorError, match=message):
         collection.add(np.arange(len(bad)), bad)
     with pytest.raises(VectorError, match=message):
@@ -63,14 +64,14 @@ def test_bad_vectors_are_refused(bad, message):
 
 @pytest.mark.parametrize("k", [0, -1, MAX_K + 1, 10**9])
 def test_absurd_k_is_refused(k):
-    collection = Collection("test", 4)
+    collection = FaissStore("test", 4)
     collection.add([1], unit(1, 4))
     with pytest.raises(VectorError, match="k must be"):
         collection.search(unit(1, 4), k)
 
 
 def test_k_larger_than_the_collection_returns_what_exists():
-    collection = Collection("test", 4)
+    collection = FaissStore("test", 4)
     collection.add([5, 6], unit(2, 4))
     hits = collection.search(unit(1, 4, seed=3), 50)
     assert sorted(hits.ids[0].tolist()) == [5, 6]
@@ -112,7 +113,7 @@ def test_shipped_tables_are_sane(model):
 def test_open_set_decisions():
     policy = Policy(synthetic_calibration(), target_far=1e-3, margin=0.05)
     gallery = unit(100, 512, seed=5)  # random 512-d directions: cosines of strangers ~ N(0, 0.044)
-    subjects = Collection("subjects", 512)
+    subjects = FaissStore("subjects", 512)
     subjects.add(np.arange(100), gallery)
     near = gallery[17] + 0.5 * unit(1, 512, seed=9)[0]
     near /= np.linalg.norm(near)
@@ -126,7 +127,7 @@ def test_open_set_decisions():
     assert identify(twin, subjects, policy).reason == "too close to the runner-up"
     assert verify(near, gallery[17], policy).accepted
     assert not verify(near, gallery[18], policy).accepted
-    assert identify(near, Collection("empty", 512), policy).reason == "no subjects enrolled"
+    assert identify(near, FaissStore("empty", 512), policy).reason == "no subjects enrolled"
 
 
 def test_subject_vector_is_the_unit_mean():
@@ -148,4 +149,4 @@ def test_identification_threshold_grows_with_the_gallery():
 def test_the_faiss_collection_implements_the_vector_store_interface():
     from facegrid.index.store import VectorStore
 
-    assert isinstance(Collection("any", 4), VectorStore)
+    assert isinstance(FaissStore("any", 4), VectorStore)

@@ -21,7 +21,9 @@ from facegrid.server.store.connection import ReplicaLag, connect, is_cluster, re
 from facegrid.server.store.feed import ChangeFeed
 from facegrid.server.store.forget_scrub import ForgetScrub
 from facegrid.server.store.migrate import upgrade_layout
-from facegrid.server.store.photos import LibraryStore
+from facegrid.server.store.faces import NewFace
+from facegrid.server.store.library import LibraryStore
+from facegrid.server.store.photos import NewPhoto
 from facegrid.server.store.schema import SUBJECTS, photos_key, subject_key
 from facegrid.server.store.snapshot import dump_records, facegrid_keys
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
@@ -48,8 +50,8 @@ def template(seed: int, photo: str) -> NewTemplate:
     return NewTemplate("test", unit(seed), photo, QUALITY)
 
 
-def face(seed: int):
-    return ([0, 0, 10, 10], QUALITY, unit(seed, 4))
+def face(seed: int) -> NewFace:
+    return NewFace([0, 0, 10, 10], QUALITY, unit(seed, 4))
 
 
 def until(condition, timeout: float = 10.0, what: str = "condition") -> None:
@@ -74,7 +76,7 @@ def test_the_store_layer_works_on_a_cluster_without_crossslot_errors(cluster):
     for kind in (kinds.SUBJECT_CHANGED, kinds.SUBJECT_FORGOTTEN, kinds.FACES_ADDED, kinds.GROUPING_CHANGED, kinds.KEY_REVOKED,
                  kinds.VECTORS_ADDED, kinds.COLLECTION_CHANGED):
         follower.subscribe(kind, lambda change: got.append((change.kind, change.fields.get("collection") or change.fields.get("number", ""))))
-    library.create_collection("before", "test", 4)
+    library.collections.create("before", "test", 4)
     follower.mark()
     follower.start()
     try:
@@ -94,24 +96,24 @@ def test_the_store_layer_works_on_a_cluster_without_crossslot_errors(cluster):
         # Photo collections, each in its own slot: they spread over the masters.
         names = [f"lib{i}" for i in range(8)]
         for name in names:
-            library.create_collection(name, "test", 4)
-            records = library.add_photos(name, [(f"{name}-a", ["a.jpg"], [face(1), face(2)], unit(3)), (f"{name}-b", ["b.jpg"], [face(4)])])
+            library.collections.create(name, "test", 4)
+            records = library.photos.add(name, [NewPhoto(f"{name}-a", ["a.jpg"], [face(1), face(2)], unit(3)), NewPhoto(f"{name}-b", ["b.jpg"], [face(4)])])
             assert all(records)
-            assert library.add_photos(name, [(f"{name}-a", ["again.jpg"], [face(5)])]) == [None]  # one photo, one set of faces
+            assert library.photos.add(name, [NewPhoto(f"{name}-a", ["again.jpg"], [face(5)])]) == [None]  # one photo, one set of faces
         assert len({cluster.master_of(photos_key(name)) for name in names}) >= 2
-        assert library.count_photos("lib0") == 2 and len(list(library.all_faces("lib0"))) == 3
-        settings, changed = library.set_image_model("lib1", "img", 8)
-        assert changed and library.reembed_state("lib1").state == "running"
-        assert library.add_photo_vectors("lib1", [("lib1-b", unit(9))], {}) != [None]
-        assert library.count_photo_vectors("lib1") == 2
-        version = library.save_groups("lib0", {1: 0, 2: 0}, 0.5, 1)
-        library.apply_correction("lib0", {1: "ann"}, {1: 7}, {"what": "test"})
-        library.assign_groups("lib0", lambda seen: {3: 0} if seen == version + 1 else {})
-        assert library.groups("lib0") == {1: 7, 2: 0, 3: 0} and library.pins("lib0") == {1: "ann"}
-        with library.grouping_lock("lib0", wait=1):
+        assert library.photos.count("lib0") == 2 and len(list(library.faces.all("lib0"))) == 3
+        settings, changed = library.collections.set_image_model("lib1", "img", 8)
+        assert changed and library.reembed.state("lib1").state == "running"
+        assert library.photo_vectors.add("lib1", [("lib1-b", unit(9))], {}) != [None]
+        assert library.photo_vectors.count("lib1") == 2
+        version = library.grouping.save("lib0", {1: 0, 2: 0}, 0.5, 1)
+        library.grouping.apply_correction("lib0", {1: "ann"}, {1: 7}, {"what": "test"})
+        library.grouping.assign("lib0", lambda seen: {3: 0} if seen == version + 1 else {})
+        assert library.grouping.groups("lib0") == {1: 7, 2: 0, 3: 0} and library.grouping.pins("lib0") == {1: "ann"}
+        with library.grouping.lock("lib0", wait=1):
             pass
-        library.add_vectors("before", np.array([5, 6]), np.ones((2, 4), np.float32))
-        assert sorted(library.vectors("before", [5, 6, 7])) == [5, 6]
+        library.plain_vectors.add("before", np.array([5, 6]), np.ones((2, 4), np.float32))
+        assert sorted(library.plain_vectors.get("before", [5, 6, 7])) == [5, 6]
 
         # Keys and the audit log.
         assert keys.create("desk", ("gate",), "d" * 64) is not None
@@ -144,7 +146,7 @@ def test_keys_of_the_untagged_layout_are_moved_on_a_cluster(cluster):
     assert upgrade_layout(client) == 5
     assert upgrade_layout(client) == 0  # once done, later starts skip the scan
     assert SubjectStore(client).subject("old").number == 1 and client.zrange(SUBJECTS, 0, -1) == [b"old"]
-    assert LibraryStore(client).count_photos("lib") == 1
+    assert LibraryStore(client).photos.count("lib") == 1
     assert 0 < client.pttl("{fg:c:lib}:grouping_lock") <= 60_000  # expiry kept
     assert not list(client.scan_iter(match="fg:*"))
 
@@ -167,7 +169,7 @@ def test_health_and_start_wait_follow_the_cluster(cluster, tmp_path):
 def test_a_master_killed_while_enrolling_loses_no_acknowledged_enrollment(cluster):
     store = SubjectStore(connect(cluster.url, timeout=2.0))
     library = LibraryStore(store.redis, store.feed)
-    library.create_collection("lib", "test", 4)
+    library.collections.create("lib", "test", 4)
     gate_master = cluster.master_of(subject_key("x"))
     acknowledged, photos, failures, stop = [], [], [0], threading.Event()
 
@@ -178,7 +180,7 @@ def test_a_master_killed_while_enrolling_loses_no_acknowledged_enrollment(cluste
             try:
                 store.add_templates(subject, [template(n, f"{subject}.jpg")])
                 acknowledged.append(subject)
-                if library.add_photos("lib", [(f"{subject}-photo", ["p.jpg"], [face(n)])])[0] is not None:
+                if library.photos.add("lib", [NewPhoto(f"{subject}-photo", ["p.jpg"], [face(n)])])[0] is not None:
                     photos.append(f"{subject}-photo")
                 n += 1
             except (redis.RedisError, ReplicaLag):
@@ -200,7 +202,7 @@ def test_a_master_killed_while_enrolling_loses_no_acknowledged_enrollment(cluste
     check = SubjectStore(connect(cluster.url))
     missing = [s for s in acknowledged if check.subject(s) is None or len(check.templates(s)) != 1]
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged enrollments lost: {missing[:5]}"
-    held = LibraryStore(check.redis).photos("lib", photos)
+    held = LibraryStore(check.redis).photos.get("lib", photos)
     assert len(held) == len(photos) and all(len(r.face_ids) == 1 for r in held.values())
     assert failures[0] > 0  # the kill was felt: calls failed meanwhile and were tried again
 
@@ -210,7 +212,7 @@ def test_moving_slots_during_load_fails_no_acknowledged_write(cluster):
     store, library = SubjectStore(client), LibraryStore(client)
     names = [f"lib{i}" for i in range(6)]
     for name in names:
-        library.create_collection(name, "test", 4)
+        library.collections.create(name, "test", 4)
     gate_master = cluster.master_of(subject_key("x"))
     target = next(p for p in cluster.masters_now() if p != gate_master)
     acknowledged, photos, failures, stop = [], [], [], threading.Event()
@@ -222,7 +224,7 @@ def test_moving_slots_during_load_fails_no_acknowledged_write(cluster):
             try:
                 store.add_templates(subject, [template(n, f"{subject}.jpg")])
                 acknowledged.append(subject)
-                if library.add_photos(name, [(f"{subject}-photo", ["p.jpg"], [face(n)])])[0] is not None:
+                if library.photos.add(name, [NewPhoto(f"{subject}-photo", ["p.jpg"], [face(n)])])[0] is not None:
                     photos.append((name, f"{subject}-photo"))
                 n += 1
             except redis.RedisError as error:
@@ -247,7 +249,7 @@ def test_moving_slots_during_load_fails_no_acknowledged_write(cluster):
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged writes lost: {missing[:5]}"
     for name in names:
         mine = [sha for n, sha in photos if n == name]
-        assert len(LibraryStore(check.redis).photos(name, mine)) == len(mine)
+        assert len(LibraryStore(check.redis).photos.get(name, mine)) == len(mine)
     # redis-py followed the redirections: calls did not fail because slots moved.
     assert not failures, "\n".join(failures[:2])
 

@@ -1,4 +1,5 @@
-"""One collection suite, run against both vector engines: FAISS in process and a real Milvus server (milvus-lite).
+"""The one suite of the `VectorStore` protocol (index/store.py), run against both vector engines: FAISS in process
+and a real Milvus server (milvus-lite on loopback). Every method of the protocol is exercised by it.
 
 Then what only Milvus has (another dimension under the name, the server killed and back), the engine
 setting, and a real `facegrid serve` on Milvus: rebuilding a collection from Redis after a restart, catching
@@ -16,11 +17,11 @@ import grpc
 import numpy as np
 import pytest
 
-from facegrid.index.collection import MAX_K
+from facegrid.index.checks import MAX_K
 from facegrid.index.errors import EngineMismatch, EngineUnavailable, VectorError
-from facegrid.index.gpu import IndexSettings
+from facegrid.index.settings import IndexSettings
 from facegrid.index.store import VectorStore
-from facegrid.index.stores import open_store
+from facegrid.index.stores import VectorStores
 
 DIM = 16
 
@@ -42,7 +43,7 @@ def settings(request) -> IndexSettings:
 def store(settings):
     """An empty collection with a name no other test uses (Milvus keeps collections between tests); a facegrid
     name with the characters Milvus refuses in its names."""
-    return open_store(f"subjects:test/{uuid.uuid4().hex[:8]}", DIM, settings)
+    return VectorStores(settings).open(f"subjects:test/{uuid.uuid4().hex[:8]}", DIM)
 
 
 def exact(stored: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +56,9 @@ def test_search_matches_numpy_exact_results(store):
     rng = np.random.default_rng(1)
     vectors, ids = unit(rng, 300), np.arange(1000, 1300, dtype=np.int64)
     store.add(ids, vectors)
-    assert store.count() == 300 and isinstance(store, VectorStore)
+    assert store.count() == 300 and isinstance(store, VectorStore)  # every member of the protocol, data ones too
+    assert store.dim == DIM and store.name.startswith("subjects:test/") and isinstance(store.on_gpu, bool)
+    assert store.describe() in ("Flat", "Milvus FLAT IP (Strong)")  # what Stats shows: exact search in both
     for queries in (unit(rng, 1), unit(rng, 7)):  # one query (FAISS's BLAS scan) and a batch
         hits = store.search(queries, 10)
         want_scores, want_ids = exact(vectors, ids, queries, 10)
@@ -81,6 +84,7 @@ def test_add_replaces_an_id_and_remove_is_seen_by_the_next_search(store):
     store.compact()  # after a Forget: Milvus rewrites the segments its soft delete only marked
     assert store.count() == 19 and 3 not in store
     assert 3 not in store.search(moved, 19).ids  # the very next search, no wait
+    assert store.take_unsynced() == set()  # every write reached the engine: nothing for the catch-up
 
 
 def test_items_ids_replace_and_clear(store):
@@ -154,24 +158,24 @@ def test_bad_input_is_refused_and_changes_nothing(store):
 # ---- Milvus only ---------------------------------------------------------------------------------------------------
 
 def test_milvus_collection_of_another_dimension_is_refused_not_dropped(milvus_server):
-    from facegrid.index.milvus_store import MilvusCollection
+    from facegrid.index.milvus_store import MilvusStore
 
     name = f"photos-{uuid.uuid4().hex[:8]}"
-    first = MilvusCollection(name, 8, milvus_server.uri)
+    first = MilvusStore(name, 8, milvus_server.uri)
     first.add([1, 2], np.eye(2, 8, dtype=np.float32))
     with pytest.raises(EngineMismatch) as refused:
-        MilvusCollection(name, 16, milvus_server.uri)
+        MilvusStore(name, 16, milvus_server.uri)
     assert "8-dimensional" in str(refused.value) and name in str(refused.value)
-    assert MilvusCollection(name, 8, milvus_server.uri).count() == 2  # still there
+    assert MilvusStore(name, 8, milvus_server.uri).count() == 2  # still there
 
 
 def test_milvus_unreachable_names_the_uri_without_secrets(milvus_server):
-    from facegrid.index.milvus_store import MilvusCollection
+    from facegrid.index.milvus_store import MilvusStore
     from helpers import free_port
 
     port = free_port()  # nothing listens there
     with pytest.raises(EngineUnavailable) as down:
-        MilvusCollection("gone", 8, f"http://alice:s3cret@127.0.0.1:{port}?token=t0ken")
+        MilvusStore("gone", 8, f"http://alice:s3cret@127.0.0.1:{port}?token=t0ken")
     message = str(down.value)
     assert f"127.0.0.1:{port}" in message and "s3cret" not in message and "t0ken" not in message and "alice" not in message
 
@@ -186,12 +190,14 @@ def test_messages_never_carry_the_uri_secrets():
 
 
 def test_milvus_killed_then_restarted_works_again(milvus_server):
-    from facegrid.index.milvus_store import UNSYNCED_MAX, MilvusCollection
+    from facegrid.index.milvus_store import UNSYNCED_MAX
 
     rng = np.random.default_rng(5)
     vectors = unit(rng, 10)
-    store = MilvusCollection(f"gate:{uuid.uuid4().hex[:8]}", DIM, milvus_server.uri)
+    stores = VectorStores(IndexSettings(engine="milvus", milvus_uri=milvus_server.uri))
+    store = stores.open(f"gate:{uuid.uuid4().hex[:8]}", DIM)
     store.add(np.arange(10), vectors)
+    assert stores.outages.count == 0
     milvus_server.kill()
     try:
         for call in (lambda: store.search(vectors[:1], 3), lambda: store.add([11], vectors[:1]), store.count, store.items):
@@ -200,8 +206,12 @@ def test_milvus_killed_then_restarted_works_again(milvus_server):
             assert milvus_server.uri.split("://")[1] in str(down.value)
         with pytest.raises(EngineUnavailable):
             store.remove([3])
+        assert stores.outages.count >= 5  # counted where the factory's owner (the server's catch-up) looks
+        with pytest.raises(EngineUnavailable):
+            stores.check(timeout=1.0)
     finally:
         milvus_server.start()  # the same port: the client reconnects by itself
+    stores.check()
     assert store.search(vectors[4:5], 1).ids[0, 0] == 4  # loaded again after the restart released it
     store.add([11], vectors[:1])
     assert store.count() == 11
@@ -315,14 +325,14 @@ def test_server_on_milvus_serves_vectors_and_rebuilds_them_from_redis(milvus_ser
     server.stop()
 
     # Milvus holds the name with another dimension now: the server refuses to start, and drops nothing.
-    from facegrid.index.milvus_store import MilvusCollection
+    from facegrid.index.milvus_store import MilvusStore
 
     milvus.drop_collection(milvus.describe_alias(alias)["collection_name"])
     milvus.drop_alias(alias)
-    MilvusCollection(name, 5, milvus_server.uri).add([1], np.ones((1, 5), np.float32))
+    MilvusStore(name, 5, milvus_server.uri).add([1], np.ones((1, 5), np.float32))
     with pytest.raises(RuntimeError, match="5-dimensional vectors, but facegrid's collection"):
         server_factory(tmp_path / "data", env)
-    assert MilvusCollection(name, 5, milvus_server.uri).count() == 1
+    assert MilvusStore(name, 5, milvus_server.uri).count() == 1
 
 
 def test_gate_writes_that_missed_milvus_reach_it_when_it_is_back(milvus_server, server_factory, tmp_path, faces_dir):

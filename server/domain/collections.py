@@ -1,11 +1,11 @@
-"""The registry of a server's FAISS collections: one per photo-library or plain-vector collection.
+"""The registry of a server's vector stores: one per photo-library or plain-vector collection.
 
 Each collection is registered in Redis with the model that made its vectors and their
-dimension (first writer wins), and its FAISS copy here is rebuilt from Redis on start.
+dimension (first writer wins), and its vector store (FAISS or Milvus) is rebuilt from Redis on start.
 A collection keeps its model for life: photos and queries for it are embedded with that
 model, whatever the server's default is. A photo collection may also have an image model (set
 when it is made, or added once later): then each photo has one whole-photo vector too, kept in a
-second FAISS collection under photo ids. Collections, faces and vectors added by other
+second vector store under photo ids. Collections, faces and vectors added by other
 servers on the same Redis arrive through the change feed (`follow_*`).
 """
 
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facegrid.index.collection import Collection
 from facegrid.index.errors import CollectionNotFound, VectorError
-from facegrid.index.gpu import IndexSettings
-from facegrid.index.stores import open_store
+from facegrid.index.store import VectorStore
+from facegrid.index.stores import VectorStores
 
-from ..store.photos import LibraryStore
+from ..store.collections import CollectionSettings
+from ..store.library import LibraryStore
 from .engine_catch_up import caught_up, refilling
 from .errors import ModelMismatch, NoImageModel, WrongCollectionKind
 
@@ -72,13 +72,14 @@ class CollectionStats:
 
 
 class Collections:
-    """FAISS collections by name, with the settings Redis holds for them."""
+    """Vector stores by collection name, with the settings Redis holds for them."""
 
-    def __init__(self, store: LibraryStore, index_settings: IndexSettings = IndexSettings()) -> None:
+    def __init__(self, store: LibraryStore, stores: VectorStores | None = None) -> None:
         self.store = store
-        self.index_settings = index_settings  # GPU or CPU FAISS, for the collections and k-means over them
-        self._vectors: dict[str, Collection] = {}
-        self._photos: dict[str, Collection] = {}  # whole-photo vectors of collections with an image model, by photo id
+        self.stores = stores or VectorStores()  # opens each collection's vector store in the deployment's engine
+        self.index_settings = self.stores.settings  # GPU or CPU FAISS, for the collections and k-means over them
+        self._vectors: dict[str, VectorStore] = {}
+        self._photos: dict[str, VectorStore] = {}  # whole-photo vectors of collections with an image model, by photo id
         self._info: dict[str, CollectionInfo] = {}
         self.lock = threading.Lock()  # guards the registry and every multi-step Redis change
 
@@ -86,7 +87,7 @@ class Collections:
         """Refill every collection from Redis; vectors per collection. Each collection's contents are
         replaced at once, so searches meanwhile see the old ones (a rebuild after a feed gap)."""
         with self.lock:
-            stored = self.store.collections()
+            stored = self.store.collections.all()
             for name in [n for n in self._info if n not in stored]:  # gone from Redis (it lost its data)
                 del self._info[name], self._vectors[name]
                 self._photos.pop(name, None)
@@ -100,7 +101,7 @@ class Collections:
         how many vectors were set one by one."""
         with self.lock:
             done = 0
-            for name, settings in self.store.collections().items():
+            for name, settings in self.store.collections.all().items():
                 if name not in self._info:  # made, or followed, while the engine was unreachable
                     self._fill(self._register(name, settings))
                     continue
@@ -117,9 +118,9 @@ class Collections:
         target = self._vectors[info.name]
         with refilling(target):
             if info.plain:
-                ids, vectors = self.store.all_vectors(info.name)
+                ids, vectors = self.store.plain_vectors.all(info.name)
             else:
-                faces = list(self.store.all_faces(info.name))
+                faces = list(self.store.faces.all(info.name))
                 ids = np.array([f.face_id for f in faces], dtype=np.int64)
                 vectors = np.stack([f.vector for f in faces]) if faces else None
             target.replace(ids, vectors if vectors is not None else np.zeros((0, info.dim), np.float32))
@@ -130,26 +131,25 @@ class Collections:
         """Replace a collection's photo vectors with those Redis holds (lock held)."""
         target = self._photos[info.name]
         with refilling(target):
-            records = list(self.store.all_photo_vectors(info.name))
+            records = list(self.store.photo_vectors.all(info.name))
             ids = np.array([r.photo_id for r in records], dtype=np.int64)
             vectors = np.stack([r.vector for r in records]) if records else np.zeros((0, info.image_dim), np.float32)
             target.replace(ids, vectors)
 
-    def _register(self, name: str, settings: dict) -> CollectionInfo:
+    def _register(self, name: str, settings: CollectionSettings) -> CollectionInfo:
         """Open a collection's stores and list it (an engine that does not answer: not listed, so tried again)."""
-        info = CollectionInfo(name, settings["model"], int(settings["dim"]),
-                              settings.get("image_model", ""), int(settings.get("image_dim", 0)))
+        info = CollectionInfo(name, settings.model, settings.dim, settings.image_model, settings.image_dim)
         if name not in self._vectors or self._vectors[name].dim != info.dim:
-            self._vectors[name] = open_store(name, info.dim, self.index_settings)
+            self._vectors[name] = self.stores.open(name, info.dim)
         if info.image_model and (name not in self._photos or self._photos[name].dim != info.image_dim):
-            self._photos[name] = open_store(f"{name}/photos", info.image_dim, self.index_settings)
+            self._photos[name] = self.stores.open(f"{name}/photos", info.image_dim)
         self._info[name] = info
         return info
 
     def _lookup(self, name: str) -> CollectionInfo | None:
         """A collection's settings, registered from Redis if another server made it (lock held)."""
         if name not in self._info:
-            settings = self.store.collection(name)
+            settings = self.store.collections.get(name)
             if settings is None:
                 return None
             self._register(name, settings)
@@ -188,8 +188,8 @@ class Collections:
 
     def _sync_faces(self, info: CollectionInfo, face_ids: list[int]) -> None:
         """These faces as Redis holds them now (lock held): added, or removed where Redis holds none."""
-        faces = [f for f in self.store.faces(info.name, face_ids) if f is not None]
-        photos = self.store.photos(info.name, [f.photo_sha256 for f in faces])
+        faces = [f for f in self.store.faces.get(info.name, face_ids) if f is not None]
+        photos = self.store.photos.get(info.name, [f.photo_sha256 for f in faces])
         # Only faces their photo's record names: a photo two servers indexed at once keeps one set.
         faces = [f for f in faces if f.photo_sha256 in photos and f.face_id in photos[f.photo_sha256].face_ids]
         target = self._vectors[info.name]
@@ -202,7 +202,7 @@ class Collections:
         """A collection's settings changed on another server (an image model added): read them again,
         with the photo vectors stored so far."""
         with self.lock:
-            settings = self.store.collection(name)
+            settings = self.store.collections.get(name)
             if settings is None:
                 return
             had = self._info.get(name)
@@ -215,14 +215,14 @@ class Collections:
         with self.lock:
             info = self._lookup(name)
             if info is not None and not info.image_model:  # the image model was added there: catch up
-                settings = self.store.collection(name)
+                settings = self.store.collections.get(name)
                 info = self._register(name, settings) if settings is not None else None
             if info is not None and info.image_model:
                 self._sync_photo_vectors(info, photo_ids)
 
     def _sync_photo_vectors(self, info: CollectionInfo, photo_ids: list[int]) -> None:
         """These photo vectors as Redis holds them now (lock held): added, or removed where Redis holds none."""
-        held = [r for r in self.store.photo_vectors(info.name, photo_ids) if r is not None]
+        held = [r for r in self.store.photo_vectors.get(info.name, photo_ids) if r is not None]
         target = self._photos[info.name]
         kept = {r.photo_id for r in held}
         target.remove([i for i in photo_ids if i not in kept])
@@ -230,11 +230,11 @@ class Collections:
             target.add(np.array([r.photo_id for r in held], dtype=np.int64), np.stack([r.vector for r in held]))
 
     def add_photo_vectors(self, name: str, photo_ids: list[int], vectors: np.ndarray) -> None:
-        """Photo vectors just stored in Redis by this server: into FAISS."""
+        """Photo vectors just stored in Redis by this server: into its vector store."""
         if photo_ids:
             self.photo_vectors(name).add(np.array(photo_ids, dtype=np.int64), vectors)
 
-    def photo_vectors(self, name: str) -> Collection:
+    def photo_vectors(self, name: str) -> VectorStore:
         """A collection's whole-photo vectors (FAILED_PRECONDITION where it has no image model)."""
         info = self.info(name)
         if not info.image_model:
@@ -251,14 +251,14 @@ class Collections:
 
     def _sync_vectors(self, info: CollectionInfo, ids: list[int]) -> None:
         """These plain vectors as Redis holds them now (lock held)."""
-        held = self.store.vectors(info.name, ids)
+        held = self.store.plain_vectors.get(info.name, ids)
         target = self._vectors[info.name]
         target.remove([i for i in ids if i not in held])
         if held:
             target.add(np.array(list(held), dtype=np.int64), np.stack(list(held.values())))
 
-    def get(self, name: str) -> Collection:
-        """A collection's FAISS vectors (NOT_FOUND when there is none)."""
+    def get(self, name: str) -> VectorStore:
+        """A collection's vector store (NOT_FOUND when there is none)."""
         info = self.info(name)
         return self._vectors[info.name]
 
@@ -267,7 +267,7 @@ class Collections:
         name = check_collection_name(name)
         with self.lock:
             if self._lookup(name) is None:
-                self._register(name, self.store.create_collection(name, model, dim, image_model, image_dim))
+                self._register(name, self.store.collections.create(name, model, dim, image_model, image_dim))
             return self._info[name]
 
     def photo_collection(self, name: str, default_model: str, default_dim: int, image_model: str = "",
@@ -295,14 +295,14 @@ class Collections:
         if info.plain:
             raise WrongCollectionKind(f"collection {info.name!r} holds plain vectors, not photos")
         try:
-            settings, changed = self.store.set_image_model(info.name, image_model, image_dim)
+            settings, changed = self.store.collections.set_image_model(info.name, image_model, image_dim)
         except LookupError:
             raise CollectionNotFound(f"no collection {info.name!r}") from None
-        if settings["image_model"] != image_model:
-            raise ModelMismatch(f"collection {info.name!r} has image model {settings['image_model']!r} already, not "
+        if settings.image_model != image_model:
+            raise ModelMismatch(f"collection {info.name!r} has image model {settings.image_model!r} already, not "
                                 f"{image_model!r}: a collection keeps its models (use another collection for another model)")
-        if not changed and self.store.reembed_state(info.name).missing:
-            changed = self.store.retry_missing(info.name) > 0  # asked again: look again for the photos not found
+        if not changed and self.store.reembed.state(info.name).missing:
+            changed = self.store.reembed.retry_missing(info.name) > 0  # asked again: look again for the photos not found
         with self.lock:
             info = self._register(info.name, settings)
             self._refill_photos(info)  # vectors another server stored before this one saw the change

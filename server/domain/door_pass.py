@@ -325,8 +325,8 @@ class DoorPass:
 
     def _verify(self, card: str, face: Face, full: bool, result: PassResult) -> SubjectRecord:
         """The card's subject, if the face is theirs; the same denial, after the same work, for an unknown card."""
-        record = self.gate.metadata.subject(card)
-        vector = self.gate.subjects.vector(record.number if record is not None else -1)  # the same lookup either way
+        record = self.gate.subject_store.subject(card)
+        vector = self.gate.subject_vectors.vector(record.number if record is not None else -1)  # the same lookup either way
         decision = verify(face.vector, vector if vector is not None else self.gate.decoy, self.gate.policy)
         if vector is not None:
             result.decision = decision
@@ -343,7 +343,7 @@ class DoorPass:
         """Who the face is among everyone enrolled, or a denial."""
         identified = self.gate.identify_face(face, candidates=2)
         result.decision = identified.decision
-        record = self.gate.metadata.subject(identified.subject_id) if identified.subject_id else None
+        record = self.gate.subject_store.subject(identified.subject_id) if identified.subject_id else None
         if record is None:
             raise _Denied(PassReason.UNKNOWN_PERSON, f"not recognised ({identified.reason or 'no longer enrolled'})")
         return record

@@ -18,7 +18,8 @@ import time
 from typing import Callable, Iterator
 
 from facegrid.index.errors import EngineError, EngineLost
-from facegrid.index.milvus_store import outages, probe, safe_uri
+from facegrid.index.store import VectorStore
+from facegrid.index.stores import VectorStores
 
 log = logging.getLogger("facegrid.server")
 
@@ -26,13 +27,14 @@ log = logging.getLogger("facegrid.server")
 class EngineCatchUp:
     """A thread that catches up from Redis whenever Milvus was unreachable since the last look and answers now.
 
-    `catch_up()` re-reads what missed Milvus and says how many vectors it set."""
+    `stores` opened every store the catch-up covers (their outages are counted there); `catch_up()` re-reads
+    what missed Milvus and says how many vectors it set."""
 
-    def __init__(self, uri: str, catch_up: Callable[[], int], interval_s: float = 2.0) -> None:
-        self._uri = uri
+    def __init__(self, stores: VectorStores, catch_up: Callable[[], int], interval_s: float = 2.0) -> None:
+        self._stores = stores
         self._catch_up = catch_up
         self._interval = interval_s
-        self._seen = outages(uri)
+        self._seen = stores.outages.count
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="milvus catch-up", daemon=True)
         self.catch_ups = 0  # catch-ups done (for tests and logs)
@@ -49,11 +51,11 @@ class EngineCatchUp:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            count = outages(self._uri)
+            count = self._stores.outages.count
             if count == self._seen:
                 continue
             try:
-                probe(self._uri, timeout=2.0)
+                self._stores.check(timeout=2.0)
                 started = time.perf_counter()
                 done = self._catch_up()
             except EngineError as error:  # down still, or again: the next look tries once more
@@ -64,11 +66,11 @@ class EngineCatchUp:
                 continue
             self._seen = count
             self.catch_ups += 1
-            log.info("Milvus at %s answers again: caught up from Redis, %d vectors set again (%.0f ms)", safe_uri(self._uri),
+            log.info("Milvus at %s answers again: caught up from Redis, %d vectors set again (%.0f ms)", self._stores.where(),
                      done, (time.perf_counter() - started) * 1000)
 
 
-def caught_up(store, refill: Callable[[], object], sync: Callable[[list[int]], None]) -> int:
+def caught_up(store: VectorStore, refill: Callable[[], object], sync: Callable[[list[int]], None]) -> int:
     """One vector store after an outage of its engine (the caller holds its owner's write lock): sync(ids) with
     the ids whose write missed it, or refill() when it lost count of them or its collection is gone from the
     engine (Milvus came back without its data); how many ids were synced. Ids not finished go back to the store."""
@@ -91,7 +93,7 @@ def caught_up(store, refill: Callable[[], object], sync: Callable[[list[int]], N
 
 
 @contextlib.contextmanager
-def refilling(store) -> Iterator[None]:
+def refilling(store: VectorStore) -> Iterator[None]:
     """Around refilling `store` whole from Redis (its owner's write lock held): the writes that missed its engine
     are in what is read, so their marks go; a refill that fails leaves the store marked for a whole refill."""
     store.take_unsynced()

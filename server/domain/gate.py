@@ -1,4 +1,4 @@
-"""The gate: enroll, verify, identify and forget, over the encoder, a FAISS collection and Redis.
+"""The gate: enroll, verify, identify and forget, over the encoder, a vector store (FAISS or Milvus) and Redis.
 
 Plain library code (no gRPC): the gRPC adapter, `facegrid eval openset` and the
 benchmarks all call this. Redis holds every template; the collection holds one
@@ -21,10 +21,9 @@ import numpy as np
 from facegrid.encoder.detect import probe_detector
 from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.pipeline import Face, FacePipeline
-from facegrid.index.stores import open_store
 from facegrid.index.errors import EngineUnavailable
-from facegrid.index.gpu import IndexSettings
 from facegrid.index.identify import Decision, Policy, UnknownReason, identify, subject_vector, verify
+from facegrid.index.stores import VectorStores
 
 from ..store.subjects import NewTemplate, SkeletonTaken, StoredTemplates, SubjectRecord, SubjectStore, TemplateRecord
 from .confusables import mixed_scripts, skeleton, skeleton_digest
@@ -140,15 +139,15 @@ class Gate:
 
     def __init__(
         self,
-        metadata: SubjectStore,
+        subject_store: SubjectStore,
         pipeline: FacePipeline,
         policy: Policy,
         rules: EnrollmentRules = EnrollmentRules(),
         probe_rules: ProbeRules = ProbeRules(),
-        index_settings: IndexSettings = IndexSettings(),
+        stores: VectorStores | None = None,
         on_forget: Callable[[str], None] | None = None,
     ) -> None:
-        self.metadata = metadata
+        self.subject_store = subject_store  # the subjects and their templates in Redis (the system of record)
         # Told the id of each subject forgotten here, once Redis no longer holds it: the scrub of the files, the
         # subject's names in photo collections (wired in main.py).
         self.on_forget = on_forget or (lambda subject_id: None)
@@ -159,7 +158,8 @@ class Gate:
         self.probe_rules = probe_rules
         # Probes skip the detector cascade's slow last resort (MMOD): "no face" must fit a gate's budget.
         self.probe_detector = probe_detector(pipeline.detector)
-        self.subjects = open_store(f"subjects:{self.model}", pipeline.model.dim, index_settings)
+        # One vector per subject (the normalised mean of its templates) under the subject's number, derived from Redis.
+        self.subject_vectors = (stores or VectorStores()).open(f"subjects:{self.model}", pipeline.model.dim)
         # What a probe for an unknown subject (Verify, or a door's card) is compared with, so that it costs what a
         # known subject's does: a fixed random unit vector, far below any threshold from every face.
         decoy = np.random.default_rng(20).standard_normal(pipeline.model.dim).astype(np.float32)
@@ -181,32 +181,32 @@ class Gate:
         """After the vector engine was unreachable: each subject whose write did not reach it is set again as Redis
         holds it now (gone, if it was forgotten meanwhile), or everything when too many were; how many were set."""
         with self._write_lock:
-            return caught_up(self.subjects, self._rebuild, self._sync_numbers)
+            return caught_up(self.subject_vectors, self._rebuild, self._sync_numbers)
 
     def _sync_numbers(self, numbers: list[int]) -> None:
         """These subject numbers as Redis holds them now (write lock held): set, or removed where none is."""
-        subject_ids = self.metadata.subject_ids_of(numbers)
+        subject_ids = self.subject_store.subject_ids_of(numbers)
         for number in numbers:
             if number in subject_ids:
                 self._refresh(subject_ids[number], number)
             else:
-                self.subjects.remove([number])
+                self.subject_vectors.remove([number])
 
     def _rebuild(self) -> int:
         """rebuild, with the write lock held."""
         skipped = 0
         numbers, vectors = [], []
-        with refilling(self.subjects):
-            for record, templates in self.metadata.everything():
+        with refilling(self.subject_vectors):
+            for record, templates in self.subject_store.everything():
                 skipped += sum(t.model != self.model for t in templates)
                 vector = self._subject_vector(templates)
                 if vector is not None:
                     numbers.append(record.number)
                     vectors.append(vector)
-            stacked = np.stack(vectors) if vectors else np.zeros((0, self.subjects.dim), np.float32)
-            self.subjects.replace(np.array(numbers, dtype=np.int64), stacked)
+            stacked = np.stack(vectors) if vectors else np.zeros((0, self.subject_vectors.dim), np.float32)
+            self.subject_vectors.replace(np.array(numbers, dtype=np.int64), stacked)
         self.skipped_templates = skipped
-        return self.subjects.count()
+        return self.subject_vectors.count()
 
     def refresh(self, subject_id: str, number: int | None = None) -> None:
         """Bring one subject's vector in line with Redis (another server changed it); `number`, the
@@ -217,20 +217,20 @@ class Gate:
     def drop(self, number: int) -> None:
         """A subject forgotten (on another server): its number leaves the collection."""
         with self._write_lock:
-            self.subjects.remove([number])
+            self.subject_vectors.remove([number])
 
     def _refresh(self, subject_id: str, number: int | None = None) -> SubjectRecord | None:
         """Set the subject's vector from its templates in Redis (write lock held); its record."""
-        record = self.metadata.subject(subject_id)
+        record = self.subject_store.subject(subject_id)
         if number is not None and (record is None or record.number != number):
-            self.subjects.remove([number])
+            self.subject_vectors.remove([number])
         if record is None:
             return None
-        vector = self._subject_vector(self.metadata.templates(subject_id))
+        vector = self._subject_vector(self.subject_store.templates(subject_id))
         if vector is None:
-            self.subjects.remove([record.number])
+            self.subject_vectors.remove([record.number])
         else:
-            self.subjects.add([record.number], vector)
+            self.subject_vectors.add([record.number], vector)
         return record
 
     def _subject_vector(self, templates: list) -> np.ndarray | None:
@@ -244,7 +244,7 @@ class Gate:
         Redis now holds it (another server may have added templates too) to the collection (write lock held).
         A new subject claims its id's skeleton there: ConfusableSubjectId when a look-alike took it meanwhile."""
         try:
-            stored = self.metadata.add_templates(subject_id, fresh, display_name, groups, skeleton_digest(subject_id))
+            stored = self.subject_store.add_templates(subject_id, fresh, display_name, groups, skeleton_digest(subject_id))
         except SkeletonTaken as taken:
             raise _confusable(subject_id, taken.owner) from None
         self._refresh(subject_id, stored.subject.number)
@@ -253,13 +253,13 @@ class Gate:
     def check_new_subject_id(self, subject_id: str) -> None:
         """Before a subject is made: InvalidSubjectId for an id mixing scripts, ConfusableSubjectId for a look-alike of
         an enrolled id (domain/confusables.py). Subjects that exist are left as they are."""
-        if self.metadata.subject(subject_id) is not None:
+        if self.subject_store.subject(subject_id) is not None:
             return
         mixed = mixed_scripts(subject_id)
         if mixed:
             raise InvalidSubjectId(f"subject id {subject_id!r} mixes scripts ({', '.join(sorted(mixed))}): it could pass "
                                    f"for another id; write it in one script")
-        owner = self.metadata.skeleton_owner(skeleton_digest(subject_id))
+        owner = self.subject_store.skeleton_owner(skeleton_digest(subject_id))
         if owner is not None and owner != subject_id:
             raise _confusable(subject_id, owner)
 
@@ -285,7 +285,7 @@ class Gate:
             outcome = PhotoOutcome(index=index, accepted=False)
             outcomes.append(outcome)
             digest = photo_digest(photo)
-            known = self.metadata.template_for_photo(subject_id, digest, self.model)  # saves embedding it again
+            known = self.subject_store.template_for_photo(subject_id, digest, self.model)  # saves embedding it again
             if known is not None:
                 outcome.accepted, outcome.template_id, outcome.duplicate = True, known, True
                 continue
@@ -308,10 +308,10 @@ class Gate:
 
         removed = 0
         with self._write_lock:
-            if not fresh and self.metadata.subject(subject_id) is None:
+            if not fresh and self.subject_store.subject(subject_id) is None:
                 stored = None  # its photos were enrolled, but the subject has been forgotten since
             else:
-                existing = self.metadata.templates(subject_id)
+                existing = self.subject_store.templates(subject_id)
                 fresh = self._unlike_existing(existing, fresh, replace)
                 if not any(o.accepted for o in outcomes) and not fresh:
                     raise self._refused(subject_id, outcomes)
@@ -321,7 +321,7 @@ class Gate:
                 if replace:  # the new templates are stored: only now do the old ones go
                     kept = {o.template_id for o in outcomes if o.accepted} | set(stored.template_ids)
                     older = [t.template_id for t in existing if t.template_id not in kept]
-                    removed = len(self.metadata.remove_templates(subject_id, older)) if older else 0
+                    removed = len(self.subject_store.remove_templates(subject_id, older)) if older else 0
                     if removed:
                         self._refresh(subject_id, stored.subject.number)
         if stored is None:
@@ -334,7 +334,7 @@ class Gate:
     def _refused(self, subject_id: str, outcomes: list[PhotoOutcome]) -> EnrollmentRefused:
         """No photo of the call was accepted: the error carrying each one's reason."""
         return EnrollmentRefused("; ".join(f"photo {o.index}: {o.reason}" for o in outcomes), subject_id, outcomes,
-                                 len(self.metadata.templates(subject_id)))
+                                 len(self.subject_store.templates(subject_id)))
 
     def _unlike_existing(self, existing: list[TemplateRecord], fresh: list[tuple[PhotoOutcome, NewTemplate]],
                          replace: bool) -> list[tuple[PhotoOutcome, NewTemplate]]:
@@ -368,23 +368,23 @@ class Gate:
         Identify's threshold (target FAR / N), not Verify's: with N subjects, Verify's would flag some stranger
         for most photos of a large campus (about N x 0.001 of them score that high)."""
         try:
-            subjects = self.subjects.count() if fresh else 0  # one count: with Milvus it is a round trip
+            subjects = self.subject_vectors.count() if fresh else 0  # one count: with Milvus it is a round trip
             if not subjects:
                 return
             limit = self.policy.identification_threshold(subjects)
-            hits = self.subjects.search(np.stack([t.vector for _, t in fresh]), 2)  # the best two: one may be its own
+            hits = self.subject_vectors.search(np.stack([t.vector for _, t in fresh]), 2)  # the best two: one may be its own
         except EngineUnavailable:
             # Redis takes the enrollment while the vector engine is away (it is caught up later); only the flag waits.
             for outcome, _ in fresh:
                 outcome.warnings.append("not checked against other subjects: the vector engine does not answer")
             return
-        record = self.metadata.subject(subject_id)
+        record = self.subject_store.subject(subject_id)
         own = record.number if record is not None else None
         best: list[tuple[int, float] | None] = []
         for scores, ids in zip(hits.scores, hits.ids):
             others = [(int(i), float(v)) for v, i in zip(scores, ids) if i >= 0 and int(i) != own]
             best.append(others[0] if others and others[0][1] >= limit else None)
-        names = self.metadata.subject_ids_of([b[0] for b in best if b is not None])
+        names = self.subject_store.subject_ids_of([b[0] for b in best if b is not None])
         for (outcome, _), found in zip(fresh, best):
             if found is not None and found[0] in names:
                 outcome.resembles = names[found[0]]
@@ -418,7 +418,7 @@ class Gate:
         outcomes = [NamedFace(f.face_id) for f in faces]
         usable: list[tuple[NamedFace, object]] = []
         for outcome, face in zip(outcomes, faces):
-            if len(face.vector) != self.subjects.dim:
+            if len(face.vector) != self.subject_vectors.dim:
                 outcome.reason = f"embedded with another model ({len(face.vector)} values, the gate uses {self.model})"
             else:
                 outcome.reason = self.rules.quality_refusal(face.quality) or ""
@@ -440,7 +440,7 @@ class Gate:
             raise NoUsableFace("no face of the group can be enrolled: " + "; ".join(
                 f"face {o.face_id}: {o.reason}" for o in outcomes[:10]))
         with self._write_lock:
-            existing = self.metadata.templates(subject_id)
+            existing = self.subject_store.templates(subject_id)
             known = {t.photo_sha256 for t in existing if t.model == self.model}
             fresh: list[tuple[NamedFace, NewTemplate]] = []
             for outcome, face in usable:
@@ -465,11 +465,11 @@ class Gate:
         `forget_if_empty` and nothing else is left of it. How many templates were removed."""
         subject_id = normalise_subject_id(subject_id)
         with self._write_lock:
-            removed = self.metadata.remove_templates(subject_id, template_ids)
+            removed = self.subject_store.remove_templates(subject_id, template_ids)
             # Only if still empty when deleted: another server may be enrolling it meanwhile.
-            deleted = self.metadata.delete_subject(subject_id, only_if_empty=True) if forget_if_empty else None
+            deleted = self.subject_store.delete_subject(subject_id, only_if_empty=True) if forget_if_empty else None
             if deleted is not None:
-                self.subjects.remove([deleted[0].number])
+                self.subject_vectors.remove([deleted[0].number])
             else:
                 self._refresh(subject_id)
         if deleted is not None:
@@ -484,11 +484,11 @@ class Gate:
         after the same work (the probe is embedded and compared with the decoy): neither the answer nor its time
         tells who is enrolled. `full`: SubjectNotFound at once, and the other faces are counted in the answer."""
         subject_id = normalise_subject_id(subject_id)
-        record = self.metadata.subject(subject_id)
+        record = self.subject_store.subject(subject_id)
         if record is None and full:
             raise SubjectNotFound(f"no subject {subject_id!r}")
         probe = self._probe(photo, still_wanted, refuse_others=not full)
-        vector = self.subjects.vector(record.number if record is not None else -1)  # the same lookup either way
+        vector = self.subject_vectors.vector(record.number if record is not None else -1)  # the same lookup either way
         if vector is None and full:
             raise NoUsableFace(f"subject {subject_id!r} has no templates for model {self.model}; enroll again")
         decision = verify(probe.face.vector, vector if vector is not None else self.decoy, self.policy)
@@ -501,8 +501,8 @@ class Gate:
 
     def identify_face(self, face: Face, candidates: int = 5) -> Identified:
         """1:N open-set for a face already embedded (a door's burst): who it is, or unknown."""
-        result = identify(face.vector, self.subjects, self.policy, candidates)
-        known = self.metadata.subject_ids_of([c.subject for c in result.candidates])
+        result = identify(face.vector, self.subject_vectors, self.policy, candidates)
+        known = self.subject_store.subject_ids_of([c.subject for c in result.candidates])
         # Redis is the system of record: a number it no longer names (forgotten, the index not caught up yet) is no
         # one, and naming the next best instead would be a guess the threshold and margin never judged.
         names = [(known[c.subject], c.score) for c in result.candidates if c.subject in known]
@@ -516,21 +516,21 @@ class Gate:
         """Delete a subject and its templates everywhere; how many templates went."""
         subject_id = normalise_subject_id(subject_id)
         with self._write_lock:
-            deleted = self.metadata.delete_subject(subject_id)
+            deleted = self.subject_store.delete_subject(subject_id)
             if deleted is None:
                 raise SubjectNotFound(f"no subject {subject_id!r}")
             record, removed = deleted
-            self.subjects.remove([record.number])
+            self.subject_vectors.remove([record.number])
         self.on_forget(subject_id)
         return removed
 
     def subject(self, subject_id: str) -> tuple[SubjectRecord, list[TemplateRecord]]:
         """A subject's record and templates (SubjectNotFound when there is none)."""
         subject_id = normalise_subject_id(subject_id)
-        record = self.metadata.subject(subject_id)
+        record = self.subject_store.subject(subject_id)
         if record is None:
             raise SubjectNotFound(f"no subject {subject_id!r}")
-        return record, self.metadata.templates(subject_id)
+        return record, self.subject_store.templates(subject_id)
 
     def _probe(self, photo: bytes, still_wanted: StillWanted, refuse_others: bool = False) -> Probe:
         """The probe's largest face, embedded once it has passed the probe rule (and only while the caller

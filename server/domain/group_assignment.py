@@ -12,7 +12,7 @@ import numpy as np
 
 from facegrid.index.cluster import UNASSIGNED, assign, group_vectors
 
-from ..store.photos import LibraryStore
+from ..store.library import LibraryStore
 
 
 class GroupAssigner:
@@ -51,21 +51,21 @@ class GroupAssigner:
             labels = assign(vectors, group_ids, group_means, threshold)
             return {f: int(g) for f, g in zip(face_ids, labels) if g != UNASSIGNED}
 
-        self.store.assign_groups(collection, labels_for)
+        self.store.grouping.assign(collection, labels_for)
 
     def _load(self, collection: str, version: int):
         with self._lock:
             cached = self._means.get(collection)
             if cached is not None and cached[0] == version:
                 return cached[1:]
-        settings = self.store.clustering(collection)
+        settings = self.store.grouping.clustering(collection)
         if settings is None:
             return None
-        grouped = self.store.groups(collection)
-        faces = [f for f in self.store.faces(collection, list(grouped)) if f is not None]
+        grouped = self.store.grouping.groups(collection)
+        faces = [f for f in self.store.faces.get(collection, list(grouped)) if f is not None]
         if not faces:
             return None
         labels = np.array([grouped[f.face_id] for f in faces])
         group_ids, means = group_vectors(np.stack([f.vector for f in faces]), labels)
-        self.remember(collection, version, group_ids, means, settings["threshold"])
-        return group_ids, means, settings["threshold"]
+        self.remember(collection, version, group_ids, means, settings.threshold)
+        return group_ids, means, settings.threshold

@@ -27,7 +27,7 @@ from facegrid.index.cluster import UNASSIGNED, group_faces, group_vectors
 from facegrid.index.errors import CollectionNotFound, VectorError
 
 from ..store.locks import LockBusy
-from ..store.photos import FaceRecord
+from ..store.faces import FaceRecord
 from ..store.pseudonyms import is_pseudonym
 from .collections import Collections
 from .errors import GroupingBusy, NoUsableFace, NothingToUndo
@@ -59,7 +59,7 @@ class PersonGroups:
                  encoder: EncoderSettings | None = None) -> None:
         self.collections = collections
         self.encoder = encoder  # where folder face models (and their calibration tables) are
-        self.metadata = collections.store
+        self.records = collections.store
         self.assigner = assigner
         self.gate = gate
         self._lock = collections.lock  # this server's; `_exclusive` takes every server's
@@ -67,7 +67,7 @@ class PersonGroups:
     @contextmanager
     def _exclusive(self, collection: str):
         """Hold the collection's grouping lock shared by every server on this Redis."""
-        lock = self.metadata.grouping_lock(collection)
+        lock = self.records.grouping.lock(collection)
         try:
             lock.acquire()
         except LockBusy:
@@ -92,11 +92,11 @@ class PersonGroups:
         with self._exclusive(name):
             with self._lock:
                 ids, vectors = target.items()
-                photos = [f.photo_sha256 if f else "" for f in self.metadata.faces(name, ids.tolist())]
-                pinned = self.metadata.pins(name)
+                photos = [f.photo_sha256 if f else "" for f in self.records.faces.get(name, ids.tolist())]
+                pinned = self.records.grouping.pins(name)
                 pins = np.array([pinned.get(int(i), "") for i in ids], dtype=object)
                 labels = group_faces(vectors, threshold, photos=np.array(photos), min_size=max(min_size, 1), pins=pins)
-                version = self.metadata.save_groups(name, {int(i): int(g) for i, g in zip(ids, labels) if g != UNASSIGNED}, threshold, min_size)
+                version = self.records.grouping.save(name, {int(i): int(g) for i, g in zip(ids, labels) if g != UNASSIGNED}, threshold, min_size)
                 group_ids, means = group_vectors(vectors, labels)
                 self.assigner.remember(name, version, group_ids, means, threshold)
             self._assign_newcomers(name, set(ids.tolist()))
@@ -105,8 +105,8 @@ class PersonGroups:
     def _assign_newcomers(self, collection: str, clustered: set[int]) -> None:
         """Faces this clustering did not see (indexed meanwhile, perhaps on another server, whose
         groups the new grouping just replaced) join its nearest groups, as if indexed after it."""
-        unseen = [i for i in self.metadata.face_ids(collection) if i not in clustered]
-        newcomers = [f for f in self.metadata.faces(collection, unseen) if f is not None]
+        unseen = [i for i in self.records.faces.ids(collection) if i not in clustered]
+        newcomers = [f for f in self.records.faces.get(collection, unseen) if f is not None]
         if newcomers:
             self.assigner.assign_new(collection, [f.face_id for f in newcomers], np.stack([f.vector for f in newcomers]))
 
@@ -114,35 +114,35 @@ class PersonGroups:
         """The stored grouping: each group's faces, largest group first."""
         name = self._face_collection(collection)
         target = self.collections.get(name)
-        grouped = self.metadata.groups(name)
-        settings = self.metadata.clustering(name) or {"threshold": float("nan")}
+        grouped = self.records.grouping.groups(name)
+        clustering = self.records.grouping.clustering(name)
         members: dict[int, list[FaceRecord]] = {}
-        for record in self.metadata.faces(name, list(grouped)):
+        for record in self.records.faces.get(name, list(grouped)):
             if record is not None:
                 members.setdefault(grouped[record.face_id], []).append(record)
         ordered = sorted(members.items(), key=lambda item: (-len(item[1]), item[0]))
-        pins = self.metadata.pins(name)
+        pins = self.records.grouping.pins(name)
         names = {}
         for group_id, faces in ordered:
             labels = {pins.get(f.face_id, "") for f in faces}
             named = sorted(p for p in labels if _is_name(p))
             if named:
                 names[group_id] = named[0]
-        return Grouping(ordered, target.count() - sum(len(m) for m in members.values()), settings["threshold"], names)
+        return Grouping(ordered, target.count() - sum(len(m) for m in members.values()), clustering.threshold if clustering else float("nan"), names)
 
     # --- corrections -------------------------------------------------------------------------
 
     def _members(self, collection: str, group_id: int) -> list[int]:
-        members = [f for f, g in self.metadata.groups(collection).items() if g == group_id]
+        members = [f for f, g in self.records.grouping.groups(collection).items() if g == group_id]
         if not members:
             raise CollectionNotFound(f"no group {group_id} in collection {collection!r}")
         return members
 
     def _pin(self, collection: str, faces: list[int], label: str, groups: dict[int, int], action: dict) -> None:
-        pins = self.metadata.pins(collection)
-        grouped = self.metadata.groups(collection)
+        pins = self.records.grouping.pins(collection)
+        grouped = self.records.grouping.groups(collection)
         action["before"] = {str(f): [pins.get(f, ""), grouped.get(f, UNASSIGNED)] for f in set(faces) | set(groups)}
-        self.metadata.apply_correction(collection, {f: label for f in faces}, groups, action)
+        self.records.grouping.apply_correction(collection, {f: label for f in faces}, groups, action)
         self.assigner.forget(collection)
 
     def merge(self, collection: str, group_id: int, other_group_id: int) -> Grouping:
@@ -150,7 +150,7 @@ class PersonGroups:
         name = self._face_collection(collection)
         with self._exclusive(name), self._lock:
             keep, other = self._members(name, group_id), self._members(name, other_group_id)
-            pins = self.metadata.pins(name)
+            pins = self.records.grouping.pins(name)
             named = sorted({pins.get(f, "") for f in keep + other} - {""}, key=lambda p: (not _is_name(p), p))
             label = named[0] if named else f"~merge-{uuid.uuid4().hex[:12]}"
             self._pin(name, keep + other, label, {f: group_id for f in other}, {"action": "merge"})
@@ -160,17 +160,17 @@ class PersonGroups:
         """Take a face out of its group for good: it and the rest are pinned apart."""
         name = self._face_collection(collection)
         with self._exclusive(name), self._lock:
-            grouped = self.metadata.groups(name)
+            grouped = self.records.grouping.groups(name)
             if face_id not in grouped:
                 raise CollectionNotFound(f"face {face_id} is in no group of collection {collection!r}")
             group_id = grouped[face_id]
             rest = [f for f, g in grouped.items() if g == group_id and f != face_id]
-            pins = self.metadata.pins(name)
+            pins = self.records.grouping.pins(name)
             label = pins.get(rest[0], "") if rest and pins.get(rest[0]) else f"~group-{uuid.uuid4().hex[:12]}"
             new_group = max(grouped.values()) + 1
             action = {"action": "split"}
             self._pin(name, rest, label, {face_id: new_group}, action)
-            self.metadata.apply_correction(name, {face_id: f"~split-{face_id}"}, {}, {})
+            self.records.grouping.apply_correction(name, {face_id: f"~split-{face_id}"}, {}, {})
         return self.groups(collection)
 
     def name(self, collection: str, group_id: int, subject_id: str) -> Grouping:
@@ -181,7 +181,7 @@ class PersonGroups:
             raise NoUsableFace(f"collection {name!r} holds {model} faces and the gate uses {self.gate.model}: its faces cannot be enrolled")
         with self._exclusive(name), self._lock:
             members = self._members(name, group_id)
-            naming = self.gate.enroll_named_group(subject_id, [f for f in self.metadata.faces(name, members) if f])
+            naming = self.gate.enroll_named_group(subject_id, [f for f in self.records.faces.get(name, members) if f])
             self._pin(name, members, subject_id, {}, {"action": "name", "subject": naming.subject_id,
                                                       "created": naming.created, "templates": naming.template_ids})
         return replace(self.groups(collection), naming=naming)
@@ -190,11 +190,11 @@ class PersonGroups:
         """Take back the last correction."""
         name = self._face_collection(collection)
         with self._exclusive(name), self._lock:
-            record = self.metadata.pop_correction(name)
+            record = self.records.grouping.pop_correction(name)
             if record is None:
                 raise NothingToUndo(f"no correction to undo in collection {collection!r}")
             before = {int(f): value for f, value in record["before"].items()}
-            self.metadata.apply_correction(
+            self.records.grouping.apply_correction(
                 name, {f: pin for f, (pin, _) in before.items()},
                 {f: g for f, (_, g) in before.items() if g != UNASSIGNED}, {},
             )

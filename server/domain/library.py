@@ -25,9 +25,11 @@ import numpy as np
 from facegrid.encoder.pipeline import Face, PhotoEmbedding
 from facegrid.index.cluster import KMeansResult, choose_k, kmeans
 from facegrid.index.errors import CollectionNotFound, VectorError
-from facegrid.index.gpu import IndexSettings
+from facegrid.index.settings import IndexSettings
 
-from ..store.photos import FaceRecord, LibraryStore, PhotoRecord
+from ..store.faces import FaceRecord, NewFace
+from ..store.library import LibraryStore
+from ..store.photos import NewPhoto, PhotoRecord
 from .collections import Collections, CollectionStats, check_collection_name
 from .errors import BadPhotoRequest, ModelMismatch, PhotoNotHeld
 from .group_assignment import GroupAssigner
@@ -98,7 +100,7 @@ class Library:
 
     def known(self, collection: str, digests: list[str]) -> list[str]:
         """The photos of `digests` already indexed in the collection (a resumed run skips them)."""
-        return self.records.known(check_collection_name(collection), digests)
+        return self.records.photos.known(check_collection_name(collection), digests)
 
     def image_dim(self, image_model: str) -> int:
         """The vector length of a folder model with an image tower (UnknownModel, MissingModality otherwise)."""
@@ -128,7 +130,7 @@ class Library:
         for name in {i.collection for i in incoming if not i.outcome.error}:
             batch = [i for i in incoming if i.collection == name and not i.outcome.error]
             with self.collections.lock:
-                held = self.records.add_paths(name, [(i.outcome.photo_sha256, i.outcome.path) for i in batch])
+                held = self.records.photos.add_paths(name, [(i.outcome.photo_sha256, i.outcome.path) for i in batch])
             for item in batch:
                 record = held.get(item.outcome.photo_sha256)
                 if record is not None:
@@ -163,7 +165,7 @@ class Library:
         photo_target = self.collections.photo_vectors(name) if image_model else None
         with self.collections.lock:
             # Indexed meanwhile (by another stream, or twice in this batch): only the path is new.
-            held = self.records.add_paths(name, [(i.outcome.photo_sha256, i.outcome.path) for i in items])
+            held = self.records.photos.add_paths(name, [(i.outcome.photo_sha256, i.outcome.path) for i in items])
             new: dict[str, IncomingPhoto] = {}
             for item in items:
                 if item.outcome.photo_sha256 in held or item.outcome.photo_sha256 in new:
@@ -175,12 +177,12 @@ class Library:
             # A photo vector only of the collection's image model (one added after the batch was embedded
             # is not this one's: the background re-embedding gives those photos theirs).
             rows = [
-                (digest, list(dict.fromkeys([item.outcome.path, *item.extra_paths])),
-                 [(list(f.box), f.quality, f.vector) for f in item.faces],
-                 item.vector if image_model and item.image_model == image_model else None)
+                NewPhoto(digest, list(dict.fromkeys([item.outcome.path, *item.extra_paths])),
+                         [NewFace(list(f.box), f.quality, f.vector) for f in item.faces],
+                         item.vector if image_model and item.image_model == image_model else None)
                 for digest, item in new.items()
             ]
-            records = self.records.add_photos(name, rows)
+            records = self.records.photos.add(name, rows)
             face_ids, vectors = [], []
             photo_shas, photo_vectors = [], []
             for item, record, row in zip(new.values(), records, rows):
@@ -189,15 +191,15 @@ class Library:
                     continue
                 face_ids += record.face_ids
                 vectors += [f.vector for f in item.faces]
-                if row[3] is not None:
+                if row.vector is not None:
                     photo_shas.append(record.photo_sha256)
-                    photo_vectors.append(row[3])
+                    photo_vectors.append(row.vector)
             if face_ids:
                 vectors = np.stack(vectors)
                 target.add(np.array(face_ids), vectors)
                 self.groups.assign_new(name, face_ids, vectors)
             if photo_shas:
-                held = self.records.photo_ids(name, photo_shas)
+                held = self.records.photo_vectors.ids_of(name, photo_shas)
                 kept = [(held[d], v) for d, v in zip(photo_shas, photo_vectors) if d in held]
                 if kept:
                     photo_target.add(np.array([i for i, _ in kept], dtype=np.int64), np.stack([v for _, v in kept]))
@@ -239,8 +241,8 @@ class Library:
         found = [(float(s), int(i)) for s, i in zip(scores, ids) if i >= 0]
         if self.collections.info(collection).plain:
             return [Hit(score, i) for score, i in found]
-        records = self.records.faces(collection, [i for _, i in found])
-        photos = self.records.photos(collection, [r.photo_sha256 for r in records if r is not None])
+        records = self.records.faces.get(collection, [i for _, i in found])
+        photos = self.records.photos.get(collection, [r.photo_sha256 for r in records if r is not None])
         return [
             Hit(score, i, record, photos.get(record.photo_sha256))
             for (score, i), record in zip(found, records)
@@ -249,7 +251,7 @@ class Library:
 
     def photo_paths(self, collection: str, digests: list[str]) -> dict[str, list[str]]:
         """Paths of several photos, in one round trip."""
-        records = self.records.photos(check_collection_name(collection), digests)
+        records = self.records.photos.get(check_collection_name(collection), digests)
         return {digest: record.paths for digest, record in records.items()}
 
     def kmeans(self, collection: str, k: int | None = None, iterations: int = 20) -> tuple[np.ndarray, KMeansResult]:
@@ -265,7 +267,7 @@ class Library:
         if info.plain:
             return CollectionStats(info.name, info.model, info.dim, vectors=count, index=index)
         photo_vectors = self.collections.photo_vectors(info.name).count() if info.image_model else 0
-        return CollectionStats(info.name, info.model, info.dim, photos=self.records.count_photos(info.name), faces=count,
+        return CollectionStats(info.name, info.model, info.dim, photos=self.records.photos.count(info.name), faces=count,
                                image_model=info.image_model, image_dim=info.image_dim, photo_vectors=photo_vectors, index=index)
 
 

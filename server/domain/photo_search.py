@@ -128,8 +128,8 @@ class PhotoSearch:
 
     def _hits(self, collection: str, pairs: list[tuple[float, int]]) -> list[PhotoHit]:
         """Photos of (score, photo id) pairs, in order (ids no longer held are left out)."""
-        shas = self.store.photo_shas(collection, [i for _, i in pairs])
-        records = self.store.photos(collection, [d for d in shas if d])
+        shas = self.store.photo_vectors.shas_of(collection, [i for _, i in pairs])
+        records = self.store.photos.get(collection, [d for d in shas if d])
         return [PhotoHit(score, photo_id, sha, records[sha].paths)
                 for (score, photo_id), sha in zip(pairs, shas) if sha and sha in records]
 
@@ -171,6 +171,6 @@ class PhotoSearch:
         ids, vectors = self.collections.photo_vectors(info.name).items()
         result = capped_kmeans(f"collection {info.name!r}", ids, vectors, k, iterations, "photo vectors",
                                self.collections.index_settings)
-        shas = [d or "" for d in self.store.photo_shas(info.name, ids.tolist())]
-        records = self.store.photos(info.name, [d for d in shas if d])
+        shas = [d or "" for d in self.store.photo_vectors.shas_of(info.name, ids.tolist())]
+        records = self.store.photos.get(info.name, [d for d in shas if d])
         return PhotoClusters(ids, shas, [records[d].paths if d in records else [] for d in shas], result)

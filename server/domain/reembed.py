@@ -94,9 +94,9 @@ class Reembedder:
     def progress(self, collection: str) -> ReembedProgress:
         """Where a collection's re-embedding stands (done and total count every photo of the collection)."""
         info = self.collections.info(collection)
-        state = self.store.reembed_state(info.name)
+        state = self.store.reembed.state(info.name)
         return ReembedProgress(info.name, state.state, state.model or info.image_model,
-                               self.store.count_photo_vectors(info.name), self.store.count_photos(info.name), state.missing)
+                               self.store.photo_vectors.count(info.name), self.store.photos.count(info.name), state.missing)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -111,12 +111,12 @@ class Reembedder:
             self._wake.clear()
 
     def _pending(self) -> list[str]:
-        return [name for name, settings in self.store.collections().items()
-                if settings.get("image_model") and self.store.reembed_state(name).state == "running"]
+        return [name for name, settings in self.store.collections.all().items()
+                if settings.image_model and self.store.reembed.state(name).state == "running"]
 
     def _collection(self, name: str) -> None:
         """Re-embed one collection to the end, unless another server is at it."""
-        lock = self.store.reembed_lock(name)
+        lock = self.store.reembed.lock(name)
         try:
             lock.acquire()
         except LockBusy:
@@ -127,7 +127,7 @@ class Reembedder:
             log.info("re-embedding the photos of %s with %s", name, info.image_model)
             while not self._stopping.is_set():
                 worked = False
-                for batch in self.store.photos_without_vectors(name, self.batch):
+                for batch in self.store.reembed.photos_without_vectors(name, self.batch):
                     if self._stopping.is_set():
                         return
                     self._batch(info.name, info.model, info.image_model, batch)
@@ -135,7 +135,7 @@ class Reembedder:
                     if self.pause_s:
                         self._stopping.wait(self.pause_s)
                 if not worked:  # a whole scan found nothing left: done
-                    self.store.finish_reembed(name)
+                    self.store.reembed.finish(name)
                     progress = self.progress(name)
                     log.info("re-embedding of %s done: %d of %d photos, %d missing", name, progress.done, progress.total,
                              progress.missing)
@@ -159,7 +159,7 @@ class Reembedder:
                 missing[digest] = f"cannot be embedded: {vector}"
             else:
                 found.append((digest, np.asarray(vector, dtype=np.float32)))
-        ids = self.store.add_photo_vectors(collection, found, missing)
+        ids = self.store.photo_vectors.add(collection, found, missing)
         kept = [(photo_id, vector) for photo_id, (_, vector) in zip(ids, found) if photo_id is not None]
         if kept:
             self.collections.add_photo_vectors(collection, [i for i, _ in kept], np.stack([v for _, v in kept]))

@@ -22,7 +22,7 @@ def follow_changes(feed: ChangeFeed, gate: Gate, collections: Collections, assig
 
     def subject_changed(change: Change) -> None:
         number = int(change.fields["number"])
-        subject_id = change.fields.get("subject") or gate.metadata.subject_ids_of([number]).get(number)
+        subject_id = change.fields.get("subject") or gate.subject_store.subject_ids_of([number]).get(number)
         if subject_id is None:
             gate.drop(number)  # forgotten since: its number names no one any more
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facegrid.index.collection import check_ids, check_vectors
+from facegrid.index.checks import check_ids, check_vectors
 from facegrid.index.errors import VectorError
 
 from .collections import PLAIN_VECTORS, Collections, CollectionStats, check_collection_name
@@ -14,7 +14,7 @@ MAX_DIM = 4096
 
 
 class VectorCollections:
-    """Plain-vector collections: Redis first, then FAISS."""
+    """Plain-vector collections: Redis first, then the vector store."""
 
     def __init__(self, collections: Collections) -> None:
         self.collections = collections
@@ -42,7 +42,7 @@ class VectorCollections:
         vectors = check_vectors(vectors, target.dim)
         ids = check_ids(ids, len(vectors))
         with self.collections.lock:
-            self.store.add_vectors(info.name, ids, vectors)
+            self.store.plain_vectors.add(info.name, ids, vectors)
             target.add(ids, vectors)
         return self.stats(info.name)
 
@@ -51,7 +51,7 @@ class VectorCollections:
         info, target = self._plain(collection)
         ids = np.asarray(ids, dtype=np.int64)
         with self.collections.lock:
-            self.store.remove_vectors(info.name, ids)
+            self.store.plain_vectors.remove(info.name, ids)
             target.remove(ids)
         return self.stats(info.name)
 

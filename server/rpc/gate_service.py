@@ -139,7 +139,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         change = AccessChange(groups=list(request.groups) if request.set_groups else None, status=status,
                               expires_at=request.expires_at if request.HasField("expires_at") else None,
                               status_reason=request.status_reason)
-        return messages.subject(update_subject(self.gate.metadata, request.subject_id, change))
+        return messages.subject(update_subject(self.gate.subject_store, request.subject_id, change))
 
     @grpc_errors
     def Pass(self, request: gate_pb2.PassRequest, context) -> gate_pb2.PassResponse:
@@ -159,7 +159,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
     def ListSubjects(self, request: gate_pb2.ListSubjectsRequest, context) -> gate_pb2.ListSubjectsResponse:
         """One page of the subjects, in lexical order."""
         size = _limit(request.page_size, 100, MAX_PAGE, "page_size")
-        metadata = self.gate.metadata
+        metadata = self.gate.subject_store
         # One more than asked for tells whether another page follows: no token after the last page.
         page = metadata.list_subjects(after=page_tokens.decode(request.page_token), limit=size + 1)
         more, page = len(page) > size, page[:size]

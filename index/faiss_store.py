@@ -1,4 +1,4 @@
-"""A named set of vectors of one model: external int64 ids, add / remove / search by inner product.
+"""The FAISS vector store: a named set of vectors in this process, external int64 ids, searched by inner product.
 
 Up to `exact_max_mb` of vectors the search is exact (`IndexFlatIP` inside `IndexIDMap2`): on unit
 vectors the inner product is the cosine. Beyond, the collection moves to an approximate
@@ -21,49 +21,16 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from .approximate import (EXACT, IndexPlan, ivf_of, new_index, over_budget, plan_index, set_nprobe, stored_ids, train, tune_nprobe,
-                          tuning_sample)
+from .approximate import EXACT, IndexPlan, new_index, over_budget, plan_index, set_nprobe, stored_ids, train, tune_nprobe, tuning_sample
+from .checks import check_ids, check_k, check_vectors, id_array
 from .errors import VectorError
-from .gpu import GpuFlat, IndexSettings, gpu_count
+from .gpu import GpuFlat, gpu_count
+from .settings import IndexSettings
+from .store import Hits
 
 log = logging.getLogger("facegrid.index")
 ADD_CHUNK = 1 << 18  # vectors added to an index at a time (bounds FAISS's temporary memory)
-
-MAX_K = 1000  # more neighbours than anyone reads; bounds the reply size
 _SCAN_QUERIES = 4  # up to this many queries, scan with BLAS instead of FAISS's per-query loop
-
-
-def check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
-    """(n, dim) C-contiguous float32 with finite values, or a VectorError saying what is wrong."""
-    array = np.asarray(vectors)
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2:
-        raise VectorError(f"expected vectors of shape (n, {dim}), got shape {array.shape}")
-    if array.shape[1] != dim:
-        raise VectorError(f"expected {dim}-dimensional vectors, got {array.shape[1]}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise VectorError(f"vectors must be numbers, got {array.dtype}")
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():
-        raise VectorError("vectors contain NaN or infinite values")
-    return array
-
-
-def check_ids(ids, count: int) -> np.ndarray:
-    """int64 ids, one per vector."""
-    array = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
-    if len(array) != count:
-        raise VectorError(f"{len(array)} ids for {count} vectors")
-    return array
-
-
-@dataclass(frozen=True)
-class Hits:
-    """Search results: per query, up to k (score, id) pairs, best first."""
-
-    scores: np.ndarray  # (queries, k) float32
-    ids: np.ndarray  # (queries, k) int64; -1 where fewer than k vectors exist
 
 
 @dataclass(frozen=True)
@@ -76,7 +43,7 @@ class IndexState:
     rebuilding: bool = False
 
 
-class Collection:  # implements index.store.VectorStore
+class FaissStore:  # implements index.store.VectorStore
     """Vectors of one dimension under int64 ids, searched by inner product (exactly, until they are many)."""
 
     def __init__(self, name: str, dim: int, settings: IndexSettings = IndexSettings()) -> None:
@@ -138,7 +105,7 @@ class Collection:  # implements index.store.VectorStore
 
     def remove(self, ids) -> int:
         """Remove ids (absent ones are ignored); how many were removed."""
-        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        ids = id_array(ids)
         with self._lock:
             self._ids = None
             removed = int(self._index.remove_ids(ids))
@@ -265,8 +232,7 @@ class Collection:  # implements index.store.VectorStore
     def search(self, queries: np.ndarray, k: int) -> Hits:
         """The k best-scoring vectors for each query: exactly, or within the approximate index's recall."""
         queries = check_vectors(queries, self.dim)
-        if not 1 <= k <= MAX_K:
-            raise VectorError(f"k must be between 1 and {MAX_K}, got {k}")
+        k = check_k(k)
         with self._lock:
             n = self._index.ntotal
             k = min(k, max(n, 1))
@@ -313,6 +279,7 @@ class Collection:  # implements index.store.VectorStore
                 return None
 
     def __contains__(self, id_: int) -> bool:
+        """Whether a vector is stored under the id."""
         return self.vector(id_) is not None
 
     def count(self) -> int:
