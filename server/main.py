@@ -21,6 +21,7 @@ from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.models import model_folder
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.encoder.towers.registry import ModelRegistry
+from facegrid.encoder.worker_pools import BulkWorkers
 from facegrid.encoder.warmup import warm_up_face_model, warm_up_tower_model
 from facegrid.index.calibration import CalibrationMissing, load_calibration
 from facegrid.index.identify import Policy
@@ -40,7 +41,9 @@ from .domain.gate import Gate
 from .domain.group_assignment import GroupAssigner
 from .domain.keys import KeyRing, Keys
 from .domain.grouping import PersonGroups
+from .domain.indexing import PhotoIndexing
 from .domain.library import Library
+from .domain.library_core import LibraryCore
 from .domain.photo_search import PhotoSearch
 from .domain.reembed import Reembedder
 from .domain.pipelines import Pipelines
@@ -84,6 +87,8 @@ from .store.subjects import SubjectStore
 
 log = logging.getLogger("facegrid.server")
 
+INDEX_NICE = 10  # bulk-indexing workers run below the serving process: gate calls keep their cores under bulk work
+
 SERVICES = (
     encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name,
     gate_pb2.DESCRIPTOR.services_by_name["GateService"].full_name,
@@ -96,13 +101,13 @@ INDEX_SERVICES = SERVICES[1:]  # the index role
 
 @dataclass
 class Running:
-    """A started server and what it owns (the encoder role has no gate, library, Redis or index service)."""
+    """A started server and what it owns (the encoder role has no gate, library or Redis)."""
 
     server: grpc.Server
     port: int
     gate: Gate | None
     library: Library | None
-    index_service: IndexService | None
+    library_core: LibraryCore | None
     health: health.HealthServicer
     embedded: EmbeddedRedis | None
     metrics: Metrics
@@ -131,8 +136,8 @@ class Running:
             self.catch_up.stop()
         if self.feed is not None:
             self.feed.stop()
-        if self.index_service is not None:
-            self.index_service.close()
+        if self.library_core is not None:
+            self.library_core.close()
         self.metrics.stop()
         if self.auth_failures is not None:
             self.auth_failures.stop()
@@ -455,12 +460,15 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
         encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(models.embedder), server)
     decider = door_pass(settings, gate, doors, writes, models_here=remote is None)
     gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, decider, metrics), server)
-    index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics,
-                                 budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None,
-                                 photos=photo_search, remote=remote.bulk if remote is not None else None)
-    # Photos indexed before their collection had an image model, embedded again in the index service's workers.
-    reembedder = Reembedder(collections, index_service.embed_photo_vectors, settings.reembed_batch, settings.reembed_pause_s)
-    index_service.reembedder = reembedder
+    workers = settings.index_workers or os.cpu_count() or 1
+    # Bulk indexing embeds in worker processes here, or on the encoder servers in the index role.
+    bulk = BulkWorkers(settings.detector, limits, workers, encoder, nice=INDEX_NICE) if remote is None else remote.bulk
+    # Photos indexed before their collection had an image model, embedded again by the same workers.
+    reembedder = Reembedder(collections, bulk.photo_vectors, settings.reembed_batch, settings.reembed_pause_s)
+    library_core = LibraryCore(library, people, vectors, PhotoIndexing(library, bulk, depth=2 * workers), photo_search,
+                               reembedder)
+    index_service = IndexService(library_core, metrics, budget=ByteBudget(settings.inflight_mb << 20),
+                                 stream_idle_s=settings.stream_idle_s or None)
     index_pb2_grpc.add_IndexServiceServicer_to_server(index_service, server)
     services = SERVICES if remote is None else INDEX_SERVICES
     port, health_servicer = open_server(server, settings, credentials, services)
@@ -471,7 +479,7 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     if scrub is not None:
         scrub.start()
     metrics_port = metrics.serve(settings.metrics_address, settings.metrics_key) if settings.metrics_address else 0
-    return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
+    return Running(server, port, gate, library, library_core, health_servicer, embedded, metrics, metrics_port, writes,
                    feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services, catch_up,
                    scrub=scrub, auth_failures=interceptor.failures)
 

@@ -38,8 +38,21 @@ MIN_PER_CLUSTER = 5
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+@dataclass(frozen=True)
+class PhotoToIndex:
+    """One photo of a bulk-indexing request: its bytes, or the sha256 of one the collection holds (a new path for it)."""
+
+    collection: str
+    path: str
+    photo: bytes = b""
+    photo_sha256: str = ""
+    image_model: str = ""  # give the collection this image model if it is new (its own otherwise: ModelMismatch)
+
+
 @dataclass
 class IndexOutcome:
+    """What became of one photo of a bulk-indexing request."""
+
     path: str
     photo_sha256: str
     already_indexed: bool = False
@@ -104,18 +117,19 @@ class Library:
         model.require("image")
         return model.dim
 
-    def prepare(self, photos: list[tuple]) -> list[IncomingPhoto]:
-        """Step one of indexing a batch of (collection, path, bytes, sha256[, image model]): hash each photo
-        and set aside those already held (they only gain the new path). The rest come back with
-        `needs_faces` (and `image_model` where their collection has one); embed them and hand them to `store`."""
+    def prepare(self, photos: list[PhotoToIndex]) -> list[IncomingPhoto]:
+        """Step one of indexing a batch: hash each photo and set aside those already held (they only gain the new
+        path). The rest come back with `needs_faces` (and `image_model` where their collection has one); embed them
+        and hand them to `store`."""
         incoming: list[IncomingPhoto] = []
-        for collection, path, photo, photo_sha256, *rest in photos:
+        for sent in photos:
+            photo = sent.photo
             # The server hashes what it receives; a client's hash is only trusted to name a photo it does not send.
-            digest = hashlib.sha256(photo).hexdigest() if photo else photo_sha256
-            item = IncomingPhoto(collection, IndexOutcome(path, digest), photo)
+            digest = hashlib.sha256(photo).hexdigest() if photo else sent.photo_sha256
+            item = IncomingPhoto(sent.collection, IndexOutcome(sent.path, digest), photo)
             incoming.append(item)
             try:
-                info = self._photo_collection(collection, rest[0] if rest else "")
+                info = self._photo_collection(sent.collection, sent.image_model)
                 item.collection, item.image_model = info.name, info.image_model
                 if not photo and not _SHA256.match(digest):
                     raise BadPhotoRequest("no photo bytes, and no photo_sha256 (64 lower-case hex digits) naming one already sent")

@@ -16,7 +16,8 @@ from ..store.api_keys import KeyRecord
 from ..store.doors import DoorRecord, DoorStore
 from ..store.audit import AuditEntry, AuditStore, valid_entry_id
 from .audit import subject_of
-from .errors import BadRequest, grpc_errors
+from ..domain.errors import BadRequest
+from .errors import grpc_errors
 
 MAX_AUDIT_PAGE = 1000
 

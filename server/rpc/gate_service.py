@@ -9,7 +9,8 @@ from facegrid.encoder.liveness_port import Challenge
 
 from . import audit, messages, page_tokens
 from .auth import caller_of, note_audit, sees_everything
-from .errors import BadRequest, grpc_errors
+from ..domain.errors import BadRequest
+from .errors import grpc_errors
 from .metrics import Metrics
 from ..domain.door_pass import DoorPass, PassQuery
 from ..domain.enrollment import normalise_subject_id
