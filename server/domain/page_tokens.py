@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 
-from ..domain.enrollment import normalise_subject_id
-from ..domain.errors import BadRequest
+from .enrollment import normalise_subject_id
+from .errors import BadRequest
 
 _VERSION = b"\x01"
 _REFUSED = "page_token is not one this server gave out: send the next_page_token of the previous page, or none for the first"
