@@ -222,11 +222,12 @@ def load_liveness(settings: Settings) -> LivenessChecker | None:
         return None
 
 
-def door_pass(settings: Settings, gate: Gate, doors: DoorStore, writes: BackgroundWrites, models_here: bool) -> DoorPass:
+def door_pass(settings: Settings, gate: Gate, doors: DoorStore, writes: BackgroundWrites,
+              frames: FacePipeline | None) -> DoorPass:
     """Pass's decider, with the liveness model where one is imported; says at start when Pass cannot decide."""
     mode = settings.liveness_mode()
-    checker = load_liveness(settings) if models_here else None
-    decider = DoorPass(gate, doors, mode, checker, models_here,
+    checker = load_liveness(settings) if frames is not None else None
+    decider = DoorPass(gate, doors, mode, checker, frames,
                        note_seen=lambda door, when: writes.submit(partial(DoorStore.touch, name=door, when=when)))
     why_not = decider.unavailable()
     if why_not:
@@ -472,7 +473,7 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     if remote is not None:
         interceptors.append(DeadlineInterceptor())  # encoder calls end by the caller's deadline
     server = grpc_server(settings, interceptors)
-    decider = door_pass(settings, gate, doors, writes, models_here=remote is None)
+    decider = door_pass(settings, gate, doors, writes, frames=models.pipeline if remote is None else None)
     workers = settings.index_workers or os.cpu_count() or 1
     # Bulk indexing embeds in worker processes here, or on the encoder servers in the index role.
     bulk = BulkWorkers(settings.detector, limits, workers, encoder, nice=INDEX_NICE) if remote is None else remote.bulk

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facegrid.encoder.pipeline import Face, PhotoEmbedding
+from facegrid.encoder.ports import FaceEncoders, TowerEncoders
 from facegrid.index.cluster import KMeansResult, choose_k, kmeans
 from facegrid.index.errors import CollectionNotFound, VectorError
 from facegrid.index.gpu import IndexSettings
@@ -31,7 +32,6 @@ from ..store.photos import FaceRecord, LibraryStore, PhotoRecord
 from .collections import Collections, CollectionStats, check_collection_name
 from .errors import BadPhotoRequest, ModelMismatch, PhotoNotHeld
 from .group_assignment import GroupAssigner
-from .pipelines import Pipelines
 
 # k-means may make at most n / MIN_PER_CLUSTER clusters of n vectors (see Library.kmeans).
 MIN_PER_CLUSTER = 5
@@ -90,12 +90,13 @@ class IncomingPhoto:
 class Library:
     """Face collections of a photo library."""
 
-    def __init__(self, collections: Collections, pipelines: Pipelines, groups: GroupAssigner, towers=None) -> None:
+    def __init__(self, collections: Collections, pipelines: FaceEncoders, groups: GroupAssigner,
+                 towers: TowerEncoders | None = None) -> None:
         self.collections = collections
         self.records: LibraryStore = collections.store
         self.pipelines = pipelines
         self.groups = groups
-        self.towers = towers  # the server's folder models (encoder.towers.ModelRegistry): image models by name
+        self.towers = towers  # the server's tower models: image models by name
         self.model = pipelines.default.model.name  # new collections are made with it
         self.dim = pipelines.default.model.dim
 
