@@ -21,6 +21,7 @@ from facegrid.encoder.image import DecodeLimits
 from facegrid.encoder.models import model_folder
 from facegrid.encoder.pipeline import FacePipeline
 from facegrid.encoder.towers.registry import ModelRegistry
+from facegrid.encoder.worker_pools import BulkWorkers
 from facegrid.encoder.warmup import warm_up_face_model, warm_up_tower_model
 from facegrid.index.calibration import CalibrationMissing, load_calibration
 from facegrid.index.identify import Policy
@@ -30,17 +31,22 @@ from facegrid.v1 import admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc
 from .config import Settings
 from facegrid.encoder.liveness_port import LivenessChecker
 
+from .domain.admin_core import AdminCore
 from .domain.collections import Collections
+from .domain.core import ServiceCore
 from .domain.confusables import skeleton_digest
 from .domain.door_pass import DoorPass
 from .domain.doors import Doors
 from .domain.liveness_mode import LivenessMode
 from .domain.embedding import Embedder
 from .domain.gate import Gate
+from .domain.gate_core import GateCore
 from .domain.group_assignment import GroupAssigner
 from .domain.keys import KeyRing, Keys
 from .domain.grouping import PersonGroups
+from .domain.indexing import PhotoIndexing
 from .domain.library import Library
+from .domain.library_core import LibraryCore
 from .domain.photo_search import PhotoSearch
 from .domain.reembed import Reembedder
 from .domain.pipelines import Pipelines
@@ -84,6 +90,8 @@ from .store.subjects import SubjectStore
 
 log = logging.getLogger("facegrid.server")
 
+INDEX_NICE = 10  # bulk-indexing workers run below the serving process: gate calls keep their cores under bulk work
+
 SERVICES = (
     encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name,
     gate_pb2.DESCRIPTOR.services_by_name["GateService"].full_name,
@@ -96,13 +104,13 @@ INDEX_SERVICES = SERVICES[1:]  # the index role
 
 @dataclass
 class Running:
-    """A started server and what it owns (the encoder role has no gate, library, Redis or index service)."""
+    """A started server and what it owns (the encoder role has no gate, library or Redis)."""
 
     server: grpc.Server
     port: int
     gate: Gate | None
     library: Library | None
-    index_service: IndexService | None
+    core: ServiceCore
     health: health.HealthServicer
     embedded: EmbeddedRedis | None
     metrics: Metrics
@@ -131,8 +139,7 @@ class Running:
             self.catch_up.stop()
         if self.feed is not None:
             self.feed.stop()
-        if self.index_service is not None:
-            self.index_service.close()
+        self.core.close()
         self.metrics.stop()
         if self.auth_failures is not None:
             self.auth_failures.stop()
@@ -183,8 +190,8 @@ def failure_limits(settings: Settings) -> FailureLimits:
 
 
 def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites, doors: DoorStore,
-           facts: RequestFacts) -> tuple[AuthInterceptor, AdminService]:
-    """The key check on every call (with the audit log it feeds, failures included) and the service that manages keys
+           facts: RequestFacts) -> tuple[AuthInterceptor, AdminCore]:
+    """The key check on every call (with the audit log it feeds, failures included) and the use cases that manage keys
     and doors; `facts`: what the scope table may look up about a request's target (its collection)."""
     keyring = KeyRing(keys, note_use=lambda name, when: writes.submit(partial(KeyStore.touch, name=name, when=when)))
     audit = AuditStore(keys.redis, settings.audit_retention_days)
@@ -192,7 +199,7 @@ def access(settings: Settings, keys: KeyStore, writes: BackgroundWrites, doors: 
     auditor = Auditor(audit, writes)
     failures = AuthFailures(failure_limits(settings), record=auditor.record).start()
     interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure, auditor, facts, failures)
-    return interceptor, AdminService(Keys(keys), keyring, audit, Doors(doors))
+    return interceptor, AdminCore(Keys(keys), keyring, audit, Doors(doors))
 
 
 def load_liveness(settings: Settings) -> LivenessChecker | None:
@@ -215,11 +222,12 @@ def load_liveness(settings: Settings) -> LivenessChecker | None:
         return None
 
 
-def door_pass(settings: Settings, gate: Gate, doors: DoorStore, writes: BackgroundWrites, models_here: bool) -> DoorPass:
+def door_pass(settings: Settings, gate: Gate, doors: DoorStore, writes: BackgroundWrites,
+              frames: FacePipeline | None) -> DoorPass:
     """Pass's decider, with the liveness model where one is imported; says at start when Pass cannot decide."""
     mode = settings.liveness_mode()
-    checker = load_liveness(settings) if models_here else None
-    decider = DoorPass(gate, doors, mode, checker, models_here,
+    checker = load_liveness(settings) if frames is not None else None
+    decider = DoorPass(gate, doors, mode, checker, frames,
                        note_seen=lambda door, when: writes.submit(partial(DoorStore.touch, name=door, when=when)))
     why_not = decider.unavailable()
     if why_not:
@@ -326,6 +334,20 @@ def call_classes(settings: Settings) -> dict:
     }
 
 
+def add_services(server: grpc.Server, core: ServiceCore, settings: Settings, metrics: Metrics) -> None:
+    """The gRPC services over the use cases the core has (the encoder role: EncoderService alone)."""
+    if core.embedder is not None:
+        encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(core.embedder), server)
+    if core.gate is not None:
+        gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(core.gate, metrics), server)
+    if core.library is not None:
+        index_pb2_grpc.add_IndexServiceServicer_to_server(
+            IndexService(core.library, metrics, budget=ByteBudget(settings.inflight_mb << 20),
+                         stream_idle_s=settings.stream_idle_s or None), server)
+    if core.admin is not None:
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(core.admin), server)
+
+
 def open_server(server: grpc.Server, settings: Settings, credentials, services: tuple[str, ...]) -> tuple[int, health.HealthServicer]:
     """Health (and reflection, when asked for) added, the port opened, the server started; its port and health servicer."""
     health_servicer = health.HealthServicer()
@@ -352,12 +374,13 @@ def start_encoder(settings: Settings) -> Running:
     interceptor = AuthInterceptor(keyring, is_loopback(settings.address) or settings.insecure,
                                   failures=AuthFailures(failure_limits(settings)))
     server = grpc_server(settings, [metrics.interceptor(), interceptor, Admission(call_classes(settings))])
-    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(models.embedder), server)
+    core = ServiceCore(embedder=models.embedder)
+    add_services(server, core, settings, metrics)
     port, health_servicer = open_server(server, settings, credentials, ENCODER_SERVICES)
     for name in ENCODER_SERVICES + ("",):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics_port = metrics.serve(settings.metrics_address, settings.metrics_key) if settings.metrics_address else 0
-    return Running(server, port, None, None, None, health_servicer, None, metrics, metrics_port,
+    return Running(server, port, None, None, core, health_servicer, None, metrics, metrics_port,
                    pipelines=models.pipelines, services=ENCODER_SERVICES)
 
 
@@ -445,25 +468,24 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
         metrics.registry.register(remote.pool.collector())
     writes = BackgroundWrites(metadata.redis).start()
     doors = DoorStore(metadata.redis, feed)
-    interceptor, admin_service = access(settings, keys, writes, doors, facts=collections)
+    interceptor, admin_core = access(settings, keys, writes, doors, facts=collections)
     feed.start()  # every subscriber is in
     # metrics outermost: refused calls are counted too; keys before caps: a refused caller takes no slot
     interceptors = [metrics.interceptor(), interceptor, Admission(call_classes(settings))]
     if remote is not None:
         interceptors.append(DeadlineInterceptor())  # encoder calls end by the caller's deadline
     server = grpc_server(settings, interceptors)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_service, server)
-    if remote is None:  # the index role serves no EncoderService: callers embed on the encoders themselves
-        encoder_pb2_grpc.add_EncoderServiceServicer_to_server(EncoderService(models.embedder), server)
-    decider = door_pass(settings, gate, doors, writes, models_here=remote is None)
-    gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(gate, decider, metrics), server)
-    index_service = IndexService(library, people, vectors, settings.detector, limits, settings.index_workers, encoder, metrics,
-                                 budget=ByteBudget(settings.inflight_mb << 20), stream_idle_s=settings.stream_idle_s or None,
-                                 photos=photo_search, remote=remote.bulk if remote is not None else None)
-    # Photos indexed before their collection had an image model, embedded again in the index service's workers.
-    reembedder = Reembedder(collections, index_service.embed_photo_vectors, settings.reembed_batch, settings.reembed_pause_s)
-    index_service.reembedder = reembedder
-    index_pb2_grpc.add_IndexServiceServicer_to_server(index_service, server)
+    decider = door_pass(settings, gate, doors, writes, frames=models.pipeline if remote is None else None)
+    workers = settings.index_workers or os.cpu_count() or 1
+    # Bulk indexing embeds in worker processes here, or on the encoder servers in the index role.
+    bulk = BulkWorkers(settings.detector, limits, workers, encoder, nice=INDEX_NICE) if remote is None else remote.bulk
+    # Photos indexed before their collection had an image model, embedded again by the same workers.
+    reembedder = Reembedder(collections, bulk.photo_vectors, settings.reembed_batch, settings.reembed_pause_s)
+    library_core = LibraryCore(library, people, vectors, PhotoIndexing(library, bulk, depth=2 * workers), photo_search,
+                               reembedder)
+    # The index role serves no EncoderService: callers embed on the encoders themselves.
+    core = ServiceCore(GateCore(gate, decider, metadata), library_core, admin_core, models.embedder if remote is None else None)
+    add_services(server, core, settings, metrics)
     services = SERVICES if remote is None else INDEX_SERVICES
     port, health_servicer = open_server(server, settings, credentials, services)
     # Health says SERVING while Redis answers, NOT_SERVING while it does not.
@@ -473,7 +495,7 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     if scrub is not None:
         scrub.start()
     metrics_port = metrics.serve(settings.metrics_address, settings.metrics_key) if settings.metrics_address else 0
-    return Running(server, port, gate, library, index_service, health_servicer, embedded, metrics, metrics_port, writes,
+    return Running(server, port, gate, library, core, health_servicer, embedded, metrics, metrics_port, writes,
                    feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services, catch_up,
                    scrub=scrub, auth_failures=interceptor.failures)
 

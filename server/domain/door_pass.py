@@ -39,6 +39,8 @@ from facegrid.encoder.errors import ImageError
 from facegrid.encoder.image import decode_image
 from facegrid.encoder.liveness_port import Challenge, LivenessChecker, LivenessFrame, LivenessResult, Verdict
 from facegrid.encoder.pipeline import Face, FoundFaces
+from facegrid.encoder.ports import FrameEncoder
+from facegrid.encoder.quality import FaceQuality
 from facegrid.index.identify import Decision, verify
 
 from ..store.doors import DoorRecord, DoorStore
@@ -149,7 +151,7 @@ class _Frame:
     usable: bool = False
 
     @property
-    def quality(self):
+    def quality(self) -> FaceQuality:
         return self.found.qualities[self.largest]
 
 
@@ -186,16 +188,20 @@ def door_rule(subject: SubjectRecord, door: DoorRecord | None, doors_configured:
 
 
 class DoorPass:
-    """Decides Pass calls with the gate's detector, models, policy and index, the door rules, and a liveness checker."""
+    """Decides Pass calls with the gate's detector, models, policy and index, the door rules, and a liveness checker.
+
+    `frames` is the gate's face model running in this process (the gate's own FaceEncoder, where it is a FrameEncoder);
+    None on the index role, whose models run on encoder servers: frames cannot be decoded and scored there."""
 
     def __init__(self, gate: Gate, doors: DoorStore, mode: LivenessMode = LivenessMode.REQUIRE,
-                 checker: LivenessChecker | None = None, models_here: bool = True,
+                 checker: LivenessChecker | None = None, frames: FrameEncoder | None = None,
                  note_seen: Callable[[str, float], None] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.gate = gate
         self.doors = doors
         self.mode = mode
         self.checker = checker
-        self.models_here = models_here  # False on the index role: frames cannot be decoded and scored there
+        self.frames = frames
+        self.models_here = frames is not None
         self._note_seen = note_seen  # (door, Unix time): written in the background
         self._clock = clock
         self._seen: dict[str, float] = {}
@@ -252,7 +258,7 @@ class DoorPass:
 
     def _look(self, query: PassQuery, timings: PassTimings) -> list[_Frame]:
         """Every frame decoded and its faces found; denies a crowd, or a burst without a usable face."""
-        pipeline, rules = self.gate.pipeline, self.gate.probe_rules
+        pipeline, rules = self.frames, self.gate.probe_rules
         frames = []
         for index, data in enumerate(query.frames):
             mark = time.perf_counter()
@@ -309,7 +315,7 @@ class DoorPass:
         second = next((f for f in reversed(usable) if f is not best), None)
         mark = time.perf_counter()
         pair = [(best.found, best.largest)] + ([(second.found, second.largest)] if second is not None else [])
-        face, *rest = self.gate.pipeline.embed_some(pair)  # one run of the model for both
+        face, *rest = self.frames.embed_some(pair)  # one run of the model for both
         other = rest[0] if rest else None
         result.timings.embed = _ms(mark)
         result.faces_embedded, result.frame_used = 1 + (other is not None), best.index

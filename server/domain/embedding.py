@@ -1,6 +1,7 @@
 """Embedding what callers send: faces with a face model, whole photos and texts with a model's towers.
 
-Decoding goes through the server's limits; the vectors are of the caller's own input, never stored ones.
+The EncoderService's service core: the request is checked here (BadRequest with the same words whoever calls),
+decoding goes through the server's limits, and the vectors are of the caller's own input, never stored ones.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from facegrid.encoder.towers.audio import AudioLimits, decode_wav
 from facegrid.encoder.towers.model import Texts, TowerModel
 from facegrid.encoder.towers.registry import ModelEntry, ModelRegistry
 
+from .errors import BadRequest
 from .pipelines import Pipelines
 
 MAX_TEXTS = 256  # texts per call: a call is one batch for the text tower
@@ -28,6 +30,26 @@ class PhotoVector:
 
     vector: np.ndarray  # (dim,) float32, unit length
     model: str
+
+
+@dataclass(frozen=True)
+class ModelList:
+    """The models this server embeds with, and the model folders it could not load (server paths left out)."""
+
+    models: list[ModelEntry]
+    broken: list[str]
+
+
+def _given(data: bytes, what: str) -> bytes:
+    if not data:
+        raise BadRequest(f"{what} is empty")
+    return data
+
+
+def _named(model: str, tower: str) -> str:
+    if not model:
+        raise BadRequest(f"model is empty: name a model with {tower} tower (ListModels)")
+    return model
 
 
 def decode_text(raw: bytes | str) -> str:
@@ -55,13 +77,13 @@ class Embedder:
     def faces(self, photo: bytes, model: str = "") -> tuple[list[Face], str]:
         """Every face of a photo with a face model (the default for ""), and the model's name."""
         pipeline = self.pipelines.get(model)
-        return pipeline.faces(photo), pipeline.model.name
+        return pipeline.faces(_given(photo, "photo")), pipeline.model.name
 
     def probe(self, photo: bytes, model: str = "") -> tuple[list[Face], str, tuple[str, ...]]:
         """A gate probe for an index server: the largest face (none or one), found with the probe detectors
         (the cascade without its slow last resort), the model's name, and the detectors that looked."""
         pipeline = self.pipelines.get(model)
-        found = pipeline.find_faces(photo, self.pipelines.probe_detector(pipeline))
+        found = pipeline.find_faces(_given(photo, "photo"), self.pipelines.probe_detector(pipeline))
         if not found.detections:
             return [], pipeline.model.name, found.detectors
         largest = max(range(len(found.detections)), key=lambda i: found.qualities[i].size)
@@ -73,21 +95,23 @@ class Embedder:
 
     def photo(self, photo: bytes, model: str) -> PhotoVector:
         """One whole-photo vector with a model's image tower."""
-        tower_model = self.registry.tower_model(model)
+        _given(photo, "photo")
+        tower_model = self.registry.tower_model(_named(model, "an image"))
         tower_model.require("image")  # before decoding: a model without the tower is the caller's mistake
         image = decode_image(photo, self.limits)
         return PhotoVector(tower_model.embed_images([image])[0], tower_model.name)
 
     def audio(self, audio: bytes, model: str) -> PhotoVector:
         """One vector of a WAV clip with a model's audio tower."""
-        tower_model = self.registry.tower_model(model)
+        _given(audio, "audio")
+        tower_model = self.registry.tower_model(_named(model, "an audio"))
         tower_model.require("audio")  # before decoding, as for photos
         clip = decode_wav(audio, self.audio_limits)
         return PhotoVector(tower_model.embed_audio([clip])[0], tower_model.name)
 
     def texts(self, texts: list[bytes | str], model: str) -> Texts:
         """Vectors of texts with a model's text tower, each marked when the tokenizer cut it."""
-        tower_model = self.registry.tower_model(model)
+        tower_model = self.registry.tower_model(_named(model, "a text"))
         if len(texts) > MAX_TEXTS:
             raise BadText(f"{len(texts)} texts in one call; at most {MAX_TEXTS} (use EmbedStream for more)")
         tower_model.require("text")
@@ -95,6 +119,10 @@ class Embedder:
             raise BadText("no texts to embed")
         return tower_model.embed_texts([decode_text(t) for t in texts])
 
-    def models(self) -> list[ModelEntry]:
-        """The models this server can embed with (ListModels)."""
-        return self.registry.entries()
+    def models(self) -> ModelList:
+        """Every model, and the folder problems with the models directory left out of their paths (callers need not
+        learn server paths)."""
+        models_dir = str(self.registry.settings.models_dir)
+        broken = [f"{folder.replace(models_dir, '<models>')}: {error.replace(models_dir, '<models>')}"
+                  for folder, error in sorted(self.registry.broken.items())]
+        return ModelList(self.registry.entries(), broken)

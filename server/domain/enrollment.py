@@ -30,6 +30,15 @@ def normalise_subject_id(raw: str) -> str:
     return subject_id
 
 
+def subject_of(text: str) -> str:
+    """A subject id as the audit log keeps and looks it up: normalised, or the given text cut short where it is not a
+    valid id (a refused request is audited too; a subject id is at most 128 characters, longer text is not stored whole)."""
+    try:
+        return normalise_subject_id(text)
+    except InvalidSubjectId:
+        return text[:MAX_SUBJECT_ID + 2]
+
+
 @dataclass(frozen=True)
 class EnrollmentRules:
     """What an enrollment photo must show. Reasons name the rule so the operator can act."""

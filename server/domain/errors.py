@@ -1,7 +1,8 @@
-"""The domain's typed errors; server/rpc/errors.py maps each to a gRPC status code."""
+"""The service core's typed errors; domain/error_kinds.py says what kind of failure each is (gRPC code, HTTP status)."""
 
 from __future__ import annotations
 
+from facegrid.encoder.errors import EncoderError
 from facegrid.encoder.quality import FaceQuality
 
 from .refusals import PhotoIssue
@@ -73,6 +74,8 @@ class NothingToUndo(LookupError):
 
 class GroupingBusy(Exception):
     """Another server held the collection's grouping lock for longer than a call waits."""
+
+
 class InvalidKeyRequest(ValueError):
     """A key name or scope that the rules do not allow."""
 
@@ -124,3 +127,41 @@ class LivenessUnavailable(Exception):
 
 class PassNotHere(Exception):
     """Pass on a server without the models (the index role): the frames must be decoded where the models are."""
+
+
+class BadRequest(ValueError):
+    """A request field out of range or missing, found by the service core's own checks (either transport's caller)."""
+
+
+class StreamIdle(Exception):
+    """A stream sent nothing for too long while the server owed it nothing."""
+
+
+class BudgetFull(Exception):
+    """The photos in flight on all streams filled the shared byte budget, and no room came in time."""
+
+
+# --- the encoder servers of the index role (server/remote/): their failures reach callers through the core --------
+
+
+class EncoderRefused(EncoderError):
+    """An encoder server refused the input (an unreadable photo, an unknown model, a full queue): its status and
+    message are passed on to the caller as they are, as if the model had run here. `code` is the canonical code's
+    name the encoder answered with ("INVALID_ARGUMENT"): the kind of this failure (error_kinds.kind_of)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class EncodersUnavailable(Exception):
+    """Every encoder server was tried and none answered (down, unreachable, past its deadline, or refusing this
+    server's key): the message names each address and what it said."""
+
+
+class EncodersBusy(EncoderRefused):
+    """Every encoder server that answered refused the call for load (its queue full): RESOURCE_EXHAUSTED with
+    the OVERLOADED reason, so the caller retries shortly; the message names each address and what it said."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("RESOURCE_EXHAUSTED", message)

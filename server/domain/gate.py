@@ -20,7 +20,8 @@ import numpy as np
 
 from facegrid.encoder.detect import probe_detector
 from facegrid.encoder.errors import EncoderError
-from facegrid.encoder.pipeline import Face, FacePipeline
+from facegrid.encoder.pipeline import Face
+from facegrid.encoder.ports import FaceEncoder
 from facegrid.index.errors import EngineUnavailable
 from facegrid.index.identify import Decision, Policy, UnknownReason, identify, subject_vector, verify
 from facegrid.index.stores import VectorStores
@@ -140,7 +141,7 @@ class Gate:
     def __init__(
         self,
         subject_store: SubjectStore,
-        pipeline: FacePipeline,
+        pipeline: FaceEncoder,  # a FacePipeline here, the encoder servers in the index role
         policy: Policy,
         rules: EnrollmentRules = EnrollmentRules(),
         probe_rules: ProbeRules = ProbeRules(),

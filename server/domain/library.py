@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facegrid.encoder.pipeline import Face, PhotoEmbedding
+from facegrid.encoder.ports import FaceEncoders, TowerEncoders
 from facegrid.index.cluster import KMeansResult, choose_k, kmeans
 from facegrid.index.errors import CollectionNotFound, VectorError
 from facegrid.index.settings import IndexSettings
@@ -33,11 +34,21 @@ from ..store.photos import NewPhoto, PhotoRecord
 from .collections import Collections, CollectionStats, check_collection_name
 from .errors import BadPhotoRequest, ModelMismatch, PhotoNotHeld
 from .group_assignment import GroupAssigner
-from .pipelines import Pipelines
 
 # k-means may make at most n / MIN_PER_CLUSTER clusters of n vectors (see Library.kmeans).
 MIN_PER_CLUSTER = 5
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class PhotoToIndex:
+    """One photo of a bulk-indexing request: its bytes, or the sha256 of one the collection holds (a new path for it)."""
+
+    collection: str
+    path: str
+    photo: bytes = b""
+    photo_sha256: str = ""
+    image_model: str = ""  # give the collection this image model if it is new (its own otherwise: ModelMismatch)
 
 
 @dataclass
@@ -82,12 +93,13 @@ class IncomingPhoto:
 class Library:
     """Face collections of a photo library."""
 
-    def __init__(self, collections: Collections, pipelines: Pipelines, groups: GroupAssigner, towers=None) -> None:
+    def __init__(self, collections: Collections, pipelines: FaceEncoders, groups: GroupAssigner,
+                 towers: TowerEncoders | None = None) -> None:
         self.collections = collections
         self.records: LibraryStore = collections.store
         self.pipelines = pipelines
         self.groups = groups
-        self.towers = towers  # the server's folder models (encoder.towers.ModelRegistry): image models by name
+        self.towers = towers  # the server's tower models: image models by name
         self.model = pipelines.default.model.name  # new collections are made with it
         self.dim = pipelines.default.model.dim
 
@@ -110,18 +122,19 @@ class Library:
         model.require("image")
         return model.dim
 
-    def prepare(self, photos: list[tuple]) -> list[IncomingPhoto]:
-        """Step one of indexing a batch of (collection, path, bytes, sha256[, image model]): hash each photo
-        and set aside those already held (they only gain the new path). The rest come back with
-        `needs_faces` (and `image_model` where their collection has one); embed them and hand them to `store`."""
+    def prepare(self, photos: list[PhotoToIndex]) -> list[IncomingPhoto]:
+        """Step one of indexing a batch: hash each photo and set aside those already held (they only gain the new
+        path). The rest come back with `needs_faces` (and `image_model` where their collection has one); embed them
+        and hand them to `store`."""
         incoming: list[IncomingPhoto] = []
-        for collection, path, photo, photo_sha256, *rest in photos:
+        for sent in photos:
+            photo = sent.photo
             # The server hashes what it receives; a client's hash is only trusted to name a photo it does not send.
-            digest = hashlib.sha256(photo).hexdigest() if photo else photo_sha256
-            item = IncomingPhoto(collection, IndexOutcome(path, digest), photo)
+            digest = hashlib.sha256(photo).hexdigest() if photo else sent.photo_sha256
+            item = IncomingPhoto(sent.collection, IndexOutcome(sent.path, digest), photo)
             incoming.append(item)
             try:
-                info = self._photo_collection(collection, rest[0] if rest else "")
+                info = self._photo_collection(sent.collection, sent.image_model)
                 item.collection, item.image_model = info.name, info.image_model
                 if not photo and not _SHA256.match(digest):
                     raise BadPhotoRequest("no photo bytes, and no photo_sha256 (64 lower-case hex digits) naming one already sent")

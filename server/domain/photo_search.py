@@ -10,12 +10,12 @@ Hits carry photos (sha256 and paths) and scores, never stored vectors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from facegrid.encoder.errors import ModelError
 from facegrid.encoder.image import DecodeLimits, decode_image
+from facegrid.encoder.ports import TowerEncoder, TowerEncoders
 from facegrid.index.cluster import KMeansResult
 from facegrid.index.errors import VectorError
 from facegrid.index.near_duplicates import load_near_duplicate_calibration, near_duplicate_groups
@@ -23,13 +23,6 @@ from facegrid.index.near_duplicates import load_near_duplicate_calibration, near
 from .collections import CollectionInfo, Collections
 from .errors import ModelMismatch, ThresholdUnmeasured
 from .library import capped_kmeans
-
-
-class Towers(Protocol):
-    """Where the server's folder models are found by name (encoder.towers.ModelRegistry)."""
-
-    def tower_model(self, name: str):
-        """The folder model of that name (UnknownModel when there is none)."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +67,13 @@ class PhotoClusters:
 class PhotoSearch:
     """Search and grouping over the whole-photo vectors of photo collections."""
 
-    def __init__(self, collections: Collections, towers: Towers, limits: DecodeLimits) -> None:
+    def __init__(self, collections: Collections, towers: TowerEncoders, limits: DecodeLimits) -> None:
         self.collections = collections
         self.store = collections.store
         self.towers = towers
         self.limits = limits
 
-    def _model(self, info: CollectionInfo, modality: str):
+    def _model(self, info: CollectionInfo, modality: str) -> TowerEncoder:
         """The collection's image model with the tower asked for (FAILED_PRECONDITION where this server cannot run it)."""
         self.collections.photo_vectors(info.name)  # NoImageModel first: the clearest reason
         try:

@@ -1,6 +1,7 @@
 """Bulk indexing in the index role: the photos of a batch embedded by the encoder servers, several calls at once.
 
-The IndexService hands batches here instead of to local worker processes. Each photo is one Embed call (and
+Bulk indexing (domain/indexing.py) hands batches here instead of to local worker processes (encoder/ports.py's
+BulkEncoder, as encoder/worker_pools.py's BulkWorkers). Each photo is one Embed call (and
 one EmbedPhoto call where its collection has an image model), the calls of a batch spread over the encoders
 by the pool's round-robin; a photo whose encoder dies in flight is sent to the next one, so a bulk run
 survives an encoder going down and no photo is embedded twice into the library (the library stores a photo
@@ -22,8 +23,8 @@ from facegrid.encoder.pipeline import PhotoEmbedding
 from facegrid.v1 import encoder_pb2
 
 from .encoders import EncoderPool
-from ..rpc.error_details import RETRY_AFTER_S
-from .errors import EncodersBusy, EncodersUnavailable
+from ..domain.error_kinds import RETRY_AFTER_S
+from ..domain.errors import EncodersBusy, EncodersUnavailable
 from .models import face_of
 
 CALLS_PER_ENCODER = 4  # Embed calls in flight per encoder: enough to keep its batcher fed without queueing deep
@@ -65,8 +66,9 @@ class RemoteBulk:
         parts = [self._calls.submit(self._photo, photo, model, image_model) for photo in photos]
         return _gathered(parts)
 
-    def photo_vectors(self, image_model: str, photos: list[bytes]) -> list[np.ndarray | Exception]:
-        """Whole-photo vectors alone (the background re-embedding), one EmbedPhoto call each."""
+    def photo_vectors(self, face_model: str, image_model: str, photos: list[bytes]) -> list[np.ndarray | Exception]:
+        """Whole-photo vectors alone (the background re-embedding), one EmbedPhoto call each (the face model is the
+        encoders' business)."""
         def one(photo: bytes):
             try:
                 found = self._call("EmbedPhoto", encoder_pb2.EmbedPhotoRequest(photo=photo, model=image_model))

@@ -27,7 +27,7 @@ from facegrid.v1 import encoder_pb2, encoder_pb2_grpc
 
 from ..rpc.error_details import is_overloaded
 from .deadline import time_left
-from .errors import EncoderRefused, EncodersBusy, EncodersUnavailable
+from ..domain.errors import EncoderRefused, EncodersBusy, EncodersUnavailable
 
 log = logging.getLogger("facegrid.server")
 
@@ -153,9 +153,9 @@ class EncoderPool:
                     continue
                 if code not in FAILOVER + KEY_REFUSED:
                     encoder.calls += 1
-                    raise EncoderRefused(code, error.details() or code.name) from None
+                    raise EncoderRefused(code.name, error.details() or code.name) from None
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED and callers:  # the caller's time ran out, not the encoder
-                    raise EncoderRefused(code, "the call's deadline passed while the encoder was embedding") from None
+                    raise EncoderRefused(code.name, "the call's deadline passed while the encoder was embedding") from None
                 self._mark(encoder, False, f"{code.name}: {error.details()}")
                 tried.append(f"{encoder.address} ({code.name}: {error.details()})")
                 continue

@@ -1,6 +1,6 @@
-"""Face pipelines and tower models whose work is done by encoder servers: what the gate, the photo library,
-photo search and the re-embedder use of FacePipeline, Pipelines, TowerModel and ModelRegistry, so the domain
-code is the same in every role."""
+"""Face pipelines and tower models whose work is done by encoder servers: encoder/ports.py's FaceEncoder,
+FaceEncoders, TowerEncoder and TowerEncoders (as FacePipeline, Pipelines, TowerModel and ModelRegistry are in
+this process), so the domain code is the same in every role."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import numpy as np
 from facegrid.encoder.detect import Detection
 from facegrid.encoder.errors import MissingModality, UnknownModel
 from facegrid.encoder.pipeline import Face, FoundFaces
-from facegrid.encoder.quality import FaceQuality
 from facegrid.encoder.towers.model import Texts
 from facegrid.encoder.towers.registry import ModelEntry
 from facegrid.v1 import encoder_pb2
 
+from ..rpc.messages import quality_of
 from .encoders import EncoderPool
 
 LIST_AGAIN_S = 5.0  # a model not known yet is asked for again at most this often (an encoder may have gained it)
@@ -26,12 +26,11 @@ LIST_AGAIN_S = 5.0  # a model not known yet is asked for again at most this ofte
 
 def face_of(message: encoder_pb2.Face) -> Face:
     """A Face from the encoder's reply, as the local pipeline would have made it."""
-    q = message.quality
     return Face(
         box=(message.box.x, message.box.y, message.box.width, message.box.height),
         landmarks=np.array([[p.x, p.y] for p in message.landmarks], dtype=np.float32).reshape(-1, 2),
         detector=message.detector,
-        quality=FaceQuality(q.size, q.interocular, q.sharpness, q.yaw, q.pitch, q.roll, q.detector_score),
+        quality=quality_of(message.quality),
         vector=np.asarray(message.vector, dtype=np.float32),
         model=message.model,
     )

@@ -1,24 +1,15 @@
-"""gRPC AdminService: API keys, the audit log and door rules (scope `admin`; thin adapter over domain/keys.py and
-domain/doors.py)."""
+"""gRPC AdminService: API keys, the audit log and door rules (scope `admin`); requests to typed calls of
+domain/admin_core.py's AdminCore, results to messages."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
-
 from facegrid.v1 import admin_pb2, admin_pb2_grpc, gate_pb2
 
-from ..domain.doors import Doors
-from ..domain.groups import door_name
-from ..domain.keys import KeyRing, Keys
+from ..domain.admin_core import AdminCore
 from ..store.api_keys import KeyRecord
-from ..store.doors import DoorRecord, DoorStore
-from ..store.audit import AuditEntry, AuditStore, valid_entry_id
-from .audit import subject_of
-from .errors import BadRequest, grpc_errors
-
-MAX_AUDIT_PAGE = 1000
+from ..store.audit import AuditEntry
+from ..store.doors import DoorRecord
+from .errors import grpc_errors
 
 
 def api_key(record: KeyRecord) -> admin_pb2.ApiKey:
@@ -29,13 +20,13 @@ def api_key(record: KeyRecord) -> admin_pb2.ApiKey:
 
 
 def door(record: DoorRecord) -> gate_pb2.Door:
-    """A door rule as admin.proto's Door message."""
+    """A door's rule as sent."""
     return gate_pb2.Door(name=record.name, groups=list(record.groups), hours=record.hours, timezone=record.timezone,
                          fallback=record.fallback, updated_at=record.updated_at, last_seen_at=record.last_seen_at)
 
 
 def audit_entry(entry: AuditEntry) -> admin_pb2.AuditEntry:
-    """An audit entry as admin.proto's message (score and threshold only where it has them)."""
+    """An audit entry as sent."""
     message = admin_pb2.AuditEntry(id=entry.entry_id, time=entry.time, key_name=entry.key_name, rpc=entry.rpc,
                                    subject_id=entry.subject_id, decision=entry.decision, peer=entry.peer, detail=entry.detail,
                                    door=entry.door, reason=entry.reason)
@@ -46,78 +37,46 @@ def audit_entry(entry: AuditEntry) -> admin_pb2.AuditEntry:
     return message
 
 
-def page_token(entry_id: str) -> str:
-    """The page token of the next audit page after `entry_id` ("" when there is no next page)."""
-    return base64.urlsafe_b64encode(entry_id.encode()).decode().rstrip("=") if entry_id else ""
-
-MAX_SINCE = 1e11  # seconds: the year 5138
-
-
-def entry_id_of(token: str) -> str:
-    """The entry id a page token stands for; BadRequest for anything not made by page_token."""
-    try:
-        entry_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        entry_id = ""
-    if not valid_entry_id(entry_id):
-        raise BadRequest("page_token is not one this server gave out")
-    return entry_id
-
-
 class AdminService(admin_pb2_grpc.AdminServiceServicer):
-    """The AdminService RPCs (keys, audit log, door rules) translated to and from the domain."""
+    """Administration over gRPC."""
 
-    def __init__(self, keys: Keys, keyring: KeyRing, audit: AuditStore, doors: Doors | None = None) -> None:
-        self.keys = keys
-        self.keyring = keyring
-        self.audit = audit
-        self.doors = doors or Doors(DoorStore(audit.redis))
+    def __init__(self, core: AdminCore) -> None:
+        self.core = core
 
     @grpc_errors
     def CreateKey(self, request: admin_pb2.CreateKeyRequest, context) -> admin_pb2.CreateKeyResponse:
         """Make a key with scopes (and a door); the key itself is answered only this once."""
-        key, record = self.keys.create(request.name, list(request.scopes), request.door)
-        self.keyring.note_created()
+        key, record = self.core.create_key(request.name, list(request.scopes), request.door)
         return admin_pb2.CreateKeyResponse(key=key, record=api_key(record))
 
     @grpc_errors
     def ListKeys(self, request, context) -> admin_pb2.ListKeysResponse:
         """Every key record, live or revoked (never the key or its hash)."""
-        return admin_pb2.ListKeysResponse(keys=[api_key(r) for r in self.keys.all()])
+        return admin_pb2.ListKeysResponse(keys=[api_key(r) for r in self.core.list_keys()])
 
     @grpc_errors
     def RevokeKey(self, request: admin_pb2.RevokeKeyRequest, context) -> admin_pb2.ApiKey:
         """Revoke a key by name; this server refuses it from the next call on."""
-        record = self.keys.revoke(request.name)
-        self.keyring.forget_cached(record.digest)  # refused on this server from the next call on
-        return api_key(record)
+        return api_key(self.core.revoke_key(request.name))
 
     @grpc_errors
     def ListAudit(self, request: admin_pb2.ListAuditRequest, context) -> admin_pb2.ListAuditResponse:
         """One page of the audit log, oldest first, filtered by subject, time and door."""
-        limit = request.limit or 100
-        if not 1 <= limit <= MAX_AUDIT_PAGE:
-            raise BadRequest(f"limit must be between 1 and {MAX_AUDIT_PAGE}, got {request.limit}")
-        # Stream ids are milliseconds in 64 bits: a time beyond MAX_SINCE is no time at all (fuzzing found it).
-        if not (math.isfinite(request.since) and 0 <= request.since <= MAX_SINCE):
-            raise BadRequest(f"since must be a Unix time in seconds, got {request.since}")
-        after = entry_id_of(request.page_token) if request.page_token else ""
-        subject = subject_of(request.subject_id) if request.subject_id else ""
-        entries, last = self.audit.read(subject, request.since, limit, after, door_name(request.door) if request.door else "")
-        return admin_pb2.ListAuditResponse(entries=[audit_entry(e) for e in entries], next_page_token=page_token(last))
+        page = self.core.read_audit(request.subject_id, request.since, request.limit, request.page_token, request.door)
+        return admin_pb2.ListAuditResponse(entries=[audit_entry(e) for e in page.entries], next_page_token=page.next_page_token)
 
     @grpc_errors
     def SetDoor(self, request: gate_pb2.Door, context) -> gate_pb2.Door:
         """Create or replace a door's rule."""
         record = DoorRecord(request.name, tuple(request.groups), request.hours, request.timezone, request.fallback)
-        return door(self.doors.set(record))
+        return door(self.core.set_door(record))
 
     @grpc_errors
     def ListDoors(self, request, context) -> admin_pb2.ListDoorsResponse:
         """Every door rule, by name."""
-        return admin_pb2.ListDoorsResponse(doors=[door(r) for r in self.doors.all()])
+        return admin_pb2.ListDoorsResponse(doors=[door(r) for r in self.core.list_doors()])
 
     @grpc_errors
     def DeleteDoor(self, request: admin_pb2.DeleteDoorRequest, context) -> gate_pb2.Door:
         """Remove a door's rule."""
-        return door(self.doors.delete(request.name))
+        return door(self.core.delete_door(request.name))

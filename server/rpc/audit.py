@@ -20,21 +20,12 @@ import grpc
 
 from facegrid.v1 import gate_pb2
 
-from ..domain.enrollment import normalise_subject_id
-from ..domain.errors import InvalidSubjectId
+from ..domain.enrollment import subject_of
 from ..store.audit import AuditEntry, AuditStore
 from ..store.background import BackgroundWrites
 from .auth import Caller, rpc_name
 
 _MAX_TEXT = 130  # a subject id is at most 128 characters; longer text in a request is cut, not stored whole
-
-
-def subject_of(text: str) -> str:
-    """The normalised subject id, or the given text cut short where it is not a valid id."""
-    try:
-        return normalise_subject_id(text)
-    except InvalidSubjectId:
-        return text[:_MAX_TEXT]
 
 
 def _verify(request, reply) -> dict:

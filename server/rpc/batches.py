@@ -7,17 +7,10 @@ import threading
 import time
 from typing import Callable, Iterable, Iterator
 
+from ..domain.errors import BudgetFull, StreamIdle
 from .budget import StreamAccount
 
 _END = object()
-
-
-class StreamIdle(Exception):
-    """A stream sent nothing for too long while the server owed it nothing."""
-
-
-class BudgetFull(Exception):
-    """The photos in flight on all streams filled the shared byte budget, and no room came in time."""
 
 
 def _never() -> bool:

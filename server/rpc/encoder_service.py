@@ -1,4 +1,5 @@
-"""gRPC EncoderService: faces, whole photos, texts and audio clips in, vectors out (the caller's own input only)."""
+"""gRPC EncoderService: faces, whole photos, texts and audio clips in, vectors out (the caller's own input only);
+requests to typed calls of domain/embedding.py's Embedder, results to messages."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from facegrid.v1 import encoder_pb2, encoder_pb2_grpc
 
 from ..domain.embedding import Embedder
 from . import messages
-from .errors import BadRequest, grpc_errors, status_of
+from ..domain.errors import BadRequest
+from .errors import grpc_errors, status_of
 
 
 class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
@@ -21,8 +23,6 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
     @grpc_errors
     def Embed(self, request: encoder_pb2.EmbedRequest, context) -> encoder_pb2.EmbedResponse:
         """The faces of a photo (or the probe face only) with a face model."""
-        if not request.photo:
-            raise BadRequest("photo is empty")
         if request.probe:
             faces, model, detectors = self.embedder.probe(request.photo, request.model)
             return encoder_pb2.EmbedResponse(faces=[messages.face(f) for f in faces], model=model, detectors=detectors)
@@ -32,28 +32,18 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
     @grpc_errors
     def EmbedPhoto(self, request: encoder_pb2.EmbedPhotoRequest, context) -> encoder_pb2.EmbedPhotoResponse:
         """One vector for a whole photo with a model's image tower."""
-        if not request.photo:
-            raise BadRequest("photo is empty")
-        if not request.model:
-            raise BadRequest("model is empty: name a model with an image tower (ListModels)")
         found = self.embedder.photo(request.photo, request.model)
         return encoder_pb2.EmbedPhotoResponse(vector=found.vector.tolist(), model=found.model)
 
     @grpc_errors
     def EmbedAudio(self, request: encoder_pb2.EmbedAudioRequest, context) -> encoder_pb2.EmbedAudioResponse:
         """One vector for an audio clip with a model's audio tower."""
-        if not request.audio:
-            raise BadRequest("audio is empty")
-        if not request.model:
-            raise BadRequest("model is empty: name a model with an audio tower (ListModels)")
         found = self.embedder.audio(request.audio, request.model)
         return encoder_pb2.EmbedAudioResponse(vector=found.vector.tolist(), model=found.model)
 
     @grpc_errors
     def EmbedText(self, request: encoder_pb2.EmbedTextRequest, context) -> encoder_pb2.EmbedTextResponse:
         """One vector per text with a model's text tower, marking texts cut to its context length."""
-        if not request.model:
-            raise BadRequest("model is empty: name a model with a text tower (ListModels)")
         texts = self.embedder.texts(list(request.texts), request.model)
         model = self.embedder.tower_model(request.model)
         _say_truncated(context, texts.truncated)
@@ -73,9 +63,6 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
             kind = item.WhichOneof("input")
             if kind is None:
                 raise BadRequest("item has no photo, text, audio or faces")
-            if kind != "faces" and not item.model:
-                tower = {"photo": "an image", "text": "a text", "audio": "an audio"}[kind]
-                raise BadRequest(f"model is empty: name a model with {tower} tower")
             if kind == "faces":
                 faces, result.model = self.embedder.faces(item.faces, item.model)
                 result.faces.extend(messages.face(f) for f in faces)
@@ -95,17 +82,14 @@ class EncoderService(encoder_pb2_grpc.EncoderServiceServicer):
     @grpc_errors
     def ListModels(self, request, context) -> encoder_pb2.ListModelsResponse:
         """The models this server can run, and the model folders it could not load (paths hidden)."""
+        found = self.embedder.models()
         listed = [
             encoder_pb2.ModelInfo(name=e.name, modality=e.modalities[0], modalities=list(e.modalities), dim=e.dim,
                                   metric=e.metric, is_default=e.is_default,
                                   source="shipped" if e.source == "shipped" else "folder")
-            for e in self.embedder.models()
+            for e in found.models
         ]
-        models_dir = str(self.embedder.registry.settings.models_dir)
-        # Folder problems, with the models directory left out of the paths: callers need not learn server paths.
-        broken = [f"{folder.replace(models_dir, '<models>')}: {error.replace(models_dir, '<models>')}"
-                  for folder, error in sorted(self.embedder.registry.broken.items())]
-        return encoder_pb2.ListModelsResponse(models=listed, broken=broken)
+        return encoder_pb2.ListModelsResponse(models=listed, broken=found.broken)
 
 
 def _say_truncated(context, truncated: list[bool]) -> None:

@@ -19,17 +19,11 @@ from grpc_status import rpc_status
 
 from facegrid.v1 import encoder_pb2, gate_pb2
 
-from facegrid.encoder.errors import QueueFull
-
+from ..domain.error_kinds import OVERLOADED, RETRY_AFTER_S, overloaded, reason_of
 from ..domain.errors import EnrollmentRefused, NoUsableFace
-from ..remote.errors import EncodersBusy
 from . import messages
-from .batches import BudgetFull
 
-DOMAIN = "facegrid.v1"
-NO_USABLE_PHOTO = "NO_USABLE_PHOTO"  # ErrorInfo.reason of an Enroll call with no photo accepted
-OVERLOADED = "OVERLOADED"  # ErrorInfo.reason of a refusal for load: busy, not broken; retry (elsewhere)
-RETRY_AFTER_S = 0.2  # the RetryInfo delay of a refusal for load: a model batch or two
+DOMAIN = "facegrid.v1"  # ErrorInfo.domain; the reasons themselves are the core's (domain/error_kinds.py)
 
 
 def overload_details() -> list[message.Message]:
@@ -56,10 +50,10 @@ def is_overloaded(error: grpc.RpcError) -> bool:
 
 def details_of(error: BaseException) -> list[message.Message]:
     """The detail messages of an error ([] for one that has none)."""
-    if isinstance(error, (QueueFull, BudgetFull, EncodersBusy)):
+    if overloaded(error):
         return overload_details()
     if isinstance(error, EnrollmentRefused):
-        info = error_details_pb2.ErrorInfo(reason=NO_USABLE_PHOTO, domain=DOMAIN, metadata={"photos": str(len(error.outcomes))})
+        info = error_details_pb2.ErrorInfo(reason=reason_of(error), domain=DOMAIN, metadata={"photos": str(len(error.outcomes))})
         return [info, messages.enroll_response(error.subject_id, error.outcomes, error.templates)]
     if isinstance(error, NoUsableFace) and error.issue is not None:
         refusal = gate_pb2.PhotoRefusal(issue=messages.photo_issue(error.issue), reason=error.reason)
@@ -68,7 +62,7 @@ def details_of(error: BaseException) -> list[message.Message]:
             refusal.face.CopyFrom(encoder_pb2.Box(x=x, y=y, width=w, height=h))
         if error.quality is not None:
             refusal.quality.CopyFrom(messages.quality(error.quality))
-        return [error_details_pb2.ErrorInfo(reason=error.issue.value, domain=DOMAIN), refusal]
+        return [error_details_pb2.ErrorInfo(reason=reason_of(error), domain=DOMAIN), refusal]
     return []
 
 

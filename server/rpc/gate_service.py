@@ -1,5 +1,5 @@
-"""gRPC GateService: thin adapter over domain/gate.py's Gate, door_pass.py's DoorPass and subject_access.py
-(validation and messages only)."""
+"""gRPC GateService: requests to typed calls of domain/gate_core.py's GateCore, results to messages (least
+disclosure is the core's: it answers with what the caller may see)."""
 
 from __future__ import annotations
 
@@ -7,40 +7,26 @@ from facegrid.v1 import gate_pb2, gate_pb2_grpc
 
 from facegrid.encoder.liveness_port import Challenge
 
-from . import audit, messages, page_tokens
+from . import audit, messages
 from .auth import caller_of, note_audit, sees_everything
-from .errors import BadRequest, grpc_errors
+from .errors import grpc_errors
 from .metrics import Metrics
-from ..domain.door_pass import DoorPass, PassQuery
-from ..domain.enrollment import normalise_subject_id
-from ..domain.errors import EnrollmentRefused
-from ..domain.gate import Gate
-from ..domain.score_band import band_of
-from ..domain.subject_access import AccessChange, update_subject
+from ..domain.door_pass import PassQuery
+from ..domain.errors import BadRequest, EnrollmentRefused
+from ..domain.gate_core import GateCore
+from ..domain.subject_access import AccessChange
 from ..store.subjects import ACTIVE, SUSPENDED
 
-MAX_CANDIDATES = 100
-MAX_PAGE = 1000
-MAX_PHOTOS_PER_ENROLL = 20
 STATUSES = {gate_pb2.SUBJECT_ACTIVE: ACTIVE, gate_pb2.SUBJECT_SUSPENDED: SUSPENDED}
 CHALLENGES = {gate_pb2.NO_CHALLENGE: Challenge.NONE, gate_pb2.TURN_LEFT: Challenge.TURN_LEFT,
               gate_pb2.TURN_RIGHT: Challenge.TURN_RIGHT, gate_pb2.LOOK_UP: Challenge.LOOK_UP}
 
 
-def _limit(value: int, default: int, maximum: int, name: str) -> int:
-    if value == 0:
-        return default
-    if not 1 <= value <= maximum:
-        raise BadRequest(f"{name} must be between 1 and {maximum}, got {value}")
-    return value
-
-
 class GateService(gate_pb2_grpc.GateServiceServicer):
-    """The GateService RPCs (enroll, verify, identify, pass, subjects) translated to and from the domain's Gate."""
+    """The gate and the doors over gRPC."""
 
-    def __init__(self, gate: Gate, door_pass: DoorPass, metrics: Metrics | None = None) -> None:
-        self.gate = gate
-        self.door_pass = door_pass
+    def __init__(self, core: GateCore, metrics: Metrics | None = None) -> None:
+        self.core = core
         self.metrics = metrics
 
     def _embedded(self, kind: str, faces: int) -> None:
@@ -50,12 +36,8 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
     @grpc_errors
     def Enroll(self, request: gate_pb2.EnrollRequest, context) -> gate_pb2.EnrollResponse:
         """Enroll a subject from photos; a refused enrollment answers why for each photo."""
-        if not request.photos:
-            raise BadRequest("no photos: send at least one")
-        if len(request.photos) > MAX_PHOTOS_PER_ENROLL:
-            raise BadRequest(f"at most {MAX_PHOTOS_PER_ENROLL} photos per call, got {len(request.photos)}")
         try:
-            result = self.gate.enroll(request.subject_id, list(request.photos), request.display_name, context.is_active,
+            result = self.core.enroll(request.subject_id, list(request.photos), request.display_name, context.is_active,
                                       tuple(request.groups), request.replace)  # replace: scope admin (auth.REQUEST_SCOPES)
         except EnrollmentRefused as refused:
             self._embedded("enroll", sum(o.face is not None for o in refused.outcomes))
@@ -67,65 +49,56 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
     @grpc_errors
     def Verify(self, request: gate_pb2.VerifyRequest, context) -> gate_pb2.VerifyResponse:
         """1:1: whether the photo shows the subject, told to the caller as much as its scopes allow."""
-        if not request.photo:
-            raise BadRequest("photo is empty")
-        full = sees_everything(caller_of(context))
-        result = self.gate.verify(request.subject_id, request.photo, context.is_active, full=full)
+        answer = self.core.verify(request.subject_id, request.photo, context.is_active, full=sees_everything(caller_of(context)))
         self._embedded("probe", 1)
         # The audit log keeps the score, and whether the subject exists, whoever the caller is (admins read it).
-        note_audit(context, score=result.decision.score, threshold=result.decision.threshold,
-                   **({} if result.enrolled else {"decision": "not_enrolled"}))
+        note_audit(context, score=answer.compared.score, threshold=answer.compared.threshold,
+                   **({} if answer.enrolled else {"decision": "not_enrolled"}))
         return gate_pb2.VerifyResponse(
-            match=result.enrolled and result.decision.accepted,
-            # Least disclosure: a gate device gets the decision and a band; numbers help hill-climb a fake face.
-            decision=messages.decision(result.decision) if full else None,
-            band=messages.band(band_of(result.decision)),
-            other_faces=result.other_faces,
-            face=messages.box(result.face),
-            quality=messages.quality(result.face.quality),
-            quality_issue=messages.photo_issue(result.issue.issue if result.issue else None),
-            quality_warning=result.issue.reason if result.issue else "",
+            match=answer.match,
+            decision=messages.decision(answer.decision),
+            band=messages.band(answer.band),
+            other_faces=answer.other_faces,
+            face=messages.box(answer.face),
+            quality=messages.quality(answer.face.quality),
+            quality_issue=messages.photo_issue(answer.issue.issue if answer.issue else None),
+            quality_warning=answer.issue.reason if answer.issue else "",
         )
 
     @grpc_errors
     def Identify(self, request: gate_pb2.IdentifyRequest, context) -> gate_pb2.IdentifyResponse:
         """1:N: who is in the photo, or unknown, told to the caller as much as its scopes allow."""
-        if not request.photo:
-            raise BadRequest("photo is empty")
-        candidates = _limit(request.candidates, 5, MAX_CANDIDATES, "candidates")
-        full = sees_everything(caller_of(context))
-        result = self.gate.identify(request.photo, candidates, context.is_active, full=full)
+        answer = self.core.identify(request.photo, request.candidates, context.is_active,
+                                    full=sees_everything(caller_of(context)))
         self._embedded("probe", 1)
-        if result.decision is not None:
-            note_audit(context, score=result.decision.score, threshold=result.decision.threshold)
-        # Least disclosure: a gate device gets the decision, the subject and a band; the numbers, and the runners-up
-        # (who else is enrolled, how close), only go to a key that may see the subjects anyway.
+        if answer.compared is not None:
+            note_audit(context, score=answer.compared.score, threshold=answer.compared.threshold)
         return gate_pb2.IdentifyResponse(
-            known=result.subject_id is not None,
-            subject_id=result.subject_id or "",
-            decision=messages.decision(result.decision) if full else None,
-            band=messages.band(band_of(result.decision)) if result.decision is not None else 0,
-            other_faces=result.other_faces,
-            margin=result.margin if full else 0.0,
-            candidates=[gate_pb2.Candidate(subject_id=s, score=score) for s, score in result.candidates] if full else [],
-            face=messages.box(result.face),
-            quality=messages.quality(result.face.quality),
-            reason=result.reason,
-            unknown_reason=messages.unknown_reason(result.why),
-            quality_issue=messages.photo_issue(result.issue.issue if result.issue else None),
-            quality_warning=result.issue.reason if result.issue else "",
+            known=answer.subject_id is not None,
+            subject_id=answer.subject_id or "",
+            decision=messages.decision(answer.decision),
+            band=messages.band(answer.band),
+            other_faces=answer.other_faces,
+            margin=answer.margin,
+            candidates=[gate_pb2.Candidate(subject_id=s, score=score) for s, score in answer.candidates],
+            face=messages.box(answer.face),
+            quality=messages.quality(answer.face.quality),
+            reason=answer.reason,
+            unknown_reason=messages.unknown_reason(answer.why),
+            quality_issue=messages.photo_issue(answer.issue.issue if answer.issue else None),
+            quality_warning=answer.issue.reason if answer.issue else "",
         )
 
     @grpc_errors
     def Forget(self, request: gate_pb2.ForgetRequest, context) -> gate_pb2.ForgetResponse:
         """Delete a subject and all its templates."""
-        removed = self.gate.forget(request.subject_id)
-        return gate_pb2.ForgetResponse(subject_id=normalise_subject_id(request.subject_id), templates_removed=removed)
+        forgotten = self.core.forget(request.subject_id)
+        return gate_pb2.ForgetResponse(subject_id=forgotten.subject_id, templates_removed=forgotten.templates_removed)
 
     @grpc_errors
     def GetSubject(self, request: gate_pb2.GetSubjectRequest, context) -> gate_pb2.Subject:
         """A subject and its templates (never their vectors)."""
-        record, templates = self.gate.subject(request.subject_id)
+        record, templates = self.core.subject(request.subject_id)
         return messages.subject(record, templates)
 
     @grpc_errors
@@ -139,7 +112,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         change = AccessChange(groups=list(request.groups) if request.set_groups else None, status=status,
                               expires_at=request.expires_at if request.HasField("expires_at") else None,
                               status_reason=request.status_reason)
-        return messages.subject(update_subject(self.gate.subject_store, request.subject_id, change))
+        return messages.subject(self.core.update_subject(request.subject_id, change))
 
     @grpc_errors
     def Pass(self, request: gate_pb2.PassRequest, context) -> gate_pb2.PassResponse:
@@ -149,7 +122,7 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         query = PassQuery(frames=list(request.frames), door=request.door, subject_id=request.subject_id, track=request.track,
                           challenge=CHALLENGES[request.challenge], frame_times=list(request.frame_times),
                           allow_groups=request.allow_groups, full=sees_everything(caller_of(context)))
-        result = self.door_pass.decide(query)
+        result = self.core.decide_pass(query)
         self._embedded("probe", result.faces_embedded)
         if result.decision is not None:  # the audit log keeps the score whoever the caller is (admins read it)
             note_audit(context, score=result.decision.score, threshold=result.decision.threshold)
@@ -158,15 +131,6 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
     @grpc_errors
     def ListSubjects(self, request: gate_pb2.ListSubjectsRequest, context) -> gate_pb2.ListSubjectsResponse:
         """One page of the subjects, in lexical order."""
-        size = _limit(request.page_size, 100, MAX_PAGE, "page_size")
-        metadata = self.gate.subject_store
-        # One more than asked for tells whether another page follows: no token after the last page.
-        page = metadata.list_subjects(after=page_tokens.decode(request.page_token), limit=size + 1)
-        more, page = len(page) > size, page[:size]
-        subjects = []
-        for subject_id in page:
-            record = metadata.subject(subject_id)
-            if record is not None:
-                subjects.append(messages.subject(record))
-        token = page_tokens.encode(page[-1]) if more else ""
-        return gate_pb2.ListSubjectsResponse(subjects=subjects, next_page_token=token, total=metadata.count_subjects())
+        page = self.core.list_subjects(request.page_token, request.page_size)
+        return gate_pb2.ListSubjectsResponse(subjects=[messages.subject(r) for r in page.subjects],
+                                             next_page_token=page.next_page_token, total=page.total)

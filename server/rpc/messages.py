@@ -20,10 +20,14 @@ def box(face: Face) -> encoder_pb2.Box:
     return encoder_pb2.Box(x=x, y=y, width=w, height=h)
 
 
-def quality(q: FaceQuality | dict) -> encoder_pb2.Quality:
-    """Face quality (the dataclass or its dict) as encoder.proto's Quality."""
-    values = q.as_dict() if isinstance(q, FaceQuality) else q
-    return encoder_pb2.Quality(**{k: float(v) for k, v in values.items()})
+def quality(q: FaceQuality) -> encoder_pb2.Quality:
+    """A face's quality as sent (each measure rounded as in FaceQuality.as_dict)."""
+    return encoder_pb2.Quality(**q.as_dict())
+
+
+def quality_of(message: encoder_pb2.Quality) -> FaceQuality:
+    """A face's quality from its message, measure by measure (those a message lacks read as 0)."""
+    return FaceQuality.from_dict({name: getattr(message, name) for name in FaceQuality.__dataclass_fields__})
 
 
 def face(f: Face) -> encoder_pb2.Face:

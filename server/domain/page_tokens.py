@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 
-from ..domain.enrollment import normalise_subject_id
+from .enrollment import normalise_subject_id
 from .errors import BadRequest
 
 _VERSION = b"\x01"
