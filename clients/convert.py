@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import grpc
 import numpy as np
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
@@ -34,8 +35,8 @@ def status_code(number: int) -> grpc.StatusCode:
     return _CODES.get(number, grpc.StatusCode.UNKNOWN)
 
 
-def _details(error: grpc.RpcError) -> list:
-    """The detail messages of a failed call (google.rpc.Status in grpc-status-details-bin) this client knows."""
+def _details(error: grpc.RpcError) -> list[Message]:
+    """The detail messages of a failed call (google.rpc.Status in grpc-status-details-bin), decoded where known."""
     try:
         status = rpc_status.from_call(error)
     except (ValueError, AttributeError):  # a status that does not match its details, or not a call
@@ -44,10 +45,12 @@ def _details(error: grpc.RpcError) -> list:
     decoded = []
     for detail in status.details if status is not None else []:
         kind = next((k for k in known if detail.Is(k.DESCRIPTOR)), None)
-        if kind is not None:  # a kind this client does not know is skipped
-            message = kind()
-            detail.Unpack(message)
-            decoded.append(message)
+        if kind is None:
+            decoded.append(detail)  # left packed: a kind this client does not know
+            continue
+        message = kind()
+        detail.Unpack(message)
+        decoded.append(message)
     return decoded
 
 
@@ -61,7 +64,7 @@ def facegrid_error(failed: grpc.RpcError) -> FacegridError:
     info, retry = first(error_details_pb2.ErrorInfo), first(error_details_pb2.RetryInfo)
     enrolled, refusal = first(gate_pb2.EnrollResponse), first(gate_pb2.PhotoRefusal)
     return FacegridError(
-        failed.code(), failed.details() or "",
+        failed.code(), failed.details() or "", details,
         reason=info.reason if info is not None else "",
         retry_after=retry.retry_delay.ToTimedelta().total_seconds() if retry is not None else None,
         outcomes=[photo_outcome(o) for o in enrolled.photos] if enrolled is not None else (),
