@@ -28,7 +28,8 @@ class PassResult:
     frame_used: int  # the frame whose face was compared; -1 for none
     door: str
     fallback: str  # the door's note on a denial ("card + PIN")
-    timings: dict[str, float] = field(default_factory=dict)  # server milliseconds: decode, detect, liveness, embed, search, rule, total
+    # server milliseconds: decode, detect, liveness, embed, search, rule, total
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def accepted(self) -> bool:

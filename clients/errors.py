@@ -23,6 +23,7 @@ class FacegridError(Exception):
     def __init__(self, code: grpc.StatusCode, message: str, details: Sequence[Message] = (), item_id: str = "", *,
                  reason: str = "", retry_after: float | None = None, outcomes: Sequence[PhotoOutcome] = (),
                  refusal: ProbeRefusal | None = None) -> None:
+        """The error with what the server said; the keyword-only values are read from its details by convert.py."""
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message

@@ -52,6 +52,7 @@ class Facegrid:
 
     def __init__(self, address: str | None = None, timeout: float = 10.0, retries: int = 3, max_message_mb: int = 64,
                  api_key: str | None = None, tls: TLS | bool | None = None, connect_timeout: float = 5.0) -> None:
+        """A client of the server at `address`; the arguments are clients/transport.py Transport's."""
         self.address = address or DEFAULT_ADDRESS
         self.transport = Transport(self.address, timeout, retries, max_message_mb, api_key, tls, connect_timeout)
         channel = self.transport.channel
@@ -76,9 +77,11 @@ class Facegrid:
         self.transport.close()
 
     def __enter__(self) -> "Facegrid":
+        """The client itself, closed at the end of the `with` block."""
         return self
 
     def __exit__(self, *exc) -> None:
+        """Close the connection."""
         self.close()
 
     def wait_ready(self, timeout: float = 30.0) -> None:

@@ -53,6 +53,7 @@ class Transport:
 
     def __init__(self, address: str, timeout: float = 10.0, retries: int = 3, max_message_mb: int = 64,
                  api_key: str | None = None, tls: TLS | bool | None = None, connect_timeout: float = 5.0) -> None:
+        """A channel to `address` (not connected until the first call); `tls`: a TLS, True for the system's roots."""
         self.address = address
         self.timeout = timeout
         self.retries = retries
