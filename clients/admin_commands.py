@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .gate_commands import add_server_option, connect, report_error
-from .sdk import ApiKeyInfo, FacegridError
+from .results import ApiKeyInfo
+from .sdk import FacegridError
 
 SCOPE_NAMES = ("gate", "enroll", "library", "embed", "admin")
 

@@ -13,14 +13,17 @@ from PIL import Image
 from facegrid.encoder.errors import ImageError
 from facegrid.encoder.image import decode_image
 
+from .library_results import Groups
+from .results import Box
 
-def thumbnail(path: str, box, size: int = 96, margin: float = 0.2) -> str | None:
-    """A face cropped from its photo (box in the decoded, EXIF-rotated photo) as a data: URL."""
+
+def thumbnail(path: str, box: Box, size: int = 96, margin: float = 0.2) -> str | None:
+    """A face cropped from its photo (box (x, y, width, height) in the decoded, EXIF-rotated photo) as a data: URL."""
     try:
         image = decode_image(Path(path).read_bytes())
     except (OSError, ImageError):
         return None
-    x, y, w, h = box.x, box.y, box.width, box.height
+    x, y, w, h = box
     left, top = max(0, int(x - margin * w)), max(0, int(y - margin * h))
     right, bottom = min(image.shape[1], int(x + w * (1 + margin))), min(image.shape[0], int(y + h * (1 + margin)))
     if right <= left or bottom <= top:
@@ -36,7 +39,7 @@ def _existing(paths) -> str | None:
     return next((p for p in paths if os.path.exists(p)), None)
 
 
-def write_html(groups, out: Path, title: str, max_faces: int = 60) -> int:
+def write_html(groups: Groups, out: Path, title: str, max_faces: int = 60) -> int:
     """One row per person: group size, face thumbnails linking to their photos. Thumbnails written."""
     rows, written = [], 0
     for number, group in enumerate(groups.groups, start=1):
@@ -74,7 +77,7 @@ def write_html(groups, out: Path, title: str, max_faces: int = 60) -> int:
     return written
 
 
-def write_links(groups, folder: Path) -> int:
+def write_links(groups: Groups, folder: Path) -> int:
     """folder/person-0001/<photo> symbolic links, one folder per group; links made."""
     made = 0
     for number, group in enumerate(groups.groups, start=1):

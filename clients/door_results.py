@@ -1,16 +1,16 @@
-"""Typed results of the door calls (Pass, doors, subjects' access), made from their protobuf messages."""
+"""Typed results of the door calls (Pass, doors) and of subjects' records: plain frozen records, no protobuf.
+
+clients/convert.py makes them from the server's messages.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from facegrid.v1 import gate_pb2
-
-CHALLENGES = {"none": gate_pb2.NO_CHALLENGE, "turn_left": gate_pb2.TURN_LEFT, "turn_right": gate_pb2.TURN_RIGHT,
-              "look_up": gate_pb2.LOOK_UP}
+from .results import Quality
 
 
-@dataclass
+@dataclass(frozen=True)
 class PassResult:
     """A door's answer to one approach. `decision` is "ACCEPT" only when the server said so: open on nothing else."""
 
@@ -28,37 +28,16 @@ class PassResult:
     frame_used: int  # the frame whose face was compared; -1 for none
     door: str
     fallback: str  # the door's note on a denial ("card + PIN")
-    timings: dict[str, float] = field(default_factory=dict)  # server milliseconds: decode, detect, liveness, embed, search, rule, total
+    # server milliseconds: decode, detect, liveness, embed, search, rule, total
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def accepted(self) -> bool:
-        """Whether the door opens for this result."""
+        """Whether the server admitted the person (the only reason to open)."""
         return self.decision == "ACCEPT"
 
-    @classmethod
-    def from_message(cls, reply: gate_pb2.PassResponse) -> "PassResult":
-        t = reply.timings
-        shown = reply.score != 0.0 or reply.threshold != 0.0  # gate keys get 0 for both
-        return cls(
-            decision=gate_pb2.PassDecision.Name(reply.decision),
-            reason=gate_pb2.PassReason.Name(reply.reason),
-            message=reply.message,
-            subject=reply.subject_id,
-            display_name=reply.display_name,
-            band=gate_pb2.ScoreBand.Name(reply.band) if reply.band else None,
-            score=reply.score if shown else None,
-            threshold=reply.threshold if shown else None,
-            liveness=gate_pb2.Liveness.Name(reply.liveness),
-            liveness_score=reply.liveness_score,
-            frame_liveness=list(reply.frame_liveness),
-            frame_used=reply.frame_used,
-            door=reply.door,
-            fallback=reply.fallback,
-            timings={name: getattr(t, name) for name in ("decode", "detect", "liveness", "embed", "search", "rule", "total")},
-        )
 
-
-@dataclass
+@dataclass(frozen=True)
 class DoorInfo:
     """A door's rule as the server holds it."""
 
@@ -70,15 +49,21 @@ class DoorInfo:
     updated_at: float
     last_seen_at: float | None  # None: no Pass yet
 
-    @classmethod
-    def from_message(cls, door: gate_pb2.Door) -> "DoorInfo":
-        return cls(door.name, list(door.groups), door.hours, door.timezone, door.fallback, door.updated_at,
-                   door.last_seen_at or None)
+
+@dataclass(frozen=True)
+class Template:
+    """One enrolled photo of a subject: its template, the model that made it, and the photo's hash (never the vector)."""
+
+    template_id: str
+    model: str
+    photo_sha256: str
+    quality: Quality | None
+    created_at: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class SubjectInfo:
-    """A subject's record: who, their groups and whether they may pass doors (templates not included)."""
+    """A subject's record: who, their groups, whether they may pass doors, and (GetSubject) their templates."""
 
     subject_id: str
     display_name: str
@@ -86,16 +71,10 @@ class SubjectInfo:
     groups: list[str]
     status: str  # "active" or "suspended"
     expires_at: float | None  # None: never
-    templates: int  # how many (GetSubject); 0 where the listing does not say
+    templates: list[Template] = field(default_factory=list)  # GetSubject's; empty where the listing does not say
     status_reason: str = ""  # why the status was set, as its setter said ("" : not said)
 
     @property
     def active(self) -> bool:
-        """Whether the subject is active (not suspended)."""
+        """Whether the subject may pass doors (not suspended)."""
         return self.status == "active"
-
-    @classmethod
-    def from_message(cls, subject: gate_pb2.Subject) -> "SubjectInfo":
-        return cls(subject.subject_id, subject.display_name, subject.created_at, list(subject.groups),
-                   "suspended" if subject.status == gate_pb2.SUBJECT_SUSPENDED else "active",
-                   subject.expires_at or None, len(subject.templates), subject.status_reason)

@@ -9,12 +9,14 @@ from datetime import datetime
 from pathlib import Path
 
 from .door_results import SubjectInfo
-from .sdk import TLS, Facegrid, FacegridError, default_address, default_api_key
+from .sdk import Facegrid, FacegridError
+from .settings import ClientSettings
+from .transport import DEFAULT_ADDRESS, TLS
 
 
 def add_server_option(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     """Add the options every command that talks to a server takes (address, key, TLS, --json)."""
-    parser.add_argument("--server", default=None, help=f"server address (default: FACEGRID_SERVER or {default_address()})")
+    parser.add_argument("--server", default=None, help=f"server address (default: FACEGRID_SERVER or {DEFAULT_ADDRESS})")
     parser.add_argument("--api-key", default=None, help="API key, sent as `authorization: Bearer KEY` (default: FACEGRID_API_KEY)")
     parser.add_argument("--ca", default=None, help="TLS: the CA certificate (PEM) to trust; connects with TLS")
     parser.add_argument("--cert", default=None, help="mutual TLS: this client's certificate (PEM)")
@@ -24,10 +26,15 @@ def add_server_option(parser: argparse.ArgumentParser, json_option: bool = True)
         parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
 
 
+def client_settings(args) -> ClientSettings:
+    """The environment's client settings with the --server, key and TLS options the command was given over them."""
+    tls = TLS(args.ca, args.cert, args.key) if (args.ca or args.cert or args.key) else bool(args.tls)
+    return ClientSettings.from_environment().with_overrides(server=args.server or None, api_key=args.api_key or None, tls=tls)
+
+
 def connect(args) -> Facegrid:
     """An SDK client for the --server, key and TLS options the command was given (the one place reading them)."""
-    tls = TLS(args.ca, args.cert, args.key) if (args.ca or args.cert or args.key) else bool(args.tls)
-    return Facegrid(args.server or default_address(), api_key=args.api_key or default_api_key(), tls=tls)
+    return Facegrid.from_settings(client_settings(args))
 
 
 def report_error(args, error: FacegridError) -> int:
@@ -231,7 +238,7 @@ def cmd_subjects(args) -> int:
     """`facegrid subjects`: list the enrolled subjects."""
     try:
         with connect(args) as client:
-            subjects = [SubjectInfo.from_message(s) for s in client.subjects()]
+            subjects = list(client.subjects())
     except FacegridError as error:
         return report_error(args, error)
     if args.json:

@@ -65,7 +65,7 @@ def _fetched(client: Facegrid, subject_id: str) -> tuple[SubjectInfo | None, set
         if error.code == grpc.StatusCode.NOT_FOUND:
             return None, set()
         raise
-    return SubjectInfo.from_message(subject), {t.photo_sha256 for t in subject.templates}
+    return subject, {t.photo_sha256 for t in subject.templates}
 
 
 def _photos(row: RosterRow, folder: Path, run: SubjectRun) -> list[_Photo]:
@@ -182,7 +182,7 @@ def enroll_row(client: Facegrid, roster: Roster, row: RosterRow, options: Roster
 def sync_missing(client: Facegrid, roster: Roster, options: RosterOptions, summary: RosterSummary) -> None:
     """Subjects on the server that the export lacks: suspended (marked ROSTER_SYNC), or forgotten with
     forget_missing. In the export but suspended by someone else (not a sync): listed, left as they are."""
-    for subject in [SubjectInfo.from_message(s) for s in client.subjects(page_size=1000)]:
+    for subject in list(client.subjects(page_size=1000)):
         if subject.subject_id in roster.ids:
             if not subject.active and subject.status_reason != ROSTER_SYNC:
                 summary.left_suspended.append(subject.subject_id)

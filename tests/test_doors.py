@@ -141,7 +141,7 @@ def test_subjects_carry_groups_a_status_and_an_expiry(server, keys, enrolled, fa
     assert updated["expires_at"] == datetime(2027, 7, 1).timestamp()  # local midnight, as `audit --since` reads dates
     with server.client(api_key=keys["enroll"], timeout=60) as desk:
         subject = desk.subject("scarlett")  # GetSubject: the same, with the templates
-        assert list(subject.groups) == ["rowing", "students"] and subject.status == 1 and len(subject.templates) == 2
+        assert list(subject.groups) == ["rowing", "students"] and subject.status == "suspended" and len(subject.templates) == 2
         # Enroll adds groups to those held (here with a photo already enrolled: nothing else changes).
         again = desk.enroll("scarlett", photos(faces_dir, PEOPLE["scarlett"][0])[:1], groups=["choir"])
         assert again.photos[0].duplicate and list(desk.subject("scarlett").groups) == ["choir", "rowing", "students"]

@@ -35,7 +35,7 @@ def test_models_list_towers_and_name_broken_folders(tower_server):
     model = tower_server.model
     with tower_server.client() as client:
         listed = {m.name: m for m in client.models()}
-        reply = client._call(client._encoder.ListModels, encoder_pb2.ListModelsRequest())
+        reply = client.transport.call(client._encoder.ListModels, encoder_pb2.ListModelsRequest())
     assert listed[model.name].modalities == ("image", "text") and listed[model.name].dim == model.dim
     assert listed[model.name].source == "folder" and listed["fused"].modalities == ("face",)
     assert len(reply.broken) == 1 and "facegrid.json" in reply.broken[0] and "/tmp" not in reply.broken[0]

@@ -255,12 +255,12 @@ def test_sync_suspends_the_absent_reactivates_them_and_forget_missing_forgets(se
     assert code == 0 and "r3-jennifer" in synced["suspended"] and "r3-katy" not in synced["suspended"]
     assert synced["groups_updated"] == ["r3-katy"] and synced["left_suspended"] == ["r3-held"]
     gone = registrar.subject("r3-jennifer")
-    assert gone.status == 1 and gone.status_reason == ROSTER_SYNC  # SUBJECT_SUSPENDED, kept with its templates
+    assert gone.status == "suspended" and gone.status_reason == ROSTER_SYNC  # kept with its templates
     assert list(registrar.subject("r3-katy").groups) == ["athletes"]  # the export's groups replace the subject's
 
     code, back = roster(server, keys["enroll"], tmp_path / "all.csv", photos, "--sync")
     assert code == 0 and back["reactivated"] == ["r3-jennifer"] and back["left_suspended"] == ["r3-held"]
-    assert registrar.subject("r3-jennifer").status == 0 and registrar.subject("r3-held").status == 1
+    assert registrar.subject("r3-jennifer").active and registrar.subject("r3-held").status == "suspended"
 
     code, forgot = roster(server, keys["enroll"], tmp_path / "left.csv", photos, "--sync", "--forget-missing")
     assert code == 0 and "r3-jennifer" in forgot["forgotten"] and forgot["suspended"] == []

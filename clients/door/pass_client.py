@@ -4,8 +4,6 @@ Fails closed: an unreachable server, a timeout, a refusal of the call or any oth
 DENY with reason SERVER_UNAVAILABLE (or, when the refusal names a PassReason in its ErrorInfo, that reason)
 and `error` saying what failed. After a failed call the connection is made afresh, so that a server back
 from an outage is reached at the next approach instead of after gRPC's reconnect backoff (up to 2 minutes).
-
-While the SDK has no `pass_burst`, the generated stub is called on the SDK client's channel.
 """
 
 from __future__ import annotations
@@ -18,13 +16,11 @@ from typing import Callable, Sequence
 
 import grpc
 
-from facegrid.v1 import gate_pb2, gate_pb2_grpc
+from facegrid.v1 import gate_pb2
 
 log = logging.getLogger("facegrid.door")
 
 SERVER_UNAVAILABLE = "SERVER_UNAVAILABLE"
-CHALLENGES = {"none": gate_pb2.NO_CHALLENGE, "turn_left": gate_pb2.TURN_LEFT, "turn_right": gate_pb2.TURN_RIGHT,
-              "look_up": gate_pb2.LOOK_UP}
 
 
 @dataclass
@@ -55,20 +51,6 @@ class PassResult:
 def denied(reason: str, message: str, error: str = "") -> PassResult:
     """A DENY the client decided itself."""
     return PassResult("DENY", reason, message, error=error)
-
-
-def from_response(reply: gate_pb2.PassResponse) -> PassResult:
-    """The PassResponse message as a PassResult (enum names, None for what was not sent)."""
-    numbers = reply.score != 0 or reply.threshold != 0
-    checked = reply.liveness != gate_pb2.NOT_CHECKED
-    return PassResult(
-        decision=gate_pb2.PassDecision.Name(reply.decision), reason=gate_pb2.PassReason.Name(reply.reason),
-        message=reply.message, subject=reply.subject_id or None, display_name=reply.display_name,
-        band=gate_pb2.ScoreBand.Name(reply.band) if reply.band else "", score=reply.score if numbers else None,
-        liveness=gate_pb2.Liveness.Name(reply.liveness), liveness_score=reply.liveness_score if checked else None,
-        frame_liveness=[round(v, 4) for v in reply.frame_liveness], door=reply.door, fallback=reply.fallback,
-        timings={f.name: round(getattr(reply.timings, f.name), 2) for f in reply.timings.DESCRIPTOR.fields},
-    )
 
 
 def from_sdk(result) -> PassResult:
@@ -113,13 +95,8 @@ class PassClient:
         """The server's decision on one burst; a DENY when it cannot give one."""
         try:
             client = self._current()
-            if hasattr(client, "pass_burst"):
-                return from_sdk(client.pass_burst(list(frames), door=door, subject_id=subject_id, track=track,
-                                                  challenge=challenge, frame_times=frame_times, timeout=self.timeout))
-            request = gate_pb2.PassRequest(frames=list(frames), subject_id=subject_id, door=door, track=track,
-                                           challenge=CHALLENGES[challenge], frame_times=list(frame_times or []))
-            stub = gate_pb2_grpc.GateServiceStub(client._channel)
-            return from_response(stub.Pass(request, timeout=self.timeout, metadata=client._metadata))
+            return from_sdk(client.pass_burst(list(frames), door=door, subject_id=subject_id, track=track,
+                                              challenge=challenge, frame_times=frame_times, timeout=self.timeout))
         except Exception as error:  # noqa: BLE001 - fail closed: whatever went wrong, the door stays shut
             reason, what = failure_reason(error)
             log.warning("door %s track %s: no decision from the server (%s): DENY %s", door, track, what, reason)
