@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from facegrid.encoder.assets import data_dir
+from facegrid.encoder.assets import default_data_dir
 from facegrid.encoder.runtime import EncoderSettings
 from facegrid.index.approximate import ApproximateSettings
 from facegrid.index.gpu import IndexSettings
@@ -48,7 +48,7 @@ class Settings:
     # The encoder role's keys (it has no Redis): a file of SHA-256 hex digests of the keys it accepts, one a line
     # (`facegrid keys digest KEY`; an optional name after it); empty: loopback without keys, as today.
     encoder_keys_file: str = field(default_factory=lambda: _env("ENCODER_KEYS_FILE", ""))
-    data_dir: Path = field(default_factory=data_dir)
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "") or default_data_dir()).expanduser())
     # Converted model graphs; empty: <data_dir>/cache. Servers on one machine may share one.
     cache_dir: str = field(default_factory=lambda: _env("CACHE_DIR", ""))
     # Model folders found at start (Immich's CLIP layout, `facegrid models import`); empty: <data_dir>/models.
@@ -140,6 +140,10 @@ class Settings:
     # A door's Pass: require (score liveness, deny attacks; refused while no liveness model is imported), report
     # (score, never deny on it) or off (NOT_CHECKED). server/domain/door_pass.py says what each does.
     liveness: str = field(default_factory=lambda: _env("LIVENESS", "require"))
+    # Not the server's: where `facegrid eval`, `facegrid bench` and the tests find the evaluation photos (the faces/
+    # folder; the presentation-attack recordings); empty: shared/data beside the checkout (evaluation/datasets.py).
+    faces_dir: str = field(default_factory=lambda: _env("FACES_DIR", ""))
+    pad_dir: str = field(default_factory=lambda: _env("PAD_DIR", ""))
 
     def encoder_addresses(self) -> list[str]:
         """The index role's encoder servers, in the order given (ValueError when the role needs them and none is given)."""
