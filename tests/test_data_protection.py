@@ -33,7 +33,7 @@ from facegrid.server.store.pseudonyms import is_pseudonym
 from facegrid.server.store.schema import AUDIT, CHANGES, PRIVACY_KEY
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
 
-from helpers import ServerProcess, facegrid, last_json
+from helpers import ServerProcess, facegrid, last_json, make_keys, running_server
 
 PEOPLE = {"angelina": "deepface/id01_angelina_jolie", "scarlett": "deepface/id03_scarlett_johansson",
           "katy": "deepface/id10_katy_perry", "jennifer": "deepface/id02_jennifer_aniston"}
@@ -80,15 +80,13 @@ def stored_vectors(data_dir: Path, subject: str) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, faces_dir):
-    server = ServerProcess(tmp_path_factory.mktemp("protection") / "data", args=["--liveness", "off"]).start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("protection"), args=["--liveness", "off"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def admin_key(server) -> str:
-    with server.client() as client:
-        return client.create_key("admin", ["admin", "enroll", "gate"]).key
+    return make_keys(server, {}, admin_scopes=("admin", "enroll", "gate"))["admin"]
 
 
 def test_the_data_directory_and_its_files_are_the_owners_alone(server, admin_key):

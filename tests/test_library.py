@@ -15,15 +15,13 @@ from PIL import Image
 
 from facegrid.clients.sdk import FacegridError
 
-from helpers import ServerProcess
-from helpers import facegrid, last_json
+from helpers import facegrid, last_json, running_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, faces_dir):
-    server = ServerProcess(tmp_path_factory.mktemp("library") / "data").start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("library")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
