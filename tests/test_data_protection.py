@@ -29,6 +29,7 @@ from facegrid.server.store.embedded_redis import EmbeddedRedis
 from facegrid.server.store.forget_names import unname_subject
 from facegrid.server.store.migrate import upgrade_privacy
 from facegrid.server.store.photos import LibraryStore
+from facegrid.server.store.private_files import private_folder, private_tree
 from facegrid.server.store.pseudonyms import is_pseudonym
 from facegrid.server.store.schema import AUDIT, CHANGES, PRIVACY_KEY
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
@@ -142,9 +143,9 @@ def test_backup_restores_onto_a_new_data_directory_and_a_forget_since_is_applied
             admin.enroll(subject, photos(faces_dir, subject)[:2], display_name=subject.title(), groups=["athletes"])
         admin.set_door("gym", groups=["athletes"])
         door_key = admin.create_key("gym-camera", ["gate"], door="gym").key
-    models = server.data_dir / "models" / "minifasnet"  # an imported model's folder stands for every one
-    models.mkdir(parents=True, exist_ok=True)
+    models = private_folder(server.data_dir / "models" / "minifasnet")  # an imported model's folder stands for every one
     (models / "liveness.json").write_text('{"stand-in": "backed up as it is"}')
+    private_tree(models)  # owner-only, as facegrid keeps its data directory (the permissions test may run after this one)
     backups = tmp_path / "backups"
 
     made = facegrid("backup", str(backups), "--data-dir", str(server.data_dir), "--json")  # while the server runs
