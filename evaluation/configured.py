@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 def configured_settings() -> Settings:
     """The settings of this process, read from the environment by server/config.py."""
-    # Imported on use: finding the evaluation photos should not load ONNX Runtime and FAISS with the server's settings.
+    # Imported on use: the training code imports evaluation/ (its LFW embedding), and should not import server/ with it.
     from facegrid.server.config import Settings
 
     return Settings()
