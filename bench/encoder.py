@@ -30,6 +30,7 @@ from facegrid.encoder.batcher import Batcher, batcher_wrap, live_batchers
 from facegrid.encoder.models import DEFAULT_MODEL, load_model, model_names
 from facegrid.encoder.runtime import EncoderSettings
 from facegrid.evaluation.datasets import faces_dir
+from facegrid.server.config import Settings
 
 TOLERANCE = 1e-4
 TOWER_MODEL = "clip-vit-b-32"  # the ViT-B/32-sized image tower the summary looks for (name contains vit-b-32)
@@ -247,7 +248,8 @@ def bench_encoder(data: str | Path | None = None, models: list[str] | None = Non
     """The JSON object of `facegrid bench encoder --json`."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     with tempfile.TemporaryDirectory(prefix="facegrid-bench-encoder-") as folder:
-        cache = Path(os.environ["FACEGRID_CACHE_DIR"]) if os.environ.get("FACEGRID_CACHE_DIR") else Path(folder)
+        shared = Settings().cache_dir  # FACEGRID_CACHE_DIR: converted graphs shared with servers and tests
+        cache = Path(shared).expanduser() if shared else Path(folder)
         plain = EncoderSettings(cache_dir=cache, device=device, threads=threads)
         if models_dir:
             plain = replace(plain, models_dir=Path(models_dir).expanduser())

@@ -26,9 +26,9 @@ def _models_dir(args) -> Path:
 def _checkpoint_dir(args) -> Path:
     if args.checkpoint_dir:
         return Path(args.checkpoint_dir).expanduser()
-    from facegrid.encoder.assets import data_dir
+    from facegrid.server.config import Settings
 
-    return data_dir() / "train" / args.out
+    return Settings().data_dir / "train" / args.out
 
 
 def cmd_train_bind(args) -> int:

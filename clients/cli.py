@@ -101,9 +101,10 @@ def cmd_faces(args: argparse.Namespace) -> int:
     from facegrid.encoder.image import DecodeLimits
     from facegrid.encoder.pipeline import FacePipeline
     from facegrid.encoder.runtime import EncoderSettings
+    from facegrid.server.config import Settings
 
     pipeline = FacePipeline(args.model, args.detector, DecodeLimits(), mirror=args.mirror,
-                            settings=EncoderSettings(models_dir=Path(_models_dir(args))))
+                            settings=EncoderSettings.under(Settings().data_dir, models_dir=Path(_models_dir(args))))
     failures = 0
     results = []
     for photo in args.photos:

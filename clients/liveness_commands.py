@@ -11,6 +11,12 @@ import sys
 from pathlib import Path
 
 
+def _data_dir() -> Path:
+    from facegrid.server.config import Settings
+
+    return Settings().data_dir
+
+
 def _models_dir(args) -> Path:
     if args.models_dir:
         return Path(args.models_dir).expanduser()
@@ -46,7 +52,7 @@ def cmd_eval_liveness(args) -> int:
 
     try:
         report = evaluate_liveness(args.data, _models_dir(args), closeup=args.closeup, cues=args.cues,
-                                   settings=EncoderSettings(threads=args.threads), progress=progress)
+                                   settings=EncoderSettings.under(_data_dir(), threads=args.threads), progress=progress)
     except (EncoderError, DatasetMissing) as error:
         print(f"facegrid eval liveness: {error}", file=sys.stderr)
         return 2

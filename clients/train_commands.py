@@ -64,8 +64,8 @@ def cmd_train_simclr(args) -> int:
     import sys
     from pathlib import Path
 
-    from facegrid.encoder.assets import data_dir
     from facegrid.encoder.errors import EncoderError
+    from facegrid.server.config import Settings
 
     from .model_commands import _models_dir
 
@@ -76,7 +76,7 @@ def cmd_train_simclr(args) -> int:
         return 1
     config = SimclrConfig(
         folder=Path(args.folder), out=args.out, models_dir=_models_dir(args),
-        checkpoint_dir=Path(args.checkpoint_dir).expanduser() if args.checkpoint_dir else data_dir() / "train" / args.out,
+        checkpoint_dir=Path(args.checkpoint_dir).expanduser() if args.checkpoint_dir else Settings().data_dir / "train" / args.out,
         faces=args.faces, arch=args.arch, checkpoint=Path(args.checkpoint) if args.checkpoint else None,
         temperature=args.temperature, size=args.size,
         epochs=args.epochs if args.epochs is not None else (None if args.minutes else 10), minutes=args.minutes, clock=args.clock,
@@ -142,6 +142,7 @@ def cmd_train_triplet(args: argparse.Namespace) -> int:
 
     from facegrid.encoder.errors import EncoderError
     from facegrid.encoder.train.triplet import TripletRun
+    from facegrid.server.config import Settings
 
     from .model_commands import _models_dir
 
@@ -154,7 +155,7 @@ def cmd_train_triplet(args: argparse.Namespace) -> int:
                          base=None if network else (args.base or "fused"), arch=args.arch or "head",
                          head=head_settings(args, args.epochs, args.lr or (1e-3 if network else 1e-3)),
                          chip_size=args.chip_size, dim=args.dim or 128, device=args.device, threads=args.threads,
-                         workers=args.workers, checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None)
+                         workers=args.workers, checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else Settings().data_dir / "train" / args.out)
         from facegrid.encoder.train.triplet import run_triplet
 
         result = run_triplet(run)

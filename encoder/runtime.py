@@ -15,24 +15,29 @@ except ImportError as error:  # neither onnxruntime nor onnxruntime-gpu
         "pip install 'facegrid[cpu]' (any machine) or pip install 'facegrid[gpu]' (NVIDIA GPU)"
     ) from error
 
-from .assets import data_dir
+from .assets import default_data_dir
 
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """Passed down from the server's Settings (or defaulted for library and CLI use)."""
+    """Passed down from the server's Settings (or defaulted for library use: folders under the default data directory)."""
 
-    cache_dir: Path = field(default_factory=lambda: data_dir() / "cache")  # converted graphs under models/
+    cache_dir: Path = field(default_factory=lambda: default_data_dir() / "cache")  # converted graphs under models/
     device: str = "auto"  # "auto": CUDA when onnxruntime-gpu sees a GPU; "cpu" forces the CPU
     threads: int = 0  # ONNX Runtime intra-op threads per session; 0: every core
     # Operator-supplied model folders (one per model: Immich's CLIP layout, or what `facegrid models import` writes).
-    models_dir: Path = field(default_factory=lambda: data_dir() / "models")
+    models_dir: Path = field(default_factory=lambda: default_data_dir() / "models")
     # Batching across callers (encoder/batcher.py): at most batch_max items a model run (0: no batcher, each
     # caller runs the model itself), waiting up to batch_wait_ms for more after the first, batch_queue items queued.
     batch_max: int = 0
     batch_wait_ms: float = 0.0
     batch_queue: int = 1024
     batch_workers: int = 1  # batches of one model run side by side (Triton's model instances)
+
+    @classmethod
+    def under(cls, data_dir: Path, **chosen) -> EncoderSettings:
+        """The defaults with the cache and model folders under `data_dir` (the configured one, from Settings)."""
+        return cls(**{"cache_dir": Path(data_dir) / "cache", "models_dir": Path(data_dir) / "models", **chosen})
 
     def single_threaded(self) -> "EncoderSettings":
         """The same, one thread a session and no batcher (worker processes: the pool gives the parallelism,

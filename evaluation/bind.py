@@ -27,8 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from facegrid.encoder.assets import cache_dir
 from facegrid.encoder.runtime import EncoderSettings
 from facegrid.encoder.towers.registry import load_tower_model
+
+from .configured import configured_data_dir
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ def evaluate_bind(concepts: int = 64, renderings: int = 4, voices: int = 6, held
     from facegrid.encoder.train.pairs import load_audio, load_image, read_pairs
 
     started = time.perf_counter()
-    data = emoji_pairs.build(concepts, renderings, voices, held_out, root=data_root)
+    data = emoji_pairs.build(concepts, renderings, voices, held_out,
+                             root=data_root if data_root is not None else cache_dir(configured_data_dir(), "bind"))
     data_seconds = time.perf_counter() - started
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="facegrid-eval-bind-"))
     models = work / "models"
@@ -100,7 +104,7 @@ def evaluate_bind(concepts: int = 64, renderings: int = 4, voices: int = 6, held
                             BindSettings(epochs=direct_epochs, batch=batch, seed=seed, threads=threads, device=device))
         untrained = train_bind(data.csv("image_audio"), "bind-pivot", "audio", models, "bind-untrained",
                                BindSettings(epochs=0, batch=batch, seed=seed, threads=threads, device=device))
-        settings = EncoderSettings(models_dir=models, threads=threads)
+        settings = EncoderSettings.under(configured_data_dir(), models_dir=models, threads=threads)
         loaded = {name: load_tower_model(models, name, settings) for name in ("bind-pivot", "bind-bound", "bind-direct", "bind-untrained")}
         names = [n for _, n in data.concepts]
         candidates = loaded["bind-bound"].embed_texts(names).vectors  # the pivot's text tower, copied into each model

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from .configured import configured_settings
 
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -26,8 +27,8 @@ def faces_dir(explicit: str | Path | None = None) -> Path:
     if explicit:
         given = Path(explicit)
         candidates.append(given.parent if _is_lfw(given) else given)
-    elif os.environ.get("FACEGRID_FACES_DIR"):
-        candidates.append(Path(os.environ["FACEGRID_FACES_DIR"]))
+    elif configured := configured_settings().faces_dir:
+        candidates.append(Path(configured))
     else:
         candidates += [
             _REPO.parent / "shared" / "data" / "faces",
@@ -47,8 +48,8 @@ def pad_dir(explicit: str | Path | None = None) -> Path:
     one of its parents (a worktree sits a level deeper)."""
     if explicit:
         candidates = [Path(explicit)]
-    elif os.environ.get("FACEGRID_PAD_DIR"):
-        candidates = [Path(os.environ["FACEGRID_PAD_DIR"])]
+    elif configured := configured_settings().pad_dir:
+        candidates = [Path(configured)]
     else:
         candidates = [parent / "shared" / "data" / "pad" for parent in _REPO.parents[:3]]
     for path in candidates:

@@ -7,18 +7,18 @@ else a centred guess, counted and reported, never dropped.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from facegrid.encoder.assets import cache_dir
 from facegrid.encoder.models import mirror_settings, vectors_setup
 from facegrid.encoder.pipeline import PIPELINE_VERSION, faces_many
 from facegrid.encoder.runtime import EncoderSettings
 
 from .cache import EmbeddingCache, file_digest
+from .configured import configured_data_dir
 from .datasets import Pair, lfw_dir, read_lfw_pairs
 from .metrics import best_threshold, kfold_accuracy, roc_curve, tar_at_far, threshold_at_far
 
@@ -86,7 +86,7 @@ def embed_images(
     there (path -> why), as a training folder's unreadable photos are."""
     settings = encoder_settings(models_dir)
     setup = f"{PIPELINE_VERSION}|{model}|{detector}|{vectors_setup(model, mirror, settings)}|centre+guess"
-    cache = EmbeddingCache(cache_dir("eval") / "embeddings.sqlite", setup)
+    cache = EmbeddingCache(eval_cache_dir(settings) / "embeddings.sqlite", setup)
     vectors: dict[str, np.ndarray] = {}
     detectors: dict[str, str] = {}
     missing: list[tuple[str, str]] = []
@@ -188,9 +188,17 @@ def evaluate_lfw(
     )
 
 
-def encoder_settings(models_dir: str | Path | None) -> EncoderSettings | None:
-    """The encoder settings of an evaluation run: where folder models are (None: the defaults)."""
-    return EncoderSettings(models_dir=Path(models_dir).expanduser()) if models_dir else None
+def encoder_settings(models_dir: str | Path | None) -> EncoderSettings:
+    """The encoder settings of an evaluation run: folders under the configured data directory, models_dir if given."""
+    settings = EncoderSettings.under(configured_data_dir())
+    return replace(settings, models_dir=Path(models_dir).expanduser()) if models_dir else settings
+
+
+def eval_cache_dir(settings: EncoderSettings) -> Path:
+    """Where evaluation runs cache their vectors: beside the converted models."""
+    folder = Path(settings.cache_dir) / "eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def plot_roc(report: LfwReport, path: Path) -> None:

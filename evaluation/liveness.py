@@ -28,6 +28,7 @@ from facegrid.encoder.liveness.pose import follows, follows_pose
 from facegrid.encoder.liveness_port import Challenge, LivenessFrame, Verdict
 from facegrid.encoder.runtime import EncoderSettings
 
+from .configured import configured_data_dir
 from .datasets import DatasetMissing
 from .liveness_cues import BURST_CUES, FRAME_CUES, burst_cues, frame_cues
 from .liveness_data import BURST_FRAMES, CLOSEUP_WINDOW, Media, Sample, bursts, find_media, read_image, sample, video_frames
@@ -240,7 +241,7 @@ def evaluate_liveness(data: Sequence[str | Path], models_dir: str | Path | None 
                       cues: bool = False, settings: EncoderSettings | None = None,
                       progress: Callable[[int, int], None] | None = None) -> dict:
     """The liveness figures on each --data folder (live/ and spoof/ inside) and pooled over them."""
-    settings = settings or EncoderSettings()
+    settings = settings or EncoderSettings.under(configured_data_dir())
     if models_dir is not None:
         settings = replace(settings, models_dir=Path(models_dir).expanduser())
     checker = load_checker(settings.models_dir, settings)

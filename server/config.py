@@ -5,14 +5,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from facegrid.encoder.assets import data_dir
-from facegrid.encoder.runtime import EncoderSettings
-from facegrid.index.settings import ApproximateSettings, IndexSettings
+from facegrid.encoder.assets import default_data_dir
 
-from .domain.liveness_mode import LivenessMode
-from .domain.probe_rules import ProbeCheck, ProbeRules
 from .tls_folder import calling_files, served_files
+
+# The settings' own types are imported where they are made: reading the settings (the CLI, evaluation, bench) then
+# loads no ONNX Runtime, FAISS or model code.
+if TYPE_CHECKING:
+    from facegrid.encoder.runtime import EncoderSettings
+    from facegrid.index.settings import IndexSettings
+
+    from .domain.liveness_mode import LivenessMode
+    from .domain.probe_rules import ProbeRules
 
 
 ROLES = ("all", "encoder", "index")
@@ -47,7 +53,7 @@ class Settings:
     # The encoder role's keys (it has no Redis): a file of SHA-256 hex digests of the keys it accepts, one a line
     # (`facegrid keys digest KEY`; an optional name after it); empty: loopback without keys, as today.
     encoder_keys_file: str = field(default_factory=lambda: _env("ENCODER_KEYS_FILE", ""))
-    data_dir: Path = field(default_factory=data_dir)
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "") or default_data_dir()).expanduser())
     # Converted model graphs; empty: <data_dir>/cache. Servers on one machine may share one.
     cache_dir: str = field(default_factory=lambda: _env("CACHE_DIR", ""))
     # Model folders found at start (Immich's CLIP layout, `facegrid models import`); empty: <data_dir>/models.
@@ -139,6 +145,10 @@ class Settings:
     # A door's Pass: require (score liveness, deny attacks; refused while no liveness model is imported), report
     # (score, never deny on it) or off (NOT_CHECKED). server/domain/door_pass.py says what each does.
     liveness: str = field(default_factory=lambda: _env("LIVENESS", "require"))
+    # Not the server's: where `facegrid eval`, `facegrid bench` and the tests find the evaluation photos (the faces/
+    # folder; the presentation-attack recordings); empty: shared/data beside the checkout (evaluation/datasets.py).
+    faces_dir: str = field(default_factory=lambda: _env("FACES_DIR", ""))
+    pad_dir: str = field(default_factory=lambda: _env("PAD_DIR", ""))
 
     def encoder_addresses(self) -> list[str]:
         """The index role's encoder servers, in the order given (ValueError when the role needs them and none is given)."""
@@ -169,6 +179,8 @@ class Settings:
 
         With batching on, the serving models' sessions are run by their batchers only, with batch_threads each.
         """
+        from facegrid.encoder.runtime import EncoderSettings
+
         cache = Path(self.cache_dir).expanduser() if self.cache_dir else self.data_dir / "cache"
         models = Path(self.models_dir).expanduser() if self.models_dir else self.data_dir / "models"
         threads = self.batch_threads if self.batch_max > 0 else self.threads
@@ -178,6 +190,9 @@ class Settings:
 
     def index(self) -> IndexSettings:
         """What the collections and k-means need: whether FAISS may use a GPU, when it leaves exact search, the engine."""
+        from facegrid.index.approximate import ApproximateSettings
+        from facegrid.index.settings import IndexSettings
+
         if not 0 < self.recall_target <= 1:
             raise ValueError(f"FACEGRID_RECALL_TARGET must be in (0, 1], got {self.recall_target}")
         return IndexSettings(gpu=self.index_gpu, approximate=ApproximateSettings(
@@ -186,6 +201,8 @@ class Settings:
 
     def probe_rules(self) -> ProbeRules:
         """The rule gate probes are held to."""
+        from .domain.probe_rules import ProbeCheck, ProbeRules
+
         choices = [c.value for c in ProbeCheck]
         if self.probe_quality not in choices:
             raise ValueError(f"FACEGRID_PROBE_QUALITY must be one of {', '.join(choices)}, got {self.probe_quality!r}")
@@ -193,6 +210,8 @@ class Settings:
 
     def liveness_mode(self) -> LivenessMode:
         """What Pass does with liveness."""
+        from .domain.liveness_mode import LivenessMode
+
         choices = [m.value for m in LivenessMode]
         if self.liveness not in choices:
             raise ValueError(f"FACEGRID_LIVENESS must be one of {', '.join(choices)}, got {self.liveness!r}")

@@ -13,8 +13,10 @@ from helpers import RedisServer, ServerProcess, faces_dir_or_skip
 
 def pytest_configure(config) -> None:
     """One data folder for the run, set before any test module is imported (not when this file is)."""
-    # Converted models and cached evaluation vectors go to one folder for the whole run
-    # (FACEGRID_DATA_DIR, if the caller set one, is kept: CI points it at a run-local folder).
+    # What reads Settings (server/config.py) puts its data there for the whole run: the `facegrid` commands the tests
+    # run, cached evaluation vectors, training checkpoints (FACEGRID_DATA_DIR, if the caller set one, is kept: CI
+    # points it at a run-local folder). The encoder library used in this process without Settings keeps its default
+    # folders (converted graphs of shipped weights, keyed by their digest, under ~/.local/share/facegrid/cache).
     os.environ.setdefault("FACEGRID_DATA_DIR", tempfile.mkdtemp(prefix="facegrid-test-"))
     # Every test server (each with its own data directory) shares the run's converted-model cache.
     os.environ.setdefault("FACEGRID_CACHE_DIR", os.path.join(os.environ["FACEGRID_DATA_DIR"], "cache"))

@@ -28,7 +28,7 @@ from facegrid.clients.sdk import FacegridError
 from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
                          index_pb2_grpc)
 
-from helpers import ServerProcess, last_json
+from helpers import last_json, make_keys, running_server
 
 SERVICES = {
     "GateService": (gate_pb2, gate_pb2_grpc.GateServiceStub),
@@ -198,27 +198,23 @@ def write_legacy_subject(data_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("auth") / "data"
-    write_legacy_subject(data_dir)
-    server = ServerProcess(data_dir, args=["--address", "0.0.0.0:0", "--insecure", "--reflection"]).start()
-    yield server
-    server.kill()
+    folder = tmp_path_factory.mktemp("auth")
+    write_legacy_subject(folder / "data")
+    with running_server(folder, args=["--address", "0.0.0.0:0", "--insecure", "--reflection"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def keys(server) -> dict[str, str]:
     """An admin key made without a key (none existed), then one key per scope and a few more."""
-    with server.client() as client:
-        made = {"admin": client.create_key("admin", ["admin"]).key}
+    made = make_keys(server, {**{scope: (f"only-{scope}", [scope]) for scope in SCOPES[:-1]},
+                              "library+enroll": ("library-enroll", ["library", "enroll"]),
+                              "library+admin": ("library-admin", ["library", "admin"]),
+                              "gate+enroll": ("desk", ["gate", "enroll"]),
+                              "door": ("front-camera", ["gate"], DOOR),
+                              "all": ("everything", list(SCOPES)),
+                              "revoked": ("revoked", list(SCOPES))})
     with server.client(api_key=made["admin"]) as client:
-        for scope in SCOPES[:-1]:
-            made[scope] = client.create_key(f"only-{scope}", [scope]).key
-        made["library+enroll"] = client.create_key("library-enroll", ["library", "enroll"]).key
-        made["library+admin"] = client.create_key("library-admin", ["library", "admin"]).key
-        made["gate+enroll"] = client.create_key("desk", ["gate", "enroll"]).key
-        made["door"] = client.create_key("front-camera", ["gate"], door=DOOR).key
-        made["all"] = client.create_key("everything", list(SCOPES)).key
-        made["revoked"] = client.create_key("revoked", list(SCOPES)).key
         client.revoke_key("revoked")
     with server.client(api_key=made["library"]) as library:  # the library key's own vectors, searched by vector
         library.create_collection("own-vectors", 3)
@@ -628,13 +624,8 @@ def test_keys_and_audit_commands(server, keys, enrolled):
 def fresh_server(tmp_path):
     """A server of its own, with its own key: the module's server has audited other tests' failures from this host
     within the same minute, and the per-host budget is what is tested here."""
-    server = ServerProcess(tmp_path / "data", args=["--insecure"]).start()
-    with server.client() as client:
-        keys = {"admin": client.create_key("admin", ["admin"]).key}
-    with server.client(api_key=keys["admin"]) as client:
-        keys["embed"] = client.create_key("only-embed", ["embed"]).key
-    yield server, keys
-    server.kill()
+    with running_server(tmp_path, args=["--insecure"]) as server:
+        yield server, make_keys(server, {"embed": ("only-embed", ["embed"])})
 
 
 def test_failed_authentications_are_audited_and_a_host_that_keeps_failing_is_told_to_back_off(fresh_server):

@@ -29,11 +29,12 @@ from facegrid.server.store.embedded_redis import EmbeddedRedis
 from facegrid.server.store.forget_names import unname_subject
 from facegrid.server.store.migrate import upgrade_privacy
 from facegrid.server.store.library import LibraryStore
+from facegrid.server.store.private_files import private_folder, private_tree
 from facegrid.server.store.pseudonyms import is_pseudonym
 from facegrid.server.store.schema import AUDIT, CHANGES, PRIVACY_KEY
 from facegrid.server.store.subjects import NewTemplate, SubjectStore
 
-from helpers import ServerProcess, facegrid, last_json
+from helpers import ServerProcess, facegrid, last_json, make_keys, running_server
 
 PEOPLE = {"angelina": "deepface/id01_angelina_jolie", "scarlett": "deepface/id03_scarlett_johansson",
           "katy": "deepface/id10_katy_perry", "jennifer": "deepface/id02_jennifer_aniston"}
@@ -80,15 +81,13 @@ def stored_vectors(data_dir: Path, subject: str) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, faces_dir):
-    server = ServerProcess(tmp_path_factory.mktemp("protection") / "data", args=["--liveness", "off"]).start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("protection"), args=["--liveness", "off"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def admin_key(server) -> str:
-    with server.client() as client:
-        return client.create_key("admin", ["admin", "enroll", "gate"]).key
+    return make_keys(server, {}, admin_scopes=("admin", "enroll", "gate"))["admin"]
 
 
 def test_the_data_directory_and_its_files_are_the_owners_alone(server, admin_key):
@@ -144,9 +143,9 @@ def test_backup_restores_onto_a_new_data_directory_and_a_forget_since_is_applied
             admin.enroll(subject, photos(faces_dir, subject)[:2], display_name=subject.title(), groups=["athletes"])
         admin.set_door("gym", groups=["athletes"])
         door_key = admin.create_key("gym-camera", ["gate"], door="gym").key
-    models = server.data_dir / "models" / "minifasnet"  # an imported model's folder stands for every one
-    models.mkdir(parents=True, exist_ok=True)
+    models = private_folder(server.data_dir / "models" / "minifasnet")  # an imported model's folder stands for every one
     (models / "liveness.json").write_text('{"stand-in": "backed up as it is"}')
+    private_tree(models)  # owner-only, as facegrid keeps its data directory (the permissions test may run after this one)
     backups = tmp_path / "backups"
 
     made = facegrid("backup", str(backups), "--data-dir", str(server.data_dir), "--json")  # while the server runs

@@ -16,7 +16,7 @@ from facegrid.encoder.assets import dlib_model  # noqa: E402
 from facegrid.encoder.errors import ModelWeightsMissing  # noqa: E402
 from facegrid.encoder.models import dlib_onnx  # noqa: E402
 from facegrid.encoder.models.dlib_onnx import build_dlib_onnx, cached_dlib_onnx, preprocess  # noqa: E402
-from facegrid.encoder.runtime import session  # noqa: E402
+from facegrid.encoder.runtime import EncoderSettings, session  # noqa: E402
 
 TOLERANCE = 1e-5  # max abs difference per descriptor value
 DLIB_CHIPS_PER_PERSON = 2
@@ -127,8 +127,8 @@ def test_preprocess_matches_dlib_normalisation() -> None:
 def test_cache_built_once_and_keyed_by_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dat_path: Path
 ) -> None:
-    monkeypatch.setenv("FACEGRID_DATA_DIR", str(tmp_path))
-    first = cached_dlib_onnx(dat_path)
+    folder = EncoderSettings(cache_dir=tmp_path / "cache").converted_dir()  # as the server's Settings hand it down
+    first = cached_dlib_onnx(dat_path, folder)
     assert first.is_file() and first.parent == tmp_path / "cache" / "models"
     stamp = first.stat().st_mtime_ns
 
@@ -137,8 +137,8 @@ def test_cache_built_once_and_keyed_by_weights(
 
     with monkeypatch.context() as patch:
         patch.setattr(dlib_onnx, "build_dlib_onnx", no_rebuild)
-        assert cached_dlib_onnx(dat_path) == first
-        assert cached_dlib_onnx() == first  # the default is the shipped .dat
+        assert cached_dlib_onnx(dat_path, folder) == first
+        assert cached_dlib_onnx(folder=folder) == first  # the default is the shipped .dat
     assert first.stat().st_mtime_ns == stamp
     assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temp files left
 
@@ -147,5 +147,5 @@ def test_cache_built_once_and_keyed_by_weights(
     altered[len(altered) // 2] ^= 0x01
     other_dat = tmp_path / "altered.dat"
     other_dat.write_bytes(bytes(altered))
-    other = cached_dlib_onnx(other_dat)
+    other = cached_dlib_onnx(other_dat, folder)
     assert other != first and other.is_file()

@@ -24,8 +24,7 @@ import pytest
 cv2 = pytest.importorskip("cv2", reason="the door client needs OpenCV (pip install 'facegrid[door]')")
 import numpy as np  # noqa: E402
 
-from door_helpers import Mosquitto, WebhookReceiver, pad_video  # noqa: E402
-from helpers import facegrid, free_port  # noqa: E402
+from helpers import Mosquitto, WebhookReceiver, facegrid, free_port, pad_video  # noqa: E402
 
 from facegrid.clients.door.burst import Burst, Candidate  # noqa: E402
 from facegrid.clients.door.card_reader import hid_lines  # noqa: E402

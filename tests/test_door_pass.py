@@ -19,8 +19,7 @@ import pytest
 cv2 = pytest.importorskip("cv2", reason="the door client needs OpenCV (pip install 'facegrid[door]')")
 pytest.importorskip("paho.mqtt", reason="the door client needs paho-mqtt (pip install 'facegrid[door]')")
 
-from door_helpers import Mosquitto, WebhookReceiver, pad_video  # noqa: E402
-from helpers import ServerProcess, facegrid  # noqa: E402
+from helpers import Mosquitto, WebhookReceiver, facegrid, make_keys, pad_video, running_server  # noqa: E402
 
 from facegrid.clients.door.crops import encode_jpeg, face_crop  # noqa: E402
 from facegrid.clients.door.detector import FaceDetector  # noqa: E402
@@ -52,23 +51,19 @@ def server(tmp_path_factory):
     except DatasetMissing as missing:
         pytest.skip(f"presentation-attack recordings and MiniFASNet weights not available: {missing}")
     pytest.importorskip("torch", reason="importing MiniFASNet needs torch (pip install 'facegrid[import]')")
-    data = tmp_path_factory.mktemp("door-e2e") / "data"
+    folder = tmp_path_factory.mktemp("door-e2e")
     imported = facegrid("models", "import", "minifasnet", *[arg for name in CHECKPOINTS for arg in
                                                             ("--checkpoint", str(pad / "minifasnet" / name))],
-                        "--models-dir", str(data / "models"))
+                        "--models-dir", str(folder / "data" / "models"))
     assert imported.returncode == 0, imported.stderr
-    server = ServerProcess(data).start()
-    try:
-        with server.client(timeout=60) as anyone:
-            admin = anyone.create_key("admin", ["admin", "enroll"]).key
+    with running_server(folder) as server:
+        admin = make_keys(server, {}, admin_scopes=("admin", "enroll"))["admin"]
         with server.client(timeout=60, api_key=admin) as client:
             client.enroll("apfol", [frame_at(STUDENT, 9.0)], groups=["students"])
             client.enroll("lestari", [frame_at(VISITOR, 2.0)], groups=["visitors"])
             client.set_door("lobby", groups=["students", "staff"], fallback="call the desk")
             server.door_key = client.create_key("lobby-door", ["gate"], door="lobby").key
         yield server
-    finally:
-        server.kill()
 
 
 def gate_args(server, video: str, *more: str) -> list[str]:

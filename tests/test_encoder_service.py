@@ -14,7 +14,7 @@ from facegrid.encoder.image import decode_image
 from facegrid.encoder.runtime import EncoderSettings
 from facegrid.encoder.towers.registry import ModelRegistry
 from facegrid.v1 import encoder_pb2
-from helpers import ServerProcess, facegrid, last_json
+from helpers import facegrid, last_json, running_server
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +24,10 @@ def tower_server(clip_model_dir, tmp_path_factory):
     broken = models / "broken"
     shutil.copytree(clip_model_dir, broken)
     (broken / "facegrid.json").write_text("{}")
-    server = ServerProcess(tmp_path_factory.mktemp("encoder-data"), args=["--models-dir", str(models)]).start()
-    registry = ModelRegistry(EncoderSettings(models_dir=models))
-    server.model = registry.tower_model(registry.load()[0])  # the same folder, loaded here: the reference
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("encoder"), args=["--models-dir", str(models)]) as server:
+        registry = ModelRegistry(EncoderSettings(models_dir=models))
+        server.model = registry.tower_model(registry.load()[0])  # the same folder, loaded here: the reference
+        yield server
 
 
 def test_models_list_towers_and_name_broken_folders(tower_server):

@@ -13,7 +13,7 @@ from PIL import Image
 
 from facegrid.clients.sdk import FacegridError
 
-from helpers import ServerProcess
+from helpers import running_server
 
 PEOPLE = {
     "angelina": "deepface/id01_angelina_jolie",
@@ -51,9 +51,8 @@ def code_of(call) -> grpc.StatusCode:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, faces_dir):
-    server = ServerProcess(tmp_path_factory.mktemp("gate") / "data", {"FACEGRID_MAX_MESSAGE_MB": "8"}).start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("gate"), {"FACEGRID_MAX_MESSAGE_MB": "8"}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from facegrid.clients.sdk import Facegrid, FacegridError
 from facegrid.evaluation.datasets import DatasetMissing, faces_dir as find_faces_dir
-from helpers import ServerProcess, free_port, last_json
+from helpers import free_port, last_json, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 # What only the server stack brings; none of it may reach the thin or the door install.
@@ -114,9 +114,8 @@ def door_venv(wheel, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory):
     """A real server from this (development) environment, on loopback, with no key yet."""
-    server = ServerProcess(tmp_path_factory.mktemp("dev-server") / "data").start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("dev-server")) as server:
+        yield server
 
 
 def test_cpu_and_gpu_differ_only_in_the_runtime_pins():

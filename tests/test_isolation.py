@@ -18,7 +18,7 @@ import pytest
 
 from facegrid.clients.sdk import FacegridError
 
-from helpers import ServerProcess
+from helpers import running_server
 
 ANGELINA = "deepface/id01_angelina_jolie"
 UNKNOWN_HASH = "ab" * 32
@@ -97,11 +97,10 @@ def kill_and_wait(pid: int) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, faces_dir):
     """Default caps (8 streams); one embedding worker, so one kill breaks its pool."""
-    server = ServerProcess(tmp_path_factory.mktemp("isolation") / "data", {"FACEGRID_INDEX_WORKERS": "1"}).start()
-    with server.client(timeout=120) as client:
-        client.enroll("angelina", photos(faces_dir, ANGELINA)[:2])
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("isolation"), {"FACEGRID_INDEX_WORKERS": "1"}) as server:
+        with server.client(timeout=120) as client:
+            client.enroll("angelina", photos(faces_dir, ANGELINA)[:2])
+        yield server
 
 
 def test_eight_idle_streams_do_not_starve_verify_and_a_ninth_is_refused(server, faces_dir):
@@ -167,9 +166,8 @@ def strict_server(tmp_path_factory):
     """Two stream slots, streams ended after 1.5 s of silence, 1 MB of photos in flight for all streams."""
     env = {"FACEGRID_MAX_STREAMS": "2", "FACEGRID_STREAM_IDLE_S": "1.5", "FACEGRID_INFLIGHT_MB": "1",
            "FACEGRID_INDEX_WORKERS": "1"}
-    server = ServerProcess(tmp_path_factory.mktemp("strict") / "data", env).start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("strict"), env) as server:
+        yield server
 
 
 def test_an_idle_stream_is_ended_and_frees_its_slot(strict_server):

@@ -15,15 +15,13 @@ from PIL import Image
 
 from facegrid.clients.sdk import FacegridError
 
-from helpers import ServerProcess
-from helpers import facegrid, last_json
+from helpers import facegrid, last_json, running_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, faces_dir):
-    server = ServerProcess(tmp_path_factory.mktemp("library") / "data").start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("library")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +43,16 @@ def album(tmp_path_factory, faces_dir):
     return folder
 
 
-def test_index_a_folder_then_resume_without_indexing_twice(server, album):
+@pytest.fixture(scope="module")
+def indexed_album(server, album) -> dict:
+    """The album indexed into collection `album` once, by the `facegrid index` command: its JSON report."""
     run = facegrid("index", str(album), "--server", server.address, "--json", "--collection", "album")
     assert run.returncode == 0, run.stderr[-2000:]
-    report = last_json(run.stdout)
+    return last_json(run.stdout)
+
+
+def test_index_a_folder_then_resume_without_indexing_twice(server, album, indexed_album):
+    report = indexed_album
     assert report["photos"] == 15  # 9 portraits, group, duplicate, 4 bad files (the loop is not entered)
     assert report["indexed"] == 10 and report["already_indexed"] == 1  # the same photo under a second name
     assert report["faces"] >= 15
@@ -63,7 +67,7 @@ def test_index_a_folder_then_resume_without_indexing_twice(server, album):
         assert stats.photos == 10 and stats.faces == report["faces"] and stats.dim == 256
 
 
-def test_search_by_photo_finds_the_same_person(server, album, faces_dir):
+def test_search_by_photo_finds_the_same_person(server, indexed_album, faces_dir):
     probe = sorted((faces_dir / "deepface" / "id10_katy_perry").iterdir())[5]  # not in the album
     with server.client() as client:
         reply = client.search(photo=probe, k=3, collection="album")
@@ -74,7 +78,7 @@ def test_search_by_photo_finds_the_same_person(server, album, faces_dir):
     assert duplicate and any(p.endswith("same-photo-again.jpg") for p in duplicate[0].paths)
 
 
-def test_search_by_vector_and_bad_queries(server, album):
+def test_search_by_vector_and_bad_queries(server, album, indexed_album):
     with server.client() as client:
         vector = client.search(photo=album / "id01_angelina_jolie" / sorted(os.listdir(album / "id01_angelina_jolie"))[0],
                                k=1, collection="album").queries[0].hits[0]

@@ -15,7 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from helpers import ServerProcess
+from helpers import running_server
 
 PER_PEER, TOTAL, IDLE_S = 4, 6, 3
 
@@ -24,13 +24,12 @@ PER_PEER, TOTAL, IDLE_S = 4, 6, 3
 def server(tmp_path_factory, faces_dir):
     env = {"FACEGRID_MAX_OPEN_STREAMS": str(TOTAL), "FACEGRID_MAX_OPEN_STREAMS_PER_PEER": str(PER_PEER),
            "FACEGRID_OPEN_STREAM_IDLE_S": str(IDLE_S)}
-    server = ServerProcess(tmp_path_factory.mktemp("streams") / "data", env, args=["--address", "[::]:0", "--insecure"]).start()
     photos = sorted((faces_dir / "face_recognition" / "biden").iterdir())
-    with server.client(timeout=120) as client:
-        client.enroll("biden", [photos[0].read_bytes()])
-    server.probe = photos[-1].read_bytes()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("streams"), env, args=["--address", "[::]:0", "--insecure"]) as server:
+        with server.client(timeout=120) as client:
+            client.enroll("biden", [photos[0].read_bytes()])
+        server.probe = photos[-1].read_bytes()
+        yield server
 
 
 def open_watch(channel):

@@ -17,8 +17,7 @@ from PIL import Image
 
 from facegrid.clients.sdk import FacegridError
 
-from helpers import ServerProcess
-from helpers import facegrid, last_json
+from helpers import facegrid, last_json, running_server
 
 PEOPLE = ("id01_angelina_jolie", "id10_katy_perry", "id11_matt_damon")
 
@@ -77,9 +76,8 @@ def album(tmp_path_factory, faces_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, photo_models, faces_dir):
-    server = ServerProcess(tmp_path_factory.mktemp("photo-search") / "data", {"FACEGRID_MODELS_DIR": str(photo_models)}).start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("photo-search"), {"FACEGRID_MODELS_DIR": str(photo_models)}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

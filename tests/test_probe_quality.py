@@ -17,7 +17,7 @@ from facegrid.clients.sdk import FacegridError
 from facegrid.encoder.quality import FaceQuality
 from facegrid.server.domain.probe_rules import ProbeCheck, ProbeRules
 
-from helpers import ServerProcess, facegrid, last_json
+from helpers import facegrid, last_json, running_server
 
 ANGELINA = "deepface/id01_angelina_jolie"
 STRANGER = "deepface/id11_matt_damon"
@@ -66,11 +66,10 @@ def refusal(call) -> FacegridError:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, faces_dir):
-    server = ServerProcess(tmp_path_factory.mktemp("probes") / "data").start()
-    with server.client(timeout=120) as client:
-        client.enroll("angelina", photos(faces_dir, ANGELINA)[:2])
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("probes")) as server:
+        with server.client(timeout=120) as client:
+            client.enroll("angelina", photos(faces_dir, ANGELINA)[:2])
+        yield server
 
 
 def test_a_face_too_small_is_refused_with_its_reason(server, faces_dir):

@@ -22,7 +22,7 @@ from PIL import Image
 from facegrid.clients.roster import ROSTER_SYNC
 from facegrid.clients.sdk import FacegridError
 
-from helpers import ServerProcess, facegrid, last_json
+from helpers import facegrid, last_json, make_keys, running_server
 
 ANGELINA = "deepface/id01_angelina_jolie"
 JENNIFER = "deepface/id02_jennifer_aniston"
@@ -79,20 +79,14 @@ def enroll_audit_of(admin, subjects, at_least: int) -> list:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, faces_dir):
-    server = ServerProcess(tmp_path_factory.mktemp("roster") / "data").start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("roster")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def keys(server) -> dict[str, str]:
     """An admin key (made without a key: none existed), an enroll key (a registrar) and one with enroll and admin."""
-    with server.client() as client:
-        made = {"admin": client.create_key("admin", ["admin"]).key}
-    with server.client(api_key=made["admin"]) as admin:
-        made["enroll"] = admin.create_key("registrar", ["enroll"]).key
-        made["enroll+admin"] = admin.create_key("head-registrar", ["enroll", "admin"]).key
-    return made
+    return make_keys(server, {"enroll": ("registrar", ["enroll"]), "enroll+admin": ("head-registrar", ["enroll", "admin"])})
 
 
 @pytest.fixture(scope="module")

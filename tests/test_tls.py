@@ -10,7 +10,7 @@ import pytest
 
 from facegrid.clients.sdk import TLS, FacegridError
 
-from helpers import ServerProcess, facegrid, last_json
+from helpers import ServerProcess, facegrid, last_json, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed: no certificates to test with")
 
@@ -40,19 +40,16 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory, pki):
-    server = ServerProcess(tmp_path_factory.mktemp("tls") / "data",
-                           args=["--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key")]).start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("tls"), args=["--tls-cert", str(pki / "server.pem"),
+                                                               "--tls-key", str(pki / "server.key")]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def mtls_server(tmp_path_factory, pki):
-    server = ServerProcess(tmp_path_factory.mktemp("mtls") / "data",
-                           args=["--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
-                                 "--client-ca", str(pki / "ca.pem")]).start()
-    yield server
-    server.kill()
+    with running_server(tmp_path_factory.mktemp("mtls"), args=["--tls-cert", str(pki / "server.pem"), "--tls-key",
+                                                                str(pki / "server.key"), "--client-ca", str(pki / "ca.pem")]) as server:
+        yield server
 
 
 def models(address: str, **options) -> list:

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..assets import cache_dir
+from ..assets import cache_dir, default_data_dir
 from ..errors import EncoderError
 
 FORMAT = 1  # bump when the renderings or the syntheses change, so old caches are not reused
@@ -154,7 +154,7 @@ def build(concepts: int = 64, images: int = 4, voices: int = 6, held_out: int = 
     if concepts < 2 or images < 1:
         raise DatasetUnavailable("need at least 2 concepts and 1 rendering each")
     font, espeak = font_path(), espeak_path()
-    root = Path(root) if root is not None else cache_dir("bind")
+    root = Path(root) if root is not None else cache_dir(default_data_dir(), "bind")
     folder = root / f"emoji-v{FORMAT}-{concepts}c-{images}i-{voices}v-{held_out}h"
     if not (folder / "manifest.json").is_file():
         _build_into(folder, choose(available_concepts(font), concepts), images, voices, held_out, font, espeak, workers)

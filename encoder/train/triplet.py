@@ -440,9 +440,9 @@ def _enough(items: LabelledItems) -> None:
 
 
 def _default_checkpoints(out: str) -> Path:
-    from ..assets import data_dir
+    from ..assets import default_data_dir
 
-    return data_dir() / "train" / out
+    return default_data_dir() / "train" / out
 
 
 def _card_training(run: TripletRun, items: LabelledItems, log: TrainLog) -> dict:

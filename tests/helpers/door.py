@@ -1,5 +1,4 @@
-"""Test helpers of the door: the real videos of ../shared/data/pad (skipped where absent), a real mosquitto
-broker on a free loopback port, and a real HTTP receiver for webhooks."""
+"""The door's outside world: a real mosquitto broker on a free loopback port and a real HTTP receiver for webhooks."""
 
 from __future__ import annotations
 
@@ -13,25 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def pad_dir() -> Path:
-    """../shared/data/pad beside the checkout; the calling test is skipped with the reason where it is absent."""
-    for candidate in (REPO.parent / "shared" / "data" / "pad", Path.cwd().parent / "shared" / "data" / "pad"):
-        if candidate.is_dir():
-            return candidate
-    pytest.skip("the real door videos (../shared/data/pad) are not available here")
-
-
-def pad_video(relative: str) -> Path:
-    """One video of ../shared/data/pad, e.g. 'videos_apfol/live/real2.webm' (skipped where absent)."""
-    path = pad_dir() / relative
-    if not path.is_file():
-        pytest.skip(f"{path} is not available here")
-    return path
+from .ports import free_port
 
 
 class Mosquitto:
@@ -45,7 +26,7 @@ class Mosquitto:
         self.port = free_port()
         self.process = None
 
-    def start(self) -> "Mosquitto":
+    def start(self) -> Mosquitto:
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "mosquitto.conf"
         config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
@@ -65,7 +46,7 @@ class Mosquitto:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def subscribe(self, topic: str) -> "Subscription":
+    def subscribe(self, topic: str) -> Subscription:
         return Subscription(self.port, topic)
 
     def stop(self) -> None:
