@@ -251,7 +251,7 @@ def cmd_eval_cluster(args: argparse.Namespace) -> int:
     from facegrid.evaluation.cluster import evaluate_cluster
 
     report = evaluate_cluster(args.data, args.model, args.workers, progress=_progress("embedding LFW images"),
-                              models_dir=_models_dir(args))
+                              models_dir=_models_dir(args), pairs_images=args.pairs_images)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -522,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cluster = evaluate.add_parser("cluster", help="grouping faces by person on LFW (+ faceapi_bbt): BCubed and pairwise F")
     _add_data_options(cluster, folder_models=True)
+    cluster.add_argument("--pairs-images", action="store_true",
+                         help="only the images of pairs.txt, which `eval lfw` embeds (a quicker check; reported figures use all)")
     cluster.set_defaults(run=cmd_eval_cluster)
     add_eval_bind(evaluate)
     add_eval_liveness(evaluate)
