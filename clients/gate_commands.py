@@ -59,7 +59,7 @@ def cmd_serve(args) -> int:
 
     settings = Settings().with_overrides(
         address=args.address, data_dir=args.data_dir, redis_url=args.redis_url, model=args.model, target_far=args.target_far,
-        metrics_address=args.metrics_address,
+        metrics_address=args.metrics_address, http_address=args.http,
         tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca, insecure=args.insecure or None, reflection=args.reflection or None,
         audit_retention_days=args.audit_retention_days, models_dir=args.models_dir,
         role=args.role, encoders=args.encoder, liveness=args.liveness,
@@ -273,6 +273,8 @@ def add_commands(commands) -> None:
     serve.add_argument("--target-far", type=float, help="false-accept rate the thresholds are set for (default 0.001)")
     serve.add_argument("--metrics-address", help="host:port of a Prometheus /metrics endpoint, or a port alone on loopback "
                        "(default: FACEGRID_METRICS_ADDRESS; off when empty); FACEGRID_METRICS_KEY requires a bearer token")
+    serve.add_argument("--http", metavar="HOST:PORT", help="serve the REST API and the web console here too, e.g. "
+                       "127.0.0.1:8080 (default: FACEGRID_HTTP_ADDRESS; off when empty): same keys, scopes and TLS as gRPC")
     serve.add_argument("--tls-cert", help="TLS: the server's certificate chain, PEM (default: FACEGRID_TLS_CERT)")
     serve.add_argument("--tls-key", help="TLS: the server's private key, PEM (default: FACEGRID_TLS_KEY)")
     serve.add_argument("--client-ca", help="mutual TLS: require client certificates signed by this CA (default: FACEGRID_CLIENT_CA)")

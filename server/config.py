@@ -91,6 +91,9 @@ class Settings:
     batch_threads: int = field(default_factory=lambda: int(_env("BATCH_THREADS", "0")))
     # Prometheus endpoint, host:port (e.g. 127.0.0.1:9464; a port alone binds loopback); empty: no metrics endpoint.
     metrics_address: str = field(default_factory=lambda: _env("METRICS_ADDRESS", ""))
+    # The REST API and the console (server/http/), host:port or a port alone on loopback; empty: off. Same keys,
+    # scopes, TLS files and audit as gRPC.
+    http_address: str = field(default_factory=lambda: _env("HTTP_ADDRESS", ""))
     # A bearer token /metrics requires (`Authorization: Bearer <token>`, Prometheus's `authorization` setting);
     # without it a scrape gets 401. Empty: /metrics answers anyone who can reach it (keep it on loopback then).
     metrics_key: str = field(default_factory=lambda: _env("METRICS_KEY", ""))
@@ -128,7 +131,7 @@ class Settings:
     # step, and a pause between steps so it never crowds out indexing and searches.
     reembed_batch: int = field(default_factory=lambda: int(_env("REEMBED_BATCH", "8")))
     reembed_pause_s: float = field(default_factory=lambda: float(_env("REEMBED_PAUSE_S", "0")))
-    # Failed authentications (server/rpc/auth_failures.py): a peer host with more than auth_fail_threshold within
+    # Failed authentications (server/domain/auth_failures.py): a peer host with more than auth_fail_threshold within
     # auth_fail_window_s has its failed calls refused with a RetryInfo for a delay doubling per failure, up to
     # auth_penalty_max_s; calls with a live key are never held back.
     auth_fail_threshold: int = field(default_factory=lambda: int(_env("AUTH_FAIL_THRESHOLD", "20")))

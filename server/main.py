@@ -59,10 +59,14 @@ from .remote.deadline import DeadlineInterceptor
 from .remote.encoders import EncoderLink, EncoderPool
 from .remote.models import EncoderModelList, RemoteFaceModel, RemotePipelines, RemoteRegistry
 from .remote.start import NO_KEYS, check_encoders, expected_dim
+from .http.access import HttpAccess
+from .http.app import HttpLimits, create_app
+from .http.server import HttpServer, http_bind
 from .rpc.admin_service import AdminService
 from .rpc.audit import Auditor
 from .rpc.auth import AuthInterceptor, RequestFacts
-from .rpc.auth_failures import AuthFailures, FailureLimits
+from prometheus_client import generate_latest
+from .domain.auth_failures import AuthFailures, FailureLimits
 from .rpc.admission import LONG_CALLS, STREAMS, Admission, CallClass, thread_count
 from .rpc.budget import ByteBudget
 from .rpc.encoder_service import EncoderService
@@ -125,6 +129,7 @@ class Running:
     catch_up: EngineCatchUp | None = None  # sets again from Redis what missed Milvus during an outage
     scrub: ForgetScrub | None = None  # rewrites Redis's append-only file after a Forget
     auth_failures: AuthFailures | None = None  # writes its last summary entries at stop
+    http: HttpServer | None = None  # the REST API and console, where FACEGRID_HTTP_ADDRESS asks for them
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let those in flight finish, then stop the embedded Redis."""
@@ -132,6 +137,8 @@ class Running:
             self.watchdog.stop()  # or it would say SERVING again
         for name in self.services + ("",):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.http is not None:
+            self.http.stop(grace)
         self.server.stop(grace).wait()
         if self.reembedder is not None:
             self.reembedder.stop()
@@ -411,6 +418,8 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     keys = KeyStore(metadata.redis, metadata.feed)
     try:  # before the models load: a refusal is quick
         check_start(settings.address, keys.any_keys(), settings.insecure)
+        if settings.http_address:
+            check_start(http_address(settings), keys.any_keys(), settings.insecure)
         credentials = server_credentials(*settings.tls_files())
         remote = None if local else connect_encoders(settings)
     except Exception:  # StartRefused, or a TLS file that cannot be read
@@ -495,9 +504,28 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     if scrub is not None:
         scrub.start()
     metrics_port = metrics.serve(settings.metrics_address, settings.metrics_key) if settings.metrics_address else 0
+    http = start_http(settings, core, interceptor, lambda: bool(watchdog.up), metrics)
     return Running(server, port, gate, library, core, health_servicer, embedded, metrics, metrics_port, writes,
                    feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services, catch_up,
-                   scrub=scrub, auth_failures=interceptor.failures)
+                   scrub=scrub, auth_failures=interceptor.failures, http=http)
+
+
+def http_address(settings: Settings) -> str:
+    """The HTTP listener's host:port (a port alone is on loopback)."""
+    host, port = http_bind(settings.http_address)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def start_http(settings: Settings, core: ServiceCore, interceptor: AuthInterceptor, healthy, metrics: Metrics) -> HttpServer | None:
+    """The REST API and console over the same core, keys, failure counts and audit log as gRPC (None: not asked for)."""
+    if not settings.http_address:
+        return None
+    address = http_address(settings)
+    access = HttpAccess(interceptor.keyring, is_loopback(address) or settings.insecure, interceptor.failures,
+                        interceptor.auditor.record if interceptor.auditor is not None else None)
+    limits = HttpLimits(max_body_bytes=settings.max_message_mb * 1024 * 1024, max_photo_bytes=settings.max_photo_mb * 1_000_000)
+    app = create_app(core, access, limits, healthy=healthy, metrics_text=lambda: generate_latest(metrics.registry))
+    return HttpServer(app, address, *settings.tls_files()).start()
 
 
 def serve(settings: Settings) -> int:
@@ -520,6 +548,10 @@ def serve(settings: Settings) -> int:
     # Tests and scripts read this line to learn an ephemeral port.
     role = "" if settings.role == "all" else f", role {settings.role}" + (f" with encoders {settings.encoders}" if settings.role == "index" else "")
     print(f"facegrid serving on {host}:{running.port} (model {settings.model}, data {settings.data_dir}, {transport}{role})", flush=True)
+    if running.http is not None:
+        scheme = "https" if running.http.tls else "http"
+        shown = f"[{running.http.host}]" if ":" in running.http.host else running.http.host
+        print(f"facegrid http on {scheme}://{shown}:{running.http.port} (REST /v1, docs /docs, console /ui)", flush=True)
     if running.metrics_port:
         metrics_host = metrics_bind(settings.metrics_address)[0]
         shown = f"[{metrics_host}]" if ":" in metrics_host else metrics_host

@@ -657,7 +657,7 @@ def test_failed_authentications_are_audited_and_a_host_that_keeps_failing_is_tol
 
 def test_failures_beyond_the_budget_become_one_summary_per_minute_and_the_penalty_is_capped():
     """AuthFailures with its clocks driven: what a minute of a flood leaves in the audit log."""
-    from facegrid.server.rpc.auth_failures import AuthFailures, FailureLimits
+    from facegrid.server.domain.auth_failures import AuthFailures, FailureLimits
 
     now = {"t": 1000.0, "wall": 60 * 1000.0}
     written = []

@@ -22,6 +22,7 @@ from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import (CollectionNotFound, EngineError, EngineLost, EngineMismatch, EngineUnavailable, IndexError_,
                                    VectorError)
 
+from .callers import NotAuthenticated, NotPermitted
 from .door_hours import BadHours
 from .errors import (BadPassRequest, BadPhotoRequest, BadRequest, BudgetFull, CallerGone, CollectionExists, ConfusableSubjectId,
                      DoorNotFound, EncoderRefused, EncodersBusy, EncodersUnavailable, EnrollmentRefused, GateError, GroupingBusy,
@@ -116,6 +117,8 @@ ERROR_KINDS: dict[type[BaseException], ErrorKind] = {
     InvalidKeyRequest: K.INVALID_ARGUMENT,
     KeyNotFound: K.NOT_FOUND,
     KeyExists: K.ALREADY_EXISTS,
+    NotAuthenticated: K.UNAUTHENTICATED,  # no key, a malformed header, an unknown or revoked key
+    NotPermitted: K.PERMISSION_DENIED,  # a live key without the call's scope or door
     KeyFileError: K.INTERNAL,  # the encoder role's keys file: the server's own configuration, never the caller's fault
     # photo libraries and collections
     CollectionExists: K.ALREADY_EXISTS,
@@ -141,6 +144,19 @@ ERROR_KINDS: dict[type[BaseException], ErrorKind] = {
 OVERLOADED = "OVERLOADED"  # reason of a refusal for load: busy, not broken; retry (elsewhere)
 NO_USABLE_PHOTO = "NO_USABLE_PHOTO"  # reason of an Enroll call with no photo accepted
 RETRY_AFTER_S = 0.2  # how long a caller refused for load waits before it retries: a model batch or two
+
+
+# HTTP says more than google.rpc's table for some failures: an input too large to take is 413 Content Too Large
+# (429 would tell the caller to send the same bytes again later); gRPC callers get RESOURCE_EXHAUSTED all the same.
+HTTP_STATUS_OF: dict[type[BaseException], int] = {ImageTooLarge: 413, AudioTooLarge: 413}
+
+
+def http_status_of(error: BaseException, kind: ErrorKind) -> int:
+    """The HTTP status of a failure: the kind's, unless HTTP has a closer one for the error (HTTP_STATUS_OF)."""
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS_OF:
+            return HTTP_STATUS_OF[cls]
+    return kind.http_status
 
 
 def kind_of(error: BaseException | None) -> ErrorKind:

@@ -34,9 +34,10 @@ import redis
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
+from ..domain.callers import NOBODY, Caller, NotAuthenticated, authenticate, sees_everything  # noqa: F401 (re-exported)
 from ..domain.doors import door_key_refusal
 from ..domain.keys import SCOPES, KeyRing
-from .auth_failures import AuthFailures
+from ..domain.auth_failures import AuthFailures
 from .error_details import DOMAIN, status_with
 
 log = logging.getLogger("facegrid.server")
@@ -133,29 +134,6 @@ OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerRefl
 KEY_HEADERS = ("authorization", "x-api-key")
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: the key's name ("" where no key was needed) and what it may do."""
-
-    key_name: str
-    scopes: frozenset[str]
-    peer: str = ""
-    door: str = ""  # the door the key is bound to: it may only Pass as that door
-
-    def may(self, scope: str) -> bool:
-        """Whether the caller holds `scope`."""
-        return scope in self.scopes
-
-
-NOBODY = Caller("", frozenset())
-
-
-def sees_everything(caller: Caller) -> bool:
-    """Whether a caller gets the numbers and reasons behind gate decisions (scores, FARs, runners-up, an unknown
-    subject id): a key with `enroll` or `admin`, which may list the subjects anyway. A gate device gets decisions."""
-    return caller.may(ENROLL) or caller.may(ADMIN)
-
-
 def caller_of(context) -> Caller:
     """The caller of a call that went through the interceptor; NOBODY otherwise (fail closed)."""
     return getattr(context, "caller", NOBODY)
@@ -221,20 +199,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
     def caller(self, method: str, metadata, peer: str, request=None) -> Caller:
         """The caller of `method`, or Denied."""
         scope = METHOD_SCOPES.get(method)
-        key = presented_key(metadata)
-        if key is None:
-            if self.open_without_keys and not self.keyring.any_keys():
-                return Caller("", frozenset(SCOPES), peer)
-            raise Denied(grpc.StatusCode.UNAUTHENTICATED,
-                         "this server needs an API key: send it as call metadata `authorization: Bearer <key>` "
-                         "(facegrid --api-key or FACEGRID_API_KEY)", why="no key")
-        if not key:
-            raise Denied(grpc.StatusCode.UNAUTHENTICATED, "malformed authorization header: use `authorization: Bearer <key>`",
-                         why="malformed authorization header")
-        record = self.keyring.lookup(key)
-        if record is None:
-            raise Denied(grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked API key", why="unknown or revoked key")
-        caller = Caller(record.name, frozenset(record.scopes), peer, getattr(record, "door", ""))
+        try:
+            caller = authenticate(self.keyring, presented_key(metadata), self.open_without_keys, peer)
+        except NotAuthenticated as refused:
+            raise Denied(grpc.StatusCode.UNAUTHENTICATED, str(refused), why=refused.why) from None
+        if not caller.key_name and caller.scopes:
+            return caller  # open: no key exists yet
         if scope is None:
             raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"{rpc_name(method)} has no scope; nobody may call it", caller,
                          why="an RPC without a scope")
@@ -246,17 +216,17 @@ class AuthInterceptor(grpc.ServerInterceptor):
             missing = [s for s in extra if not caller.may(s)]
             if missing:
                 raise Denied(grpc.StatusCode.PERMISSION_DENIED,
-                             f"key {record.name!r} (scopes {', '.join(record.scopes)}) may not call {rpc_name(method)} "
+                             f"key {caller.key_name!r} (scopes {', '.join(s for s in SCOPES if caller.may(s))}) may not call {rpc_name(method)} "
                              f"with this request: it needs scope {' and '.join(missing)} ({rule.why})", caller,
                              why=f"missing scope {' and '.join(missing)}")
         if missing:
             raise Denied(grpc.StatusCode.PERMISSION_DENIED,
-                         f"key {record.name!r} (scopes {', '.join(record.scopes)}) may not call {rpc_name(method)}: "
+                         f"key {caller.key_name!r} (scopes {', '.join(s for s in SCOPES if caller.may(s))}) may not call {rpc_name(method)}: "
                          f"it needs scope {' and '.join(missing)}", caller, why=f"missing scope {' and '.join(missing)}")
         # A door key: Pass as its own door only (a request that cannot be looked at is refused: fail closed).
         refusal = door_key_refusal(caller.door, method, getattr(request, "door", None))
         if refusal:
-            raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"key {record.name!r}: {refusal}", caller, why="another door")
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"key {caller.key_name!r}: {refusal}", caller, why="another door")
         return caller
 
     def _refused(self, method: str, denied: Denied, request, context) -> None:

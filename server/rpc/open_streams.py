@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from ..domain.auth_failures import peer_host
+
 WATCH = "/grpc.health.v1.Health/Watch"
 REFLECTION = ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
               "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
@@ -29,13 +31,6 @@ class OpenStreamLimits:
     total: int = 16
     per_peer: int = 4
     idle_s: float = 300.0
-
-
-def peer_host(peer: str) -> str:
-    """'ipv4:10.0.0.7:52114' -> 'ipv4:10.0.0.7'; 'ipv6:[::1]:5' -> 'ipv6:[::1]'; a Unix socket peer stays whole."""
-    if peer.startswith(("ipv4:", "ipv6:")):
-        return peer.rsplit(":", 1)[0]
-    return peer
 
 
 class _Idle:

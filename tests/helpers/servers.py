@@ -24,6 +24,7 @@ class ServerProcess:
         self.process = None
         self.address = None
         self.metrics_url = ""  # with --metrics-address among the args
+        self.http_url = ""  # with --http among the args: the REST API and console, e.g. http://127.0.0.1:41234
 
     def start(self, timeout: float = 120.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -41,10 +42,12 @@ class ServerProcess:
             line = self.process.stdout.readline()
             if line.startswith("facegrid serving on "):
                 self.address = line.split()[3]
-                if "--metrics-address" not in self.args:
-                    return self
-            elif line.startswith("facegrid metrics on "):  # printed after the serving line
+            elif line.startswith("facegrid http on "):  # printed after the serving line
+                self.http_url = line.split()[3]
+            elif line.startswith("facegrid metrics on "):  # printed last
                 self.metrics_url = "http://" + line.split()[3]
+            if self.address and ("--http" not in self.args or self.http_url) and (
+                    "--metrics-address" not in self.args or self.metrics_url):
                 return self
             if not line and self.process.poll() is not None:
                 break

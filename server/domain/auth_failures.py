@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..store.audit import AuditEntry
-from .open_streams import peer_host
+
+def peer_host(peer: str) -> str:
+    """'ipv4:10.0.0.7:52114' -> 'ipv4:10.0.0.7'; 'ipv6:[::1]:5' -> 'ipv6:[::1]'; a Unix socket peer stays whole."""
+    if peer.startswith(("ipv4:", "ipv6:")):
+        return peer.rsplit(":", 1)[0]
+    return peer
+
 
 _MAX_HOSTS = 100_000  # hosts whose failures are counted at once; beyond, the longest quiet ones are dropped
 _MAX_METHODS = 5  # methods named in a summary entry

@@ -1,0 +1,109 @@
+"""What every router shares: the scope check as a dependency, the core's parts, and the audit log."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..domain.callers import Caller
+from ..domain.core import ServiceCore
+from ..domain.error_kinds import ErrorKind, kind_of
+from ..domain.gate_core import GateCore
+from ..domain.library_core import LibraryCore
+from ..domain.admin_core import AdminCore
+from ..domain.embedding import Embedder
+from ..store.audit import AuditEntry
+from . import problems
+from .access import AccessRefused, HttpAccess
+
+
+class ProblemRoute(APIRoute):
+    """A route whose typed errors become problem+json responses (the server keeps running)."""
+
+    def get_route_handler(self) -> Callable:
+        """The route's handler, wrapped."""
+        handler = super().get_route_handler()
+        name = self.name
+
+        async def answered(request: Request):
+            try:
+                return await handler(request)
+            except (StarletteHTTPException, RequestValidationError, AccessRefused):
+                raise
+            except Exception as error:  # noqa: BLE001 - every error becomes a problem, none kills the server
+                return problems.error_response(error, name)
+
+        return answered
+
+
+def router(tag: str) -> APIRouter:
+    """A router of /v1 routes whose errors are problems."""
+    return APIRouter(prefix="/v1", tags=[tag], route_class=ProblemRoute, responses=problems.PROBLEM_RESPONSES)
+
+
+def needs(scope: str, method: str) -> Callable[[Request], Caller]:
+    """A dependency: the caller, if it holds `scope` (the scope of gRPC's `method`, e.g. "GateService/Verify")."""
+
+    def checked(request: Request) -> Caller:
+        access: HttpAccess = request.app.state.access
+        return access.check(request, scope, method)
+
+    checked.__name__ = f"needs_{scope}"
+    return checked
+
+
+def _unimplemented(what: str) -> AccessRefused:
+    return AccessRefused(problems.of_kind(ErrorKind.UNIMPLEMENTED, f"this server has no {what} (its role serves other calls)"))
+
+
+def core(request: Request) -> ServiceCore:
+    """The server's service core."""
+    return request.app.state.core
+
+
+def gate(request: Request) -> GateCore:
+    """The gate's calls (UNIMPLEMENTED on the encoder role)."""
+    found = core(request).gate
+    if found is None:
+        raise _unimplemented("gate")
+    return found
+
+
+def library(request: Request) -> LibraryCore:
+    """The photo library's calls (UNIMPLEMENTED on the encoder role)."""
+    found = core(request).library
+    if found is None:
+        raise _unimplemented("photo library")
+    return found
+
+
+def admin(request: Request) -> AdminCore:
+    """Keys, audit and doors (UNIMPLEMENTED on the encoder role)."""
+    found = core(request).admin
+    if found is None:
+        raise _unimplemented("administration")
+    return found
+
+
+def embedder(request: Request) -> Embedder:
+    """The models of this server (UNIMPLEMENTED on the index role)."""
+    found = core(request).embedder
+    if found is None:
+        raise _unimplemented("models")
+    return found
+
+
+def audit(request: Request, caller: Caller, method: str, **fields) -> None:
+    """Queue one audit entry for a call (written in the background; never raises)."""
+    record = request.app.state.access.record
+    if record is not None:
+        record(AuditEntry(key_name=caller.key_name, rpc=method, peer=caller.peer, **fields))
+
+
+def failed_decision(error: BaseException) -> str:
+    """The decision an audit entry of a failed call records: the failure's code name, as gRPC's do."""
+    return kind_of(error).name
