@@ -2,7 +2,7 @@
 at module level or inside a function, except those under `if TYPE_CHECKING:` (annotations only).
 
 - encoder/ and index/ are libraries: they import nothing of server/ or clients/;
-- server/domain/ is transport-agnostic: no grpc;
+- server/domain/ is transport-agnostic: no grpc; server/http/ (REST, console) imports no grpc nor server/rpc/;
 - clients/ runs on the thin and door installs: no onnxruntime, faiss, torch or openvino;
 - no import cycles among the package's modules;
 - no test imports conftest (helpers live in tests/helpers/).
@@ -158,6 +158,14 @@ def test_the_domain_imports_no_grpc_and_the_clients_no_model_runtime():
     assert [m for m, names in outside.items() if m.startswith("facegrid.server.domain") and "grpc" in names] == []
     assert [f"{m}: {sorted(names & HEAVY_RUNTIMES)}" for m, names in outside.items()
             if m.startswith("facegrid.clients") and names & HEAVY_RUNTIMES] == []
+
+
+def test_the_http_layer_imports_no_grpc_nor_the_grpc_servicers():
+    graph, outside = import_graph()
+    assert any(m.startswith("facegrid.server.http") for m in graph)  # the REST layer was read
+    assert [m for m, names in outside.items() if m.startswith("facegrid.server.http") and "grpc" in names] == []
+    assert [f"{m} -> {t}" for m, targets in graph.items() if m.startswith("facegrid.server.http")
+            for t in targets if t.startswith("facegrid.server.rpc")] == []
 
 
 def test_no_test_imports_conftest():
