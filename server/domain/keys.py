@@ -99,7 +99,10 @@ class KeyRing:
 
     def lookup(self, key: str) -> KeyRecord | None:
         """The live record of a presented key, or None (unknown or revoked)."""
-        digest = key_digest(key)
+        return self.lookup_digest(key_digest(key))
+
+    def lookup_digest(self, digest: str) -> KeyRecord | None:
+        """The live record of a key by its digest (a console session keeps the digest, never the key), or None."""
         now = self._clock()
         with self._lock:
             cached = self._cache.get(digest)

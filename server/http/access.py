@@ -1,7 +1,8 @@
 """Who may call what over HTTP: the same keys, scopes, door binding, failure counting and audit as gRPC.
 
-A key comes as `Authorization: Bearer <key>` (or `X-API-Key: <key>`); the console's pages hold a session instead
-(console/sessions.py), looked up through `session_caller`. Each route names the gRPC method it mirrors
+A key comes as `Authorization: Bearer <key>` (or `X-API-Key: <key>`), never as a cookie: the API cannot be called
+cross-site by a browser that happens to hold a console session (the console's pages have sessions of their own,
+console/sessions.py, and CSRF tokens). Each route names the gRPC method it mirrors
 (`needs(scope, "GateService/Verify")`): its scope is that method's, a door key may only Pass as its own door, and
 refusals are audited under the same name, counted per host by the same AuthFailures as gRPC's (a host in penalty
 is told when to retry).
@@ -67,16 +68,10 @@ class HttpAccess:
         self.open_without_keys = open_without_keys
         self.failures = failures
         self.record = record  # the audit log's writer (None: nothing audited)
-        self.session_caller: Callable[[Request], Caller | None] = lambda request: None  # the console's sessions
 
     def caller(self, request: Request) -> Caller:
-        """The request's caller (a key, or the console's session), or NotAuthenticated."""
-        key = presented_key(request)
-        if key is None:
-            session = self.session_caller(request)
-            if session is not None:
-                return session
-        return authenticate(self.keyring, key, self.open_without_keys, peer_of(request))
+        """The request's caller by its key, or NotAuthenticated."""
+        return authenticate(self.keyring, presented_key(request), self.open_without_keys, peer_of(request))
 
     def check(self, request: Request, scope: str, method: str) -> Caller:
         """The caller, if it holds `scope` and (a door key) may make this call; else AccessRefused."""

@@ -14,12 +14,13 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 from typing import Callable
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -29,6 +30,8 @@ from ..domain.error_kinds import ErrorKind
 from . import problems
 from .access import AccessRefused, HttpAccess
 from .limits import BodyLimit
+from .console.frame import BadForm, NotAllowed, SignInNeeded, page, session_of
+from .console.sessions import Sessions
 from .routes import needs
 
 log = logging.getLogger("facegrid.server")
@@ -62,15 +65,37 @@ def _swagger_assets() -> Path | None:
     return folder if (folder / "swagger-ui-bundle.js").is_file() else None
 
 
+def add_console(app: FastAPI, routers: tuple) -> None:
+    """The console's pages, its static files, and where a browser without a session (or scope) is sent."""
+    app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "console" / "static"), name="console-static")
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in_first(request: Request, error: SignInNeeded) -> RedirectResponse:
+        return RedirectResponse(f"/ui?next={quote(error.next_path)}", status_code=303)
+
+    @app.exception_handler(NotAllowed)
+    async def not_allowed(request: Request, error: NotAllowed) -> HTMLResponse:
+        return page(request, "refused.html", session_of(request), status=403,
+                    message=f"Your key may not open this page: it needs scope {error.scope}.")
+
+    @app.exception_handler(BadForm)
+    async def bad_form(request: Request, error: BadForm) -> HTMLResponse:
+        return page(request, "refused.html", session_of(request), status=403, message=str(error))
+
+
 def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpLimits(),
                healthy: Callable[[], bool] = lambda: True, metrics_text: Callable[[], bytes] | None = None) -> FastAPI:
     """The app: /v1 routes over `core`, /healthz, /metrics (scope admin), /openapi.json and /docs."""
     from . import gate_routes
+    from .console import signin
 
     app = FastAPI(title="facegrid", version=_version(), openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   description="Face verification and identification at the gate, photo libraries and vector search. "
                               "Send an API key as `Authorization: Bearer <key>`; errors are application/problem+json.")
     app.state.core, app.state.access, app.state.limits = core, access, limits
+    app.state.sessions = Sessions(access.keyring, access.open_without_keys)
 
     @app.exception_handler(AccessRefused)
     async def refused(request: Request, error: AccessRefused) -> JSONResponse:
@@ -86,6 +111,10 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         # A stranger learns nothing about paths or methods: 401 first where keys are required.
         path = request.url.path
+        if path.startswith("/ui/") and error.status_code in (404, 405):  # a browser: sign in first, else a page
+            if session_of(request) is None:
+                return RedirectResponse("/ui", status_code=303)
+            return page(request, "refused.html", session_of(request), status=error.status_code, message="No such page.")
         if error.status_code in (404, 405) and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             try:
                 access.caller(request)
@@ -97,6 +126,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
 
     for router in (gate_routes.router,):
         app.include_router(router)
+    add_console(app, (signin.router,))
 
     @app.get("/healthz", tags=["health"], response_class=JSONResponse,
              responses={503: {"description": "Redis, the system of record, does not answer"}})

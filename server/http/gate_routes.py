@@ -11,11 +11,11 @@ from facegrid.encoder.liveness_port import Challenge
 from ..domain.callers import Caller, NotPermitted, sees_everything
 from ..domain.door_pass import PassQuery
 from ..domain.enrollment import subject_of
-from ..domain.errors import BadRequest, EnrollmentRefused
+from ..domain.errors import BadRequest
 from ..domain.gate_core import MAX_PHOTOS_PER_ENROLL
 from ..domain.subject_access import AccessChange
 from ..store.subjects import ACTIVE, SUSPENDED
-from . import forms
+from . import forms, gate_calls
 from .access import AccessRefused
 from .forms import BINARY
 from .routes import audit, failed_decision, gate, needs, router
@@ -30,10 +30,6 @@ CHALLENGES = {c.value: c for c in Challenge}
 
 def _limit(request: Request) -> int:
     return request.app.state.limits.max_photo_bytes
-
-
-def _enroll_audit(subject_id: str, photos: int, replace: bool) -> dict:
-    return {"subject_id": subject_of(subject_id), "detail": f"{photos} photos" + (", replace" if replace else "")}
 
 
 @router.post("/verify", response_model=VerifyOut, openapi_extra=forms.multipart_body(
@@ -103,24 +99,7 @@ async def enroll(request: Request, caller: Caller = Depends(needs("enroll", "Gat
     display_name = forms.text(form, "display_name", max_length=256)
     groups = tuple(forms.texts(form, "groups", max_length=64))
     photos = await forms.files(form, "photos")
-    fields = _enroll_audit(subject_id, len(photos), replace)
-    try:
-        result = await run_in_threadpool(gate(request).enroll, subject_id, photos, display_name, groups=groups, replace=replace)
-    except EnrollmentRefused as refused:
-        issues = sorted({o.issue.value for o in refused.outcomes if o.issue is not None})
-        audit(request, caller, "GateService/Enroll", subject_id=fields["subject_id"], decision="refused",
-              detail=f"{len(refused.outcomes)} photos refused: {', '.join(issues)[:80] or 'no reason'}",
-              reason="NOT_LIKE_SUBJECT" if "NOT_LIKE_SUBJECT" in issues else "")
-        raise
-    except Exception as error:
-        audit(request, caller, "GateService/Enroll", decision=failed_decision(error), **fields)
-        raise
-    accepted = sum(o.accepted for o in result.photos)
-    duplicates = sum(o.duplicate for o in result.photos)
-    audit(request, caller, "GateService/Enroll", subject_id=result.subject.subject_id,
-          decision="replaced" if result.removed else "enrolled",
-          detail=f"{accepted} of {len(result.photos)} photos accepted ({duplicates} already enrolled), {result.templates} templates"
-                 + (f", {result.removed} older removed" if result.removed else ""))
+    result = await gate_calls.enroll(request, caller, subject_id, photos, display_name, groups, replace)
     return EnrollOut(subject_id=result.subject.subject_id, photos=[PhotoOutcomeOut.of(o) for o in result.photos],
                      templates=result.templates, templates_removed=result.removed)
 
@@ -150,26 +129,14 @@ def update_subject(request: Request, subject_id: str, change: SubjectChange,
         raise BadRequest(f"status must be {ACTIVE} or {SUSPENDED}, got {change.status[:20]!r}")
     access_change = AccessChange(groups=change.groups, status=change.status, expires_at=change.expires_at,
                                  status_reason=change.status_reason)
-    try:
-        record = gate(request).update_subject(subject_id, access_change)
-    except Exception as error:
-        audit(request, caller, "GateService/UpdateSubject", subject_id=subject_of(subject_id), decision=failed_decision(error))
-        raise
-    audit(request, caller, "GateService/UpdateSubject", subject_id=record.subject_id, decision="updated",
-          detail=f"groups {','.join(record.groups)[:80] or '-'}; SUBJECT_{record.status.upper()}; expires {record.expires_at:.0f}")
+    record = gate_calls.update_subject(request, caller, subject_id, access_change)
     return SubjectOut.of(record)
 
 
 @router.delete("/subjects/{subject_id}", response_model=ForgetOut)
 def forget(request: Request, subject_id: str, caller: Caller = Depends(needs("enroll", "GateService/Forget"))) -> ForgetOut:
     """Forget a subject: every template, its record and its names in photo collections (scope enroll)."""
-    try:
-        forgotten = gate(request).forget(subject_id)
-    except Exception as error:
-        audit(request, caller, "GateService/Forget", subject_id=subject_of(subject_id), decision=failed_decision(error))
-        raise
-    audit(request, caller, "GateService/Forget", subject_id=forgotten.subject_id, decision="forgotten",
-          detail=f"{forgotten.templates_removed} templates removed")
+    forgotten = gate_calls.forget(request, caller, subject_id)
     return ForgetOut(subject_id=forgotten.subject_id, templates_removed=forgotten.templates_removed)
 
 

@@ -6,9 +6,11 @@
 - ports: free loopback ports
 - data: the real photos and recordings of ../shared/data, skipping with the reason where absent
 - door: a real MQTT broker and webhook receiver for the door
+- browser: headless chromium through chromium-driver for the console's tests
 - checkpoints: torch checkpoints in the formats operators have; pki: test certificates
 """
 
+from .browser import LAPTOP, PHONE, chromium, chromium_or_skip, not_blank
 from .checkpoints import (
     save_openai_torchscript,
     save_openclip_state_dict,
@@ -23,6 +25,7 @@ from .redis_servers import RedisClusterProcesses, RedisServer
 from .servers import ServerProcess, make_keys, running_server
 
 __all__ = [
+    "LAPTOP", "PHONE", "chromium", "chromium_or_skip", "not_blank",
     "Mosquitto", "Subscription", "WebhookReceiver", "RedisClusterProcesses", "RedisServer", "ServerProcess", "faces_dir_or_skip", "facegrid", "free_port", "last_json",
     "make_keys", "make_test_pki", "pad_video", "port_free", "running_server", "save_openai_torchscript",
     "save_openclip_state_dict", "save_torchvision_state_dict", "server_port",
