@@ -65,7 +65,6 @@ from .http.server import HttpServer, http_bind
 from .rpc.admin_service import AdminService
 from .rpc.audit import Auditor
 from .rpc.auth import AuthInterceptor, RequestFacts
-from prometheus_client import generate_latest
 from .domain.auth_failures import AuthFailures, FailureLimits
 from .rpc.admission import LONG_CALLS, STREAMS, Admission, CallClass, thread_count
 from .rpc.budget import ByteBudget
@@ -524,7 +523,7 @@ def start_http(settings: Settings, core: ServiceCore, interceptor: AuthIntercept
     access = HttpAccess(interceptor.keyring, is_loopback(address) or settings.insecure, interceptor.failures,
                         interceptor.auditor.record if interceptor.auditor is not None else None)
     limits = HttpLimits(max_body_bytes=settings.max_message_mb * 1024 * 1024, max_photo_bytes=settings.max_photo_mb * 1_000_000)
-    app = create_app(core, access, limits, healthy=healthy, metrics_text=lambda: generate_latest(metrics.registry))
+    app = create_app(core, access, limits, healthy=healthy, registry=metrics.registry)
     return HttpServer(app, address, *settings.tls_files()).start()
 
 

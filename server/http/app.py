@@ -18,6 +18,7 @@ from urllib.parse import quote
 from typing import Callable
 
 from fastapi import Depends, FastAPI, Request
+from prometheus_client import CollectorRegistry, generate_latest
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
@@ -30,6 +31,7 @@ from ..domain.error_kinds import ErrorKind
 from . import problems
 from .access import AccessRefused, HttpAccess
 from .limits import BodyLimit
+from .metrics import HttpMetrics
 from .console.frame import BadForm, NotAllowed, SignInNeeded, page, session_of
 from .console.sessions import Sessions
 from .routes import needs
@@ -86,8 +88,9 @@ def add_console(app: FastAPI, routers: tuple) -> None:
 
 
 def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpLimits(),
-               healthy: Callable[[], bool] = lambda: True, metrics_text: Callable[[], bytes] | None = None) -> FastAPI:
-    """The app: /v1 routes over `core`, /healthz, /metrics (scope admin), /openapi.json and /docs."""
+               healthy: Callable[[], bool] = lambda: True, registry: CollectorRegistry | None = None) -> FastAPI:
+    """The app: /v1 routes over `core`, /healthz, /metrics of `registry` (scope admin; HTTP requests are counted
+    there too), /openapi.json, /docs and the console."""
     from . import gate_routes
     from .console import signin
 
@@ -135,11 +138,11 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
         serving = healthy()
         return JSONResponse({"status": "SERVING" if serving else "NOT_SERVING"}, status_code=200 if serving else 503)
 
-    if metrics_text is not None:
+    if registry is not None:
         @app.get("/metrics", tags=["health"], response_class=PlainTextResponse, responses=problems.PROBLEM_RESPONSES)
         def metrics(caller=Depends(needs("admin", "AdminService/Metrics"))) -> PlainTextResponse:
             """Prometheus metrics of this server (scope admin)."""
-            return PlainTextResponse(metrics_text(), media_type="text/plain; version=0.0.4")
+            return PlainTextResponse(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     assets = _swagger_assets()
     if assets is not None:
@@ -155,4 +158,6 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
                                    swagger_css_url="/docs/static/swagger-ui.css", swagger_favicon_url="/docs/static/favicon.png")
 
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    if registry is not None:
+        app.add_middleware(HttpMetrics, registry=registry)  # outermost: refusals for size are counted too
     return app
