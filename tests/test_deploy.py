@@ -141,6 +141,8 @@ def test_compose_publishes_grpc_and_metrics_on_loopback_only():
     for name, service in services.items():
         assert all(host == "127.0.0.1" for host, _, _ in _published(service)), f"{name} publishes beyond loopback"
     assert ("127.0.0.1", "50051-50052", 50051) in _published(services["index"])
+    assert ("127.0.0.1", "8080-8081", 8080) in _published(services["index"])  # REST and the console
+    assert services["index"]["environment"]["FACEGRID_HTTP_ADDRESS"] == "0.0.0.0:8080"
     for name, metrics in (("index", "9464-9465"), ("encoder", "9466-9467"), ("encoder-gpu", "9468")):
         assert services[name]["environment"]["FACEGRID_METRICS_ADDRESS"] == "0.0.0.0:9464"  # inside the container
         assert ("127.0.0.1", metrics, 9464) in _published(services[name]), name

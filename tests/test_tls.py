@@ -41,14 +41,16 @@ def pki(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory, pki):
     with running_server(tmp_path_factory.mktemp("tls"), args=["--tls-cert", str(pki / "server.pem"),
-                                                               "--tls-key", str(pki / "server.key")]) as server:
+                                                               "--tls-key", str(pki / "server.key"),
+                                                               "--http", "127.0.0.1:0"]) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def mtls_server(tmp_path_factory, pki):
     with running_server(tmp_path_factory.mktemp("mtls"), args=["--tls-cert", str(pki / "server.pem"), "--tls-key",
-                                                                str(pki / "server.key"), "--client-ca", str(pki / "ca.pem")]) as server:
+                                                                str(pki / "server.key"), "--client-ca", str(pki / "ca.pem"),
+                                                                "--http", "127.0.0.1:0"]) as server:
         yield server
 
 
@@ -104,6 +106,25 @@ def test_mutual_tls_needs_a_client_certificate_from_the_ca(mtls_server, pki):
     assert "requires a client certificate" in caught.value.message
 
 
+def test_http_serves_https_with_the_same_certificates_and_client_certificates_where_grpc_requires_them(
+        tls_server, mtls_server, pki):
+    import requests
+
+    assert tls_server.http_url.startswith("https://") and mtls_server.http_url.startswith("https://")
+    assert requests.get(tls_server.http_url + "/healthz", verify=pki / "ca.pem", timeout=10).json() == {"status": "SERVING"}
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(tls_server.http_url + "/healthz", verify=pki / "stranger.pem", timeout=10)  # not the server's CA
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(tls_server.http_url.replace("https://", "http://") + "/healthz", timeout=10)  # plaintext on a TLS port
+    device = (str(pki / "client.pem"), str(pki / "client.key"))
+    answered = requests.get(mtls_server.http_url + "/v1/subjects", verify=pki / "ca.pem", cert=device, timeout=10)
+    assert answered.status_code == 200 and answered.json()["subjects"] == []
+    for refused in (None, (str(pki / "stranger.pem"), str(pki / "stranger.key"))):
+        with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
+            requests.get(mtls_server.http_url + "/v1/subjects", verify=pki / "ca.pem", cert=refused, timeout=10)
+    assert mtls_server.process.poll() is None  # refused handshakes leave the server serving
+
+
 def test_the_container_health_check_speaks_tls_as_the_certificate_folder_says(tls_server, mtls_server, pki, tmp_path, capsys):
     from facegrid.server.healthcheck import main
 
@@ -123,6 +144,8 @@ def test_the_command_line_takes_ca_cert_and_key(mtls_server, pki):
 
 def test_no_listening_beyond_loopback_without_a_key_unless_insecure(tmp_path):
     refused = facegrid("serve", "--address", "0.0.0.0:0", "--data-dir", str(tmp_path / "a"), timeout=300)
+    assert refused.returncode == 2 and "without any API key" in refused.stderr
+    refused = facegrid("serve", "--http", "0.0.0.0:0", "--data-dir", str(tmp_path / "a"), timeout=300)  # HTTP alike
     assert refused.returncode == 2 and "without any API key" in refused.stderr
     server = ServerProcess(tmp_path / "b", args=["--address", "0.0.0.0:0", "--insecure"]).start()
     try:
