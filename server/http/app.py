@@ -65,7 +65,7 @@ def _swagger_assets() -> Path | None:
 def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpLimits(),
                healthy: Callable[[], bool] = lambda: True, metrics_text: Callable[[], bytes] | None = None) -> FastAPI:
     """The app: /v1 routes over `core`, /healthz, /metrics (scope admin), /openapi.json and /docs."""
-    from . import gate_routes
+    from . import gate_routes, library_routes
 
     app = FastAPI(title="facegrid", version=_version(), openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   description="Face verification and identification at the gate, photo libraries and vector search. "
@@ -95,7 +95,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
             error.status_code, "INVALID_ARGUMENT")
         return problems.problem(error.status_code, code, str(error.detail), headers=getattr(error, "headers", None))
 
-    for router in (gate_routes.router,):
+    for router in (gate_routes.router, library_routes.router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"], response_class=JSONResponse,
