@@ -14,7 +14,8 @@ from facegrid.server.domain.admin_core import AdminCore, audit_token, entry_afte
 from facegrid.server.domain.error_kinds import ErrorKind, kind_of
 from facegrid.server.domain.errors import BadRequest, NoImageModel
 from facegrid.server.domain.gate_core import MAX_PHOTOS_PER_ENROLL, GateCore
-from facegrid.server.domain.library_core import MAX_HASHES, MAX_K, FaceSearch, LibraryCore, PhotoQuery
+from facegrid.server.domain.library_core import MAX_HASHES, MAX_K, MAX_PHOTO_PAGE, FaceSearch, LibraryCore, PhotoQuery
+from facegrid.server.domain.page_tokens import decode_cursor, encode, encode_cursor
 
 library = LibraryCore(None, None, None, None)
 gate = GateCore(None, None, None)
@@ -30,6 +31,10 @@ admin = AdminCore(None, None, None, None)
     (lambda: library.cluster("c", min_size=-1), "min_size must be positive"),
     (lambda: library.merge("c", 3, 3), "two different groups"),
     (lambda: library.split("c", "x1"), "face_id must be a number"),
+    (lambda: library.split("c", "\u00b2"), "face_id must be a number"),  # a digit to isdigit(), not to int()
+    (lambda: library.list_photos("c", page_size=MAX_PHOTO_PAGE + 1), f"page_size must be between 0 and {MAX_PHOTO_PAGE}"),
+    (lambda: library.list_photos("c", page_token="AjE="), "page_token is not one this server gave out"),
+    (lambda: library.list_photos("c", page_token=encode("ann")), "page_token is not one this server gave out"),
     (lambda: library.add_vectors("c", [1, 2], [[0.0, 1.0]]), "2 ids for 1 vectors"),
     (lambda: library.add_vectors("c", [1, 2], [[0.0, 1.0], [1.0]]), "vectors of different lengths"),
     (lambda: library.kmeans("c", k=-2), "k must be positive (0 to choose)"),
@@ -62,3 +67,11 @@ def test_whole_photo_calls_on_a_server_without_image_models_are_a_failed_precond
 def test_audit_page_tokens_round_trip():
     entry_id = "1700000000000-3"
     assert entry_after(audit_token(entry_id)) == entry_id and audit_token("") == ""
+
+
+def test_photo_listing_tokens_round_trip_and_refuse_others():
+    assert decode_cursor("") == 0 and decode_cursor(encode_cursor(2**64 - 1)) == 2**64 - 1
+    assert encode_cursor(1) == "AjE"
+    for token in ("AjE=", "AjE!", "Ag", encode("ann")):  # padded, out of the alphabet, no digits, a ListSubjects token
+        with pytest.raises(BadRequest):
+            decode_cursor(token)

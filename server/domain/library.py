@@ -267,6 +267,11 @@ class Library:
         records = self.records.photos.get(check_collection_name(collection), digests)
         return {digest: record.paths for digest, record in records.items()}
 
+    def photo_page(self, collection: str, cursor: int, count: int) -> tuple[list[PhotoRecord], int]:
+        """About `count` photos of a collection from a scan cursor (0: the first), and the cursor of the rest (0: none)."""
+        info = self.collections.info(collection)  # NOT_FOUND before anything is scanned
+        return self.records.photos.page(info.name, cursor, count)
+
     def kmeans(self, collection: str, k: int | None = None, iterations: int = 20) -> tuple[np.ndarray, KMeansResult]:
         """(ids, k-means result) over every vector of a collection, at most n / MIN_PER_CLUSTER clusters."""
         ids, vectors = self.collections.get(collection).items()

@@ -20,6 +20,7 @@ from .errors import BadRequest, NoImageModel
 from .grouping import DEFAULT_LINK_FAR, Grouping, PersonGroups
 from .indexing import IndexRun, PhotoIndexing
 from .library import Hit, Library
+from .page_tokens import decode_cursor, encode_cursor
 from .photo_search import NearDuplicates, PhotoHits, PhotoSearch
 from .reembed import ReembedProgress, Reembedder
 from .vectors import VectorCollections
@@ -28,6 +29,8 @@ MAX_K = 1000
 MAX_HASHES = 10_000
 MAX_ITERATIONS = 1000
 DEFAULT_ITERATIONS = 20
+MAX_PHOTO_PAGE = 1000
+DEFAULT_PHOTO_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,14 @@ class PhotoRef:
 
     photo_sha256: str
     paths: list[str]
+
+
+@dataclass(frozen=True)
+class PhotoPage:
+    """One page of a collection's photos (no vectors, no faces); `next_page_token` is "" after the last page."""
+
+    photos: list[PhotoRef]
+    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,20 @@ class LibraryCore:
             raise BadRequest(f"at most {MAX_HASHES} hashes per call, got {len(digests)}")
         return self.library.known(collection, digests)
 
+    def list_photos(self, collection: str, page_token: str = "", page_size: int = 0) -> PhotoPage:
+        """About `page_size` photos of a collection (0: DEFAULT_PHOTO_PAGE) by sha256 with their paths, in no set order
+        across pages; pass `next_page_token` back for the next. A small collection comes whole in one page."""
+        if not 0 <= page_size <= MAX_PHOTO_PAGE:
+            raise BadRequest(f"page_size must be between 0 and {MAX_PHOTO_PAGE}, got {page_size}")
+        start = decode_cursor(page_token)
+        records, cursor = self.library.photo_page(collection, start, page_size or DEFAULT_PHOTO_PAGE)
+        return PhotoPage([PhotoRef(r.photo_sha256, list(r.paths)) for r in records], encode_cursor(cursor) if cursor else "")
+
+    def holds_plain_vectors(self, collection: str) -> bool:
+        """Whether the collection exists and holds the caller's own plain vectors (a raw vector may search it with scope
+        library alone; False for any other name, valid or not: the check fails closed)."""
+        return self.library.collections.holds_plain_vectors(collection)
+
     # --- faces ---------------------------------------------------------------------------------------
 
     def search(self, query: FaceSearch) -> list[FaceHits]:
@@ -168,7 +193,7 @@ class LibraryCore:
 
     def split(self, collection: str, face_id: str) -> GroupsView:
         """This face is not the person of its group."""
-        if not face_id.isdigit():
+        if not (face_id.isascii() and face_id.isdigit()):  # int() would take other scripts' digits too
             raise BadRequest(f"face_id must be a number, got {face_id!r}")
         return self._view(collection, self.people.split(collection, int(face_id)))
 

@@ -1,8 +1,8 @@
-"""ListSubjects page tokens: opaque to clients (versioned, base64url), and refused when not given out by us.
+"""Page tokens: opaque to clients (versioned, base64url), and refused when not given out by us.
 
-A token holds the last subject id of the page it ends, so the next page starts after it. It is not
-secret (a caller could list from any id anyway); it is opaque so that clients do not build their own
-and the format can change under a new version byte.
+A ListSubjects token holds the last subject id of the page it ends, so the next page starts after it; a photo
+listing's holds the Redis scan cursor its page ended at. They are not secret (a caller could list from any id
+anyway); they are opaque so that clients do not build their own and the format can change under a new version byte.
 """
 
 from __future__ import annotations
@@ -35,3 +35,26 @@ def decode(token: str) -> str:
     if not valid:
         raise BadRequest(_REFUSED)
     return after
+
+
+_CURSOR = b"\x02"
+
+
+def encode_cursor(cursor: int) -> str:
+    """The token of a photo listing's next page, which starts at Redis scan cursor `cursor` (> 0)."""
+    return base64.urlsafe_b64encode(_CURSOR + str(cursor).encode("ascii")).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(token: str) -> int:
+    """The scan cursor a photo listing's token starts at (0 for no token); BadRequest for anything else."""
+    if not token:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        digits = raw[1:].decode("ascii")
+        valid = raw[:1] == _CURSOR and digits.isdigit() and len(digits) <= 20 and encode_cursor(int(digits)) == token
+    except ValueError:
+        valid = False
+    if not valid:
+        raise BadRequest(_REFUSED)
+    return int(digits)

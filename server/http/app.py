@@ -91,7 +91,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
                healthy: Callable[[], bool] = lambda: True, registry: CollectorRegistry | None = None) -> FastAPI:
     """The app: /v1 routes over `core`, /healthz, /metrics of `registry` (scope admin; HTTP requests are counted
     there too), /openapi.json, /docs and the console."""
-    from . import gate_routes
+    from . import gate_routes, library_routes
     from .console import signin
 
     app = FastAPI(title="facegrid", version=_version(), openapi_url="/openapi.json", docs_url=None, redoc_url=None,
@@ -127,7 +127,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
             error.status_code, "INVALID_ARGUMENT")
         return problems.problem(error.status_code, code, str(error.detail), headers=getattr(error, "headers", None))
 
-    for router in (gate_routes.router,):
+    for router in (gate_routes.router, library_routes.router):
         app.include_router(router)
     add_console(app, (signin.router,))
 

@@ -63,6 +63,15 @@ class PhotoStore(LibraryRecords):
         """How many photos the collection holds."""
         return int(self.redis.hlen(photos_key(collection)))
 
+    def page(self, collection: str, cursor: int, count: int) -> tuple[list[PhotoRecord], int]:
+        """About `count` photos from `cursor` on (HSCAN: 0 starts), and the cursor of the rest (0 after the last).
+
+        A photo held throughout a listing is listed at least once; one added or removed meanwhile may or may not be.
+        A small collection (Redis's compact encoding) comes whole in one page, whatever `count` says."""
+        cursor, found = self.redis.hscan(photos_key(collection), cursor, count=count)
+        records = [photo_from_json(d.decode() if isinstance(d, bytes) else d, v) for d, v in found.items()]
+        return sorted(records, key=lambda r: r.photo_sha256), int(cursor)
+
     def add(self, collection: str, photos: list[NewPhoto]) -> list[PhotoRecord | None]:
         """Store new photos with their faces and photo vectors in one durable transaction; each one's record, or None
         where another server stored that photo first (then its faces and photo vector from here are deleted again:
