@@ -479,7 +479,8 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     interceptor, admin_core = access(settings, keys, writes, doors, facts=collections)
     feed.start()  # every subscriber is in
     # metrics outermost: refused calls are counted too; keys before caps: a refused caller takes no slot
-    interceptors = [metrics.interceptor(), interceptor, Admission(call_classes(settings))]
+    classes = call_classes(settings)  # one set of slots for gRPC and HTTP
+    interceptors = [metrics.interceptor(), interceptor, Admission(classes)]
     if remote is not None:
         interceptors.append(DeadlineInterceptor())  # encoder calls end by the caller's deadline
     server = grpc_server(settings, interceptors)
@@ -503,7 +504,7 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
     if scrub is not None:
         scrub.start()
     metrics_port = metrics.serve(settings.metrics_address, settings.metrics_key) if settings.metrics_address else 0
-    http = start_http(settings, core, interceptor, lambda: bool(watchdog.up), metrics)
+    http = start_http(settings, core, interceptor, lambda: bool(watchdog.up), metrics, classes)
     return Running(server, port, gate, library, core, health_servicer, embedded, metrics, metrics_port, writes,
                    feed, watchdog, pipelines, reembedder, remote.pool if remote is not None else None, services, catch_up,
                    scrub=scrub, auth_failures=interceptor.failures, http=http)
@@ -515,7 +516,8 @@ def http_address(settings: Settings) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def start_http(settings: Settings, core: ServiceCore, interceptor: AuthInterceptor, healthy, metrics: Metrics) -> HttpServer | None:
+def start_http(settings: Settings, core: ServiceCore, interceptor: AuthInterceptor, healthy, metrics: Metrics,
+               classes: dict[str, CallClass]) -> HttpServer | None:
     """The REST API and console over the same core, keys, failure counts and audit log as gRPC (None: not asked for)."""
     if not settings.http_address:
         return None
@@ -523,7 +525,7 @@ def start_http(settings: Settings, core: ServiceCore, interceptor: AuthIntercept
     access = HttpAccess(interceptor.keyring, is_loopback(address) or settings.insecure, interceptor.failures,
                         interceptor.auditor.record if interceptor.auditor is not None else None)
     limits = HttpLimits(max_body_bytes=settings.max_message_mb * 1024 * 1024, max_photo_bytes=settings.max_photo_mb * 1_000_000)
-    app = create_app(core, access, limits, healthy=healthy, registry=metrics.registry)
+    app = create_app(core, access, limits, healthy=healthy, registry=metrics.registry, call_classes=classes)
     return HttpServer(app, address, *settings.tls_files()).start()
 
 

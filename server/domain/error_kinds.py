@@ -22,6 +22,7 @@ from facegrid.index.calibration import CalibrationMissing
 from facegrid.index.errors import (CollectionNotFound, EngineError, EngineLost, EngineMismatch, EngineUnavailable, IndexError_,
                                    VectorError)
 
+from .call_slots import SlotsFull
 from .callers import NotAuthenticated, NotPermitted
 from .door_hours import BadHours
 from .errors import (BadPassRequest, BadPhotoRequest, BadRequest, BudgetFull, CallerGone, CollectionExists, ConfusableSubjectId,
@@ -135,6 +136,7 @@ ERROR_KINDS: dict[type[BaseException], ErrorKind] = {
     CallerGone: K.CANCELLED,  # nobody reads it: the caller has gone
     StreamIdle: K.DEADLINE_EXCEEDED,  # the server's own time limit for a silent stream
     BudgetFull: K.RESOURCE_EXHAUSTED,  # OVERLOADED
+    SlotsFull: K.RESOURCE_EXHAUSTED,  # OVERLOADED: every stream or long-call slot is taken
     # the index role's encoder servers (EncoderRefused and EncodersBusy carry the encoder's own code)
     EncodersUnavailable: K.UNAVAILABLE,
     # Redis, the system of record
@@ -172,7 +174,7 @@ def kind_of(error: BaseException | None) -> ErrorKind:
 
 def overloaded(error: BaseException) -> bool:
     """Whether the call was refused for load (the server is well, only busy), not for its input."""
-    return isinstance(error, (QueueFull, BudgetFull, EncodersBusy))
+    return isinstance(error, (QueueFull, BudgetFull, EncodersBusy, SlotsFull))
 
 
 def reason_of(error: BaseException) -> str:

@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..domain.call_slots import CallClass
 from ..domain.callers import NotAuthenticated
 from ..domain.core import ServiceCore
 from ..domain.error_kinds import ErrorKind
@@ -88,7 +89,8 @@ def add_console(app: FastAPI, routers: tuple) -> None:
 
 
 def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpLimits(),
-               healthy: Callable[[], bool] = lambda: True, registry: CollectorRegistry | None = None) -> FastAPI:
+               healthy: Callable[[], bool] = lambda: True, registry: CollectorRegistry | None = None,
+               call_classes: dict[str, CallClass] | None = None) -> FastAPI:
     """The app: /v1 routes over `core`, /healthz, /metrics of `registry` (scope admin; HTTP requests are counted
     there too), /openapi.json, /docs and the console."""
     from . import gate_routes, library_routes
@@ -99,6 +101,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
                               "Send an API key as `Authorization: Bearer <key>`; errors are application/problem+json.")
     app.state.core, app.state.access, app.state.limits = core, access, limits
     app.state.sessions = Sessions(access.keyring, access.open_without_keys)
+    app.state.call_classes = call_classes or {}  # the stream and long-call slots, shared with gRPC's Admission
 
     @app.exception_handler(AccessRefused)
     async def refused(request: Request, error: AccessRefused) -> JSONResponse:

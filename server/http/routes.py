@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..domain.call_slots import CLASS_OF
 from ..domain.callers import Caller
 from ..domain.core import ServiceCore
 from ..domain.error_kinds import ErrorKind, kind_of
@@ -45,15 +46,31 @@ def router(tag: str) -> APIRouter:
     return APIRouter(prefix="/v1", tags=[tag], route_class=ProblemRoute, responses=problems.PROBLEM_RESPONSES)
 
 
-def needs(scope: str, method: str) -> Callable[[Request], Caller]:
-    """A dependency: the caller, if it holds `scope` (the scope of gRPC's `method`, e.g. "GateService/Verify")."""
+def needs(scope: str, method: str) -> Callable:
+    """A dependency: the caller, if it holds `scope` (the scope of gRPC's `method`, e.g. "GateService/Verify").
+
+    A method of a capped class (domain/call_slots.py: IndexPhotos, Cluster, KMeans, SimilarPhotos) also holds a slot
+    of that class, shared with gRPC's calls, for the request's life; beyond the cap: 429, reason OVERLOADED."""
 
     def checked(request: Request) -> Caller:
         access: HttpAccess = request.app.state.access
         return access.check(request, scope, method)
 
-    checked.__name__ = f"needs_{scope}"
-    return checked
+    def checked_in_slot(request: Request) -> Iterator[Caller]:
+        caller = checked(request)
+        calls = request.app.state.call_classes.get(CLASS_OF[method])
+        if calls is None:
+            yield caller
+            return
+        calls.take()
+        try:
+            yield caller
+        finally:
+            calls.leave()
+
+    chosen = checked_in_slot if method in CLASS_OF else checked
+    chosen.__name__ = f"needs_{scope}"
+    return chosen
 
 
 def _unimplemented(what: str) -> AccessRefused:

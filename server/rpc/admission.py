@@ -9,50 +9,13 @@ Identify always find one of the `workers` threads free of them.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-
 import grpc
 
+from ..domain.call_slots import CLASS_OF, LONG_CALLS, STREAMS, CallClass, SlotsFull  # noqa: F401 (LONG_CALLS, STREAMS re-exported)
 from .error_details import overload_details, status_with
 
-STREAMS = "streams"
-LONG_CALLS = "long calls"
-
-# Full method names -> their class. Calls not named here are short and share the `workers` threads.
-CLASS_OF = {
-    "/facegrid.v1.IndexService/IndexPhotos": STREAMS,
-    "/facegrid.v1.EncoderService/EmbedStream": STREAMS,
-    "/facegrid.v1.IndexService/Cluster": LONG_CALLS,
-    "/facegrid.v1.IndexService/KMeans": LONG_CALLS,
-    "/facegrid.v1.IndexService/SimilarPhotos": LONG_CALLS,  # a kNN graph over every photo vector
-}
-
-
-@dataclass
-class CallClass:
-    """A class of calls with its cap, and the setting that raises it (named in the refusal)."""
-
-    name: str
-    cap: int
-    setting: str
-    running: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def enter(self, context) -> None:
-        """Take a slot, or end the call with RESOURCE_EXHAUSTED when every slot is taken."""
-        with self._lock:
-            if self.running < self.cap:
-                self.running += 1
-                return
-        message = (f"{self.cap} {self.name} are running, as many as this server takes at once ({self.setting}); "
-                   f"retry when one has ended")
-        context.abort_with_status(status_with(grpc.StatusCode.RESOURCE_EXHAUSTED, message, overload_details()))
-
-    def leave(self) -> None:
-        """Give back the slot a call took."""
-        with self._lock:
-            self.running -= 1
+# Full gRPC method names -> their class (domain/call_slots.py names them for every transport).
+GRPC_CLASS_OF = {f"/facegrid.v1.{method}": name for method, name in CLASS_OF.items()}
 
 
 def thread_count(workers: int, classes: dict[str, CallClass]) -> int:
@@ -63,7 +26,7 @@ def thread_count(workers: int, classes: dict[str, CallClass]) -> int:
 class Admission(grpc.ServerInterceptor):
     """Wraps the handlers of capped methods so that each call takes a slot of its class for its life."""
 
-    def __init__(self, classes: dict[str, CallClass], class_of: dict[str, str] = CLASS_OF) -> None:
+    def __init__(self, classes: dict[str, CallClass], class_of: dict[str, str] = GRPC_CLASS_OF) -> None:
         self.classes = classes
         self.class_of = class_of
 
@@ -83,9 +46,17 @@ class Admission(grpc.ServerInterceptor):
         raise TypeError(f"{handler_call_details.method}: only unary and bidirectional calls can be capped")
 
 
+def _enter(calls: CallClass, context) -> None:
+    """Take a slot, or end the call with RESOURCE_EXHAUSTED (reason OVERLOADED) when every slot is taken."""
+    try:
+        calls.take()
+    except SlotsFull as full:
+        context.abort_with_status(status_with(grpc.StatusCode.RESOURCE_EXHAUSTED, str(full), overload_details()))
+
+
 def _unary(behaviour, calls: CallClass):
     def capped(request, context):
-        calls.enter(context)
+        _enter(calls, context)
         try:
             return behaviour(request, context)
         finally:
@@ -96,7 +67,7 @@ def _unary(behaviour, calls: CallClass):
 
 def _stream(behaviour, calls: CallClass):
     def capped(requests, context):
-        calls.enter(context)
+        _enter(calls, context)
         try:
             yield from behaviour(requests, context)
         finally:
