@@ -147,6 +147,21 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
             """Prometheus metrics of this server (scope admin)."""
             return PlainTextResponse(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
+    described = app.openapi
+
+    def openapi() -> dict:
+        """FastAPI's description, without the 422 it lists for validation: this API answers 400 problem+json."""
+        if app.openapi_schema is None:
+            schema = described()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(unused, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
     assets = _swagger_assets()
     if assets is not None:
         app.mount("/docs/static", StaticFiles(directory=assets), name="docs-static")
