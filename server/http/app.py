@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -32,6 +33,7 @@ from .access import AccessRefused, HttpAccess
 from .limits import BodyLimit
 from .console.frame import BadForm, NotAllowed, SignInNeeded, page, session_of
 from .console.sessions import Sessions
+from .console.settings import ConsoleSettings
 from .routes import needs
 
 log = logging.getLogger("facegrid.server")
@@ -86,16 +88,18 @@ def add_console(app: FastAPI, routers: tuple) -> None:
 
 
 def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpLimits(),
-               healthy: Callable[[], bool] = lambda: True, metrics_text: Callable[[], bytes] | None = None) -> FastAPI:
+               healthy: Callable[[], bool] = lambda: True, metrics_text: Callable[[], bytes] | None = None,
+               console: ConsoleSettings = ConsoleSettings()) -> FastAPI:
     """The app: /v1 routes over `core`, /healthz, /metrics (scope admin), /openapi.json and /docs."""
     from . import gate_routes
-    from .console import signin
+    from .console import door, health, keys, models, signin
 
     app = FastAPI(title="facegrid", version=_version(), openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   description="Face verification and identification at the gate, photo libraries and vector search. "
                               "Send an API key as `Authorization: Bearer <key>`; errors are application/problem+json.")
     app.state.core, app.state.access, app.state.limits = core, access, limits
     app.state.sessions = Sessions(access.keyring, access.open_without_keys)
+    app.state.console, app.state.healthy, app.state.started = console, healthy, time.time()
 
     @app.exception_handler(AccessRefused)
     async def refused(request: Request, error: AccessRefused) -> JSONResponse:
@@ -126,7 +130,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
 
     for router in (gate_routes.router,):
         app.include_router(router)
-    add_console(app, (signin.router,))
+    add_console(app, (signin.router, door.router, keys.router, models.router, health.router))
 
     @app.get("/healthz", tags=["health"], response_class=JSONResponse,
              responses={503: {"description": "Redis, the system of record, does not answer"}})
