@@ -44,6 +44,7 @@ from .store.connection import connect, redact, wait_until_ready
 from .store.embedded_redis import RESTORING as _RESTORED_RDB, EmbeddedRedis
 from .store.forget_names import unname_subject
 from .store.forget_scrub import ForgetScrub
+from .store.probe_thumbnails import ProbeThumbnailStore
 from .store.migrate import upgrade_layout, upgrade_privacy
 from .store.private_files import private_folder, private_tree
 from .store.schema import LAYOUT, LAYOUT_KEY, PRIVACY, PRIVACY_KEY
@@ -284,6 +285,7 @@ def _forget_again(client: redis.Redis, forgotten: dict[str, float]) -> list[str]
         if pseudonym in forgotten and record.created_at <= forgotten[pseudonym]:  # not one enrolled again after
             store.delete_subject(record.subject_id)
             unname_subject(client, record.subject_id, pseudonym)
+            ProbeThumbnailStore(client).forget(record.subject_id)
             again.append(pseudonym)
     return again
 

@@ -148,6 +148,11 @@ class Settings:
     # A door's Pass: require (score liveness, deny attacks; refused while no liveness model is imported), report
     # (score, never deny on it) or off (NOT_CHECKED). server/domain/door_pass.py says what each does.
     liveness: str = field(default_factory=lambda: _env("LIVENESS", "require"))
+    # Door probe thumbnails, biometric data (docs/security.md): days a small JPEG (~96 px) of the face each Pass
+    # compared is kept for the console's door view; 0: none is kept (the default). Forget removes a subject's.
+    probe_thumbnails_days: float = field(default_factory=lambda: float(_env("PROBE_THUMBNAILS_DAYS", "0")))
+    # The console shows a door as silent after this many minutes without a Pass while its hours say it is open.
+    door_silent_min: float = field(default_factory=lambda: float(_env("DOOR_SILENT_MIN", "15")))
     # Not the server's: where `facegrid eval`, `facegrid bench` and the tests find the evaluation photos (the faces/
     # folder; the presentation-attack recordings); empty: shared/data beside the checkout (evaluation/datasets.py).
     faces_dir: str = field(default_factory=lambda: _env("FACES_DIR", ""))

@@ -4,6 +4,7 @@ the split: `--role encoder` (models only, stateless) or `--role index` (the rest
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -36,6 +37,7 @@ from .domain.collections import Collections
 from .domain.core import ServiceCore
 from .domain.confusables import skeleton_digest
 from .domain.door_pass import DoorPass
+from .domain.probe_thumbnails import ProbeThumbnails
 from .domain.doors import Doors
 from .domain.liveness_mode import LivenessMode
 from .domain.embedding import Embedder
@@ -61,6 +63,7 @@ from .remote.models import EncoderModelList, RemoteFaceModel, RemotePipelines, R
 from .remote.start import NO_KEYS, check_encoders, expected_dim
 from .http.access import HttpAccess
 from .http.app import HttpLimits, create_app
+from .http.console.settings import ConsoleSettings
 from .http.server import HttpServer, http_bind
 from .rpc.admin_service import AdminService
 from .rpc.audit import Auditor
@@ -85,6 +88,7 @@ from .store.background import BackgroundWrites
 from .store.embedded_redis import EmbeddedRedis
 from .store.forget_names import unname_subject
 from .store.forget_scrub import ForgetScrub
+from .store.probe_thumbnails import ProbeThumbnailStore
 from .store.migrate import upgrade_layout, upgrade_privacy
 from .store.private_files import PRIVATE_UMASK, private_folder
 from .store.feed import KEY_REVOKED, ChangeFeed
@@ -228,13 +232,28 @@ def load_liveness(settings: Settings) -> LivenessChecker | None:
         return None
 
 
+def probe_thumbnails(settings: Settings, client, writes: BackgroundWrites) -> ProbeThumbnails | None:
+    """Where the operator keeps door probe thumbnails (biometric data: off by default), what keeps them."""
+    days = settings.probe_thumbnails_days
+    if not (math.isfinite(days) and days >= 0):
+        raise ValueError(f"FACEGRID_PROBE_THUMBNAILS_DAYS must be 0 (off) or a number of days, got {days}")
+    if days == 0:
+        return None
+    if days > settings.audit_retention_days:
+        log.warning("probe thumbnails are kept %g days, longer than the audit log (%g days) that names them",
+                    days, settings.audit_retention_days)
+    log.info("door probe thumbnails kept %g days (FACEGRID_PROBE_THUMBNAILS_DAYS); Forget removes a subject's", days)
+    return ProbeThumbnails(ProbeThumbnailStore(client), days, writes.submit)
+
+
 def door_pass(settings: Settings, gate: Gate, doors: DoorStore, writes: BackgroundWrites,
               frames: FacePipeline | None) -> DoorPass:
     """Pass's decider, with the liveness model where one is imported; says at start when Pass cannot decide."""
     mode = settings.liveness_mode()
     checker = load_liveness(settings) if frames is not None else None
     decider = DoorPass(gate, doors, mode, checker, frames,
-                       note_seen=lambda door, when: writes.submit(partial(DoorStore.touch, name=door, when=when)))
+                       note_seen=lambda door, when: writes.submit(partial(DoorStore.touch, name=door, when=when)),
+                       thumbnails=probe_thumbnails(settings, doors.redis, writes))
     why_not = decider.unavailable()
     if why_not:
         log.warning("Pass (doors) refuses every call with FAILED_PRECONDITION: %s", why_not)
@@ -446,6 +465,10 @@ def start_on_redis(settings: Settings, local: bool) -> Running:
             unname_subject(metadata.redis, subject_id, metadata.pseudonyms.of(subject_id))
         except Exception:  # noqa: BLE001
             log.exception("Forget: the subject's names in photo collections could not be replaced")
+        try:  # kept or not now: thumbnails from a time they were kept go too
+            ProbeThumbnailStore(metadata.redis).forget(subject_id)
+        except Exception:  # noqa: BLE001
+            log.exception("Forget: the subject's probe thumbnails could not be removed (they expire with their retention)")
         if scrub is not None:
             scrub.request()
 
@@ -525,7 +548,8 @@ def start_http(settings: Settings, core: ServiceCore, interceptor: AuthIntercept
     access = HttpAccess(interceptor.keyring, is_loopback(address) or settings.insecure, interceptor.failures,
                         interceptor.auditor.record if interceptor.auditor is not None else None)
     limits = HttpLimits(max_body_bytes=settings.max_message_mb * 1024 * 1024, max_photo_bytes=settings.max_photo_mb * 1_000_000)
-    app = create_app(core, access, limits, healthy=healthy, registry=metrics.registry, call_classes=classes)
+    app = create_app(core, access, limits, healthy=healthy, registry=metrics.registry, call_classes=classes,
+                     console=ConsoleSettings(silent_door_min=settings.door_silent_min))
     return HttpServer(app, address, *settings.tls_files()).start()
 
 

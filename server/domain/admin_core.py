@@ -23,6 +23,7 @@ from .keys import KeyRing, Keys
 
 MAX_AUDIT_PAGE = 1000
 DEFAULT_AUDIT_PAGE = 100
+MAX_RECENT = 10_000  # entries of one live view (a door's last hour is counted from these)
 MAX_SINCE = 1e11  # seconds: the year 5138
 
 
@@ -88,6 +89,17 @@ class AdminCore:
         subject = subject_of(subject_id) if subject_id else ""
         entries, last = self.audit.read(subject, since, wanted, after, door_name(door) if door else "")
         return AuditPage(entries, audit_token(last))
+
+    def recent_audit(self, rpc: str = "", door: str = "", subject_id: str = "", reason: str = "", since: float = 0.0,
+                     limit: int = DEFAULT_AUDIT_PAGE) -> list[AuditEntry]:
+        """The newest audit entries (newest first) back to `since`, of one RPC, door, subject and reason where given:
+        the console's live views."""
+        if not 1 <= limit <= MAX_RECENT:
+            raise BadRequest(f"limit must be between 1 and {MAX_RECENT}, got {limit}")
+        if not (math.isfinite(since) and 0 <= since <= MAX_SINCE):
+            raise BadRequest(f"since must be a Unix time in seconds, got {since}")
+        subject = subject_of(subject_id) if subject_id else ""
+        return self.audit.newest(limit, since, rpc, door_name(door) if door else "", subject, reason)
 
     def set_door(self, record: DoorRecord) -> DoorRecord:
         """Set a door's rule (its groups, hours, time zone, fallback note), checked."""

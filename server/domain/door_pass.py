@@ -19,6 +19,8 @@ reason and skipping the rest:
    replay spliced onto a live face does (the liveness evidence and the identity would come from two people).
 4. The door's rule (`door_rule`, doors in domain/doors.py): SUSPENDED, EXPIRED, UNKNOWN_DOOR, NOT_ALLOWED_HERE,
    OUTSIDE_HOURS. The door's record is read once per call (its fallback note goes with any denial).
+5. Only where the operator keeps probe thumbnails (FACEGRID_PROBE_THUMBNAILS_DAYS, probe_thumbnails.py): the face
+   compared, else the largest face seen, is kept as a small JPEG whose id the audit entry names.
 
 Least disclosure: to a caller without `full` (a key with scope `gate` alone) an unknown card id and a known
 one that does not match give the same answer, NO_MATCH with the same message, after the same work (an
@@ -27,6 +29,7 @@ unknown id is compared with a fixed decoy vector), and no score or threshold, on
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,7 +55,10 @@ from .errors import BadPassRequest, LivenessUnavailable, PassNotHere
 from .gate import Gate
 from .groups import door_name
 from .liveness_mode import LivenessMode
+from .probe_thumbnails import ProbeThumbnails
 from .score_band import ScoreBand, band_of  # noqa: F401 - ScoreBand is part of PassResult
+
+log = logging.getLogger("facegrid.server")
 
 MAX_FRAMES = 10
 SAME_PERSON_FAR = 1e-2  # the two embedded frames must score above the 1% FAR threshold to be one person
@@ -138,6 +144,7 @@ class PassResult:
     timings: PassTimings = field(default_factory=PassTimings)
     decision: Decision | None = None  # the comparison as it was, for the audit log (whoever the caller is)
     faces_embedded: int = 0
+    probe_id: str = ""  # the probe thumbnail kept (probe_thumbnails.py), for the audit log; "" for none
 
 
 @dataclass
@@ -195,7 +202,8 @@ class DoorPass:
 
     def __init__(self, gate: Gate, doors: DoorStore, mode: LivenessMode = LivenessMode.REQUIRE,
                  checker: LivenessChecker | None = None, frames: FrameEncoder | None = None,
-                 note_seen: Callable[[str, float], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 note_seen: Callable[[str, float], None] | None = None, clock: Callable[[], float] = time.time,
+                 thumbnails: ProbeThumbnails | None = None) -> None:
         self.gate = gate
         self.doors = doors
         self.mode = mode
@@ -206,6 +214,7 @@ class DoorPass:
         self._clock = clock
         self._seen: dict[str, float] = {}
         self._seen_lock = threading.Lock()
+        self.thumbnails = thumbnails  # None: no probe thumbnail is kept (the default: FACEGRID_PROBE_THUMBNAILS_DAYS 0)
 
     def unavailable(self) -> str | None:
         """Why this server cannot decide Pass at all, or None when it can (for the start-up log too)."""
@@ -233,8 +242,9 @@ class DoorPass:
         result.timings.rule += _ms(mark)
         if rule is not None:
             self._seen_now(door, now)
+        frames: list[_Frame] = []
         try:
-            frames = self._look(query, result.timings)
+            self._look(query, result.timings, frames)
             self._liveness(query, frames, result)
             subject = self._identity(query, card, frames, result)
             mark = time.perf_counter()
@@ -251,15 +261,17 @@ class DoorPass:
             result.band = band_of(result.decision)
             if query.full:
                 result.score, result.threshold = result.decision.score, result.decision.threshold
+        if self.thumbnails is not None:
+            self._keep_thumbnail(frames, result)
         result.timings.total = _ms(started)
         return result
 
     # --- the steps ---------------------------------------------------------------------------------------
 
-    def _look(self, query: PassQuery, timings: PassTimings) -> list[_Frame]:
-        """Every frame decoded and its faces found; denies a crowd, or a burst without a usable face."""
+    def _look(self, query: PassQuery, timings: PassTimings, frames: list[_Frame]) -> None:
+        """Every frame decoded and its faces found (into `frames`, kept for the thumbnail whatever follows); denies a
+        crowd, or a burst without a usable face."""
         pipeline, rules = self.frames, self.gate.probe_rules
-        frames = []
         for index, data in enumerate(query.frames):
             mark = time.perf_counter()
             try:
@@ -280,7 +292,6 @@ class DoorPass:
             seen = any(f.largest is not None for f in frames)
             raise _Denied(PassReason.POOR_QUALITY, "no usable face in the frames: " + (
                 "come closer, hold still and look at the camera" if seen else "no face was found"))
-        return frames
 
     def _liveness(self, query: PassQuery, frames: list[_Frame], result: PassResult) -> None:
         """Score every frame with a face (unless off); under `require`, deny what is not a live person."""
@@ -353,6 +364,21 @@ class DoorPass:
         if record is None:
             raise _Denied(PassReason.UNKNOWN_PERSON, f"not recognised ({identified.reason or 'no longer enrolled'})")
         return record
+
+    def _keep_thumbnail(self, frames: list[_Frame], result: PassResult) -> None:
+        """Keep the face compared (else the largest face seen) as a probe thumbnail, named in the result for the audit."""
+        shown = [f for f in frames if f.index == result.frame_used and f.largest is not None]
+        if not shown:
+            faced = [f for f in frames if f.largest is not None]
+            shown = [max(faced, key=lambda f: f.quality.size)] if faced else []
+        if not shown:
+            return
+        frame = shown[0]
+        try:  # a picture for the console must never fail the door's answer
+            result.probe_id = self.thumbnails.keep(frame.found.image, frame.found.detections[frame.largest].box,
+                                                   result.subject_id)
+        except Exception as error:  # noqa: BLE001
+            log.warning("Pass: the probe thumbnail could not be made: %s: %s", type(error).__name__, error)
 
     def _seen_now(self, door: str, now: float) -> None:
         """Note the door's Pass for its last_seen_at, at most every SEEN_EVERY_S per server."""

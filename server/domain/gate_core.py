@@ -176,3 +176,18 @@ class GateCore:
     def decide_pass(self, query: PassQuery) -> PassResult:
         """A door's answer to one approach (door_pass.py)."""
         return self.door_pass.decide(query)
+
+    def keeps_probe_thumbnails(self) -> float:
+        """How many days probe thumbnails are kept (0: none is kept, the default)."""
+        thumbnails = self.door_pass.thumbnails
+        return thumbnails.retention_days if thumbnails is not None else 0.0
+
+    def probe_thumbnail(self, probe_id: str) -> bytes | None:
+        """A probe thumbnail's JPEG (admins see it beside the decision), or None where none is kept."""
+        thumbnails = self.door_pass.thumbnails
+        return thumbnails.get(probe_id) if thumbnails is not None else None
+
+    def kept_probe_thumbnails(self, probe_ids: list[str]) -> set[str]:
+        """Which of these probe thumbnails are still kept (not past their retention, nor forgotten)."""
+        thumbnails = self.door_pass.thumbnails
+        return thumbnails.kept(probe_ids) if thumbnails is not None else set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -35,6 +36,7 @@ from .limits import BodyLimit
 from .metrics import HttpMetrics
 from .console.frame import BadForm, NotAllowed, SignInNeeded, page, session_of
 from .console.sessions import Sessions
+from .console.settings import ConsoleSettings
 from .routes import needs
 
 log = logging.getLogger("facegrid.server")
@@ -90,11 +92,11 @@ def add_console(app: FastAPI, routers: tuple) -> None:
 
 def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpLimits(),
                healthy: Callable[[], bool] = lambda: True, registry: CollectorRegistry | None = None,
-               call_classes: dict[str, CallClass] | None = None) -> FastAPI:
+               call_classes: dict[str, CallClass] | None = None, console: ConsoleSettings = ConsoleSettings()) -> FastAPI:
     """The app: /v1 routes over `core`, /healthz, /metrics of `registry` (scope admin; HTTP requests are counted
     there too), /openapi.json, /docs and the console."""
     from . import gate_routes, library_routes
-    from .console import signin
+    from .console import door, health, keys, models, signin
 
     app = FastAPI(title="facegrid", version=_version(), openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   description="Face verification and identification at the gate, photo libraries and vector search. "
@@ -102,6 +104,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
     app.state.core, app.state.access, app.state.limits = core, access, limits
     app.state.sessions = Sessions(access.keyring, access.open_without_keys)
     app.state.call_classes = call_classes or {}  # the stream and long-call slots, shared with gRPC's Admission
+    app.state.console, app.state.healthy, app.state.started = console, healthy, time.time()
 
     @app.exception_handler(AccessRefused)
     async def refused(request: Request, error: AccessRefused) -> JSONResponse:
@@ -132,7 +135,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
 
     for router in (gate_routes.router, library_routes.router):
         app.include_router(router)
-    add_console(app, (signin.router,))
+    add_console(app, (signin.router, door.router, keys.router, models.router, health.router))
 
     @app.get("/healthz", tags=["health"], response_class=JSONResponse,
              responses={503: {"description": "Redis, the system of record, does not answer"}})

@@ -175,5 +175,5 @@ async def pass_door(request: Request, caller: Caller = Depends(needs("gate", "Ga
         fields["detail"] += f", liveness {result.liveness.value} {result.liveness_score:.2f}"
     audit(request, caller, "GateService/Pass", subject_id=result.subject_id, decision="accept" if result.accepted else "deny",
           reason=result.reason.value, score=result.decision.score if result.decision else None,
-          threshold=result.decision.threshold if result.decision else None, **fields)
+          threshold=result.decision.threshold if result.decision else None, probe=result.probe_id, **fields)
     return PassOut.of(result)

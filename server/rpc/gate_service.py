@@ -126,6 +126,8 @@ class GateService(gate_pb2_grpc.GateServiceServicer):
         self._embedded("probe", result.faces_embedded)
         if result.decision is not None:  # the audit log keeps the score whoever the caller is (admins read it)
             note_audit(context, score=result.decision.score, threshold=result.decision.threshold)
+        if result.probe_id:  # the probe thumbnail kept, where the operator keeps them
+            note_audit(context, probe=result.probe_id)
         return messages.pass_response(result)
 
     @grpc_errors

@@ -2,7 +2,8 @@
 
 What an entry holds is fixed by `AuditEntry`: who (the key's name), what (the RPC), about
 whom (the subject, stored as its pseudonym), the outcome (decision, score, threshold), from where (the peer),
-a short detail, and for a door's Pass the door and the reason. Never face data, photos, vectors or keys. The stream id is the
+a short detail, and for a door's Pass the door, the reason and (where the operator keeps probe thumbnails) the random
+id of the thumbnail kept apart with its own retention (probe_thumbnails.py). Never face data, photos, vectors or keys. The stream id is the
 entry's time (Redis's clock, milliseconds), and every append trims entries older
 than the retention period (MINID, approximate: Redis drops whole nodes, cheaply).
 
@@ -23,7 +24,7 @@ from .pseudonyms import Pseudonyms, is_pseudonym
 from .schema import AUDIT
 
 _ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-_FIELDS = ("key", "rpc", "subject", "decision", "score", "threshold", "peer", "detail", "door", "reason")
+_FIELDS = ("key", "rpc", "subject", "decision", "score", "threshold", "peer", "detail", "door", "reason", "probe")
 MAX_SCAN = 50_000  # entries looked at per read, so a rare subject's search is paged, not unbounded
 
 
@@ -42,6 +43,7 @@ class AuditEntry:
     detail: str = ""
     door: str = ""  # Pass: the door
     reason: str = ""  # Pass: the PassReason name; Enroll: NOT_LIKE_SUBJECT where a photo was refused as unlike
+    probe: str = ""  # Pass: the id of the probe thumbnail kept (FACEGRID_PROBE_THUMBNAILS_DAYS), "" for none
     entry_id: str = ""  # set when read back: the stream id
     time: float = 0.0  # set when read back: Unix time, seconds
 
@@ -50,7 +52,7 @@ class AuditEntry:
         values = {"key": self.key_name, "rpc": self.rpc, "subject": self.subject_id, "decision": self.decision,
                   "score": "" if self.score is None else f"{self.score:.6f}",
                   "threshold": "" if self.threshold is None else f"{self.threshold:.6f}",
-                  "peer": self.peer, "detail": self.detail, "door": self.door, "reason": self.reason}
+                  "peer": self.peer, "detail": self.detail, "door": self.door, "reason": self.reason, "probe": self.probe}
         return {k: v for k, v in values.items() if v != ""}
 
 
@@ -63,7 +65,7 @@ def _entry(entry_id: bytes, fields: dict) -> AuditEntry:
         score=float(text["score"]) if "score" in text else None,
         threshold=float(text["threshold"]) if "threshold" in text else None,
         peer=text.get("peer", ""), detail=text.get("detail", ""), door=text.get("door", ""), reason=text.get("reason", ""),
-        entry_id=ident, time=int(ident.split("-")[0]) / 1000,
+        probe=text.get("probe", ""), entry_id=ident, time=int(ident.split("-")[0]) / 1000,
     )
 
 
@@ -120,6 +122,29 @@ class AuditStore:
         # More may follow: the caller continues after the last entry looked at.
         more = bool(last) and bool(self.redis.xrange(AUDIT, min=f"({last}", max="+", count=1))
         return self._named(found), last if more else ""
+
+    def newest(self, limit: int = 100, since: float = 0.0, rpc: str = "", door: str = "", subject_id: str = "",
+               reason: str = "") -> list[AuditEntry]:
+        """Entries newest first back to `since` (Unix time), of one RPC, door, subject and reason where given: what a
+        live view shows (at most MAX_SCAN entries looked at, so a rare filter costs a bounded read)."""
+        wanted = {subject_id, self.pseudonyms.of(subject_id)} if subject_id else set()
+        start, stop = "+", f"{max(int(since * 1000), 0)}-0"
+        found: list[AuditEntry] = []
+        scanned = 0
+        while len(found) < limit and scanned < MAX_SCAN:
+            chunk = self.redis.xrevrange(AUDIT, max=start, min=stop, count=1000)
+            if not chunk:
+                break
+            for entry_id, fields in chunk:
+                scanned += 1
+                entry = _entry(entry_id, fields)
+                if ((not rpc or entry.rpc == rpc) and (not door or entry.door == door) and (not reason or entry.reason == reason)
+                        and (not wanted or entry.subject_id in wanted)):
+                    found.append(entry)
+                    if len(found) == limit:
+                        break
+            start = f"({chunk[-1][0].decode()}"
+        return self._named(found)
 
     def _named(self, entries: list[AuditEntry]) -> list[AuditEntry]:
         """Entries with each pseudonym of an enrolled subject shown as its id (a forgotten one's stays a pseudonym)."""

@@ -82,6 +82,11 @@ Doors (who may pass where; read by every Pass, cached nowhere):
     {fg}:doors                     hash    door name -> JSON {groups, hours, timezone, fallback, updated_at}
     {fg}:doors:seen                hash    door name -> when its last Pass came (Unix time, to ~10 s; written in the
                                            background, only for doors that have a record; kept when one is deleted)
+    {fg}:probe:<id>                string  a probe thumbnail: the JPEG (~96 px) of the face a Pass compared, only where
+                                           FACEGRID_PROBE_THUMBNAILS_DAYS > 0; TTL the retention; <id> random, named by
+                                           the Pass's audit entry (probe_thumbnails.py)
+    {fg}:probes:<subject id>       set     the probe thumbnail ids of a recognised subject (TTL the retention, renewed
+                                           by each new one), so Forget removes them
 
 Access (API keys are random; only their SHA-256 is stored, never the key):
     {fg}:keys                      hash    key name -> hex SHA-256 of the key (revoked keys stay listed)
@@ -235,6 +240,17 @@ def grouping_lock_key(collection: str) -> str:
 
 DOORS = PREFIX + "doors"
 DOORS_SEEN = PREFIX + "doors:seen"
+
+
+def probe_key(probe_id: str) -> str:
+    """One probe thumbnail (a JPEG with a TTL)."""
+    return f"{PREFIX}probe:{probe_id}"
+
+
+def subject_probes_key(subject_id: str) -> str:
+    """The set of a subject's probe thumbnail ids."""
+    return f"{PREFIX}probes:{subject_id}"
+
 API_KEYS = PREFIX + "keys"
 API_KEYS_USED = PREFIX + "keys:used"
 AUDIT = "{fg:audit}"

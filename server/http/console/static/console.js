@@ -9,7 +9,10 @@ function refreshLive() {
     var load = function () {
       var url = box.dataset.refresh + window.location.search;
       fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "console" } })
-        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (r) {
+          if (r.redirected) { window.location.reload(); return Promise.reject(r.status); }  // signed out: to sign-in
+          return r.ok ? r.text() : Promise.reject(r.status);
+        })
         .then(function (html) { box.innerHTML = html; box.dataset.loaded = String(Date.now()); })
         .catch(function () { /* the next round tries again */ });
     };
