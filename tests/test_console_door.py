@@ -30,7 +30,7 @@ from facegrid.server.store.doors import DoorRecord
 from facegrid.server.store.probe_thumbnails import ProbeThumbnailStore
 from facegrid.server.store.schema import probe_key, subject_probes_key
 
-from helpers import LAPTOP, PHONE, chromium, make_keys, not_blank, running_server
+from helpers import LAPTOP, PHONE, at_size, chromium, make_keys, not_blank, running_server
 
 SCARLETT = "deepface/id03_scarlett_johansson"
 KATY = "deepface/id10_katy_perry"
@@ -134,12 +134,6 @@ def browser(server, keys):
         driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
         eventually(lambda: driver.current_url.endswith("/ui/home"))
         yield driver
-
-
-def at_size(driver, size: tuple[int, int]) -> None:
-    """The page's viewport at exactly this size (a headless window keeps a minimum width of its own)."""
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": size[0], "height": size[1],
-                                                                  "deviceScaleFactor": 1, "mobile": size == PHONE})
 
 
 def wait_for(driver, condition, seconds: float = 15.0):

@@ -10,7 +10,7 @@
 - checkpoints: torch checkpoints in the formats operators have; pki: test certificates
 """
 
-from .browser import LAPTOP, PHONE, chromium, chromium_or_skip, not_blank
+from .browser import LAPTOP, PHONE, at_size, chromium, chromium_or_skip, not_blank
 from .checkpoints import (
     save_openai_torchscript,
     save_openclip_state_dict,
@@ -25,7 +25,7 @@ from .redis_servers import RedisClusterProcesses, RedisServer
 from .servers import ServerProcess, make_keys, running_server
 
 __all__ = [
-    "LAPTOP", "PHONE", "chromium", "chromium_or_skip", "not_blank",
+    "LAPTOP", "PHONE", "at_size", "chromium", "chromium_or_skip", "not_blank",
     "Mosquitto", "Subscription", "WebhookReceiver", "RedisClusterProcesses", "RedisServer", "ServerProcess", "faces_dir_or_skip", "facegrid", "free_port", "last_json",
     "make_keys", "make_test_pki", "pad_video", "port_free", "running_server", "save_openai_torchscript",
     "save_openclip_state_dict", "save_torchvision_state_dict", "server_port",

@@ -49,10 +49,18 @@ def chromium(size: tuple[int, int] = LAPTOP) -> Iterator:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(60)
+    at_size(driver, size)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def at_size(driver, size: tuple[int, int]) -> None:
+    """The page's viewport at exactly this size (a headless window keeps a minimum width of about 500 px of its own,
+    wider than a phone's 390)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": size[0], "height": size[1],
+                                                                  "deviceScaleFactor": 1, "mobile": size == PHONE})
 
 
 def not_blank(png: bytes) -> bool:
