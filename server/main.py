@@ -524,7 +524,8 @@ def start_http(settings: Settings, core: ServiceCore, interceptor: AuthIntercept
     access = HttpAccess(interceptor.keyring, is_loopback(address) or settings.insecure, interceptor.failures,
                         interceptor.auditor.record if interceptor.auditor is not None else None)
     limits = HttpLimits(max_body_bytes=settings.max_message_mb * 1024 * 1024, max_photo_bytes=settings.max_photo_mb * 1_000_000)
-    app = create_app(core, access, limits, healthy=healthy, metrics_text=lambda: generate_latest(metrics.registry))
+    app = create_app(core, access, limits, healthy=healthy, metrics_text=lambda: generate_latest(metrics.registry),
+                     library_root=settings.library_root)
     return HttpServer(app, address, *settings.tls_files()).start()
 
 

@@ -86,16 +86,19 @@ def add_console(app: FastAPI, routers: tuple) -> None:
 
 
 def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpLimits(),
-               healthy: Callable[[], bool] = lambda: True, metrics_text: Callable[[], bytes] | None = None) -> FastAPI:
-    """The app: /v1 routes over `core`, /healthz, /metrics (scope admin), /openapi.json and /docs."""
+               healthy: Callable[[], bool] = lambda: True, metrics_text: Callable[[], bytes] | None = None,
+               library_root: str = "") -> FastAPI:
+    """The app: /v1 routes over `core`, /healthz, /metrics (scope admin), /openapi.json and /docs; `library_root`: the
+    folder whose photos the console may show (FACEGRID_LIBRARY_ROOT; "": none)."""
     from . import gate_routes
-    from .console import signin
+    from .console import library, people, roster, signin
 
     app = FastAPI(title="facegrid", version=_version(), openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   description="Face verification and identification at the gate, photo libraries and vector search. "
                               "Send an API key as `Authorization: Bearer <key>`; errors are application/problem+json.")
     app.state.core, app.state.access, app.state.limits = core, access, limits
     app.state.sessions = Sessions(access.keyring, access.open_without_keys)
+    app.state.library_root = Path(library_root).expanduser().resolve() if library_root else None
 
     @app.exception_handler(AccessRefused)
     async def refused(request: Request, error: AccessRefused) -> JSONResponse:
@@ -126,7 +129,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
 
     for router in (gate_routes.router,):
         app.include_router(router)
-    add_console(app, (signin.router,))
+    add_console(app, (signin.router, roster.router, people.router, library.router))
 
     @app.get("/healthz", tags=["health"], response_class=JSONResponse,
              responses={503: {"description": "Redis, the system of record, does not answer"}})
