@@ -305,7 +305,7 @@ def drop(driver, selector: str, photo: Path) -> None:
 def test_the_pages_in_a_browser(server, keys, faces_dir, folders, album, image_model):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as shown
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     angelina = pictures(faces_dir, ANGELINA)
     blank = no_face_png(folders["base"] / "nothing.png")
@@ -395,6 +395,26 @@ def test_the_pages_in_a_browser(server, keys, faces_dir, folders, album, image_m
         wait.until(lambda d: "The last correction was undone" in d.page_source)
         assert not driver.find_elements(By.CSS_SELECTOR, ".named")
         assert "lib-person" not in [s.subject_id for s in gate.subjects()]  # the naming made it: the undo took it back
+
+        # Two groups are one person, then not; a face is not its group's person, then is.
+        def people_found() -> int:
+            return int(driver.find_element(By.ID, "people-count").text)
+
+        first, second = [g.get_attribute("data-group") for g in driver.find_elements(By.CSS_SELECTOR, "section[data-group]")[:2]]
+        Select(driver.find_element(By.ID, f"merge-{first}")).select_by_value(second)
+        driver.find_element(By.CSS_SELECTOR, f"#group-{first} form[action$='/merge'] button").click()
+        wait.until(lambda d: f"Group {second} merged into group {first}" in d.page_source)
+        assert people_found() == 2 and len(driver.find_elements(By.CSS_SELECTOR, f"#group-{first} figure")) == 6
+        driver.find_element(By.ID, "undo").click()
+        wait.until(lambda d: "The last correction was undone" in d.page_source)
+        assert people_found() == 3
+        face = driver.find_element(By.CSS_SELECTOR, f"#group-{first} figure").get_attribute("data-face")
+        driver.find_element(By.CSS_SELECTOR, f"figure[data-face='{face}'] button").click()
+        wait.until(lambda d: f"Face {face} taken out of its group" in d.page_source)
+        assert people_found() == 4 and len(driver.find_elements(By.CSS_SELECTOR, f"#group-{first} figure")) == 2
+        driver.find_element(By.ID, "undo").click()
+        wait.until(lambda d: "The last correction was undone" in d.page_source)
+        assert people_found() == 3 and len(driver.find_elements(By.CSS_SELECTOR, f"#group-{first} figure")) == 3
 
         # Search by a dropped photo (faces), and by words where an image model could be made here.
         driver.find_element(By.LINK_TEXT, "Search…").click()
