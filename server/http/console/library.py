@@ -68,7 +68,8 @@ def _where(collection: str) -> str:
     return f"/ui/library/{collection}"
 
 
-def face_tile(request: Request, collection: str, face: FaceRecord, paths: list[str], score: float | None = None) -> FaceTile:
+def face_tile(request: Request, collection: str, face: FaceRecord, paths: list[str],
+              score: float | None = None) -> FaceTile:
     """A face as a tile: a thumbnail where the library root is set, else its path and box."""
     thumb = f"{_where(collection)}/faces/{face.face_id}.jpg" if _root(request) is not None else ""
     box = ", ".join(f"{v:.0f}" for v in face.box[:4])
@@ -93,7 +94,8 @@ def collections(request: Request, session: Session = Depends(LIBRARY)) -> HTMLRe
 
 
 @router.get("/library/{collection}", response_class=HTMLResponse)
-def people_found(request: Request, collection: str, start: int = 0, session: Session = Depends(LIBRARY)) -> HTMLResponse:
+def people_found(request: Request, collection: str, start: int = 0,
+                 session: Session = Depends(LIBRARY)) -> HTMLResponse:
     """The people found in a collection as face grids, with the corrections, and the search forms."""
     core = library(request)
     report = core.stats(collection)
@@ -192,7 +194,8 @@ async def undo(request: Request, collection: str, session: Session = Depends(LIB
 
 
 @router.get("/library/{collection}/search", response_class=HTMLResponse)
-def search_words(request: Request, collection: str, text: str = "", session: Session = Depends(LIBRARY)) -> HTMLResponse:
+def search_words(request: Request, collection: str, text: str = "",
+                 session: Session = Depends(LIBRARY)) -> HTMLResponse:
     """The photos nearest to words, with the collection's image model."""
     core = library(request)
     report = core.stats(collection)
@@ -256,7 +259,8 @@ def face_thumbnail(request: Request, collection: str, face_id: int, session: Ses
 
 
 @router.get("/library/{collection}/photos/{photo_sha256}.jpg")
-def photo_thumbnail(request: Request, collection: str, photo_sha256: str, session: Session = Depends(LIBRARY)) -> Response:
+def photo_thumbnail(request: Request, collection: str, photo_sha256: str,
+                    session: Session = Depends(LIBRARY)) -> Response:
     """A photo's thumbnail, where it is inside the library root and unchanged (404 otherwise)."""
     if _root(request) is None:
         return _jpeg_response(None)

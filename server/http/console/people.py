@@ -100,10 +100,12 @@ async def _enroll(request: Request, session: Session, subject_id: str, display_n
     if not photos:
         return back_to(back, error="Choose at least one photo (or take one with the webcam).")
     try:
-        result = await gate_calls.enroll(request, session.caller, subject_id, [p.data for p in photos], display_name, groups)
+        result = await gate_calls.enroll(request, session.caller, subject_id, [p.data for p in photos], display_name,
+                                         groups)
     except EnrollmentRefused as refused:
         return page(request, "enrolled.html", session, status=400, subject_id=refused.subject_id, enrolled=False,
-                    templates=refused.templates, results=results_of(photos, refused.outcomes), subject_path=subject_path)
+                    templates=refused.templates, results=results_of(photos, refused.outcomes),
+                    subject_path=subject_path)
     except Exception as failure:  # noqa: BLE001 - what the user can fix goes back to the form
         message = user_error(failure)
         if message is None:
@@ -163,9 +165,11 @@ async def remove_template(request: Request, subject_id: str, template_id: int, s
                                                          f"{removed.templates_left} left.")
 
 
-async def _change(request: Request, session: Session, subject_id: str, change: AccessChange, done: str) -> RedirectResponse:
+async def _change(request: Request, session: Session, subject_id: str, change: AccessChange,
+                  done: str) -> RedirectResponse:
     try:
-        record: SubjectRecord = await run_in_threadpool(gate_calls.update_subject, request, session.caller, subject_id, change)
+        record: SubjectRecord = await run_in_threadpool(gate_calls.update_subject, request, session.caller, subject_id,
+                                                        change)
     except Exception as failure:  # noqa: BLE001 - what the user can fix goes back to the page
         message = user_error(failure)
         if message is None:
@@ -210,4 +214,5 @@ async def forget(request: Request, subject_id: str, session: Session = Depends(E
         if message is None:
             raise
         return back_to("/ui/people", error=message)
-    return back_to("/ui/people", note=f"{forgotten.subject_id} forgotten: {forgotten.templates_removed} templates removed.")
+    return back_to("/ui/people",
+                   note=f"{forgotten.subject_id} forgotten: {forgotten.templates_removed} templates removed.")
