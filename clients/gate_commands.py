@@ -108,7 +108,7 @@ def cmd_enroll(args) -> int:
 def cmd_enroll_roster(args) -> int:
     """`facegrid enroll --roster FILE --photos DIR`: clients/roster*.py do the work; this reads the options and prints."""
     from .roster import RosterOptions, run_roster
-    from .roster_file import RosterColumns, RosterError, read_roster
+    from facegrid.server.domain.roster_file import RosterColumns, RosterError, read_roster
 
     if args.photos_dir is None:
         print("facegrid: --roster needs --photos DIR (the folder the roster's photo paths are relative to)", file=sys.stderr)

@@ -4,7 +4,8 @@ The server holds the state: before a photo is sent, its SHA-256 is compared with
 (GetSubject), so a re-run sends only what is new and an interrupted run carries on where it stopped; nothing
 is kept on this machine. `--sync` makes the server's subjects follow the export: those absent are suspended
 (marked ROSTER_SYNC, so that only these are reactivated when they come back), and each subject's groups
-become the export's. Reading the file: roster_file.py; the summary: roster_summary.py.
+become the export's. Reading the file and the summary: server/domain/roster_file.py and roster_summary.py (pure
+code, shared with the console's roster import).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import grpc
 from .door_results import SubjectInfo
 from .progress import progress_bar
 from .results import PhotoOutcome
-from .roster_file import Roster, RosterError, RosterProblem, RosterRow
-from .roster_summary import RefusedPhoto, Resemblance, RosterSummary, SubjectRun
+from facegrid.server.domain.roster_file import Roster, RosterError, RosterProblem, RosterRow
+from facegrid.server.domain.roster_summary import RefusedPhoto, Resemblance, RosterSummary, SubjectRun
 from .sdk import Facegrid, FacegridError
 
 ROSTER_SYNC = "roster sync: absent from the export"  # status_reason of a suspension by --sync (only those come back)

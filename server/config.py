@@ -94,6 +94,9 @@ class Settings:
     # The REST API and the console (server/http/), host:port or a port alone on loopback; empty: off. Same keys,
     # scopes, TLS files and audit as gRPC.
     http_address: str = field(default_factory=lambda: _env("HTTP_ADDRESS", ""))
+    # The folder under which the console may read indexed photos to show face thumbnails (docs/security.md): only a
+    # file inside it (symbolic links resolved) whose SHA-256 is the one indexed. Empty: no thumbnails, only paths.
+    library_root: str = field(default_factory=lambda: _env("LIBRARY_ROOT", ""))
     # A bearer token /metrics requires (`Authorization: Bearer <token>`, Prometheus's `authorization` setting);
     # without it a scrape gets 401. Empty: /metrics answers anyone who can reach it (keep it on loopback then).
     metrics_key: str = field(default_factory=lambda: _env("METRICS_KEY", ""))

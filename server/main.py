@@ -549,7 +549,7 @@ def start_http(settings: Settings, core: ServiceCore, interceptor: AuthIntercept
                         interceptor.auditor.record if interceptor.auditor is not None else None)
     limits = HttpLimits(max_body_bytes=settings.max_message_mb * 1024 * 1024, max_photo_bytes=settings.max_photo_mb * 1_000_000)
     app = create_app(core, access, limits, healthy=healthy, registry=metrics.registry, call_classes=classes,
-                     console=ConsoleSettings(silent_door_min=settings.door_silent_min))
+                     console=ConsoleSettings(silent_door_min=settings.door_silent_min), library_root=settings.library_root)
     return HttpServer(app, address, *settings.tls_files()).start()
 
 

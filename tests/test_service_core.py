@@ -47,6 +47,7 @@ admin = AdminCore(None, None, None, None)
     (lambda: gate.identify(b"x", candidates=101), "candidates must be between 1 and 100"),
     (lambda: gate.list_subjects(page_size=-1), "page_size must be between 1 and 1000"),
     (lambda: gate.list_subjects(page_token="not-a-token"), "page_token is not one this server gave out"),
+    (lambda: gate.remove_templates("ann", []), "name at least one template to remove"),
     (lambda: admin.read_audit(limit=1001), "limit must be between 1 and 1000"),
     (lambda: admin.read_audit(since=float("nan")), "since must be a Unix time"),
     (lambda: admin.read_audit(page_token="@@"), "page_token is not one this server gave out"),

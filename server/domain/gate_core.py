@@ -18,7 +18,7 @@ from ..store.subjects import SubjectRecord, SubjectStore, TemplateRecord
 from . import page_tokens
 from .door_pass import DoorPass, PassQuery, PassResult
 from .enrollment import normalise_subject_id
-from .errors import BadRequest
+from .errors import BadRequest, SubjectNotFound
 from .gate import Enrollment, Gate, StillWanted
 from .refusals import Refusal
 from .score_band import ScoreBand, band_of
@@ -87,6 +87,15 @@ class Forgotten:
 
     subject_id: str
     templates_removed: int
+
+
+@dataclass(frozen=True)
+class TemplatesRemoved:
+    """Templates taken from a subject: which, and how many it has left."""
+
+    subject_id: str
+    removed: list[int]
+    templates_left: int
 
 
 @dataclass(frozen=True)
@@ -159,16 +168,34 @@ class GateCore:
         """A subject's record and templates (never their vectors)."""
         return self.gate.subject(subject_id)
 
+    def remove_templates(self, subject_id: str, template_ids: list[int]) -> TemplatesRemoved:
+        """Take these templates from a subject (a bad photo enrolled); SubjectNotFound for a subject or template it
+        does not have, BadRequest where none would be left (forget the subject instead)."""
+        if not template_ids:
+            raise BadRequest("name at least one template to remove")
+        record, templates = self.gate.subject(subject_id)
+        held = {t.template_id for t in templates}
+        missing = sorted(set(template_ids) - held)
+        if missing:
+            raise SubjectNotFound(f"subject {record.subject_id!r} has no template {missing[0]}")
+        if held <= set(template_ids):
+            raise BadRequest(f"that would leave subject {record.subject_id!r} no template: forget the subject instead")
+        removed = sorted(set(template_ids))
+        count = self.gate.remove_templates(record.subject_id, removed)
+        return TemplatesRemoved(record.subject_id, removed, len(held) - count)
+
     def update_subject(self, subject_id: str, change: AccessChange) -> SubjectRecord:
         """Set a subject's groups, status or expiry; its record after."""
         return update_subject(self.subjects, subject_id, change)
 
-    def list_subjects(self, page_token: str = "", page_size: int = 0) -> SubjectsPage:
-        """A page of subjects after the token's (page_size 0: DEFAULT_PAGE)."""
+    def list_subjects(self, page_token: str = "", page_size: int = 0, prefix: str = "") -> SubjectsPage:
+        """A page of subjects after the token's (page_size 0: DEFAULT_PAGE); with `prefix`, those whose id starts
+        with it (`total` still counts every subject)."""
         size = _limit(page_size, DEFAULT_PAGE, MAX_PAGE, "page_size")
         after = page_tokens.decode(page_token)
+        prefix = normalise_subject_id(prefix) if prefix else ""
         # One more than asked for tells whether another page follows: no token after the last page.
-        page = self.subjects.list_subjects(after=after, limit=size + 1)
+        page = self.subjects.list_subjects(after=after, limit=size + 1, prefix=prefix)
         more, page = len(page) > size, page[:size]
         records = [record for record in (self.subjects.subject(s) for s in page) if record is not None]
         return SubjectsPage(records, page_tokens.encode(page[-1]) if more else "", self.subjects.count_subjects())

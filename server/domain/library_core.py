@@ -8,11 +8,13 @@ the background re-embedding (reembed.py). Results are typed records; stored vect
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from facegrid.encoder.pipeline import Face
+from facegrid.index.errors import CollectionNotFound
 
 from .collections import CollectionStats
 from .enrollment import normalise_subject_id
@@ -31,6 +33,7 @@ MAX_ITERATIONS = 1000
 DEFAULT_ITERATIONS = 20
 MAX_PHOTO_PAGE = 1000
 DEFAULT_PHOTO_PAGE = 100
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,16 @@ class PhotoPage:
 
     photos: list[PhotoRef]
     next_page_token: str
+
+
+@dataclass(frozen=True)
+class FaceRef:
+    """A stored face: its photo, where in the photo (x, y, width, height) and the photo's paths; never its vector."""
+
+    face_id: int
+    photo_sha256: str
+    box: tuple[float, float, float, float]
+    paths: list[str]
 
 
 @dataclass(frozen=True)
@@ -283,3 +296,28 @@ class LibraryCore:
         stats = self.library.stats(collection)
         progress = self.reembedder.progress(stats.collection) if self.reembedder is not None and stats.image_model else None
         return CollectionReport(stats, progress)
+
+    # --- what the console shows --------------------------------------------------------------------
+
+    def collections(self) -> list[CollectionReport]:
+        """Every collection of this server with its counts, by name."""
+        return [self.stats(name) for name in self.library.collections.names()]
+
+    def face(self, collection: str, face_id: int) -> FaceRef:
+        """One stored face with its photo's paths (CollectionNotFound for a face the collection does not hold)."""
+        name = self.library.collections.info(collection).name
+        record = self.library.records.faces.get(name, [face_id])[0]
+        if record is None:
+            raise CollectionNotFound(f"no face {face_id} in collection {name!r}")
+        paths = self.library.photo_paths(name, [record.photo_sha256]).get(record.photo_sha256, [])
+        return FaceRef(face_id, record.photo_sha256, tuple(float(v) for v in record.box[:4]), paths)
+
+    def photo(self, collection: str, photo_sha256: str) -> PhotoRef:
+        """One stored photo's paths (CollectionNotFound for a photo the collection does not hold)."""
+        if not _SHA256.match(photo_sha256):
+            raise BadRequest("photo_sha256 must be 64 lower-case hex digits")
+        name = self.library.collections.info(collection).name
+        paths = self.library.photo_paths(name, [photo_sha256]).get(photo_sha256)
+        if paths is None:
+            raise CollectionNotFound(f"no photo {photo_sha256[:12]}... in collection {name!r}")
+        return PhotoRef(photo_sha256, paths)

@@ -92,11 +92,13 @@ def add_console(app: FastAPI, routers: tuple) -> None:
 
 def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpLimits(),
                healthy: Callable[[], bool] = lambda: True, registry: CollectorRegistry | None = None,
-               call_classes: dict[str, CallClass] | None = None, console: ConsoleSettings = ConsoleSettings()) -> FastAPI:
+               call_classes: dict[str, CallClass] | None = None, console: ConsoleSettings = ConsoleSettings(),
+               library_root: str = "") -> FastAPI:
     """The app: /v1 routes over `core`, /healthz, /metrics of `registry` (scope admin; HTTP requests are counted
-    there too), /openapi.json, /docs and the console."""
+    there too), /openapi.json, /docs and the console; `library_root`: the folder whose photos the console may show
+    (FACEGRID_LIBRARY_ROOT; "": none)."""
     from . import gate_routes, library_routes
-    from .console import door, health, keys, models, signin
+    from .console import door, health, keys, library, models, people, roster, signin
 
     app = FastAPI(title="facegrid", version=_version(), openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   description="Face verification and identification at the gate, photo libraries and vector search. "
@@ -105,6 +107,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
     app.state.sessions = Sessions(access.keyring, access.open_without_keys)
     app.state.call_classes = call_classes or {}  # the stream and long-call slots, shared with gRPC's Admission
     app.state.console, app.state.healthy, app.state.started = console, healthy, time.time()
+    app.state.library_root = Path(library_root).expanduser().resolve() if library_root else None
 
     @app.exception_handler(AccessRefused)
     async def refused(request: Request, error: AccessRefused) -> JSONResponse:
@@ -135,7 +138,8 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
 
     for router in (gate_routes.router, library_routes.router):
         app.include_router(router)
-    add_console(app, (signin.router, door.router, keys.router, models.router, health.router))
+    add_console(app, (signin.router, door.router, keys.router, models.router, health.router, roster.router, people.router,
+                      library.router))
 
     @app.get("/healthz", tags=["health"], response_class=JSONResponse,
              responses={503: {"description": "Redis, the system of record, does not answer"}})

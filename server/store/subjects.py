@@ -166,10 +166,12 @@ class SubjectStore:
         """How many subjects are enrolled."""
         return int(self.redis.zcard(SUBJECTS))
 
-    def list_subjects(self, after: str = "", limit: int = 100) -> list[str]:
-        """Subject ids in lexical order, strictly after `after`."""
-        start = f"({after}" if after else "-"
-        return [s.decode() for s in self.redis.zrangebylex(SUBJECTS, start, "+", start=0, num=limit)]
+    def list_subjects(self, after: str = "", limit: int = 100, prefix: str = "") -> list[str]:
+        """Subject ids in lexical order, strictly after `after`; with `prefix`, only the ids starting with it."""
+        start = f"({after}" if after else f"[{prefix}" if prefix else "-"
+        # No UTF-8 byte is 0xff: every id with the prefix sorts below prefix + 0xff.
+        end = b"[" + prefix.encode() + b"\xff" if prefix else "+"
+        return [s.decode() for s in self.redis.zrangebylex(SUBJECTS, start, end, start=0, num=limit)]
 
     def everything(self, batch: int = 1000) -> Iterator[tuple[SubjectRecord, list[TemplateRecord]]]:
         """Every subject with its templates, read a page at a time in pipelined round trips (start-up rebuild)."""

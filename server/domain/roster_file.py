@@ -1,9 +1,13 @@
 """A roster export read: a CSV with a header row (UTF-8, with or without Excel's BOM), a row per subject,
-several photos or groups in a cell separated by `;` (clients/roster.py enrolls what it holds)."""
+several photos or groups in a cell separated by `;`.
+
+Pure code shared by `facegrid enroll --roster` (clients/roster.py enrolls what it holds) and the console's roster
+import (server/http/console/roster.py), which must read a file alike and import nothing of the clients."""
 
 from __future__ import annotations
 
 import csv
+import io
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,17 +71,27 @@ def split_cell(text: str) -> tuple[str, ...]:
 
 def read_roster(path: Path, photos_dir: Path, columns: RosterColumns = RosterColumns(),
                 required: frozenset[str] = frozenset({"id", "photo"})) -> Roster:
-    """The rows of a roster CSV (UTF-8, with or without Excel's BOM; a header row), each photo checked to exist.
+    """The rows of a roster CSV file (see parse_roster)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise RosterError(f"cannot read {path}: {error.strerror or error}") from None
+    return parse_roster(data, str(path), photos_dir, columns, required)
+
+
+def parse_roster(data: bytes, source: str, photos_dir: Path = Path("."), columns: RosterColumns = RosterColumns(),
+                 required: frozenset[str] = frozenset({"id", "photo"})) -> Roster:
+    """The rows of a roster CSV's bytes (UTF-8, with or without Excel's BOM; a header row); `source` names it in errors.
 
     `required`: the columns (by field of RosterColumns) that must be in the header; the others are used where present."""
+    path = source  # as the command-line reader names a file in its errors
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            records = list(csv.reader(handle))
+        records = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     except UnicodeDecodeError as error:
         raise RosterError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start}): export it as "
                           "CSV UTF-8") from None
-    except OSError as error:
-        raise RosterError(f"cannot read {path}: {error.strerror or error}") from None
+    except csv.Error as error:
+        raise RosterError(f"{path} is not a CSV file the roster reader understands: {error}") from None
     if not records:
         raise RosterError(f"{path} is empty: a header row is needed ({columns.id},{columns.name},{columns.photo},...)")
     header = [cell.strip().lower() for cell in records[0]]

@@ -1,4 +1,5 @@
-"""What a roster run did: per subject (SubjectRun) and in all (RosterSummary, the summary printed at the end)."""
+"""What a roster run did: per subject (SubjectRun) and in all (RosterSummary, the summary printed at the end); the
+same words from `facegrid enroll --roster` and the console's roster import."""
 
 from __future__ import annotations
 
