@@ -19,6 +19,7 @@ from typing import Callable
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -65,7 +66,7 @@ def _swagger_assets() -> Path | None:
 def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpLimits(),
                healthy: Callable[[], bool] = lambda: True, metrics_text: Callable[[], bytes] | None = None) -> FastAPI:
     """The app: /v1 routes over `core`, /healthz, /metrics (scope admin), /openapi.json and /docs."""
-    from . import gate_routes
+    from . import admin_routes, encoder_routes, gate_routes
 
     app = FastAPI(title="facegrid", version=_version(), openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   description="Face verification and identification at the gate, photo libraries and vector search. "
@@ -95,7 +96,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
             error.status_code, "INVALID_ARGUMENT")
         return problems.problem(error.status_code, code, str(error.detail), headers=getattr(error, "headers", None))
 
-    for router in (gate_routes.router,):
+    for router in (gate_routes.router, admin_routes.router, encoder_routes.router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"], response_class=JSONResponse,
@@ -124,5 +125,12 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
                                    swagger_js_url="/docs/static/swagger-ui-bundle.js",
                                    swagger_css_url="/docs/static/swagger-ui.css", swagger_favicon_url="/docs/static/favicon.png")
 
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.tidy_openapi(get_openapi(title=app.title, version=app.version,
+                                                                   description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     return app

@@ -19,6 +19,7 @@ from ..domain.embedding import Embedder
 from ..store.audit import AuditEntry
 from . import problems
 from .access import AccessRefused, HttpAccess
+from .limits import BodyTooLarge
 
 
 class ProblemRoute(APIRoute):
@@ -32,8 +33,12 @@ class ProblemRoute(APIRoute):
         async def answered(request: Request):
             try:
                 return await handler(request)
-            except (StarletteHTTPException, RequestValidationError, AccessRefused):
+            except StarletteHTTPException as error:
+                if isinstance(error.__cause__, BodyTooLarge):  # FastAPI's "error parsing the body" of a JSON body
+                    raise error.__cause__ from None
                 raise
+            except (RequestValidationError, AccessRefused, BodyTooLarge):
+                raise  # answered by the app's handlers; a body past the cap by limits.BodyLimit (413)
             except Exception as error:  # noqa: BLE001 - every error becomes a problem, none kills the server
                 return problems.error_response(error, name)
 
@@ -53,6 +58,7 @@ def needs(scope: str, method: str) -> Callable[[Request], Caller]:
         return access.check(request, scope, method)
 
     checked.__name__ = f"needs_{scope}"
+    checked.scope, checked.method = scope, method  # read by tests/test_http_api.py's mirror table
     return checked
 
 
