@@ -7,6 +7,7 @@ from typing import Callable
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain.callers import Caller
@@ -53,9 +54,11 @@ def router(tag: str) -> APIRouter:
 def needs(scope: str, method: str) -> Callable[[Request], Caller]:
     """A dependency: the caller, if it holds `scope` (the scope of gRPC's `method`, e.g. "GateService/Verify")."""
 
-    def checked(request: Request) -> Caller:
+    async def checked(request: Request) -> Caller:
         access: HttpAccess = request.app.state.access
-        return access.check(request, scope, method)
+        if access.checks_in_memory(request):  # the usual case: a key seen within the second
+            return access.check(request, scope, method)
+        return await run_in_threadpool(access.check, request, scope, method)  # Redis is read: never on the event loop
 
     checked.__name__ = f"needs_{scope}"
     checked.scope, checked.method = scope, method  # read by tests/test_http_api.py's mirror table
