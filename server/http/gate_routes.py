@@ -117,10 +117,14 @@ async def enroll(request: Request, caller: Caller = Depends(needs("enroll", "Gat
         raise
     accepted = sum(o.accepted for o in result.photos)
     duplicates = sum(o.duplicate for o in result.photos)
+    unlike = sum(o.issue is not None and o.issue.value == "NOT_LIKE_SUBJECT" for o in result.photos)
+    resembling = sorted({o.resembles for o in result.photos if o.resembles})
     audit(request, caller, "GateService/Enroll", subject_id=result.subject.subject_id,
-          decision="replaced" if result.removed else "enrolled",
+          decision="replaced" if result.removed else "enrolled", reason="NOT_LIKE_SUBJECT" if unlike else "",
           detail=f"{accepted} of {len(result.photos)} photos accepted ({duplicates} already enrolled), {result.templates} templates"
-                 + (f", {result.removed} older removed" if result.removed else ""))
+                 + (f", {result.removed} older removed" if result.removed else "")
+                 + (f", {unlike} refused NOT_LIKE_SUBJECT" if unlike else "")
+                 + (f", resembles {','.join(resembling)[:40]}" if resembling else ""))  # as rpc/audit.py's _enroll
     return EnrollOut(subject_id=result.subject.subject_id, photos=[PhotoOutcomeOut.of(o) for o in result.photos],
                      templates=result.templates, templates_removed=result.removed)
 
