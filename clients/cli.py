@@ -429,6 +429,20 @@ def cmd_bench_auth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_http(args: argparse.Namespace) -> int:
+    """`facegrid bench http`: Verify over HTTP against gRPC on the same server, p50 and p99; exit 1 if answers differ."""
+    from facegrid.bench.http_api import bench_http
+
+    report = bench_http(args.data, args.repeats, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"HTTP costs {report['verify_difference_p50_ms']} ms over gRPC per Verify (p50 {report['verify_http_p50_ms']} "
+              f"vs {report['verify_grpc_p50_ms']} ms; median of paired calls {report['verify_paired_difference_median_ms']} ms; "
+              f"target at most {report['target_ms']} ms); ListModels {report['list_models_difference_p50_ms']} ms")
+    return 0 if report["same_answer"] else 1
+
+
 def cmd_bench_oracle(args: argparse.Namespace) -> int:
     """`facegrid bench oracle`: whether Verify's timing tells enrolled ids from unknown; exit 1 if answers differ."""
     from facegrid.bench.oracle import bench_oracle
@@ -577,6 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(auth, model=False, workers=False)
     auth.add_argument("--repeats", type=int, default=300, help="calls per measurement (default 300)")
     auth.set_defaults(run=cmd_bench_auth)
+
+    http_bench = bench.add_parser("http", help="Verify over REST against gRPC on the same server: p50, p99 and the difference")
+    _add_data_options(http_bench, model=False, workers=False)
+    http_bench.add_argument("--repeats", type=int, default=300, help="calls of each per measurement (default 300)")
+    http_bench.set_defaults(run=cmd_bench_http)
 
     oracle = bench.add_parser("oracle", help="Verify time to a gate key: a known id that does not match against unknown ids")
     _add_data_options(oracle, model=False, workers=False)

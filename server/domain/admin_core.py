@@ -29,7 +29,7 @@ MAX_SINCE = 1e11  # seconds: the year 5138
 
 @dataclass(frozen=True)
 class AuditPage:
-    """Audit entries, newest first; `next_page_token` is "" after the last page."""
+    """Audit entries in the order asked for; `next_page_token` is "" after the last page."""
 
     entries: list[AuditEntry]
     next_page_token: str
@@ -77,8 +77,9 @@ class AdminCore:
         return record
 
     def read_audit(self, subject_id: str = "", since: float = 0.0, limit: int = 0, page_token: str = "",
-                   door: str = "") -> AuditPage:
-        """A page of the audit log, filtered by subject, door and time (limit 0: DEFAULT_AUDIT_PAGE)."""
+                   door: str = "", newest_first: bool = False) -> AuditPage:
+        """A page of the audit log, filtered by subject, door and time (limit 0: DEFAULT_AUDIT_PAGE), oldest first
+        (gRPC's order) or newest first (REST's and the console's: the latest decisions on the first page)."""
         wanted = limit or DEFAULT_AUDIT_PAGE
         if not 1 <= wanted <= MAX_AUDIT_PAGE:
             raise BadRequest(f"limit must be between 1 and {MAX_AUDIT_PAGE}, got {limit}")
@@ -87,7 +88,7 @@ class AdminCore:
             raise BadRequest(f"since must be a Unix time in seconds, got {since}")
         after = entry_after(page_token) if page_token else ""
         subject = subject_of(subject_id) if subject_id else ""
-        entries, last = self.audit.read(subject, since, wanted, after, door_name(door) if door else "")
+        entries, last = self.audit.read(subject, since, wanted, after, door_name(door) if door else "", newest_first)
         return AuditPage(entries, audit_token(last))
 
     def recent_audit(self, rpc: str = "", door: str = "", subject_id: str = "", reason: str = "", since: float = 0.0,

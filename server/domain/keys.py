@@ -119,6 +119,13 @@ class KeyRing:
         self._noted(record.name, now)
         return record
 
+    def cached(self, key: str) -> bool:
+        """Whether the key's record (or its absence) was read within the ttl: `lookup` will not read Redis."""
+        digest = key_digest(key)
+        with self._lock:
+            cached = self._cache.get(digest)
+        return cached is not None and self._clock() - cached[1] <= self.ttl
+
     def _noted(self, name: str, now: float) -> None:
         if self._note_use is None:
             return

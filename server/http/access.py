@@ -73,6 +73,12 @@ class HttpAccess:
         """The request's caller by its key, or NotAuthenticated."""
         return authenticate(self.keyring, presented_key(request), self.open_without_keys, peer_of(request))
 
+    def checks_in_memory(self, request: Request) -> bool:
+        """Whether checking this request's key reads nothing from Redis (its record is cached): the check may run on
+        the event loop, without a hop to a worker thread and back."""
+        key = presented_key(request)
+        return bool(key) and self.keyring.cached(key)
+
     def check(self, request: Request, scope: str, method: str) -> Caller:
         """The caller, if it holds `scope` and (a door key) may make this call; else AccessRefused."""
         try:

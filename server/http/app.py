@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Request
 from prometheus_client import CollectorRegistry, generate_latest
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -97,7 +98,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
     """The app: /v1 routes over `core`, /healthz, /metrics of `registry` (scope admin; HTTP requests are counted
     there too), /openapi.json, /docs and the console; `library_root`: the folder whose photos the console may show
     (FACEGRID_LIBRARY_ROOT; "": none)."""
-    from . import gate_routes, library_routes
+    from . import admin_routes, encoder_routes, gate_routes, library_routes
     from .console import door, health, keys, library, models, people, roster, signin
 
     app = FastAPI(title="facegrid", version=_version(), openapi_url="/openapi.json", docs_url=None, redoc_url=None,
@@ -136,7 +137,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
             error.status_code, "INVALID_ARGUMENT")
         return problems.problem(error.status_code, code, str(error.detail), headers=getattr(error, "headers", None))
 
-    for router in (gate_routes.router, library_routes.router):
+    for router in (gate_routes.router, library_routes.router, admin_routes.router, encoder_routes.router):
         app.include_router(router)
     add_console(app, (signin.router, door.router, keys.router, models.router, health.router, roster.router, people.router,
                       library.router))
@@ -154,21 +155,6 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
             """Prometheus metrics of this server (scope admin)."""
             return PlainTextResponse(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
-    described = app.openapi
-
-    def openapi() -> dict:
-        """FastAPI's description, without the 422 it lists for validation: this API answers 400 problem+json."""
-        if app.openapi_schema is None:
-            schema = described()
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    operation.get("responses", {}).pop("422", None)
-            for unused in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(unused, None)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi
     assets = _swagger_assets()
     if assets is not None:
         app.mount("/docs/static", StaticFiles(directory=assets), name="docs-static")
@@ -182,6 +168,13 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
                                    swagger_js_url="/docs/static/swagger-ui-bundle.js",
                                    swagger_css_url="/docs/static/swagger-ui.css", swagger_favicon_url="/docs/static/favicon.png")
 
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.tidy_openapi(get_openapi(title=app.title, version=app.version,
+                                                                   description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     if registry is not None:
         app.add_middleware(HttpMetrics, registry=registry)  # outermost: refusals for size are counted too

@@ -97,7 +97,9 @@ async def files(form: FormData, name: str, required: bool = True) -> list[bytes]
 def multipart_body(required: list[str], properties: dict, files_: tuple[str, ...] = ()) -> dict:
     """The OpenAPI requestBody of a multipart form (fields in `properties`; `files_` are binary, repeated ones arrays)."""
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": required, "properties": properties}}}}}
+        "type": "object", "required": required, "properties": properties}}}},
+        "responses": {"415": {"description": "Unsupported Media Type: not multipart/form-data",
+                              "content": {problems.PROBLEM_JSON: {"schema": problems.PROBLEM_SCHEMA}}}}}
 
 
 BINARY = {"type": "string", "format": "binary"}

@@ -38,7 +38,27 @@ class Problem(BaseModel):
     quality: QualityOut | None = None
 
 
-PROBLEM_RESPONSES = {status: {"model": Problem, "content": {PROBLEM_JSON: {}}} for status in (400, 401, 403, 404, 413, 429, 503)}
+PROBLEM_RESPONSES = {status: {"model": Problem, "content": {PROBLEM_JSON: {}}}
+                     for status in (400, 401, 403, 404, 409, 413, 429, 500, 501, 503)}
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+
+
+def tidy_openapi(document: dict) -> dict:
+    """The OpenAPI document as the API answers: problems as application/problem+json with their schema (FastAPI puts
+    a response model under the route's own media type), and no 422 (invalid requests are 400 problems)."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            for response in responses.values():
+                content = response.get("content", {})
+                routes_own = [media for media in content if media != PROBLEM_JSON]  # application/json, text/plain ...
+                if PROBLEM_JSON in content and routes_own:
+                    response["content"] = {PROBLEM_JSON: content[routes_own[0]]}
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document
 
 
 def problem(status: int, code: str, detail: str, reason: str = "", retry_after_s: float | None = None,

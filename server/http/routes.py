@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import AsyncIterator, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain.call_slots import CLASS_OF
@@ -20,6 +21,7 @@ from ..domain.embedding import Embedder
 from ..store.audit import AuditEntry
 from . import problems
 from .access import AccessRefused, HttpAccess
+from .limits import BodyTooLarge
 
 
 class ProblemRoute(APIRoute):
@@ -33,8 +35,12 @@ class ProblemRoute(APIRoute):
         async def answered(request: Request):
             try:
                 return await handler(request)
-            except (StarletteHTTPException, RequestValidationError, AccessRefused):
+            except StarletteHTTPException as error:
+                if isinstance(error.__cause__, BodyTooLarge):  # FastAPI's "error parsing the body" of a JSON body
+                    raise error.__cause__ from None
                 raise
+            except (RequestValidationError, AccessRefused, BodyTooLarge):
+                raise  # answered by the app's handlers; a body past the cap by limits.BodyLimit (413)
             except Exception as error:  # noqa: BLE001 - every error becomes a problem, none kills the server
                 return problems.error_response(error, name)
 
@@ -52,12 +58,14 @@ def needs(scope: str, method: str) -> Callable:
     A method of a capped class (domain/call_slots.py: IndexPhotos, Cluster, KMeans, SimilarPhotos) also holds a slot
     of that class, shared with gRPC's calls, for the request's life; beyond the cap: 429, reason OVERLOADED."""
 
-    def checked(request: Request) -> Caller:
+    async def checked(request: Request) -> Caller:
         access: HttpAccess = request.app.state.access
-        return access.check(request, scope, method)
+        if access.checks_in_memory(request):  # the usual case: a key seen within the second
+            return access.check(request, scope, method)
+        return await run_in_threadpool(access.check, request, scope, method)  # Redis is read: never on the event loop
 
-    def checked_in_slot(request: Request) -> Iterator[Caller]:
-        caller = checked(request)
+    async def checked_in_slot(request: Request) -> AsyncIterator[Caller]:
+        caller = await checked(request)
         calls = request.app.state.call_classes.get(CLASS_OF[method])
         if calls is None:
             yield caller
@@ -70,6 +78,7 @@ def needs(scope: str, method: str) -> Callable:
 
     chosen = checked_in_slot if method in CLASS_OF else checked
     chosen.__name__ = f"needs_{scope}"
+    chosen.scope, chosen.method = scope, method  # read by tests/test_http_api.py's mirror table
     return chosen
 
 

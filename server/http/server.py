@@ -30,7 +30,9 @@ class HttpServer:
     def __init__(self, app, address: str, tls_cert: str = "", tls_key: str = "", client_ca: str = "") -> None:
         host, port = http_bind(address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it every
+        # answer on a kept-alive connection waits ~40 ms (Nagle's algorithm against the client's delayed ACK).
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = host, self._socket.getsockname()[1]

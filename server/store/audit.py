@@ -96,18 +96,29 @@ class AuditStore:
         pipe.xadd(AUDIT, fields, minid=max(cutoff_ms, 0), approximate=True)
 
     def read(self, subject_id: str = "", since: float = 0.0, limit: int = 100, after: str = "",
-             door: str = "") -> tuple[list[AuditEntry], str]:
-        """Entries oldest first from `since` (Unix time) or after the entry id `after`, of one subject and one door if given.
+             door: str = "", newest_first: bool = False) -> tuple[list[AuditEntry], str]:
+        """Entries oldest first from `since` (Unix time) or after the entry id `after`, of one subject and one door if given;
+        `newest_first`: from the newest back to `since` (`after`: the entries before it).
 
         Returns the entries and the id to continue after ("" at the end of the stream).
         """
-        start = f"({after}" if after else f"{max(int(since * 1000), 0)}-0"
+        floor = f"{max(int(since * 1000), 0)}-0"
+        if newest_first:
+            start = f"({after}" if after else "+"
+
+            def chunk_from(start: str, count: int) -> list:
+                return self.redis.xrevrange(AUDIT, max=start, min=floor, count=count)
+        else:
+            start = f"({after}" if after else floor
+
+            def chunk_from(start: str, count: int) -> list:
+                return self.redis.xrange(AUDIT, min=start, max="+", count=count)
         wanted = {subject_id, self.pseudonyms.of(subject_id)} if subject_id else set()  # the id: entries of before pseudonyms
         found: list[AuditEntry] = []
         scanned = 0
         last = ""
         while len(found) < limit and scanned < MAX_SCAN:
-            chunk = self.redis.xrange(AUDIT, min=start, max="+", count=min(1000, max(limit - len(found), 100)))
+            chunk = chunk_from(start, min(1000, max(limit - len(found), 100)))
             if not chunk:
                 return self._named(found), ""
             for entry_id, fields in chunk:
@@ -120,7 +131,7 @@ class AuditStore:
                         break
             start = f"({last}"
         # More may follow: the caller continues after the last entry looked at.
-        more = bool(last) and bool(self.redis.xrange(AUDIT, min=f"({last}", max="+", count=1))
+        more = bool(last) and bool(chunk_from(f"({last}", 1))
         return self._named(found), last if more else ""
 
     def newest(self, limit: int = 100, since: float = 0.0, rpc: str = "", door: str = "", subject_id: str = "",
