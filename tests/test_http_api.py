@@ -33,9 +33,6 @@ MAX_BODY = 2 * 1024 * 1024
 # or a new RPC gets neither. The photo library's routes are built on branch h23lib (server/http/library_routes.py).
 NOT_MIRRORED = {
     "/facegrid.v1.EncoderService/EmbedStream": "a stream of mixed items: one POST per item does the same over HTTP",
-    **{f"/facegrid.v1.IndexService/{method}": "the photo library's routes (h23lib) are not merged yet"
-       for method in ("IndexPhotos", "KnownPhotos", "Search", "Stats", "Cluster", "Groups", "Correct", "Undo", "KMeans",
-                      "CreateCollection", "AddVectors", "RemoveVectors", "SearchPhotos", "SimilarPhotos", "SetImageModel")},
 }
 # HTTP routes that name a method gRPC does not have: /metrics is the metrics port's page, over the API's keys.
 HTTP_ONLY = {"AdminService/Metrics": "admin"}
@@ -395,7 +392,11 @@ def http_routes() -> dict[str, list[tuple[str, str]]]:
 
     from facegrid.server.http.app import create_app
 
-    app = create_app(None, None, metrics_text=lambda: b"")  # the routes alone: nothing is called
+    from prometheus_client import CollectorRegistry
+
+    from facegrid.server.http.access import HttpAccess
+
+    app = create_app(None, HttpAccess(None, False), registry=CollectorRegistry())  # the routes alone: nothing is called
 
     def needs_of(dependant):
         for sub in dependant.dependencies:
