@@ -63,7 +63,7 @@ def examples(operation, mode: GenerationMode, photo: bytes):
     def cases(draw):
         case = draw(operation.as_strategy(generation_mode=mode))
         if mode is GenerationMode.POSITIVE and draw(st.booleans()):
-            if isinstance(case.body, dict):
+            if isinstance(case.body, dict) and (case.media_type or "").startswith("multipart/"):
                 for field in PHOTO_FIELDS:
                     if field in case.body:
                         case.body[field] = [photo] if isinstance(case.body[field], list) else photo
