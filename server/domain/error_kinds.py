@@ -25,6 +25,7 @@ from facegrid.index.errors import (CollectionNotFound, EngineError, EngineLost, 
 from .call_slots import SlotsFull
 from .callers import NotAuthenticated, NotPermitted
 from .door_hours import BadHours
+from .roster_file import RosterError
 from .errors import (BadPassRequest, BadPhotoRequest, BadRequest, BudgetFull, CallerGone, CollectionExists, ConfusableSubjectId,
                      DoorNotFound, EncoderRefused, EncodersBusy, EncodersUnavailable, EnrollmentRefused, GateError, GroupingBusy,
                      InvalidDoor, InvalidKeyRequest, InvalidName, InvalidSubjectId, InvalidSubjectUpdate, KeyExists, KeyNotFound,
@@ -133,6 +134,7 @@ ERROR_KINDS: dict[type[BaseException], ErrorKind] = {
     ThresholdUnmeasured: K.FAILED_PRECONDITION,
     # calls and streams
     BadRequest: K.INVALID_ARGUMENT,
+    RosterError: K.INVALID_ARGUMENT,  # a roster file that cannot be used at all (the console's import)
     CallerGone: K.CANCELLED,  # nobody reads it: the caller has gone
     StreamIdle: K.DEADLINE_EXCEEDED,  # the server's own time limit for a silent stream
     BudgetFull: K.RESOURCE_EXHAUSTED,  # OVERLOADED
