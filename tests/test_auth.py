@@ -28,7 +28,7 @@ from facegrid.clients.sdk import FacegridError
 from facegrid.v1 import (admin_pb2, admin_pb2_grpc, encoder_pb2, encoder_pb2_grpc, gate_pb2, gate_pb2_grpc, index_pb2,
                          index_pb2_grpc)
 
-from helpers import last_json, make_keys, running_server
+from helpers import eventually, last_json, make_keys, running_server
 
 SERVICES = {
     "GateService": (gate_pb2, gate_pb2_grpc.GateServiceStub),
@@ -150,15 +150,6 @@ def cli(*args: str, key: str | None = None) -> subprocess.CompletedProcess:
         env["FACEGRID_API_KEY"] = key  # the environment, as a gate device would set it
     return subprocess.run([sys.executable, "-m", "facegrid.clients.cli", *args], capture_output=True, text=True, timeout=120, env=env)
 
-
-def eventually(check, seconds: float = 10.0):
-    """Poll until check() is truthy (the audit log is written in the background); its last value."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def test_every_rpc_has_a_scope_and_the_table_names_no_other():

@@ -30,7 +30,7 @@ from facegrid.server.store.doors import DoorRecord
 from facegrid.server.store.probe_thumbnails import ProbeThumbnailStore
 from facegrid.server.store.schema import probe_key, subject_probes_key
 
-from helpers import LAPTOP, PHONE, at_size, chromium, make_keys, not_blank, running_server
+from helpers import LAPTOP, PHONE, at_size, chromium, eventually, make_keys, not_blank, running_server
 
 SCARLETT = "deepface/id03_scarlett_johansson"
 KATY = "deepface/id10_katy_perry"
@@ -56,15 +56,6 @@ def frame(photo: bytes, crop: float = 0.0) -> bytes:
 def burst(photo: bytes) -> list[bytes]:
     return [frame(photo, crop) for crop in (0.0, 0.03)]
 
-
-def eventually(check, seconds: float = 10.0):
-    """Poll until check() is truthy (audit entries and thumbnails are written in the background); its last value."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def signed_in(url: str, key: str) -> requests.Session:

@@ -24,7 +24,7 @@ from PIL import Image
 
 from facegrid.server.http.console.thumbnails import inside
 
-from helpers import LAPTOP, PHONE, chromium, facegrid, make_keys, not_blank, running_server
+from helpers import LAPTOP, PHONE, chromium, eventually, facegrid, make_keys, not_blank, running_server
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PEOPLE = ("id03_scarlett_johansson", "id04_mark_zuckerberg", "id11_matt_damon")  # the library's album
@@ -41,15 +41,6 @@ def no_face_png(path: Path) -> Path:
     Image.linear_gradient("L").resize((400, 300)).convert("RGB").save(path)
     return path
 
-
-def eventually(check, seconds: float = 10.0):
-    """Poll until check() is truthy (the audit log is written in the background); its last value."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 # --- the library root, the server, keys ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from PIL import Image
 from facegrid.clients.sdk import FacegridError
 from facegrid.server.domain.door_hours import DAYS
 
-from helpers import ServerProcess, facegrid, last_json, make_keys, running_server
+from helpers import ServerProcess, eventually, facegrid, last_json, make_keys, running_server
 
 PEOPLE = {  # subject -> (photo folder, groups)
     "angelina": ("deepface/id01_angelina_jolie", ["athletes"]),
@@ -70,15 +70,6 @@ def code_of(call) -> FacegridError:
         call()
     return caught.value
 
-
-def eventually(check, seconds: float = 10.0):
-    """Poll until check() is truthy (the audit log is written in the background); its last value."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def only_doors(admin, *doors: dict) -> None:

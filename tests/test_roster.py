@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 from pathlib import Path
 
 import grpc
@@ -22,7 +21,7 @@ from PIL import Image
 from facegrid.clients.roster import ROSTER_SYNC
 from facegrid.clients.sdk import FacegridError
 
-from helpers import facegrid, last_json, make_keys, running_server
+from helpers import eventually, facegrid, last_json, make_keys, running_server
 
 ANGELINA = "deepface/id01_angelina_jolie"
 JENNIFER = "deepface/id02_jennifer_aniston"
@@ -41,15 +40,6 @@ def pictures(faces_dir: Path, folder: str) -> list[Path]:
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
-
-def eventually(check, seconds: float = 10.0):
-    """Poll until check() is truthy (the audit log is written in the background); its last value."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def forget_all(client, *subjects: str) -> None:

@@ -7,6 +7,7 @@
 - data: the real photos and recordings of ../shared/data, skipping with the reason where absent
 - door: a real MQTT broker and webhook receiver for the door
 - browser: headless chromium through chromium-driver for the console's tests
+- waiting: `eventually`, polling for what the server writes in the background
 - checkpoints: torch checkpoints in the formats operators have; pki: test certificates
 """
 
@@ -23,9 +24,10 @@ from .pki import make_test_pki
 from .ports import free_port, port_free, server_port
 from .redis_servers import RedisClusterProcesses, RedisServer
 from .servers import ServerProcess, make_keys, running_server
+from .waiting import eventually
 
 __all__ = [
-    "LAPTOP", "PHONE", "at_size", "chromium", "chromium_or_skip", "not_blank",
+    "LAPTOP", "PHONE", "at_size", "chromium", "eventually", "chromium_or_skip", "not_blank",
     "Mosquitto", "Subscription", "WebhookReceiver", "RedisClusterProcesses", "RedisServer", "ServerProcess", "faces_dir_or_skip", "facegrid", "free_port", "last_json",
     "make_keys", "make_test_pki", "pad_video", "port_free", "running_server", "save_openai_torchscript",
     "save_openclip_state_dict", "save_torchvision_state_dict", "server_port",
