@@ -24,13 +24,19 @@ from .access import AccessRefused, HttpAccess
 from .limits import BodyTooLarge
 
 
-class ProblemRoute(APIRoute):
-    """A route whose typed errors become problem+json responses (the server keeps running)."""
+class AnsweringRoute(APIRoute):
+    """A route whose typed errors are answered (`answer`), so the server keeps running; what the app's own handlers
+    answer passes through: refusals, validation, a body past the cap (limits.BodyLimit: 413) and `passed`."""
+
+    passed: tuple[type[BaseException], ...] = ()
+
+    def answer(self, request: Request, error: Exception):
+        """The response to a typed error (problem+json here; the console renders a page)."""
+        return problems.error_response(error, self.name)
 
     def get_route_handler(self) -> Callable:
         """The route's handler, wrapped."""
         handler = super().get_route_handler()
-        name = self.name
 
         async def answered(request: Request):
             try:
@@ -39,12 +45,16 @@ class ProblemRoute(APIRoute):
                 if isinstance(error.__cause__, BodyTooLarge):  # FastAPI's "error parsing the body" of a JSON body
                     raise error.__cause__ from None
                 raise
-            except (RequestValidationError, AccessRefused, BodyTooLarge):
-                raise  # answered by the app's handlers; a body past the cap by limits.BodyLimit (413)
-            except Exception as error:  # noqa: BLE001 - every error becomes a problem, none kills the server
-                return problems.error_response(error, name)
+            except (RequestValidationError, AccessRefused, BodyTooLarge, *self.passed):
+                raise
+            except Exception as error:  # noqa: BLE001 - every error is answered, none kills the server
+                return self.answer(request, error)
 
         return answered
+
+
+class ProblemRoute(AnsweringRoute):
+    """An API route: typed errors become problem+json responses."""
 
 
 def router(tag: str) -> APIRouter:

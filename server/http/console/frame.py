@@ -13,16 +13,14 @@ from typing import Callable
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...domain.error_kinds import caller_message, http_status_of, kind_of, log_failure
 from ...domain.errors import BadRequest
 from ..forms import read_form
+from ..routes import AnsweringRoute
 from .sessions import COOKIE, Session, Sessions, csrf_matches
 
 HERE = Path(__file__).parent
@@ -59,26 +57,17 @@ class BadForm(Exception):
     """A form without the session's CSRF token, or sent from another site (answered 403)."""
 
 
-class ConsoleRoute(APIRoute):
+class ConsoleRoute(AnsweringRoute):
     """A console route whose typed errors become a page saying what went wrong (status from the error table)."""
 
-    def get_route_handler(self) -> Callable:
-        """The route's handler, wrapped."""
-        handler = super().get_route_handler()
-        name = self.name
+    passed = (SignInNeeded, NotAllowed, BadForm)
 
-        async def answered(request: Request):
-            try:
-                return await handler(request)
-            except (StarletteHTTPException, RequestValidationError, SignInNeeded, NotAllowed, BadForm):
-                raise
-            except Exception as error:  # noqa: BLE001 - every error becomes a page, none kills the server
-                kind = kind_of(error)
-                log_failure(name, error, kind)
-                return page(request, "refused.html", session_of(request), status=http_status_of(error, kind),
-                            message=caller_message(error, kind))
-
-        return answered
+    def answer(self, request: Request, error: Exception) -> HTMLResponse:
+        """A page with what the caller is told of the error; logged where the server is at fault."""
+        kind = kind_of(error)
+        log_failure(self.name, error, kind)
+        return page(request, "refused.html", session_of(request), status=http_status_of(error, kind),
+                    message=caller_message(error, kind))
 
 
 def router() -> APIRouter:
