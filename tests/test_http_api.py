@@ -386,30 +386,49 @@ def test_docs_load_without_any_network(api):
 # --- the mirror of the gRPC services ---------------------------------------------------------------------------
 
 
-def http_routes() -> dict[str, list[tuple[str, str]]]:
-    """Each HTTP route of the app -> the (gRPC method, scope) pairs it names in needs(), walking its dependencies."""
+def app_routes() -> list:
+    """(route, path) for each API and console route of the app, built without a core: nothing is called."""
     from fastapi import routing
-
-    from facegrid.server.http.app import create_app
-
     from prometheus_client import CollectorRegistry
 
     from facegrid.server.http.access import HttpAccess
+    from facegrid.server.http.app import create_app
 
-    app = create_app(None, HttpAccess(None, False), registry=CollectorRegistry())  # the routes alone: nothing is called
-
-    def needs_of(dependant):
-        for sub in dependant.dependencies:
-            if hasattr(sub.call, "method"):
-                yield sub.call.method, sub.call.scope
-            yield from needs_of(sub)
-
+    app = create_app(None, HttpAccess(None, False), registry=CollectorRegistry())
     if hasattr(routing, "iter_route_contexts"):  # newer FastAPI keeps an included router whole in app.routes
         routes = [(context.original_route, context.path) for context in routing.iter_route_contexts(app.routes)]
     else:
         routes = [(route, getattr(route, "path", "")) for route in app.routes]
-    return {f"{','.join(sorted(route.methods))} {path}": list(needs_of(route.dependant))
-            for route, path in routes if isinstance(route, routing.APIRoute)}
+    return [(route, path) for route, path in routes if isinstance(route, routing.APIRoute)]
+
+
+def dependencies_of(dependant):
+    """Every dependency a route's handler has, however deep."""
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from dependencies_of(sub)
+
+
+def test_every_console_page_needs_a_session_but_signing_in():
+    signing_in = {"/ui", "/ui/", "/ui/sign-in"}
+    pages = [(route, path) for route, path in app_routes() if path.startswith("/ui")]
+    assert len(pages) > 20  # the console's routes were found
+    open_pages = [path for route, path in pages if path not in signing_in
+                  and not any(getattr(call, "__name__", "").startswith("signed_in") for call in dependencies_of(route.dependant))]
+    assert open_pages == []
+
+
+def http_routes() -> dict[str, list[tuple[str, str]]]:
+    """Each HTTP route of the app -> the (gRPC method, scope) pairs it names in needs(), walking its dependencies."""
+    from fastapi import routing
+
+    def needs_of(dependant):
+        for call in dependencies_of(dependant):
+            if hasattr(call, "method"):
+                yield call.method, call.scope
+
+    return {f"{','.join(sorted(route.methods))} {path}": list(needs_of(route.dependant)) for route, path in app_routes()
+            if isinstance(route, routing.APIRoute)}
 
 
 def test_every_grpc_method_has_an_http_route_with_its_scope_or_a_reason():
