@@ -23,7 +23,7 @@ from PIL import Image
 from facegrid.clients.sdk import FacegridError
 from facegrid.server.rpc.auth import METHOD_SCOPES
 
-from helpers import make_keys, running_server
+from helpers import eventually, make_keys, running_server
 
 PROBLEM = "application/problem+json"
 PEOPLE = {"powell": "Colin_Powell", "blair": "Tony_Blair", "schroeder": "Gerhard_Schroeder"}
@@ -188,6 +188,36 @@ def test_verify_answers_as_the_grpc_sdk_field_by_field(server, keys, api, enroll
             assert decision["estimated_far"] == pytest.approx(sdk.estimated_far, rel=1e-5)
         else:
             assert rest.get("decision") is None and sdk.score is None and sdk.threshold is None
+
+
+def test_the_same_call_over_grpc_and_http_writes_the_same_audit_entry(server, keys, api, enrolled):
+    from facegrid.clients.errors import FacegridError
+
+    def audited_calls(over_grpc: bool) -> list[dict]:
+        since = time.time()
+        if over_grpc:
+            with server.client(api_key=keys["enroll"]) as client:
+                client.verify("powell", enrolled["powell"][1])
+                with pytest.raises(FacegridError):  # an enroll key is told the subject is unknown
+                    client.verify("nobody-here", enrolled["powell"][1])
+                client.identify(enrolled["blair"][2])
+                client.update_subject("blair", groups=["staff", "gym"])
+                with pytest.raises(FacegridError):
+                    client.forget("nobody-here")
+        else:
+            verify(api["enroll"], "powell", enrolled["powell"][1])
+            verify(api["enroll"], "nobody-here", enrolled["powell"][1])
+            api["enroll"]("POST", "/v1/identify", files={"photo": ("p.jpg", enrolled["blair"][2], "image/jpeg")})
+            api["enroll"]("PATCH", "/v1/subjects/blair", json={"groups": ["staff", "gym"]})
+            api["enroll"]("DELETE", "/v1/subjects/nobody-here")
+        entries = eventually(lambda: (lambda found: found if len(found) >= 5 else None)(
+            api["admin"]("GET", "/v1/audit", params={"since": since, "oldest_first": True}).json()["entries"]))
+        assert entries and len(entries) == 5, entries
+        return [{k: v for k, v in e.items() if k not in ("peer", "id", "entry_id", "time")} for e in entries]
+
+    over_grpc, over_http = audited_calls(True), audited_calls(False)
+    assert [e["decision"] for e in over_grpc] == ["match", "NOT_FOUND", "known", "updated", "NOT_FOUND"]
+    assert over_http == over_grpc
 
 
 def test_http_calls_are_audited_as_grpc_calls_are(api, enrolled):
