@@ -30,6 +30,7 @@ from facegrid.server.store.doors import DoorRecord
 from facegrid.server.store.probe_thumbnails import ProbeThumbnailStore
 from facegrid.server.store.schema import probe_key, subject_probes_key
 
+from helpers.door_frames import frame, photos
 from helpers import LAPTOP, PHONE, at_size, chromium, eventually, make_keys, not_blank, running_server
 
 SCARLETT = "deepface/id03_scarlett_johansson"
@@ -38,19 +39,6 @@ STRANGER = "deepface/id11_matt_damon"
 THUMBNAIL_DAYS = 2
 
 
-def photos(faces_dir: Path, folder: str) -> list[bytes]:
-    return [p.read_bytes() for p in sorted((faces_dir / folder).iterdir()) if p.is_file()]
-
-
-def frame(photo: bytes, crop: float = 0.0) -> bytes:
-    """A door camera's frame of a photo: cut in by `crop` of each side, at most 640 px."""
-    image = Image.open(io.BytesIO(photo)).convert("RGB")
-    w, h = image.size
-    image = image.crop((int(w * crop), int(h * crop), int(w * (1 - crop)), int(h * (1 - crop))))
-    image.thumbnail((640, 640))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def burst(photo: bytes) -> list[bytes]:

@@ -21,6 +21,7 @@ from PIL import Image
 from facegrid.clients.sdk import FacegridError
 from facegrid.server.domain.door_hours import DAYS
 
+from helpers.door_frames import frame, photos
 from helpers import ServerProcess, eventually, facegrid, last_json, make_keys, running_server
 
 PEOPLE = {  # subject -> (photo folder, groups)
@@ -34,19 +35,6 @@ GROUP_PHOTO = "face_recognition/unlabeled/obama_and_biden.jpg"
 ALWAYS = "Mon-Sun 00:00-24:00"
 
 
-def photos(faces_dir, folder: str) -> list[bytes]:
-    return [p.read_bytes() for p in sorted((faces_dir / folder).iterdir()) if p.is_file()]
-
-
-def frame(photo: bytes, crop: float = 0.0) -> bytes:
-    """A door camera's frame of a photo: cut in by `crop` of each side (the person moved a little), at most 640 px."""
-    image = Image.open(io.BytesIO(photo)).convert("RGB")
-    w, h = image.size
-    image = image.crop((int(w * crop), int(h * crop), int(w * (1 - crop)), int(h * (1 - crop))))
-    image.thumbnail((640, 640))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def burst(photo: bytes) -> list[bytes]:

@@ -101,36 +101,31 @@ def core(request: Request) -> ServiceCore:
     return request.app.state.core
 
 
+def _part(request: Request, name: str, what: str):
+    found = getattr(core(request), name)
+    if found is None:
+        raise _unimplemented(what)
+    return found
+
+
 def gate(request: Request) -> GateCore:
     """The gate's calls (UNIMPLEMENTED on the encoder role)."""
-    found = core(request).gate
-    if found is None:
-        raise _unimplemented("gate")
-    return found
+    return _part(request, "gate", "gate")
 
 
 def library(request: Request) -> LibraryCore:
     """The photo library's calls (UNIMPLEMENTED on the encoder role)."""
-    found = core(request).library
-    if found is None:
-        raise _unimplemented("photo library")
-    return found
+    return _part(request, "library", "photo library")
 
 
 def admin(request: Request) -> AdminCore:
     """Keys, audit and doors (UNIMPLEMENTED on the encoder role)."""
-    found = core(request).admin
-    if found is None:
-        raise _unimplemented("administration")
-    return found
+    return _part(request, "admin", "administration")
 
 
 def embedder(request: Request) -> Embedder:
     """The models of this server (UNIMPLEMENTED on the index role)."""
-    found = core(request).embedder
-    if found is None:
-        raise _unimplemented("models")
-    return found
+    return _part(request, "embedder", "models")
 
 
 def audit(request: Request, caller: Caller, method: str, **fields) -> None:

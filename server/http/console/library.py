@@ -243,32 +243,31 @@ def _jpeg_response(data: bytes | None) -> Response:
     return Response(data, media_type="image/jpeg", headers=THUMB_HEADERS)
 
 
-@router.get("/library/{collection}/faces/{face_id}.jpg")
-def face_thumbnail(request: Request, collection: str, face_id: int, session: Session = Depends(LIBRARY)) -> Response:
-    """A face's thumbnail, cut from its photo where that is inside the library root and unchanged (404 otherwise)."""
+def _thumbnail(request: Request, look_up, render) -> Response:
+    """A thumbnail of a stored face or photo (`look_up`: its record; `render`: photo bytes and record to a JPEG), where
+    its photo is inside the library root and unchanged; an empty 404 otherwise (an unknown face or photo too)."""
     if _root(request) is None:
         return _jpeg_response(None)
     try:
-        face = library(request).face(collection, face_id)
-    except Exception as failure:  # noqa: BLE001 - an unknown face or collection: no thumbnail
+        found = look_up()
+    except Exception as failure:  # noqa: BLE001 - an unknown face, photo or collection: no thumbnail
         if user_error(failure) is None:
             raise
         return _jpeg_response(None)
-    photo = photo_bytes(_root(request), face.paths, face.photo_sha256, _limits(request).max_bytes)
-    return _jpeg_response(face_jpeg(photo, face.box, _limits(request)) if photo is not None else None)
+    photo = photo_bytes(_root(request), found.paths, found.photo_sha256, _limits(request).max_bytes)
+    return _jpeg_response(render(photo, found) if photo is not None else None)
+
+
+@router.get("/library/{collection}/faces/{face_id}.jpg")
+def face_thumbnail(request: Request, collection: str, face_id: int, session: Session = Depends(LIBRARY)) -> Response:
+    """A face's thumbnail, cut from its photo where that is inside the library root and unchanged (404 otherwise)."""
+    return _thumbnail(request, lambda: library(request).face(collection, face_id),
+                      lambda photo, face: face_jpeg(photo, face.box, _limits(request)))
 
 
 @router.get("/library/{collection}/photos/{photo_sha256}.jpg")
 def photo_thumbnail(request: Request, collection: str, photo_sha256: str,
                     session: Session = Depends(LIBRARY)) -> Response:
     """A photo's thumbnail, where it is inside the library root and unchanged (404 otherwise)."""
-    if _root(request) is None:
-        return _jpeg_response(None)
-    try:
-        ref = library(request).photo(collection, photo_sha256)
-    except Exception as failure:  # noqa: BLE001 - an unknown photo or collection: no thumbnail
-        if user_error(failure) is None:
-            raise
-        return _jpeg_response(None)
-    photo = photo_bytes(_root(request), ref.paths, ref.photo_sha256, _limits(request).max_bytes)
-    return _jpeg_response(photo_jpeg(photo, _limits(request)) if photo is not None else None)
+    return _thumbnail(request, lambda: library(request).photo(collection, photo_sha256),
+                      lambda photo, ref: photo_jpeg(photo, _limits(request)))
