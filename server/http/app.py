@@ -25,6 +25,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain.call_slots import CallClass
@@ -130,7 +131,7 @@ def create_app(core: ServiceCore, access: HttpAccess, limits: HttpLimits = HttpL
             return page(request, "refused.html", session_of(request), status=error.status_code, message="No such page.")
         if error.status_code in (404, 405) and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             try:
-                access.caller(request)
+                await run_in_threadpool(access.caller, request)  # may read Redis: never on the event loop
             except NotAuthenticated as refused_:
                 return access.refused(request, refused_, f"HTTP {request.method}")
         code = {404: "NOT_FOUND", 405: "UNIMPLEMENTED", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}.get(
