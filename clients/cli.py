@@ -152,6 +152,7 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
         print(f"  threshold       {report.threshold:.4f} (cosine, mean over folds)")
         print(f"  TAR @ FAR 1%    {report.tar_at_far_1e2 * 100:.2f}%")
         print(f"  TAR @ FAR 0.1%  {report.tar_at_far_1e3 * 100:.2f}% (threshold {report.threshold_at_far_1e3:.4f})")
+        print(f"  runtimes        {', '.join(f'{k} {v}' for k, v in report.runtimes.items())} (FACEGRID_RUNTIME, FACEGRID_PRECISION)")
         print(f"  images          {report.images}; faces by detector: {report.detectors}")
         print(f"  no face found   {report.no_face} (embedded from a centred fallback chip and scored, not dropped)")
         print(f"  time            {report.seconds:.1f} s ({report.embedded_now} images embedded now, the rest from cache)")
@@ -390,6 +391,18 @@ def cmd_bench_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_runtimes(args: argparse.Namespace) -> int:
+    """`facegrid bench runtimes`: each network on ONNX Runtime and OpenVINO, f32 and (where native) bf16."""
+    from facegrid.bench.runtimes import bench_runtimes
+
+    report = bench_runtimes(args.threads, args.rounds, args.seconds, progress=(lambda *a: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"CPU {report['cpu']}, native bf16: {'yes' if report['bf16'] else 'no'}, {report['threads']} thread(s)")
+    return 0
+
+
 def cmd_bench_fuzz(args: argparse.Namespace) -> int:
     """`facegrid bench fuzz`: generated requests over every RPC; exit 1 on any UNKNOWN/INTERNAL or crash."""
     from facegrid.bench.fuzz import fuzz, sample_photos
@@ -608,6 +621,12 @@ def build_parser() -> argparse.ArgumentParser:
     keyless.add_argument("--rounds", type=int, default=3, help="rounds of (alone, beside the streams) (default 3)")
     keyless.set_defaults(run=cmd_bench_keyless_streams)
 
+    runtimes = bench.add_parser("runtimes", help="each network on ONNX Runtime and OpenVINO, f32 and bf16 where native: ms an item")
+    runtimes.add_argument("--threads", type=int, default=1, help="threads a session (default 1: one worker process's share)")
+    runtimes.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    runtimes.add_argument("--seconds", type=float, default=2.0, help="seconds per candidate and batch size, over all rounds")
+    runtimes.add_argument("--json", action="store_true")
+    runtimes.set_defaults(func=cmd_bench_runtimes)
     enc = bench.add_parser("encoder", help="items/s and latency with 1/8/32 concurrent callers, batched vs unbatched, per model")
     _add_data_options(enc, model=False, workers=False)
     enc.add_argument("--model", default=None, help="one model (default: every face model, and every tower model found)")

@@ -21,6 +21,10 @@ MIRROR_BY_DEFAULT = {"dlib": True, "sface": False}
 # dlib's cosines span a far narrower range, so equal weights would let SFace dominate.
 FUSED_WEIGHTS = {"dlib": 0.74, "sface": 0.26}
 
+# The precisions each shipped network may run at (FACEGRID_PRECISION, encoder/sessions/): f32, and bf16 where its
+# vectors were measured to keep its accuracy (LFW View 2 within 0.1 points of f32; docs/models.md, the card).
+PRECISIONS = {"dlib": ("f32", "bf16"), "sface": ("f32", "bf16")}
+
 _PARTS = {"dlib": ["dlib"], "sface": ["sface"], "fused": ["dlib", "sface"]}
 _DIMS = {"dlib": 128, "sface": 128}
 

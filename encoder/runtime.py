@@ -24,7 +24,11 @@ class EncoderSettings:
 
     cache_dir: Path = field(default_factory=lambda: default_data_dir() / "cache")  # converted graphs under models/
     device: str = "auto"  # "auto": CUDA when onnxruntime-gpu sees a GPU; "cpu" forces the CPU
-    threads: int = 0  # ONNX Runtime intra-op threads per session; 0: every core
+    threads: int = 0  # intra-op threads per session; 0: every core
+    # Which runtime runs the models and at what precision (encoder/sessions/): auto measures once per CPU model
+    # and model file; onnxruntime or openvino; f32, or bf16 (OpenVINO, on CPUs with AVX-512 BF16 or AMX).
+    runtime: str = "auto"
+    precision: str = "auto"
     # Operator-supplied model folders (one per model: Immich's CLIP layout, or what `facegrid models import` writes).
     models_dir: Path = field(default_factory=lambda: default_data_dir() / "models")
     # Batching across callers (encoder/batcher.py): at most batch_max items a model run (0: no batcher, each

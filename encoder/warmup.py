@@ -13,7 +13,6 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import runtime
 from .models.base import FaceModel
 
 log = logging.getLogger("facegrid.encoder.warmup")
@@ -67,7 +66,7 @@ def warm_up_face_model(model: FaceModel, max_batch: int = DEFAULT_MAX_BATCH) -> 
         height, width = part.input_size
         results[part.name] = warm_up(
             part._embed_raw, (height, width, 3), range(1, largest + 1),
-            on_cuda=session is not None and runtime.on_cuda(session), dtype=np.uint8, name=f"face model {part.name}",
+            on_cuda=session is not None and session.on_cuda, dtype=np.uint8, name=f"face model {part.name}",
         )
     return results
 
@@ -83,5 +82,5 @@ def warm_up_tower_model(model, max_batch: int = DEFAULT_MAX_BATCH) -> dict[str, 
             shape, dtype = (model.tokenizer.context_length,), tower.input_type
         else:
             continue  # a further modality has no input we prepare yet
-        timings[modality] = warm_up(tower.run, shape, range(1, max_batch + 1), runtime.on_cuda(tower.session), dtype, tower.name)
+        timings[modality] = warm_up(tower.run, shape, range(1, max_batch + 1), tower.session.on_cuda, dtype, tower.name)
     return timings

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import onnx
 
-from . import runtime
 from .assets import opencv_zoo_model
 from .graph_rewrite import cached_graph, fold_weights
 from .runtime import EncoderSettings
+from .sessions.open import open_session
 
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 CONVERSION = "1"  # bump when convert_yunet changes, so cached graphs are rebuilt
@@ -81,11 +81,12 @@ def decode(outputs: dict[str, np.ndarray], blob_width: int, score_threshold: flo
 
 
 class YuNetNet:
-    """The converted YuNet graph in one ONNX Runtime session (thread-safe: sessions are)."""
+    """The converted YuNet graph in one session (thread-safe: sessions are)."""
 
     def __init__(self, settings: EncoderSettings | None = None) -> None:
         settings = settings or EncoderSettings()
-        self._session = runtime.settings_session(cached_yunet(settings), settings)
+        # One photo at a time (YuNet's graph does not take a batch on OpenVINO); f32 only: no other precision measured.
+        self._session = open_session(cached_yunet(settings), settings, "yunet", ("f32",), batch=1)
         self._names = [o.name for o in self._session.get_outputs()]
 
     def detect(self, bgr: np.ndarray, score_threshold: float, nms_threshold: float) -> np.ndarray:

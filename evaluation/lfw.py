@@ -6,6 +6,7 @@ else a centred guess, counted and reported, never dropped.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,12 +14,12 @@ from typing import Callable
 
 import numpy as np
 
-from facegrid.encoder.models import mirror_settings, vectors_setup
+from facegrid.encoder.models import load_model, mirror_settings, vectors_setup
 from facegrid.encoder.pipeline import PIPELINE_VERSION, faces_many
 from facegrid.encoder.runtime import EncoderSettings
 
 from .cache import EmbeddingCache, file_digest
-from .configured import configured_data_dir
+from .configured import configured_settings
 from .datasets import Pair, lfw_dir, read_lfw_pairs
 from .metrics import best_threshold, kfold_accuracy, roc_curve, tar_at_far, threshold_at_far
 
@@ -43,6 +44,7 @@ class LfwReport:
     embedded_now: int
     seconds: float
     mirror: dict[str, bool]
+    runtimes: dict[str, str]  # each network's runtime:precision
     roc: tuple[np.ndarray, np.ndarray] = field(repr=False, default=None)
 
     def as_json(self) -> dict:
@@ -50,6 +52,7 @@ class LfwReport:
         return {
             "model": self.model,
             "mirror": self.mirror,
+            "runtimes": self.runtimes,
             "accuracy": round(self.accuracy, 5),
             "std": round(self.std, 5),
             "fold_accuracies": [round(a, 4) for a in self.fold_accuracies],
@@ -85,8 +88,7 @@ def embed_images(
     An image that cannot be read or decoded raises, unless `errors` is given: then it is left out and listed
     there (path -> why), as a training folder's unreadable photos are."""
     settings = encoder_settings(models_dir)
-    setup = f"{PIPELINE_VERSION}|{model}|{detector}|{vectors_setup(model, mirror, settings)}|centre+guess"
-    cache = EmbeddingCache(eval_cache_dir(settings) / "embeddings.sqlite", setup)
+    cache = EmbeddingCache(eval_cache_dir(settings) / "embeddings.sqlite", cache_setup(model, detector, mirror, settings))
     vectors: dict[str, np.ndarray] = {}
     detectors: dict[str, str] = {}
     missing: list[tuple[str, str]] = []
@@ -124,6 +126,13 @@ def embed_images(
             progress(done, len(missing))
     cache.close()
     return vectors, detectors, len(missing)
+
+
+def cache_setup(model: str, detector: str, mirror: bool | None, settings: EncoderSettings) -> str:
+    """What cached evaluation vectors depend on: the pipeline, model, detector, mirroring, a folder model's digest,
+    and each network's runtime and precision."""
+    return (f"{PIPELINE_VERSION}|{model}|{detector}|{vectors_setup(model, mirror, settings)}"
+            f"|runtimes={model_runtimes(model, mirror, settings)}|centre+guess")
 
 
 def pair_scores(pairs: list[Pair], vectors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -184,14 +193,28 @@ def evaluate_lfw(
         embedded_now=embedded,
         seconds=time.perf_counter() - started,
         mirror=mirror_settings(model, mirror, encoder_settings(models_dir)),
+        runtimes=model_runtimes(model, mirror, encoder_settings(models_dir)),
         roc=roc_curve(scores, same),
     )
 
 
 def encoder_settings(models_dir: str | Path | None) -> EncoderSettings:
-    """The encoder settings of an evaluation run: folders under the configured data directory, models_dir if given."""
-    settings = EncoderSettings.under(configured_data_dir())
+    """The encoder settings of an evaluation run: folders under the configured data directory, models_dir if given,
+    the configured runtime and precision (FACEGRID_RUNTIME, FACEGRID_PRECISION)."""
+    configured = configured_settings()
+    settings = EncoderSettings.under(configured.data_dir, runtime=configured.runtime, precision=configured.precision)
     return replace(settings, models_dir=Path(models_dir).expanduser()) if models_dir else settings
+
+
+@functools.lru_cache(maxsize=8)
+def model_runtimes(model: str, mirror: bool | None, settings: EncoderSettings) -> dict[str, str]:
+    """{network: runtime:precision} as the worker processes will run the model (with their settings, so their choice:
+    auto's is cached per CPU and model file). In the cache key: bf16 vectors are never taken for f32 ones."""
+    loaded = load_model(model, mirror, settings.single_threaded())
+    try:
+        return loaded.runtimes()
+    finally:
+        loaded.close()
 
 
 def eval_cache_dir(settings: EncoderSettings) -> Path:

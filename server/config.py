@@ -72,7 +72,12 @@ class Settings:
     workers: int = field(default_factory=lambda: int(_env("WORKERS", "8")))  # gRPC threads
     index_workers: int = field(default_factory=lambda: int(_env("INDEX_WORKERS", "0")))  # embedding processes; 0: one per core
     device: str = field(default_factory=lambda: _env("DEVICE", "auto"))  # auto: CUDA when present; cpu
-    threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # ONNX Runtime threads of the serving models; 0: all cores
+    threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))  # inference threads of the serving models; 0: all cores
+    # Which runtime runs each model, at what precision (encoder/sessions/): auto times the candidates once per CPU model
+    # and model file (cached in the cache folder) and keeps the fastest; onnxruntime | openvino; f32 | bf16 (OpenVINO,
+    # CPUs with AVX-512 BF16 or AMX, models whose card records bf16 keeping their accuracy; f32 elsewhere).
+    runtime: str = field(default_factory=lambda: _env("RUNTIME", "auto"))
+    precision: str = field(default_factory=lambda: _env("PRECISION", "auto"))
     # FAISS search and k-means on the GPU where faiss-gpu sees one; 0 keeps FAISS on the CPU (the GPU left to the models).
     index_gpu: bool = field(default_factory=lambda: _env("INDEX_GPU", "1").lower() not in ("0", "false", "no"))
     # The engine behind every vector collection: faiss (in this process) or milvus (a Milvus server at milvus_uri,
@@ -195,7 +200,11 @@ class Settings:
         cache = Path(self.cache_dir).expanduser() if self.cache_dir else self.data_dir / "cache"
         models = Path(self.models_dir).expanduser() if self.models_dir else self.data_dir / "models"
         threads = self.batch_threads if self.batch_max > 0 else self.threads
+        from facegrid.encoder.sessions.base import check_names
+
+        check_names(self.runtime, self.precision)
         return EncoderSettings(cache_dir=cache, device=self.device, threads=threads, models_dir=models,
+                               runtime=self.runtime, precision=self.precision,
                                batch_max=self.batch_max, batch_wait_ms=self.batch_wait_ms, batch_queue=self.batch_queue,
                                batch_workers=self.batch_workers)
 

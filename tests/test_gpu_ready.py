@@ -204,5 +204,5 @@ def test_warm_up_runs_each_batch_size_once_with_the_input_shape():
 
 def test_the_served_face_model_is_not_warmed_up_on_the_cpu():
     fused = load_model("fused")
-    assert not any(runtime.on_cuda(part.session) for part in fused.parts)  # real sessions, CPU here
+    assert not any(part.session.on_cuda for part in fused.parts)  # real sessions, CPU here
     assert warm_up_face_model(fused, 16) == {"dlib": {}, "sface": {}}

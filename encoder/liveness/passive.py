@@ -10,18 +10,18 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import runtime
 from ..errors import BadModelFolder
 from ..runtime import EncoderSettings
+from ..sessions.open import open_session
 from .card import LivenessCard
 from .patch import cut_patch
 
 
 def _session(path, settings: EncoderSettings):
     try:
-        session = runtime.settings_session(path, settings)
-    except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own untyped errors for bad graphs
-        raise BadModelFolder(f"{path}: ONNX Runtime cannot load it ({type(error).__name__}: {str(error)[:300]})") from None
+        session = open_session(path, settings, f"liveness/{path.stem}", ("f32",), batch=1)
+    except Exception as error:  # noqa: BLE001 - the runtimes raise their own untyped errors for bad graphs
+        raise BadModelFolder(f"{path}: it cannot be loaded ({type(error).__name__}: {str(error)[:300]})") from None
     shape = session.get_inputs()[0].shape
     if len(session.get_inputs()) != 1 or len(shape) != 4 or shape[1] != 3:
         raise BadModelFolder(f"{path}: expected one input of shape (n, 3, size, size), found {[i.shape for i in session.get_inputs()]}")
@@ -29,7 +29,7 @@ def _session(path, settings: EncoderSettings):
 
 
 class PassiveModel:
-    """A liveness folder's networks in ONNX Runtime sessions; `score` gives the live probability of faces."""
+    """A liveness folder's networks in sessions (encoder/sessions); `score` gives the live probability of faces."""
 
     def __init__(self, card: LivenessCard, settings: EncoderSettings | None = None) -> None:
         settings = settings or EncoderSettings()

@@ -29,7 +29,7 @@ class FaceModel(ABC):
     input_size: tuple[int, int]
     # Largest batch per inference call: beyond it a CPU gets slower per chip (measured).
     max_batch = 16
-    # The ONNX Runtime session that runs the chips (None: not on ONNX Runtime), for warm-up.
+    # The session that runs the chips (encoder/sessions; None: the OpenCV reference backend), for warm-up.
     session = None
     # A folder model's folder (its calibration table lives there); None for the shipped models.
     folder: Path | None = None
@@ -93,6 +93,17 @@ class FaceModel(ABC):
             return vectors
         return l2_normalise(vectors[:n] + vectors[n:])
 
+    def sessions(self) -> dict[str, Any]:
+        """Every network's session by name (a fused model's parts, a head's base and the head)."""
+        networks = getattr(self, "parts", None) or [self]
+        found = {part.name: part.session for part in networks if part.session is not None}
+        head = getattr(getattr(self, "_head", None), "session", None)
+        return {**found, self.name: head} if head is not None else found
+
+    def runtimes(self) -> dict[str, str]:
+        """`runtime:precision` of every network by name: what its vectors depend on besides the weights."""
+        return {name: f"{s.choice.runtime}:{s.choice.precision}" for name, s in sorted(self.sessions().items())}
+
     def describe(self) -> dict:
         """Name, modality, dim, metric and input size, for listings."""
         return {
@@ -102,4 +113,5 @@ class FaceModel(ABC):
             "metric": self.metric,
             "input_size": list(self.input_size),
             "mirror": self.mirror,
+            "runtimes": self.runtimes(),
         }

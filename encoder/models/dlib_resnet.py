@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import runtime
 from ..align import DlibChipper
+from ..catalog import PRECISIONS
 from ..detect import Detection
 from .base import FaceModel
 from ..runtime import EncoderSettings
+from ..sessions.open import open_session
 from .dlib_onnx import cached_dlib_onnx, preprocess
 
 
@@ -26,12 +27,13 @@ class DlibResNet(FaceModel):
         super().__init__(mirror=mirror)
         settings = settings or EncoderSettings()
         self._chipper = DlibChipper(size=150, padding=0.25)
-        self._session = runtime.settings_session(cached_dlib_onnx(folder=settings.converted_dir()), settings)
+        self._session = open_session(cached_dlib_onnx(folder=settings.converted_dir()), settings, "dlib", PRECISIONS["dlib"],
+                                     self.max_batch)
         self._input = self._session.get_inputs()[0].name
 
     @property
     def session(self):
-        """The ONNX Runtime session that runs the chips."""
+        """The session that runs the chips."""
         return self._session
 
     def chip(self, image: np.ndarray, detection: Detection) -> np.ndarray:

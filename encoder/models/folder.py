@@ -87,7 +87,7 @@ class FolderFaceModel(FaceModel):
 
     @property
     def session(self):
-        """The ONNX Runtime session that runs the chips."""
+        """The session that runs the chips."""
         return self._tower.session
 
     def chip(self, image: np.ndarray, detection: Detection) -> np.ndarray:

@@ -20,12 +20,13 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .. import runtime
 from ..align import arcface_chip
 from ..assets import opencv_zoo_model
+from ..catalog import PRECISIONS
 from ..detect import Detection
 from ..graph_rewrite import cached_graph, fold_weights
 from ..runtime import EncoderSettings
+from ..sessions.open import open_session
 from .base import FaceModel
 
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -94,11 +95,11 @@ class _OpenCvNet:
         return net.forward().copy()
 
 
-class _OnnxRuntimeNet:
-    """The rewritten graph on ONNX Runtime (CUDA where present): the default."""
+class _SessionNet:
+    """The rewritten graph in a session (encoder/sessions: ONNX Runtime or OpenVINO; CUDA where present): the default."""
 
-    def __init__(self, settings: EncoderSettings) -> None:
-        self._session = runtime.settings_session(cached_sface(settings), settings)
+    def __init__(self, settings: EncoderSettings, batch: int) -> None:
+        self._session = open_session(cached_sface(settings), settings, "sface", PRECISIONS["sface"], batch)
 
     def run(self, blob: np.ndarray) -> np.ndarray:
         return self._session.run(None, {"data": blob})[0]
@@ -116,11 +117,11 @@ class SFace(FaceModel):
     def __init__(self, mirror: bool = False, settings: EncoderSettings | None = None, backend: str = "onnxruntime") -> None:
         super().__init__(mirror=mirror)
         self.backend = backend
-        self._net = _OnnxRuntimeNet(settings or EncoderSettings()) if backend == "onnxruntime" else _OpenCvNet()
+        self._net = _SessionNet(settings or EncoderSettings(), self.max_batch) if backend == "onnxruntime" else _OpenCvNet()
 
     @property
     def session(self):
-        """The ONNX Runtime session that runs the chips (None with the OpenCV reference backend)."""
+        """The session that runs the chips (None with the OpenCV reference backend)."""
         return getattr(self._net, "_session", None)
 
     def chip(self, image: np.ndarray, detection: Detection) -> np.ndarray:

@@ -14,7 +14,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import BadModelFolder, BadText, MissingModality
-from ..runtime import EncoderSettings, settings_session
+from ..runtime import EncoderSettings
+from ..sessions.open import open_session
 from .audio import Audio, AudioPreprocess
 from .card import ModelCard, TowerCard
 from .tokenizer import ClipTokenizer
@@ -39,14 +40,15 @@ class Texts:
 
 
 class OnnxTower:
-    """One tower's ONNX session: a stack of prepared rows in, raw vectors out."""
+    """One tower's ONNX graph in a session (encoder/sessions): a stack of prepared rows in, raw vectors out."""
 
     def __init__(self, model: str, card: TowerCard, dim: int, settings: EncoderSettings) -> None:
         self.modality = card.modality
         try:
-            self.session = settings_session(card.onnx, settings)
-        except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own untyped errors for bad graphs
-            raise BadModelFolder(f"{card.onnx}: ONNX Runtime cannot load it ({type(error).__name__}: {str(error)[:300]})") from None
+            self.session = open_session(card.onnx, settings, f"{model}/{card.modality}", card.precisions,
+                                        batch=settings.batch_max or 8)
+        except Exception as error:  # noqa: BLE001 - the runtimes raise their own untyped errors for bad graphs
+            raise BadModelFolder(f"{card.onnx}: it cannot be loaded ({type(error).__name__}: {str(error)[:300]})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1:
             raise BadModelFolder(f"{card.onnx}: expected one input, found {[i.name for i in inputs]}")
