@@ -626,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     runtimes.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     runtimes.add_argument("--seconds", type=float, default=2.0, help="seconds per candidate and batch size, over all rounds")
     runtimes.add_argument("--json", action="store_true")
-    runtimes.set_defaults(func=cmd_bench_runtimes)
+    runtimes.set_defaults(run=cmd_bench_runtimes)
     enc = bench.add_parser("encoder", help="items/s and latency with 1/8/32 concurrent callers, batched vs unbatched, per model")
     _add_data_options(enc, model=False, workers=False)
     enc.add_argument("--model", default=None, help="one model (default: every face model, and every tower model found)")

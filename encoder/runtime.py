@@ -97,8 +97,3 @@ def session(model: Path | bytes, threads: int = 0, device: str = "auto") -> ort.
     if "CUDAExecutionProvider" in chosen:
         _load_cuda_libraries()
     return ort.InferenceSession(source, sess_options=options, providers=chosen)
-
-
-def settings_session(model: Path | bytes, settings: EncoderSettings) -> ort.InferenceSession:
-    """A session with the encoder settings' threads and device."""
-    return session(model, threads=settings.threads, device=settings.device)
