@@ -97,6 +97,31 @@ def cmd_models_list(args) -> int:
     return 0
 
 
+def cmd_models_precision(args) -> int:
+    """`facegrid models precision NAME --photos DIR`: top-1 neighbour agreement of OpenVINO at a precision against f32."""
+    from facegrid.encoder.errors import EncoderError
+    from facegrid.evaluation.precision import AGREEMENT_NEEDED, check_precision, record
+
+    photos = sorted(p for p in Path(args.photos).expanduser().rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    try:
+        check = check_precision(_models_dir(args), args.name, photos[: args.limit], args.precision)
+        recorded = record(check, _models_dir(args)) if args.record and args.precision != "f32" else []
+    except (EncoderError, ValueError) as error:
+        print(f"facegrid models precision: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"model": check.model, "precision": check.precision, "photos": check.photos,
+                          "agreement": check.agreement, "needed": AGREEMENT_NEEDED, "recorded": recorded}))
+    else:
+        for modality, agreement in check.agreement.items():
+            print(f"{check.model} {modality} tower, OpenVINO {check.precision} vs ONNX Runtime f32: top-1 agreement "
+                  f"{agreement * 100:.1f}% on {check.photos} photos ({'holds' if check.holds(modality) else 'does not hold'}: "
+                  f"{AGREEMENT_NEEDED * 100:.0f}% needed)")
+        if recorded:
+            print(f"recorded {check.precision} in the card of: {', '.join(recorded)}")
+    return 0
+
+
 def add_commands(commands) -> None:
     """Add `models import ...` to the `facegrid` parser."""
     models = commands.add_parser("models", help="model folders: import operators' checkpoints").add_subparsers(dest="models_command", required=True)
@@ -121,6 +146,17 @@ def add_commands(commands) -> None:
         parser.add_argument("--models-dir", help="where model folders live (default FACEGRID_MODELS_DIR, else <data_dir>/models)")
         parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
         parser.set_defaults(run=cmd_models_import, family=family)
+    precision = models.add_parser("precision", help="whether a folder model's towers keep their nearest neighbours at "
+                                  "bf16 (OpenVINO) against f32; --record allows it in the card")
+    precision.add_argument("name", help="the folder model")
+    precision.add_argument("--photos", required=True, metavar="DIR", help="a folder of photos (searched recursively)")
+    precision.add_argument("--limit", type=int, default=500, help="photos used at most (default 500)")
+    precision.add_argument("--precision", choices=["bf16", "f32"], default="bf16",
+                           help="bf16 (default; needs a CPU with AVX-512 BF16 or AMX), or f32 (OpenVINO's f32 against ONNX Runtime's)")
+    precision.add_argument("--record", action="store_true", help="write the precision into the card of each tower that holds it")
+    precision.add_argument("--models-dir", help="where model folders live (default FACEGRID_MODELS_DIR, else <data_dir>/models)")
+    precision.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    precision.set_defaults(run=cmd_models_precision)
     text = "MiniFASNet presentation-attack checkpoints (Silent-Face-Anti-Spoofing, Apache-2.0): the liveness model"
     minifasnet = families.add_parser("minifasnet", help=text, description=text + ". Give each architecture's file once "
                                      "(2.7_80x80_MiniFASNetV2.pth, 4_0_0_80x80_MiniFASNetV1SE.pth); the patch scale is read "

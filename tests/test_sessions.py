@@ -120,3 +120,29 @@ def test_evaluation_cache_key_holds_the_runtime_and_precision(tmp_path, monkeypa
         keys[runtime] = cache_setup("sface", "cascade", None, settings)
         assert f"'sface': '{runtime}:f32'" in keys[runtime]
     assert keys["onnxruntime"] != keys["openvino"]
+
+
+def test_nearest_neighbour_agreement_counts_changed_neighbours():
+    from facegrid.evaluation.precision import nearest_agreement
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((50, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert nearest_agreement(vectors, vectors) == 1.0
+    shuffled = vectors.copy()
+    shuffled[:10] = vectors[rng.permutation(10)[::-1]]  # ten rows swapped among themselves: their neighbours change
+    assert nearest_agreement(vectors, shuffled) < 1.0
+
+
+def test_a_towers_precision_is_checked_against_f32_and_bf16_only_where_the_cpu_has_it(models_dir, faces_dir, tmp_path):
+    from facegrid.encoder.towers.registry import find_card
+    from facegrid.evaluation.precision import check_precision
+
+    name = find_card(models_dir, next(p.name for p in models_dir.iterdir())).name
+    photos = sorted((faces_dir / "deepface").rglob("*.jpg"))[:12]
+    check = check_precision(models_dir, name, photos, "f32", cache_dir=tmp_path)
+    assert set(check.agreement) == {"image", "text"}
+    assert all(agreement >= 0.99 for agreement in check.agreement.values())  # OpenVINO f32 against ONNX Runtime f32
+    if not cpu_has_bf16():
+        with pytest.raises(ValueError, match="lacks it"):
+            check_precision(models_dir, name, photos, "bf16", cache_dir=tmp_path)
