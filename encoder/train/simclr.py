@@ -22,6 +22,9 @@ What was measured where (issue 24; docs/training.md):
   outside the project): about twice the steps (~44 epochs) in the hour. Neither the bf16 run's accuracy
   nor its speed inside this recipe has been measured here (no bf16 on this machine); the defaults (batch
   128, lr 1e-3 constant, temperature 0.2, 96-px chips) are the ones measured in f32.
+- Not sped up by bf16: the per-item augmentation, on the same core. Measured on a 2-core Zen 3 without
+  AVX-512 (shared): 1.2-1.6 s per batch of 128 pairs beside a 17 s f32 step; against the ~3.8 s f32 step
+  implied above it would be a third of a bf16 step, so expect ~1.5-1.7x the steps, not 2x (an estimate).
 """
 
 from __future__ import annotations
