@@ -18,8 +18,8 @@ def add_train_head_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-head", choices=["triplet"], help="train a head per fold on the other folds' people "
                                                                   "and report it beside no head (the `train` extra)")
     add_head_options(parser)
-    parser.add_argument("--head-epochs", type=int, default=10, help="--train-head: epochs per fold (default 10)")
-    parser.add_argument("--head-lr", type=float, default=1e-3, help="--train-head: learning rate (default 1e-3)")
+    parser.add_argument("--head-epochs", type=int, help="--train-head: epochs per fold (default 10)")
+    parser.add_argument("--head-lr", type=float, help="--train-head: learning rate (default 1e-3)")
     parser.add_argument("--seed", type=int, default=0, help="--train-head: random seed")
     parser.add_argument("--other-sets", action="store_true",
                         help="--train-head, eval lfw: also train one head on all of LFW and score it on ORL, deepface, "

@@ -1,46 +1,56 @@
-"""What this CPU can do, read from /proc/cpuinfo (Linux): its model name and whether it has native bf16.
+"""What this CPU computes natively, read from /proc/cpuinfo (no torch, no OpenVINO: anything may import it).
 
-Native bf16 (AVX-512 BF16 or AMX) is what makes bf16 inference and training pay; without it OpenVINO quietly
-runs f32 and torch emulates bf16 slower than f32.
+bf16 pays only where the hardware has it (AVX-512 BF16, AMX): elsewhere torch and OpenVINO emulate it,
+slower than f32. On a machine without /proc/cpuinfo (macOS, Windows) every check answers False.
 """
 
 from __future__ import annotations
 
-import functools
 import platform
 from pathlib import Path
 
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+CPUINFO = Path("/proc/cpuinfo")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 flags of native bf16 arithmetic
 
 
-@functools.cache
-def _cpuinfo() -> dict[str, str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: nothing known
-        return {}
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The first processor's flags in /proc/cpuinfo (or in the `cpuinfo` text given); empty where unreadable."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = CPUINFO.read_text()
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
+    """Which of the native-bf16 flags this CPU has (say why bf16 was chosen); empty without native bf16."""
+    flags = cpu_flags(cpuinfo)
+    return [flag for flag in BF16_FLAGS if flag in flags]
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX)."""
+    return bool(cpu_bf16_flags(cpuinfo))
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name with its family and model numbers (two CPUs sold under one name can differ)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = CPUINFO.read_text()
+        except OSError:
+            cpuinfo = ""
     fields: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in cpuinfo.splitlines():
         if not line.strip():
             break  # the first processor says it all
         key, _, value = line.partition(":")
         fields[key.strip()] = value.strip()
-    return fields
-
-
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (empty where unknown)."""
-    return frozenset(_cpuinfo().get("flags", "").split())
-
-
-def cpu_model() -> str:
-    """The CPU's model name with its family and model numbers (two CPUs sold under one name can differ)."""
-    info = _cpuinfo()
-    if not info:
+    if not fields:
         return platform.processor() or platform.machine() or "unknown"
-    return f"{info.get('model name', 'unknown')} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
-
-
-def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX)."""
-    return any(flag in cpu_flags() for flag in BF16_FLAGS)
+    return f"{fields.get('model name', 'unknown')} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"

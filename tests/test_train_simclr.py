@@ -16,6 +16,7 @@ pytest.importorskip("torchvision", reason="torchvision is not installed (pip ins
 
 from PIL import Image  # noqa: E402
 
+from facegrid.encoder.cpu_features import cpu_bf16_flags, cpu_has_bf16  # noqa: E402
 from facegrid.encoder.train.augment import AugmentSettings, TwoViews, simclr_transform  # noqa: E402
 from facegrid.encoder.train.data import list_photos, load_photos, person_folders  # noqa: E402
 from facegrid.encoder.train.run import TrainError  # noqa: E402
@@ -54,7 +55,7 @@ def photo_dir(tmp_path_factory) -> Path:
 
 def _config(folder: Path, tmp: Path, out: str, **changes) -> SimclrConfig:
     settings = dict(folder=folder, out=out, models_dir=tmp / "models", checkpoint_dir=tmp / "ck", size=SIZE,
-                    epochs=2, batch=8, lr=1e-3, threads=1, precision="fp32")
+                    epochs=2, batch=8, lr=1e-3, threads=1, precision="f32")
     return SimclrConfig(**{**settings, **changes})
 
 
@@ -85,6 +86,16 @@ def test_training_lowers_the_loss_and_resumes_from_the_saved_epoch(photo_dir, tm
     assert resumed.losses[0] == first.losses[0]
     assert resumed.losses[-1] < resumed.losses[0], resumed.losses
     assert (tmp_path / "models" / "resumed").is_dir()
+
+
+def test_training_in_bf16_where_the_cpu_has_it(photo_dir, tmp_path):
+    """bf16 autocast in the forward pass only: the loss is finite, the exported model f32 (its card says bf16)."""
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no native bf16 (no avx512_bf16 or amx_bf16 flag): bf16 training is refused here")
+    result = train_simclr(_config(photo_dir, tmp_path, "bf16", epochs=1, precision="bf16"))
+    assert result.epochs == 1 and result.final_loss is not None and np.isfinite(result.final_loss), cpu_bf16_flags()
+    card = json.loads((Path(result.folder) / "facegrid.json").read_text())
+    assert card["trained"]["precision"] == "bf16"
 
 
 def test_a_checkpoint_of_another_arch_is_refused(photo_dir, tmp_path):
@@ -139,7 +150,10 @@ def test_cli_epochs_0_exports_a_model_that_facegrid_serves(photo_dir, tmp_path):
     assert result["model"] == "start" and result["epochs"] == 0 and result["final_loss"] is None
     assert list(result["skipped"]["unreadable"]) == [str(photo_dir / "broken.jpg")]
     card = json.loads((Path(result["folder"]) / "facegrid.json").read_text())
-    assert card["arch"] == "resnet18" and card["feature_layer"] == "layer4"
+    assert card["arch"] == "resnet18" and card["feature_layer"] == "layer4" and card["whiten"] is None  # photos: no whitening
+    precision = "bf16" if cpu_has_bf16() else "f32"  # --precision auto: bf16 only where the CPU computes it natively
+    assert f"simclr start: training in {precision} (auto: this CPU has" in run.stderr and "whitening" not in run.stderr
+    assert card["trained"]["precision"] == precision
     from facegrid.encoder.runtime import EncoderSettings
     from facegrid.encoder.towers.registry import ModelRegistry
 

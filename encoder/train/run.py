@@ -12,13 +12,19 @@ import math
 import os
 import sys
 import time
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..cpu_features import BF16_FLAGS, cpu_bf16_flags
 from ..errors import EncoderError
+
+
+# Training precision: auto is bf16 autocast where the hardware computes bf16 natively, else f32.
+PRECISIONS = ("auto", "f32", "bf16")
 
 
 class TrainError(EncoderError):
@@ -61,6 +67,44 @@ def choose_device(name: str = "auto") -> torch.device:
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise TrainError(f"--device {name!r}: use auto, cpu or cuda")
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class TrainPrecision:
+    """The precision a run trains in (f32 or bf16) and why, printed at its start."""
+
+    name: str
+    why: str
+
+    def autocast(self, device: torch.device) -> AbstractContextManager:
+        """A fresh context for one forward pass: bf16 autocast, or f32 (autocast off). Losses stay outside it, in f32."""
+        if self.name == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return torch.autocast(device.type, enabled=False)
+
+
+def choose_precision(asked: str, device: torch.device, native_bf16: bool | None = None) -> TrainPrecision:
+    """`auto`: bf16 where the device computes it natively (a CUDA GPU with bf16; a CPU with AVX-512 BF16 or AMX),
+    else f32; `bf16` where it is not native is a TrainError (emulated bf16 is slower than f32). `native_bf16`
+    overrides the detection (tests)."""
+    asked = {"fp32": "f32"}.get(asked, asked)
+    if asked not in PRECISIONS:
+        raise TrainError(f"--precision {asked!r}: use {', '.join(PRECISIONS)}")
+    if device.type == "cuda":
+        found = torch.cuda.is_bf16_supported() if native_bf16 is None else native_bf16
+        where = "this GPU" + (" has" if found else " has no") + " bf16"
+    else:
+        flags = cpu_bf16_flags()
+        found = bool(flags) if native_bf16 is None else native_bf16
+        where = f"this CPU has native bf16 ({', '.join(flags) or 'as told'})" if found else \
+            f"this CPU has no native bf16 (no {' or '.join(BF16_FLAGS)} flag)"
+    if asked == "f32":
+        return TrainPrecision("f32", "asked")
+    if asked == "bf16" and not found:
+        raise TrainError(f"--precision bf16: {where}; bf16 would be emulated, slower than f32: use --precision auto or f32")
+    if found:
+        return TrainPrecision("bf16", f"{asked}: {where}")
+    return TrainPrecision("f32", f"auto: {where}")
 
 
 def set_threads(threads: int = 0) -> int:

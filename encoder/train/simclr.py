@@ -5,12 +5,32 @@ each view towards its twin and away from every other view. After training the he
 exported model is the backbone's pooled features (layer 4, or layer 3, which kept more of what tells
 faces apart at this scale), optionally followed by PCA whitening fitted on the training items' own
 vectors and folded into the graph as one linear layer, so serving and evaluation see exactly what was
-measured.
+measured. With --faces the defaults are what scored best: layer 3, whitened to 128-d.
+
+Precision (--precision auto|f32|bf16): the network's forward pass runs under torch's bf16 autocast where
+the CPU computes bf16 natively (AVX-512 BF16 or AMX, encoder/cpu_features.py) or the GPU has it; the
+NT-Xent logits and softmax, the optimiser's weights, whitening and export stay f32. Elsewhere auto is f32
+and an explicit bf16 is refused: emulated bf16 ran a training step 14-26x slower than f32 on the 2-core
+AMD EPYC without bf16 this was written on.
+
+What was measured where (issue 24; docs/training.md):
+- f32, a 2-core AMD EPYC without bf16, one thread, 60 CPU minutes (22 epochs) on LFW's 5,532 View-2-unused
+  photos, batch 128, lr 1e-3: 71.00% on View 2 (layer 3 + whitening to 128-d), +6.0 points over the best
+  random-weight scoring (65.00%); the targets are >= 72% and >= +7. 10 minutes gave 68.25%; the loss was
+  still falling at 60 minutes.
+- bf16 autocast was measured 2x faster than f32 for this ResNet-18 on an AMD EPYC with AVX-512 BF16 (from
+  outside the project): about twice the steps (~44 epochs) in the hour. Neither the bf16 run's accuracy
+  nor its speed inside this recipe has been measured here (no bf16 on this machine); the defaults (batch
+  128, lr 1e-3 constant, temperature 0.2, 96-px chips) are the ones measured in f32.
+- Not sped up by bf16: the per-item augmentation, on the same core. Measured on a 2-core Zen 3 without
+  AVX-512 (shared): 1.2-1.6 s per batch of 128 pairs beside a 17 s f32 step; against the ~3.8 s f32 step
+  implied above it would be a third of a bf16 step, so expect ~1.5-1.7x the steps, not 2x (an estimate).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,18 +44,19 @@ from ..errors import EncoderError
 from .augment import AugmentSettings, TwoViews, normalise, simclr_transform
 from .data import Photos, face_chips, list_photos, load_photos
 from .losses import nt_xent
-from .run import Checkpoint, Progress, TrainError, TrainResult, choose_device, set_threads
+from .run import Checkpoint, Progress, TrainError, TrainPrecision, TrainResult, choose_device, choose_precision, set_threads
 
 RECIPE = "simclr"
 MEAN = STD = (0.5, 0.5, 0.5)  # the chip normalisation written into the card
 FEATURE_LAYERS = ("layer3", "layer4")
 # Settings a resumed run must share with the checkpoint (the rest, like --epochs, --minutes or the exported layer, may change).
 _RESUME_KEYS = ("faces", "size", "temperature", "batch", "projection", "arch", "lr", "weight_decay")
+FACE_WHITEN = 128  # the default whitening of face chips (the best scoring after 60 CPU minutes, docs/training.md)
 
 
 @dataclass
 class SimclrConfig:
-    """Everything one run needs; the CLI fills it from its options."""
+    """Everything one SimCLR run needs; the CLI fills it from its options (None: the recipe's default)."""
 
     folder: Path
     out: str
@@ -46,22 +67,35 @@ class SimclrConfig:
     checkpoint: Path | None = None  # a torchvision state dict to start from (else random weights)
     temperature: float = 0.2
     size: int = 96
-    epochs: int = 10
+    epochs: int | None = 10  # None: until --minutes are spent
     minutes: float | None = None  # a training-time budget instead of (or as well as) epochs
     clock: str = "wall"  # what --minutes counts: wall-clock time, or this process's CPU time (a shared machine)
     batch: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-4
     projection: int = 128
-    feature: str = "layer4"
-    whiten: int = 0  # PCA-whiten the exported vectors to this many dimensions (0: no whitening)
+    # The exported layer and whitening: None picks what scored best on faces (layer 3, whitened to 128-d when
+    # there are enough training items), and layer 4 unwhitened for whole photos (not measured).
+    feature: str | None = None
+    whiten: int | None = None  # PCA-whiten the exported vectors to this many dimensions (0: no whitening)
     mirror: bool = False  # export the mean of each input's and its mirror image's features (in the graph)
-    precision: str = "auto"  # auto (bf16 where the hardware has it), bf16, fp32
+    precision: str = "auto"  # auto (bf16 where the hardware computes it natively), f32, bf16
     device: str = "auto"
     threads: int = 0
     seed: int = 0
     detector: str = "cascade"
     min_face: float = 40.0
+
+    def chosen_feature(self) -> str:
+        """The exported layer: --feature, else layer3 for faces and layer4 for photos."""
+        return self.feature or ("layer3" if self.faces else "layer4")
+
+    def chosen_whiten(self, items: int) -> int:
+        """The whitening: --whiten, else for faces 128-d when there are at least 4 training items a dimension
+        (fewer would fit noise), else none; 0 for photos."""
+        if self.whiten is not None:
+            return self.whiten
+        return FACE_WHITEN if self.faces and items >= 4 * FACE_WHITEN else 0
 
 
 def resnet_archs() -> list[str]:
@@ -145,31 +179,6 @@ def load_items(config: SimclrConfig) -> Photos:
     return photos
 
 
-def _autocast(device: torch.device, precision: str):
-    """bf16 autocast where asked (auto: on a CUDA GPU with bf16, or a CPU with AMX/AVX-512 bf16), else a no-op."""
-    if precision == "fp32":
-        return torch.autocast(device.type, enabled=False)
-    if precision == "auto":
-        if device.type == "cuda":
-            enabled = torch.cuda.is_bf16_supported()
-        else:
-            enabled = bool(getattr(torch.backends.mkldnn, "is_available", lambda: False)()) and _cpu_has_bf16()
-    elif precision == "bf16":
-        enabled = True
-    else:
-        raise TrainError(f"--precision {precision!r}: use auto, bf16 or fp32")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def _cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AMX or AVX-512 BF16); elsewhere bf16 is emulated and slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
 def _settings(config: SimclrConfig) -> dict:
     return {k: getattr(config, k) for k in _RESUME_KEYS}
 
@@ -177,9 +186,10 @@ def _settings(config: SimclrConfig) -> dict:
 class _Trainer:
     """One run's state: the items, network, optimiser, and where it stands (epoch, step, seconds trained)."""
 
-    def __init__(self, config: SimclrConfig, photos: Photos, device: torch.device) -> None:
+    def __init__(self, config: SimclrConfig, photos: Photos, device: torch.device, precision: TrainPrecision) -> None:
         self.config = config
         self.device = device
+        self.precision = precision
         self.images = torch.from_numpy(photos.images).permute(0, 3, 1, 2).contiguous()  # (n, 3, h, w) uint8
         augment = AugmentSettings.for_faces(config.size) if config.faces else AugmentSettings.for_photos(config.size)
         self.views = TwoViews(simclr_transform(augment))
@@ -217,13 +227,13 @@ class _Trainer:
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
         return torch.randperm(len(self.images), generator=generator)
 
-    def _train_step(self, indices: torch.Tensor, autocast) -> float:
+    def _train_step(self, indices: torch.Tensor) -> float:
         pairs = [self.views(self.images[i]) for i in indices.tolist()]
         a = normalise(torch.stack([p[0] for p in pairs])).to(self.device)
         b = normalise(torch.stack([p[1] for p in pairs])).to(self.device)
-        with autocast:
+        with self.precision.autocast(self.device):
             z = self.net(torch.cat([a, b]))  # one pass: BatchNorm sees both views, as SimCLR's global BN does
-        za, zb = z.float().chunk(2)
+        za, zb = z.float().chunk(2)  # the NT-Xent logits and softmax in f32, outside autocast
         loss = nt_xent(za, zb, self.config.temperature)
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -238,14 +248,13 @@ class _Trainer:
         spent = (lambda: self.cpu_seconds) if self.config.clock == "cpu" else (lambda: self.seconds)
         epochs = self.config.epochs if self.config.epochs is not None else math.inf
         self.net.train()
-        autocast = _autocast(self.device, self.config.precision)
         try:
             while self.epoch < epochs and spent() < budget:
                 order = self._order(self.epoch)
                 while self.step < self.steps and spent() < budget:
                     started, cpu_started = time.perf_counter(), time.process_time()
                     indices = order[self.step * self.batch:(self.step + 1) * self.batch]
-                    loss = self._train_step(indices, autocast)
+                    loss = self._train_step(indices)
                     if not math.isfinite(loss):
                         raise TrainError(f"the loss became {loss} at epoch {self.epoch + 1} step {self.step + 1}: "
                                          "lower --lr or raise --temperature")
@@ -297,20 +306,21 @@ def pca_whitening(features: torch.Tensor, dim: int, eps: float = 1e-5) -> nn.Lin
 
 
 def export_tower(trainer: _Trainer) -> nn.Module:
-    """The backbone at the chosen layer, with PCA whitening fitted on the training items when asked."""
+    """The backbone at the chosen layer, with PCA whitening fitted on the training items when asked (f32, eval mode)."""
     config = trainer.config
     backbone = trainer.net.backbone.to("cpu").eval()
+    layer, whiten = config.chosen_feature(), config.chosen_whiten(len(trainer.images))
     linear = None
-    if config.whiten:
+    if whiten:
         items = trainer.images
         if not config.faces:  # whole photos were stored a little larger: the centre at the trained size
             offset = (items.shape[-1] - config.size) // 2
             items = items[:, :, offset:offset + config.size, offset:offset + config.size]
-        features = pooled_features(backbone, config.feature, items, config.mirror)
-        if config.whiten > min(features.shape):
-            raise TrainError(f"--whiten {config.whiten}: at most {min(features.shape)} (the features' width, and the items' count)")
-        linear = pca_whitening(features, config.whiten)
-    return Features(backbone, config.feature, linear, config.mirror).eval()
+        features = pooled_features(backbone, layer, items, config.mirror)
+        if whiten > min(features.shape):
+            raise TrainError(f"--whiten {whiten}: at most {min(features.shape)} (the features' width, and the items' count)")
+        linear = pca_whitening(features, whiten)
+    return Features(backbone, layer, linear, config.mirror).eval()
 
 
 def _check_out(config: SimclrConfig) -> None:
@@ -323,7 +333,7 @@ def _check_out(config: SimclrConfig) -> None:
         raise TrainError(str(error)) from None
     if (Path(config.models_dir) / config.out).exists():
         raise TrainError(f"{Path(config.models_dir) / config.out} already exists: remove it first or choose another --out")
-    if config.feature not in FEATURE_LAYERS:
+    if config.chosen_feature() not in FEATURE_LAYERS:
         raise TrainError(f"--feature {config.feature!r}: use one of {', '.join(FEATURE_LAYERS)}")
     if config.epochs is not None and config.epochs < 0:
         raise TrainError("--epochs must be 0 or more")
@@ -334,16 +344,23 @@ def train_simclr(config: SimclrConfig, progress_stream=None) -> TrainResult:
     _check_out(config)
     set_threads(config.threads)
     device = choose_device(config.device)
+    precision = choose_precision(config.precision, device)  # before the photos are read: a refused bf16 costs nothing
+    stream = progress_stream or sys.stderr
+    print(f"simclr {config.out}: training in {precision.name} ({precision.why}); export in f32", file=stream, flush=True)
     photos = load_items(config)
-    trainer = _Trainer(config, photos, device)
+    if config.faces and config.whiten is None and not config.chosen_whiten(len(photos.images)):
+        print(f"simclr {config.out}: {len(photos.images)} chips, fewer than {4 * FACE_WHITEN}: exported without the default "
+              f"{FACE_WHITEN}-d whitening (--whiten DIM to ask for it)", file=stream, flush=True)
+    trainer = _Trainer(config, photos, device, precision)
     trainer.resume()  # a checkpoint in --checkpoint-dir: continue from it (or export it, when its budget is spent)
     trainer.run(Progress(f"simclr {config.out}", trainer.steps, stream=progress_stream))
     tower = export_tower(trainer)
-    extra = {"recipe": RECIPE, "feature_layer": config.feature, "whiten": config.whiten or None, "mirror": config.mirror,
+    whiten = config.chosen_whiten(len(photos.images))
+    extra = {"recipe": RECIPE, "feature_layer": config.chosen_feature(), "whiten": whiten or None, "mirror": config.mirror,
              "projection_dropped": config.projection, "trained": {
                  "epochs": trainer.epoch, "step_in_epoch": trainer.step, "items_seen": trainer.seen,
                  "seconds": round(trainer.seconds, 1), "cpu_seconds": round(trainer.cpu_seconds, 1), "train_items": len(photos.images),
-                 "temperature": config.temperature, "batch": trainer.batch, "lr": config.lr,
+                 "temperature": config.temperature, "batch": trainer.batch, "lr": config.lr, "precision": precision.name,
                  "start": str(config.checkpoint) if config.checkpoint else "random"}}
     from . import export
 
