@@ -146,3 +146,21 @@ def test_a_towers_precision_is_checked_against_f32_and_bf16_only_where_the_cpu_h
     if not cpu_has_bf16():
         with pytest.raises(ValueError, match="lacks it"):
             check_precision(models_dir, name, photos, "bf16", cache_dir=tmp_path)
+
+
+def test_yunet_finds_the_same_faces_on_openvino_as_on_onnx_runtime(faces_dir, tmp_path):
+    from facegrid.encoder.detect import YuNetDetector
+    from facegrid.encoder.image import DecodeLimits, decode_image
+
+    photos = sorted((faces_dir / "faceapi_bbt").rglob("*.jp*g"))[:3] + sorted((faces_dir / "lfw").glob("A*/*.jpg"))[:2]
+    found = {}
+    for runtime in ("onnxruntime", "openvino"):
+        detector = YuNetDetector(settings=EncoderSettings(cache_dir=tmp_path, threads=1, runtime=runtime, precision="f32"))
+        assert detector._net._session.choice.runtime == runtime
+        found[runtime] = [detector.detect(decode_image(p.read_bytes(), DecodeLimits())) for p in photos]
+    assert sum(len(faces) for faces in found["onnxruntime"]) >= 5
+    for ours, theirs in zip(found["onnxruntime"], found["openvino"]):
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a.box, b.box, atol=0.05)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.05)
