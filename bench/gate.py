@@ -51,11 +51,29 @@ def grpc_overhead(client: Facegrid, probe: bytes, repeats: int) -> dict:
     overheads = []
     for _ in range(repeats + 1):
         started = time.perf_counter()
-        _, call = client._gate.Identify.with_call(request, timeout=60)
+        _, call = client._gate.Identify.with_call(request, timeout=60, metadata=client.transport.metadata)
         total = time.perf_counter() - started
         server = float(dict(call.trailing_metadata())[SERVER_TIME_KEY]) / 1000
         overheads.append(total - server)
     return percentiles(overheads[1:])
+
+
+def bare_overhead(running, probe: bytes, repeats: int) -> float:
+    """p50 overhead (ms) of Identify on a plain grpc server in this process running the same GateService handler."""
+    import grpc
+
+    from facegrid.v1 import gate_pb2, gate_pb2_grpc
+
+    from .rpc_overhead import bare_server, overhead_ms
+
+    server, port = bare_server(running)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            samples = overhead_ms(gate_pb2_grpc.GateServiceStub(channel).Identify, gate_pb2.IdentifyRequest(photo=probe), None,
+                                  repeats)
+    finally:
+        server.stop(None)
+    return round(float(np.median(samples)), 2)
 
 
 def fill_gallery(running, total: int, seed: int = 0) -> None:
@@ -109,6 +127,9 @@ def bench_gate(data: str | Path | None, repeats: int = 200, progress=print, conc
                 report[f"search_{key}_p50_ms"] = search["p50_ms"]
                 report[f"grpc_overhead_{key}_ms"] = overhead
             report["grpc_overhead_ms"] = report["grpc_overhead_100k_ms"]
+            # The floor beside it: the same handler on a plain grpc server in this process (bench/rpc_overhead.py).
+            report["bare_grpc_overhead_100k_ms"] = bare_overhead(running, probe, repeats)
+            progress(f"gRPC overhead of the same handler on a bare grpc server: {report['bare_grpc_overhead_100k_ms']} ms")
             report["cores"] = os.cpu_count()
             client.close()
         finally:

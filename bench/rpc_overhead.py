@@ -8,7 +8,7 @@ measured in rounds, the ways below interleaved, so that a machine shared with ot
   admission; the audit entry queued for the background writer);
 - `audit_at_once`: the same server with its background writer sending each entry as soon as it is queued (no
   linger), as it did before issue 24;
-- `bare`: the floor: the same GateService handler on a plain grpc server in this process, no interceptor, no audit
+- `bare`: the floor: the same GateService handler on a plain grpc server in this process, none of facegrid's interceptors, no audit
   (the call gets an all-scopes caller, as the keyless server gives it). What remains there is gRPC's own: the
   59 KiB request over loopback, the thread hand-offs, and the wake-ups after a ~50 ms handler on this machine.
 
@@ -89,9 +89,10 @@ def bench_overhead(data: str | Path | None, repeats: int = 200, rounds: int = 4,
     per_round = max(repeats // rounds, 5)
     with tempfile.TemporaryDirectory(prefix="facegrid-bench-overhead-") as folder:
         running = start(Settings().with_overrides(address="127.0.0.1:0", data_dir=folder, redis_url=""))
-        bare, bare_port = bare_server(running)
         linger = running.background.linger_s
+        bare = None
         try:
+            bare, bare_port = bare_server(running)
             client = Facegrid(f"127.0.0.1:{running.port}", timeout=60)
             client.enroll("bench-person", [enroll_photo])
             fill_gallery(running, GALLERY)
@@ -122,7 +123,8 @@ def bench_overhead(data: str | Path | None, repeats: int = 200, rounds: int = 4,
                 channel.close()
         finally:
             running.background.linger_s = linger
-            bare.stop(None)
+            if bare is not None:
+                bare.stop(None)
             running.stop()
     report = {"gallery": GALLERY, "repeats": per_round * rounds, "rounds": rounds, "audit_linger_s": linger}
     for name, values in samples.items():
