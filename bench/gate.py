@@ -24,6 +24,7 @@ from facegrid.server.main import start
 from facegrid.encoder.quality import FaceQuality
 from facegrid.server.store.subjects import NewTemplate
 
+from .bare_grpc import bare_overhead
 from .gate_load import verify_under_load
 from .photos import camera_frame, percentiles
 from .serving import ServeProcess
@@ -56,24 +57,6 @@ def grpc_overhead(client: Facegrid, probe: bytes, repeats: int) -> dict:
         server = float(dict(call.trailing_metadata())[SERVER_TIME_KEY]) / 1000
         overheads.append(total - server)
     return percentiles(overheads[1:])
-
-
-def bare_overhead(running, probe: bytes, repeats: int) -> float:
-    """p50 overhead (ms) of Identify on a plain grpc server in this process running the same GateService handler."""
-    import grpc
-
-    from facegrid.v1 import gate_pb2, gate_pb2_grpc
-
-    from .rpc_overhead import bare_server, overhead_ms
-
-    server, port = bare_server(running)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            samples = overhead_ms(gate_pb2_grpc.GateServiceStub(channel).Identify, gate_pb2.IdentifyRequest(photo=probe), None,
-                                  repeats)
-    finally:
-        server.stop(None)
-    return round(float(np.median(samples)), 2)
 
 
 def fill_gallery(running, total: int, seed: int = 0) -> None:

@@ -8,9 +8,10 @@ measured in rounds, the ways below interleaved, so that a machine shared with ot
   admission; the audit entry queued for the background writer);
 - `audit_at_once`: the same server with its background writer sending each entry as soon as it is queued (no
   linger), as it did before issue 24;
-- `bare`: the floor: the same GateService handler on a plain grpc server in this process, none of facegrid's interceptors, no audit
-  (the call gets an all-scopes caller, as the keyless server gives it). What remains there is gRPC's own: the
-  59 KiB request over loopback, the thread hand-offs, and the wake-ups after a ~50 ms handler on this machine.
+- `bare`: the floor: the same GateService handler on a plain grpc server in this process (bench/bare_grpc.py), none
+  of facegrid's interceptors, no audit (the call gets an all-scopes caller, as the keyless server gives it). What
+  remains there is gRPC's own: the 59 KiB request over loopback, the thread hand-offs, and the wake-ups after a
+  ~50 ms handler on this machine.
 
 Then an API key is made (keys are required from then on) and `facegrid` and `audit_at_once` run again with it.
 """
@@ -18,8 +19,6 @@ Then an API key is made (keys are required from then on) and `facegrid` and `aud
 from __future__ import annotations
 
 import tempfile
-import time
-from concurrent import futures
 from pathlib import Path
 from typing import Callable
 
@@ -29,60 +28,18 @@ import numpy as np
 from facegrid.clients.sdk import Facegrid
 from facegrid.evaluation.datasets import faces_dir
 from facegrid.server.config import Settings
-from facegrid.server.domain.callers import Caller
-from facegrid.server.domain.keys import SCOPES
 from facegrid.server.main import start
-from facegrid.server.rpc.auth import AuthorizedContext
-from facegrid.server.rpc.errors import SERVER_TIME_KEY
-from facegrid.server.rpc.gate_service import GateService
 from facegrid.v1 import gate_pb2, gate_pb2_grpc
 
+from .bare_grpc import bare_server, overhead_ms, p50
+from .gate import fill_gallery
 from .photos import camera_frame
 
 GALLERY = 1_000
 
 
-def _p50(values_ms: list[float]) -> float:
-    return round(float(np.median(values_ms)), 2)
-
-
-def overhead_ms(identify: Callable, request: gate_pb2.IdentifyRequest, metadata, calls: int) -> list[float]:
-    """Client time minus handler time (ms) of `calls` Identify calls, after one warm-up call."""
-    samples = []
-    for _ in range(calls + 1):
-        started = time.perf_counter()
-        _, call = identify.with_call(request, timeout=60, metadata=metadata)
-        total = time.perf_counter() - started
-        samples.append(total * 1000 - float(dict(call.trailing_metadata())[SERVER_TIME_KEY]))
-    return samples[1:]
-
-
-class _AllScopes(grpc.ServerInterceptor):
-    """The bare server's one concession: the handler sees an all-scopes caller, as the keyless server gives it
-    (a caller without scopes is refused a photo with two faces, as a gate key is)."""
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner, caller = handler.unary_unary, Caller("", frozenset(SCOPES))
-        return handler._replace(unary_unary=lambda request, context: inner(request, AuthorizedContext(context, caller)))
-
-
-def bare_server(running) -> tuple[grpc.Server, int]:
-    """The running server's GateService handler on a plain grpc server on loopback; the server and its port."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="bare-grpc"), interceptors=[_AllScopes()],
-                         options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)])
-    gate_pb2_grpc.add_GateServiceServicer_to_server(GateService(running.core.gate, running.metrics), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port
-
-
 def bench_overhead(data: str | Path | None, repeats: int = 200, rounds: int = 4, progress=print) -> dict:
     """p50 overhead (ms) of each way, `repeats` Identify calls each, spread over `rounds` interleaved rounds."""
-    from .gate import fill_gallery
-
     people = faces_dir(data) / "face_recognition"
     enroll_photo, probe_photo = sorted((people / "biden").iterdir())[0], sorted((people / "biden").iterdir())[-1]
     request = gate_pb2.IdentifyRequest(photo=camera_frame(probe_photo))
@@ -118,7 +75,7 @@ def bench_overhead(data: str | Path | None, repeats: int = 200, rounds: int = 4,
                     for name, run in ways(facegrid, suffix).items():
                         samples.setdefault(name, []).extend(run())
                     progress(f"round {number + 1}/{rounds}{' with a key' if suffix else ''}: " + ", ".join(
-                        f"{name} p50 {_p50(samples[name])} ms" for name in ways(facegrid, suffix)))
+                        f"{name} p50 {p50(samples[name])} ms" for name in ways(facegrid, suffix)))
             for channel in (bare_channel, client, keyed):
                 channel.close()
         finally:
@@ -128,7 +85,7 @@ def bench_overhead(data: str | Path | None, repeats: int = 200, rounds: int = 4,
             running.stop()
     report = {"gallery": GALLERY, "repeats": per_round * rounds, "rounds": rounds, "audit_linger_s": linger}
     for name, values in samples.items():
-        report[f"{name}_overhead_p50_ms"] = _p50(values)
+        report[f"{name}_overhead_p50_ms"] = p50(values)
         report[f"{name}_overhead_mean_ms"] = round(float(np.mean(values)), 2)
     for suffix in ("", "_key"):  # what the server adds to gRPC's own floor
         report[f"layer{suffix}_ms"] = round(report[f"facegrid{suffix}_overhead_p50_ms"] - report[f"bare{suffix}_overhead_p50_ms"], 2)
