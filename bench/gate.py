@@ -24,6 +24,7 @@ from facegrid.server.main import start
 from facegrid.encoder.quality import FaceQuality
 from facegrid.server.store.subjects import NewTemplate
 
+from .bare_grpc import bare_overhead
 from .gate_load import verify_under_load
 from .photos import camera_frame, percentiles
 from .serving import ServeProcess
@@ -51,7 +52,7 @@ def grpc_overhead(client: Facegrid, probe: bytes, repeats: int) -> dict:
     overheads = []
     for _ in range(repeats + 1):
         started = time.perf_counter()
-        _, call = client._gate.Identify.with_call(request, timeout=60)
+        _, call = client._gate.Identify.with_call(request, timeout=60, metadata=client.transport.metadata)
         total = time.perf_counter() - started
         server = float(dict(call.trailing_metadata())[SERVER_TIME_KEY]) / 1000
         overheads.append(total - server)
@@ -109,6 +110,9 @@ def bench_gate(data: str | Path | None, repeats: int = 200, progress=print, conc
                 report[f"search_{key}_p50_ms"] = search["p50_ms"]
                 report[f"grpc_overhead_{key}_ms"] = overhead
             report["grpc_overhead_ms"] = report["grpc_overhead_100k_ms"]
+            # The floor beside it: the same handler on a plain grpc server in this process (bench/rpc_overhead.py).
+            report["bare_grpc_overhead_100k_ms"] = bare_overhead(running, probe, repeats)
+            progress(f"gRPC overhead of the same handler on a bare grpc server: {report['bare_grpc_overhead_100k_ms']} ms")
             report["cores"] = os.cpu_count()
             client.close()
         finally:

@@ -316,6 +316,13 @@ def cmd_bench_gate(args: argparse.Namespace) -> int:
     """`facegrid bench gate`: Verify and Identify latency over gRPC, and the gRPC overhead per call."""
     from facegrid.bench.gate import bench_gate
 
+    if args.overhead_only:
+        from facegrid.bench.rpc_overhead import bench_overhead
+
+        report = bench_overhead(args.data, args.repeats, args.rounds, progress=(lambda *a: None) if args.json else print)
+        print(json.dumps(report) if args.json else f"gRPC overhead per Identify p50: {report['facegrid_overhead_p50_ms']} ms "
+              f"({report['facegrid_key_overhead_p50_ms']} ms with a key); bare gRPC here now {report['bare_overhead_p50_ms']} ms")
+        return 0
     report = bench_gate(args.data, args.repeats, progress=(lambda *a: None) if args.json else print,
                         concurrency=args.concurrency, streams=args.streams, load_seconds=args.load_seconds)
     if args.json:
@@ -586,6 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--concurrency", type=int, default=0, help="also time Verify from this many gate callers at once (each about once a second)")
     gate.add_argument("--streams", type=int, default=0, help="... beside this many bulk-index streams")
     gate.add_argument("--load-seconds", type=float, default=30.0, help="how long each load phase runs (default 30)")
+    gate.add_argument("--overhead-only", action="store_true",
+                      help="only the gRPC overhead per Identify (1k gallery), beside bare gRPC's, interleaved in rounds (~2 min)")
+    gate.add_argument("--rounds", type=int, default=4, help="with --overhead-only: rounds the --repeats calls are spread over")
     gate.set_defaults(run=cmd_bench_gate)
 
     roles = bench.add_parser("roles", help="Verify through an index server + encoder server vs one process; bulk index with an encoder killed")

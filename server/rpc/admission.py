@@ -13,6 +13,7 @@ import grpc
 
 from ..domain.call_slots import CLASS_OF, LONG_CALLS, STREAMS, CallClass, SlotsFull  # noqa: F401 (LONG_CALLS, STREAMS re-exported)
 from .error_details import overload_details, status_with
+from .wrapped import WrappedHandlers
 
 # Full gRPC method names -> their class (domain/call_slots.py names them for every transport).
 GRPC_CLASS_OF = {f"/facegrid.v1.{method}": name for method, name in CLASS_OF.items()}
@@ -29,21 +30,24 @@ class Admission(grpc.ServerInterceptor):
     def __init__(self, classes: dict[str, CallClass], class_of: dict[str, str] = GRPC_CLASS_OF) -> None:
         self.classes = classes
         self.class_of = class_of
+        self._wrapped = WrappedHandlers(self._wrap)
 
     def intercept_service(self, continuation, handler_call_details):
         """Wrap a capped method's handler so each call holds a slot of its class while it runs."""
         handler = continuation(handler_call_details)
-        name = self.class_of.get(handler_call_details.method)
-        if handler is None or name is None:
+        if handler is None or handler_call_details.method not in self.class_of:
             return handler
-        calls = self.classes[name]
+        return self._wrapped(handler_call_details.method, handler)
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        calls = self.classes[self.class_of[method]]
         if handler.request_streaming and handler.response_streaming:
             return grpc.stream_stream_rpc_method_handler(_stream(handler.stream_stream, calls),
                                                          handler.request_deserializer, handler.response_serializer)
         if not handler.request_streaming and not handler.response_streaming:
             return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, calls),
                                                        handler.request_deserializer, handler.response_serializer)
-        raise TypeError(f"{handler_call_details.method}: only unary and bidirectional calls can be capped")
+        raise TypeError(f"{method}: only unary and bidirectional calls can be capped")
 
 
 def _enter(calls: CallClass, context) -> None:

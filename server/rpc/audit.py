@@ -7,8 +7,8 @@ its peer and method. Anyone can send refused calls, so they are written at a bou
 (auth_failures.py: a few per peer host and minute one by one, the rest in a summary per minute).
 
 The entry is queued after the call's outcome is known and written in the background
-(one XADD, pipelined with others), so the gate answers no later for it; an entry that
-cannot be written is logged and the call is not failed.
+(one XADD, pipelined with the others of the next ~50 ms: store/background.py), so the gate
+answers no later for it; an entry that cannot be written is logged and the call is not failed.
 """
 
 from __future__ import annotations

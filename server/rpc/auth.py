@@ -39,6 +39,7 @@ from ..domain.doors import door_key_refusal
 from ..domain.keys import SCOPES, KeyRing
 from ..domain.auth_failures import AuthFailures
 from .error_details import DOMAIN, status_with
+from .wrapped import WrappedHandlers
 
 log = logging.getLogger("facegrid.server")
 
@@ -195,6 +196,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self.auditor = auditor  # rpc/audit.py Auditor, or None
         self.facts = facts  # what REQUEST_SCOPES may look up; None: those rules fail closed
         self.failures = failures  # failed authentications per peer host; None: not counted
+        self._wrapped = WrappedHandlers(self._wrap)
 
     def caller(self, method: str, metadata, peer: str, request=None) -> Caller:
         """The caller of `method`, or Denied."""
@@ -247,21 +249,19 @@ class AuthInterceptor(grpc.ServerInterceptor):
                 [error_details_pb2.ErrorInfo(reason=AUTH_PENALTY, domain=DOMAIN), error_details_pb2.RetryInfo(retry_delay=delay)]))
         context.abort(denied.code, denied.message)
 
-    def _check(self, details, request, context) -> AuthorizedContext:
+    def _check(self, method: str, request, context) -> AuthorizedContext:
         try:
-            caller = self.caller(details.method, details.invocation_metadata, context.peer(), request)
+            caller = self.caller(method, context.invocation_metadata(), context.peer(), request)
         except Denied as denied:
-            self._refused(details.method, denied, request, context)
+            self._refused(method, denied, request, context)
         except redis.RedisError as error:
             log.warning("checking an API key failed: %s: %s", type(error).__name__, error)
             context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot check the API key: Redis unavailable ({type(error).__name__})")
         return AuthorizedContext(context, caller)
 
-    def _unary(self, details, behaviour):
-        method = details.method
-
+    def _unary(self, method: str, behaviour):
         def checked(request, context):
-            authorized = self._check(details, request, context)
+            authorized = self._check(method, request, context)
             if self.auditor is None or not self.auditor.audits(method):
                 return behaviour(request, authorized)
             try:
@@ -275,11 +275,11 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
         return checked
 
-    def _streaming(self, details, behaviour, unary_request: bool):
+    def _streaming(self, method: str, behaviour, unary_request: bool):
         def checked(request_or_iterator, context):
             # A request stream is checked before its first message is read (by the RPC's scope alone).
             request = request_or_iterator if unary_request else None
-            return behaviour(request_or_iterator, self._check(details, request, context))
+            return behaviour(request_or_iterator, self._check(method, request, context))
 
         return checked
 
@@ -288,11 +288,15 @@ class AuthInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(OPEN_PREFIXES):
             return handler
+        # The wrapper depends on the method alone (the key is read from the call's context): made once per method.
+        return self._wrapped(handler_call_details.method, handler)
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         serial = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(self._unary(handler_call_details, handler.unary_unary), **serial)
+            return grpc.unary_unary_rpc_method_handler(self._unary(method, handler.unary_unary), **serial)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._streaming(handler_call_details, handler.unary_stream, True), **serial)
+            return grpc.unary_stream_rpc_method_handler(self._streaming(method, handler.unary_stream, True), **serial)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._streaming(handler_call_details, handler.stream_unary, False), **serial)
-        return grpc.stream_stream_rpc_method_handler(self._streaming(handler_call_details, handler.stream_stream, False), **serial)
+            return grpc.stream_unary_rpc_method_handler(self._streaming(method, handler.stream_unary, False), **serial)
+        return grpc.stream_stream_rpc_method_handler(self._streaming(method, handler.stream_stream, False), **serial)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from .wrapped import WrappedHandlers
+
 log = logging.getLogger("facegrid.server")
 
 
@@ -59,6 +61,7 @@ class MalformedRequests(grpc.ServerInterceptor):
 
     def __init__(self) -> None:
         self._log = _OneLineASecond()
+        self._wrapped = WrappedHandlers(self._wrap)
 
     def _refuse(self, method: str, malformed: Malformed, context) -> None:
         self._log.note(method, context.peer(), malformed)
@@ -70,7 +73,9 @@ class MalformedRequests(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return handler
-        method = handler_call_details.method
+        return self._wrapped(handler_call_details.method, handler)
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         serial = dict(request_deserializer=_tolerant(handler.request_deserializer) if handler.request_deserializer else None,
                       response_serializer=handler.response_serializer)
 

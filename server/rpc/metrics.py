@@ -25,6 +25,8 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from facegrid.encoder.batcher import BatcherStats
 
+from .wrapped import WrappedHandlers
+
 log = logging.getLogger("facegrid.server")
 
 # Gate calls take tens of milliseconds; streams and clustering take seconds to minutes.
@@ -155,27 +157,48 @@ def _code_of(context) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else "OK"
 
 
+class _MethodMetrics:
+    """One method's metric children, looked up once: `labels()` takes a lock and hashes its labels on every call."""
+
+    def __init__(self, metrics: Metrics, method: str) -> None:
+        self.in_flight = metrics.in_flight.labels(method)
+        self.seconds = metrics.rpc_seconds.labels(method)
+        self._total = metrics.rpc_total
+        self._method = method
+        self._codes: dict[str, object] = {}
+
+    def answered(self, code: str):
+        """The counter of this method's answers with `code`."""
+        counter = self._codes.get(code)
+        if counter is None:
+            counter = self._codes[code] = self._total.labels(self._method, code)
+        return counter
+
+
 class _MetricsInterceptor(grpc.ServerInterceptor):
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self._wrapped = WrappedHandlers(self._wrap)
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method.rsplit("/", 1)[-1]
-        m = self.metrics
+        return self._wrapped(handler_call_details.method, handler)
+
+    def _wrap(self, full_method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        m = _MethodMetrics(self.metrics, full_method.rsplit("/", 1)[-1])
 
         def finish(context, started: float, failed: bool) -> None:
-            m.in_flight.labels(method).dec()
-            m.rpc_seconds.labels(method).observe(time.perf_counter() - started)
+            m.in_flight.dec()
+            m.seconds.observe(time.perf_counter() - started)
             code = _code_of(context)
-            m.rpc_total.labels(method, "UNKNOWN" if failed and code == "OK" else code).inc()
+            m.answered("UNKNOWN" if failed and code == "OK" else code).inc()
 
         def unary(behaviour):
             def wrapped(request, context):
                 started, failed = time.perf_counter(), False
-                m.in_flight.labels(method).inc()
+                m.in_flight.inc()
                 try:
                     return behaviour(request, context)
                 except Exception:
@@ -188,7 +211,7 @@ class _MetricsInterceptor(grpc.ServerInterceptor):
         def streaming(behaviour):
             def wrapped(request, context):
                 started, failed = time.perf_counter(), False
-                m.in_flight.labels(method).inc()
+                m.in_flight.inc()
                 try:
                     yield from behaviour(request, context)
                 except Exception:
