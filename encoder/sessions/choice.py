@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 from ..cpu_features import cpu_has_bf16, cpu_model
 from . import openvino_session
 from .base import ModelSession, SessionChoice, check_names
+from .measure import ms_per_item
 
 log = logging.getLogger("facegrid.encoder.sessions")
 
@@ -122,6 +123,8 @@ def choose(name: str, model: Path | bytes, runtime: str, precision: str, allowed
         return _opened(open_pair, name, runtime, precision, "bf16 asked, not possible here" if asked_bf16 and precision != "bf16" else "asked")
     pairs = [(r, p) for r, p in candidates(allowed)
              if (runtime == "auto" or r == runtime) and (precision == "auto" or p == precision)]
+    if not pairs:  # OpenVINO asked for, not installed
+        raise RuntimeError(f"{name}: FACEGRID_RUNTIME={runtime}, which is not installed here: pip install 'facegrid[cpu]'")
     if len(pairs) == 1:
         return _opened(open_pair, name, *pairs[0], "asked" if runtime != "auto" else "the only candidate here")
     path = Path(cache_dir) / CHOICES_FILE
@@ -135,8 +138,6 @@ def choose(name: str, model: Path | bytes, runtime: str, precision: str, allowed
         timings, sessions = {}, {}
         begin = time.perf_counter()
         for pair in pairs:
-            from .measure import ms_per_item
-
             sessions[pair] = open_pair(*pair)
             timings[pair] = ms_per_item(sessions[pair], batches)
         choices = _read(path)
