@@ -25,7 +25,7 @@ def sample_feeds(inputs: Sequence[TensorSpec], batch: int, free: int = 320) -> d
     return feeds
 
 
-def ms_per_item(session: ModelSession, batches: Sequence[int], budget_s: float = 0.5) -> float:
+def ms_per_item(session: ModelSession, batches: Sequence[int], budget_s: float = 0.3) -> float:
     """Mean over `batches` of the median milliseconds per item, within about `budget_s` seconds each."""
     figures = []
     for batch in batches:

@@ -14,17 +14,14 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import importlib.util
 import queue
 import threading
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-
-try:
-    import openvino as ov
-except ImportError:  # an install without OpenVINO: ONNX Runtime only
-    ov = None
 
 from .base import ModelSession, SessionChoice, TensorSpec
 
@@ -33,19 +30,22 @@ _ONNX_TYPES = {"f32": "tensor(float)", "f16": "tensor(float16)", "i64": "tensor(
 _HINTS = {"f32": "f32", "bf16": "bf16"}
 
 
+@functools.cache
 def available() -> bool:
-    """Whether OpenVINO is installed."""
-    return ov is not None
+    """Whether OpenVINO is installed (without importing it: half a second a process, paid only where it runs)."""
+    return importlib.util.find_spec("openvino") is not None
 
 
 @functools.cache
 def _core():
-    return ov.Core()  # one per process: it holds the plugins and their caches
+    import openvino
+
+    return openvino.Core()  # one per process: it holds the plugins and their caches
 
 
 def version() -> str:
     """OpenVINO's version ('' where not installed)."""
-    return ov.get_version() if ov is not None else ""
+    return importlib.metadata.version("openvino") if available() else ""
 
 
 def _spec(port) -> TensorSpec:
@@ -95,7 +95,7 @@ class OpenVinoSession(ModelSession):
     """A graph compiled by OpenVINO for the CPU at an explicit precision."""
 
     def __init__(self, model: Path | bytes, threads: int, precision: str, cache_dir: Path | None = None, max_batch: int = 16) -> None:
-        if ov is None:
+        if not available():
             raise RuntimeError("OpenVINO is not installed: pip install 'facegrid[cpu]' brings it")
         if precision not in _HINTS:
             raise ValueError(f"OpenVINO precision must be one of {', '.join(_HINTS)}, got {precision!r}")
