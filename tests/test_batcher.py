@@ -255,7 +255,8 @@ def test_concurrent_verify_calls_over_grpc_decide_as_sequential_ones(tmp_path, f
               "katy": "deepface/id10_katy_perry"}
     photos = {name: [p.read_bytes() for p in sorted((faces_dir / folder).iterdir()) if p.is_file()]
               for name, folder in people.items()}
-    server = ServerProcess(tmp_path / "data", {"FACEGRID_BATCH_MAX": "16", "FACEGRID_BATCH_WAIT_MS": "2"},
+    # f32 pinned: in bf16 (where auto may choose it) a face's vector depends slightly on its batch's shape.
+    server = ServerProcess(tmp_path / "data", {"FACEGRID_BATCH_MAX": "16", "FACEGRID_BATCH_WAIT_MS": "2", "FACEGRID_PRECISION": "f32"},
                            args=["--metrics-address", "127.0.0.1:0"]).start()
     try:
         with server.client(timeout=120) as client:

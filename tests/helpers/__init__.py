@@ -8,6 +8,7 @@
 - door: a real MQTT broker and webhook receiver for the door
 - browser: headless chromium through chromium-driver for the console's tests
 - waiting: `eventually`, polling for what the server writes in the background
+- precision: how close vectors of one model must agree (f32, or bf16 where auto chose it)
 - checkpoints: torch checkpoints in the formats operators have; pki: test certificates
 """
 
@@ -21,13 +22,14 @@ from .commands import facegrid, last_json
 from .data import faces_dir_or_skip, pad_video
 from .door import Mosquitto, Subscription, WebhookReceiver
 from .pki import make_test_pki
+from .precision import vector_tolerance
 from .ports import free_port, port_free, server_port
 from .redis_servers import RedisClusterProcesses, RedisServer
 from .servers import ServerProcess, make_keys, running_server
 from .waiting import eventually
 
 __all__ = [
-    "LAPTOP", "PHONE", "at_size", "chromium", "eventually", "chromium_or_skip", "not_blank",
+    "LAPTOP", "PHONE", "vector_tolerance", "at_size", "chromium", "eventually", "chromium_or_skip", "not_blank",
     "Mosquitto", "Subscription", "WebhookReceiver", "RedisClusterProcesses", "RedisServer", "ServerProcess", "faces_dir_or_skip", "facegrid", "free_port", "last_json",
     "make_keys", "make_test_pki", "pad_video", "port_free", "running_server", "save_openai_torchscript",
     "save_openclip_state_dict", "save_torchvision_state_dict", "server_port",
