@@ -81,7 +81,7 @@ def check_precision(models_dir: Path, name: str, photos: Sequence[Path], precisi
         tower = model.towers.get(modality)
         if tower is None:
             continue
-        others[modality] = OpenVinoSession(tower_graph(model, modality), threads, precision,
+        others[modality] = OpenVinoSession(model.card.towers[modality].onnx, threads, precision,
                                            cache_dir=Path(settings.cache_dir) / "openvino")
         if others[modality].precision != precision:
             raise ValueError(f"OpenVINO computes {others[modality].precision} here, not {precision}: this CPU lacks it "
@@ -98,11 +98,6 @@ def check_precision(models_dir: Path, name: str, photos: Sequence[Path], precisi
             captions_other = l2_normalise(others["text"].run(None, {tower.input_name: ids})[0])
             check.agreement["text"] = nearest_agreement(captions_reference, captions_other, reference, reference)
     return check
-
-
-def tower_graph(model: TowerModel, modality: str) -> Path:
-    """The ONNX graph of one of a model's towers."""
-    return model.card.towers[modality].onnx
 
 
 def record(check: PrecisionCheck, models_dir: Path) -> list[str]:

@@ -94,11 +94,9 @@ class FaceModel(ABC):
         return l2_normalise(vectors[:n] + vectors[n:])
 
     def sessions(self) -> dict[str, Any]:
-        """Every network's session by name (a fused model's parts, a head's base and the head)."""
+        """Every network's session by name (a fused model's parts; HeadFaceModel adds its head)."""
         networks = getattr(self, "parts", None) or [self]
-        found = {part.name: part.session for part in networks if part.session is not None}
-        head = getattr(getattr(self, "_head", None), "session", None)
-        return {**found, self.name: head} if head is not None else found
+        return {part.name: part.session for part in networks if part.session is not None}
 
     def runtimes(self) -> dict[str, str]:
         """`runtime:precision` of every network by name: what its vectors depend on besides the weights."""

@@ -129,6 +129,10 @@ class HeadFaceModel(FaceModel):
         """The base's ONNX Runtime parts (warm-up runs these; the head is a few matrix products)."""
         return list(getattr(self.base, "parts", None) or [self.base])
 
+    def sessions(self) -> dict:
+        """The base's sessions and the head's."""
+        return {**super().sessions(), self.name: self._head.session}
+
     @property
     def mirror_parts(self) -> dict[str, bool]:
         """Whether each base part mirrors, by part name (shown by describe())."""
